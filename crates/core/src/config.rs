@@ -1,0 +1,567 @@
+//! The TOML configuration file: parsing, defaults and validation.
+//!
+//! Cameras are parsed one by one so that every error names the camera
+//! (`cameras[2] (id "east-gate")`) and the field.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The default onnxruntime library, where `scripts/setup.sh` puts it.
+pub const DEFAULT_ONNXRUNTIME: &str = ".local/onnxruntime/libonnxruntime.so.1.32.0";
+/// The default model manifest.
+pub const DEFAULT_MODEL: &str = "models/ssd_mobilenet_v2_coco.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub detector: DetectorConfig,
+    pub decode: DecodeConfig,
+    pub ingest: IngestConfig,
+    pub detection: DetectionSettings,
+    pub cameras: Vec<CameraConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the HTTP API.
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".parse().expect("valid literal"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory for the embedded database and other state.
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://<data_dir>/xueliang.db`.
+    pub url: Option<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("data"),
+            url: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The database URL after defaults.
+    pub fn database_url(&self) -> String {
+        match &self.url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("xueliang.db").display()),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// Path of the model manifest (TOML).
+    pub model: PathBuf,
+    /// Path of `libonnxruntime.so`; `ORT_DYLIB_PATH` overrides the default.
+    pub onnxruntime: Option<PathBuf>,
+    /// Threads onnxruntime may use for one inference; 0 = one per core.
+    pub threads: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            model: PathBuf::from(DEFAULT_MODEL),
+            onnxruntime: None,
+            threads: 0,
+        }
+    }
+}
+
+impl DetectorConfig {
+    pub fn onnxruntime_path(&self) -> PathBuf {
+        if let Some(p) = &self.onnxruntime {
+            return p.clone();
+        }
+        match std::env::var_os("ORT_DYLIB_PATH") {
+            Some(p) => PathBuf::from(p),
+            None => PathBuf::from(DEFAULT_ONNXRUNTIME),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeConfig {
+    /// Decode threads shared by all cameras; 0 = one per core.
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Seconds to wait for the TCP connection and each RTSP request.
+    pub connect_timeout_s: f64,
+    /// Seconds without a frame after which a session is dropped as stalled.
+    pub frame_timeout_s: f64,
+    /// First reconnect delay, seconds.
+    pub backoff_initial_s: f64,
+    /// Longest reconnect delay, seconds.
+    pub backoff_max_s: f64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            connect_timeout_s: 10.0,
+            frame_timeout_s: 10.0,
+            backoff_initial_s: 1.0,
+            backoff_max_s: 60.0,
+        }
+    }
+}
+
+/// Detection settings: the `[detection]` defaults, overridden per camera by
+/// `[cameras.detection]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectionSettings {
+    /// Detections per second to run on this camera (independent of its frame rate).
+    pub fps: f64,
+    /// Labels that make events.
+    pub labels: Vec<String>,
+    /// Minimum score for labels without their own threshold.
+    pub min_score: f32,
+    /// Per-label minimum scores.
+    pub thresholds: BTreeMap<String, f32>,
+    /// Seconds after an event of a label starts on a camera before another
+    /// event of the same label may start there.
+    pub cooldown_s: f64,
+    /// Seconds an object may go unseen before its appearance (and event) ends.
+    pub lost_after_s: f64,
+}
+
+impl Default for DetectionSettings {
+    fn default() -> Self {
+        DetectionSettings {
+            fps: 5.0,
+            labels: vec!["person".into(), "car".into(), "motorcycle".into(), "bicycle".into(), "truck".into(), "bus".into()],
+            min_score: 0.5,
+            thresholds: BTreeMap::new(),
+            cooldown_s: 30.0,
+            lost_after_s: 3.0,
+        }
+    }
+}
+
+impl DetectionSettings {
+    /// The minimum score for a label, or `None` when the label makes no events.
+    pub fn threshold(&self, label: &str) -> Option<f32> {
+        if !self.labels.iter().any(|l| l == label) {
+            return None;
+        }
+        Some(self.thresholds.get(label).copied().unwrap_or(self.min_score))
+    }
+
+    /// The lowest threshold of any watched label: detections below it are noise.
+    pub fn floor(&self) -> f32 {
+        self.labels
+            .iter()
+            .filter_map(|l| self.threshold(l))
+            .fold(f32::INFINITY, f32::min)
+    }
+
+    fn overlay(&self, o: &DetectionOverrides) -> DetectionSettings {
+        let mut s = self.clone();
+        if let Some(v) = o.fps {
+            s.fps = v;
+        }
+        if let Some(v) = &o.labels {
+            s.labels = v.clone();
+        }
+        if let Some(v) = o.min_score {
+            s.min_score = v;
+        }
+        if let Some(v) = &o.thresholds {
+            s.thresholds.extend(v.iter().map(|(k, v)| (k.clone(), *v)));
+        }
+        if let Some(v) = o.cooldown_s {
+            s.cooldown_s = v;
+        }
+        if let Some(v) = o.lost_after_s {
+            s.lost_after_s = v;
+        }
+        s
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(self.fps > 0.0 && self.fps <= 60.0) {
+            return Err(format!("field `fps`: must be in (0, 60], got {}", self.fps));
+        }
+        if self.labels.is_empty() {
+            return Err("field `labels`: must name at least one label".into());
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(format!("field `min_score`: must be in [0, 1], got {}", self.min_score));
+        }
+        for (label, t) in &self.thresholds {
+            if !(0.0..=1.0).contains(t) {
+                return Err(format!("field `thresholds.{label}`: must be in [0, 1], got {t}"));
+            }
+        }
+        if !(self.cooldown_s >= 0.0 && self.cooldown_s.is_finite()) {
+            return Err(format!("field `cooldown_s`: must be >= 0, got {}", self.cooldown_s));
+        }
+        if !(self.lost_after_s > 0.0 && self.lost_after_s.is_finite()) {
+            return Err(format!("field `lost_after_s`: must be > 0, got {}", self.lost_after_s));
+        }
+        Ok(())
+    }
+}
+
+/// `[detection]` / `[cameras.detection]` as written in the file: every field optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectionOverrides {
+    fps: Option<f64>,
+    labels: Option<Vec<String>>,
+    min_score: Option<f32>,
+    thresholds: Option<BTreeMap<String, f32>>,
+    cooldown_s: Option<f64>,
+    lost_after_s: Option<f64>,
+}
+
+/// One camera after parsing and validation.
+#[derive(Clone, Debug)]
+pub struct CameraConfig {
+    pub id: String,
+    pub name: String,
+    /// `rtsp://host:port/path`, without credentials.
+    pub url: Url,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub village: Option<String>,
+    pub grid: Option<String>,
+    pub location: Option<String>,
+    pub enabled: bool,
+    pub detection: DetectionSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    id: String,
+    name: String,
+    url: String,
+    username: Option<String>,
+    password: Option<Secret>,
+    password_env: Option<String>,
+    village: Option<String>,
+    grid: Option<String>,
+    location: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    detection: DetectionOverrides,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    storage: StorageConfig,
+    #[serde(default)]
+    detector: DetectorConfig,
+    #[serde(default)]
+    decode: DecodeConfig,
+    #[serde(default)]
+    ingest: IngestConfig,
+    #[serde(default)]
+    detection: DetectionOverrides,
+    #[serde(default)]
+    cameras: Vec<toml::Value>,
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths inside it (model,
+    /// onnxruntime, data directory) stay relative to the working directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses and validates config text; the error names the table and field.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        let defaults = DetectionSettings::default().overlay(&raw.detection);
+        defaults.validate().map_err(|e| format!("[detection]: {e}"))?;
+        let ingest = raw.ingest;
+        for (name, v) in [
+            ("connect_timeout_s", ingest.connect_timeout_s),
+            ("frame_timeout_s", ingest.frame_timeout_s),
+            ("backoff_initial_s", ingest.backoff_initial_s),
+            ("backoff_max_s", ingest.backoff_max_s),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("[ingest]: field `{name}`: must be > 0, got {v}"));
+            }
+        }
+        if ingest.backoff_max_s < ingest.backoff_initial_s {
+            return Err("[ingest]: field `backoff_max_s`: must be >= backoff_initial_s".into());
+        }
+
+        let mut cameras = Vec::with_capacity(raw.cameras.len());
+        let mut seen = HashSet::new();
+        for (i, value) in raw.cameras.into_iter().enumerate() {
+            let id_hint = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+            let place = match &id_hint {
+                Some(id) => format!("cameras[{i}] (id \"{id}\")"),
+                None => format!("cameras[{i}]"),
+            };
+            let raw_cam: RawCamera = value
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("{place}: {}", e.message().trim_end()))?;
+            let cam = camera_from_raw(raw_cam, &defaults).map_err(|e| format!("{place}: {e}"))?;
+            if !seen.insert(cam.id.clone()) {
+                return Err(format!("{place}: field `id`: duplicate camera id \"{}\"", cam.id));
+            }
+            cameras.push(cam);
+        }
+        Ok(Config {
+            server: raw.server,
+            storage: raw.storage,
+            detector: raw.detector,
+            decode: raw.decode,
+            ingest,
+            detection: defaults,
+            cameras,
+        })
+    }
+}
+
+fn camera_from_raw(raw: RawCamera, defaults: &DetectionSettings) -> Result<CameraConfig, String> {
+    let id_ok = !raw.id.is_empty()
+        && raw.id.len() <= 64
+        && raw.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !id_ok {
+        return Err(format!(
+            "field `id`: \"{}\" must be 1-64 characters of ASCII letters, digits, '-' or '_'",
+            raw.id
+        ));
+    }
+    if raw.name.trim().is_empty() {
+        return Err("field `name`: must not be empty".into());
+    }
+    let url = parse_rtsp_url(&raw.url).map_err(|e| format!("field `url`: {e}"))?;
+    let password = match (raw.password, raw.password_env) {
+        (Some(_), Some(_)) => {
+            return Err("fields `password` and `password_env`: give one, not both".into())
+        }
+        (Some(p), None) => Some(p),
+        (None, Some(var)) => match std::env::var(&var) {
+            Ok(v) => Some(Secret::new(v)),
+            Err(_) => {
+                return Err(format!(
+                    "field `password_env`: environment variable {var} is not set"
+                ))
+            }
+        },
+        (None, None) => None,
+    };
+    if password.is_some() && raw.username.is_none() {
+        return Err("field `username`: required when a password is given".into());
+    }
+    let detection = defaults.overlay(&raw.detection);
+    detection
+        .validate()
+        .map_err(|e| format!("[cameras.detection] {e}"))?;
+    Ok(CameraConfig {
+        id: raw.id,
+        name: raw.name,
+        url,
+        username: raw.username,
+        password,
+        village: raw.village,
+        grid: raw.grid,
+        location: raw.location,
+        enabled: raw.enabled,
+        detection,
+    })
+}
+
+/// Checks an `rtsp://host[:port]/path` URL. Credentials inside the URL are
+/// refused (they would end up in logs); they go in `username`/`password`.
+fn parse_rtsp_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("\"{}\" is not a URL: {e}", redact_userinfo(s)))?;
+    if url.scheme() != "rtsp" {
+        return Err(format!("scheme must be rtsp, got \"{}\"", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "credentials must not be in the URL; use the `username` and `password` (or `password_env`) fields"
+                .into(),
+        );
+    }
+    Ok(url)
+}
+
+/// Removes `user:pass@` from a URL-like string so it can be shown.
+pub fn redact_userinfo(s: &str) -> String {
+    match (s.find("://"), s.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &s[..scheme_end], &s[at + 1..])
+        }
+        _ => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[cameras]]
+id = "east-gate"
+name = "东门"
+url = "rtsp://127.0.0.1:8554/cam1"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.storage.database_url(), "sqlite://data/xueliang.db");
+        assert_eq!(c.cameras.len(), 1);
+        let cam = &c.cameras[0];
+        assert!(cam.enabled);
+        assert_eq!(cam.detection.fps, 5.0);
+        assert_eq!(cam.detection.threshold("person"), Some(0.5));
+        assert_eq!(cam.detection.threshold("toothbrush"), None);
+    }
+
+    #[test]
+    fn camera_overrides_merge_over_defaults() {
+        let c = Config::parse(
+            r#"
+[detection]
+fps = 2
+thresholds = { car = 0.7 }
+
+[[cameras]]
+id = "a"
+name = "A"
+url = "rtsp://h/p"
+detection = { fps = 4, thresholds = { person = 0.6 } }
+"#,
+        )
+        .unwrap();
+        let d = &c.cameras[0].detection;
+        assert_eq!(d.fps, 4.0);
+        assert_eq!(d.threshold("person"), Some(0.6));
+        assert_eq!(d.threshold("car"), Some(0.7));
+        assert_eq!(c.detection.fps, 2.0);
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_camera_field_names_camera_and_field() {
+        let e = err(&MINIMAL.replace("url =", "urll = \"x\"\nurl ="));
+        assert!(e.contains("cameras[0] (id \"east-gate\")") && e.contains("urll"), "{e}");
+    }
+
+    #[test]
+    fn missing_url_names_camera_and_field() {
+        let e = err("[[cameras]]\nid = \"x\"\nname = \"X\"\n");
+        assert!(e.contains("cameras[0] (id \"x\")") && e.contains("url"), "{e}");
+    }
+
+    #[test]
+    fn malformed_url_names_camera_and_field() {
+        let e = err(&MINIMAL.replace("rtsp://127.0.0.1:8554/cam1", "rtsp//nohost"));
+        assert!(e.contains("east-gate") && e.contains("field `url`"), "{e}");
+        let e = err(&MINIMAL.replace("rtsp://127.0.0.1", "http://127.0.0.1"));
+        assert!(e.contains("scheme must be rtsp"), "{e}");
+    }
+
+    #[test]
+    fn credentials_in_url_are_refused_without_echoing_them() {
+        let e = err(&MINIMAL.replace("rtsp://", "rtsp://admin:s3cret@"));
+        assert!(e.contains("field `url`") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_an_error() {
+        let e = err(&format!("[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n{MINIMAL}"));
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_and_bad_detection_values_are_errors() {
+        let e = err(&format!("{MINIMAL}{MINIMAL}"));
+        assert!(e.contains("duplicate camera id"), "{e}");
+        let e = err(&format!("[detection]\nfps = 0\n{MINIMAL}"));
+        assert!(e.contains("fps"), "{e}");
+        let e = err(&MINIMAL.replace("url =", "detection = { min_score = 2.0 }\nurl ="));
+        assert!(e.contains("east-gate") && e.contains("min_score"), "{e}");
+    }
+
+    #[test]
+    fn password_env_is_read_and_never_shown() {
+        std::env::set_var("XUELIANG_TEST_PW", "pa55");
+        let c = Config::parse(&MINIMAL.replace(
+            "url =",
+            "username = \"admin\"\npassword_env = \"XUELIANG_TEST_PW\"\nurl =",
+        ))
+        .unwrap();
+        assert_eq!(c.cameras[0].password.as_ref().unwrap().expose(), "pa55");
+        assert!(!format!("{:?}", c).contains("pa55"));
+        let e = err(&MINIMAL.replace("url =", "username = \"a\"\npassword_env = \"XUELIANG_NOPE\"\nurl ="));
+        assert!(e.contains("XUELIANG_NOPE"), "{e}");
+    }
+
+    #[test]
+    fn redact_userinfo_hides_credentials() {
+        assert_eq!(redact_userinfo("rtsp://u:p@h/x"), "rtsp://***@h/x");
+        assert_eq!(redact_userinfo("rtsp://h/x"), "rtsp://h/x");
+    }
+}

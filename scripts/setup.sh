@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what Xueliang needs to build, run and test, and only what is missing:
+#   - Debian packages (FFmpeg development files, GStreamer RTSP server, ffmpeg CLI),
+#   - the onnxruntime shared library from the PyPI wheel, into .local/onnxruntime/,
+#   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi.
+# Idempotent: a second run does nothing but checks. Run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+ORT_VERSION=1.32.0
+APT_PACKAGES=(
+  pkg-config clang libclang-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  ffmpeg
+  gir1.2-gst-rtsp-server-1.0 python3-gi
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-tools
+)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# onnxruntime: the shared library ships inside the PyPI wheel; it needs only libc/libstdc++.
+ort_dir="$root/.local/onnxruntime"
+ort_lib="$ort_dir/libonnxruntime.so.$ORT_VERSION"
+if [ ! -f "$ort_lib" ]; then
+  log "fetching onnxruntime==$ORT_VERSION wheel from PyPI"
+  tmp=$(mktemp -d)
+  py=$(command -v python3)
+  "$py" -m pip download --quiet --no-deps --only-binary=:all: \
+    --python-version 3.11 --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
+    "onnxruntime==$ORT_VERSION" -d "$tmp"
+  mkdir -p "$ort_dir"
+  "$py" - "$tmp" "$ort_dir" <<'PY'
+import glob, sys, zipfile, os
+tmp, out = sys.argv[1], sys.argv[2]
+whl = glob.glob(os.path.join(tmp, "onnxruntime-*.whl"))[0]
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        if n.startswith("onnxruntime/capi/libonnxruntime.so"):
+            target = os.path.join(out, os.path.basename(n))
+            with z.open(n) as src, open(target, "wb") as dst:
+                dst.write(src.read())
+            print(target)
+PY
+  rm -rf "$tmp"
+  [ -f "$ort_lib" ] || { log "the wheel had no libonnxruntime.so.$ORT_VERSION"; ls "$ort_dir"; exit 1; }
+fi
+
+"$root/scripts/make-fixtures.sh"
+log "ready"
