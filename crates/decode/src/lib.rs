@@ -1,1 +1,23 @@
+//! Decoding on dedicated threads. A pool of decode threads, sized to the cores,
+//! holds the cameras' decoders (each camera is pinned to one thread, so its
+//! decoder state never moves). Ingest pushes encoded frames into a bounded
+//! queue per thread without blocking; a full queue drops the frame and makes
+//! that camera's decoder wait for the next key frame.
+//!
+//! At the camera's detection rate a decoded frame is copied out as I420 (for
+//! snapshots) and scaled in one pass to the detector's input, then put in the
+//! camera's latest-frame slot.
 
+mod convert;
+mod pool;
+
+pub use convert::FrameConverter;
+pub use pool::{CameraDecodeSpec, DecodePool};
+
+/// Initialises FFmpeg once per process and keeps its logging quiet (decode
+/// errors are counted per camera instead of printed per frame).
+pub fn init() -> Result<(), ffmpeg_next::Error> {
+    ffmpeg_next::init()?;
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
+    Ok(())
+}

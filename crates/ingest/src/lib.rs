@@ -1,1 +1,13 @@
+//! Per-camera RTSP ingest: one supervised tokio task per camera pulls encoded
+//! frames with retina (TCP interleaved) and hands them to a [`FrameSink`]
+//! without ever blocking. Async code here only moves bytes and state.
+//!
+//! [`FrameSink`]: xueliang_core::FrameSink
 
+mod backoff;
+mod classify;
+mod worker;
+
+pub use backoff::Backoff;
+pub use classify::SessionError;
+pub use worker::{spawn_supervised, CameraWorker, IngestSettings};

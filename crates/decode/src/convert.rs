@@ -1,0 +1,192 @@
+//! From a decoded FFmpeg picture to owned I420 planes and the detector's RGB input.
+
+use ffmpeg_next::format::Pixel;
+use ffmpeg_next::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next::util::frame::Video as VideoFrame;
+use xueliang_core::frame::Placement;
+use xueliang_core::{InputGeometry, ModelInput, ResizeMode};
+
+/// Per-camera conversion state: scalers are cached and rebuilt only when the
+/// source format or size changes.
+pub struct FrameConverter {
+    geometry: InputGeometry,
+    to_rgb: Option<(ScalerKey, Scaler)>,
+    to_i420: Option<(ScalerKey, Scaler)>,
+    rgb: VideoFrame,
+    i420: VideoFrame,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ScalerKey {
+    format: Pixel,
+    width: u32,
+    height: u32,
+    out_w: u32,
+    out_h: u32,
+}
+
+/// Owned I420 planes of a frame.
+pub struct I420 {
+    pub width: u32,
+    pub height: u32,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl FrameConverter {
+    pub fn new(geometry: InputGeometry) -> Self {
+        FrameConverter {
+            geometry,
+            to_rgb: None,
+            to_i420: None,
+            rgb: VideoFrame::empty(),
+            i420: VideoFrame::empty(),
+        }
+    }
+
+    /// Copies the picture out as tightly packed I420 (converting other formats).
+    pub fn i420(&mut self, src: &VideoFrame) -> Result<I420, ffmpeg_next::Error> {
+        let (w, h) = (src.width(), src.height());
+        let planar = match src.format() {
+            Pixel::YUV420P | Pixel::YUVJ420P => src,
+            format => {
+                let key = ScalerKey { format, width: w, height: h, out_w: w, out_h: h };
+                let scaler = cached(&mut self.to_i420, key, Pixel::YUV420P)?;
+                scaler.run(src, &mut self.i420)?;
+                &self.i420
+            }
+        };
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        Ok(I420 {
+            width: w,
+            height: h,
+            y: packed_plane(planar, 0, w, h),
+            u: packed_plane(planar, 1, cw, ch),
+            v: packed_plane(planar, 2, cw, ch),
+        })
+    }
+
+    /// Scales the picture in one pass to the model's input (RGB24), padding
+    /// for letterbox.
+    pub fn model_input(&mut self, src: &VideoFrame) -> Result<ModelInput, ffmpeg_next::Error> {
+        let g = self.geometry;
+        let placement: Placement = g.placement(src.width(), src.height());
+        let key = ScalerKey {
+            format: src.format(),
+            width: src.width(),
+            height: src.height(),
+            out_w: placement.scaled_w,
+            out_h: placement.scaled_h,
+        };
+        let scaler = cached(&mut self.to_rgb, key, Pixel::RGB24)?;
+        scaler.run(src, &mut self.rgb)?;
+        let fill = match g.resize {
+            ResizeMode::Letterbox { fill } => fill,
+            ResizeMode::Stretch => 0,
+        };
+        let row = g.width as usize * 3;
+        let mut rgb = vec![fill; row * g.height as usize];
+        let stride = self.rgb.stride(0);
+        let data = self.rgb.data(0);
+        let scaled_row = placement.scaled_w as usize * 3;
+        let x0 = placement.pad_x as usize * 3;
+        for y in 0..placement.scaled_h as usize {
+            let dst = (y + placement.pad_y as usize) * row + x0;
+            rgb[dst..dst + scaled_row].copy_from_slice(&data[y * stride..y * stride + scaled_row]);
+        }
+        Ok(ModelInput {
+            width: g.width,
+            height: g.height,
+            rgb,
+            placement,
+        })
+    }
+}
+
+fn cached(
+    slot: &mut Option<(ScalerKey, Scaler)>,
+    key: ScalerKey,
+    out: Pixel,
+) -> Result<&mut Scaler, ffmpeg_next::Error> {
+    if slot.as_ref().is_none_or(|(k, _)| *k != key) {
+        let scaler = Scaler::get(
+            key.format,
+            key.width,
+            key.height,
+            out,
+            key.out_w,
+            key.out_h,
+            Flags::BILINEAR,
+        )?;
+        *slot = Some((key, scaler));
+    }
+    Ok(&mut slot.as_mut().expect("just set").1)
+}
+
+fn packed_plane(frame: &VideoFrame, plane: usize, width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let stride = frame.stride(plane);
+    let data = frame.data(plane);
+    let mut out = Vec::with_capacity(w * h);
+    for row in 0..h {
+        out.extend_from_slice(&data[row * stride..row * stride + w]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic YUV420P picture: left half white, right half black.
+    fn half_white(w: u32, h: u32) -> VideoFrame {
+        let mut f = VideoFrame::new(Pixel::YUV420P, w, h);
+        let stride = f.stride(0);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                f.data_mut(0)[y * stride + x] = if (x as u32) < w / 2 { 235 } else { 16 };
+            }
+        }
+        for p in 1..3 {
+            let s = f.stride(p);
+            for y in 0..h.div_ceil(2) as usize {
+                for x in 0..w.div_ceil(2) as usize {
+                    f.data_mut(p)[y * s + x] = 128;
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn letterbox_pads_with_fill_and_keeps_content_left_aligned_in_content_area() {
+        crate::init().unwrap();
+        let g = InputGeometry { width: 64, height: 64, resize: ResizeMode::Letterbox { fill: 114 } };
+        let mut c = FrameConverter::new(g);
+        let input = c.model_input(&half_white(128, 64)).unwrap();
+        assert_eq!(input.rgb.len(), 64 * 64 * 3);
+        // 128x64 -> 64x32, padded 16 rows top and bottom.
+        assert_eq!((input.placement.pad_x, input.placement.pad_y), (0, 16));
+        let px = |x: usize, y: usize| input.rgb[(y * 64 + x) * 3];
+        assert_eq!(px(10, 5), 114, "top padding");
+        assert_eq!(px(10, 60), 114, "bottom padding");
+        assert!(px(10, 32) > 240, "white content at left");
+        assert!(px(54, 32) < 15, "black content at right");
+    }
+
+    #[test]
+    fn stretch_fills_the_whole_input_and_i420_is_tightly_packed() {
+        crate::init().unwrap();
+        let g = InputGeometry { width: 30, height: 30, resize: ResizeMode::Stretch };
+        let mut c = FrameConverter::new(g);
+        let src = half_white(101, 57);
+        let input = c.model_input(&src).unwrap();
+        assert!(input.rgb[0] > 240 && input.rgb[(29 * 30 + 29) * 3] < 15);
+        let planes = c.i420(&src).unwrap();
+        assert_eq!(planes.y.len(), 101 * 57);
+        assert_eq!(planes.u.len(), 51 * 29);
+        assert_eq!(planes.y[100], 16);
+        assert_eq!(planes.y[0], 235);
+    }
+}

@@ -1,0 +1,260 @@
+//! The decode thread pool and the per-camera decoder state it holds.
+
+use crate::convert::FrameConverter;
+use ffmpeg_next::codec::{self, Id};
+use ffmpeg_next::decoder;
+use ffmpeg_next::util::frame::Video as VideoFrame;
+use ffmpeg_next::Packet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tracing::{debug, warn};
+use xueliang_core::slots::PutOutcome;
+use xueliang_core::{
+    CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, InputGeometry,
+    LatestFrameSlots, PushOutcome, VideoCodec,
+};
+
+/// Encoded frames queued per decode thread before ingest starts dropping.
+const QUEUE_PER_THREAD: usize = 256;
+
+/// What the pool needs to know about one camera.
+pub struct CameraDecodeSpec {
+    pub camera: CameraRef,
+    pub stats: Arc<CameraStats>,
+    /// Detections per second wanted for this camera.
+    pub detect_fps: f64,
+}
+
+pub struct DecodePool {
+    queues: Vec<SyncSender<EncodedFrame>>,
+    /// Camera index -> decode thread.
+    thread_of: Vec<usize>,
+    /// Camera index -> "forget decoder state and wait for a key frame".
+    resync: Arc<Vec<AtomicBool>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl DecodePool {
+    /// Starts `threads` decode threads for `cameras` (indexed by `camera.index`),
+    /// delivering frames at each camera's detection rate into `slots`.
+    pub fn start(
+        threads: usize,
+        cameras: Vec<CameraDecodeSpec>,
+        geometry: InputGeometry,
+        slots: Arc<LatestFrameSlots<DecodedFrame>>,
+    ) -> std::io::Result<DecodePool> {
+        let threads = threads.clamp(1, cameras.len().max(1));
+        let resync: Arc<Vec<AtomicBool>> =
+            Arc::new((0..cameras.len()).map(|_| AtomicBool::new(true)).collect());
+        let mut per_thread: Vec<Vec<CameraDecodeSpec>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut thread_of = vec![0; cameras.len()];
+        for spec in cameras {
+            let t = spec.camera.index % threads;
+            thread_of[spec.camera.index] = t;
+            per_thread[t].push(spec);
+        }
+        let mut queues = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(threads);
+        for (t, specs) in per_thread.into_iter().enumerate() {
+            let (tx, rx) = sync_channel(QUEUE_PER_THREAD);
+            queues.push(tx);
+            let (resync, slots) = (resync.clone(), slots.clone());
+            // FFmpeg contexts are not Send: each thread builds its own decoders.
+            let run = move || {
+                DecodeThread {
+                    decoders: specs
+                        .into_iter()
+                        .map(|s| (s.camera.index, CameraDecoder::new(s, geometry)))
+                        .collect(),
+                    resync,
+                    slots,
+                }
+                .run(rx)
+            };
+            handles.push(std::thread::Builder::new().name(format!("decode-{t}")).spawn(run)?);
+        }
+        Ok(DecodePool {
+            queues,
+            thread_of,
+            resync,
+            handles,
+        })
+    }
+
+    /// Closes the queues and waits for the decode threads to finish.
+    pub fn shutdown(self) {
+        drop(self.queues);
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+impl FrameSink for DecodePool {
+    fn push(&self, frame: EncodedFrame) -> PushOutcome {
+        let i = frame.camera.index;
+        match self.queues[self.thread_of[i]].try_send(frame) {
+            Ok(()) => PushOutcome::Accepted,
+            Err(TrySendError::Full(_)) => {
+                self.resync[i].store(true, Ordering::Relaxed);
+                PushOutcome::Dropped
+            }
+            Err(TrySendError::Disconnected(_)) => PushOutcome::Closed,
+        }
+    }
+
+    fn reset(&self, camera: &CameraRef) {
+        self.resync[camera.index].store(true, Ordering::Relaxed);
+    }
+}
+
+struct DecodeThread {
+    decoders: std::collections::HashMap<usize, CameraDecoder>,
+    resync: Arc<Vec<AtomicBool>>,
+    slots: Arc<LatestFrameSlots<DecodedFrame>>,
+}
+
+impl DecodeThread {
+    fn run(mut self, rx: Receiver<EncodedFrame>) {
+        while let Ok(frame) = rx.recv() {
+            let i = frame.camera.index;
+            let Some(dec) = self.decoders.get_mut(&i) else {
+                continue;
+            };
+            if self.resync[i].swap(false, Ordering::Relaxed) {
+                dec.resync();
+            }
+            dec.decode(frame, &self.slots);
+        }
+    }
+}
+
+struct CameraDecoder {
+    spec: CameraDecodeSpec,
+    decoder: Option<(VideoCodec, decoder::Video)>,
+    waiting_for_key: bool,
+    /// Stream time at or after which the next frame goes to the detector.
+    next_due: Option<f64>,
+    converter: FrameConverter,
+    picture: VideoFrame,
+    /// Decode errors since the last good picture (logged once when it starts).
+    error_run: u64,
+}
+
+impl CameraDecoder {
+    fn new(spec: CameraDecodeSpec, geometry: InputGeometry) -> Self {
+        CameraDecoder {
+            spec,
+            decoder: None,
+            waiting_for_key: true,
+            next_due: None,
+            converter: FrameConverter::new(geometry),
+            picture: VideoFrame::empty(),
+            error_run: 0,
+        }
+    }
+
+    fn resync(&mut self) {
+        self.decoder = None;
+        self.waiting_for_key = true;
+        self.next_due = None;
+    }
+
+    fn open(codec: VideoCodec) -> Result<decoder::Video, ffmpeg_next::Error> {
+        let id = match codec {
+            VideoCodec::H264 => Id::H264,
+            VideoCodec::H265 => Id::HEVC,
+        };
+        let found = decoder::find(id).ok_or(ffmpeg_next::Error::DecoderNotFound)?;
+        codec::context::Context::new_with_codec(found).decoder().video()
+    }
+
+    fn decode(&mut self, frame: EncodedFrame, slots: &LatestFrameSlots<DecodedFrame>) {
+        let stats = self.spec.stats.clone();
+        if self.waiting_for_key && !frame.is_key {
+            return;
+        }
+        let rebuild = match &self.decoder {
+            None => true,
+            Some((codec, _)) => *codec != frame.codec || (frame.new_parameters && frame.is_key),
+        };
+        if rebuild {
+            match Self::open(frame.codec) {
+                Ok(d) => self.decoder = Some((frame.codec, d)),
+                Err(e) => {
+                    CameraStats::add(&stats.decode_errors, 1);
+                    warn!(camera = %self.spec.camera.id, error = %e, "cannot open decoder");
+                    return;
+                }
+            }
+        }
+        self.waiting_for_key = false;
+        let CameraDecoder { spec, decoder, next_due, converter, picture, error_run, .. } = self;
+        let Some((_, decoder)) = decoder.as_mut() else {
+            return;
+        };
+        let mut packet = Packet::copy(&frame.data);
+        packet.set_pts(Some((frame.stream_time * 1e6) as i64));
+        if let Err(e) = decoder.send_packet(&packet) {
+            CameraStats::add(&stats.decode_errors, 1);
+            *error_run += 1;
+            if *error_run == 1 {
+                warn!(camera = %spec.camera.id, error = %e, "decode error; counting further ones");
+            }
+            return;
+        }
+        while decoder.receive_frame(picture).is_ok() {
+            *error_run = 0;
+            CameraStats::add(&stats.frames_decoded, 1);
+            let t = picture.pts().map(|p| p as f64 / 1e6).unwrap_or(frame.stream_time);
+            let interval = 1.0 / spec.detect_fps;
+            let due = *next_due.get_or_insert(t);
+            // A millisecond of slack absorbs rounding of 90 kHz timestamps.
+            if t + 1e-3 < due {
+                continue;
+            }
+            let next = due + interval;
+            *next_due = Some(if next < t { t + interval } else { next });
+            match emit(spec, converter, picture, &frame) {
+                Ok(decoded) => {
+                    CameraStats::add(&stats.frames_offered, 1);
+                    match slots.put(spec.camera.index, decoded) {
+                        PutOutcome::Replaced => CameraStats::add(&stats.frames_dropped_detect, 1),
+                        PutOutcome::Stored | PutOutcome::Closed => {}
+                    }
+                }
+                Err(e) => {
+                    CameraStats::add(&stats.decode_errors, 1);
+                    debug!(camera = %spec.camera.id, error = %e, "frame conversion failed");
+                }
+            }
+        }
+    }
+
+}
+
+/// Copies a decoded picture out for the detector (and for snapshots).
+fn emit(
+    spec: &CameraDecodeSpec,
+    converter: &mut FrameConverter,
+    picture: &VideoFrame,
+    frame: &EncodedFrame,
+) -> Result<DecodedFrame, ffmpeg_next::Error> {
+    {
+        let planes = converter.i420(picture)?;
+        let model_input = converter.model_input(picture)?;
+        Ok(DecodedFrame {
+            camera: spec.camera.clone(),
+            width: planes.width,
+            height: planes.height,
+            y: planes.y,
+            u: planes.u,
+            v: planes.v,
+            stream_time: frame.stream_time,
+            received_at: frame.received_at,
+            model_input,
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! Turning a failed session into an operator-facing reason.
+
+use xueliang_core::OfflineReason;
+
+/// Why a session ended. `detail` never contains credentials (retina only ever
+/// sees a URL without them).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{reason:?}: {detail}")]
+pub struct SessionError {
+    pub reason: OfflineReason,
+    pub detail: String,
+}
+
+impl SessionError {
+    pub fn new(reason: OfflineReason, detail: impl Into<String>) -> Self {
+        SessionError {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    /// Classifies an error from retina during `stage` (describe, setup, play, read).
+    pub fn from_retina(stage: &str, e: &retina::Error) -> Self {
+        let text = e.to_string();
+        // retina puts connection context on following lines; the first is the gist.
+        let gist = text.lines().next().unwrap_or_default().to_owned();
+        let reason = match e.status_code() {
+            Some(401) | Some(403) => OfflineReason::AuthFailed,
+            Some(404) => OfflineReason::NotFound,
+            Some(_) => OfflineReason::Protocol,
+            None if text.starts_with("Unable to connect") => OfflineReason::Unreachable,
+            None if text.starts_with("Unsupported") => OfflineReason::UnsupportedCodec,
+            None if text.contains("framing error") || text.contains("Error reading") => {
+                OfflineReason::Protocol
+            }
+            None => OfflineReason::Other,
+        };
+        SessionError::new(reason, format!("{stage}: {gist}"))
+    }
+}
