@@ -61,6 +61,14 @@ pub struct Detection {
     pub bbox: BBox,
 }
 
+/// A frame and what the detector found in it: the detector's output, the
+/// analytics stage's input.
+#[derive(Debug)]
+pub struct FrameDetections {
+    pub frame: crate::frame::DecodedFrame,
+    pub detections: Vec<Detection>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

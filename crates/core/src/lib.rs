@@ -13,7 +13,7 @@ pub mod slots;
 
 pub use camera::{CameraRef, CameraState, CameraStats, CameraStatus, OfflineReason};
 pub use config::{CameraConfig, Config, ConfigError, DetectionSettings};
-pub use detection::{BBox, Detection};
+pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{BoxRecord, Event, EventKind, EventQuery, EventStatus, NewEvent};
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,

@@ -1,1 +1,21 @@
+//! Object detection with onnxruntime (through `ort`, loading the shared library
+//! at run time). A model is described by a manifest (input size, layout, dtype,
+//! normalisation, output format); SSD-style outputs (NMS in the graph) and
+//! YOLO-style outputs (`[1, 4 + classes, N]`, NMS here) are understood.
+//!
+//! One inference worker thread owns the session and serves every camera from
+//! their latest-frame slots.
 
+mod error;
+mod manifest;
+mod postprocess;
+mod preprocess;
+mod session;
+mod worker;
+
+pub use error::DetectError;
+pub use manifest::{InputSpec, Layout, Manifest, OutputFormat, TensorType};
+pub use postprocess::{decode_ssd, decode_yolo, nms};
+pub use preprocess::InputTensor;
+pub use session::{load_onnxruntime, Detector, OrtDetector};
+pub use worker::{spawn_inference_worker, InferenceCamera};

@@ -1,0 +1,60 @@
+//! The inference worker: one thread, one session, every camera. It takes the
+//! newest frame of whichever camera is ready and hands the frame and its
+//! detections on. The hand-off blocks when analytics is behind (events are never
+//! dropped); frames then pile up in the latest-frame slots, where the older
+//! ones are replaced and counted.
+
+use crate::session::Detector;
+use std::sync::mpsc::{RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tracing::warn;
+use xueliang_core::slots::SlotReceiver;
+use xueliang_core::{CameraStats, DecodedFrame, FrameDetections, LatestFrameSlots};
+
+/// What the worker needs per camera (indexed by camera index).
+pub struct InferenceCamera {
+    pub stats: Arc<CameraStats>,
+    /// Detections below this score are dropped (the camera's lowest threshold).
+    pub min_score: f32,
+}
+
+pub fn spawn_inference_worker(
+    mut detector: Box<dyn Detector>,
+    cameras: Vec<InferenceCamera>,
+    slots: Arc<LatestFrameSlots<DecodedFrame>>,
+    ready: SlotReceiver,
+    out: SyncSender<FrameDetections>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("inference".into())
+        .spawn(move || {
+            let mut failures = 0u64;
+            loop {
+                let index = match ready.next(Duration::from_millis(500)) {
+                    Ok(i) => i,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                };
+                let Some(frame) = slots.take(index) else { continue };
+                let cam = &cameras[index];
+                let result =
+                    detector.detect(&frame.model_input, frame.width, frame.height, cam.min_score);
+                CameraStats::add(&cam.stats.frames_detected, 1);
+                let detections = match result {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failures += 1;
+                        if failures.is_power_of_two() {
+                            warn!(camera = %frame.camera.id, error = %e, failures, "inference failed");
+                        }
+                        continue;
+                    }
+                };
+                if out.send(FrameDetections { frame, detections }).is_err() {
+                    return;
+                }
+            }
+        })
+}
