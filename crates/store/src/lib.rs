@@ -1,1 +1,44 @@
+//! Event storage behind one trait ([`EventStore`]). The embedded default is
+//! SQLite (one file under the data directory) with its own migrations in
+//! `migrations/sqlite/`; other backends add their own migrations folder and
+//! pass the same conformance tests.
 
+mod error;
+mod sqlite;
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use xueliang_core::{BoxRecord, Event, EventQuery, NewEvent};
+
+/// The largest page an event listing returns.
+pub const MAX_PAGE: u32 = 500;
+
+/// Where events live. Every method is one short transaction.
+pub trait EventStore: Send + Sync {
+    /// Stores a new event and its snapshot atomically; returns its id.
+    fn insert_event(&self, event: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>>;
+
+    /// Marks an event ended, with the best score and boxes seen during it.
+    fn end_event(
+        &self,
+        id: i64,
+        ended_at: DateTime<Utc>,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Ends events left active by a previous run that stopped without ending
+    /// them; returns how many.
+    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>>;
+
+    /// Events matching the query, newest first (descending id).
+    fn list_events(&self, query: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>>;
+
+    /// The JPEG snapshot of an event, if it has one.
+    fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+}

@@ -1,0 +1,204 @@
+//! The embedded SQLite backend.
+
+use crate::error::StoreError;
+use crate::{EventStore, MAX_PAGE};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use xueliang_core::{BoxRecord, Event, EventQuery, EventStatus, NewEvent};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`) and
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let open_err = |source| StoreError::Open { url: url.to_owned(), source };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, \
+     frame_width, frame_height, boxes, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let boxes: String = row.try_get("boxes")?;
+    let ended_at: Option<i64> = row.try_get("ended_at")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        camera_id: row.try_get("camera_id")?,
+        village: row.try_get("village")?,
+        grid: row.try_get("grid")?,
+        kind: kind.parse().map_err(|e| corrupt("kind", e))?,
+        label: row.try_get("label")?,
+        score: row.try_get::<f64, _>("score")? as f32,
+        started_at: time(row.try_get("started_at")?)?,
+        ended_at: ended_at.map(time).transpose()?,
+        status: status.parse().map_err(|e| corrupt("status", e))?,
+        frame_width: row.try_get::<i64, _>("frame_width")? as u32,
+        frame_height: row.try_get::<i64, _>("frame_height")? as u32,
+        boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
+        has_snapshot: row.try_get("has_snapshot")?,
+    })
+}
+
+fn boxes_json(boxes: &[BoxRecord]) -> String {
+    serde_json::to_string(boxes).expect("boxes serialise")
+}
+
+impl EventStore for SqliteStore {
+    fn insert_event(&self, e: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (camera_id, village, grid, kind, label, score, started_at, ended_at, \
+                 status, frame_width, frame_height, boxes) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&e.camera_id)
+            .bind(&e.village)
+            .bind(&e.grid)
+            .bind(e.kind.as_str())
+            .bind(&e.label)
+            .bind(e.score as f64)
+            .bind(millis(e.started_at))
+            .bind(EventStatus::Active.as_str())
+            .bind(e.frame_width as i64)
+            .bind(e.frame_height as i64)
+            .bind(boxes_json(&e.boxes))
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(jpeg) = &e.snapshot {
+                sqlx::query("INSERT INTO snapshots (event_id, jpeg) VALUES (?, ?)")
+                    .bind(id)
+                    .bind(jpeg)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        }
+        .boxed()
+    }
+
+    fn end_event(
+        &self,
+        id: i64,
+        ended_at: DateTime<Utc>,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            sqlx::query("UPDATE events SET ended_at = ?, status = ?, score = MAX(score, ?), boxes = ? WHERE id = ?")
+                .bind(millis(ended_at))
+                .bind(EventStatus::Ended.as_str())
+                .bind(score as f64)
+                .bind(boxes_json(&boxes))
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        async move {
+            let r = sqlx::query("UPDATE events SET ended_at = MAX(started_at, ?), status = ? WHERE status = ?")
+                .bind(millis(at))
+                .bind(EventStatus::Ended.as_str())
+                .bind(EventStatus::Active.as_str())
+                .execute(&self.pool)
+                .await?;
+            Ok(r.rows_affected())
+        }
+        .boxed()
+    }
+
+    fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
+        async move {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(event_from_row).transpose()
+        }
+        .boxed()
+    }
+
+    fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+        async move {
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE 1 = 1"));
+            if let Some(v) = q.camera_id {
+                b.push(" AND camera_id = ").push_bind(v);
+            }
+            if let Some(v) = q.village {
+                b.push(" AND village = ").push_bind(v);
+            }
+            if let Some(v) = q.kind {
+                b.push(" AND kind = ").push_bind(v.as_str());
+            }
+            if let Some(v) = q.label {
+                b.push(" AND label = ").push_bind(v);
+            }
+            if let Some(v) = q.status {
+                b.push(" AND status = ").push_bind(v.as_str());
+            }
+            if let Some(v) = q.since {
+                b.push(" AND started_at >= ").push_bind(millis(v));
+            }
+            if let Some(v) = q.until {
+                b.push(" AND started_at < ").push_bind(millis(v));
+            }
+            if let Some(v) = q.before_id {
+                b.push(" AND id < ").push_bind(v);
+            }
+            b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.clamp(1, MAX_PAGE) as i64);
+            let rows = b.build().fetch_all(&self.pool).await?;
+            rows.iter().map(event_from_row).collect()
+        }
+        .boxed()
+    }
+
+    fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        async move {
+            Ok(sqlx::query_scalar("SELECT jpeg FROM snapshots WHERE event_id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+        .boxed()
+    }
+}
+
