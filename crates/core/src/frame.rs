@@ -146,6 +146,8 @@ pub struct DecodedFrame {
     pub y: Vec<u8>,
     pub u: Vec<u8>,
     pub v: Vec<u8>,
+    /// Full-range (JPEG) YCbCr rather than video range (16..235).
+    pub full_range: bool,
     pub stream_time: f64,
     pub received_at: DateTime<Utc>,
     pub model_input: ModelInput,

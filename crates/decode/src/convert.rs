@@ -27,6 +27,7 @@ struct ScalerKey {
 
 /// Owned I420 planes of a frame.
 pub struct I420 {
+    pub full_range: bool,
     pub width: u32,
     pub height: u32,
     pub y: Vec<u8>,
@@ -48,6 +49,8 @@ impl FrameConverter {
     /// Copies the picture out as tightly packed I420 (converting other formats).
     pub fn i420(&mut self, src: &VideoFrame) -> Result<I420, ffmpeg_next::Error> {
         let (w, h) = (src.width(), src.height());
+        let full_range = src.format() == Pixel::YUVJ420P
+            || src.color_range() == ffmpeg_next::util::color::Range::JPEG;
         let planar = match src.format() {
             Pixel::YUV420P | Pixel::YUVJ420P => src,
             format => {
@@ -59,6 +62,7 @@ impl FrameConverter {
         };
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         Ok(I420 {
+            full_range,
             width: w,
             height: h,
             y: packed_plane(planar, 0, w, h),

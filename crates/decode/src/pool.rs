@@ -252,6 +252,7 @@ fn emit(
             y: planes.y,
             u: planes.u,
             v: planes.v,
+            full_range: planes.full_range,
             stream_time: frame.stream_time,
             received_at: frame.received_at,
             model_input,

@@ -1,0 +1,66 @@
+//! JPEG snapshots straight from the decoder's I420 planes (no RGB round trip).
+
+use jpeg_encoder::{Encoder, ImageBuffer, JpegColorType, SamplingFactor};
+use xueliang_core::DecodedFrame;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode snapshot: {0}")]
+pub struct SnapshotError(String);
+
+/// Quality of event snapshots: good enough to recognise a person at D1.
+const QUALITY: u8 = 85;
+
+struct I420View<'a> {
+    frame: &'a DecodedFrame,
+}
+
+impl ImageBuffer for I420View<'_> {
+    fn get_jpeg_color_type(&self) -> JpegColorType {
+        JpegColorType::Ycbcr
+    }
+
+    fn width(&self) -> u16 {
+        self.frame.width as u16
+    }
+
+    fn height(&self) -> u16 {
+        self.frame.height as u16
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let f = self.frame;
+        let (w, cw) = (f.width as usize, f.chroma_width() as usize);
+        let y = y as usize;
+        let luma = &f.y[y * w..y * w + w];
+        let cb = &f.u[(y / 2) * cw..(y / 2) * cw + cw];
+        let cr = &f.v[(y / 2) * cw..(y / 2) * cw + cw];
+        // Video range (16..235 luma, 16..240 chroma) to JPEG's full range.
+        let (ly, lc): (fn(u8) -> u8, fn(u8) -> u8) = if f.full_range {
+            (|v| v, |v| v)
+        } else {
+            (
+                |v| ((v.saturating_sub(16) as u32 * 255 + 109) / 219).min(255) as u8,
+                |v| ((v as i32 - 128) * 255 / 224 + 128).clamp(0, 255) as u8,
+            )
+        };
+        for x in 0..w {
+            buffers[0].push(ly(luma[x]));
+            buffers[1].push(lc(cb[x / 2]));
+            buffers[2].push(lc(cr[x / 2]));
+        }
+    }
+}
+
+/// Encodes a frame as a JPEG of its full size.
+pub fn encode_jpeg(frame: &DecodedFrame) -> Result<Vec<u8>, SnapshotError> {
+    if frame.width == 0 || frame.height == 0 || frame.width > u16::MAX as u32 || frame.height > u16::MAX as u32 {
+        return Err(SnapshotError(format!("frame size {}x{} out of range", frame.width, frame.height)));
+    }
+    let mut out = Vec::with_capacity((frame.width * frame.height / 8) as usize);
+    let mut encoder = Encoder::new(&mut out, QUALITY);
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    encoder
+        .encode_image(I420View { frame })
+        .map_err(|e| SnapshotError(e.to_string()))?;
+    Ok(out)
+}
