@@ -1,1 +1,61 @@
+//! The monitoring centre's HTTP API (JSON under `/api/v1`). Each area has its
+//! own `router()`; [`app`] puts them together so tests can serve the same app
+//! on a port of their own.
 
+mod cameras;
+mod error;
+mod events;
+mod params;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use xueliang_core::{CameraConfig, CameraStats, CameraStatus};
+use xueliang_store::EventStore;
+
+pub use error::ApiError;
+
+/// A camera as the API sees it: its configuration and its live state.
+pub struct CameraView {
+    pub config: CameraConfig,
+    pub status: watch::Receiver<CameraStatus>,
+    pub stats: Arc<CameraStats>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn EventStore>,
+    pub cameras: Arc<Vec<CameraView>>,
+}
+
+/// Requests taking longer than this are answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", cameras::router().merge(events::router()))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

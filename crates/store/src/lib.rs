@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use xueliang_core::{BoxRecord, Event, EventQuery, NewEvent};
 
-/// The largest page an event listing returns.
+/// The largest page the API hands out. A listing returns at most one more
+/// row, so a caller can ask for `page + 1` to learn whether another page follows.
 pub const MAX_PAGE: u32 = 500;
 
 /// Where events live. Every method is one short transaction.

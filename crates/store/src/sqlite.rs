@@ -184,7 +184,7 @@ impl EventStore for SqliteStore {
             if let Some(v) = q.before_id {
                 b.push(" AND id < ").push_bind(v);
             }
-            b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.clamp(1, MAX_PAGE) as i64);
+            b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.clamp(1, MAX_PAGE + 1) as i64);
             let rows = b.build().fetch_all(&self.pool).await?;
             rows.iter().map(event_from_row).collect()
         }

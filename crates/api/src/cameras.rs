@@ -1,0 +1,106 @@
+//! `GET /cameras`, `GET /cameras/{id}/health`.
+
+use crate::error::ApiError;
+use crate::{AppState, CameraView};
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use xueliang_core::{CameraState, CameraStats, OfflineReason};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/cameras", get(list))
+        .route("/cameras/{id}/health", get(health))
+}
+
+#[derive(Serialize)]
+struct Health {
+    state: CameraState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<OfflineReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    /// When the camera entered its current state.
+    since: DateTime<Utc>,
+    seconds_in_state: i64,
+    fps: f64,
+    last_frame_at: Option<DateTime<Utc>>,
+    reconnects: u64,
+    frames_received: u64,
+    bytes_received: u64,
+    frames_decoded: u64,
+    decode_errors: u64,
+    frames_dropped_decode: u64,
+    frames_offered_to_detector: u64,
+    frames_detected: u64,
+    frames_dropped_detect: u64,
+}
+
+#[derive(Serialize)]
+struct Camera {
+    id: String,
+    name: String,
+    /// The stream URL (never with credentials: the config refuses them there).
+    url: String,
+    village: Option<String>,
+    grid: Option<String>,
+    location: Option<String>,
+    enabled: bool,
+    detection_fps: f64,
+    health: Health,
+}
+
+fn health_of(cam: &CameraView) -> Health {
+    let status = cam.status.borrow().clone();
+    let s = &cam.stats;
+    let get = CameraStats::get;
+    let online = status.state == CameraState::Online;
+    Health {
+        state: status.state,
+        reason: status.reason,
+        detail: status.detail,
+        since: status.since,
+        seconds_in_state: (Utc::now() - status.since).num_seconds().max(0),
+        fps: if online { (s.fps() * 10.0).round() / 10.0 } else { 0.0 },
+        last_frame_at: s.last_frame_at(),
+        reconnects: get(&s.reconnects),
+        frames_received: get(&s.frames_received),
+        bytes_received: get(&s.bytes_received),
+        frames_decoded: get(&s.frames_decoded),
+        decode_errors: get(&s.decode_errors),
+        frames_dropped_decode: get(&s.frames_dropped_decode),
+        frames_offered_to_detector: get(&s.frames_offered),
+        frames_detected: get(&s.frames_detected),
+        frames_dropped_detect: get(&s.frames_dropped_detect),
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let items: Vec<Camera> = state
+        .cameras
+        .iter()
+        .map(|c| Camera {
+            id: c.config.id.clone(),
+            name: c.config.name.clone(),
+            url: c.config.url.to_string(),
+            village: c.config.village.clone(),
+            grid: c.config.grid.clone(),
+            location: c.config.location.clone(),
+            enabled: c.config.enabled,
+            detection_fps: c.config.detection.fps,
+            health: health_of(c),
+        })
+        .collect();
+    Json(serde_json::json!({ "items": items }))
+}
+
+async fn health(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Health>, ApiError> {
+    let cam = state
+        .cameras
+        .iter()
+        .find(|c| c.config.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no camera with id \"{id}\"")))?;
+    Ok(Json(health_of(cam)))
+}
