@@ -1,1 +1,64 @@
-fn main() {}
+//! `xueliang`: command-line entry point. Parsing and wiring only; every stage
+//! lives in its own crate.
+
+mod pipeline;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use xueliang_core::Config;
+
+#[derive(Parser)]
+#[command(name = "xueliang", version, about = "雪亮 Xueliang: video analytics for a township's Sharp Eyes camera network")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run ingest, detection, storage and the API in one process.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file (and the model it names) and exit.
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = match &cli.command {
+        Command::Serve { config } | Command::CheckConfig { config } => config,
+    };
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xueliang: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { .. } => check(&config),
+        Command::Serve { .. } => serve::run(config),
+    }
+}
+
+fn check(config: &Config) -> ExitCode {
+    if let Err(e) = xueliang_detect::Manifest::load(&config.detector.model).and_then(|m| m.read_model().map(|_| ())) {
+        eprintln!("xueliang: [detector] model: {e}");
+        return ExitCode::from(2);
+    }
+    let lib = config.detector.onnxruntime_path();
+    if !lib.is_file() {
+        eprintln!("xueliang: [detector] onnxruntime: {}", xueliang_detect::DetectError::RuntimeMissing { path: lib });
+        return ExitCode::from(2);
+    }
+    let enabled = config.cameras.iter().filter(|c| c.enabled).count();
+    println!("config OK: {} cameras ({} enabled)", config.cameras.len(), enabled);
+    ExitCode::SUCCESS
+}
