@@ -7,16 +7,28 @@
 //! cameras and a put never blocks.
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+type Slots<T> = Arc<Vec<Mutex<Option<T>>>>;
+
+/// The producing end (decode threads); clone it for each producer. When every
+/// clone is gone the receiver sees `Disconnected`.
 pub struct LatestFrameSlots<T> {
-    slots: Vec<Mutex<Option<T>>>,
+    slots: Slots<T>,
     ready_tx: SyncSender<usize>,
 }
 
-/// The consuming end: yields full slots in the order they filled.
-pub struct SlotReceiver {
+impl<T> Clone for LatestFrameSlots<T> {
+    fn clone(&self) -> Self {
+        LatestFrameSlots { slots: self.slots.clone(), ready_tx: self.ready_tx.clone() }
+    }
+}
+
+/// The consuming end (the inference worker): yields full slots in the order
+/// they filled.
+pub struct SlotReceiver<T> {
+    slots: Slots<T>,
     ready_rx: Receiver<usize>,
 }
 
@@ -31,18 +43,25 @@ pub enum PutOutcome {
     Closed,
 }
 
+fn lock<T>(m: &Mutex<Option<T>>) -> std::sync::MutexGuard<'_, Option<T>> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 impl<T> LatestFrameSlots<T> {
-    pub fn new(cameras: usize) -> (Self, SlotReceiver) {
+    pub fn new(cameras: usize) -> (Self, SlotReceiver<T>) {
         let (ready_tx, ready_rx) = sync_channel(cameras.max(1));
-        let slots = (0..cameras).map(|_| Mutex::new(None)).collect();
-        (LatestFrameSlots { slots, ready_tx }, SlotReceiver { ready_rx })
+        let slots: Slots<T> = Arc::new((0..cameras).map(|_| Mutex::new(None)).collect());
+        (
+            LatestFrameSlots { slots: slots.clone(), ready_tx },
+            SlotReceiver { slots, ready_rx },
+        )
     }
 
     pub fn put(&self, index: usize, value: T) -> PutOutcome {
-        let mut slot = match self.slots[index].lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut slot = lock(&self.slots[index]);
         if slot.replace(value).is_some() {
             return PutOutcome::Replaced;
         }
@@ -53,21 +72,18 @@ impl<T> LatestFrameSlots<T> {
             Err(TrySendError::Full(_)) => unreachable!("ready queue holds each camera at most once"),
         }
     }
-
-    /// Takes the frame of a camera whose index came out of the receiver.
-    pub fn take(&self, index: usize) -> Option<T> {
-        match self.slots[index].lock() {
-            Ok(mut g) => g.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
-    }
 }
 
-impl SlotReceiver {
-    /// The next camera whose slot is full; `None` on timeout or when every
-    /// producer is gone.
-    pub fn next(&self, timeout: Duration) -> Result<usize, RecvTimeoutError> {
-        self.ready_rx.recv_timeout(timeout)
+impl<T> SlotReceiver<T> {
+    /// The next full slot's camera index and frame. Errors on timeout, or
+    /// with `Disconnected` once every producer is gone.
+    pub fn next(&self, timeout: Duration) -> Result<(usize, T), RecvTimeoutError> {
+        loop {
+            let index = self.ready_rx.recv_timeout(timeout)?;
+            if let Some(v) = lock(&self.slots[index]).take() {
+                return Ok((index, v));
+            }
+        }
     }
 }
 
@@ -83,13 +99,14 @@ mod tests {
         assert_eq!(slots.put(1, "b1"), PutOutcome::Stored);
         assert_eq!(slots.put(0, "a3"), PutOutcome::Replaced);
         let t = Duration::from_millis(10);
-        assert_eq!(rx.next(t).unwrap(), 0);
-        assert_eq!(slots.take(0), Some("a3"));
-        assert_eq!(rx.next(t).unwrap(), 1);
-        assert_eq!(slots.take(1), Some("b1"));
-        assert!(rx.next(t).is_err());
+        assert_eq!(rx.next(t).unwrap(), (0, "a3"));
+        assert_eq!(rx.next(t).unwrap(), (1, "b1"));
+        assert_eq!(rx.next(t), Err(RecvTimeoutError::Timeout));
         // After a take the camera can be queued again.
         assert_eq!(slots.put(0, "a4"), PutOutcome::Stored);
-        assert_eq!(rx.next(t).unwrap(), 0);
+        assert_eq!(rx.next(t).unwrap(), (0, "a4"));
+        // Dropping every producer disconnects the consumer.
+        drop(slots);
+        assert_eq!(rx.next(t), Err(RecvTimeoutError::Disconnected));
     }
 }

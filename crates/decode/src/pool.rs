@@ -43,7 +43,7 @@ impl DecodePool {
         threads: usize,
         cameras: Vec<CameraDecodeSpec>,
         geometry: InputGeometry,
-        slots: Arc<LatestFrameSlots<DecodedFrame>>,
+        slots: LatestFrameSlots<DecodedFrame>,
     ) -> std::io::Result<DecodePool> {
         let threads = threads.clamp(1, cameras.len().max(1));
         let resync: Arc<Vec<AtomicBool>> =
@@ -113,7 +113,7 @@ impl FrameSink for DecodePool {
 struct DecodeThread {
     decoders: std::collections::HashMap<usize, CameraDecoder>,
     resync: Arc<Vec<AtomicBool>>,
-    slots: Arc<LatestFrameSlots<DecodedFrame>>,
+    slots: LatestFrameSlots<DecodedFrame>,
 }
 
 impl DecodeThread {

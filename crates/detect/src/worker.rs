@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::warn;
 use xueliang_core::slots::SlotReceiver;
-use xueliang_core::{CameraStats, DecodedFrame, FrameDetections, LatestFrameSlots};
+use xueliang_core::{CameraStats, DecodedFrame, FrameDetections};
 
 /// What the worker needs per camera (indexed by camera index).
 pub struct InferenceCamera {
@@ -23,8 +23,7 @@ pub struct InferenceCamera {
 pub fn spawn_inference_worker(
     mut detector: Box<dyn Detector>,
     cameras: Vec<InferenceCamera>,
-    slots: Arc<LatestFrameSlots<DecodedFrame>>,
-    ready: SlotReceiver,
+    ready: SlotReceiver<DecodedFrame>,
     out: SyncSender<FrameDetections>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -32,12 +31,11 @@ pub fn spawn_inference_worker(
         .spawn(move || {
             let mut failures = 0u64;
             loop {
-                let index = match ready.next(Duration::from_millis(500)) {
-                    Ok(i) => i,
+                let (index, frame) = match ready.next(Duration::from_millis(500)) {
+                    Ok(next) => next,
                     Err(RecvTimeoutError::Timeout) => continue,
                     Err(RecvTimeoutError::Disconnected) => return,
                 };
-                let Some(frame) = slots.take(index) else { continue };
                 let cam = &cameras[index];
                 let result =
                     detector.detect(&frame.model_input, frame.width, frame.height, cam.min_score);

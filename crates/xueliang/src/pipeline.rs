@@ -42,7 +42,6 @@ impl Pipeline {
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Pipeline> {
         let (slots, ready) = LatestFrameSlots::<DecodedFrame>::new(cameras.len());
-        let slots = Arc::new(slots);
         let specs = cameras
             .iter()
             .map(|c| CameraDecodeSpec {
@@ -51,13 +50,13 @@ impl Pipeline {
                 detect_fps: c.config.detection.fps,
             })
             .collect();
-        let decode = Arc::new(DecodePool::start(decode_threads, specs, geometry, slots.clone())?);
+        let decode = Arc::new(DecodePool::start(decode_threads, specs, geometry, slots)?);
         let (tx, rx) = sync_channel(ANALYTICS_QUEUE);
         let inference_cameras = cameras
             .iter()
             .map(|c| InferenceCamera { stats: c.stats.clone(), min_score: c.config.detection.floor() })
             .collect();
-        let inference = spawn_inference_worker(detector, inference_cameras, slots, ready, tx)?;
+        let inference = spawn_inference_worker(detector, inference_cameras, ready, tx)?;
         let per_camera = cameras
             .iter()
             .map(|c| {
