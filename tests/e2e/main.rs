@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `xueliang` binary against the real GStreamer
+//! RTSP server, the real model and a real SQLite file.
 
+mod bad_input;
+mod config;
+mod pipeline;

@@ -1,1 +1,250 @@
+//! Helpers for the end-to-end tests: start real peers (the GStreamer RTSP
+//! server, the `xueliang` binary) as child processes that are killed when the
+//! handle drops, and talk to the API.
 
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    let p = repo().join("tests/fixtures").join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/setup.sh", p.display());
+    p
+}
+
+/// The `xueliang` binary of the profile these tests were built in
+/// (`target/<profile>/xueliang`, next to `deps/` where the test runs).
+pub fn xueliang_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("xueliang");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (scripts/test.sh does: cargo build --release -p xueliang)",
+        bin.display()
+    );
+    bin
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real GStreamer RTSP server (tests/rtsp-server/serve.py) on a free port.
+pub struct RtspServer {
+    pub port: u16,
+    _child: ChildGuard,
+}
+
+impl RtspServer {
+    /// Starts the server with extra arguments (`--mount`, `--loop`, `--auth`, ...).
+    pub fn start(args: &[String]) -> Result<RtspServer> {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(repo().join("tests/rtsp-server/serve.py"))
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting /usr/bin/python3 tests/rtsp-server/serve.py (scripts/setup.sh installs it)")?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let guard = ChildGuard(child);
+        let port = line
+            .trim()
+            .strip_prefix("READY port=")
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("RTSP server did not start (said {line:?})"))?;
+        Ok(RtspServer { port, _child: guard })
+    }
+
+    pub fn url(&self, mount: &str) -> String {
+        format!("rtsp://127.0.0.1:{}/{mount}", self.port)
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `xueliang serve` with its own data directory and config.
+pub struct Xueliang {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    child: ChildGuard,
+}
+
+/// The config header every test uses: the repo's model and onnxruntime, a
+/// temporary data directory, a free port, short timeouts, and the first
+/// reconnect after `backoff_s` seconds.
+pub fn config_header(dir: &Path, port: u16, backoff_s: f64) -> String {
+    let root = repo();
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+
+[storage]
+data_dir = "{data}"
+
+[detector]
+model = "{model}"
+onnxruntime = "{ort}"
+
+[ingest]
+connect_timeout_s = 5
+frame_timeout_s = 5
+backoff_initial_s = {backoff_s}
+backoff_max_s = {backoff_max}
+"#,
+        data = dir.join("data").display(),
+        model = root.join("models/ssd_mobilenet_v2_coco.toml").display(),
+        ort = root.join(".local/onnxruntime/libonnxruntime.so.1.32.0").display(),
+        backoff_max = backoff_s * 4.0,
+    )
+}
+
+impl Xueliang {
+    /// Writes `config` (a full TOML text) and starts `xueliang serve`; waits
+    /// until the API answers.
+    pub fn start(dir: tempfile::TempDir, port: u16, config: &str, envs: &[(&str, &str)]) -> Result<Xueliang> {
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config)?;
+        let log = std::fs::File::create(dir.path().join("xueliang.log"))?;
+        let child = Command::new(xueliang_bin())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let mut x = Xueliang { base: format!("http://127.0.0.1:{port}"), dir, child: ChildGuard(child) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = x.child.0.try_wait()? {
+                bail!("xueliang exited with {status}: {}", x.log());
+            }
+            if reqwest::blocking_get_ok(&format!("{}/healthz", x.base)) {
+                return Ok(x);
+            }
+            if Instant::now() > deadline {
+                bail!("xueliang did not answer within 30 s: {}", x.log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("xueliang.log")).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value> {
+        http_get_json(&format!("{}{path}", self.base))
+    }
+
+    pub fn get_bytes(&self, path: &str) -> Result<(u16, String, Vec<u8>)> {
+        http_get(&format!("{}{path}", self.base))
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> Result<std::process::ExitStatus> {
+        let pid = self.child.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.0.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("xueliang did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Every event, following the cursor.
+    pub fn all_events(&self, filter: &str) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = format!("/api/v1/events?limit=100{filter}");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&q)?;
+            out.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The health object of a camera.
+    pub fn health(&self, camera: &str) -> Result<Value> {
+        self.get(&format!("/api/v1/cameras/{camera}/health"))
+    }
+}
+
+/// Polls `f` every 200 ms until it returns `Some` or `limit` passes.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f()? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Minimal blocking HTTP for tests (runs a one-off tokio runtime per call).
+pub fn http_get(url: &str) -> Result<(u16, String, Vec<u8>)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let r = reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await?;
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((status, ctype, r.bytes().await?.to_vec()))
+    })
+}
+
+pub fn http_get_json(url: &str) -> Result<Value> {
+    let (status, _, body) = http_get(url)?;
+    let v: Value = serde_json::from_slice(&body).with_context(|| format!("GET {url}: {status}, not JSON"))?;
+    if status != 200 {
+        bail!("GET {url}: {status} {v}");
+    }
+    Ok(v)
+}
+
+mod reqwest {
+    pub use ::reqwest::*;
+
+    /// Whether GET `url` answers 200.
+    pub fn blocking_get_ok(url: &str) -> bool {
+        matches!(super::http_get(url), Ok((200, _, _)))
+    }
+}
