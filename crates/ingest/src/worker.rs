@@ -224,6 +224,17 @@ impl CameraWorker {
                     return Err(Stop::Failed(SessionError::from_retina("read", &e)));
                 }
                 Some(Ok(CodecItem::VideoFrame(f))) => f,
+                Some(Ok(CodecItem::Rtcp(rtcp))) => {
+                    // RTCP BYE (type 203): the sender says the stream is over.
+                    if rtcp.pkts().any(|p| p.payload_type() == 203) {
+                        self.stats.set_fps(0.0);
+                        return Err(Stop::Failed(SessionError::new(
+                            OfflineReason::StreamEnded,
+                            "the server ended the stream (RTCP BYE)",
+                        )));
+                    }
+                    continue;
+                }
                 Some(Ok(_)) => continue,
             };
             last_frame = Instant::now();
