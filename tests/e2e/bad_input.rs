@@ -19,7 +19,9 @@ fn garbage_listener() -> u16 {
             let mut buf = [0u8; 1024];
             let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
             let _ = conn.read(&mut buf);
-            let _ = conn.write_all(b"\x00\xff\xfeSSH-2.0-OpenSSH_9.2 not rtsp at all\r\n\r\n\x16\x03\x01garbage");
+            let _ = conn.write_all(
+                b"\x00\xff\xfeSSH-2.0-OpenSSH_9.2 not rtsp at all\r\n\r\n\x16\x03\x01garbage",
+            );
         }
     });
     port
@@ -33,7 +35,13 @@ fn camera(id: &str, url: &str, extra: &str) -> String {
 fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
     let clip = format!("good={}", fixture("vtest-h264.mp4").display());
     let open = RtspServer::start(&["--loop".into(), "--mount".into(), clip.clone()])?;
-    let locked = RtspServer::start(&["--loop".into(), "--mount".into(), clip, "--auth".into(), format!("admin:{SECRET}")])?;
+    let locked = RtspServer::start(&[
+        "--loop".into(),
+        "--mount".into(),
+        clip,
+        "--auth".into(),
+        format!("admin:{SECRET}"),
+    ])?;
     let closed_port = free_port();
     let garbage_port = garbage_listener();
     let dir = tempfile::tempdir()?;
@@ -41,11 +49,23 @@ fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
     let config = [
         config_header(dir.path(), port, 1.0),
         camera("good", &open.url("good"), ""),
-        camera("unreachable", &format!("rtsp://127.0.0.1:{closed_port}/x"), ""),
+        camera(
+            "unreachable",
+            &format!("rtsp://127.0.0.1:{closed_port}/x"),
+            "",
+        ),
         camera("wrong-path", &open.url("no-such-mount"), ""),
         camera("garbage", &format!("rtsp://127.0.0.1:{garbage_port}/x"), ""),
-        camera("wrong-password", &locked.url("good"), "username = \"admin\"\npassword = \"not-the-password\""),
-        camera("with-password", &locked.url("good"), "username = \"admin\"\npassword_env = \"XUELIANG_TEST_CAMERA_PW\""),
+        camera(
+            "wrong-password",
+            &locked.url("good"),
+            "username = \"admin\"\npassword = \"not-the-password\"",
+        ),
+        camera(
+            "with-password",
+            &locked.url("good"),
+            "username = \"admin\"\npassword_env = \"XUELIANG_TEST_CAMERA_PW\"",
+        ),
         camera("disabled", &open.url("good"), "enabled = false"),
     ]
     .concat();
@@ -63,13 +83,18 @@ fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
             Ok((h["state"] == "offline").then_some(h))
         })?;
         assert_eq!(h["reason"], reason, "{id}: {h}");
-        assert!(!h["detail"].as_str().unwrap_or_default().is_empty(), "{id}: {h}");
+        assert!(
+            !h["detail"].as_str().unwrap_or_default().is_empty(),
+            "{id}: {h}"
+        );
     }
     assert_eq!(x.health("disabled")?["state"], "disabled");
 
     // The good cameras: online at the stream's 10 fps, with person events.
     for id in ["good", "with-password"] {
-        wait_for(Duration::from_secs(20), || Ok((x.health(id)?["state"] == "online").then_some(())))?;
+        wait_for(Duration::from_secs(20), || {
+            Ok((x.health(id)?["state"] == "online").then_some(()))
+        })?;
     }
     std::thread::sleep(Duration::from_secs(4));
     for id in ["good", "with-password"] {
@@ -89,14 +114,20 @@ fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
     let before = x.health("unreachable")?["reconnects"].as_u64().unwrap();
     std::thread::sleep(Duration::from_secs(10));
     let after = x.health("unreachable")?["reconnects"].as_u64().unwrap();
-    assert!(after - before <= 7, "{before} -> {after} reconnects in 10 s");
+    assert!(
+        after - before <= 7,
+        "{before} -> {after} reconnects in 10 s"
+    );
     assert!(after > before, "it keeps retrying");
 
     // The password is never shown: not in the API, not in the log.
     let cameras = x.get("/api/v1/cameras")?.to_string();
     assert!(!cameras.contains(SECRET) && !cameras.contains("not-the-password"));
     let log = x.log();
-    assert!(!log.contains(SECRET) && !log.contains("not-the-password"), "password in log");
+    assert!(
+        !log.contains(SECRET) && !log.contains("not-the-password"),
+        "password in log"
+    );
     assert!(!log.contains("panicked"), "{log}");
     Ok(())
 }

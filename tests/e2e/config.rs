@@ -8,7 +8,12 @@ fn run(args: &[&str], config: &str) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
-    let out = Command::new(xueliang_bin()).args(args).arg("--config").arg(&path).output().unwrap();
+    let out = Command::new(xueliang_bin())
+        .args(args)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, stderr)
 }
@@ -21,7 +26,11 @@ url = "rtsp://127.0.0.1:8554/bridge"
 "#;
 
 fn header() -> String {
-    config_header(std::path::Path::new("/tmp/xueliang-config-test"), free_port(), 1.0)
+    config_header(
+        std::path::Path::new("/tmp/xueliang-config-test"),
+        free_port(),
+        1.0,
+    )
 }
 
 #[test]
@@ -37,7 +46,11 @@ fn check_config_accepts_the_demo_config() {
         .env("XUELIANG_DEMO_PASSWORD", "x")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 cameras"));
 }
 
@@ -45,15 +58,30 @@ fn check_config_accepts_the_demo_config() {
 fn bad_camera_fields_are_named_with_the_camera() {
     let cases = [
         (CAMERA.replace("url =", "ur = \"x\"\nurl ="), "ur"),
-        (CAMERA.replace("url = \"rtsp://127.0.0.1:8554/bridge\"", ""), "url"),
-        (CAMERA.replace("rtsp://127.0.0.1:8554/bridge", "rtsp:/bridge"), "url"),
-        (CAMERA.replace("rtsp://127.0.0.1:8554/bridge", "http://127.0.0.1/bridge"), "url"),
-        (CAMERA.replace("url =", "detection = { fps = -1 }\nurl ="), "fps"),
+        (
+            CAMERA.replace("url = \"rtsp://127.0.0.1:8554/bridge\"", ""),
+            "url",
+        ),
+        (
+            CAMERA.replace("rtsp://127.0.0.1:8554/bridge", "rtsp:/bridge"),
+            "url",
+        ),
+        (
+            CAMERA.replace("rtsp://127.0.0.1:8554/bridge", "http://127.0.0.1/bridge"),
+            "url",
+        ),
+        (
+            CAMERA.replace("url =", "detection = { fps = -1 }\nurl ="),
+            "fps",
+        ),
     ];
     for (camera, field) in cases {
         let (out, err) = run(&["check-config"], &format!("{}{camera}", header()));
         assert_eq!(out.status.code(), Some(2), "{camera}: {err}");
-        assert!(err.contains("bridge") && err.contains(field), "{camera}: {err}");
+        assert!(
+            err.contains("bridge") && err.contains(field),
+            "{camera}: {err}"
+        );
         // serve refuses the same config before starting anything.
         let (out, err2) = run(&["serve"], &format!("{}{camera}", header()));
         assert_eq!(out.status.code(), Some(2), "{err2}");
@@ -62,7 +90,10 @@ fn bad_camera_fields_are_named_with_the_camera() {
 
 #[test]
 fn unknown_section_field_is_refused() {
-    let (out, err) = run(&["check-config"], &format!("{}\n[detection]\nfsp = 5\n{CAMERA}", header()));
+    let (out, err) = run(
+        &["check-config"],
+        &format!("{}\n[detection]\nfsp = 5\n{CAMERA}", header()),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("fsp"), "{err}");
 }
@@ -80,12 +111,18 @@ fn a_missing_config_file_is_a_clear_error() {
 #[test]
 fn a_missing_onnxruntime_library_says_how_to_fix_it() {
     let text = format!("{}{CAMERA}", header()).replace(
-        &repo().join(".local/onnxruntime/libonnxruntime.so.1.32.0").display().to_string(),
+        &repo()
+            .join(".local/onnxruntime/libonnxruntime.so.1.32.0")
+            .display()
+            .to_string(),
         "/nonexistent/libonnxruntime.so",
     );
     let (out, err) = run(&["serve"], &text);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("/nonexistent/libonnxruntime.so") && err.contains("scripts/setup.sh"), "{err}");
+    assert!(
+        err.contains("/nonexistent/libonnxruntime.so") && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
     let (out, err) = run(&["check-config"], &text);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("scripts/setup.sh"), "{err}");
@@ -95,18 +132,38 @@ fn a_missing_onnxruntime_library_says_how_to_fix_it() {
 fn a_missing_or_corrupt_model_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let models = repo().join("models");
-    std::fs::copy(models.join("coco_labels.txt"), dir.path().join("coco_labels.txt")).unwrap();
-    std::fs::copy(models.join("ssd_mobilenet_v2_coco.toml"), dir.path().join("m.toml")).unwrap();
-    let text = format!("{}{CAMERA}", header())
-        .replace(&models.join("ssd_mobilenet_v2_coco.toml").display().to_string(), &dir.path().join("m.toml").display().to_string());
+    std::fs::copy(
+        models.join("coco_labels.txt"),
+        dir.path().join("coco_labels.txt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        models.join("ssd_mobilenet_v2_coco.toml"),
+        dir.path().join("m.toml"),
+    )
+    .unwrap();
+    let text = format!("{}{CAMERA}", header()).replace(
+        &models
+            .join("ssd_mobilenet_v2_coco.toml")
+            .display()
+            .to_string(),
+        &dir.path().join("m.toml").display().to_string(),
+    );
 
     let (out, err) = run(&["serve"], &text);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("ssd_mobilenet_v2_coco.onnx") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("ssd_mobilenet_v2_coco.onnx") && err.contains("missing"),
+        "{err}"
+    );
 
     // A truncated copy: the manifest's sha256 catches it.
     let bytes = std::fs::read(models.join("ssd_mobilenet_v2_coco.onnx")).unwrap();
-    std::fs::write(dir.path().join("ssd_mobilenet_v2_coco.onnx"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        dir.path().join("ssd_mobilenet_v2_coco.onnx"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let (out, err) = run(&["serve"], &text);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("corrupt") && err.contains("sha256"), "{err}");

@@ -27,7 +27,11 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = {COOL
 fn check_camera(x: &Xueliang, id: &str) -> Result<usize> {
     let events = x.all_events(&format!("&camera={id}"))?;
     let persons: Vec<&Value> = events.iter().filter(|e| e["label"] == "person").collect();
-    assert_eq!(persons.len(), events.len(), "only person events were asked for");
+    assert_eq!(
+        persons.len(),
+        events.len(),
+        "only person events were asked for"
+    );
     // People walk through the picture the whole clip (the model sees a person in
     // every frame), and a new person enters every few seconds, so after the
     // first event a new one may start each time the 10 s cooldown has passed
@@ -35,25 +39,42 @@ fn check_camera(x: &Xueliang, id: &str) -> Result<usize> {
     // 4 would mean new people were missed or merged into old appearances for
     // most of the clip.
     let n = persons.len();
-    assert!((4..=8).contains(&n), "{id}: {n} person events, expected 4..=8: {persons:#?}");
+    assert!(
+        (4..=8).contains(&n),
+        "{id}: {n} person events, expected 4..=8: {persons:#?}"
+    );
 
     let mut starts: Vec<i64> = Vec::new();
     for e in &persons {
         assert_eq!(e["kind"], "object");
         assert_eq!(e["village"], "东村");
         assert!(e["score"].as_f64().unwrap() >= 0.5);
-        let (w, h) = (e["frame_width"].as_f64().unwrap(), e["frame_height"].as_f64().unwrap());
+        let (w, h) = (
+            e["frame_width"].as_f64().unwrap(),
+            e["frame_height"].as_f64().unwrap(),
+        );
         assert_eq!((w, h), (768.0, 576.0));
         for b in e["boxes"].as_array().unwrap() {
-            let (x1, y1, x2, y2) = (b["x1"].as_f64().unwrap(), b["y1"].as_f64().unwrap(), b["x2"].as_f64().unwrap(), b["y2"].as_f64().unwrap());
-            assert!(0.0 <= x1 && x1 < x2 && x2 <= w && 0.0 <= y1 && y1 < y2 && y2 <= h, "box outside frame: {b}");
+            let (x1, y1, x2, y2) = (
+                b["x1"].as_f64().unwrap(),
+                b["y1"].as_f64().unwrap(),
+                b["x2"].as_f64().unwrap(),
+                b["y2"].as_f64().unwrap(),
+            );
+            assert!(
+                0.0 <= x1 && x1 < x2 && x2 <= w && 0.0 <= y1 && y1 < y2 && y2 <= h,
+                "box outside frame: {b}"
+            );
         }
         let started = chrono::DateTime::parse_from_rfc3339(e["started_at"].as_str().unwrap())?;
         starts.push(started.timestamp_millis());
     }
     starts.sort();
     for pair in starts.windows(2) {
-        assert!(pair[1] - pair[0] >= (COOLDOWN_S * 1000.0) as i64 - 1, "events closer than the cooldown: {starts:?}");
+        assert!(
+            pair[1] - pair[0] >= (COOLDOWN_S * 1000.0) as i64 - 1,
+            "events closer than the cooldown: {starts:?}"
+        );
     }
 
     // The snapshot is a JPEG of the stream's size.
@@ -64,7 +85,10 @@ fn check_camera(x: &Xueliang, id: &str) -> Result<usize> {
     let pixels = d.decode()?;
     let info = d.info().unwrap();
     assert_eq!((info.width, info.height), (768, 576));
-    assert!(pixels.iter().map(|&p| p as u64).sum::<u64>() > 0, "snapshot is not black");
+    assert!(
+        pixels.iter().map(|&p| p as u64).sum::<u64>() > 0,
+        "snapshot is not black"
+    );
     let one = x.get(&format!("/api/v1/events/{id0}"))?;
     assert_eq!(one["id"].as_i64(), Some(id0));
     Ok(n)
@@ -103,11 +127,17 @@ fn h264_and_h265_cameras_turn_the_footage_into_person_events() -> Result<()> {
         })?;
         assert_eq!(h["reason"], "stream_ended", "{id}: {h}");
         let received = h["frames_received"].as_u64().unwrap();
-        assert!(received >= CLIP_FRAMES - 5, "{id}: only {received} frames: {h}");
+        assert!(
+            received >= CLIP_FRAMES - 5,
+            "{id}: only {received} frames: {h}"
+        );
         assert_eq!(h["decode_errors"], 0, "{id}: {h}");
         // 5 detections/s on a 10 fps stream: every other frame.
         let detected = h["frames_detected"].as_u64().unwrap();
-        assert!((380..=400).contains(&detected), "{id}: {detected} frames detected: {h}");
+        assert!(
+            (380..=400).contains(&detected),
+            "{id}: {detected} frames detected: {h}"
+        );
         assert_eq!(h["frames_dropped_detect"], 0, "{id}: {h}");
     }
     let n264 = check_camera(&x, "h264")?;

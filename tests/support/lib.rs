@@ -16,7 +16,11 @@ pub fn repo() -> PathBuf {
 
 pub fn fixture(name: &str) -> PathBuf {
     let p = repo().join("tests/fixtures").join(name);
-    assert!(p.is_file(), "{} is missing: run scripts/setup.sh", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup.sh",
+        p.display()
+    );
     p
 }
 
@@ -24,7 +28,11 @@ pub fn fixture(name: &str) -> PathBuf {
 /// (`target/<profile>/xueliang`, next to `deps/` where the test runs).
 pub fn xueliang_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("xueliang");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("xueliang");
     assert!(
         bin.is_file(),
         "{} is missing: build it first (scripts/test.sh does: cargo build --release -p xueliang)",
@@ -69,7 +77,10 @@ impl RtspServer {
             .strip_prefix("READY port=")
             .and_then(|p| p.parse().ok())
             .with_context(|| format!("RTSP server did not start (said {line:?})"))?;
-        Ok(RtspServer { port, _child: guard })
+        Ok(RtspServer {
+            port,
+            _child: guard,
+        })
     }
 
     pub fn url(&self, mount: &str) -> String {
@@ -79,7 +90,11 @@ impl RtspServer {
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `xueliang serve` with its own data directory and config.
@@ -114,7 +129,9 @@ backoff_max_s = {backoff_max}
 "#,
         data = dir.join("data").display(),
         model = root.join("models/ssd_mobilenet_v2_coco.toml").display(),
-        ort = root.join(".local/onnxruntime/libonnxruntime.so.1.32.0").display(),
+        ort = root
+            .join(".local/onnxruntime/libonnxruntime.so.1.32.0")
+            .display(),
         backoff_max = backoff_s * 4.0,
     )
 }
@@ -122,7 +139,12 @@ backoff_max_s = {backoff_max}
 impl Xueliang {
     /// Writes `config` (a full TOML text) and starts `xueliang serve`; waits
     /// until the API answers.
-    pub fn start(dir: tempfile::TempDir, port: u16, config: &str, envs: &[(&str, &str)]) -> Result<Xueliang> {
+    pub fn start(
+        dir: tempfile::TempDir,
+        port: u16,
+        config: &str,
+        envs: &[(&str, &str)],
+    ) -> Result<Xueliang> {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config)?;
         let log = std::fs::File::create(dir.path().join("xueliang.log"))?;
@@ -133,7 +155,11 @@ impl Xueliang {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        let mut x = Xueliang { base: format!("http://127.0.0.1:{port}"), dir, child: ChildGuard(child) };
+        let mut x = Xueliang {
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            child: ChildGuard(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = x.child.0.try_wait()? {
@@ -217,9 +243,15 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) ->
 
 /// Minimal blocking HTTP for tests (runs a one-off tokio runtime per call).
 pub fn http_get(url: &str) -> Result<(u16, String, Vec<u8>)> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
-        let r = reqwest::Client::new().get(url).timeout(Duration::from_secs(10)).send().await?;
+        let r = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await?;
         let status = r.status().as_u16();
         let ctype = r
             .headers()
@@ -233,7 +265,8 @@ pub fn http_get(url: &str) -> Result<(u16, String, Vec<u8>)> {
 
 pub fn http_get_json(url: &str) -> Result<Value> {
     let (status, _, body) = http_get(url)?;
-    let v: Value = serde_json::from_slice(&body).with_context(|| format!("GET {url}: {status}, not JSON"))?;
+    let v: Value =
+        serde_json::from_slice(&body).with_context(|| format!("GET {url}: {status}, not JSON"))?;
     if status != 200 {
         bail!("GET {url}: {status} {v}");
     }

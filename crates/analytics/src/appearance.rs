@@ -5,7 +5,9 @@ use crate::snapshot::encode_jpeg;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use tracing::warn;
-use xueliang_core::{BBox, BoxRecord, DecodedFrame, Detection, DetectionSettings, EventKind, NewEvent};
+use xueliang_core::{
+    BBox, BoxRecord, DecodedFrame, Detection, DetectionSettings, EventKind, NewEvent,
+};
 
 /// Minimum overlap for a detection to continue an appearance from an earlier frame.
 const MATCH_IOU: f32 = 0.3;
@@ -46,7 +48,12 @@ pub struct CameraAnalytics {
 }
 
 impl CameraAnalytics {
-    pub fn new(camera_id: String, village: Option<String>, grid: Option<String>, settings: DetectionSettings) -> Self {
+    pub fn new(
+        camera_id: String,
+        village: Option<String>,
+        grid: Option<String>,
+        settings: DetectionSettings,
+    ) -> Self {
         CameraAnalytics {
             camera_id,
             village,
@@ -64,7 +71,11 @@ impl CameraAnalytics {
         let mut updates = Vec::new();
         let mut watched: Vec<&Detection> = detections
             .iter()
-            .filter(|d| self.settings.threshold(&d.label).is_some_and(|t| d.score >= t))
+            .filter(|d| {
+                self.settings
+                    .threshold(&d.label)
+                    .is_some_and(|t| d.score >= t)
+            })
             .collect();
         watched.sort_by(|a, b| b.score.total_cmp(&a.score));
 
@@ -190,7 +201,10 @@ mod tests {
     fn frame(at_ms: i64) -> DecodedFrame {
         let (w, h) = (64u32, 48u32);
         DecodedFrame {
-            camera: CameraRef { index: 0, id: Arc::from("c") },
+            camera: CameraRef {
+                index: 0,
+                id: Arc::from("c"),
+            },
             width: w,
             height: h,
             y: vec![128; (w * h) as usize],
@@ -198,30 +212,51 @@ mod tests {
             v: vec![128; (w * h / 4) as usize],
             full_range: false,
             stream_time: at_ms as f64 / 1000.0,
-            received_at: Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap() + Duration::milliseconds(at_ms),
+            received_at: Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap()
+                + Duration::milliseconds(at_ms),
             model_input: ModelInput {
                 width: 1,
                 height: 1,
                 rgb: vec![0; 3],
-                placement: Placement { scale_x: 1.0, scale_y: 1.0, pad_x: 0, pad_y: 0, scaled_w: 1, scaled_h: 1 },
+                placement: Placement {
+                    scale_x: 1.0,
+                    scale_y: 1.0,
+                    pad_x: 0,
+                    pad_y: 0,
+                    scaled_w: 1,
+                    scaled_h: 1,
+                },
             },
         }
     }
 
     fn det(label: &str, score: f32, x: f32) -> Detection {
-        Detection { label: label.into(), class_id: 0, score, bbox: BBox::new(x, 10.0, x + 10.0, 40.0) }
+        Detection {
+            label: label.into(),
+            class_id: 0,
+            score,
+            bbox: BBox::new(x, 10.0, x + 10.0, 40.0),
+        }
     }
 
     fn settings(cooldown_s: f64) -> DetectionSettings {
-        DetectionSettings { cooldown_s, lost_after_s: 1.0, ..DetectionSettings::default() }
+        DetectionSettings {
+            cooldown_s,
+            lost_after_s: 1.0,
+            ..DetectionSettings::default()
+        }
     }
 
     fn started(u: &[EventUpdate]) -> usize {
-        u.iter().filter(|u| matches!(u, EventUpdate::Started { .. })).count()
+        u.iter()
+            .filter(|u| matches!(u, EventUpdate::Started { .. }))
+            .count()
     }
 
     fn ended(u: &[EventUpdate]) -> usize {
-        u.iter().filter(|u| matches!(u, EventUpdate::Ended { .. })).count()
+        u.iter()
+            .filter(|u| matches!(u, EventUpdate::Ended { .. }))
+            .count()
     }
 
     #[test]
@@ -230,10 +265,15 @@ mod tests {
         let mut all = Vec::new();
         // 5 fps, moving 2 px per frame for 2 s, then gone.
         for i in 0..10 {
-            all.extend(a.observe(&frame(i * 200), &[det("person", 0.6 + i as f32 * 0.01, 2.0 * i as f32)]));
+            all.extend(a.observe(
+                &frame(i * 200),
+                &[det("person", 0.6 + i as f32 * 0.01, 2.0 * i as f32)],
+            ));
         }
         assert_eq!((started(&all), ended(&all)), (1, 0));
-        let EventUpdate::Started { event, .. } = &all[0] else { panic!() };
+        let EventUpdate::Started { event, .. } = &all[0] else {
+            panic!()
+        };
         assert_eq!(event.village.as_deref(), Some("v"));
         let jpeg = event.snapshot.as_ref().expect("snapshot");
         let mut d = jpeg_decoder::Decoder::new(&jpeg[..]);
@@ -242,7 +282,12 @@ mod tests {
         assert_eq!((info.width, info.height), (64, 48));
         // 1.2 s after the last sighting (lost_after 1 s) it ends, with the best score.
         let u = a.observe(&frame(9 * 200 + 1200), &[]);
-        let [EventUpdate::Ended { ended_at, score, .. }] = u.as_slice() else { panic!("{u:?}") };
+        let [EventUpdate::Ended {
+            ended_at, score, ..
+        }] = u.as_slice()
+        else {
+            panic!("{u:?}")
+        };
         assert_eq!(*ended_at, frame(1800).received_at);
         assert!((score - 0.69).abs() < 1e-5);
         assert!(a.is_idle());
@@ -253,7 +298,12 @@ mod tests {
         let mut a = CameraAnalytics::new("c".into(), None, None, settings(0.0));
         let u = a.observe(
             &frame(0),
-            &[det("person", 0.9, 0.0), det("person", 0.8, 40.0), det("person", 0.3, 20.0), det("kite", 0.99, 50.0)],
+            &[
+                det("person", 0.9, 0.0),
+                det("person", 0.8, 40.0),
+                det("person", 0.3, 20.0),
+                det("kite", 0.99, 50.0),
+            ],
         );
         assert_eq!(started(&u), 2);
         assert_eq!(a.end_all().len(), 2);
@@ -262,9 +312,19 @@ mod tests {
     #[test]
     fn cooldown_suppresses_new_events_of_the_same_label_only() {
         let mut a = CameraAnalytics::new("c".into(), None, None, settings(10.0));
-        assert_eq!(started(&a.observe(&frame(0), &[det("person", 0.9, 0.0)])), 1);
+        assert_eq!(
+            started(&a.observe(&frame(0), &[det("person", 0.9, 0.0)])),
+            1
+        );
         // A second person 2 s later: within the cooldown, no event; a car is another label.
-        let u = a.observe(&frame(2000), &[det("person", 0.9, 0.0), det("person", 0.9, 40.0), det("car", 0.9, 20.0)]);
+        let u = a.observe(
+            &frame(2000),
+            &[
+                det("person", 0.9, 0.0),
+                det("person", 0.9, 40.0),
+                det("car", 0.9, 20.0),
+            ],
+        );
         assert_eq!(started(&u), 1);
         // 11 s after the first event another new person may open an event.
         let u = a.observe(&frame(11_000), &[det("person", 0.9, 30.0)]);

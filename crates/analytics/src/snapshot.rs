@@ -12,6 +12,32 @@ const QUALITY: u8 = 85;
 
 struct I420View<'a> {
     frame: &'a DecodedFrame,
+    /// Maps stored luma / chroma values to JPEG's full range.
+    luma: [u8; 256],
+    chroma: [u8; 256],
+}
+
+impl<'a> I420View<'a> {
+    fn new(frame: &'a DecodedFrame) -> Self {
+        let mut luma = [0u8; 256];
+        let mut chroma = [0u8; 256];
+        for v in 0..256usize {
+            (luma[v], chroma[v]) = if frame.full_range {
+                (v as u8, v as u8)
+            } else {
+                // Video range: luma 16..235, chroma 16..240 around 128.
+                (
+                    ((v.saturating_sub(16) * 255 + 109) / 219).min(255) as u8,
+                    ((v as i32 - 128) * 255 / 224 + 128).clamp(0, 255) as u8,
+                )
+            };
+        }
+        I420View {
+            frame,
+            luma,
+            chroma,
+        }
+    }
 }
 
 impl ImageBuffer for I420View<'_> {
@@ -34,33 +60,31 @@ impl ImageBuffer for I420View<'_> {
         let luma = &f.y[y * w..y * w + w];
         let cb = &f.u[(y / 2) * cw..(y / 2) * cw + cw];
         let cr = &f.v[(y / 2) * cw..(y / 2) * cw + cw];
-        // Video range (16..235 luma, 16..240 chroma) to JPEG's full range.
-        let (ly, lc): (fn(u8) -> u8, fn(u8) -> u8) = if f.full_range {
-            (|v| v, |v| v)
-        } else {
-            (
-                |v| ((v.saturating_sub(16) as u32 * 255 + 109) / 219).min(255) as u8,
-                |v| ((v as i32 - 128) * 255 / 224 + 128).clamp(0, 255) as u8,
-            )
-        };
         for x in 0..w {
-            buffers[0].push(ly(luma[x]));
-            buffers[1].push(lc(cb[x / 2]));
-            buffers[2].push(lc(cr[x / 2]));
+            buffers[0].push(self.luma[luma[x] as usize]);
+            buffers[1].push(self.chroma[cb[x / 2] as usize]);
+            buffers[2].push(self.chroma[cr[x / 2] as usize]);
         }
     }
 }
 
 /// Encodes a frame as a JPEG of its full size.
 pub fn encode_jpeg(frame: &DecodedFrame) -> Result<Vec<u8>, SnapshotError> {
-    if frame.width == 0 || frame.height == 0 || frame.width > u16::MAX as u32 || frame.height > u16::MAX as u32 {
-        return Err(SnapshotError(format!("frame size {}x{} out of range", frame.width, frame.height)));
+    if frame.width == 0
+        || frame.height == 0
+        || frame.width > u16::MAX as u32
+        || frame.height > u16::MAX as u32
+    {
+        return Err(SnapshotError(format!(
+            "frame size {}x{} out of range",
+            frame.width, frame.height
+        )));
     }
     let mut out = Vec::with_capacity((frame.width * frame.height / 8) as usize);
     let mut encoder = Encoder::new(&mut out, QUALITY);
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
     encoder
-        .encode_image(I420View { frame })
+        .encode_image(I420View::new(frame))
         .map_err(|e| SnapshotError(e.to_string()))?;
     Ok(out)
 }

@@ -63,7 +63,11 @@ fn health_of(cam: &CameraView) -> Health {
         detail: status.detail,
         since: status.since,
         seconds_in_state: (Utc::now() - status.since).num_seconds().max(0),
-        fps: if online { (s.fps() * 10.0).round() / 10.0 } else { 0.0 },
+        fps: if online {
+            (s.fps() * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
         last_frame_at: s.last_frame_at(),
         reconnects: get(&s.reconnects),
         frames_received: get(&s.frames_received),
@@ -96,7 +100,10 @@ async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "items": items }))
 }
 
-async fn health(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Health>, ApiError> {
+async fn health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Health>, ApiError> {
     let cam = state
         .cameras
         .iter()

@@ -34,7 +34,10 @@ impl From<Event> for EventBody {
         let snapshot_url = event
             .has_snapshot
             .then(|| format!("/api/v1/events/{}/snapshot.jpg", event.id));
-        EventBody { event, snapshot_url }
+        EventBody {
+            event,
+            snapshot_url,
+        }
     }
 }
 
@@ -44,7 +47,9 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-const KNOWN: &[&str] = &["camera", "village", "kind", "label", "status", "since", "until", "cursor", "limit"];
+const KNOWN: &[&str] = &[
+    "camera", "village", "kind", "label", "status", "since", "until", "cursor", "limit",
+];
 
 async fn list(
     State(state): State<AppState>,
@@ -53,11 +58,17 @@ async fn list(
     let p = Params::new(raw, KNOWN)?;
     let limit = p.parsed::<u32>("limit")?.unwrap_or(DEFAULT_LIMIT);
     if !(1..=xueliang_store::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_parameter("limit", format!("must be 1..={}", xueliang_store::MAX_PAGE)));
+        return Err(ApiError::bad_parameter(
+            "limit",
+            format!("must be 1..={}", xueliang_store::MAX_PAGE),
+        ));
     }
     let cursor = p.parsed::<i64>("cursor")?;
     if cursor.is_some_and(|c| c <= 0) {
-        return Err(ApiError::bad_parameter("cursor", "not a cursor this API gave out"));
+        return Err(ApiError::bad_parameter(
+            "cursor",
+            "not a cursor this API gave out",
+        ));
     }
     let query = EventQuery {
         camera_id: p.string("camera")?,
@@ -76,10 +87,16 @@ async fn list(
             return Err(ApiError::bad_parameter("until", "must be after `since`"));
         }
     }
-    let mut events = state.store.list_events(query).await.map_err(ApiError::internal)?;
+    let mut events = state
+        .store
+        .list_events(query)
+        .await
+        .map_err(ApiError::internal)?;
     let more = events.len() > limit as usize;
     events.truncate(limit as usize);
-    let next_cursor = more.then(|| events.last().map(|e| e.id.to_string())).flatten();
+    let next_cursor = more
+        .then(|| events.last().map(|e| e.id.to_string()))
+        .flatten();
     Ok(Json(Page {
         items: events.into_iter().map(EventBody::from).collect(),
         next_cursor,
@@ -91,18 +108,35 @@ fn event_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_parameter("id", format!("\"{raw}\" is not an event id")))
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<EventBody>, ApiError> {
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EventBody>, ApiError> {
     let id = event_id(&id)?;
-    match state.store.get_event(id).await.map_err(ApiError::internal)? {
+    match state
+        .store
+        .get_event(id)
+        .await
+        .map_err(ApiError::internal)?
+    {
         Some(e) => Ok(Json(e.into())),
         None => Err(ApiError::not_found(format!("no event {id}"))),
     }
 }
 
-async fn snapshot(State(state): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+async fn snapshot(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let id = event_id(&id)?;
     match state.store.snapshot(id).await.map_err(ApiError::internal)? {
-        Some(jpeg) => Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "max-age=86400")], jpeg)),
+        Some(jpeg) => Ok((
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "max-age=86400"),
+            ],
+            jpeg,
+        )),
         None => Err(ApiError::not_found(format!("no snapshot for event {id}"))),
     }
 }

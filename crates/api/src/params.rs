@@ -13,7 +13,10 @@ pub struct Params {
 impl Params {
     pub fn new(map: HashMap<String, String>, known: &[&str]) -> Result<Params, ApiError> {
         if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(ApiError::bad_parameter(k, format!("unknown parameter (known: {})", known.join(", "))));
+            return Err(ApiError::bad_parameter(
+                k,
+                format!("unknown parameter (known: {})", known.join(", ")),
+            ));
         }
         Ok(Params { map })
     }
@@ -39,7 +42,12 @@ impl Params {
             .map(|v| {
                 DateTime::parse_from_rfc3339(&v)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| ApiError::bad_parameter(name, format!("\"{v}\" is not an RFC 3339 time ({e})")))
+                    .map_err(|e| {
+                        ApiError::bad_parameter(
+                            name,
+                            format!("\"{v}\" is not an RFC 3339 time ({e})"),
+                        )
+                    })
             })
             .transpose()
     }

@@ -5,7 +5,9 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::watch;
 use xueliang_api::{AppState, CameraView};
-use xueliang_core::{BoxRecord, CameraState, CameraStats, CameraStatus, Config, EventKind, NewEvent, OfflineReason};
+use xueliang_core::{
+    BoxRecord, CameraState, CameraStats, CameraStatus, Config, EventKind, NewEvent, OfflineReason,
+};
 use xueliang_store::{EventStore, SqliteStore};
 
 struct Server {
@@ -17,7 +19,11 @@ struct Server {
 
 async fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&format!("sqlite://{}", dir.path().join("e.db").display())).await.unwrap());
+    let store = Arc::new(
+        SqliteStore::open(&format!("sqlite://{}", dir.path().join("e.db").display()))
+            .await
+            .unwrap(),
+    );
     let config = Config::parse(
         r#"
 [[cameras]]
@@ -33,12 +39,24 @@ village = "东村"
     let (status, rx) = watch::channel(CameraStatus::new(CameraState::Connecting, Utc::now()));
     let stats = Arc::new(CameraStats::default());
     CameraStats::add(&stats.reconnects, 3);
-    let cameras = vec![CameraView { config: config.cameras[0].clone(), status: rx, stats }];
-    let state = AppState { store: store.clone(), cameras: Arc::new(cameras) };
+    let cameras = vec![CameraView {
+        config: config.cameras[0].clone(),
+        status: rx,
+        stats,
+    }];
+    let state = AppState {
+        store: store.clone(),
+        cameras: Arc::new(cameras),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
-    Server { base, store, status, _dir: dir }
+    Server {
+        base,
+        store,
+        status,
+        _dir: dir,
+    }
 }
 
 fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
@@ -49,10 +67,18 @@ fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
         kind: EventKind::Object,
         label: label.into(),
         score: 0.9,
-        started_at: Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap() + Duration::minutes(minute),
+        started_at: Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap()
+            + Duration::minutes(minute),
         frame_width: 768,
         frame_height: 576,
-        boxes: vec![BoxRecord { label: label.into(), score: 0.9, x1: 1.0, y1: 2.0, x2: 3.0, y2: 4.0 }],
+        boxes: vec![BoxRecord {
+            label: label.into(),
+            score: 0.9,
+            x1: 1.0,
+            y1: 2.0,
+            x2: 3.0,
+            y2: 4.0,
+        }],
         snapshot: snapshot.then(|| vec![0xff, 0xd8, 0xff, 0xd9]),
     }
 }
@@ -75,27 +101,59 @@ async fn cameras_show_live_state_and_never_the_password() {
     assert_eq!(cam["health"]["reconnects"], 3);
     assert!(!body.to_string().contains("never-shown-9f3"));
 
-    s.status.send_replace(CameraStatus::offline(OfflineReason::AuthFailed, "DESCRIBE: 401".into(), Utc::now()));
+    s.status.send_replace(CameraStatus::offline(
+        OfflineReason::AuthFailed,
+        "DESCRIBE: 401".into(),
+        Utc::now(),
+    ));
     let (code, h) = get(&format!("{}/api/v1/cameras/school/health", s.base)).await;
     assert_eq!(code, 200);
-    assert_eq!((h["state"].as_str(), h["reason"].as_str()), (Some("offline"), Some("auth_failed")));
+    assert_eq!(
+        (h["state"].as_str(), h["reason"].as_str()),
+        (Some("offline"), Some("auth_failed"))
+    );
     let (code, e) = get(&format!("{}/api/v1/cameras/nope/health", s.base)).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }
 
 #[tokio::test]
 async fn events_filter_paginate_and_serve_snapshots() {
     let s = server().await;
     for i in 0..7 {
-        s.store.insert_event(new_event(if i % 2 == 0 { "person" } else { "car" }, i, i == 0)).await.unwrap();
+        s.store
+            .insert_event(new_event(
+                if i % 2 == 0 { "person" } else { "car" },
+                i,
+                i == 0,
+            ))
+            .await
+            .unwrap();
     }
     let (code, page) = get(&format!("{}/api/v1/events?label=person&limit=2", s.base)).await;
     assert_eq!(code, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
-    let mut ids: Vec<i64> = page["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
-    let (_, page2) = get(&format!("{}/api/v1/events?label=person&limit=2&cursor={cursor}", s.base)).await;
-    ids.extend(page2["items"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()));
+    let mut ids: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    let (_, page2) = get(&format!(
+        "{}/api/v1/events?label=person&limit=2&cursor={cursor}",
+        s.base
+    ))
+    .await;
+    ids.extend(
+        page2["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap()),
+    );
     assert_eq!(ids.len(), 4, "4 person events over two pages");
     assert!(page2["next_cursor"].is_null());
 
@@ -115,8 +173,16 @@ async fn events_filter_paginate_and_serve_snapshots() {
 
     let since = "2026-11-29T22:02:00Z";
     let until = "2026-11-29T22:04:00Z";
-    let (_, range) = get(&format!("{}/api/v1/events?since={since}&until={until}", s.base)).await;
-    assert_eq!(range["items"].as_array().unwrap().len(), 2, "minutes 2 and 3");
+    let (_, range) = get(&format!(
+        "{}/api/v1/events?since={since}&until={until}",
+        s.base
+    ))
+    .await;
+    assert_eq!(
+        range["items"].as_array().unwrap().len(),
+        2,
+        "minutes 2 and 3"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +196,10 @@ async fn bad_parameters_get_400_naming_the_parameter() {
         ("kind=fire", "kind"),
         ("status=open", "status"),
         ("camra=school", "camra"),
-        ("since=2026-11-29T22:00:00Z&until=2026-11-29T21:00:00Z", "until"),
+        (
+            "since=2026-11-29T22:00:00Z&until=2026-11-29T21:00:00Z",
+            "until",
+        ),
     ] {
         let (code, body) = get(&format!("{}/api/v1/events?{query}", s.base)).await;
         assert_eq!(code, 400, "{query}");
@@ -139,13 +208,19 @@ async fn bad_parameters_get_400_naming_the_parameter() {
         assert!(msg.contains(&format!("`{name}`")), "{query}: {msg}");
     }
     let (code, body) = get(&format!("{}/api/v1/events/x1", s.base)).await;
-    assert_eq!((code, body["error"]["code"].as_str()), (400, Some("invalid_parameter")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
     let (code, _) = get(&format!("{}/api/v1/events/12345", s.base)).await;
     assert_eq!(code, 404);
     let (code, _) = get(&format!("{}/api/v1/events/12345/snapshot.jpg", s.base)).await;
     assert_eq!(code, 404);
     let (code, body) = get(&format!("{}/api/v1/nothing", s.base)).await;
-    assert_eq!((code, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let (code, body) = get(&format!("{}/healthz", s.base)).await;
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
 }

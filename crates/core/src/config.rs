@@ -167,7 +167,14 @@ impl Default for DetectionSettings {
     fn default() -> Self {
         DetectionSettings {
             fps: 5.0,
-            labels: vec!["person".into(), "car".into(), "motorcycle".into(), "bicycle".into(), "truck".into(), "bus".into()],
+            labels: vec![
+                "person".into(),
+                "car".into(),
+                "motorcycle".into(),
+                "bicycle".into(),
+                "truck".into(),
+                "bus".into(),
+            ],
             min_score: 0.5,
             thresholds: BTreeMap::new(),
             cooldown_s: 30.0,
@@ -182,7 +189,12 @@ impl DetectionSettings {
         if !self.labels.iter().any(|l| l == label) {
             return None;
         }
-        Some(self.thresholds.get(label).copied().unwrap_or(self.min_score))
+        Some(
+            self.thresholds
+                .get(label)
+                .copied()
+                .unwrap_or(self.min_score),
+        )
     }
 
     /// The lowest threshold of any watched label: detections below it are noise.
@@ -224,18 +236,29 @@ impl DetectionSettings {
             return Err("field `labels`: must name at least one label".into());
         }
         if !(0.0..=1.0).contains(&self.min_score) {
-            return Err(format!("field `min_score`: must be in [0, 1], got {}", self.min_score));
+            return Err(format!(
+                "field `min_score`: must be in [0, 1], got {}",
+                self.min_score
+            ));
         }
         for (label, t) in &self.thresholds {
             if !(0.0..=1.0).contains(t) {
-                return Err(format!("field `thresholds.{label}`: must be in [0, 1], got {t}"));
+                return Err(format!(
+                    "field `thresholds.{label}`: must be in [0, 1], got {t}"
+                ));
             }
         }
         if !(self.cooldown_s >= 0.0 && self.cooldown_s.is_finite()) {
-            return Err(format!("field `cooldown_s`: must be >= 0, got {}", self.cooldown_s));
+            return Err(format!(
+                "field `cooldown_s`: must be >= 0, got {}",
+                self.cooldown_s
+            ));
         }
         if !(self.lost_after_s > 0.0 && self.lost_after_s.is_finite()) {
-            return Err(format!("field `lost_after_s`: must be > 0, got {}", self.lost_after_s));
+            return Err(format!(
+                "field `lost_after_s`: must be > 0, got {}",
+                self.lost_after_s
+            ));
         }
         Ok(())
     }
@@ -326,9 +349,12 @@ impl Config {
 
     /// Parses and validates config text; the error names the table and field.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
         let defaults = DetectionSettings::default().overlay(&raw.detection);
-        defaults.validate().map_err(|e| format!("[detection]: {e}"))?;
+        defaults
+            .validate()
+            .map_err(|e| format!("[detection]: {e}"))?;
         let ingest = raw.ingest;
         for (name, v) in [
             ("connect_timeout_s", ingest.connect_timeout_s),
@@ -357,7 +383,10 @@ impl Config {
                 .map_err(|e: toml::de::Error| format!("{place}: {}", e.message().trim_end()))?;
             let cam = camera_from_raw(raw_cam, &defaults).map_err(|e| format!("{place}: {e}"))?;
             if !seen.insert(cam.id.clone()) {
-                return Err(format!("{place}: field `id`: duplicate camera id \"{}\"", cam.id));
+                return Err(format!(
+                    "{place}: field `id`: duplicate camera id \"{}\"",
+                    cam.id
+                ));
             }
             cameras.push(cam);
         }
@@ -376,7 +405,10 @@ impl Config {
 fn camera_from_raw(raw: RawCamera, defaults: &DetectionSettings) -> Result<CameraConfig, String> {
     let id_ok = !raw.id.is_empty()
         && raw.id.len() <= 64
-        && raw.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && raw
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !id_ok {
         return Err(format!(
             "field `id`: \"{}\" must be 1-64 characters of ASCII letters, digits, '-' or '_'",
@@ -506,13 +538,19 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
     #[test]
     fn unknown_camera_field_names_camera_and_field() {
         let e = err(&MINIMAL.replace("url =", "urll = \"x\"\nurl ="));
-        assert!(e.contains("cameras[0] (id \"east-gate\")") && e.contains("urll"), "{e}");
+        assert!(
+            e.contains("cameras[0] (id \"east-gate\")") && e.contains("urll"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_url_names_camera_and_field() {
         let e = err("[[cameras]]\nid = \"x\"\nname = \"X\"\n");
-        assert!(e.contains("cameras[0] (id \"x\")") && e.contains("url"), "{e}");
+        assert!(
+            e.contains("cameras[0] (id \"x\")") && e.contains("url"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -531,7 +569,9 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
 
     #[test]
     fn unknown_top_level_field_is_an_error() {
-        let e = err(&format!("[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n{MINIMAL}"));
+        let e = err(&format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n{MINIMAL}"
+        ));
         assert!(e.contains("port"), "{e}");
     }
 
@@ -555,7 +595,10 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         .unwrap();
         assert_eq!(c.cameras[0].password.as_ref().unwrap().expose(), "pa55");
         assert!(!format!("{:?}", c).contains("pa55"));
-        let e = err(&MINIMAL.replace("url =", "username = \"a\"\npassword_env = \"XUELIANG_NOPE\"\nurl ="));
+        let e = err(&MINIMAL.replace(
+            "url =",
+            "username = \"a\"\npassword_env = \"XUELIANG_NOPE\"\nurl =",
+        ));
         assert!(e.contains("XUELIANG_NOPE"), "{e}");
     }
 

@@ -61,7 +61,9 @@ impl FromStr for EventStatus {
         match s {
             "active" => Ok(EventStatus::Active),
             "ended" => Ok(EventStatus::Ended),
-            other => Err(format!("unknown event status `{other}` (known: active, ended)")),
+            other => Err(format!(
+                "unknown event status `{other}` (known: active, ended)"
+            )),
         }
     }
 }

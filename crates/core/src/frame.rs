@@ -87,7 +87,8 @@ impl InputGeometry {
                 scaled_h: self.height,
             },
             ResizeMode::Letterbox { .. } => {
-                let s = (self.width as f32 / frame_w as f32).min(self.height as f32 / frame_h as f32);
+                let s =
+                    (self.width as f32 / frame_w as f32).min(self.height as f32 / frame_h as f32);
                 let scaled_w = ((frame_w as f32 * s).round() as u32).clamp(1, self.width);
                 let scaled_h = ((frame_h as f32 * s).round() as u32).clamp(1, self.height);
                 Placement {
@@ -172,7 +173,11 @@ mod tests {
 
     #[test]
     fn stretch_maps_corners_back_to_frame_corners() {
-        let g = InputGeometry { width: 300, height: 300, resize: ResizeMode::Stretch };
+        let g = InputGeometry {
+            width: 300,
+            height: 300,
+            resize: ResizeMode::Stretch,
+        };
         let p = g.placement(768, 576);
         assert_eq!(p.to_frame(0.0, 0.0), (0.0, 0.0));
         let (x, y) = p.to_frame(300.0, 300.0);
@@ -181,10 +186,17 @@ mod tests {
 
     #[test]
     fn letterbox_centres_a_wide_frame_and_maps_back() {
-        let g = InputGeometry { width: 640, height: 640, resize: ResizeMode::Letterbox { fill: 114 } };
+        let g = InputGeometry {
+            width: 640,
+            height: 640,
+            resize: ResizeMode::Letterbox { fill: 114 },
+        };
         // 768x576 -> scale 640/768 = 0.8333: 640x480, padded 80 top and bottom.
         let p = g.placement(768, 576);
-        assert_eq!((p.scaled_w, p.scaled_h, p.pad_x, p.pad_y), (640, 480, 0, 80));
+        assert_eq!(
+            (p.scaled_w, p.scaled_h, p.pad_x, p.pad_y),
+            (640, 480, 0, 80)
+        );
         let (x, y) = p.to_frame(320.0, 80.0);
         assert!((x - 384.0).abs() < 1e-3 && y.abs() < 1e-3);
         let (x, y) = p.to_frame(640.0, 560.0);
@@ -193,7 +205,11 @@ mod tests {
 
     #[test]
     fn letterbox_centres_a_tall_frame() {
-        let g = InputGeometry { width: 64, height: 64, resize: ResizeMode::Letterbox { fill: 0 } };
+        let g = InputGeometry {
+            width: 64,
+            height: 64,
+            resize: ResizeMode::Letterbox { fill: 0 },
+        };
         let p = g.placement(100, 200);
         assert_eq!((p.scaled_w, p.scaled_h, p.pad_x, p.pad_y), (32, 64, 16, 0));
         let (x, y) = p.to_frame(16.0, 64.0);

@@ -21,7 +21,10 @@ pub struct LatestFrameSlots<T> {
 
 impl<T> Clone for LatestFrameSlots<T> {
     fn clone(&self) -> Self {
-        LatestFrameSlots { slots: self.slots.clone(), ready_tx: self.ready_tx.clone() }
+        LatestFrameSlots {
+            slots: self.slots.clone(),
+            ready_tx: self.ready_tx.clone(),
+        }
     }
 }
 
@@ -55,7 +58,10 @@ impl<T> LatestFrameSlots<T> {
         let (ready_tx, ready_rx) = sync_channel(cameras.max(1));
         let slots: Slots<T> = Arc::new((0..cameras).map(|_| Mutex::new(None)).collect());
         (
-            LatestFrameSlots { slots: slots.clone(), ready_tx },
+            LatestFrameSlots {
+                slots: slots.clone(),
+                ready_tx,
+            },
             SlotReceiver { slots, ready_rx },
         )
     }
@@ -69,7 +75,9 @@ impl<T> LatestFrameSlots<T> {
         match self.ready_tx.try_send(index) {
             Ok(()) => PutOutcome::Stored,
             Err(TrySendError::Disconnected(_)) => PutOutcome::Closed,
-            Err(TrySendError::Full(_)) => unreachable!("ready queue holds each camera at most once"),
+            Err(TrySendError::Full(_)) => {
+                unreachable!("ready queue holds each camera at most once")
+            }
         }
     }
 }

@@ -54,7 +54,13 @@ impl FrameConverter {
         let planar = match src.format() {
             Pixel::YUV420P | Pixel::YUVJ420P => src,
             format => {
-                let key = ScalerKey { format, width: w, height: h, out_w: w, out_h: h };
+                let key = ScalerKey {
+                    format,
+                    width: w,
+                    height: h,
+                    out_w: w,
+                    out_h: h,
+                };
                 let scaler = cached(&mut self.to_i420, key, Pixel::YUV420P)?;
                 scaler.run(src, &mut self.i420)?;
                 &self.i420
@@ -166,7 +172,11 @@ mod tests {
     #[test]
     fn letterbox_pads_with_fill_and_keeps_content_left_aligned_in_content_area() {
         crate::init().unwrap();
-        let g = InputGeometry { width: 64, height: 64, resize: ResizeMode::Letterbox { fill: 114 } };
+        let g = InputGeometry {
+            width: 64,
+            height: 64,
+            resize: ResizeMode::Letterbox { fill: 114 },
+        };
         let mut c = FrameConverter::new(g);
         let input = c.model_input(&half_white(128, 64)).unwrap();
         assert_eq!(input.rgb.len(), 64 * 64 * 3);
@@ -182,7 +192,11 @@ mod tests {
     #[test]
     fn stretch_fills_the_whole_input_and_i420_is_tightly_packed() {
         crate::init().unwrap();
-        let g = InputGeometry { width: 30, height: 30, resize: ResizeMode::Stretch };
+        let g = InputGeometry {
+            width: 30,
+            height: 30,
+            resize: ResizeMode::Stretch,
+        };
         let mut c = FrameConverter::new(g);
         let src = half_white(101, 57);
         let input = c.model_input(&src).unwrap();

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use tracing::{debug, warn};
 use xueliang_core::slots::PutOutcome;
 use xueliang_core::{
-    CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, InputGeometry,
-    LatestFrameSlots, PushOutcome, VideoCodec,
+    CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, InputGeometry, LatestFrameSlots,
+    PushOutcome, VideoCodec,
 };
 
 /// Encoded frames queued per decode thread before ingest starts dropping.
@@ -73,7 +73,11 @@ impl DecodePool {
                 }
                 .run(rx)
             };
-            handles.push(std::thread::Builder::new().name(format!("decode-{t}")).spawn(run)?);
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("decode-{t}"))
+                    .spawn(run)?,
+            );
         }
         Ok(DecodePool {
             queues,
@@ -168,7 +172,9 @@ impl CameraDecoder {
             VideoCodec::H265 => Id::HEVC,
         };
         let found = decoder::find(id).ok_or(ffmpeg_next::Error::DecoderNotFound)?;
-        codec::context::Context::new_with_codec(found).decoder().video()
+        codec::context::Context::new_with_codec(found)
+            .decoder()
+            .video()
     }
 
     fn decode(&mut self, frame: EncodedFrame, slots: &LatestFrameSlots<DecodedFrame>) {
@@ -191,7 +197,15 @@ impl CameraDecoder {
             }
         }
         self.waiting_for_key = false;
-        let CameraDecoder { spec, decoder, next_due, converter, picture, error_run, .. } = self;
+        let CameraDecoder {
+            spec,
+            decoder,
+            next_due,
+            converter,
+            picture,
+            error_run,
+            ..
+        } = self;
         let Some((_, decoder)) = decoder.as_mut() else {
             return;
         };
@@ -208,7 +222,10 @@ impl CameraDecoder {
         while decoder.receive_frame(picture).is_ok() {
             *error_run = 0;
             CameraStats::add(&stats.frames_decoded, 1);
-            let t = picture.pts().map(|p| p as f64 / 1e6).unwrap_or(frame.stream_time);
+            let t = picture
+                .pts()
+                .map(|p| p as f64 / 1e6)
+                .unwrap_or(frame.stream_time);
             let interval = 1.0 / spec.detect_fps;
             let due = *next_due.get_or_insert(t);
             // A millisecond of slack absorbs rounding of 90 kHz timestamps.
@@ -232,7 +249,6 @@ impl CameraDecoder {
             }
         }
     }
-
 }
 
 /// Copies a decoded picture out for the detector (and for snapshots).

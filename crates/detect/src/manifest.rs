@@ -133,21 +133,39 @@ impl Manifest {
             .map_err(|e| err(format!("labels file {}: {e}", labels_path.display())))?;
         let labels: Vec<String> = labels_text.lines().map(|l| l.trim().to_owned()).collect();
         if labels.iter().all(String::is_empty) {
-            return Err(err(format!("labels file {} is empty", labels_path.display())));
+            return Err(err(format!(
+                "labels file {} is empty",
+                labels_path.display()
+            )));
         }
         let i = raw.input;
         if i.width == 0 || i.height == 0 || i.width > 4096 || i.height > 4096 {
-            return Err(err(format!("input size {}x{} is out of range", i.width, i.height)));
+            return Err(err(format!(
+                "input size {}x{} is out of range",
+                i.width, i.height
+            )));
         }
-        if i.std.iter().any(|s| *s == 0.0) {
+        if i.std.contains(&0.0) {
             return Err(err("input.std must not contain 0".into()));
         }
         let resize = match i.resize {
             Resize::Stretch => ResizeMode::Stretch,
-            Resize::Letterbox => ResizeMode::Letterbox { fill: i.letterbox_fill },
+            Resize::Letterbox => ResizeMode::Letterbox {
+                fill: i.letterbox_fill,
+            },
         };
         let output = match raw.output {
-            RawOutput::Ssd { boxes, classes, scores, count } => OutputFormat::Ssd { boxes, classes, scores, count },
+            RawOutput::Ssd {
+                boxes,
+                classes,
+                scores,
+                count,
+            } => OutputFormat::Ssd {
+                boxes,
+                classes,
+                scores,
+                count,
+            },
             RawOutput::Yolo { output } => OutputFormat::Yolo { output },
         };
         Ok(Manifest {
@@ -157,7 +175,11 @@ impl Manifest {
             labels,
             input: InputSpec {
                 name: i.name,
-                geometry: InputGeometry { width: i.width, height: i.height, resize },
+                geometry: InputGeometry {
+                    width: i.width,
+                    height: i.height,
+                    resize,
+                },
                 layout: i.layout,
                 dtype: i.dtype,
                 mean: i.mean,
@@ -171,9 +193,14 @@ impl Manifest {
     pub fn read_model(&self) -> Result<Vec<u8>, DetectError> {
         let bytes = std::fs::read(&self.model_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                DetectError::ModelMissing { path: self.model_path.clone() }
+                DetectError::ModelMissing {
+                    path: self.model_path.clone(),
+                }
             } else {
-                DetectError::ModelCorrupt { path: self.model_path.clone(), message: e.to_string() }
+                DetectError::ModelCorrupt {
+                    path: self.model_path.clone(),
+                    message: e.to_string(),
+                }
             }
         })?;
         if let Some(expected) = &self.sha256 {
@@ -229,14 +256,21 @@ output = "output0"
         let m = Manifest::load(&write(d.path(), "m.toml", YOLO)).unwrap();
         assert_eq!(m.labels, vec!["person", "car"]);
         assert_eq!(m.input.geometry.resize, ResizeMode::Letterbox { fill: 114 });
-        assert_eq!(m.output, OutputFormat::Yolo { output: "output0".into() });
+        assert_eq!(
+            m.output,
+            OutputFormat::Yolo {
+                output: "output0".into()
+            }
+        );
         assert_eq!(m.model_path, d.path().join("m.onnx"));
     }
 
     #[test]
     fn bad_manifests_say_what_is_wrong() {
         let d = tempfile::tempdir().unwrap();
-        let e = Manifest::load(&write(d.path(), "m.toml", YOLO)).unwrap_err().to_string();
+        let e = Manifest::load(&write(d.path(), "m.toml", YOLO))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("l.txt"), "{e}");
         write(d.path(), "l.txt", "person\n");
         let e = Manifest::load(&write(d.path(), "m.toml", &YOLO.replace("nchw", "chw")))

@@ -22,7 +22,10 @@ pub fn decode_ssd(
     input_h: u32,
     min_score: f32,
 ) -> Vec<Candidate> {
-    let n = count.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
+    let n = count
+        .min(scores.len())
+        .min(classes.len())
+        .min(boxes.len() / 4);
     let (w, h) = (input_w as f32, input_h as f32);
     (0..n)
         .filter(|&i| scores[i] >= min_score && classes[i] >= 0.0)
@@ -41,7 +44,13 @@ pub fn decode_ssd(
 /// removed): for each of N columns (cx, cy, w, h) in input pixels, then class
 /// scores. Keeps each column's best class above `min_score`, then runs NMS per
 /// class.
-pub fn decode_yolo(data: &[f32], rows: usize, cols: usize, min_score: f32, iou: f32) -> Vec<Candidate> {
+pub fn decode_yolo(
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    min_score: f32,
+    iou: f32,
+) -> Vec<Candidate> {
     if rows <= 4 || data.len() < rows * cols {
         return Vec::new();
     }
@@ -132,9 +141,21 @@ mod tests {
         let b = BBox::new(0.0, 0.0, 10.0, 10.0);
         let c = nms(
             vec![
-                Candidate { class_id: 0, score: 0.5, bbox: b },
-                Candidate { class_id: 1, score: 0.6, bbox: b },
-                Candidate { class_id: 0, score: 0.7, bbox: b },
+                Candidate {
+                    class_id: 0,
+                    score: 0.5,
+                    bbox: b,
+                },
+                Candidate {
+                    class_id: 1,
+                    score: 0.6,
+                    bbox: b,
+                },
+                Candidate {
+                    class_id: 0,
+                    score: 0.7,
+                    bbox: b,
+                },
             ],
             0.5,
         );
@@ -144,12 +165,19 @@ mod tests {
 
     #[test]
     fn boxes_map_back_through_the_letterbox_and_are_clamped() {
-        let g = InputGeometry { width: 640, height: 640, resize: ResizeMode::Letterbox { fill: 114 } };
+        let g = InputGeometry {
+            width: 640,
+            height: 640,
+            resize: ResizeMode::Letterbox { fill: 114 },
+        };
         let p = g.placement(768, 576);
         // A box covering the padded band and beyond maps to the frame edges.
         let b = to_frame(&BBox::new(-10.0, 0.0, 320.0, 320.0), &p, 768, 576);
         assert_eq!(b.x1, 0.0);
         assert_eq!(b.y1, 0.0);
-        assert!((b.x2 - 384.0).abs() < 1e-3 && (b.y2 - 288.0).abs() < 1e-3, "{b:?}");
+        assert!(
+            (b.x2 - 384.0).abs() < 1e-3 && (b.y2 - 288.0).abs() < 1e-3,
+            "{b:?}"
+        );
     }
 }

@@ -17,8 +17,14 @@ impl InputTensor {
             Layout::Nchw => [1, 3, h, w],
         };
         match spec.dtype {
-            TensorType::Uint8 => InputTensor::U8 { shape, data: vec![0; w * h * 3] },
-            TensorType::Float32 => InputTensor::F32 { shape, data: vec![0.0; w * h * 3] },
+            TensorType::Uint8 => InputTensor::U8 {
+                shape,
+                data: vec![0; w * h * 3],
+            },
+            TensorType::Float32 => InputTensor::F32 {
+                shape,
+                data: vec![0.0; w * h * 3],
+            },
         }
     }
 
@@ -71,7 +77,11 @@ mod tests {
     fn spec(layout: Layout, dtype: TensorType) -> InputSpec {
         InputSpec {
             name: "x".into(),
-            geometry: InputGeometry { width: 2, height: 1, resize: ResizeMode::Stretch },
+            geometry: InputGeometry {
+                width: 2,
+                height: 1,
+                resize: ResizeMode::Stretch,
+            },
             layout,
             dtype,
             mean: [0.5, 0.0, 0.0],
@@ -84,7 +94,14 @@ mod tests {
             width: 2,
             height: 1,
             rgb: vec![255, 0, 51, 0, 255, 102],
-            placement: Placement { scale_x: 1.0, scale_y: 1.0, pad_x: 0, pad_y: 0, scaled_w: 2, scaled_h: 1 },
+            placement: Placement {
+                scale_x: 1.0,
+                scale_y: 1.0,
+                pad_x: 0,
+                pad_y: 0,
+                scaled_w: 2,
+                scaled_h: 1,
+            },
         }
     }
 
@@ -93,7 +110,9 @@ mod tests {
         let s = spec(Layout::Nchw, TensorType::Float32);
         let mut t = InputTensor::new(&s);
         t.fill(&s, &picture());
-        let InputTensor::F32 { shape, data } = t else { panic!() };
+        let InputTensor::F32 { shape, data } = t else {
+            panic!()
+        };
         assert_eq!(shape, [1, 3, 1, 2]);
         // R plane: (1 - .5)/.5 = 1, (0 - .5)/.5 = -1; G plane 0, 1; B plane .2, .4
         let want = [1.0, -1.0, 0.0, 1.0, 0.2, 0.4];
@@ -107,7 +126,9 @@ mod tests {
         let s = spec(Layout::Nhwc, TensorType::Uint8);
         let mut t = InputTensor::new(&s);
         t.fill(&s, &picture());
-        let InputTensor::U8 { shape, data } = t else { panic!() };
+        let InputTensor::U8 { shape, data } = t else {
+            panic!()
+        };
         assert_eq!(shape, [1, 1, 2, 3]);
         assert_eq!(data, picture().rgb);
     }

@@ -31,7 +31,9 @@ pub trait Detector: Send {
 /// wrong library.
 pub fn load_onnxruntime(path: &Path) -> Result<Environment, DetectError> {
     if !path.is_file() {
-        return Err(DetectError::RuntimeMissing { path: path.to_owned() });
+        return Err(DetectError::RuntimeMissing {
+            path: path.to_owned(),
+        });
     }
     let absolute = std::fs::canonicalize(path).map_err(|e| DetectError::RuntimeLoad {
         path: path.to_owned(),
@@ -41,10 +43,13 @@ pub fn load_onnxruntime(path: &Path) -> Result<Environment, DetectError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    builder.with_name("xueliang").build().map_err(|e| DetectError::RuntimeLoad {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    builder
+        .with_name("xueliang")
+        .build()
+        .map_err(|e| DetectError::RuntimeLoad {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
 }
 
 pub struct OrtDetector {
@@ -55,7 +60,11 @@ pub struct OrtDetector {
 
 impl OrtDetector {
     /// Builds a session from a manifest in the environment [`load_onnxruntime`] made.
-    pub fn new(env: &Environment, manifest: Manifest, threads: usize) -> Result<OrtDetector, DetectError> {
+    pub fn new(
+        env: &Environment,
+        manifest: Manifest,
+        threads: usize,
+    ) -> Result<OrtDetector, DetectError> {
         let bytes = manifest.read_model()?;
         let corrupt = |e: ort::Error| DetectError::ModelCorrupt {
             path: manifest.model_path.clone(),
@@ -63,7 +72,9 @@ impl OrtDetector {
         };
         let mut builder = Session::builder(env).map_err(corrupt)?;
         if threads > 0 {
-            builder = builder.with_intra_threads(threads).map_err(|e| corrupt(e.into()))?;
+            builder = builder
+                .with_intra_threads(threads)
+                .map_err(|e| corrupt(e.into()))?;
         }
         let session = builder.commit_from_memory(&bytes).map_err(corrupt)?;
         let check = |name: &str, outlets: &[ort::value::Outlet], what: &str| {
@@ -73,13 +84,21 @@ impl OrtDetector {
                 let have: Vec<&str> = outlets.iter().map(|o| o.name()).collect();
                 Err(DetectError::ModelCorrupt {
                     path: manifest.model_path.clone(),
-                    message: format!("the model has no {what} `{name}` (it has: {})", have.join(", ")),
+                    message: format!(
+                        "the model has no {what} `{name}` (it has: {})",
+                        have.join(", ")
+                    ),
                 })
             }
         };
         check(&manifest.input.name, session.inputs(), "input")?;
         match &manifest.output {
-            OutputFormat::Ssd { boxes, classes, scores, count } => {
+            OutputFormat::Ssd {
+                boxes,
+                classes,
+                scores,
+                count,
+            } => {
                 for n in [boxes, classes, scores, count] {
                     check(n, session.outputs(), "output")?;
                 }
@@ -87,7 +106,11 @@ impl OrtDetector {
             OutputFormat::Yolo { output } => check(output, session.outputs(), "output")?,
         }
         let tensor = InputTensor::new(&manifest.input);
-        Ok(OrtDetector { manifest, session, tensor })
+        Ok(OrtDetector {
+            manifest,
+            session,
+            tensor,
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -97,16 +120,21 @@ impl OrtDetector {
     fn run(&mut self, min_score: f32) -> Result<Vec<Candidate>, ort::Error> {
         let name = self.manifest.input.name.as_str();
         let outputs = match &self.tensor {
-            InputTensor::U8 { shape, data } => self
-                .session
-                .run(ort::inputs![name => TensorRef::from_array_view((*shape, data.as_slice()))?])?,
-            InputTensor::F32 { shape, data } => self
-                .session
-                .run(ort::inputs![name => TensorRef::from_array_view((*shape, data.as_slice()))?])?,
+            InputTensor::U8 { shape, data } => self.session.run(
+                ort::inputs![name => TensorRef::from_array_view((*shape, data.as_slice()))?],
+            )?,
+            InputTensor::F32 { shape, data } => self.session.run(
+                ort::inputs![name => TensorRef::from_array_view((*shape, data.as_slice()))?],
+            )?,
         };
         let g = self.manifest.input.geometry;
         Ok(match &self.manifest.output {
-            OutputFormat::Ssd { boxes, classes, scores, count } => {
+            OutputFormat::Ssd {
+                boxes,
+                classes,
+                scores,
+                count,
+            } => {
                 let (_, b) = outputs[boxes.as_str()].try_extract_tensor::<f32>()?;
                 let (_, c) = outputs[classes.as_str()].try_extract_tensor::<f32>()?;
                 let (_, s) = outputs[scores.as_str()].try_extract_tensor::<f32>()?;
@@ -119,7 +147,11 @@ impl OrtDetector {
                 let dims: Vec<i64> = shape.iter().copied().collect();
                 let (rows, cols) = match dims.as_slice() {
                     [1, r, c] | [r, c] => (*r as usize, *c as usize),
-                    _ => return Err(ort::Error::new(format!("unexpected YOLO output shape {dims:?}"))),
+                    _ => {
+                        return Err(ort::Error::new(format!(
+                            "unexpected YOLO output shape {dims:?}"
+                        )))
+                    }
                 };
                 decode_yolo(data, rows, cols, min_score, NMS_IOU)
             }
@@ -144,7 +176,12 @@ impl Detector for OrtDetector {
             .filter_map(|c| {
                 let label = self.manifest.label(c.class_id)?.to_owned();
                 let bbox = to_frame(&c.bbox, &input.placement, frame_w, frame_h);
-                (bbox.area() > 0.0).then_some(Detection { label, class_id: c.class_id, score: c.score, bbox })
+                (bbox.area() > 0.0).then_some(Detection {
+                    label,
+                    class_id: c.class_id,
+                    score: c.score,
+                    bbox,
+                })
             })
             .collect())
     }

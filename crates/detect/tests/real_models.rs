@@ -42,11 +42,19 @@ fn model_input(geometry: InputGeometry, frame_w: u32, frame_h: u32, rgb: [u8; 3]
             data[i..i + 3].copy_from_slice(&rgb);
         }
     }
-    ModelInput { width: w, height: h, rgb: data, placement: p }
+    ModelInput {
+        width: w,
+        height: h,
+        rgb: data,
+        placement: p,
+    }
 }
 
 fn close(a: &BBox, b: &BBox) -> bool {
-    (a.x1 - b.x1).abs() < 0.5 && (a.y1 - b.y1).abs() < 0.5 && (a.x2 - b.x2).abs() < 0.5 && (a.y2 - b.y2).abs() < 0.5
+    (a.x1 - b.x1).abs() < 0.5
+        && (a.y1 - b.y1).abs() < 0.5
+        && (a.x2 - b.x2).abs() < 0.5
+        && (a.y2 - b.y2).abs() < 0.5
 }
 
 #[test]
@@ -55,21 +63,40 @@ fn yolo_model_red_square_frame_gives_two_persons_after_nms_scaled_to_the_frame()
     let g = d.manifest().input.geometry;
     // 128x128 red: no padding, scale 0.5. Person score = mean R = 1.0 for
     // candidates 0 and 2; candidate 1 (0.9, overlapping 0) goes to NMS.
-    let found = d.detect(&model_input(g, 128, 128, [255, 0, 0]), 128, 128, 0.5).unwrap();
+    let found = d
+        .detect(&model_input(g, 128, 128, [255, 0, 0]), 128, 128, 0.5)
+        .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found.iter().all(|f| f.label == "person" && (f.score - 1.0).abs() < 1e-4));
-    assert!(found.iter().any(|f| close(&f.bbox, &BBox::new(44.0, 24.0, 84.0, 104.0))), "{found:?}");
-    assert!(found.iter().any(|f| close(&f.bbox, &BBox::new(12.0, 12.0, 28.0, 28.0))), "{found:?}");
+    assert!(found
+        .iter()
+        .all(|f| f.label == "person" && (f.score - 1.0).abs() < 1e-4));
+    assert!(
+        found
+            .iter()
+            .any(|f| close(&f.bbox, &BBox::new(44.0, 24.0, 84.0, 104.0))),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| close(&f.bbox, &BBox::new(12.0, 12.0, 28.0, 28.0))),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn yolo_model_channel_order_blue_is_a_car() {
     let mut d = detector("tests/fixtures/tiny_yolo.toml");
     let g = d.manifest().input.geometry;
-    let found = d.detect(&model_input(g, 64, 64, [0, 0, 255]), 64, 64, 0.5).unwrap();
+    let found = d
+        .detect(&model_input(g, 64, 64, [0, 0, 255]), 64, 64, 0.5)
+        .unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].label, "car");
-    assert!(close(&found[0].bbox, &BBox::new(50.0, 50.0, 58.0, 58.0)), "{found:?}");
+    assert!(
+        close(&found[0].bbox, &BBox::new(50.0, 50.0, 58.0, 58.0)),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -78,10 +105,15 @@ fn yolo_model_letterboxed_wide_frame_maps_boxes_back_and_drops_boxes_in_the_padd
     let g = d.manifest().input.geometry;
     // 128x64 -> 64x32 content with 16 rows of grey above and below. Mean R =
     // (1.0 + 114/255) / 2 = 0.72. Candidate 2 lies in the top padding.
-    let found = d.detect(&model_input(g, 128, 64, [255, 0, 0]), 128, 64, 0.5).unwrap();
+    let found = d
+        .detect(&model_input(g, 128, 64, [255, 0, 0]), 128, 64, 0.5)
+        .unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert!((found[0].score - 0.7235).abs() < 0.01, "{found:?}");
-    assert!(close(&found[0].bbox, &BBox::new(44.0, 0.0, 84.0, 64.0)), "{found:?}");
+    assert!(
+        close(&found[0].bbox, &BBox::new(44.0, 0.0, 84.0, 64.0)),
+        "{found:?}"
+    );
 }
 
 /// Frame 100 of the footage, scaled to 300x300 RGB by the ffmpeg CLI.
@@ -90,10 +122,24 @@ fn footage_frame_300() -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&clip)
-        .args(["-vf", "select=eq(n\\,100),scale=300:300", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .args([
+            "-vf",
+            "select=eq(n\\,100),scale=300:300",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
         .output()
         .expect("ffmpeg CLI (scripts/setup.sh installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), 300 * 300 * 3);
     out.stdout
 }
@@ -102,19 +148,33 @@ fn footage_frame_300() -> Vec<u8> {
 fn ssd_model_finds_the_pedestrians_of_the_footage() {
     let mut d = detector("models/ssd_mobilenet_v2_coco.toml");
     let g = d.manifest().input.geometry;
-    let input = ModelInput { width: 300, height: 300, rgb: footage_frame_300(), placement: g.placement(768, 576) };
+    let input = ModelInput {
+        width: 300,
+        height: 300,
+        rgb: footage_frame_300(),
+        placement: g.placement(768, 576),
+    };
     let found = d.detect(&input, 768, 576, 0.5).unwrap();
     let persons: Vec<_> = found.iter().filter(|f| f.label == "person").collect();
     // Frame 100 shows four people walking near the camera and one far away;
     // the model scores four of them above 0.75 (models/PROVENANCE.md).
     assert!(persons.len() >= 4, "{found:?}");
-    assert!(persons.iter().filter(|p| p.score > 0.75).count() >= 3, "{found:?}");
+    assert!(
+        persons.iter().filter(|p| p.score > 0.75).count() >= 3,
+        "{found:?}"
+    );
     for f in &found {
         let b = f.bbox;
-        assert!(b.x1 >= 0.0 && b.y1 >= 0.0 && b.x2 <= 768.0 && b.y2 <= 576.0 && b.area() > 0.0, "{f:?}");
+        assert!(
+            b.x1 >= 0.0 && b.y1 >= 0.0 && b.x2 <= 768.0 && b.y2 <= 576.0 && b.area() > 0.0,
+            "{f:?}"
+        );
     }
     // A person is taller than wide.
-    assert!(persons.iter().all(|p| p.bbox.height() > p.bbox.width()), "{persons:?}");
+    assert!(
+        persons.iter().all(|p| p.bbox.height() > p.bbox.width()),
+        "{persons:?}"
+    );
 }
 
 #[test]
@@ -128,8 +188,16 @@ fn a_missing_library_says_how_to_fix_it() {
 fn a_corrupt_model_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let fixtures = repo().join("tests/fixtures");
-    std::fs::copy(fixtures.join("tiny_yolo_labels.txt"), dir.path().join("tiny_yolo_labels.txt")).unwrap();
-    std::fs::write(dir.path().join("tiny_yolo.onnx"), b"\x08\x07garbage that is not a protobuf graph").unwrap();
+    std::fs::copy(
+        fixtures.join("tiny_yolo_labels.txt"),
+        dir.path().join("tiny_yolo_labels.txt"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tiny_yolo.onnx"),
+        b"\x08\x07garbage that is not a protobuf graph",
+    )
+    .unwrap();
     let manifest = std::fs::read_to_string(fixtures.join("tiny_yolo.toml"))
         .unwrap()
         .lines()
@@ -138,7 +206,9 @@ fn a_corrupt_model_is_a_clear_error() {
         .join("\n");
     std::fs::write(dir.path().join("m.toml"), manifest).unwrap();
     let m = Manifest::load(&dir.path().join("m.toml")).unwrap();
-    let e = OrtDetector::new(env(), m, 1).err().expect("garbage must not load");
+    let e = OrtDetector::new(env(), m, 1)
+        .err()
+        .expect("garbage must not load");
     assert!(matches!(e, DetectError::ModelCorrupt { .. }), "{e}");
     assert!(e.to_string().contains("tiny_yolo.onnx"), "{e}");
 }

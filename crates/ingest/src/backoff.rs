@@ -54,7 +54,11 @@ mod tests {
         for full in expected_full {
             let d = b.next_delay(&mut rng);
             let full = Duration::from_secs(full);
-            assert!(d >= full / 2 && d <= full, "{d:?} not in [{:?}, {full:?}]", full / 2);
+            assert!(
+                d >= full / 2 && d <= full,
+                "{d:?} not in [{:?}, {full:?}]",
+                full / 2
+            );
         }
         b.reset();
         let d = b.next_delay(&mut rng);
@@ -65,7 +69,9 @@ mod tests {
     fn jitter_spreads_delays() {
         let mut rng = StdRng::seed_from_u64(1);
         let delays: Vec<_> = (0..20)
-            .map(|_| Backoff::new(Duration::from_secs(8), Duration::from_secs(8)).next_delay(&mut rng))
+            .map(|_| {
+                Backoff::new(Duration::from_secs(8), Duration::from_secs(8)).next_delay(&mut rng)
+            })
             .collect();
         let distinct: std::collections::HashSet<_> = delays.iter().collect();
         assert!(distinct.len() > 10);

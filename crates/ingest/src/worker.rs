@@ -81,7 +81,10 @@ impl CameraWorker {
                 }
             }
             let delay = backoff.next_delay(&mut rand::thread_rng());
-            info!(delay_ms = delay.as_millis() as u64, "reconnecting after backoff");
+            info!(
+                delay_ms = delay.as_millis() as u64,
+                "reconnecting after backoff"
+            );
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return,
@@ -129,21 +132,29 @@ impl CameraWorker {
     }
 
     async fn session(&self, got_frames: &mut bool) -> Result<std::convert::Infallible, Stop> {
-        let creds = self.config.username.as_ref().map(|u| retina::client::Credentials {
-            username: u.clone(),
-            password: self
-                .config
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_owned())
-                .unwrap_or_default(),
-        });
+        let creds = self
+            .config
+            .username
+            .as_ref()
+            .map(|u| retina::client::Credentials {
+                username: u.clone(),
+                password: self
+                    .config
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .unwrap_or_default(),
+            });
         let options = SessionOptions::default()
             .creds(creds)
             .user_agent(concat!("xueliang/", env!("CARGO_PKG_VERSION")).to_owned());
         let limit = self.settings.connect_timeout;
         let mut session = self
-            .bounded("DESCRIBE", limit, Session::describe(self.config.url.clone(), options))
+            .bounded(
+                "DESCRIBE",
+                limit,
+                Session::describe(self.config.url.clone(), options),
+            )
             .await?;
         let (index, codec) = session
             .streams()
@@ -167,13 +178,17 @@ impl CameraWorker {
                     .collect();
                 Stop::Failed(SessionError::new(
                     OfflineReason::UnsupportedCodec,
-                    format!("no H.264 or H.265 video stream (found: {})", found.join(", ")),
+                    format!(
+                        "no H.264 or H.265 video stream (found: {})",
+                        found.join(", ")
+                    ),
                 ))
             })?;
         let setup = SetupOptions::default()
             .transport(Transport::Tcp(Default::default()))
             .frame_format(FrameFormat::SIMPLE);
-        self.bounded("SETUP", limit, session.setup(index, setup)).await?;
+        self.bounded("SETUP", limit, session.setup(index, setup))
+            .await?;
         let playing = self
             .bounded("PLAY", limit, session.play(PlayOptions::default()))
             .await?;
@@ -252,9 +267,10 @@ impl CameraWorker {
             let stats = &self.stats;
             CameraStats::add(&stats.frames_received, 1);
             CameraStats::add(&stats.bytes_received, frame.data().len() as u64);
-            stats
-                .last_frame_unix_ms
-                .store(received_at.timestamp_millis().max(1) as u64, Ordering::Relaxed);
+            stats.last_frame_unix_ms.store(
+                received_at.timestamp_millis().max(1) as u64,
+                Ordering::Relaxed,
+            );
             let encoded = EncodedFrame {
                 camera: self.camera.clone(),
                 codec,

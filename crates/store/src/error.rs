@@ -17,7 +17,9 @@ impl StoreError {
         match self {
             StoreError::Database(e) => !matches!(
                 e,
-                sqlx::Error::RowNotFound | sqlx::Error::ColumnDecode { .. } | sqlx::Error::TypeNotFound { .. }
+                sqlx::Error::RowNotFound
+                    | sqlx::Error::ColumnDecode { .. }
+                    | sqlx::Error::TypeNotFound { .. }
             ),
             StoreError::Open { .. } => true,
             StoreError::Migrate(_) | StoreError::Corrupt(_) => false,

@@ -5,7 +5,9 @@ use crate::{EventStore, MAX_PAGE};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,7 +22,10 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`) and
     /// brings its schema up to date.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open { url: url.to_owned(), source };
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
         let options = SqliteConnectOptions::from_str(url)
             .map_err(open_err)?
             .create_if_missing(true)
@@ -46,7 +51,8 @@ fn millis(t: DateTime<Utc>) -> i64 {
 }
 
 fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
 }
 
 fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
@@ -135,12 +141,14 @@ impl EventStore for SqliteStore {
 
     fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
         async move {
-            let r = sqlx::query("UPDATE events SET ended_at = MAX(started_at, ?), status = ? WHERE status = ?")
-                .bind(millis(at))
-                .bind(EventStatus::Ended.as_str())
-                .bind(EventStatus::Active.as_str())
-                .execute(&self.pool)
-                .await?;
+            let r = sqlx::query(
+                "UPDATE events SET ended_at = MAX(started_at, ?), status = ? WHERE status = ?",
+            )
+            .bind(millis(at))
+            .bind(EventStatus::Ended.as_str())
+            .bind(EventStatus::Active.as_str())
+            .execute(&self.pool)
+            .await?;
             Ok(r.rows_affected())
         }
         .boxed()
@@ -159,7 +167,8 @@ impl EventStore for SqliteStore {
 
     fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
         async move {
-            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE 1 = 1"));
+            let mut b: QueryBuilder<Sqlite> =
+                QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE 1 = 1"));
             if let Some(v) = q.camera_id {
                 b.push(" AND camera_id = ").push_bind(v);
             }
@@ -184,7 +193,8 @@ impl EventStore for SqliteStore {
             if let Some(v) = q.before_id {
                 b.push(" AND id < ").push_bind(v);
             }
-            b.push(" ORDER BY id DESC LIMIT ").push_bind(q.limit.clamp(1, MAX_PAGE + 1) as i64);
+            b.push(" ORDER BY id DESC LIMIT ")
+                .push_bind(q.limit.clamp(1, MAX_PAGE + 1) as i64);
             let rows = b.build().fetch_all(&self.pool).await?;
             rows.iter().map(event_from_row).collect()
         }
@@ -193,12 +203,13 @@ impl EventStore for SqliteStore {
 
     fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
         async move {
-            Ok(sqlx::query_scalar("SELECT jpeg FROM snapshots WHERE event_id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?)
+            Ok(
+                sqlx::query_scalar("SELECT jpeg FROM snapshots WHERE event_id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
         }
         .boxed()
     }
 }
-

@@ -20,17 +20,30 @@ fn event(camera: &str, label: &str, at: DateTime<Utc>, snapshot: bool) -> NewEve
         started_at: at,
         frame_width: 768,
         frame_height: 576,
-        boxes: vec![BoxRecord { label: label.into(), score: 0.8, x1: 1.0, y1: 2.0, x2: 30.5, y2: 60.0 }],
+        boxes: vec![BoxRecord {
+            label: label.into(),
+            score: 0.8,
+            x1: 1.0,
+            y1: 2.0,
+            x2: 30.5,
+            y2: 60.0,
+        }],
         snapshot: snapshot.then(|| vec![0xff, 0xd8, 0xff, 0xd9]),
     }
 }
 
 fn query() -> EventQuery {
-    EventQuery { limit: 100, ..Default::default() }
+    EventQuery {
+        limit: 100,
+        ..Default::default()
+    }
 }
 
 async fn roundtrip(store: &dyn EventStore) {
-    let id = store.insert_event(event("east-gate", "person", t0(), true)).await.unwrap();
+    let id = store
+        .insert_event(event("east-gate", "person", t0(), true))
+        .await
+        .unwrap();
     let e = store.get_event(id).await.unwrap().expect("stored");
     assert_eq!(e.camera_id, "east-gate");
     assert_eq!(e.village.as_deref(), Some("东村"));
@@ -41,50 +54,120 @@ async fn roundtrip(store: &dyn EventStore) {
     assert_eq!((e.frame_width, e.frame_height), (768, 576));
     assert_eq!(e.boxes[0].x2, 30.5);
     assert!(e.has_snapshot);
-    assert_eq!(store.snapshot(id).await.unwrap().unwrap(), vec![0xff, 0xd8, 0xff, 0xd9]);
+    assert_eq!(
+        store.snapshot(id).await.unwrap().unwrap(),
+        vec![0xff, 0xd8, 0xff, 0xd9]
+    );
 
     let end = t0() + Duration::seconds(9);
-    let best = vec![BoxRecord { label: "person".into(), score: 0.95, x1: 3.0, y1: 4.0, x2: 5.0, y2: 6.0 }];
+    let best = vec![BoxRecord {
+        label: "person".into(),
+        score: 0.95,
+        x1: 3.0,
+        y1: 4.0,
+        x2: 5.0,
+        y2: 6.0,
+    }];
     store.end_event(id, end, 0.95, best.clone()).await.unwrap();
     let e = store.get_event(id).await.unwrap().unwrap();
-    assert_eq!((e.status, e.ended_at, e.score, e.boxes), (EventStatus::Ended, Some(end), 0.95, best));
+    assert_eq!(
+        (e.status, e.ended_at, e.score, e.boxes),
+        (EventStatus::Ended, Some(end), 0.95, best)
+    );
 
-    let plain = store.insert_event(event("east-gate", "car", t0(), false)).await.unwrap();
+    let plain = store
+        .insert_event(event("east-gate", "car", t0(), false))
+        .await
+        .unwrap();
     assert!(!store.get_event(plain).await.unwrap().unwrap().has_snapshot);
     assert_eq!(store.snapshot(plain).await.unwrap(), None);
     assert_eq!(store.get_event(999_999).await.unwrap(), None);
 }
 
 async fn filters(store: &dyn EventStore) {
-    for (i, (cam, label)) in [("a", "person"), ("a", "car"), ("b", "person"), ("b", "person")].iter().enumerate() {
-        store.insert_event(event(cam, label, t0() + Duration::minutes(i as i64), false)).await.unwrap();
+    for (i, (cam, label)) in [
+        ("a", "person"),
+        ("a", "car"),
+        ("b", "person"),
+        ("b", "person"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        store
+            .insert_event(event(cam, label, t0() + Duration::minutes(i as i64), false))
+            .await
+            .unwrap();
     }
-    let ids = |v: Vec<xueliang_core::Event>| v.into_iter().map(|e| (e.camera_id, e.label)).collect::<Vec<_>>();
-    let q = EventQuery { camera_id: Some("b".into()), ..query() };
+    let ids = |v: Vec<xueliang_core::Event>| {
+        v.into_iter()
+            .map(|e| (e.camera_id, e.label))
+            .collect::<Vec<_>>()
+    };
+    let q = EventQuery {
+        camera_id: Some("b".into()),
+        ..query()
+    };
     assert_eq!(store.list_events(q).await.unwrap().len(), 2);
-    let q = EventQuery { label: Some("car".into()), ..query() };
-    assert_eq!(ids(store.list_events(q).await.unwrap()), vec![("a".into(), "car".into())]);
+    let q = EventQuery {
+        label: Some("car".into()),
+        ..query()
+    };
+    assert_eq!(
+        ids(store.list_events(q).await.unwrap()),
+        vec![("a".into(), "car".into())]
+    );
     // since is inclusive, until exclusive: minutes 1 and 2.
-    let q = EventQuery { since: Some(t0() + Duration::minutes(1)), until: Some(t0() + Duration::minutes(3)), ..query() };
-    assert_eq!(ids(store.list_events(q).await.unwrap()), vec![("b".into(), "person".into()), ("a".into(), "car".into())]);
-    let q = EventQuery { village: Some("西村".into()), ..query() };
+    let q = EventQuery {
+        since: Some(t0() + Duration::minutes(1)),
+        until: Some(t0() + Duration::minutes(3)),
+        ..query()
+    };
+    assert_eq!(
+        ids(store.list_events(q).await.unwrap()),
+        vec![("b".into(), "person".into()), ("a".into(), "car".into())]
+    );
+    let q = EventQuery {
+        village: Some("西村".into()),
+        ..query()
+    };
     assert!(store.list_events(q).await.unwrap().is_empty());
-    let q = EventQuery { status: Some(EventStatus::Ended), ..query() };
+    let q = EventQuery {
+        status: Some(EventStatus::Ended),
+        ..query()
+    };
     assert!(store.list_events(q).await.unwrap().is_empty());
-    assert_eq!(store.end_orphaned_events(t0() + Duration::hours(1)).await.unwrap(), 4);
-    let q = EventQuery { status: Some(EventStatus::Active), ..query() };
+    assert_eq!(
+        store
+            .end_orphaned_events(t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        4
+    );
+    let q = EventQuery {
+        status: Some(EventStatus::Active),
+        ..query()
+    };
     assert!(store.list_events(q).await.unwrap().is_empty());
 }
 
 async fn pagination(store: &dyn EventStore) {
     for i in 0..25 {
-        store.insert_event(event("p", "person", t0() + Duration::seconds(i), false)).await.unwrap();
+        store
+            .insert_event(event("p", "person", t0() + Duration::seconds(i), false))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
         let page = store
-            .list_events(EventQuery { camera_id: Some("p".into()), before_id: cursor, limit: 10, ..Default::default() })
+            .list_events(EventQuery {
+                camera_id: Some("p".into()),
+                before_id: cursor,
+                limit: 10,
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert!(page.len() <= 10);
@@ -95,8 +178,17 @@ async fn pagination(store: &dyn EventStore) {
         cursor = page.last().map(|e| e.id);
     }
     assert_eq!(seen.len(), 25);
-    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats: {seen:?}");
-    let all = store.list_events(EventQuery { limit: 10_000, ..Default::default() }).await.unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats: {seen:?}"
+    );
+    let all = store
+        .list_events(EventQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(all.len() <= MAX_PAGE as usize + 1);
 }
 
@@ -126,14 +218,21 @@ async fn sqlite_pagination() {
 #[tokio::test]
 async fn sqlite_events_survive_reopening_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let id = sqlite_store(&dir).await.insert_event(event("a", "person", t0(), true)).await.unwrap();
+    let id = sqlite_store(&dir)
+        .await
+        .insert_event(event("a", "person", t0(), true))
+        .await
+        .unwrap();
     let again = sqlite_store(&dir).await;
     assert_eq!(again.get_event(id).await.unwrap().unwrap().camera_id, "a");
 }
 
 #[tokio::test]
 async fn sqlite_unopenable_path_is_a_clear_error() {
-    let err = SqliteStore::open("sqlite:///nonexistent-dir/x/events.db").await.err().expect("must fail");
+    let err = SqliteStore::open("sqlite:///nonexistent-dir/x/events.db")
+        .await
+        .err()
+        .expect("must fail");
     let msg = err.to_string();
     assert!(msg.contains("/nonexistent-dir/x/events.db"), "{msg}");
 }

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use xueliang_core::Config;
 
 #[derive(Parser)]
-#[command(name = "xueliang", version, about = "雪亮 Xueliang: video analytics for a township's Sharp Eyes camera network")]
+#[command(
+    name = "xueliang",
+    version,
+    about = "雪亮 Xueliang: video analytics for a township's Sharp Eyes camera network"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,16 +53,25 @@ fn main() -> ExitCode {
 }
 
 fn check(config: &Config) -> ExitCode {
-    if let Err(e) = xueliang_detect::Manifest::load(&config.detector.model).and_then(|m| m.read_model().map(|_| ())) {
+    if let Err(e) = xueliang_detect::Manifest::load(&config.detector.model)
+        .and_then(|m| m.read_model().map(|_| ()))
+    {
         eprintln!("xueliang: [detector] model: {e}");
         return ExitCode::from(2);
     }
     let lib = config.detector.onnxruntime_path();
     if !lib.is_file() {
-        eprintln!("xueliang: [detector] onnxruntime: {}", xueliang_detect::DetectError::RuntimeMissing { path: lib });
+        eprintln!(
+            "xueliang: [detector] onnxruntime: {}",
+            xueliang_detect::DetectError::RuntimeMissing { path: lib }
+        );
         return ExitCode::from(2);
     }
     let enabled = config.cameras.iter().filter(|c| c.enabled).count();
-    println!("config OK: {} cameras ({} enabled)", config.cameras.len(), enabled);
+    println!(
+        "config OK: {} cameras ({} enabled)",
+        config.cameras.len(),
+        enabled
+    );
     ExitCode::SUCCESS
 }

@@ -11,7 +11,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tracing::{error, info, warn};
 use xueliang_analytics::{CameraAnalytics, EventUpdate};
-use xueliang_core::{CameraConfig, CameraRef, CameraStats, DecodedFrame, FrameDetections, LatestFrameSlots};
+use xueliang_core::{
+    CameraConfig, CameraRef, CameraStats, DecodedFrame, FrameDetections, LatestFrameSlots,
+};
 use xueliang_decode::{CameraDecodeSpec, DecodePool};
 use xueliang_detect::{spawn_inference_worker, Detector, InferenceCamera};
 use xueliang_store::{EventStore, StoreError};
@@ -54,7 +56,10 @@ impl Pipeline {
         let (tx, rx) = sync_channel(ANALYTICS_QUEUE);
         let inference_cameras = cameras
             .iter()
-            .map(|c| InferenceCamera { stats: c.stats.clone(), min_score: c.config.detection.floor() })
+            .map(|c| InferenceCamera {
+                stats: c.stats.clone(),
+                min_score: c.config.detection.floor(),
+            })
             .collect();
         let inference = spawn_inference_worker(detector, inference_cameras, ready, tx)?;
         let per_camera = cameras
@@ -68,11 +73,19 @@ impl Pipeline {
                 )
             })
             .collect();
-        let writer = EventWriter { store, runtime, ids: HashMap::new() };
+        let writer = EventWriter {
+            store,
+            runtime,
+            ids: HashMap::new(),
+        };
         let analytics = std::thread::Builder::new()
             .name("analytics".into())
             .spawn(move || run_analytics(rx, per_camera, writer))?;
-        Ok(Pipeline { decode, inference, analytics })
+        Ok(Pipeline {
+            decode,
+            inference,
+            analytics,
+        })
     }
 
     /// Waits for the threads to drain after ingest has stopped. Open events are
@@ -87,7 +100,11 @@ impl Pipeline {
     }
 }
 
-fn run_analytics(rx: Receiver<FrameDetections>, mut cameras: Vec<CameraAnalytics>, mut writer: EventWriter) {
+fn run_analytics(
+    rx: Receiver<FrameDetections>,
+    mut cameras: Vec<CameraAnalytics>,
+    mut writer: EventWriter,
+) {
     while let Ok(FrameDetections { frame, detections }) = rx.recv() {
         let index = frame.camera.index;
         let updates = cameras[index].observe(&frame, &detections);
@@ -117,14 +134,23 @@ impl EventWriter {
         match update {
             EventUpdate::Started { key, event } => {
                 let (cam, label) = (event.camera_id.clone(), event.label.clone());
-                if let Some(id) = self.retry("insert event", || self.store.insert_event(event.clone())) {
+                if let Some(id) =
+                    self.retry("insert event", || self.store.insert_event(event.clone()))
+                {
                     info!(camera = %cam, label = %label, event = id, "event started");
                     self.ids.insert((camera, key), id);
                 }
             }
-            EventUpdate::Ended { key, ended_at, score, boxes } => {
+            EventUpdate::Ended {
+                key,
+                ended_at,
+                score,
+                boxes,
+            } => {
                 if let Some(id) = self.ids.remove(&(camera, key)) {
-                    self.retry("end event", || self.store.end_event(id, ended_at, score, boxes.clone()));
+                    self.retry("end event", || {
+                        self.store.end_event(id, ended_at, score, boxes.clone())
+                    });
                 }
             }
         }

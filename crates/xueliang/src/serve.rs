@@ -41,11 +41,16 @@ pub fn run(config: Config) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,retina=warn,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn cores() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -62,10 +67,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     info!(model = %config.detector.model.display(), threads, "detector ready");
 
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
-        format!("[storage] data_dir: cannot create {}", config.storage.data_dir.display())
+        format!(
+            "[storage] data_dir: cannot create {}",
+            config.storage.data_dir.display()
+        )
     })?;
-    let store = Arc::new(SqliteStore::open(&config.storage.database_url()).await.context("[storage]")?);
-    let orphans = store.end_orphaned_events(Utc::now()).await.context("[storage]")?;
+    let store = Arc::new(
+        SqliteStore::open(&config.storage.database_url())
+            .await
+            .context("[storage]")?,
+    );
+    let orphans = store
+        .end_orphaned_events(Utc::now())
+        .await
+        .context("[storage]")?;
     if orphans > 0 {
         info!(orphans, "ended events left open by the previous run");
     }
@@ -77,12 +92,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut status_senders = Vec::new();
     for cam in &config.cameras {
         let stats = Arc::new(CameraStats::default());
-        let initial = if cam.enabled { CameraState::Connecting } else { CameraState::Disabled };
+        let initial = if cam.enabled {
+            CameraState::Connecting
+        } else {
+            CameraState::Disabled
+        };
         let (tx, rx) = watch::channel(CameraStatus::new(initial, Utc::now()));
-        views.push(CameraView { config: cam.clone(), status: rx, stats: stats.clone() });
+        views.push(CameraView {
+            config: cam.clone(),
+            status: rx,
+            stats: stats.clone(),
+        });
         if cam.enabled {
-            let camera = CameraRef { index: running.len(), id: Arc::from(cam.id.as_str()) };
-            running.push(PipelineCamera { camera, config: cam.clone(), stats });
+            let camera = CameraRef {
+                index: running.len(),
+                id: Arc::from(cam.id.as_str()),
+            };
+            running.push(PipelineCamera {
+                camera,
+                config: cam.clone(),
+                stats,
+            });
             status_senders.push(tx);
         }
     }
@@ -124,9 +154,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("xueliang: API at http://{addr}/api/v1 (cameras: http://{addr}/api/v1/cameras, events: http://{addr}/api/v1/events)");
     info!(%addr, cameras = running.len(), "serving");
-    let state = AppState { store: store.clone() as Arc<dyn EventStore>, cameras: Arc::new(views) };
+    let state = AppState {
+        store: store.clone() as Arc<dyn EventStore>,
+        cameras: Arc::new(views),
+    };
     let api_shutdown = shutdown.clone();
-    let api = tokio::spawn(xueliang_api::serve(listener, state, async move { api_shutdown.cancelled().await }));
+    let api = tokio::spawn(xueliang_api::serve(listener, state, async move {
+        api_shutdown.cancelled().await
+    }));
 
     wait_for_signal().await;
     info!("shutting down");
