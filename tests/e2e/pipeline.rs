@@ -39,6 +39,7 @@ fn check_camera(x: &Xueliang, id: &str) -> Result<usize> {
     // 4 would mean new people were missed or merged into old appearances for
     // most of the clip.
     let n = persons.len();
+    eprintln!("{id}: {n} person events");
     assert!(
         (4..=8).contains(&n),
         "{id}: {n} person events, expected 4..=8: {persons:#?}"
