@@ -6,25 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use tracing::warn;
 use xueliang_core::{
-    BBox, BoxRecord, DecodedFrame, Detection, DetectionSettings, EventKind, NewEvent,
+    BBox, BoxRecord, DecodedFrame, Detection, DetectionSettings, EventKind, EventUpdate, NewEvent,
 };
 
 /// Minimum overlap for a detection to continue an appearance from an earlier frame.
 const MATCH_IOU: f32 = 0.3;
-
-/// What the caller must do with the store.
-#[derive(Debug)]
-pub enum EventUpdate {
-    /// A new event; `key` names it in later updates of this camera.
-    Started { key: u64, event: NewEvent },
-    /// The event's object is gone.
-    Ended {
-        key: u64,
-        ended_at: DateTime<Utc>,
-        score: f32,
-        boxes: Vec<BoxRecord>,
-    },
-}
 
 struct Appearance {
     label: String,
@@ -126,6 +112,8 @@ impl CameraAnalytics {
                         label: det.label.clone(),
                         score: det.score,
                         started_at: now,
+                        ended_at: None,
+                        detail: None,
                         frame_width: frame.width,
                         frame_height: frame.height,
                         boxes: vec![record(det)],

@@ -9,5 +9,5 @@
 mod appearance;
 mod snapshot;
 
-pub use appearance::{CameraAnalytics, EventUpdate};
+pub use appearance::CameraAnalytics;
 pub use snapshot::{encode_jpeg, SnapshotError};

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use xueliang_core::{CameraState, CameraStats, OfflineReason};
+use xueliang_core::{CameraHealth, CameraStats};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -17,19 +17,14 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Serialize)]
 struct Health {
-    state: CameraState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<OfflineReason>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<String>,
-    /// When the camera entered its current state.
-    since: DateTime<Utc>,
+    #[serde(flatten)]
+    health: CameraHealth,
     seconds_in_state: i64,
-    fps: f64,
     last_frame_at: Option<DateTime<Utc>>,
     reconnects: u64,
     frames_received: u64,
     bytes_received: u64,
+    lost_packets: u64,
     frames_decoded: u64,
     decode_errors: u64,
     frames_dropped_decode: u64,
@@ -53,25 +48,17 @@ struct Camera {
 }
 
 fn health_of(cam: &CameraView) -> Health {
-    let status = cam.status.borrow().clone();
+    let health = cam.health.borrow().clone();
     let s = &cam.stats;
     let get = CameraStats::get;
-    let online = status.state == CameraState::Online;
     Health {
-        state: status.state,
-        reason: status.reason,
-        detail: status.detail,
-        since: status.since,
-        seconds_in_state: (Utc::now() - status.since).num_seconds().max(0),
-        fps: if online {
-            (s.fps() * 10.0).round() / 10.0
-        } else {
-            0.0
-        },
+        seconds_in_state: (Utc::now() - health.since).num_seconds().max(0),
+        health,
         last_frame_at: s.last_frame_at(),
         reconnects: get(&s.reconnects),
         frames_received: get(&s.frames_received),
         bytes_received: get(&s.bytes_received),
+        lost_packets: get(&s.lost_packets),
         frames_decoded: get(&s.frames_decoded),
         decode_errors: get(&s.decode_errors),
         frames_dropped_decode: get(&s.frames_dropped_decode),

@@ -6,6 +6,7 @@ mod cameras;
 mod error;
 mod events;
 mod params;
+mod reports;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,15 +16,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use xueliang_core::{CameraConfig, CameraStats, CameraStatus};
+use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
 use xueliang_store::EventStore;
 
 pub use error::ApiError;
 
-/// A camera as the API sees it: its configuration and its live state.
+/// A camera as the API sees it: its configuration, its health as the health
+/// monitor publishes it, and its counters.
 pub struct CameraView {
     pub config: CameraConfig,
-    pub status: watch::Receiver<CameraStatus>,
+    pub health: watch::Receiver<CameraHealth>,
     pub stats: Arc<CameraStats>,
 }
 
@@ -39,7 +41,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api/v1", cameras::router().merge(events::router()))
+        .nest(
+            "/api/v1",
+            cameras::router()
+                .merge(events::router())
+                .merge(reports::router()),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
         .layer(TimeoutLayer::with_status_code(

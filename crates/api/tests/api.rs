@@ -6,14 +6,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use xueliang_api::{AppState, CameraView};
 use xueliang_core::{
-    BoxRecord, CameraState, CameraStats, CameraStatus, Config, EventKind, NewEvent, OfflineReason,
+    BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent,
 };
 use xueliang_store::{EventStore, SqliteStore};
 
 struct Server {
     base: String,
     store: Arc<SqliteStore>,
-    status: watch::Sender<CameraStatus>,
+    health: watch::Sender<CameraHealth>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,12 +36,12 @@ village = "东村"
 "#,
     )
     .unwrap();
-    let (status, rx) = watch::channel(CameraStatus::new(CameraState::Connecting, Utc::now()));
+    let (health, rx) = watch::channel(CameraHealth::new(CameraState::Connecting, Utc::now()));
     let stats = Arc::new(CameraStats::default());
     CameraStats::add(&stats.reconnects, 3);
     let cameras = vec![CameraView {
         config: config.cameras[0].clone(),
-        status: rx,
+        health: rx,
         stats,
     }];
     let state = AppState {
@@ -54,7 +54,7 @@ village = "东村"
     Server {
         base,
         store,
-        status,
+        health,
         _dir: dir,
     }
 }
@@ -69,6 +69,8 @@ fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
         score: 0.9,
         started_at: Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap()
             + Duration::minutes(minute),
+        ended_at: None,
+        detail: None,
         frame_width: 768,
         frame_height: 576,
         boxes: vec![BoxRecord {
@@ -101,11 +103,10 @@ async fn cameras_show_live_state_and_never_the_password() {
     assert_eq!(cam["health"]["reconnects"], 3);
     assert!(!body.to_string().contains("never-shown-9f3"));
 
-    s.status.send_replace(CameraStatus::offline(
-        OfflineReason::AuthFailed,
-        "DESCRIBE: 401".into(),
-        Utc::now(),
-    ));
+    let mut h = CameraHealth::new(CameraState::Offline, Utc::now());
+    h.reason = Some(HealthReason::AuthFailed);
+    h.detail = Some("DESCRIBE: 401".into());
+    s.health.send_replace(h);
     let (code, h) = get(&format!("{}/api/v1/cameras/school/health", s.base)).await;
     assert_eq!(code, 200);
     assert_eq!(
@@ -223,4 +224,51 @@ async fn bad_parameters_get_400_naming_the_parameter() {
     );
     let (code, body) = get(&format!("{}/healthz", s.base)).await;
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
+async fn availability_report_groups_and_validates() {
+    use xueliang_core::HealthSample;
+    let s = server().await;
+    let at = |m: i64| Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap() + Duration::minutes(m);
+    let samples = (1..=4)
+        .map(|m| HealthSample {
+            camera_id: "school".into(),
+            village: Some("东村".into()),
+            grid: None,
+            at: at(m),
+            state: if m == 4 {
+                CameraState::Offline
+            } else {
+                CameraState::Online
+            },
+            interval_ms: 60_000,
+        })
+        .collect();
+    s.store.insert_health_samples(samples).await.unwrap();
+    let url = format!(
+        "{}/api/v1/reports/availability?from=2026-11-29T22:00:00Z&to=2026-11-29T23:00:00Z&group_by=village",
+        s.base
+    );
+    let (code, body) = get(&url).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["group_by"], "village");
+    assert_eq!(body["items"][0]["key"], "东村");
+    assert_eq!(body["items"][0]["online_rate"], 0.75);
+    assert_eq!(body["items"][0]["sampled_s"], 240.0);
+    for (query, name) in [
+        ("group_by=county", "group_by"),
+        ("from=x", "from"),
+        ("from=2026-11-29T23:00:00Z&to=2026-11-29T22:00:00Z", "to"),
+    ] {
+        let (code, body) = get(&format!("{}/api/v1/reports/availability?{query}", s.base)).await;
+        assert_eq!(code, 400, "{query}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{name}`")),
+            "{body}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// A cheap handle naming a camera: its index in the running set (used to find
@@ -15,22 +15,44 @@ pub struct CameraRef {
     pub id: Arc<str>,
 }
 
-/// Where a camera's ingest worker stands.
+/// Where a camera stands. The ingest worker publishes connecting / online /
+/// offline; the health monitor refines online into degraded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraState {
     Connecting,
     Online,
+    /// Delivering video, but worse than it should (see the reason).
+    Degraded,
     Offline,
     Disabled,
 }
 
-/// Why a camera is offline, as an operator would look for it.
+impl CameraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Connecting => "connecting",
+            CameraState::Online => "online",
+            CameraState::Degraded => "degraded",
+            CameraState::Offline => "offline",
+            CameraState::Disabled => "disabled",
+        }
+    }
+
+    /// Whether the camera counts as online for the online rate (在线率).
+    pub fn delivers_video(self) -> bool {
+        matches!(self, CameraState::Online | CameraState::Degraded)
+    }
+}
+
+/// Why a camera is offline or degraded, as an operator would look for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OfflineReason {
-    /// No TCP connection (host down, wrong address, port closed, timeout).
+pub enum HealthReason {
+    /// No answer: host down, wrong address, network down, or a timeout.
     Unreachable,
+    /// The host answered but refused the connection: nothing listens on that port.
+    Refused,
     /// The server answered 401/403: wrong username or password.
     AuthFailed,
     /// The server answered 404: wrong path.
@@ -47,20 +69,30 @@ pub enum OfflineReason {
     DecodeFailed,
     /// Anything else; the message says more.
     Other,
+    /// Degraded: the frame rate is far below the camera's usual rate.
+    LowFps,
+    /// Degraded: RTP packets are being lost.
+    PacketLoss,
+    /// Degraded: some frames fail to decode.
+    DecodeErrors,
 }
 
-impl OfflineReason {
+impl HealthReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            OfflineReason::Unreachable => "unreachable",
-            OfflineReason::AuthFailed => "auth_failed",
-            OfflineReason::NotFound => "not_found",
-            OfflineReason::Protocol => "protocol",
-            OfflineReason::UnsupportedCodec => "unsupported_codec",
-            OfflineReason::Stalled => "stalled",
-            OfflineReason::StreamEnded => "stream_ended",
-            OfflineReason::DecodeFailed => "decode_failed",
-            OfflineReason::Other => "other",
+            HealthReason::Unreachable => "unreachable",
+            HealthReason::Refused => "refused",
+            HealthReason::AuthFailed => "auth_failed",
+            HealthReason::NotFound => "not_found",
+            HealthReason::Protocol => "protocol",
+            HealthReason::UnsupportedCodec => "unsupported_codec",
+            HealthReason::Stalled => "stalled",
+            HealthReason::StreamEnded => "stream_ended",
+            HealthReason::DecodeFailed => "decode_failed",
+            HealthReason::Other => "other",
+            HealthReason::LowFps => "low_fps",
+            HealthReason::PacketLoss => "packet_loss",
+            HealthReason::DecodeErrors => "decode_errors",
         }
     }
 }
@@ -70,7 +102,7 @@ impl OfflineReason {
 pub struct CameraStatus {
     pub state: CameraState,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<OfflineReason>,
+    pub reason: Option<HealthReason>,
     /// A human-readable detail for the reason (never contains credentials).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -88,7 +120,7 @@ impl CameraStatus {
         }
     }
 
-    pub fn offline(reason: OfflineReason, detail: String, since: DateTime<Utc>) -> Self {
+    pub fn offline(reason: HealthReason, detail: String, since: DateTime<Utc>) -> Self {
         CameraStatus {
             state: CameraState::Offline,
             reason: Some(reason),
@@ -123,8 +155,36 @@ pub struct CameraStats {
     pub reconnects: AtomicU64,
     /// Wall-clock time of the last received frame, ms since the Unix epoch (0: never).
     pub last_frame_unix_ms: AtomicU64,
-    /// Frame rate measured over the last second by the ingest worker, as f64 bits.
-    pub fps_bits: AtomicU64,
+    /// RTP packets lost (sequence gaps) before received frames.
+    pub lost_packets: AtomicU64,
+    /// The picture checks' current verdict ([`PictureFlags`] bits), set by
+    /// the analytics thread.
+    pub picture_flags: AtomicU8,
+}
+
+/// What the picture checks currently see on a camera.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PictureFlags {
+    /// The picture has not changed at all for a while.
+    pub frozen: bool,
+    /// The picture is black or uniform: lens covered, camera in the dark.
+    pub blocked: bool,
+    /// The view differs from the one the camera usually has: turned or moved.
+    pub scene_changed: bool,
+}
+
+impl PictureFlags {
+    pub fn bits(self) -> u8 {
+        self.frozen as u8 | (self.blocked as u8) << 1 | (self.scene_changed as u8) << 2
+    }
+
+    pub fn from_bits(b: u8) -> Self {
+        PictureFlags {
+            frozen: b & 1 != 0,
+            blocked: b & 2 != 0,
+            scene_changed: b & 4 != 0,
+        }
+    }
 }
 
 impl CameraStats {
@@ -136,18 +196,56 @@ impl CameraStats {
         counter.load(Ordering::Relaxed)
     }
 
-    pub fn set_fps(&self, fps: f64) {
-        self.fps_bits.store(fps.to_bits(), Ordering::Relaxed);
+    pub fn picture(&self) -> PictureFlags {
+        PictureFlags::from_bits(self.picture_flags.load(Ordering::Relaxed))
     }
 
-    pub fn fps(&self) -> f64 {
-        f64::from_bits(self.fps_bits.load(Ordering::Relaxed))
+    pub fn set_picture(&self, flags: PictureFlags) {
+        self.picture_flags.store(flags.bits(), Ordering::Relaxed);
     }
 
     pub fn last_frame_at(&self) -> Option<DateTime<Utc>> {
         match self.last_frame_unix_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => DateTime::from_timestamp_millis(ms as i64),
+        }
+    }
+}
+
+/// A camera's health as the monitor sees it, published on a `watch` channel
+/// for the API and the metrics.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CameraHealth {
+    pub state: CameraState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<HealthReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When the camera entered this state.
+    pub since: DateTime<Utc>,
+    /// Frames per second received over the last measuring window.
+    pub fps: f64,
+    /// The camera's usual frame rate, learned while it is healthy.
+    pub nominal_fps: Option<f64>,
+    /// Kilobits per second received over the last window.
+    pub bitrate_kbps: f64,
+    /// Detections per second achieved over the last window.
+    pub detection_fps: f64,
+    pub picture: PictureFlags,
+}
+
+impl CameraHealth {
+    pub fn new(state: CameraState, since: DateTime<Utc>) -> Self {
+        CameraHealth {
+            state,
+            reason: None,
+            detail: None,
+            since,
+            fps: 0.0,
+            nominal_fps: None,
+            bitrate_kbps: 0.0,
+            detection_fps: 0.0,
+            picture: PictureFlags::default(),
         }
     }
 }

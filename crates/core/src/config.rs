@@ -34,6 +34,7 @@ pub struct Config {
     pub decode: DecodeConfig,
     pub ingest: IngestConfig,
     pub detection: DetectionSettings,
+    pub health: HealthDefaults,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -146,7 +147,8 @@ impl Default for IngestConfig {
 
 /// Detection settings: the `[detection]` defaults, overridden per camera by
 /// `[cameras.detection]`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DetectionSettings {
     /// Detections per second to run on this camera (independent of its frame rate).
     pub fps: f64,
@@ -205,29 +207,6 @@ impl DetectionSettings {
             .fold(f32::INFINITY, f32::min)
     }
 
-    fn overlay(&self, o: &DetectionOverrides) -> DetectionSettings {
-        let mut s = self.clone();
-        if let Some(v) = o.fps {
-            s.fps = v;
-        }
-        if let Some(v) = &o.labels {
-            s.labels = v.clone();
-        }
-        if let Some(v) = o.min_score {
-            s.min_score = v;
-        }
-        if let Some(v) = &o.thresholds {
-            s.thresholds.extend(v.iter().map(|(k, v)| (k.clone(), *v)));
-        }
-        if let Some(v) = o.cooldown_s {
-            s.cooldown_s = v;
-        }
-        if let Some(v) = o.lost_after_s {
-            s.lost_after_s = v;
-        }
-        s
-    }
-
     fn validate(&self) -> Result<(), String> {
         if !(self.fps > 0.0 && self.fps <= 60.0) {
             return Err(format!("field `fps`: must be in (0, 60], got {}", self.fps));
@@ -264,16 +243,130 @@ impl DetectionSettings {
     }
 }
 
-/// `[detection]` / `[cameras.detection]` as written in the file: every field optional.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DetectionOverrides {
-    fps: Option<f64>,
-    labels: Option<Vec<String>>,
-    min_score: Option<f32>,
-    thresholds: Option<BTreeMap<String, f32>>,
-    cooldown_s: Option<f64>,
-    lost_after_s: Option<f64>,
+/// Health checks of one camera: `[health]`, overridden per camera by
+/// `[cameras.health]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// Seconds a camera must be offline before a `camera_offline` event.
+    pub offline_grace_s: f64,
+    /// Seconds a problem must last before the camera is `degraded` (and
+    /// seconds without it before it is `online` again).
+    pub degraded_after_s: f64,
+    /// Degraded when the frame rate falls below this share of the camera's
+    /// usual rate.
+    pub min_fps_ratio: f64,
+    /// Degraded when more RTP packets than this are lost per minute.
+    pub max_lost_packets_per_min: f64,
+    /// Run the picture checks (frozen, blocked, scene changed).
+    pub picture_checks: bool,
+    /// Seconds between two pictures looked at by the picture checks.
+    pub picture_interval_s: f64,
+    /// Seconds of an unchanged picture before `video_frozen`.
+    pub frozen_after_s: f64,
+    /// Seconds of a dark or uniform picture before `video_blocked`.
+    pub blocked_after_s: f64,
+    /// A picture whose mean brightness (0-255) is below this and whose contrast
+    /// is below `blocked_max_contrast` is dark: lens covered or no light.
+    pub blocked_max_brightness: f64,
+    /// A picture whose contrast (standard deviation of brightness over a coarse
+    /// grid, 0-255) is below this is uniform: covered, or facing a wall.
+    pub blocked_max_contrast: f64,
+    /// Seconds the view must differ from the usual one before `scene_changed`.
+    pub scene_change_after_s: f64,
+    /// The view differs when its correlation with the usual view (coarse grid,
+    /// brightness-normalised) falls below this (-1..1).
+    pub scene_change_min_correlation: f64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            offline_grace_s: 60.0,
+            degraded_after_s: 10.0,
+            min_fps_ratio: 0.5,
+            max_lost_packets_per_min: 30.0,
+            picture_checks: true,
+            picture_interval_s: 2.0,
+            frozen_after_s: 30.0,
+            blocked_after_s: 20.0,
+            blocked_max_brightness: 30.0,
+            blocked_max_contrast: 6.0,
+            scene_change_after_s: 20.0,
+            scene_change_min_correlation: 0.5,
+        }
+    }
+}
+
+impl HealthSettings {
+    fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("offline_grace_s", self.offline_grace_s),
+            ("degraded_after_s", self.degraded_after_s),
+            ("picture_interval_s", self.picture_interval_s),
+            ("frozen_after_s", self.frozen_after_s),
+            ("blocked_after_s", self.blocked_after_s),
+            ("scene_change_after_s", self.scene_change_after_s),
+        ];
+        for (name, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("field `{name}`: must be > 0, got {v}"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.min_fps_ratio) {
+            return Err(format!(
+                "field `min_fps_ratio`: must be in [0, 1], got {}",
+                self.min_fps_ratio
+            ));
+        }
+        if !(self.max_lost_packets_per_min >= 0.0) {
+            return Err("field `max_lost_packets_per_min`: must be >= 0".into());
+        }
+        for (name, v) in [
+            ("blocked_max_brightness", self.blocked_max_brightness),
+            ("blocked_max_contrast", self.blocked_max_contrast),
+        ] {
+            if !(0.0..=255.0).contains(&v) {
+                return Err(format!("field `{name}`: must be in [0, 255], got {v}"));
+            }
+        }
+        if !(-1.0..=1.0).contains(&self.scene_change_min_correlation) {
+            return Err("field `scene_change_min_correlation`: must be in [-1, 1]".into());
+        }
+        Ok(())
+    }
+}
+
+/// `[health]`: the per-camera defaults plus the settings that exist only once.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthDefaults {
+    /// Seconds between two durable samples of every camera's state (for the
+    /// online-rate reports).
+    pub sample_interval_s: f64,
+    #[serde(flatten)]
+    pub camera: HealthSettings,
+}
+
+impl Default for HealthDefaults {
+    fn default() -> Self {
+        HealthDefaults {
+            sample_interval_s: 60.0,
+            camera: HealthSettings::default(),
+        }
+    }
+}
+
+impl HealthDefaults {
+    fn validate(&self) -> Result<(), String> {
+        if !(self.sample_interval_s >= 1.0 && self.sample_interval_s.is_finite()) {
+            return Err(format!(
+                "field `sample_interval_s`: must be >= 1, got {}",
+                self.sample_interval_s
+            ));
+        }
+        self.camera.validate()
+    }
 }
 
 /// One camera after parsing and validation.
@@ -290,6 +383,7 @@ pub struct CameraConfig {
     pub location: Option<String>,
     pub enabled: bool,
     pub detection: DetectionSettings,
+    pub health: HealthSettings,
 }
 
 #[derive(Deserialize)]
@@ -306,8 +400,8 @@ struct RawCamera {
     location: Option<String>,
     #[serde(default = "yes")]
     enabled: bool,
-    #[serde(default)]
-    detection: DetectionOverrides,
+    detection: Option<toml::Table>,
+    health: Option<toml::Table>,
 }
 
 fn yes() -> bool {
@@ -328,7 +422,9 @@ struct RawConfig {
     #[serde(default)]
     ingest: IngestConfig,
     #[serde(default)]
-    detection: DetectionOverrides,
+    detection: toml::Table,
+    #[serde(default)]
+    health: toml::Table,
     #[serde(default)]
     cameras: Vec<toml::Value>,
 }
@@ -351,10 +447,19 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
-        let defaults = DetectionSettings::default().overlay(&raw.detection);
-        defaults
+        let detection: DetectionSettings =
+            settings(&raw.detection, None).map_err(|e| format!("[detection]: {e}"))?;
+        detection
             .validate()
             .map_err(|e| format!("[detection]: {e}"))?;
+        let health_defaults: HealthDefaults =
+            settings(&raw.health, None).map_err(|e| format!("[health]: {e}"))?;
+        health_defaults
+            .validate()
+            .map_err(|e| format!("[health]: {e}"))?;
+        // Cameras inherit the per-camera part of [health], not sample_interval_s.
+        let mut camera_health = raw.health.clone();
+        camera_health.remove("sample_interval_s");
         let ingest = raw.ingest;
         for (name, v) in [
             ("connect_timeout_s", ingest.connect_timeout_s),
@@ -381,7 +486,8 @@ impl Config {
             let raw_cam: RawCamera = value
                 .try_into()
                 .map_err(|e: toml::de::Error| format!("{place}: {}", e.message().trim_end()))?;
-            let cam = camera_from_raw(raw_cam, &defaults).map_err(|e| format!("{place}: {e}"))?;
+            let cam = camera_from_raw(raw_cam, &raw.detection, &camera_health)
+                .map_err(|e| format!("{place}: {e}"))?;
             if !seen.insert(cam.id.clone()) {
                 return Err(format!(
                     "{place}: field `id`: duplicate camera id \"{}\"",
@@ -396,13 +502,43 @@ impl Config {
             detector: raw.detector,
             decode: raw.decode,
             ingest,
-            detection: defaults,
+            detection,
+            health: health_defaults,
             cameras,
         })
     }
 }
 
-fn camera_from_raw(raw: RawCamera, defaults: &DetectionSettings) -> Result<CameraConfig, String> {
+/// Deep-merges a camera's table over the defaults' table and reads the result.
+fn settings<T: serde::de::DeserializeOwned>(
+    defaults: &toml::Table,
+    camera: Option<&toml::Table>,
+) -> Result<T, String> {
+    let mut merged = defaults.clone();
+    if let Some(c) = camera {
+        merge(&mut merged, c);
+    }
+    toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())
+}
+
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn camera_from_raw(
+    raw: RawCamera,
+    detection: &toml::Table,
+    health: &toml::Table,
+) -> Result<CameraConfig, String> {
     let id_ok = !raw.id.is_empty()
         && raw.id.len() <= 64
         && raw
@@ -437,10 +573,14 @@ fn camera_from_raw(raw: RawCamera, defaults: &DetectionSettings) -> Result<Camer
     if password.is_some() && raw.username.is_none() {
         return Err("field `username`: required when a password is given".into());
     }
-    let detection = defaults.overlay(&raw.detection);
+    let detection: DetectionSettings =
+        settings(detection, raw.detection.as_ref()).map_err(|e| format!("detection: {e}"))?;
     detection
         .validate()
-        .map_err(|e| format!("[cameras.detection] {e}"))?;
+        .map_err(|e| format!("detection: {e}"))?;
+    let health: HealthSettings =
+        settings(health, raw.health.as_ref()).map_err(|e| format!("health: {e}"))?;
+    health.validate().map_err(|e| format!("health: {e}"))?;
     Ok(CameraConfig {
         id: raw.id,
         name: raw.name,
@@ -452,6 +592,7 @@ fn camera_from_raw(raw: RawCamera, defaults: &DetectionSettings) -> Result<Camer
         location: raw.location,
         enabled: raw.enabled,
         detection,
+        health,
     })
 }
 
@@ -600,6 +741,36 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             "username = \"a\"\npassword_env = \"XUELIANG_NOPE\"\nurl =",
         ));
         assert!(e.contains("XUELIANG_NOPE"), "{e}");
+    }
+
+    #[test]
+    fn health_defaults_and_camera_overrides() {
+        let c = Config::parse(&format!(
+            "[health]\nsample_interval_s = 30\noffline_grace_s = 5\n{}",
+            MINIMAL.replace("url =", "health = { frozen_after_s = 9 }\nurl =")
+        ))
+        .unwrap();
+        assert_eq!(c.health.sample_interval_s, 30.0);
+        assert_eq!(c.health.camera.offline_grace_s, 5.0);
+        let h = &c.cameras[0].health;
+        assert_eq!((h.offline_grace_s, h.frozen_after_s), (5.0, 9.0));
+        assert_eq!(h.blocked_after_s, HealthSettings::default().blocked_after_s);
+    }
+
+    #[test]
+    fn unknown_or_bad_health_fields_are_errors() {
+        let e = err(&format!("[health]\noffline_grace = 5\n{MINIMAL}"));
+        assert!(e.contains("[health]") && e.contains("offline_grace"), "{e}");
+        let e = err(&MINIMAL.replace("url =", "health = { sample_interval_s = 5 }\nurl ="));
+        assert!(
+            e.contains("east-gate") && e.contains("sample_interval_s"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("url =", "health = { min_fps_ratio = 2 }\nurl ="));
+        assert!(
+            e.contains("east-gate") && e.contains("min_fps_ratio"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,23 +12,58 @@ use std::str::FromStr;
 pub enum EventKind {
     /// An object of a watched label appeared in the picture.
     Object,
+    /// The camera has delivered no video for longer than its grace period.
+    CameraOffline,
+    /// The camera delivers video again after a `camera_offline` event.
+    CameraRecovered,
+    /// The picture has not changed at all for a while.
+    VideoFrozen,
+    /// The picture is black or uniform (lens covered, no light).
+    VideoBlocked,
+    /// The view changed: the camera was turned or moved.
+    SceneChanged,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Object,
+        EventKind::CameraOffline,
+        EventKind::CameraRecovered,
+        EventKind::VideoFrozen,
+        EventKind::VideoBlocked,
+        EventKind::SceneChanged,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Object => "object",
+            EventKind::CameraOffline => "camera_offline",
+            EventKind::CameraRecovered => "camera_recovered",
+            EventKind::VideoFrozen => "video_frozen",
+            EventKind::VideoBlocked => "video_blocked",
+            EventKind::SceneChanged => "scene_changed",
         }
     }
+
+    /// Whether the event is about the camera itself rather than what it sees.
+    pub fn is_health(self) -> bool {
+        self != EventKind::Object
+    }
 }
+
+/// The label of camera-health events (they have no detected object).
+pub const HEALTH_LABEL: &str = "camera";
 
 impl FromStr for EventKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "object" => Ok(EventKind::Object),
-            other => Err(format!("unknown event kind `{other}` (known: object)")),
-        }
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown event kind `{s}` (known: {})", known.join(", "))
+            })
     }
 }
 
@@ -89,11 +124,59 @@ pub struct NewEvent {
     pub label: String,
     pub score: f32,
     pub started_at: DateTime<Utc>,
+    /// Set for events that are over when they are recorded (e.g. `camera_recovered`).
+    pub ended_at: Option<DateTime<Utc>>,
+    /// What happened, in words, for events that need it (health events).
+    pub detail: Option<String>,
     pub frame_width: u32,
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,
     /// JPEG of the frame the event started on.
     pub snapshot: Option<Vec<u8>>,
+}
+
+impl NewEvent {
+    /// A camera-health event without picture.
+    pub fn health(
+        camera: &crate::config::CameraConfig,
+        kind: EventKind,
+        started_at: DateTime<Utc>,
+        detail: String,
+    ) -> Self {
+        NewEvent {
+            camera_id: camera.id.clone(),
+            village: camera.village.clone(),
+            grid: camera.grid.clone(),
+            kind,
+            label: HEALTH_LABEL.to_owned(),
+            score: 1.0,
+            started_at,
+            ended_at: None,
+            detail: Some(detail),
+            frame_width: 0,
+            frame_height: 0,
+            boxes: Vec::new(),
+            snapshot: None,
+        }
+    }
+}
+
+/// What a stage that makes events asks the store to do. `key` names an event
+/// within its producer (a camera's analytics or health checks) until the store
+/// has given it an id.
+#[derive(Debug)]
+pub enum EventUpdate {
+    Started {
+        key: u64,
+        event: NewEvent,
+    },
+    Ended {
+        key: u64,
+        ended_at: DateTime<Utc>,
+        /// Best score and boxes seen during the event (object events).
+        score: f32,
+        boxes: Vec<BoxRecord>,
+    },
 }
 
 /// A stored event.
@@ -109,6 +192,7 @@ pub struct Event {
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub status: EventStatus,
+    pub detail: Option<String>,
     pub frame_width: u32,
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,

@@ -3,7 +3,9 @@
 //!
 //! Only the types in this crate cross a stage boundary.
 
+pub mod availability;
 pub mod camera;
+pub mod clock;
 pub mod config;
 pub mod detection;
 pub mod event;
@@ -11,10 +13,16 @@ pub mod frame;
 pub mod secret;
 pub mod slots;
 
-pub use camera::{CameraRef, CameraState, CameraStats, CameraStatus, OfflineReason};
+pub use availability::{AvailabilityGroup, AvailabilityRow, HealthSample};
+pub use camera::{
+    CameraHealth, CameraRef, CameraState, CameraStats, CameraStatus, HealthReason, PictureFlags,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CameraConfig, Config, ConfigError, DetectionSettings};
 pub use detection::{BBox, Detection, FrameDetections};
-pub use event::{BoxRecord, Event, EventKind, EventQuery, EventStatus, NewEvent};
+pub use event::{
+    BoxRecord, Event, EventKind, EventQuery, EventStatus, EventUpdate, NewEvent, HEALTH_LABEL,
+};
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,
     VideoCodec,

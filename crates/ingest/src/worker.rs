@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
 use xueliang_core::config::{CameraConfig, IngestConfig};
 use xueliang_core::{
-    CameraRef, CameraState, CameraStats, CameraStatus, EncodedFrame, FrameSink, OfflineReason,
+    CameraRef, CameraState, CameraStats, CameraStatus, EncodedFrame, FrameSink, HealthReason,
     PushOutcome, VideoCodec,
 };
 
@@ -117,7 +117,7 @@ impl CameraWorker {
                 Ok(Ok(v)) => Ok(v),
                 Ok(Err(e)) => Err(Stop::Failed(SessionError::from_retina(stage, &e))),
                 Err(_) => Err(Stop::Failed(SessionError::new(
-                    OfflineReason::Unreachable,
+                    HealthReason::Unreachable,
                     format!("{stage}: no answer within {} s", limit.as_secs_f64()),
                 ))),
             },
@@ -177,7 +177,7 @@ impl CameraWorker {
                     .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
                     .collect();
                 Stop::Failed(SessionError::new(
-                    OfflineReason::UnsupportedCodec,
+                    HealthReason::UnsupportedCodec,
                     format!(
                         "no H.264 or H.265 video stream (found: {})",
                         found.join(", ")
@@ -200,22 +200,15 @@ impl CameraWorker {
         let mut waiting_for_key = true;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut window_start = Instant::now();
-        let mut window_frames = 0u64;
         let mut last_frame = Instant::now();
         loop {
             let item = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return Err(Stop::Shutdown),
                 _ = tick.tick() => {
-                    let secs = window_start.elapsed().as_secs_f64();
-                    self.stats.set_fps(window_frames as f64 / secs.max(1e-3));
-                    window_start = Instant::now();
-                    window_frames = 0;
                     if last_frame.elapsed() > self.settings.frame_timeout {
-                        self.stats.set_fps(0.0);
                         return Err(Stop::Failed(SessionError::new(
-                            OfflineReason::Stalled,
+                            HealthReason::Stalled,
                             format!(
                                 "no video frame for {} s",
                                 self.settings.frame_timeout.as_secs_f64()
@@ -228,23 +221,20 @@ impl CameraWorker {
             };
             let frame = match item {
                 None => {
-                    self.stats.set_fps(0.0);
                     return Err(Stop::Failed(SessionError::new(
-                        OfflineReason::StreamEnded,
+                        HealthReason::StreamEnded,
                         "the server ended the stream",
                     )));
                 }
                 Some(Err(e)) => {
-                    self.stats.set_fps(0.0);
                     return Err(Stop::Failed(SessionError::from_retina("read", &e)));
                 }
                 Some(Ok(CodecItem::VideoFrame(f))) => f,
                 Some(Ok(CodecItem::Rtcp(rtcp))) => {
                     // RTCP BYE (type 203): the sender says the stream is over.
                     if rtcp.pkts().any(|p| p.payload_type() == 203) {
-                        self.stats.set_fps(0.0);
                         return Err(Stop::Failed(SessionError::new(
-                            OfflineReason::StreamEnded,
+                            HealthReason::StreamEnded,
                             "the server ended the stream (RTCP BYE)",
                         )));
                     }
@@ -262,11 +252,11 @@ impl CameraWorker {
                 *got_frames = true;
                 self.publish(CameraStatus::new(CameraState::Online, Utc::now()));
             }
-            window_frames += 1;
             let received_at = Utc::now();
             let stats = &self.stats;
             CameraStats::add(&stats.frames_received, 1);
             CameraStats::add(&stats.bytes_received, frame.data().len() as u64);
+            CameraStats::add(&stats.lost_packets, frame.loss() as u64);
             stats.last_frame_unix_ms.store(
                 received_at.timestamp_millis().max(1) as u64,
                 Ordering::Relaxed,
@@ -303,7 +293,7 @@ pub fn spawn_supervised(worker: Arc<CameraWorker>) -> tokio::task::JoinHandle<()
                     Err(e) if e.is_panic() => {
                         error!("camera worker panicked; restarting it (this is a bug)");
                         worker.publish(CameraStatus::offline(
-                            OfflineReason::Other,
+                            HealthReason::Other,
                             "internal error; worker restarted".into(),
                             Utc::now(),
                         ));

@@ -5,13 +5,17 @@
 
 mod error;
 mod sqlite;
+mod writer;
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
+pub use writer::EventWriter;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use xueliang_core::{BoxRecord, Event, EventQuery, NewEvent};
+use xueliang_core::{
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Event, EventQuery, HealthSample, NewEvent,
+};
 
 /// The largest page the API hands out. A listing returns at most one more
 /// row, so a caller can ask for `page + 1` to learn whether another page follows.
@@ -42,4 +46,18 @@ pub trait EventStore: Send + Sync {
 
     /// The JPEG snapshot of an event, if it has one.
     fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Stores one sampling round of camera states.
+    fn insert_health_samples(
+        &self,
+        samples: Vec<HealthSample>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Online rate over samples with `from <= at < to`, grouped.
+    fn availability(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: AvailabilityGroup,
+    ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>>;
 }

@@ -11,7 +11,10 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
-use xueliang_core::{BoxRecord, Event, EventQuery, EventStatus, NewEvent};
+use xueliang_core::{
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Event, EventQuery, EventStatus, HealthSample,
+    NewEvent,
+};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -43,7 +46,7 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, \
+const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, \
      frame_width, frame_height, boxes, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -72,6 +75,7 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         started_at: time(row.try_get("started_at")?)?,
         ended_at: ended_at.map(time).transpose()?,
         status: status.parse().map_err(|e| corrupt("status", e))?,
+        detail: row.try_get("detail")?,
         frame_width: row.try_get::<i64, _>("frame_width")? as u32,
         frame_height: row.try_get::<i64, _>("frame_height")? as u32,
         boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
@@ -89,8 +93,8 @@ impl EventStore for SqliteStore {
             let mut tx = self.pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO events (camera_id, village, grid, kind, label, score, started_at, ended_at, \
-                 status, frame_width, frame_height, boxes) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) RETURNING id",
+                 status, detail, frame_width, frame_height, boxes) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(&e.camera_id)
             .bind(&e.village)
@@ -99,7 +103,9 @@ impl EventStore for SqliteStore {
             .bind(&e.label)
             .bind(e.score as f64)
             .bind(millis(e.started_at))
-            .bind(EventStatus::Active.as_str())
+            .bind(e.ended_at.map(millis))
+            .bind(if e.ended_at.is_some() { EventStatus::Ended } else { EventStatus::Active }.as_str())
+            .bind(&e.detail)
             .bind(e.frame_width as i64)
             .bind(e.frame_height as i64)
             .bind(boxes_json(&e.boxes))
@@ -209,6 +215,67 @@ impl EventStore for SqliteStore {
                     .fetch_optional(&self.pool)
                     .await?,
             )
+        }
+        .boxed()
+    }
+
+    fn insert_health_samples(
+        &self,
+        samples: Vec<HealthSample>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            if samples.is_empty() {
+                return Ok(());
+            }
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO health_samples (camera_id, village, grid, at, state, interval_ms) ",
+            );
+            b.push_values(samples, |mut row, s| {
+                row.push_bind(s.camera_id)
+                    .push_bind(s.village)
+                    .push_bind(s.grid)
+                    .push_bind(millis(s.at))
+                    .push_bind(s.state.as_str())
+                    .push_bind(s.interval_ms);
+            });
+            b.build().execute(&self.pool).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn availability(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: AvailabilityGroup,
+    ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>> {
+        async move {
+            let key = match group {
+                AvailabilityGroup::Camera => "camera_id",
+                AvailabilityGroup::Village => "village",
+                AvailabilityGroup::Grid => "grid",
+                AvailabilityGroup::Township => "NULL",
+            };
+            let sql = format!(
+                "SELECT {key} AS key, COUNT(DISTINCT camera_id) AS cameras, SUM(interval_ms) AS sampled, \
+                 SUM(CASE WHEN state IN ('online', 'degraded') THEN interval_ms ELSE 0 END) AS online \
+                 FROM health_samples WHERE at >= ? AND at < ? GROUP BY 1 ORDER BY 1"
+            );
+            let rows = sqlx::query(&sql).bind(millis(from)).bind(millis(to)).fetch_all(&self.pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let sampled: i64 = r.try_get("sampled")?;
+                    let online: i64 = r.try_get("online")?;
+                    Ok(AvailabilityRow {
+                        key: r.try_get("key")?,
+                        cameras: r.try_get::<i64, _>("cameras")? as u32,
+                        sampled_s: sampled as f64 / 1000.0,
+                        online_s: online as f64 / 1000.0,
+                        online_rate: if sampled > 0 { online as f64 / sampled as f64 } else { 0.0 },
+                    })
+                })
+                .collect()
         }
         .boxed()
     }

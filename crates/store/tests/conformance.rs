@@ -2,7 +2,10 @@
 //! backend (for now the embedded SQLite, on a real file).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use xueliang_core::{BoxRecord, EventKind, EventQuery, EventStatus, NewEvent};
+use xueliang_core::{
+    AvailabilityGroup, BoxRecord, CameraState, EventKind, EventQuery, EventStatus, HealthSample,
+    NewEvent,
+};
 use xueliang_store::{EventStore, SqliteStore, MAX_PAGE};
 
 fn t0() -> DateTime<Utc> {
@@ -18,6 +21,8 @@ fn event(camera: &str, label: &str, at: DateTime<Utc>, snapshot: bool) -> NewEve
         label: label.into(),
         score: 0.8,
         started_at: at,
+        ended_at: None,
+        detail: None,
         frame_width: 768,
         frame_height: 576,
         boxes: vec![BoxRecord {
@@ -192,6 +197,91 @@ async fn pagination(store: &dyn EventStore) {
     assert!(all.len() <= MAX_PAGE as usize + 1);
 }
 
+async fn health_events_and_availability(store: &dyn EventStore) {
+    // A health event that is over when recorded, with words.
+    let mut e = event("a", xueliang_core::HEALTH_LABEL, t0(), false);
+    e.kind = EventKind::CameraRecovered;
+    e.ended_at = Some(t0());
+    e.detail = Some("offline for 5 min".into());
+    let id = store.insert_event(e).await.unwrap();
+    let got = store.get_event(id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.kind, got.status, got.ended_at),
+        (EventKind::CameraRecovered, EventStatus::Ended, Some(t0()))
+    );
+    assert_eq!(got.detail.as_deref(), Some("offline for 5 min"));
+    let q = EventQuery {
+        kind: Some(EventKind::CameraRecovered),
+        ..query()
+    };
+    assert_eq!(store.list_events(q).await.unwrap().len(), 1);
+
+    // Camera a online 3 of 4 minutes, b (other village) offline all 4; one
+    // sample outside the range.
+    let sample = |cam: &str, village: &str, minute: i64, state| HealthSample {
+        camera_id: cam.into(),
+        village: Some(village.into()),
+        grid: None,
+        at: t0() + Duration::minutes(minute),
+        state,
+        interval_ms: 60_000,
+    };
+    let mut samples = Vec::new();
+    for m in 1..=4 {
+        samples.push(sample(
+            "a",
+            "东村",
+            m,
+            if m == 2 {
+                CameraState::Offline
+            } else if m == 3 {
+                CameraState::Degraded
+            } else {
+                CameraState::Online
+            },
+        ));
+        samples.push(sample("b", "西村", m, CameraState::Offline));
+    }
+    samples.push(sample("a", "东村", 10, CameraState::Offline));
+    store.insert_health_samples(samples).await.unwrap();
+    let (from, to) = (t0(), t0() + Duration::minutes(5));
+    let rows = store
+        .availability(from, to, AvailabilityGroup::Camera)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].key.as_deref(), Some("a"));
+    assert!((rows[0].online_rate - 0.75).abs() < 1e-9, "{rows:?}");
+    assert_eq!(rows[0].sampled_s, 240.0);
+    assert_eq!(rows[1].online_rate, 0.0);
+    let rows = store
+        .availability(from, to, AvailabilityGroup::Village)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.key.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["东村", "西村"]
+    );
+    let rows = store
+        .availability(from, to, AvailabilityGroup::Township)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].key.clone(), rows[0].cameras), (None, 2));
+    assert!((rows[0].online_rate - 3.0 / 8.0).abs() < 1e-9);
+    let empty = store
+        .availability(
+            t0() + Duration::days(1),
+            t0() + Duration::days(2),
+            AvailabilityGroup::Township,
+        )
+        .await
+        .unwrap();
+    assert!(empty.is_empty());
+}
+
 async fn sqlite_store(dir: &tempfile::TempDir) -> SqliteStore {
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
     SqliteStore::open(&url).await.unwrap()
@@ -207,6 +297,12 @@ async fn sqlite_roundtrip() {
 async fn sqlite_filters() {
     let dir = tempfile::tempdir().unwrap();
     filters(&sqlite_store(&dir).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_health_events_and_availability() {
+    let dir = tempfile::tempdir().unwrap();
+    health_events_and_availability(&sqlite_store(&dir).await).await;
 }
 
 #[tokio::test]

@@ -4,19 +4,19 @@
 //! latest-frame slots when detection is behind, and events block upstream
 //! rather than being dropped.
 
-use std::collections::HashMap;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
-use tracing::{error, info, warn};
-use xueliang_analytics::{CameraAnalytics, EventUpdate};
+use tracing::{info, warn};
+use xueliang_analytics::CameraAnalytics;
 use xueliang_core::{
-    CameraConfig, CameraRef, CameraStats, DecodedFrame, FrameDetections, LatestFrameSlots,
+    CameraConfig, CameraRef, CameraStats, DecodedFrame, EventUpdate, FrameDetections,
+    LatestFrameSlots,
 };
 use xueliang_decode::{CameraDecodeSpec, DecodePool};
 use xueliang_detect::{spawn_inference_worker, Detector, InferenceCamera};
-use xueliang_store::{EventStore, StoreError};
+use xueliang_health::PictureChecker;
+use xueliang_store::{EventStore, EventWriter};
 
 /// Detected frames waiting for analytics; when full the inference worker waits.
 const ANALYTICS_QUEUE: usize = 16;
@@ -64,23 +64,21 @@ impl Pipeline {
         let inference = spawn_inference_worker(detector, inference_cameras, ready, tx)?;
         let per_camera = cameras
             .iter()
-            .map(|c| {
-                CameraAnalytics::new(
+            .map(|c| CameraWork {
+                objects: CameraAnalytics::new(
                     c.config.id.clone(),
                     c.config.village.clone(),
                     c.config.grid.clone(),
                     c.config.detection.clone(),
-                )
+                ),
+                picture: PictureChecker::new(c.config.clone()),
+                stats: c.stats.clone(),
             })
             .collect();
-        let writer = EventWriter {
-            store,
-            runtime,
-            ids: HashMap::new(),
-        };
+        let writer = EventWriter::new(store);
         let analytics = std::thread::Builder::new()
             .name("analytics".into())
-            .spawn(move || run_analytics(rx, per_camera, writer))?;
+            .spawn(move || run_analytics(rx, per_camera, writer, runtime))?;
         Ok(Pipeline {
             decode,
             inference,
@@ -102,78 +100,32 @@ impl Pipeline {
 
 fn run_analytics(
     rx: Receiver<FrameDetections>,
-    mut cameras: Vec<CameraAnalytics>,
+    mut cameras: Vec<CameraWork>,
     mut writer: EventWriter,
+    runtime: tokio::runtime::Handle,
 ) {
+    // Producer ids for the writer: two per camera (objects, picture checks).
+    let mut store = |producer: usize, updates: Vec<EventUpdate>| {
+        for u in updates {
+            runtime.block_on(writer.apply(producer, u));
+        }
+    };
     while let Ok(FrameDetections { frame, detections }) = rx.recv() {
         let index = frame.camera.index;
-        let updates = cameras[index].observe(&frame, &detections);
-        for u in updates {
-            writer.apply(index, u);
-        }
+        let cam = &mut cameras[index];
+        store(2 * index, cam.objects.observe(&frame, &detections));
+        store(2 * index + 1, cam.picture.observe(&frame));
+        cam.stats.set_picture(cam.picture.flags());
     }
     for (index, cam) in cameras.iter_mut().enumerate() {
-        for u in cam.end_all() {
-            writer.apply(index, u);
-        }
+        store(2 * index, cam.objects.end_all());
     }
     info!("analytics stopped; open events ended");
 }
 
-/// Writes event updates to the store from the analytics thread, retrying
-/// while the store cannot take them (the pipeline waits; events are not dropped).
-struct EventWriter {
-    store: Arc<dyn EventStore>,
-    runtime: tokio::runtime::Handle,
-    /// (camera index, analytics key) -> stored event id.
-    ids: HashMap<(usize, u64), i64>,
-}
-
-impl EventWriter {
-    fn apply(&mut self, camera: usize, update: EventUpdate) {
-        match update {
-            EventUpdate::Started { key, event } => {
-                let (cam, label) = (event.camera_id.clone(), event.label.clone());
-                if let Some(id) =
-                    self.retry("insert event", || self.store.insert_event(event.clone()))
-                {
-                    info!(camera = %cam, label = %label, event = id, "event started");
-                    self.ids.insert((camera, key), id);
-                }
-            }
-            EventUpdate::Ended {
-                key,
-                ended_at,
-                score,
-                boxes,
-            } => {
-                if let Some(id) = self.ids.remove(&(camera, key)) {
-                    self.retry("end event", || {
-                        self.store.end_event(id, ended_at, score, boxes.clone())
-                    });
-                }
-            }
-        }
-    }
-
-    fn retry<T, F>(&self, what: &str, op: impl Fn() -> F) -> Option<T>
-    where
-        F: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.runtime.block_on(op()) {
-                Ok(v) => return Some(v),
-                Err(e) if e.is_retriable() => {
-                    warn!(error = %e, delay_ms = delay.as_millis() as u64, "cannot {what}; retrying");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => {
-                    error!(error = %e, "cannot {what}; giving up on this update");
-                    return None;
-                }
-            }
-        }
-    }
+/// The per-camera state of the analytics thread.
+struct CameraWork {
+    objects: CameraAnalytics,
+    picture: PictureChecker,
+    stats: Arc<CameraStats>,
 }

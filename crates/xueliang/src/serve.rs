@@ -5,12 +5,16 @@ use anyhow::Context;
 use chrono::Utc;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use xueliang_api::{AppState, CameraView};
-use xueliang_core::{CameraRef, CameraState, CameraStats, CameraStatus, Config, FrameSink};
+use xueliang_core::{
+    CameraHealth, CameraRef, CameraState, CameraStats, CameraStatus, Config, FrameSink, SystemClock,
+};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
+use xueliang_health::{run_monitor, MonitoredCamera};
 use xueliang_ingest::{spawn_supervised, CameraWorker, IngestSettings};
 use xueliang_store::{EventStore, SqliteStore};
 
@@ -88,6 +92,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     // Cameras: enabled ones get a pipeline index; all are shown by the API.
     let mut views = Vec::new();
+    let mut monitored = Vec::new();
     let mut running = Vec::new();
     let mut status_senders = Vec::new();
     for cam in &config.cameras {
@@ -98,10 +103,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             CameraState::Disabled
         };
         let (tx, rx) = watch::channel(CameraStatus::new(initial, Utc::now()));
+        let (health_tx, health_rx) = watch::channel(CameraHealth::new(initial, Utc::now()));
         views.push(CameraView {
+            config: cam.clone(),
+            health: health_rx,
+            stats: stats.clone(),
+        });
+        monitored.push(MonitoredCamera {
             config: cam.clone(),
             status: rx,
             stats: stats.clone(),
+            health: health_tx,
         });
         if cam.enabled {
             let camera = CameraRef {
@@ -147,6 +159,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         workers.push(spawn_supervised(Arc::new(worker)));
     }
     drop(sink);
+    let monitor = tokio::spawn(run_monitor(
+        monitored,
+        store.clone(),
+        Arc::new(SystemClock),
+        Duration::from_secs_f64(config.health.sample_interval_s),
+        shutdown.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -169,6 +188,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.await;
     }
+    let _ = monitor.await;
     match api.await {
         Ok(Err(e)) => error!(error = %e, "API server error"),
         Err(e) => error!(error = %e, "API task failed"),

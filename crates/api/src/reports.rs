@@ -1,0 +1,52 @@
+//! `GET /reports/availability`: the online rate (在线率) per camera, village,
+//! grid or for the whole township over a time range.
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+use xueliang_core::{AvailabilityGroup, AvailabilityRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/reports/availability", get(availability))
+}
+
+#[derive(Serialize)]
+struct Report {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    group_by: &'static str,
+    items: Vec<AvailabilityRow>,
+}
+
+async fn availability(
+    State(state): State<AppState>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Report>, ApiError> {
+    let p = Params::new(raw, &["from", "to", "group_by"])?;
+    let to = p.time("to")?.unwrap_or_else(Utc::now);
+    let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
+    if from >= to {
+        return Err(ApiError::bad_parameter("to", "must be after `from`"));
+    }
+    let group = p
+        .parsed::<AvailabilityGroup>("group_by")?
+        .unwrap_or(AvailabilityGroup::Camera);
+    let group_by = group.as_str();
+    let items = state
+        .store
+        .availability(from, to, group)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(Report {
+        from,
+        to,
+        group_by,
+        items,
+    }))
+}
