@@ -113,6 +113,7 @@ pub fn config_header(dir: &Path, port: u16, backoff_s: f64) -> String {
         r#"
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = "127.0.0.1:{metrics_port}"
 
 [storage]
 data_dir = "{data}"
@@ -133,6 +134,7 @@ backoff_max_s = {backoff_max}
             .join(".local/onnxruntime/libonnxruntime.so.1.32.0")
             .display(),
         backoff_max = backoff_s * 4.0,
+        metrics_port = free_port(),
     )
 }
 

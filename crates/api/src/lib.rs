@@ -5,6 +5,7 @@
 mod cameras;
 mod error;
 mod events;
+mod metrics;
 mod params;
 mod reports;
 
@@ -58,6 +59,17 @@ pub fn app(state: AppState) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Serves the Prometheus metrics on their own listener until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes the

@@ -272,3 +272,54 @@ async fn availability_report_groups_and_validates() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_bounded_labels() {
+    let s = server().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (health, rx) = watch::channel(CameraHealth::new(CameraState::Online, Utc::now()));
+    let stats = Arc::new(CameraStats::default());
+    CameraStats::add(&stats.frames_received, 42);
+    CameraStats::add(&stats.frames_dropped_detect, 2);
+    let config =
+        Config::parse("[[cameras]]\nid = \"bridge\"\nname = \"B\"\nurl = \"rtsp://u/p\"\n")
+            .unwrap();
+    let state = AppState {
+        store: s.store.clone(),
+        cameras: Arc::new(vec![CameraView {
+            config: config.cameras[0].clone(),
+            health: rx,
+            stats,
+        }]),
+    };
+    tokio::spawn(xueliang_api::serve_metrics(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "xueliang_camera_up{camera=\"bridge\"} 1",
+        "xueliang_camera_state{camera=\"bridge\",state=\"online\"} 1",
+        "xueliang_camera_state{camera=\"bridge\",state=\"offline\"} 0",
+        "xueliang_camera_frames_received_total{camera=\"bridge\"} 42",
+        "xueliang_camera_frames_dropped_total{camera=\"bridge\",stage=\"detect\"} 2",
+        "# TYPE xueliang_camera_reconnects_total counter",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    health.send_replace(CameraHealth::new(CameraState::Offline, Utc::now()));
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("xueliang_camera_up{camera=\"bridge\"} 0"));
+}

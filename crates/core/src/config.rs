@@ -43,12 +43,15 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address of the HTTP API.
     pub listen: SocketAddr,
+    /// Address of the Prometheus metrics endpoint (`/metrics`).
+    pub metrics_listen: SocketAddr,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:8080".parse().expect("valid literal"),
+            metrics_listen: "127.0.0.1:9090".parse().expect("valid literal"),
         }
     }
 }

@@ -170,13 +170,29 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("[server] listen: cannot listen on {}", config.server.listen))?;
+    let metrics_listener = tokio::net::TcpListener::bind(config.server.metrics_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "[server] metrics_listen: cannot listen on {}",
+                config.server.metrics_listen
+            )
+        })?;
     let addr = listener.local_addr()?;
+    let metrics_addr = metrics_listener.local_addr()?;
     println!("xueliang: API at http://{addr}/api/v1 (cameras: http://{addr}/api/v1/cameras, events: http://{addr}/api/v1/events)");
+    println!("xueliang: metrics at http://{metrics_addr}/metrics");
     info!(%addr, cameras = running.len(), "serving");
     let state = AppState {
         store: store.clone() as Arc<dyn EventStore>,
         cameras: Arc::new(views),
     };
+    let metrics_shutdown = shutdown.clone();
+    tokio::spawn(xueliang_api::serve_metrics(
+        metrics_listener,
+        state.clone(),
+        async move { metrics_shutdown.cancelled().await },
+    ));
     let api_shutdown = shutdown.clone();
     let api = tokio::spawn(xueliang_api::serve(listener, state, async move {
         api_shutdown.cancelled().await

@@ -1,0 +1,162 @@
+//! Prometheus metrics in text format, served on their own listener. Labels are
+//! bounded: the camera id (from the config) and fixed words, never URLs or
+//! error texts.
+
+use crate::{AppState, CameraView};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::fmt::Write;
+use xueliang_core::{CameraState, CameraStats};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+const STATES: [CameraState; 5] = [
+    CameraState::Connecting,
+    CameraState::Online,
+    CameraState::Degraded,
+    CameraState::Offline,
+    CameraState::Disabled,
+];
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let body = render(&state.cameras);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// One metric family: a header, then one line per camera.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    cams: &[CameraView],
+    value: impl Fn(&CameraView) -> f64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for c in cams {
+        let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.config.id, value(c));
+    }
+}
+
+pub fn render(cams: &[CameraView]) -> String {
+    let mut out = String::with_capacity(256 + cams.len() * 1024);
+    let get = |f: fn(&CameraStats) -> &std::sync::atomic::AtomicU64| {
+        move |c: &CameraView| CameraStats::get(f(&c.stats)) as f64
+    };
+    family(
+        &mut out,
+        "xueliang_camera_up",
+        "gauge",
+        "1 while the camera delivers video (online or degraded).",
+        cams,
+        |c| c.health.borrow().state.delivers_video() as u8 as f64,
+    );
+    let _ = writeln!(out, "# HELP xueliang_camera_state The camera's state (1 for the current one).\n# TYPE xueliang_camera_state gauge");
+    for c in cams {
+        let current = c.health.borrow().state;
+        for s in STATES {
+            let _ = writeln!(
+                out,
+                "xueliang_camera_state{{camera=\"{}\",state=\"{}\"}} {}",
+                c.config.id,
+                s.as_str(),
+                (s == current) as u8
+            );
+        }
+    }
+    family(
+        &mut out,
+        "xueliang_camera_fps",
+        "gauge",
+        "Frames per second received (10 s window).",
+        cams,
+        |c| c.health.borrow().fps,
+    );
+    family(
+        &mut out,
+        "xueliang_camera_detection_fps",
+        "gauge",
+        "Detections per second achieved (10 s window).",
+        cams,
+        |c| c.health.borrow().detection_fps,
+    );
+    family(
+        &mut out,
+        "xueliang_camera_frames_received_total",
+        "counter",
+        "Encoded frames received.",
+        cams,
+        get(|s| &s.frames_received),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_received_bytes_total",
+        "counter",
+        "Bytes of encoded video received.",
+        cams,
+        get(|s| &s.bytes_received),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_lost_packets_total",
+        "counter",
+        "RTP packets lost.",
+        cams,
+        get(|s| &s.lost_packets),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_reconnects_total",
+        "counter",
+        "Sessions started after the first.",
+        cams,
+        get(|s| &s.reconnects),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_decode_errors_total",
+        "counter",
+        "Packets the decoder rejected.",
+        cams,
+        get(|s| &s.decode_errors),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_frames_detected_total",
+        "counter",
+        "Frames the detector ran on.",
+        cams,
+        get(|s| &s.frames_detected),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_camera_frames_dropped_total Frames dropped because a stage was behind.\n# TYPE xueliang_camera_frames_dropped_total counter"
+    );
+    for c in cams {
+        for (stage, n) in [
+            ("decode", &c.stats.frames_dropped_decode),
+            ("detect", &c.stats.frames_dropped_detect),
+        ] {
+            let _ = writeln!(
+                out,
+                "xueliang_camera_frames_dropped_total{{camera=\"{}\",stage=\"{stage}\"}} {}",
+                c.config.id,
+                CameraStats::get(n)
+            );
+        }
+    }
+    out
+}
