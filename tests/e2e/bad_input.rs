@@ -27,6 +27,19 @@ fn garbage_listener() -> u16 {
     port
 }
 
+/// A TCP peer that accepts connections and never says anything.
+fn silent_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for conn in listener.incoming().flatten() {
+            open.push(conn);
+        }
+    });
+    port
+}
+
 fn camera(id: &str, url: &str, extra: &str) -> String {
     format!("\n[[cameras]]\nid = \"{id}\"\nname = \"{id}\"\nurl = \"{url}\"\n{extra}\n")
 }
@@ -44,14 +57,18 @@ fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
     ])?;
     let closed_port = free_port();
     let garbage_port = garbage_listener();
+    let silent_port = silent_listener();
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let config = [
         config_header(dir.path(), port, 1.0),
         camera("good", &open.url("good"), ""),
+        camera("refused", &format!("rtsp://127.0.0.1:{closed_port}/x"), ""),
+        // Accepts the connection, never answers (a hung camera, or a firewall
+        // that swallows packets): the request times out.
         camera(
             "unreachable",
-            &format!("rtsp://127.0.0.1:{closed_port}/x"),
+            &format!("rtsp://127.0.0.1:{silent_port}/x"),
             "",
         ),
         camera("wrong-path", &open.url("no-such-mount"), ""),
@@ -72,6 +89,7 @@ fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
     let x = Xueliang::start(dir, port, &config, &[("XUELIANG_TEST_CAMERA_PW", SECRET)])?;
 
     let expect = [
+        ("refused", "refused"),
         ("unreachable", "unreachable"),
         ("wrong-path", "not_found"),
         ("garbage", "protocol"),
@@ -111,9 +129,9 @@ fn failing_cameras_get_a_reason_and_the_good_ones_keep_working() -> Result<()> {
 
     // Failing cameras retry with backoff, not in a tight loop: with a 1 s first
     // delay doubling to a 4 s cap, 10 s allow at most ~6 attempts.
-    let before = x.health("unreachable")?["reconnects"].as_u64().unwrap();
+    let before = x.health("refused")?["reconnects"].as_u64().unwrap();
     std::thread::sleep(Duration::from_secs(10));
-    let after = x.health("unreachable")?["reconnects"].as_u64().unwrap();
+    let after = x.health("refused")?["reconnects"].as_u64().unwrap();
     assert!(
         after - before <= 7,
         "{before} -> {after} reconnects in 10 s"
