@@ -3,4 +3,5 @@
 
 mod bad_input;
 mod config;
+mod health;
 mod pipeline;

@@ -58,11 +58,17 @@ pub struct RtspServer {
 }
 
 impl RtspServer {
-    /// Starts the server with extra arguments (`--mount`, `--loop`, `--auth`, ...).
+    /// Starts the server on a free port with extra arguments (`--mount`,
+    /// `--loop`, `--auth`, ...).
     pub fn start(args: &[String]) -> Result<RtspServer> {
+        RtspServer::start_on(0, args)
+    }
+
+    /// Starts the server on `port` (0: a free one).
+    pub fn start_on(port: u16, args: &[String]) -> Result<RtspServer> {
         let mut child = Command::new("/usr/bin/python3")
             .arg(repo().join("tests/rtsp-server/serve.py"))
-            .args(["--port", "0"])
+            .args(["--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
