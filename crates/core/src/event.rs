@@ -193,6 +193,9 @@ pub struct Event {
     pub ended_at: Option<DateTime<Utc>>,
     pub status: EventStatus,
     pub detail: Option<String>,
+    /// When the store wrote the event (compare with `started_at`, the arrival
+    /// of the frame that started it).
+    pub recorded_at: Option<DateTime<Utc>>,
     pub frame_width: u32,
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,

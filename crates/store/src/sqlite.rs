@@ -46,7 +46,7 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, \
+const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, \
      frame_width, frame_height, boxes, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -76,6 +76,10 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         ended_at: ended_at.map(time).transpose()?,
         status: status.parse().map_err(|e| corrupt("status", e))?,
         detail: row.try_get("detail")?,
+        recorded_at: row
+            .try_get::<Option<i64>, _>("recorded_at")?
+            .map(time)
+            .transpose()?,
         frame_width: row.try_get::<i64, _>("frame_width")? as u32,
         frame_height: row.try_get::<i64, _>("frame_height")? as u32,
         boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
@@ -93,8 +97,8 @@ impl EventStore for SqliteStore {
             let mut tx = self.pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO events (camera_id, village, grid, kind, label, score, started_at, ended_at, \
-                 status, detail, frame_width, frame_height, boxes) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 status, detail, frame_width, frame_height, boxes, recorded_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(&e.camera_id)
             .bind(&e.village)
@@ -109,6 +113,7 @@ impl EventStore for SqliteStore {
             .bind(e.frame_width as i64)
             .bind(e.frame_height as i64)
             .bind(boxes_json(&e.boxes))
+            .bind(millis(chrono::Utc::now()))
             .fetch_one(&mut *tx)
             .await?;
             if let Some(jpeg) = &e.snapshot {
