@@ -35,6 +35,12 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub detection: DetectionSettings,
     pub health: HealthDefaults,
+    /// `[organisation]` (villages, grids, officers, duty roster) as written;
+    /// the alerts stage parses and validates it.
+    pub organisation: toml::Table,
+    /// `[alerts]` (routing, channels) as written; the alerts stage parses and
+    /// validates it.
+    pub alerts: toml::Table,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -429,6 +435,10 @@ struct RawConfig {
     #[serde(default)]
     health: toml::Table,
     #[serde(default)]
+    organisation: toml::Table,
+    #[serde(default)]
+    alerts: toml::Table,
+    #[serde(default)]
     cameras: Vec<toml::Value>,
 }
 
@@ -507,6 +517,8 @@ impl Config {
             ingest,
             detection,
             health: health_defaults,
+            organisation: raw.organisation,
+            alerts: raw.alerts,
             cameras,
         })
     }
