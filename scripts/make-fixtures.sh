@@ -5,6 +5,10 @@
 #   IP camera sends it (2 s GOP, no B-frames, yuv420p, ~1 Mb/s) to
 #     tests/fixtures/vtest-h264.mp4  (H.264 High, libx264)
 #     tests/fixtures/vtest-h265.mp4  (H.265 Main, libx265, hvc1)
+#   and, for the performance bench (crates/bench), the same frames re-timed to 25 fps
+#   and scaled to D1 as a camera's sub-stream sends it (2 s GOP = 50 frames, no
+#   B-frames, ~1 Mb/s; 795 frames = 31.8 s, closed GOPs so it loops cleanly) to
+#     tests/fixtures/vtest-d1-25fps.mp4  (H.264 High, libx264, 704x576, 25 fps)
 # Idempotent: the source is cached under .local/cache/ and each output that already
 # exists is left alone. Needs apt-get, dpkg and the ffmpeg CLI; run as root on Debian 12.
 #
@@ -23,7 +27,7 @@ write_provenance=0
 case "${1:-}" in
   "") ;;
   --provenance) write_provenance=1 ;;
-  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown argument: $1 (try --help)" ;;
 esac
 
@@ -102,18 +106,43 @@ H264_ARGS=(-c:v libx264 -threads:v 1 -preset medium -profile:v high -crf 23
 H265_ARGS=(-c:v libx265 -threads:v 1 -preset medium -crf 25
            -x265-params keyint=20:min-keyint=20:bframes=0:scenecut=0:open-gop=0:pools=1:frame-threads=1:vbv-maxrate=1200:vbv-bufsize=2400:log-level=error
            -tag:v hvc1)
+# D1 (704x576) at 25 fps: every source frame becomes one output frame 40 ms apart.
+D1_ARGS=(-vf 'setpts=N/(25*TB),scale=704:576:flags=bicubic' -r 25
+         -c:v libx264 -threads:v 1 -preset medium -profile:v high
+         -b:v 1000k -maxrate 1200k -bufsize 2000k
+         -x264-params keyint=50:min-keyint=50:scenecut=0:bframes=0:open-gop=0)
 
-# encode <h264|h265> <output>
+FIXTURES=(h264 h265 d1)
+# fixture_name <h264|h265|d1>: the file name under tests/fixtures/
+fixture_name() {
+  case "$1" in
+    h264) echo vtest-h264.mp4 ;;
+    h265) echo vtest-h265.mp4 ;;
+    d1) echo vtest-d1-25fps.mp4 ;;
+    *) die "unknown fixture kind $1" ;;
+  esac
+}
+# codec_args <h264|h265|d1>: sets the array `args`
+codec_args() {
+  case "$1" in
+    h264) args=("${H264_ARGS[@]}") ;;
+    h265) args=("${H265_ARGS[@]}") ;;
+    d1) args=("${D1_ARGS[@]}") ;;
+    *) die "unknown fixture kind $1" ;;
+  esac
+}
+
+# encode <h264|h265|d1> <output>
 encode() {
   local codec=$1 out=$2 args
-  if [ "$codec" = h264 ]; then args=("${H264_ARGS[@]}"); else args=("${H265_ARGS[@]}"); fi
+  codec_args "$codec"
   ffmpeg "${IN_ARGS[@]}" "$src" "${OUT_COMMON[@]}" "${args[@]}" "${OUT_MP4[@]}" -y "$out"
 }
 
 # the command line as written in PROVENANCE.md (paths relative to the repository)
 command_line() {
   local codec=$1 out=$2 args
-  if [ "$codec" = h264 ]; then args=("${H264_ARGS[@]}"); else args=("${H265_ARGS[@]}"); fi
+  codec_args "$codec"
   printf 'ffmpeg'
   printf ' %q' "${IN_ARGS[@]}" ".local/cache/opencv-doc/vtest.avi" "${OUT_COMMON[@]}" \
     "${args[@]}" "${OUT_MP4[@]}" -y "$out"
@@ -121,17 +150,18 @@ command_line() {
 }
 
 mkdir -p "$fixtures"
-for codec in h264 h265; do
-  out="$fixtures/vtest-$codec.mp4"
+for codec in "${FIXTURES[@]}"; do
+  f=$(fixture_name "$codec")
+  out="$fixtures/$f"
   if [ -s "$out" ]; then
-    log "exists, skipped: tests/fixtures/vtest-$codec.mp4"
+    log "exists, skipped: tests/fixtures/$f"
     continue
   fi
-  log "encoding tests/fixtures/vtest-$codec.mp4 (single-threaded; up to a minute)"
-  part="$fixtures/.vtest-$codec.part.mp4"
+  log "encoding tests/fixtures/$f (single-threaded; up to a minute)"
+  part="$fixtures/.$f.part.mp4"
   encode "$codec" "$part"
   mv "$part" "$out"
-  log "made tests/fixtures/vtest-$codec.mp4 ($(stat -c %s "$out") bytes)"
+  log "made tests/fixtures/$f ($(stat -c %s "$out") bytes)"
 done
 
 # ---------------------------------------------------------------------------
@@ -140,8 +170,8 @@ done
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 if [ "$write_provenance" = 0 ]; then
-  for codec in h264 h265; do
-    f="vtest-$codec.mp4"
+  for codec in "${FIXTURES[@]}"; do
+    f=$(fixture_name "$codec")
     got=$(sha "$fixtures/$f")
     want=$(sed -n "s/^| \`$f\` | sha256 | \`\([0-9a-f]\{64\}\)\` |\$/\1/p" "$provenance" 2>/dev/null || true)
     if [ -z "$want" ]; then
@@ -210,20 +240,25 @@ icons and some sample resources, not \`vtest.avi\`.) The full licence texts are 
 ## Encodes
 
 ffmpeg $(ffmpeg -version | sed -n 's/^ffmpeg version \([^ ]*\).*/\1/p') (Debian packages: $(lib_versions)).
-Both: closed GOP of 20 frames (2 s at 10 fps), no scene-cut key frames, no B-frames,
-yuv420p, one encoder thread, bit-exact flags, no metadata, mp4 with \`moov\` first
-(faststart). Run from the repository root:
+All: closed GOP of 2 s, no scene-cut key frames, no B-frames, yuv420p, one encoder
+thread, bit-exact flags, no metadata, mp4 with \`moov\` first (faststart).
+\`vtest-h264.mp4\` and \`vtest-h265.mp4\` keep the source's size and 10 fps (GOP of
+20 frames). \`vtest-d1-25fps.mp4\`, the performance bench's clip (\`crates/bench\`), is
+the same 795 frames re-timed to 25 fps (each source frame shown for 40 ms, so the clip
+lasts 31.8 s and people walk 2.5 times as fast) and scaled to D1, 704x576, the size of a
+typical camera sub-stream, at ~1 Mb/s (GOP of 50 frames). Run from the repository root:
 
 \`\`\`sh
 $(command_line h264 tests/fixtures/vtest-h264.mp4)
 $(command_line h265 tests/fixtures/vtest-h265.mp4)
+$(command_line d1 tests/fixtures/vtest-d1-25fps.mp4)
 \`\`\`
 
 | file | property | value |
 |---|---|---|
 EOF
-  for codec in h264 h265; do
-    f="vtest-$codec.mp4"
+  for codec in "${FIXTURES[@]}"; do
+    f=$(fixture_name "$codec")
     p="$fixtures/$f"
     log "re-encoding $f into $tmpdir to check reproducibility"
     encode "$codec" "$tmpdir/$f"
