@@ -1,0 +1,449 @@
+//! The dispatcher: turns outbox rows into alerts (routing, flood control),
+//! sends deliveries with retries and backoff (rate limits per channel), and
+//! escalates unacknowledged alerts. All decisions use the [`Clock`], so tests
+//! run it in simulated time by calling [`Dispatcher::tick`].
+
+use crate::channel::{self, Channel};
+use crate::config::{AlertSetup, Route};
+use crate::message::{self, MessageInput, OfficerInfo};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use xueliang_core::{CameraConfig, Clock, Event};
+use xueliang_store::alerts::{
+    AlertPlan, AttemptOutcome, AttemptRecord, Delivery, PlannedDelivery, RouteOutcome,
+};
+use xueliang_store::{AlertStore, EventStore, StoreError};
+
+/// Rows handled per batch.
+const BATCH: u32 = 100;
+/// Longest sleep between looks at the store (the outbox signal wakes it sooner).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// What one [`Dispatcher::tick`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub routed: usize,
+    pub opened: usize,
+    pub merged: usize,
+    pub escalated: usize,
+    pub delivered: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    pub rate_limited: usize,
+}
+
+/// A token bucket: `per_min` messages a minute, bursts up to `per_min`.
+struct Bucket {
+    per_min: f64,
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+impl Bucket {
+    /// Takes a token, or says when the next one comes.
+    fn take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        let elapsed = (now - self.at).num_milliseconds().max(0) as f64 / 60_000.0;
+        self.tokens = (self.tokens + elapsed * self.per_min).min(self.per_min);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait_ms = ((1.0 - self.tokens) / self.per_min * 60_000.0).ceil() as i64;
+            Err(now + chrono::Duration::milliseconds(wait_ms.max(1)))
+        }
+    }
+}
+
+pub struct Dispatcher<S> {
+    store: Arc<S>,
+    setup: AlertSetup,
+    cameras: HashMap<String, CameraConfig>,
+    channels: HashMap<String, Box<dyn Channel>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
+    pub fn new(
+        store: Arc<S>,
+        setup: AlertSetup,
+        cameras: &[CameraConfig],
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("xueliang/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        let channels = setup
+            .alerts
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), channel::build(c, http.clone())))
+            .collect();
+        let now = clock.now();
+        let buckets = setup
+            .alerts
+            .channels
+            .iter()
+            .filter(|c| c.rate_per_min > 0)
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    Bucket {
+                        per_min: c.rate_per_min as f64,
+                        tokens: c.rate_per_min as f64,
+                        at: now,
+                    },
+                )
+            })
+            .collect();
+        Dispatcher {
+            store,
+            setup,
+            cameras: cameras.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+            channels,
+            buckets: Mutex::new(buckets),
+            clock,
+        }
+    }
+
+    /// Runs until `shutdown`: a tick whenever the outbox signals, something
+    /// falls due, or a second passes. Never returns an error: store failures
+    /// are logged and retried.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let signal = self.store.outbox_signal();
+        info!(
+            routes = self.setup.alerts.routes.len(),
+            channels = self.channels.len(),
+            "alert dispatcher running"
+        );
+        loop {
+            let wait = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                r = self.tick() => match r {
+                    Ok(report) => {
+                        if report != TickReport::default() {
+                            debug!(?report, "alert tick");
+                        }
+                        self.until_next_due().await
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "alert dispatcher: store error; retrying");
+                        IDLE_POLL
+                    }
+                },
+            };
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        info!("alert dispatcher stopped");
+    }
+
+    async fn until_next_due(&self) -> Duration {
+        match self.store.next_due().await {
+            Ok(Some(t)) => (t - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(IDLE_POLL),
+            _ => IDLE_POLL,
+        }
+    }
+
+    /// One round: route waiting outbox rows, escalate what is due, send what
+    /// is due.
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let mut report = TickReport::default();
+        loop {
+            let ids = self.store.waiting_outbox(BATCH).await?;
+            for &id in &ids {
+                self.route_one(id, &mut report).await?;
+            }
+            if ids.len() < BATCH as usize {
+                break;
+            }
+        }
+        self.escalate_due(&mut report).await?;
+        loop {
+            let n = self.deliver_due(&mut report).await?;
+            if n < BATCH as usize {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    fn route_for(&self, event: &Event) -> Option<&Route> {
+        self.setup
+            .alerts
+            .routes
+            .iter()
+            .find(|r| r.matches(event.kind.as_str(), &event.label, event.village.as_deref()))
+    }
+
+    async fn route_one(&self, event_id: i64, report: &mut TickReport) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let Some(event) = self.store.get_event(event_id).await? else {
+            self.store.route_event(event_id, now, None).await?;
+            return Ok(());
+        };
+        let plan = self.route_for(&event).map(|route| {
+            let mut deliveries: Vec<PlannedDelivery> = Vec::new();
+            let mut add = |channel: &str, officer: Option<&str>| {
+                let d = PlannedDelivery {
+                    channel: channel.to_owned(),
+                    officer: officer.map(str::to_owned),
+                };
+                if !deliveries.contains(&d) {
+                    deliveries.push(d);
+                }
+            };
+            if route.notify_on_duty {
+                let org = &self.setup.organisation;
+                let mut officers =
+                    org.on_duty_for(event.village.as_deref(), event.grid.as_deref(), now);
+                if officers.is_empty() {
+                    officers = org.leaders_at(now);
+                }
+                if officers.is_empty() {
+                    warn!(event = event.id, camera = %event.camera_id, "no officer or duty leader on duty for this camera");
+                }
+                for o in officers {
+                    for c in &o.channels {
+                        add(c, Some(&o.id));
+                    }
+                }
+            }
+            for c in &route.channels {
+                add(c, None);
+            }
+            let rule_key = if event.kind.as_str() == "object" {
+                format!("object:{}", event.label)
+            } else {
+                event.kind.as_str().to_owned()
+            };
+            AlertPlan {
+                camera_id: event.camera_id.clone(),
+                rule_key,
+                flood_window: route.flood_window,
+                escalate_at: route.escalate_after.map(|d| now + d),
+                deliveries,
+            }
+        });
+        let outcome = self.store.route_event(event_id, now, plan).await?;
+        report.routed += 1;
+        match outcome {
+            RouteOutcome::Opened { alert_id } => {
+                report.opened += 1;
+                info!(event = event_id, alert = alert_id, camera = %event.camera_id, kind = %event.kind, "alert opened");
+            }
+            RouteOutcome::Merged { alert_id, count } => {
+                report.merged += 1;
+                debug!(
+                    event = event_id,
+                    alert = alert_id,
+                    count,
+                    "event merged into open alert"
+                );
+            }
+            RouteOutcome::NoRoute | RouteOutcome::AlreadyRouted => {}
+        }
+        Ok(())
+    }
+
+    async fn escalate_due(&self, report: &mut TickReport) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        for alert in self.store.due_escalations(now, BATCH).await? {
+            let leaders = self.setup.organisation.leaders_at(now);
+            let deliveries: Vec<PlannedDelivery> = leaders
+                .iter()
+                .flat_map(|o| {
+                    o.channels.iter().map(|c| PlannedDelivery {
+                        channel: c.clone(),
+                        officer: Some(o.id.clone()),
+                    })
+                })
+                .collect();
+            if deliveries.is_empty() {
+                warn!(
+                    alert = alert.id,
+                    "escalation due but no duty leader is on duty"
+                );
+            }
+            if self.store.escalate(alert.id, now, deliveries).await? {
+                report.escalated += 1;
+                info!(
+                    alert = alert.id,
+                    leaders = leaders.len(),
+                    "alert escalated: not acknowledged in time"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends up to a batch of due deliveries, `concurrency` at a time; returns
+    /// how many were due.
+    async fn deliver_due(&self, report: &mut TickReport) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let due = self.store.due_deliveries(now, BATCH).await?;
+        let n = due.len();
+        let mut sendable = Vec::new();
+        for d in due {
+            let limited = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+                buckets.get_mut(&d.channel).and_then(|b| b.take(now).err())
+            };
+            match limited {
+                Some(until) => {
+                    report.rate_limited += 1;
+                    self.store.defer_delivery(d.id, until).await?;
+                }
+                None => sendable.push(d),
+            }
+        }
+        let results: Vec<Result<AttemptOutcome, StoreError>> = futures::stream::iter(sendable)
+            .map(|d| self.attempt(d))
+            .buffer_unordered(self.setup.alerts.concurrency)
+            .collect()
+            .await;
+        for r in results {
+            match r? {
+                AttemptOutcome::Ok => report.delivered += 1,
+                AttemptOutcome::Retriable => report.retrying += 1,
+                AttemptOutcome::Permanent => report.failed += 1,
+            }
+        }
+        // Deferred rows are no longer due; only a full batch of sends means more may wait.
+        Ok(if report.rate_limited > 0 { 0 } else { n })
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let cfg = &self.setup.alerts;
+        let exp = (attempts.max(1) - 1).min(30) as i32;
+        let d = cfg.retry_initial.as_secs_f64() * 2f64.powi(exp);
+        let capped = d.min(cfg.retry_max.as_secs_f64());
+        // Jitter in [0.75, 1]: receivers coming back are not hit in step.
+        let jitter = 0.75 + rand::random::<f64>() * 0.25;
+        Duration::from_secs_f64(capped * jitter)
+    }
+
+    async fn attempt(&self, d: Delivery) -> Result<AttemptOutcome, StoreError> {
+        let started = self.clock.now();
+        let t0 = std::time::Instant::now();
+        let result = self.send(&d).await;
+        let duration_ms = t0.elapsed().as_millis() as i64;
+        let attempts = d.attempts + 1;
+        let (outcome, error, retry_at) = match result {
+            Ok(()) => (AttemptOutcome::Ok, None, None),
+            Err(e) if e.is_retriable() => {
+                if attempts >= self.setup.alerts.max_attempts as i64 {
+                    (
+                        AttemptOutcome::Retriable,
+                        Some(format!("{e} (gave up after {attempts} attempts)")),
+                        None,
+                    )
+                } else {
+                    let retry = started
+                        + chrono::Duration::from_std(self.backoff(attempts)).unwrap_or_default();
+                    (AttemptOutcome::Retriable, Some(e.to_string()), Some(retry))
+                }
+            }
+            Err(e) => (AttemptOutcome::Permanent, Some(e.to_string()), None),
+        };
+        match (&outcome, &error) {
+            (AttemptOutcome::Ok, _) => {
+                debug!(delivery = d.id, channel = %d.channel, ms = duration_ms, "delivered")
+            }
+            (_, Some(e)) => {
+                warn!(delivery = d.id, channel = %d.channel, attempt = attempts, retry = retry_at.is_some(), error = %e, "delivery failed")
+            }
+            _ => {}
+        }
+        self.store
+            .record_attempt(AttemptRecord {
+                delivery_id: d.id,
+                at: started,
+                duration_ms,
+                outcome,
+                error,
+                retry_at,
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn send(&self, d: &Delivery) -> Result<(), SendError> {
+        let channel = self.channels.get(&d.channel).ok_or_else(|| {
+            SendError::Gone(format!("channel `{}` is no longer configured", d.channel))
+        })?;
+        let alert = self
+            .store
+            .get_alert(d.alert_id)
+            .await
+            .map_err(SendError::Store)?
+            .ok_or_else(|| SendError::Gone(format!("alert {} is gone", d.alert_id)))?;
+        let event = self
+            .store
+            .get_event(d.event_id)
+            .await
+            .map_err(SendError::Store)?
+            .ok_or_else(|| SendError::Gone(format!("event {} is gone", d.event_id)))?;
+        let officer = d.officer.as_deref().and_then(|id| {
+            self.setup.organisation.officer(id).map(|o| OfficerInfo {
+                id: o.id.clone(),
+                name: o.name.clone(),
+                phone: o.phone.clone(),
+            })
+        });
+        let escalated_after_min = alert
+            .escalate_at
+            .map(|e| ((e - alert.created_at).num_seconds() as f64 / 60.0 * 10.0).round() / 10.0);
+        let msg = message::build(MessageInput {
+            delivery: d,
+            alert: &alert,
+            event: &event,
+            camera: self.cameras.get(&event.camera_id),
+            officer,
+            public_url: &self.setup.alerts.public_url,
+            ack_key: self.setup.alerts.ack_key.expose(),
+            escalated_after_min,
+        });
+        channel.send(&msg).await.map_err(SendError::Channel)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error(transparent)]
+    Channel(channel::ChannelError),
+    /// Reading the alert failed; the attempt is retried.
+    #[error("store: {0}")]
+    Store(StoreError),
+    #[error("{0}")]
+    Gone(String),
+}
+
+impl SendError {
+    fn is_retriable(&self) -> bool {
+        match self {
+            SendError::Channel(e) => e.is_retriable(),
+            SendError::Store(e) => e.is_retriable(),
+            SendError::Gone(_) => false,
+        }
+    }
+}
