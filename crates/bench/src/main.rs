@@ -1,0 +1,708 @@
+//! `xueliang-bench`: runs the real `xueliang serve` against N cameras served by
+//! the real GStreamer RTSP server (tests/rtsp-server/serve.py), measures what it
+//! costs from /proc and the API, and measures the machine's limits (ffmpeg
+//! decoding the same clip on one thread, the model's bare inference time) in
+//! the same run. See docs/performance.md.
+
+mod http;
+mod limits;
+mod procfs;
+mod run;
+mod stats;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const DEFAULT_CLIP: &str = "tests/fixtures/vtest-d1-25fps.mp4";
+const CLIP_FPS: f64 = 25.0;
+const CLIP_SIZE: (u32, u32) = (704, 576);
+
+#[derive(Parser, Debug, Clone, Serialize)]
+#[command(
+    name = "xueliang-bench",
+    version,
+    about = "Performance bench: the real xueliang binary against N cameras of the real RTSP server",
+    long_about = "Performance bench: the real `xueliang serve` against N cameras served by the real \
+GStreamer RTSP server (tests/rtsp-server/serve.py, looping the clip), with the machine's limits \
+measured in the same run: `ffmpeg -threads 1 -benchmark` decoding the same clip, and the model's \
+bare inference time with the thread count the pipeline uses.\n\n\
+For each N it prints: process CPU as % of one core (from /proc/<pid>/stat), total and per camera, \
+and by thread group; the CPU of the RTSP server and of everything else on the machine; stream fps \
+received and detection fps achieved per camera (counter deltas from GET /api/v1/cameras over the \
+measuring window); frames dropped before detection and before decoding; resident memory (VmRSS) \
+total and per camera; frame-arrival-to-event-stored latency p50/p99 (recorded_at - started_at of \
+the object events that started in the window); and the ratios to the limits.\n\n\
+Needs: the release `xueliang` binary next to this one (cargo build --release -p xueliang), \
+Debian's /usr/bin/python3 with GStreamer, the ffmpeg CLI, onnxruntime under .local/ \
+(scripts/setup.sh). The clip is made by scripts/make-fixtures.sh when missing.\n\n\
+Examples:\n  cargo run --release -p xueliang-bench -- --cameras 8 --seconds 60\n  \
+cargo run --release -p xueliang-bench -- --find-max --seconds 30 --json bench.json"
+)]
+struct Cli {
+    /// Numbers of cameras to run, one measurement each (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "8")]
+    cameras: Vec<usize>,
+    /// Length of each measuring window, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    seconds: f64,
+    /// Warm-up after every camera is online, before the window starts, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    warmup: f64,
+    /// Raise N until detection falls behind (more than 1 % of frames dropped
+    /// before detection, or under 95 % of the configured detection rate), then
+    /// narrow down; report the largest N sustained with nothing dropped.
+    #[arg(long)]
+    find_max: bool,
+    /// --find-max: first N; the ladder is N, 2N, 4N, then +8 each step.
+    #[arg(long, default_value_t = 4)]
+    start: usize,
+    /// --find-max: never run more cameras than this.
+    #[arg(long, default_value_t = 128)]
+    max: usize,
+    /// --find-max: narrow the limit down to within this many cameras.
+    #[arg(long, default_value_t = 4)]
+    resolution: usize,
+    /// Detections per second per camera (`[detection] fps`).
+    #[arg(long, default_value_t = 5.0)]
+    detect_fps: f64,
+    /// busy: the D1 clip (pedestrians, cars); idle: a still picture of the same
+    /// scene with light sensor noise, encoded the same way (made on first use
+    /// under .local/cache/bench/).
+    #[arg(long, value_enum, default_value_t = Scene::Busy)]
+    scene: Scene,
+    /// Serve this clip instead (an MP4 with H.264 or H.265 video).
+    #[arg(long)]
+    clip: Option<PathBuf>,
+    /// `[detector] threads` for xueliang and the bare inference measurement;
+    /// 0 = xueliang's default (one per core).
+    #[arg(long, default_value_t = 0)]
+    inference_threads: usize,
+    /// `[decode] threads`; 0 = xueliang's default (one per core).
+    #[arg(long, default_value_t = 0)]
+    decode_threads: usize,
+    /// Back-to-back inferences timed for the bare inference limit.
+    #[arg(long, default_value_t = 300)]
+    infer_runs: u32,
+    /// Skip measuring the limits (ffmpeg, bare inference).
+    #[arg(long)]
+    skip_limits: bool,
+    /// The xueliang binary; default: `xueliang` next to this executable.
+    #[arg(long)]
+    xueliang: Option<PathBuf>,
+    /// The repository root (RTSP server, model, onnxruntime, fixtures).
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Keep each run's config and logs (a temporary directory is printed).
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Scene {
+    Busy,
+    Idle,
+}
+
+#[derive(Serialize)]
+struct Report {
+    tool: &'static str,
+    version: &'static str,
+    date: chrono::DateTime<chrono::Utc>,
+    machine: Machine,
+    xueliang: String,
+    repo_commit: Option<String>,
+    clip: String,
+    args: Cli,
+    limits: Option<Limits>,
+    runs: Vec<RunEntry>,
+    find_max: Option<FindMax>,
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cores: usize,
+    cpu: String,
+    memory_mb: u64,
+    loadavg_at_start: [f64; 3],
+}
+
+#[derive(Serialize, Clone)]
+struct Limits {
+    ffmpeg_decode: limits::FfmpegDecode,
+    /// One entry per thread count; the first is the count xueliang runs with.
+    inference: Vec<limits::BareInference>,
+    /// Real-time cameras of this clip one core decodes (ffmpeg).
+    decode_cameras_per_core: f64,
+    /// Cameras one inference session serves at the configured rate.
+    inference_cameras: f64,
+    /// Cameras the machine could run if decode and inference were all it did:
+    /// all cores / (decode CPU + inference CPU per camera-second).
+    combined_cameras: f64,
+}
+
+#[derive(Serialize)]
+struct RunEntry {
+    cameras: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<run::RunResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratios: Option<Ratios>,
+}
+
+#[derive(Serialize, Clone, Default)]
+struct Ratios {
+    /// ffmpeg's CPU per frame / our decode threads' CPU per frame (target >= 0.95).
+    decode_vs_ffmpeg: Option<f64>,
+    /// Our whole process's CPU per received frame / ffmpeg's CPU per frame.
+    process_per_frame_vs_ffmpeg: Option<f64>,
+    /// Bare CPU per inference / our inference CPU per detection (1 = no overhead).
+    inference_vs_bare: Option<f64>,
+    /// Detections per second achieved / back-to-back inferences per second of
+    /// one bare session: the share of the single session's capacity in use.
+    detection_vs_bare_capacity: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct FindMax {
+    /// Largest N that ran with nothing dropped and every camera online.
+    max_nothing_dropped: Option<usize>,
+    /// Largest N that kept up (<= 1 % dropped before detection, >= 95 % of the rate).
+    max_keeping_up: Option<usize>,
+    /// Smallest N that fell behind (or failed to run).
+    first_behind: Option<usize>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = real_main(cli) {
+        eprintln!("xueliang-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn default_repo() -> PathBuf {
+    let from_build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if from_build.join("tests/rtsp-server/serve.py").is_file() {
+        from_build.canonicalize().unwrap_or(from_build)
+    } else {
+        PathBuf::from(".")
+    }
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    if cli.seconds <= 0.0 || cli.warmup < 0.0 || cli.detect_fps <= 0.0 {
+        bail!("--seconds and --detect-fps must be > 0, --warmup >= 0");
+    }
+    if !cli.find_max && cli.cameras.contains(&0) {
+        bail!("--cameras: every N must be at least 1");
+    }
+    let repo = cli.repo.clone().unwrap_or_else(default_repo);
+    if !repo.join("tests/rtsp-server/serve.py").is_file() {
+        bail!(
+            "{} is not the repository root (no tests/rtsp-server/serve.py); use --repo",
+            repo.display()
+        );
+    }
+    let xueliang = match &cli.xueliang {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("executable directory")?
+            .join("xueliang"),
+    };
+    if !xueliang.is_file() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p xueliang` (same target dir), or pass --xueliang",
+            xueliang.display()
+        );
+    }
+    let model = repo.join("models/ssd_mobilenet_v2_coco.toml");
+    let onnxruntime = repo.join(".local/onnxruntime/libonnxruntime.so.1.32.0");
+    if !onnxruntime.is_file() {
+        bail!("{} is missing: run scripts/setup.sh", onnxruntime.display());
+    }
+    let clip = match (&cli.clip, cli.scene) {
+        (Some(c), _) => c.clone(),
+        (None, Scene::Busy) => ensure_busy_clip(&repo)?,
+        (None, Scene::Idle) => ensure_idle_clip(&repo)?,
+    };
+    if !clip.is_file() {
+        bail!("clip {} is missing", clip.display());
+    }
+    let clip = clip.canonicalize()?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let inference_threads = if cli.inference_threads == 0 {
+        cores
+    } else {
+        cli.inference_threads
+    };
+
+    let machine = Machine {
+        cores,
+        cpu: cpu_model(),
+        memory_mb: mem_total_mb(),
+        loadavg_at_start: procfs::read_loadavg(),
+    };
+    println!(
+        "xueliang-bench: {} ({} cores, {} MB), load {:.2} {:.2} {:.2}",
+        machine.cpu,
+        cores,
+        machine.memory_mb,
+        machine.loadavg_at_start[0],
+        machine.loadavg_at_start[1],
+        machine.loadavg_at_start[2]
+    );
+    println!("  xueliang: {}", xueliang.display());
+    println!(
+        "  clip: {} ({:?} scene), detection {} fps, inference threads {}, decode threads {}",
+        clip.display(),
+        cli.scene,
+        cli.detect_fps,
+        inference_threads,
+        if cli.decode_threads == 0 {
+            cores
+        } else {
+            cli.decode_threads
+        }
+    );
+    println!("  note: a shared machine; other processes' CPU is reported as `other`.");
+
+    let limits = if cli.skip_limits {
+        None
+    } else {
+        Some(measure_limits(
+            &cli,
+            &onnxruntime,
+            &model,
+            &clip,
+            inference_threads,
+            cores,
+        )?)
+    };
+    if let Some(l) = &limits {
+        print_limits(l, cli.detect_fps);
+    }
+
+    let spec_for = |n: usize| run::RunSpec {
+        repo: repo.clone(),
+        xueliang: xueliang.clone(),
+        clip: clip.clone(),
+        model: model.clone(),
+        onnxruntime: onnxruntime.clone(),
+        cameras: n,
+        detect_fps: cli.detect_fps,
+        warmup: Duration::from_secs_f64(cli.warmup),
+        seconds: Duration::from_secs_f64(cli.seconds),
+        inference_threads: cli.inference_threads,
+        decode_threads: cli.decode_threads,
+        keep_logs: cli.keep_logs,
+    };
+    let mut runs: Vec<RunEntry> = Vec::new();
+    let measure = |n: usize, runs: &mut Vec<RunEntry>| -> Option<bool> {
+        eprintln!("[bench] N = {n}: starting the RTSP server and xueliang");
+        let entry = match run::run(&spec_for(n)) {
+            Ok(r) => {
+                let ratios = limits.as_ref().map(|l| ratios(&r, l)).unwrap_or_default();
+                RunEntry {
+                    cameras: n,
+                    result: Some(r),
+                    error: None,
+                    ratios: Some(ratios),
+                }
+            }
+            Err(e) => {
+                eprintln!("[bench] N = {n} failed: {e:#}");
+                RunEntry {
+                    cameras: n,
+                    result: None,
+                    error: Some(format!("{e:#}")),
+                    ratios: None,
+                }
+            }
+        };
+        let keeps_up = entry.result.as_ref().map(run::RunResult::keeps_up);
+        print_table(std::slice::from_ref(&entry));
+        runs.push(entry);
+        // A short pause so one run's teardown does not bleed into the next.
+        std::thread::sleep(Duration::from_secs(3));
+        keeps_up
+    };
+
+    let mut find_max = None;
+    if cli.find_max {
+        let mut lo: Option<usize> = None; // largest N that kept up
+        let mut hi: Option<usize> = None; // smallest N that did not
+        let mut n = cli.start.max(1);
+        let mut steps = 0;
+        while n <= cli.max {
+            if measure(n, &mut runs) == Some(true) {
+                lo = Some(n);
+            } else {
+                hi = Some(n);
+                break;
+            }
+            steps += 1;
+            n = if steps < 3 { n * 2 } else { n + 8 };
+        }
+        if let (Some(l), Some(h)) = (lo, hi) {
+            let (mut l, mut h) = (l, h);
+            while h - l > cli.resolution.max(1) {
+                let mid = (l + h) / 2;
+                if measure(mid, &mut runs) == Some(true) {
+                    l = mid;
+                } else {
+                    h = mid;
+                }
+            }
+            hi = Some(h);
+        }
+        let ok = |f: fn(&run::RunResult) -> bool| {
+            runs.iter()
+                .filter(|e| e.result.as_ref().is_some_and(f))
+                .map(|e| e.cameras)
+                .filter(|n| hi.is_none_or(|h| *n < h))
+                .max()
+        };
+        find_max = Some(FindMax {
+            max_nothing_dropped: ok(run::RunResult::nothing_dropped),
+            max_keeping_up: ok(run::RunResult::keeps_up),
+            first_behind: hi,
+        });
+    } else {
+        for &n in &cli.cameras {
+            measure(n, &mut runs);
+        }
+    }
+
+    println!();
+    println!("== summary ==");
+    print_table(&runs);
+    print_rss_slope(&runs);
+    if let Some(f) = &find_max {
+        let show = |v: Option<usize>| v.map_or("none".to_owned(), |n| n.to_string());
+        println!(
+            "find-max: largest N with nothing dropped: {}; largest N keeping up: {}; first N behind: {}",
+            show(f.max_nothing_dropped),
+            show(f.max_keeping_up),
+            show(f.first_behind)
+        );
+    }
+
+    if let Some(path) = &cli.json {
+        let report = Report {
+            tool: "xueliang-bench",
+            version: env!("CARGO_PKG_VERSION"),
+            date: chrono::Utc::now(),
+            machine,
+            xueliang: xueliang.display().to_string(),
+            repo_commit: git_head(&repo),
+            clip: clip.display().to_string(),
+            args: cli.clone(),
+            limits,
+            runs,
+            find_max,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The busy clip: the D1 fixture, made by scripts/make-fixtures.sh when missing.
+fn ensure_busy_clip(repo: &Path) -> Result<PathBuf> {
+    let clip = repo.join(DEFAULT_CLIP);
+    if !clip.is_file() {
+        eprintln!("[bench] {DEFAULT_CLIP} is missing; running scripts/make-fixtures.sh");
+        let status = Command::new(repo.join("scripts/make-fixtures.sh"))
+            .current_dir(repo)
+            .status()
+            .context("running scripts/make-fixtures.sh")?;
+        if !status.success() || !clip.is_file() {
+            bail!("scripts/make-fixtures.sh did not make {DEFAULT_CLIP}");
+        }
+    }
+    Ok(clip)
+}
+
+/// The idle clip: one frame of the busy clip held for the clip's length, with
+/// light temporal noise (a real sensor's), encoded like the busy clip but with
+/// constant quality (a camera's VBR mode, capped at the same 1.2 Mb/s), so the
+/// bit rate falls when nothing moves as a camera's does.
+fn ensure_idle_clip(repo: &Path) -> Result<PathBuf> {
+    let busy = ensure_busy_clip(repo)?;
+    let dir = repo.join(".local/cache/bench");
+    let clip = dir.join("vtest-d1-25fps-still.mp4");
+    if clip.is_file() {
+        return Ok(clip);
+    }
+    std::fs::create_dir_all(&dir)?;
+    eprintln!("[bench] making the idle clip {}", clip.display());
+    let part = dir.join(".still.part.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
+        .arg(&busy)
+        .args([
+            "-vf",
+            "select=eq(n\\,0),loop=loop=794:size=1:start=0,setpts=N/(25*TB),noise=alls=3:allf=t",
+            "-r",
+            "25",
+            "-frames:v",
+            "795",
+            "-an",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            "-threads:v",
+            "1",
+            "-preset",
+            "medium",
+            "-profile:v",
+            "high",
+            "-crf",
+            "23",
+            "-maxrate",
+            "1200k",
+            "-bufsize",
+            "2000k",
+            "-x264-params",
+            "keyint=50:min-keyint=50:scenecut=0:bframes=0:open-gop=0",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            "-y",
+        ])
+        .arg(&part)
+        .status()
+        .context("running ffmpeg")?;
+    if !status.success() {
+        bail!("ffmpeg could not make the idle clip");
+    }
+    std::fs::rename(&part, &clip)?;
+    Ok(clip)
+}
+
+fn measure_limits(
+    cli: &Cli,
+    onnxruntime: &Path,
+    model: &Path,
+    clip: &Path,
+    inference_threads: usize,
+    cores: usize,
+) -> Result<Limits> {
+    eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark (3 tries, clip looped 4 times)");
+    let ffmpeg = limits::ffmpeg_decode(clip, 3, 3)?;
+    let mut counts = vec![inference_threads];
+    if inference_threads != 1 {
+        counts.push(1);
+    }
+    eprintln!(
+        "[bench] limits: bare inference, threads {counts:?}, {} runs each",
+        cli.infer_runs
+    );
+    let inference = limits::bare_inference(
+        onnxruntime,
+        model,
+        clip,
+        CLIP_SIZE,
+        &counts,
+        20,
+        cli.infer_runs,
+        3,
+    )?;
+    let first = &inference[0];
+    let decode_cameras_per_core = ffmpeg.frames_per_cpu_s / CLIP_FPS;
+    let inference_cameras = first.max_per_s / cli.detect_fps;
+    // CPU seconds one camera needs per second: decode every frame + inference at the rate.
+    let per_camera_cpu = CLIP_FPS * ffmpeg.cpu_us_per_frame / 1e6
+        + cli.detect_fps * first.cpu_ms_per_inference / 1e3;
+    let combined_cameras = (cores as f64 / per_camera_cpu).min(inference_cameras);
+    Ok(Limits {
+        ffmpeg_decode: ffmpeg,
+        inference,
+        decode_cameras_per_core,
+        inference_cameras,
+        combined_cameras,
+    })
+}
+
+fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
+    let bare = &l.inference[0];
+    let det_per_s = r.frames_detected as f64 / r.window_s;
+    Ratios {
+        decode_vs_ffmpeg: r
+            .decode_cpu_us_per_frame
+            .map(|ours| l.ffmpeg_decode.cpu_us_per_frame / ours),
+        process_per_frame_vs_ffmpeg: r
+            .process_cpu_us_per_frame
+            .map(|ours| ours / l.ffmpeg_decode.cpu_us_per_frame),
+        inference_vs_bare: r
+            .inference_cpu_ms_per_detection
+            .map(|ours| bare.cpu_ms_per_inference / ours),
+        detection_vs_bare_capacity: Some(det_per_s / bare.max_per_s),
+    }
+}
+
+fn print_limits(l: &Limits, detect_fps: f64) {
+    let f = &l.ffmpeg_decode;
+    println!();
+    println!("== limits (same clip, same machine, measured now) ==");
+    println!(
+        "ffmpeg -threads 1 decode: {} frames, {:.0} frames per CPU-second ({:.0} us/frame; wall {:.2}s) \
+         = {:.1} real-time {:.0} fps cameras per core",
+        f.frames, f.frames_per_cpu_s, f.cpu_us_per_frame, f.rtime_s, l.decode_cameras_per_core, CLIP_FPS
+    );
+    for b in &l.inference {
+        println!(
+            "bare inference, {} thread(s): {:.2} ms mean, p50 {:.2}, p99 {:.2} ms wall, {:.2} ms CPU each; \
+             {:.0} inferences/s back to back ({} detections on the test frame)",
+            b.threads, b.wall_ms_mean, b.wall_ms_p50, b.wall_ms_p99, b.cpu_ms_per_inference, b.max_per_s,
+            b.detections
+        );
+    }
+    println!(
+        "=> one session serves {:.1} cameras at {detect_fps} det/s; decode + inference alone would allow {:.1} cameras",
+        l.inference_cameras, l.combined_cameras
+    );
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v:.prec$}"))
+}
+
+fn print_table(entries: &[RunEntry]) {
+    println!();
+    println!(
+        "{:>4} {:>5} | {:>6} {:>6} {:>6} {:>6} | {:>6} {:>9} {:>7} {:>7} | {:>7} {:>6} | {:>5} {:>6} {:>6} | verdict",
+        "N", "load1", "cpu%", "%/cam", "rtsp%", "other%", "fps in", "det fps", "drop dt", "drop dc",
+        "RSS MB", "MB/cam", "evts", "p50 ms", "p99 ms"
+    );
+    for e in entries {
+        let Some(r) = &e.result else {
+            println!(
+                "{:>4} failed: {}",
+                e.cameras,
+                e.error.as_deref().unwrap_or("?")
+            );
+            continue;
+        };
+        let verdict = if r.nothing_dropped() {
+            "ok"
+        } else if r.keeps_up() {
+            "keeps up (some drops)"
+        } else {
+            "BEHIND"
+        };
+        println!(
+            "{:>4} {:>5.2} | {:>6.1} {:>6.2} {:>6.1} {:>6.1} | {:>6.2} {:>4.2}/{:<4.2} {:>7} {:>7} | {:>7.1} {:>6.2} | {:>5} {:>6} {:>6} | {}",
+            r.cameras,
+            r.loadavg_after[0],
+            r.xueliang_cpu_pct,
+            r.xueliang_cpu_pct_per_camera,
+            r.rtsp_server_cpu_pct,
+            r.other_cpu_pct,
+            r.stream_fps_mean,
+            r.detect_fps_mean,
+            r.detect_fps_min,
+            r.frames_dropped_detect,
+            r.frames_dropped_decode,
+            r.rss_mb_end,
+            r.rss_mb_per_camera,
+            r.events,
+            opt(r.latency_ms_p50, 0),
+            opt(r.latency_ms_p99, 0),
+            verdict
+        );
+    }
+    println!(
+        "{:>4} | {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} | threads (% of one core)",
+        "N", "dec us/f", "inf ms/d", "proc us/f", "dec/ffm", "proc/ffm", "inf/bare", "det/cap"
+    );
+    for e in entries {
+        let Some(r) = &e.result else { continue };
+        let ra = e.ratios.clone().unwrap_or_default();
+        let threads: Vec<String> = r
+            .threads_cpu_pct
+            .iter()
+            .filter(|(_, p)| **p >= 0.05)
+            .map(|(g, p)| format!("{g} {p:.1}"))
+            .collect();
+        println!(
+            "{:>4} | {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} | {}",
+            r.cameras,
+            opt(r.decode_cpu_us_per_frame, 0),
+            opt(r.inference_cpu_ms_per_detection, 2),
+            opt(r.process_cpu_us_per_frame, 0),
+            opt(ra.decode_vs_ffmpeg, 2),
+            opt(ra.process_per_frame_vs_ffmpeg, 2),
+            opt(ra.inference_vs_bare, 2),
+            opt(ra.detection_vs_bare_capacity, 2),
+            threads.join(", ")
+        );
+    }
+}
+
+/// Resident memory per added camera: the least-squares slope of RSS over N
+/// (the process's fixed part, the model and onnxruntime, drops out).
+fn print_rss_slope(entries: &[RunEntry]) {
+    let points: Vec<(f64, f64)> = entries
+        .iter()
+        .filter_map(|e| e.result.as_ref())
+        .map(|r| (r.cameras as f64, r.rss_mb_end))
+        .collect();
+    if let Some((slope, intercept)) = stats::linear_fit(&points) {
+        println!(
+            "RSS over N: {slope:.2} MB per added camera, {intercept:.1} MB fixed (least squares over {} runs)",
+            points.len()
+        );
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+fn mem_total_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn git_head(repo: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}

@@ -1,0 +1,625 @@
+//! One measurement: N cameras on the real RTSP server, the real `xueliang
+//! serve`, a warm-up, then a measuring window read from /proc and the API.
+
+use crate::http;
+use crate::procfs::{self, Stat};
+use crate::stats;
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Everything one run needs to know.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub repo: PathBuf,
+    pub xueliang: PathBuf,
+    pub clip: PathBuf,
+    pub model: PathBuf,
+    pub onnxruntime: PathBuf,
+    pub cameras: usize,
+    pub detect_fps: f64,
+    pub warmup: Duration,
+    pub seconds: Duration,
+    /// `[detector] threads` and `[decode] threads`; 0 = the binary's default.
+    pub inference_threads: usize,
+    pub decode_threads: usize,
+    pub keep_logs: bool,
+}
+
+/// A child process killed and reaped on drop (after a polite SIGTERM when
+/// `stop` was not called).
+struct Guard {
+    child: Child,
+    name: &'static str,
+}
+
+impl Guard {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then up to `patience` for a clean exit, then SIGKILL.
+    fn stop(&mut self, patience: Duration) -> Result<()> {
+        if self.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!(
+            "[bench] {} did not stop within {patience:?} of SIGTERM; killing it",
+            self.name
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Ok(())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.stop(Duration::from_secs(5));
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The camera ids of a run: `cam001`, `cam002`, ...
+pub fn camera_id(i: usize) -> String {
+    format!("cam{:03}", i + 1)
+}
+
+fn start_rtsp_server(spec: &RunSpec, log: &Path) -> Result<(Guard, u16)> {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(spec.repo.join("tests/rtsp-server/serve.py"))
+        .args(["--port", "0", "--loop"]);
+    for i in 0..spec.cameras {
+        cmd.arg("--mount")
+            .arg(format!("{}={}", camera_id(i), spec.clip.display()));
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting /usr/bin/python3 tests/rtsp-server/serve.py (scripts/setup.sh installs GStreamer)")?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let guard = Guard {
+        child,
+        name: "the RTSP server",
+    };
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let port = line
+        .trim()
+        .strip_prefix("READY port=")
+        .and_then(|p| p.parse().ok())
+        .with_context(|| {
+            format!(
+                "the RTSP server did not start (said {line:?}); its log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })?;
+    Ok((guard, port))
+}
+
+/// The config the bench runs `xueliang serve` with.
+pub fn config_text(spec: &RunSpec, data_dir: &Path, api: u16, metrics: u16, rtsp: u16) -> String {
+    let mut c = format!(
+        r#"# written by xueliang-bench
+[server]
+listen = "127.0.0.1:{api}"
+metrics_listen = "127.0.0.1:{metrics}"
+
+[storage]
+data_dir = "{data}"
+
+[detector]
+model = "{model}"
+onnxruntime = "{ort}"
+threads = {inference_threads}
+
+[decode]
+threads = {decode_threads}
+
+[detection]
+fps = {fps}
+labels = ["person", "car"]
+cooldown_s = 1
+lost_after_s = 1
+"#,
+        data = data_dir.display(),
+        model = spec.model.display(),
+        ort = spec.onnxruntime.display(),
+        inference_threads = spec.inference_threads,
+        decode_threads = spec.decode_threads,
+        fps = spec.detect_fps,
+    );
+    for i in 0..spec.cameras {
+        let id = camera_id(i);
+        c.push_str(&format!(
+            "\n[[cameras]]\nid = \"{id}\"\nname = \"bench {id}\"\nurl = \"rtsp://127.0.0.1:{rtsp}/{id}\"\n"
+        ));
+    }
+    c
+}
+
+/// The counters of one camera's health object that the bench uses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counters {
+    pub state: String,
+    pub frames_received: u64,
+    pub frames_decoded: u64,
+    pub decode_errors: u64,
+    pub frames_dropped_decode: u64,
+    pub frames_offered_to_detector: u64,
+    pub frames_detected: u64,
+    pub frames_dropped_detect: u64,
+    pub reconnects: u64,
+}
+
+impl Counters {
+    pub fn from_health(h: &Value) -> Counters {
+        let n = |k: &str| h[k].as_u64().unwrap_or(0);
+        Counters {
+            state: h["state"].as_str().unwrap_or_default().to_owned(),
+            frames_received: n("frames_received"),
+            frames_decoded: n("frames_decoded"),
+            decode_errors: n("decode_errors"),
+            frames_dropped_decode: n("frames_dropped_decode"),
+            frames_offered_to_detector: n("frames_offered_to_detector"),
+            frames_detected: n("frames_detected"),
+            frames_dropped_detect: n("frames_dropped_detect"),
+            reconnects: n("reconnects"),
+        }
+    }
+
+    fn minus(&self, before: &Counters) -> Counters {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        Counters {
+            state: self.state.clone(),
+            frames_received: d(self.frames_received, before.frames_received),
+            frames_decoded: d(self.frames_decoded, before.frames_decoded),
+            decode_errors: d(self.decode_errors, before.decode_errors),
+            frames_dropped_decode: d(self.frames_dropped_decode, before.frames_dropped_decode),
+            frames_offered_to_detector: d(
+                self.frames_offered_to_detector,
+                before.frames_offered_to_detector,
+            ),
+            frames_detected: d(self.frames_detected, before.frames_detected),
+            frames_dropped_detect: d(self.frames_dropped_detect, before.frames_dropped_detect),
+            reconnects: d(self.reconnects, before.reconnects),
+        }
+    }
+}
+
+fn cameras(api: SocketAddr) -> Result<BTreeMap<String, Counters>> {
+    let v = http::get_json(api, "/api/v1/cameras")?;
+    let items = v["items"]
+        .as_array()
+        .context("GET /api/v1/cameras: no items")?;
+    Ok(items
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                Counters::from_health(&c["health"]),
+            )
+        })
+        .collect())
+}
+
+/// Object events that started in `[since, until)`, following `next_cursor`.
+fn events(api: SocketAddr, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<Value>> {
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = format!(
+            "/api/v1/events?kind=object&limit=500&since={}&until={}",
+            fmt(since),
+            fmt(until)
+        );
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let page = http::get_json(api, &q)?;
+        out.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Milliseconds from the arrival of the frame that started an event
+/// (`started_at`) to the event's row being written (`recorded_at`).
+pub fn event_latency_ms(event: &Value) -> Option<f64> {
+    let t = |k: &str| {
+        event[k]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let d = t("recorded_at")? - t("started_at")?;
+    Some(d.num_microseconds()? as f64 / 1e3)
+}
+
+/// A snapshot of everything measured at one instant.
+struct Snapshot {
+    at: Instant,
+    wall: DateTime<Utc>,
+    xueliang: Stat,
+    threads: BTreeMap<u32, Stat>,
+    server: Option<Stat>,
+    bench: Option<Stat>,
+    machine: procfs::CpuTotals,
+    cameras: BTreeMap<String, Counters>,
+}
+
+fn snapshot(xl_pid: u32, server_pid: u32, api: SocketAddr) -> Result<Snapshot> {
+    // API first: the counters are then at most a request older than the CPU times.
+    let cameras = cameras(api)?;
+    Ok(Snapshot {
+        at: Instant::now(),
+        wall: Utc::now(),
+        xueliang: procfs::read_stat(xl_pid).context("xueliang exited")?,
+        threads: procfs::read_threads(xl_pid),
+        server: procfs::read_stat(server_pid),
+        bench: procfs::read_self_stat(),
+        machine: procfs::read_cpu_totals(),
+        cameras,
+    })
+}
+
+/// The figures of one run of N cameras.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    pub cameras: usize,
+    pub window_s: f64,
+    pub started_at: DateTime<Utc>,
+    pub loadavg_before: [f64; 3],
+    pub loadavg_after: [f64; 3],
+    /// CPU as % of one core (200 = both cores of a 2-core machine).
+    pub machine_busy_pct: f64,
+    pub xueliang_cpu_pct: f64,
+    pub xueliang_cpu_pct_per_camera: f64,
+    pub rtsp_server_cpu_pct: f64,
+    pub bench_cpu_pct: f64,
+    /// Everything else on the machine (other users' work).
+    pub other_cpu_pct: f64,
+    /// xueliang's CPU by thread group (thread name without its number), % of one core.
+    pub threads_cpu_pct: BTreeMap<String, f64>,
+    pub stream_fps_mean: f64,
+    pub stream_fps_min: f64,
+    pub detect_fps_configured: f64,
+    pub detect_fps_mean: f64,
+    pub detect_fps_min: f64,
+    pub frames_received: u64,
+    pub frames_decoded: u64,
+    pub decode_errors: u64,
+    pub frames_dropped_decode: u64,
+    pub frames_offered_to_detector: u64,
+    pub frames_detected: u64,
+    pub frames_dropped_detect: u64,
+    /// Frames dropped before detection, % of the frames offered to the detector.
+    pub dropped_detect_pct: f64,
+    pub reconnects: u64,
+    pub cameras_not_online: usize,
+    pub rss_mb_end: f64,
+    pub rss_mb_max: f64,
+    pub rss_mb_per_camera: f64,
+    pub events: usize,
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p99: Option<f64>,
+    pub latency_ms_max: Option<f64>,
+    /// CPU of the decode threads per decoded frame (decode, plus scaling to the
+    /// model input and the I420 copy of the frames sent to detection).
+    pub decode_cpu_us_per_frame: Option<f64>,
+    /// CPU of the inference thread and onnxruntime's pool per detection.
+    pub inference_cpu_ms_per_detection: Option<f64>,
+    /// Whole-process CPU per received frame.
+    pub process_cpu_us_per_frame: Option<f64>,
+}
+
+impl RunResult {
+    /// Detection kept up: under 1 % dropped before detection and at least 95 %
+    /// of the configured rate.
+    pub fn keeps_up(&self) -> bool {
+        self.dropped_detect_pct <= 1.0
+            && self.detect_fps_mean >= 0.95 * self.detect_fps_configured
+            && self.cameras_not_online == 0
+    }
+
+    /// Sustained with nothing dropped at all.
+    pub fn nothing_dropped(&self) -> bool {
+        self.keeps_up() && self.frames_dropped_detect == 0 && self.frames_dropped_decode == 0
+    }
+}
+
+/// Thread groups counted as inference: the `inference` thread and the
+/// onnxruntime intra-op pool (whose threads inherit the creating thread's
+/// name; the session is created on the main thread, whose group is `main`
+/// only for the main thread itself, so the pool shows up as `xueliang`).
+pub const INFERENCE_GROUPS: &[&str] = &["inference", "xueliang"];
+
+pub fn run(spec: &RunSpec) -> Result<RunResult> {
+    let dir = tempfile::Builder::new()
+        .prefix("xueliang-bench-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let result = run_in(spec, dir.path());
+    if spec.keep_logs || result.is_err() {
+        let kept = dir.keep();
+        eprintln!("[bench] logs and config kept in {}", kept.display());
+    }
+    result
+}
+
+fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
+    let ticks = procfs::clock_ticks();
+    let n = spec.cameras;
+    let (mut server, rtsp_port) = start_rtsp_server(spec, &dir.join("rtsp-server.log"))?;
+    let api_port = free_port()?;
+    let config = config_text(spec, &dir.join("data"), api_port, free_port()?, rtsp_port);
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config)?;
+    let log_path = dir.join("xueliang.log");
+    let child = Command::new(&spec.xueliang)
+        .args(["serve", "--config"])
+        .arg(&config_path)
+        .current_dir(&spec.repo)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
+        .spawn()
+        .with_context(|| format!("starting {}", spec.xueliang.display()))?;
+    let mut xl = Guard {
+        child,
+        name: "xueliang",
+    };
+    let xl_pid = xl.pid();
+    let api: SocketAddr = ([127, 0, 0, 1], api_port).into();
+    let log_tail = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
+
+    // Every camera online.
+    let deadline = Instant::now() + Duration::from_secs(30 + n as u64);
+    let mut last_states = String::new();
+    loop {
+        if let Some(status) = xl.child.try_wait()? {
+            bail!("xueliang exited with {status}:\n{}", log_tail());
+        }
+        if let Ok(cams) = cameras(api) {
+            let not_online: Vec<String> = cams
+                .iter()
+                .filter(|(_, c)| c.state != "online")
+                .map(|(id, c)| format!("{id}={}", c.state))
+                .collect();
+            if cams.len() == n && not_online.is_empty() {
+                break;
+            }
+            last_states = not_online.join(" ");
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "not every camera came online within {}s ({last_states}):\n{}",
+                30 + n,
+                log_tail()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!(
+        "[bench] {n} cameras online; warming up for {}s",
+        spec.warmup.as_secs_f64()
+    );
+    std::thread::sleep(spec.warmup);
+
+    let load_before = procfs::read_loadavg();
+    let s0 = snapshot(xl_pid, server.pid(), api)?;
+    let mut rss_max_kb = 0u64;
+    let end = s0.at + spec.seconds;
+    while Instant::now() < end {
+        if let Some(kb) = procfs::read_vmrss_kb(xl_pid) {
+            rss_max_kb = rss_max_kb.max(kb);
+        }
+        std::thread::sleep(
+            Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
+        );
+    }
+    let s1 = snapshot(xl_pid, server.pid(), api)?;
+    let load_after = procfs::read_loadavg();
+    let rss_end_kb = procfs::read_vmrss_kb(xl_pid).unwrap_or(0);
+    rss_max_kb = rss_max_kb.max(rss_end_kb);
+
+    // Events started up to the end of the window are written within a
+    // detection interval or so; give them a moment.
+    std::thread::sleep(Duration::from_millis(1500));
+    let evs = events(api, s0.wall, s1.wall)?;
+    let latencies: Vec<f64> = evs.iter().filter_map(event_latency_ms).collect();
+
+    xl.stop(Duration::from_secs(20))?;
+    server.stop(Duration::from_secs(5))?;
+
+    let window = (s1.at - s0.at).as_secs_f64();
+    let pct = |t0: u64, t1: u64| t1.saturating_sub(t0) as f64 / ticks / window * 100.0;
+    let xl_pct = pct(s0.xueliang.ticks(), s1.xueliang.ticks());
+    let server_pct = match (&s0.server, &s1.server) {
+        (Some(a), Some(b)) => pct(a.ticks(), b.ticks()),
+        _ => 0.0,
+    };
+    let bench_pct = match (&s0.bench, &s1.bench) {
+        (Some(a), Some(b)) => pct(a.ticks(), b.ticks()),
+        _ => 0.0,
+    };
+    let dm = s1.machine.total.saturating_sub(s0.machine.total).max(1) as f64;
+    let cores = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1) as f64;
+    let machine_pct = s1.machine.busy.saturating_sub(s0.machine.busy) as f64 / dm * cores * 100.0;
+    let groups = procfs::thread_group_ticks(&s0.threads, &s1.threads);
+    let threads_cpu_pct: BTreeMap<String, f64> = groups
+        .iter()
+        .map(|(g, t)| (g.clone(), *t as f64 / ticks / window * 100.0))
+        .collect();
+
+    let mut total = Counters::default();
+    let mut stream_fps = Vec::new();
+    let mut detect_fps = Vec::new();
+    let mut not_online = 0;
+    for (id, after) in &s1.cameras {
+        let before = s0.cameras.get(id).cloned().unwrap_or_default();
+        let d = after.minus(&before);
+        if after.state != "online" {
+            not_online += 1;
+        }
+        stream_fps.push(d.frames_received as f64 / window);
+        detect_fps.push(d.frames_detected as f64 / window);
+        total.frames_received += d.frames_received;
+        total.frames_decoded += d.frames_decoded;
+        total.decode_errors += d.decode_errors;
+        total.frames_dropped_decode += d.frames_dropped_decode;
+        total.frames_offered_to_detector += d.frames_offered_to_detector;
+        total.frames_detected += d.frames_detected;
+        total.frames_dropped_detect += d.frames_dropped_detect;
+        total.reconnects += d.reconnects;
+    }
+    let group_s = |names: &[&str]| -> f64 {
+        groups
+            .iter()
+            .filter(|(g, _)| names.contains(&g.as_str()))
+            .map(|(_, t)| *t as f64 / ticks)
+            .sum()
+    };
+    let per = |num: f64, den: u64, scale: f64| (den > 0).then(|| num * scale / den as f64);
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    Ok(RunResult {
+        cameras: n,
+        window_s: window,
+        started_at: s0.wall,
+        loadavg_before: load_before,
+        loadavg_after: load_after,
+        machine_busy_pct: machine_pct,
+        xueliang_cpu_pct: xl_pct,
+        xueliang_cpu_pct_per_camera: xl_pct / n as f64,
+        rtsp_server_cpu_pct: server_pct,
+        bench_cpu_pct: bench_pct,
+        other_cpu_pct: (machine_pct - xl_pct - server_pct - bench_pct).max(0.0),
+        threads_cpu_pct,
+        stream_fps_mean: stats::mean(&stream_fps).unwrap_or(0.0),
+        stream_fps_min: stats::min(&stream_fps).unwrap_or(0.0),
+        detect_fps_configured: spec.detect_fps,
+        detect_fps_mean: stats::mean(&detect_fps).unwrap_or(0.0),
+        detect_fps_min: stats::min(&detect_fps).unwrap_or(0.0),
+        frames_received: total.frames_received,
+        frames_decoded: total.frames_decoded,
+        decode_errors: total.decode_errors,
+        frames_dropped_decode: total.frames_dropped_decode,
+        frames_offered_to_detector: total.frames_offered_to_detector,
+        frames_detected: total.frames_detected,
+        frames_dropped_detect: total.frames_dropped_detect,
+        dropped_detect_pct: if total.frames_offered_to_detector > 0 {
+            total.frames_dropped_detect as f64 * 100.0 / total.frames_offered_to_detector as f64
+        } else {
+            0.0
+        },
+        reconnects: total.reconnects,
+        cameras_not_online: not_online + n.saturating_sub(s1.cameras.len()),
+        rss_mb_end: mb(rss_end_kb),
+        rss_mb_max: mb(rss_max_kb),
+        rss_mb_per_camera: mb(rss_end_kb) / n as f64,
+        events: latencies.len(),
+        latency_ms_p50: stats::percentile(&latencies, 50.0),
+        latency_ms_p99: stats::percentile(&latencies, 99.0),
+        latency_ms_max: stats::max(&latencies),
+        decode_cpu_us_per_frame: per(group_s(&["decode"]), total.frames_decoded, 1e6),
+        inference_cpu_ms_per_detection: per(group_s(INFERENCE_GROUPS), total.frames_detected, 1e3),
+        process_cpu_us_per_frame: per(xl_pct / 100.0 * window, total.frames_received, 1e6),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_from_event_times() {
+        let e = serde_json::json!({
+            "started_at": "2026-11-29T14:59:40.974Z",
+            "recorded_at": "2026-11-29T14:59:41.100Z"
+        });
+        assert_eq!(event_latency_ms(&e), Some(126.0));
+        assert_eq!(
+            event_latency_ms(&serde_json::json!({"started_at": "x"})),
+            None
+        );
+    }
+
+    #[test]
+    fn counters_from_health_and_deltas() {
+        let h = serde_json::json!({"state": "online", "frames_received": 100, "frames_detected": 20,
+                                   "frames_dropped_detect": 1});
+        let a = Counters::from_health(&h);
+        assert_eq!(a.frames_received, 100);
+        assert_eq!(a.frames_decoded, 0);
+        let b = Counters {
+            frames_received: 40,
+            frames_detected: 8,
+            ..Counters::default()
+        };
+        let d = a.minus(&b);
+        assert_eq!(
+            (
+                d.frames_received,
+                d.frames_detected,
+                d.frames_dropped_detect
+            ),
+            (60, 12, 1)
+        );
+    }
+
+    #[test]
+    fn config_has_every_camera() {
+        let spec = RunSpec {
+            repo: "/r".into(),
+            xueliang: "/r/x".into(),
+            clip: "/r/c.mp4".into(),
+            model: "/r/m.toml".into(),
+            onnxruntime: "/r/o.so".into(),
+            cameras: 3,
+            detect_fps: 5.0,
+            warmup: Duration::ZERO,
+            seconds: Duration::ZERO,
+            inference_threads: 0,
+            decode_threads: 0,
+            keep_logs: false,
+        };
+        let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, 3);
+        assert_eq!(c.matches("[[cameras]]").count(), 3);
+        assert!(c.contains("url = \"rtsp://127.0.0.1:3/cam003\""));
+        let parsed = xueliang_core::Config::parse(&c).expect("a valid config");
+        assert_eq!(parsed.cameras.len(), 3);
+        assert_eq!(parsed.cameras[2].id, "cam003");
+        assert_eq!(parsed.detection.fps, 5.0);
+    }
+}
