@@ -2,6 +2,7 @@
 //! own `router()`; [`app`] puts them together so tests can serve the same app
 //! on a port of their own.
 
+mod alerts;
 mod cameras;
 mod error;
 mod events;
@@ -34,6 +35,9 @@ pub struct CameraView {
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
     pub cameras: Arc<Vec<CameraView>>,
+    /// The alerts stage (organisation, deliveries, acknowledgement); `None`
+    /// when it is not running.
+    pub alerts: Option<Arc<xueliang_alerts::AlertService>>,
 }
 
 /// Requests taking longer than this are answered 408.
@@ -46,7 +50,8 @@ pub fn app(state: AppState) -> Router {
             "/api/v1",
             cameras::router()
                 .merge(events::router())
-                .merge(reports::router()),
+                .merge(reports::router())
+                .merge(alerts::router()),
         )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)

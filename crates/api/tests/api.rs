@@ -47,6 +47,7 @@ village = "东村"
     let state = AppState {
         store: store.clone(),
         cameras: Arc::new(cameras),
+        alerts: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -292,6 +293,7 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
             health: rx,
             stats,
         }]),
+        alerts: None,
     };
     tokio::spawn(xueliang_api::serve_metrics(
         listener,

@@ -67,6 +67,10 @@ fn check(config: &Config) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if let Err(e) = xueliang_alerts::AlertSetup::from_config(config) {
+        eprintln!("xueliang: {e}");
+        return ExitCode::from(2);
+    }
     let enabled = config.cameras.iter().filter(|c| c.enabled).count();
     println!(
         "config OK: {} cameras ({} enabled)",

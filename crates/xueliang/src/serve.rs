@@ -89,6 +89,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         info!(orphans, "ended events left open by the previous run");
     }
     xueliang_decode::init().context("cannot initialise FFmpeg")?;
+    let alert_setup = xueliang_alerts::AlertSetup::from_config(&config)?;
 
     // Cameras: enabled ones get a pipeline index; all are shown by the API.
     let mut views = Vec::new();
@@ -167,6 +168,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
+    // Alerts: the dispatcher drains the outbox the store fills with each event.
+    let alert_service = Arc::new(xueliang_alerts::AlertService::new(
+        store.clone(),
+        &alert_setup,
+    ));
+    let dispatcher = Arc::new(xueliang_alerts::Dispatcher::new(
+        store.clone(),
+        alert_setup,
+        &config.cameras,
+        Arc::new(SystemClock),
+    ));
+    let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("[server] listen: cannot listen on {}", config.server.listen))?;
@@ -186,6 +200,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone() as Arc<dyn EventStore>,
         cameras: Arc::new(views),
+        alerts: Some(alert_service),
     };
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
@@ -205,6 +220,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = w.await;
     }
     let _ = monitor.await;
+    let _ = dispatcher.await;
     match api.await {
         Ok(Err(e)) => error!(error = %e, "API server error"),
         Err(e) => error!(error = %e, "API task failed"),
