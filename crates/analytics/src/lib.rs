@@ -1,13 +1,23 @@
-//! From detections to events. For now: each object of a watched label that
-//! appears (matched across frames by box overlap) opens one event, at most one
-//! per camera and label per cooldown; the event ends when the object has not
-//! been seen for `lost_after_s`. Tracking, zones and rules come later.
+//! From detections to events. Per camera: filters and masks drop unwanted
+//! detections, a tracker gives objects stable ids, and then either
 //!
-//! This crate is pure logic on plain types: the caller feeds frames and
-//! detections and stores the [`EventUpdate`]s it gets back.
+//! - zones (with schedules) and their rules (intrusion, loitering, crowd,
+//!   vehicle dwell) and counting lines make events, when the camera has any; or
+//! - each tracked object of a watched label makes one `object` event, at most
+//!   one per label per cooldown.
+//!
+//! Events start, improve (a better snapshot) and end; the object's track is
+//! kept. This crate is pure logic on plain types: the caller feeds frames and
+//! detections and stores the [`EventUpdate`](xueliang_core::EventUpdate)s.
 
-mod appearance;
+mod camera;
+mod geometry;
+mod rules;
+mod schedule;
 mod snapshot;
+mod tracker;
 
-pub use appearance::CameraAnalytics;
-pub use snapshot::{encode_jpeg, SnapshotError};
+pub use camera::CameraAnalytics;
+pub use schedule::Schedule;
+pub use snapshot::{encode_jpeg, encode_jpeg_with_boxes, SnapshotError};
+pub use tracker::{Track, Tracker};

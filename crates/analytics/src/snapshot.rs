@@ -1,7 +1,7 @@
 //! JPEG snapshots straight from the decoder's I420 planes (no RGB round trip).
 
 use jpeg_encoder::{Encoder, ImageBuffer, JpegColorType, SamplingFactor};
-use xueliang_core::DecodedFrame;
+use xueliang_core::{BBox, DecodedFrame};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode snapshot: {0}")]
@@ -64,6 +64,50 @@ impl ImageBuffer for I420View<'_> {
             buffers[0].push(self.luma[luma[x] as usize]);
             buffers[1].push(self.chroma[cb[x / 2] as usize]);
             buffers[2].push(self.chroma[cr[x / 2] as usize]);
+        }
+    }
+}
+
+/// Encodes a frame as a JPEG of its full size with the boxes drawn in (a red
+/// frame 2 px wide in each).
+pub fn encode_jpeg_with_boxes(
+    frame: &DecodedFrame,
+    boxes: &[BBox],
+) -> Result<Vec<u8>, SnapshotError> {
+    if boxes.is_empty() {
+        return encode_jpeg(frame);
+    }
+    let mut marked = frame.clone();
+    for b in boxes {
+        draw_box(&mut marked, b);
+    }
+    encode_jpeg(&marked)
+}
+
+/// Red in video-range YCbCr.
+const RED: (u8, u8, u8) = (81, 90, 240);
+
+fn draw_box(f: &mut DecodedFrame, b: &BBox) {
+    let (w, h) = (f.width as i64, f.height as i64);
+    let cw = f.chroma_width() as i64;
+    let x1 = (b.x1 as i64).clamp(0, w - 1);
+    let x2 = (b.x2 as i64).clamp(0, w - 1);
+    let y1 = (b.y1 as i64).clamp(0, h - 1);
+    let y2 = (b.y2 as i64).clamp(0, h - 1);
+    let mut put = |x: i64, y: i64| {
+        f.y[(y * w + x) as usize] = RED.0;
+        let c = ((y / 2) * cw + x / 2) as usize;
+        f.u[c] = RED.1;
+        f.v[c] = RED.2;
+    };
+    for t in 0..2 {
+        for x in x1..=x2 {
+            put(x, (y1 + t).min(h - 1));
+            put(x, (y2 - t).max(0));
+        }
+        for y in y1..=y2 {
+            put((x1 + t).min(w - 1), y);
+            put((x2 - t).max(0), y);
         }
     }
 }

@@ -48,7 +48,8 @@ struct Page {
 }
 
 const KNOWN: &[&str] = &[
-    "camera", "village", "kind", "label", "status", "since", "until", "cursor", "limit",
+    "zone", "rule", "camera", "village", "kind", "label", "status", "since", "until", "cursor",
+    "limit",
 ];
 
 async fn list(
@@ -75,6 +76,8 @@ async fn list(
         village: p.string("village")?,
         kind: p.parsed::<EventKind>("kind")?,
         label: p.string("label")?,
+        zone: p.string("zone")?,
+        rule: p.string("rule")?,
         status: p.parsed::<EventStatus>("status")?,
         since: p.time("since")?,
         until: p.time("until")?,

@@ -10,10 +10,52 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
-use xueliang_core::{AvailabilityGroup, AvailabilityRow};
+use xueliang_core::{AvailabilityGroup, AvailabilityRow, Bucket, CrossingCount};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/reports/availability", get(availability))
+    Router::new()
+        .route("/reports/availability", get(availability))
+        .route("/reports/line-crossings", get(line_crossings))
+}
+
+#[derive(Serialize)]
+struct CrossingReport {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: &'static str,
+    items: Vec<CrossingCount>,
+}
+
+/// Crossings of counting lines per direction and time bucket (UTC-aligned).
+async fn line_crossings(
+    State(state): State<AppState>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<CrossingReport>, ApiError> {
+    let p = Params::new(raw, &["camera", "line", "from", "to", "bucket"])?;
+    let to = p.time("to")?.unwrap_or_else(Utc::now);
+    let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
+    if from >= to {
+        return Err(ApiError::bad_parameter("to", "must be after `from`"));
+    }
+    let bucket = p.parsed::<Bucket>("bucket")?.unwrap_or(Bucket::Hour);
+    let buckets = (to - from).num_milliseconds() / bucket.millis();
+    if buckets > 100_000 {
+        return Err(ApiError::bad_parameter(
+            "bucket",
+            "too many buckets for this range; use a larger bucket",
+        ));
+    }
+    let items = state
+        .store
+        .crossing_counts(p.string("camera")?, p.string("line")?, from, to, bucket)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(CrossingReport {
+        from,
+        to,
+        bucket: bucket.as_str(),
+        items,
+    }))
 }
 
 #[derive(Serialize)]

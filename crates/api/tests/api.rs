@@ -72,6 +72,9 @@ fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
             + Duration::minutes(minute),
         ended_at: None,
         detail: None,
+        zone: None,
+        rule: None,
+        object_id: None,
         frame_width: 768,
         frame_height: 576,
         boxes: vec![BoxRecord {

@@ -4,6 +4,7 @@
 //! (`cameras[2] (id "east-gate")`) and the field.
 
 use crate::secret::Secret;
+use crate::zones::CameraRules;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -172,6 +173,8 @@ pub struct DetectionSettings {
     pub cooldown_s: f64,
     /// Seconds an object may go unseen before its appearance (and event) ends.
     pub lost_after_s: f64,
+    /// Time zone of zone schedules (IANA name).
+    pub timezone: String,
 }
 
 impl Default for DetectionSettings {
@@ -190,12 +193,17 @@ impl Default for DetectionSettings {
             thresholds: BTreeMap::new(),
             cooldown_s: 30.0,
             lost_after_s: 3.0,
+            timezone: "Asia/Shanghai".into(),
         }
     }
 }
 
 impl DetectionSettings {
     /// The minimum score for a label, or `None` when the label makes no events.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
     pub fn threshold(&self, label: &str) -> Option<f32> {
         if !self.labels.iter().any(|l| l == label) {
             return None;
@@ -240,6 +248,12 @@ impl DetectionSettings {
             return Err(format!(
                 "field `cooldown_s`: must be >= 0, got {}",
                 self.cooldown_s
+            ));
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "field `timezone`: unknown time zone \"{}\" (use an IANA name such as Asia/Shanghai)",
+                self.timezone
             ));
         }
         if !(self.lost_after_s > 0.0 && self.lost_after_s.is_finite()) {
@@ -393,6 +407,8 @@ pub struct CameraConfig {
     pub enabled: bool,
     pub detection: DetectionSettings,
     pub health: HealthSettings,
+    /// Filters, masks, zones with rules, counting lines.
+    pub rules: CameraRules,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +427,14 @@ struct RawCamera {
     enabled: bool,
     detection: Option<toml::Table>,
     health: Option<toml::Table>,
+    #[serde(default)]
+    filters: std::collections::BTreeMap<String, crate::zones::LabelFilter>,
+    #[serde(default)]
+    masks: Vec<Vec<crate::zones::Point>>,
+    #[serde(default)]
+    zones: Vec<crate::zones::ZoneConfig>,
+    #[serde(default)]
+    lines: Vec<crate::zones::LineConfig>,
 }
 
 fn yes() -> bool {
@@ -454,6 +478,46 @@ impl Config {
             path: path.to_owned(),
             message,
         })
+    }
+
+    /// Checks every label the cameras name against the model's labels.
+    pub fn check_labels(&self, known: &[String]) -> Result<(), String> {
+        let unknown = |l: &str| !known.iter().any(|k| k == l);
+        let hint = "see the model's labels file";
+        for l in self
+            .detection
+            .labels
+            .iter()
+            .chain(self.detection.thresholds.keys())
+        {
+            if unknown(l) {
+                return Err(format!("[detection]: unknown label \"{l}\" ({hint})"));
+            }
+        }
+        for c in &self.cameras {
+            let camera_labels = c
+                .detection
+                .labels
+                .iter()
+                .chain(c.detection.thresholds.keys());
+            for l in camera_labels {
+                if unknown(l) {
+                    return Err(format!(
+                        "camera \"{}\": detection: unknown label \"{l}\" ({hint})",
+                        c.id
+                    ));
+                }
+            }
+            for (at, l) in c.rules.labels() {
+                if unknown(l) {
+                    return Err(format!(
+                        "camera \"{}\": {at}: unknown label \"{l}\" ({hint})",
+                        c.id
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Parses and validates config text; the error names the table and field.
@@ -596,6 +660,13 @@ fn camera_from_raw(
     let health: HealthSettings =
         settings(health, raw.health.as_ref()).map_err(|e| format!("health: {e}"))?;
     health.validate().map_err(|e| format!("health: {e}"))?;
+    let rules = CameraRules {
+        filters: raw.filters,
+        masks: raw.masks,
+        zones: raw.zones,
+        lines: raw.lines,
+    };
+    rules.validate()?;
     Ok(CameraConfig {
         id: raw.id,
         name: raw.name,
@@ -608,6 +679,7 @@ fn camera_from_raw(
         enabled: raw.enabled,
         detection,
         health,
+        rules,
     })
 }
 
@@ -786,6 +858,36 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             e.contains("east-gate") && e.contains("min_fps_ratio"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn zone_errors_name_the_camera_zone_and_field() {
+        let zones = "[[cameras.zones]]\nname = \"yard\"\npolygon = [[0.1, 0.1], [0.5, 0.5]]\n";
+        let e = err(&format!("{MINIMAL}{zones}"));
+        assert!(
+            e.contains("east-gate") && e.contains("zone \"yard\"") && e.contains("polygon"),
+            "{e}"
+        );
+        let ok = "[[cameras.zones]]\nname = \"yard\"\npolygon = [[0.1, 0.1], [0.5, 0.5], [0.1, 0.9]]\nlabels = [\"persn\"]\n";
+        let c = Config::parse(&format!("{MINIMAL}{ok}")).unwrap();
+        let e = c
+            .check_labels(&[
+                "person".into(),
+                "car".into(),
+                "truck".into(),
+                "bus".into(),
+                "bicycle".into(),
+                "motorcycle".into(),
+            ])
+            .unwrap_err();
+        assert!(
+            e.contains("east-gate") && e.contains("zone \"yard\"") && e.contains("persn"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "[detection]\ntimezone = \"Mars/Olympus\"\n{MINIMAL}"
+        ));
+        assert!(e.contains("timezone") && e.contains("Mars/Olympus"), "{e}");
     }
 
     #[test]

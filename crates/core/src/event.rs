@@ -22,16 +22,31 @@ pub enum EventKind {
     VideoBlocked,
     /// The view changed: the camera was turned or moved.
     SceneChanged,
+    /// An object entered a zone while its schedule was active.
+    Intrusion,
+    /// An object stayed in a zone longer than allowed.
+    Loitering,
+    /// Too many people in a zone for too long.
+    Crowd,
+    /// An object crossed a counting line (in a direction that makes events).
+    LineCrossing,
+    /// A vehicle stood still in a zone longer than allowed (e.g. a fire lane).
+    VehicleDwell,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Object,
         EventKind::CameraOffline,
         EventKind::CameraRecovered,
         EventKind::VideoFrozen,
         EventKind::VideoBlocked,
         EventKind::SceneChanged,
+        EventKind::Intrusion,
+        EventKind::Loitering,
+        EventKind::Crowd,
+        EventKind::LineCrossing,
+        EventKind::VehicleDwell,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,12 +57,24 @@ impl EventKind {
             EventKind::VideoFrozen => "video_frozen",
             EventKind::VideoBlocked => "video_blocked",
             EventKind::SceneChanged => "scene_changed",
+            EventKind::Intrusion => "intrusion",
+            EventKind::Loitering => "loitering",
+            EventKind::Crowd => "crowd",
+            EventKind::LineCrossing => "line_crossing",
+            EventKind::VehicleDwell => "vehicle_dwell",
         }
     }
 
     /// Whether the event is about the camera itself rather than what it sees.
     pub fn is_health(self) -> bool {
-        self != EventKind::Object
+        matches!(
+            self,
+            EventKind::CameraOffline
+                | EventKind::CameraRecovered
+                | EventKind::VideoFrozen
+                | EventKind::VideoBlocked
+                | EventKind::SceneChanged
+        )
     }
 }
 
@@ -128,11 +155,49 @@ pub struct NewEvent {
     pub ended_at: Option<DateTime<Utc>>,
     /// What happened, in words, for events that need it (health events).
     pub detail: Option<String>,
+    /// The zone (or counting line) and rule that made the event.
+    pub zone: Option<String>,
+    pub rule: Option<String>,
+    /// The tracker's id of the object, stable while it is tracked.
+    pub object_id: Option<u64>,
     pub frame_width: u32,
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,
     /// JPEG of the frame the event started on.
     pub snapshot: Option<Vec<u8>>,
+}
+
+impl Default for NewEvent {
+    fn default() -> Self {
+        NewEvent {
+            camera_id: String::new(),
+            village: None,
+            grid: None,
+            kind: EventKind::Object,
+            label: String::new(),
+            score: 0.0,
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            ended_at: None,
+            detail: None,
+            zone: None,
+            rule: None,
+            object_id: None,
+            frame_width: 0,
+            frame_height: 0,
+            boxes: Vec::new(),
+            snapshot: None,
+        }
+    }
+}
+
+/// A point of an object's track: when, and its box in frame pixels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrackPoint {
+    pub at: DateTime<Utc>,
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
 }
 
 impl NewEvent {
@@ -151,12 +216,8 @@ impl NewEvent {
             label: HEALTH_LABEL.to_owned(),
             score: 1.0,
             started_at,
-            ended_at: None,
             detail: Some(detail),
-            frame_width: 0,
-            frame_height: 0,
-            boxes: Vec::new(),
-            snapshot: None,
+            ..NewEvent::default()
         }
     }
 }
@@ -170,13 +231,37 @@ pub enum EventUpdate {
         key: u64,
         event: NewEvent,
     },
+    /// A better picture of the event's object: replaces score, boxes and snapshot.
+    Improved {
+        key: u64,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+        snapshot: Option<Vec<u8>>,
+    },
     Ended {
         key: u64,
         ended_at: DateTime<Utc>,
         /// Best score and boxes seen during the event (object events).
         score: f32,
         boxes: Vec<BoxRecord>,
+        /// The object's track while the event lasted (bounded), if tracked.
+        track: Vec<TrackPoint>,
     },
+    /// An object crossed a counting line (counted whether or not it makes an event).
+    Crossed(crate::crossing::Crossing),
+}
+
+impl EventUpdate {
+    /// Ends an event that has no score, boxes or track of its own (health events).
+    pub fn end(key: u64, ended_at: DateTime<Utc>) -> Self {
+        EventUpdate::Ended {
+            key,
+            ended_at,
+            score: 1.0,
+            boxes: Vec::new(),
+            track: Vec::new(),
+        }
+    }
 }
 
 /// A stored event.
@@ -193,6 +278,11 @@ pub struct Event {
     pub ended_at: Option<DateTime<Utc>>,
     pub status: EventStatus,
     pub detail: Option<String>,
+    pub zone: Option<String>,
+    pub rule: Option<String>,
+    pub object_id: Option<u64>,
+    /// The object's track (empty until the event ends, and for untracked events).
+    pub track: Vec<TrackPoint>,
     /// When the store wrote the event (compare with `started_at`, the arrival
     /// of the frame that started it).
     pub recorded_at: Option<DateTime<Utc>>,
@@ -209,6 +299,8 @@ pub struct EventQuery {
     pub village: Option<String>,
     pub kind: Option<EventKind>,
     pub label: Option<String>,
+    pub zone: Option<String>,
+    pub rule: Option<String>,
     pub status: Option<EventStatus>,
     /// Events that started at or after this time.
     pub since: Option<DateTime<Utc>>,

@@ -7,11 +7,13 @@ pub mod availability;
 pub mod camera;
 pub mod clock;
 pub mod config;
+pub mod crossing;
 pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod secret;
 pub mod slots;
+pub mod zones;
 
 pub use availability::{AvailabilityGroup, AvailabilityRow, HealthSample};
 pub use camera::{
@@ -19,9 +21,11 @@ pub use camera::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CameraConfig, Config, ConfigError, DetectionSettings};
+pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{
-    BoxRecord, Event, EventKind, EventQuery, EventStatus, EventUpdate, NewEvent, HEALTH_LABEL,
+    BoxRecord, Event, EventKind, EventQuery, EventStatus, EventUpdate, NewEvent, TrackPoint,
+    HEALTH_LABEL,
 };
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,

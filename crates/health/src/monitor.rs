@@ -183,12 +183,7 @@ impl CameraMonitor {
             }
             Some(Change::Ended(at)) => {
                 if let Some(key) = self.offline_event.take() {
-                    updates.push(EventUpdate::Ended {
-                        key,
-                        ended_at: at,
-                        score: 1.0,
-                        boxes: Vec::new(),
-                    });
+                    updates.push(EventUpdate::end(key, at));
                     let minutes = down_since.map_or(0.0, |t| (at - t).num_seconds() as f64 / 60.0);
                     let mut event = NewEvent::health(
                         &self.camera,
@@ -347,6 +342,7 @@ mod tests {
                         (event.kind.as_str(), event.ended_at.is_some())
                     }
                     EventUpdate::Ended { .. } => ("ended", true),
+                    other => panic!("unexpected update {other:?}"),
                 })
                 .collect()
         }

@@ -233,12 +233,7 @@ impl PictureChecker {
             }
             Some(Change::Ended(at)) => {
                 if let Some(key) = self.keys[check as usize].take() {
-                    updates.push(EventUpdate::Ended {
-                        key,
-                        ended_at: at,
-                        score: 1.0,
-                        boxes: Vec::new(),
-                    });
+                    updates.push(EventUpdate::end(key, at));
                 }
             }
             None => {}
@@ -330,6 +325,7 @@ mod tests {
                 match u {
                     EventUpdate::Started { event, .. } => started.push(event.kind),
                     EventUpdate::Ended { .. } => ended += 1,
+                    other => panic!("unexpected update {other:?}"),
                 }
             }
         }

@@ -17,7 +17,8 @@ pub use writer::EventWriter;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use xueliang_core::{
-    AvailabilityGroup, AvailabilityRow, BoxRecord, Event, EventQuery, HealthSample, NewEvent,
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, Crossing, CrossingCount, Event,
+    EventQuery, HealthSample, NewEvent, TrackPoint,
 };
 
 /// The largest page the API hands out. A listing returns at most one more
@@ -29,14 +30,39 @@ pub trait EventStore: Send + Sync {
     /// Stores a new event and its snapshot atomically; returns its id.
     fn insert_event(&self, event: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>>;
 
-    /// Marks an event ended, with the best score and boxes seen during it.
+    /// Marks an event ended, with the best score and boxes seen during it and
+    /// the object's track.
     fn end_event(
         &self,
         id: i64,
         ended_at: DateTime<Utc>,
         score: f32,
         boxes: Vec<BoxRecord>,
+        track: Vec<TrackPoint>,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Replaces an event's score, boxes and (if given) snapshot with a better one.
+    fn improve_event(
+        &self,
+        id: i64,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+        snapshot: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Records counting-line crossings.
+    fn record_crossings(&self, crossings: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Crossings per line, direction and bucket with `from <= at < to`,
+    /// optionally for one camera and line.
+    fn crossing_counts(
+        &self,
+        camera_id: Option<String>,
+        line: Option<String>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Bucket,
+    ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>>;
 
     /// Ends events left active by a previous run that stopped without ending
     /// them; returns how many.

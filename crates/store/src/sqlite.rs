@@ -12,8 +12,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 use xueliang_core::{
-    AvailabilityGroup, AvailabilityRow, BoxRecord, Event, EventQuery, EventStatus, HealthSample,
-    NewEvent,
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, Crossing, CrossingCount, Event,
+    EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
 };
 
 #[derive(Clone)]
@@ -51,7 +51,7 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, \
+const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
      frame_width, frame_height, boxes, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -85,6 +85,15 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
             .try_get::<Option<i64>, _>("recorded_at")?
             .map(time)
             .transpose()?,
+        zone: row.try_get("zone")?,
+        rule: row.try_get("rule")?,
+        object_id: row
+            .try_get::<Option<i64>, _>("object_id")?
+            .map(|v| v as u64),
+        track: match row.try_get::<Option<String>, _>("track")? {
+            Some(t) => serde_json::from_str(&t).map_err(|e| corrupt("track", e.to_string()))?,
+            None => Vec::new(),
+        },
         frame_width: row.try_get::<i64, _>("frame_width")? as u32,
         frame_height: row.try_get::<i64, _>("frame_height")? as u32,
         boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
@@ -102,8 +111,8 @@ impl EventStore for SqliteStore {
             let mut tx = self.pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO events (camera_id, village, grid, kind, label, score, started_at, ended_at, \
-                 status, detail, frame_width, frame_height, boxes, recorded_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 status, detail, frame_width, frame_height, boxes, recorded_at, zone, rule, object_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(&e.camera_id)
             .bind(&e.village)
@@ -119,6 +128,9 @@ impl EventStore for SqliteStore {
             .bind(e.frame_height as i64)
             .bind(boxes_json(&e.boxes))
             .bind(millis(chrono::Utc::now()))
+            .bind(&e.zone)
+            .bind(&e.rule)
+            .bind(e.object_id.map(|v| v as i64))
             .fetch_one(&mut *tx)
             .await?;
             if let Some(jpeg) = &e.snapshot {
@@ -147,17 +159,112 @@ impl EventStore for SqliteStore {
         ended_at: DateTime<Utc>,
         score: f32,
         boxes: Vec<BoxRecord>,
+        track: Vec<TrackPoint>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
-            sqlx::query("UPDATE events SET ended_at = ?, status = ?, score = MAX(score, ?), boxes = ? WHERE id = ?")
-                .bind(millis(ended_at))
-                .bind(EventStatus::Ended.as_str())
+            let track = (!track.is_empty())
+                .then(|| serde_json::to_string(&track).expect("track serialises"));
+            sqlx::query(
+                "UPDATE events SET ended_at = ?, status = ?, score = MAX(score, ?), boxes = ?, \
+                 track = COALESCE(?, track) WHERE id = ?",
+            )
+            .bind(millis(ended_at))
+            .bind(EventStatus::Ended.as_str())
+            .bind(score as f64)
+            .bind(boxes_json(&boxes))
+            .bind(track)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn improve_event(
+        &self,
+        id: i64,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+        snapshot: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE events SET score = ?, boxes = ? WHERE id = ?")
                 .bind(score as f64)
                 .bind(boxes_json(&boxes))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            if let Some(jpeg) = snapshot {
+                sqlx::query("INSERT INTO snapshots (event_id, jpeg) VALUES (?, ?) ON CONFLICT (event_id) DO UPDATE SET jpeg = excluded.jpeg")
+                    .bind(id)
+                    .bind(jpeg)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn record_crossings(&self, crossings: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            if crossings.is_empty() {
+                return Ok(());
+            }
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO line_crossings (camera_id, line, direction, label, at) ",
+            );
+            b.push_values(crossings, |mut row, c| {
+                row.push_bind(c.camera_id)
+                    .push_bind(c.line)
+                    .push_bind(c.direction.as_str())
+                    .push_bind(c.label)
+                    .push_bind(millis(c.at));
+            });
+            b.build().execute(&self.pool).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn crossing_counts(
+        &self,
+        camera_id: Option<String>,
+        line: Option<String>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Bucket,
+    ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>> {
+        async move {
+            let size = bucket.millis();
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT camera_id, line, direction, (at / {size}) * {size} AS bucket, COUNT(*) AS n \
+                 FROM line_crossings WHERE at >= "
+            ));
+            b.push_bind(millis(from)).push(" AND at < ").push_bind(millis(to));
+            if let Some(c) = camera_id {
+                b.push(" AND camera_id = ").push_bind(c);
+            }
+            if let Some(l) = line {
+                b.push(" AND line = ").push_bind(l);
+            }
+            b.push(" GROUP BY 1, 2, 3, 4 ORDER BY 4, 1, 2, 3");
+            let rows = b.build().fetch_all(&self.pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let direction: String = r.try_get("direction")?;
+                    Ok(CrossingCount {
+                        camera_id: r.try_get("camera_id")?,
+                        line: r.try_get("line")?,
+                        direction: direction.parse().map_err(StoreError::Corrupt)?,
+                        bucket_start: time(r.try_get("bucket")?)?,
+                        count: r.try_get::<i64, _>("n")? as u64,
+                    })
+                })
+                .collect()
         }
         .boxed()
     }
@@ -203,6 +310,12 @@ impl EventStore for SqliteStore {
             }
             if let Some(v) = q.label {
                 b.push(" AND label = ").push_bind(v);
+            }
+            if let Some(v) = q.zone {
+                b.push(" AND zone = ").push_bind(v);
+            }
+            if let Some(v) = q.rule {
+                b.push(" AND rule = ").push_bind(v);
             }
             if let Some(v) = q.status {
                 b.push(" AND status = ").push_bind(v.as_str());

@@ -41,19 +41,41 @@ impl EventWriter {
                     }
                 }
             }
+            EventUpdate::Improved {
+                key,
+                score,
+                boxes,
+                snapshot,
+            } => {
+                if let Some(&id) = self.ids.get(&(producer, key)) {
+                    let store = self.store.clone();
+                    retry("update event", || {
+                        store.improve_event(id, score, boxes.clone(), snapshot.clone())
+                    })
+                    .await;
+                }
+            }
             EventUpdate::Ended {
                 key,
                 ended_at,
                 score,
                 boxes,
+                track,
             } => {
                 if let Some(id) = self.ids.remove(&(producer, key)) {
                     let store = self.store.clone();
                     retry("end event", || {
-                        store.end_event(id, ended_at, score, boxes.clone())
+                        store.end_event(id, ended_at, score, boxes.clone(), track.clone())
                     })
                     .await;
                 }
+            }
+            EventUpdate::Crossed(crossing) => {
+                let store = self.store.clone();
+                retry("record line crossing", || {
+                    store.record_crossings(vec![crossing.clone()])
+                })
+                .await;
             }
         }
     }

@@ -23,6 +23,9 @@ fn event(camera: &str, label: &str, at: DateTime<Utc>, snapshot: bool) -> NewEve
         started_at: at,
         ended_at: None,
         detail: None,
+        zone: None,
+        rule: None,
+        object_id: None,
         frame_width: 768,
         frame_height: 576,
         boxes: vec![BoxRecord {
@@ -73,7 +76,18 @@ async fn roundtrip(store: &dyn EventStore) {
         x2: 5.0,
         y2: 6.0,
     }];
-    store.end_event(id, end, 0.95, best.clone()).await.unwrap();
+    let track = vec![xueliang_core::TrackPoint {
+        at: t0(),
+        x1: 1.0,
+        y1: 2.0,
+        x2: 3.0,
+        y2: 4.0,
+    }];
+    store
+        .end_event(id, end, 0.95, best.clone(), track.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.get_event(id).await.unwrap().unwrap().track, track);
     let e = store.get_event(id).await.unwrap().unwrap();
     assert_eq!(
         (e.status, e.ended_at, e.score, e.boxes),
@@ -282,6 +296,99 @@ async fn health_events_and_availability(store: &dyn EventStore) {
     assert!(empty.is_empty());
 }
 
+async fn rules_and_crossings(store: &dyn EventStore) {
+    use xueliang_core::{Bucket, Crossing, Direction};
+    let mut e = event("bridge-cam", "person", t0(), true);
+    e.kind = EventKind::Intrusion;
+    e.zone = Some("yard".into());
+    e.rule = Some("night".into());
+    e.object_id = Some(42);
+    let id = store.insert_event(e).await.unwrap();
+    let q = EventQuery {
+        zone: Some("yard".into()),
+        rule: Some("night".into()),
+        ..query()
+    };
+    let found = store.list_events(q).await.unwrap();
+    assert_eq!((found.len(), found[0].object_id), (1, Some(42)));
+    assert!(store
+        .list_events(EventQuery {
+            zone: Some("gate".into()),
+            ..query()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    // A better picture replaces score, boxes and snapshot.
+    let better = vec![BoxRecord {
+        label: "person".into(),
+        score: 0.97,
+        x1: 5.0,
+        y1: 5.0,
+        x2: 9.0,
+        y2: 9.0,
+    }];
+    store
+        .improve_event(id, 0.97, better.clone(), Some(vec![1, 2, 3]))
+        .await
+        .unwrap();
+    let got = store.get_event(id).await.unwrap().unwrap();
+    assert_eq!((got.score, got.boxes), (0.97, better));
+    assert_eq!(store.snapshot(id).await.unwrap(), Some(vec![1, 2, 3]));
+
+    let crossing = |minute: i64, direction| Crossing {
+        camera_id: "bridge-cam".into(),
+        line: "bridge".into(),
+        direction,
+        label: "person".into(),
+        at: t0() + Duration::minutes(minute),
+    };
+    store
+        .record_crossings(vec![
+            crossing(1, Direction::Forward),
+            crossing(2, Direction::Forward),
+            crossing(3, Direction::Backward),
+            crossing(61, Direction::Forward),
+        ])
+        .await
+        .unwrap();
+    let counts = store
+        .crossing_counts(
+            Some("bridge-cam".into()),
+            None,
+            t0(),
+            t0() + Duration::hours(2),
+            Bucket::Hour,
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i64, &str, u64)> = counts
+        .iter()
+        .map(|c| {
+            (
+                (c.bucket_start - t0()).num_minutes(),
+                c.direction.as_str(),
+                c.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(0, "backward", 1), (0, "forward", 2), (60, "forward", 1)]
+    );
+    let none = store
+        .crossing_counts(
+            Some("other".into()),
+            None,
+            t0(),
+            t0() + Duration::hours(2),
+            Bucket::Day,
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
 async fn sqlite_store(dir: &tempfile::TempDir) -> SqliteStore {
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
     SqliteStore::open(&url).await.unwrap()
@@ -303,6 +410,12 @@ async fn sqlite_filters() {
 async fn sqlite_health_events_and_availability() {
     let dir = tempfile::tempdir().unwrap();
     health_events_and_availability(&sqlite_store(&dir).await).await;
+}
+
+#[tokio::test]
+async fn sqlite_rules_and_crossings() {
+    let dir = tempfile::tempdir().unwrap();
+    rules_and_crossings(&sqlite_store(&dir).await).await;
 }
 
 #[tokio::test]

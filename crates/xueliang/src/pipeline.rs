@@ -58,19 +58,16 @@ impl Pipeline {
             .iter()
             .map(|c| InferenceCamera {
                 stats: c.stats.clone(),
-                min_score: c.config.detection.floor(),
+                // Half the lowest threshold: weak detections keep tracks alive
+                // through partial occlusion (they never start one).
+                min_score: c.config.detection.floor() * 0.5,
             })
             .collect();
         let inference = spawn_inference_worker(detector, inference_cameras, ready, tx)?;
         let per_camera = cameras
             .iter()
             .map(|c| CameraWork {
-                objects: CameraAnalytics::new(
-                    c.config.id.clone(),
-                    c.config.village.clone(),
-                    c.config.grid.clone(),
-                    c.config.detection.clone(),
-                ),
+                objects: CameraAnalytics::new(c.config.clone()),
                 picture: PictureChecker::new(c.config.clone()),
                 stats: c.stats.clone(),
             })

@@ -1,0 +1,430 @@
+//! Per-camera analytics configuration: detection filters, masks, zones with
+//! schedules and rules, and counting lines. Coordinates are normalised to the
+//! frame (0..1, origin top left), so they survive a change of resolution.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A point in normalised frame coordinates.
+pub type Point = [f64; 2];
+
+/// Per-label shape filters; detections outside them are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelFilter {
+    /// Smallest box, as a share of the frame's area.
+    pub min_area: Option<f64>,
+    /// Largest box, as a share of the frame's area.
+    pub max_area: Option<f64>,
+    /// Narrowest box, width / height (in pixels).
+    pub min_aspect: Option<f64>,
+    /// Widest box, width / height.
+    pub max_aspect: Option<f64>,
+}
+
+/// Days and a daily time window (local time) when a zone is watched.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleWindow {
+    /// `"mon-fri"`, `"sat,sun"`, `"mon,wed-fri"`; default every day.
+    #[serde(default = "every_day")]
+    pub days: String,
+    /// `"HH:MM"`, inclusive.
+    pub from: String,
+    /// `"HH:MM"`, exclusive; earlier than `from` means the window crosses
+    /// midnight (it then belongs to the day it starts on).
+    pub to: String,
+}
+
+fn every_day() -> String {
+    "mon-sun".into()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// An object of the rule's labels is in the zone while the schedule is active.
+    Intrusion,
+    /// The same object stays in the zone at least `min_duration_s`.
+    Loitering,
+    /// At least `min_count` objects are in the zone for at least `min_duration_s`.
+    Crowd,
+    /// A vehicle stands still in the zone at least `min_duration_s`.
+    VehicleDwell,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    pub kind: RuleKind,
+    /// Labels the rule looks at; default the zone's labels.
+    pub labels: Option<Vec<String>>,
+    /// Seconds the situation must last (loitering, crowd, vehicle_dwell).
+    pub min_duration_s: Option<f64>,
+    /// Objects needed (crowd).
+    pub min_count: Option<u32>,
+    /// Seconds after an event of this rule ends before the same object (for a
+    /// crowd: the zone) can start another.
+    #[serde(default = "default_cooldown")]
+    pub cooldown_s: f64,
+}
+
+fn default_cooldown() -> f64 {
+    60.0
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// At least 3 points.
+    pub polygon: Vec<Point>,
+    /// Labels the zone cares about; default the camera's detection labels.
+    pub labels: Option<Vec<String>>,
+    /// When the zone is watched; empty = always.
+    #[serde(default)]
+    pub schedule: Vec<ScheduleWindow>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// Which crossings of a line make events (all are counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineEvents {
+    #[default]
+    None,
+    Forward,
+    Backward,
+    Both,
+}
+
+/// A tripwire from `from` to `to`. Crossing it from its left side to its
+/// right side (looking from `from` towards `to`) is `forward`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    pub name: String,
+    pub from: Point,
+    pub to: Point,
+    /// Labels counted; default the camera's detection labels.
+    pub labels: Option<Vec<String>>,
+    #[serde(default)]
+    pub events: LineEvents,
+}
+
+/// All analytics settings of one camera besides `[detection]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraRules {
+    #[serde(default)]
+    pub filters: BTreeMap<String, LabelFilter>,
+    /// Polygons whose detections (by bottom centre) are ignored.
+    #[serde(default)]
+    pub masks: Vec<Vec<Point>>,
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
+}
+
+impl CameraRules {
+    /// Whether the camera makes rule and line events instead of plain object events.
+    pub fn has_rules(&self) -> bool {
+        !self.zones.is_empty() || !self.lines.is_empty()
+    }
+
+    /// Checks shapes and values; the message names the zone/line/rule and field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (label, f) in &self.filters {
+            let at = format!("filters.{label}");
+            for (name, v) in [("min_area", f.min_area), ("max_area", f.max_area)] {
+                if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
+                    return Err(format!("{at}: field `{name}` must be in [0, 1]"));
+                }
+            }
+            for (name, v) in [("min_aspect", f.min_aspect), ("max_aspect", f.max_aspect)] {
+                if v.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+                    return Err(format!("{at}: field `{name}` must be > 0"));
+                }
+            }
+        }
+        for (i, m) in self.masks.iter().enumerate() {
+            polygon(m).map_err(|e| format!("masks[{i}]: {e}"))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for z in &self.zones {
+            let at = format!("zone \"{}\"", z.name);
+            if z.name.trim().is_empty() {
+                return Err("zones: field `name` must not be empty".into());
+            }
+            if !names.insert(format!("zone:{}", z.name)) {
+                return Err(format!("{at}: field `name`: duplicate zone name"));
+            }
+            polygon(&z.polygon).map_err(|e| format!("{at}: field `polygon`: {e}"))?;
+            for (i, w) in z.schedule.iter().enumerate() {
+                crate::zones::parse_window(w)
+                    .map_err(|e| format!("{at}: field `schedule[{i}]`: {e}"))?;
+            }
+            for r in &z.rules {
+                let at = format!("{at}, rule \"{}\"", r.name);
+                if !names.insert(format!("rule:{}", r.name)) {
+                    return Err(format!(
+                        "{at}: field `name`: duplicate rule name on this camera"
+                    ));
+                }
+                let need_duration = matches!(r.kind, RuleKind::Loitering | RuleKind::VehicleDwell);
+                if need_duration && r.min_duration_s.is_none() {
+                    return Err(format!(
+                        "{at}: field `min_duration_s` is required for this kind"
+                    ));
+                }
+                if r.min_duration_s
+                    .is_some_and(|d| !(d >= 0.0 && d.is_finite()))
+                {
+                    return Err(format!("{at}: field `min_duration_s` must be >= 0"));
+                }
+                match (r.kind, r.min_count) {
+                    (RuleKind::Crowd, None) => {
+                        return Err(format!("{at}: field `min_count` is required for crowd"))
+                    }
+                    (RuleKind::Crowd, Some(n)) if n < 2 => {
+                        return Err(format!("{at}: field `min_count` must be >= 2"))
+                    }
+                    (RuleKind::Crowd, _) | (_, None) => {}
+                    (_, Some(_)) => {
+                        return Err(format!(
+                            "{at}: field `min_count` applies to crowd rules only"
+                        ))
+                    }
+                }
+                if !(r.cooldown_s >= 0.0 && r.cooldown_s.is_finite()) {
+                    return Err(format!("{at}: field `cooldown_s` must be >= 0"));
+                }
+            }
+        }
+        for l in &self.lines {
+            let at = format!("line \"{}\"", l.name);
+            if !names.insert(format!("line:{}", l.name)) {
+                return Err(format!("{at}: field `name`: duplicate line name"));
+            }
+            for (field, p) in [("from", l.from), ("to", l.to)] {
+                point(p).map_err(|e| format!("{at}: field `{field}`: {e}"))?;
+            }
+            if (l.from[0] - l.to[0]).abs() + (l.from[1] - l.to[1]).abs() < 1e-6 {
+                return Err(format!("{at}: fields `from` and `to` must differ"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every label the rules name, with where it is named.
+    pub fn labels(&self) -> Vec<(String, &str)> {
+        let mut out: Vec<(String, &str)> = Vec::new();
+        for l in self.filters.keys() {
+            out.push((format!("filters.{l}"), l));
+        }
+        for z in &self.zones {
+            for l in z.labels.iter().flatten() {
+                out.push((format!("zone \"{}\": field `labels`", z.name), l));
+            }
+            for r in &z.rules {
+                for l in r.labels.iter().flatten() {
+                    out.push((
+                        format!("zone \"{}\", rule \"{}\": field `labels`", z.name, r.name),
+                        l,
+                    ));
+                }
+            }
+        }
+        for line in &self.lines {
+            for l in line.labels.iter().flatten() {
+                out.push((format!("line \"{}\": field `labels`", line.name), l));
+            }
+        }
+        out
+    }
+}
+
+fn point(p: Point) -> Result<(), String> {
+    if p.iter().all(|v| (0.0..=1.0).contains(v)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "coordinates must be in 0..1 (normalised to the frame), got [{}, {}]",
+            p[0], p[1]
+        ))
+    }
+}
+
+fn polygon(points: &[Point]) -> Result<(), String> {
+    if points.len() < 3 {
+        return Err(format!(
+            "a polygon needs at least 3 points, got {}",
+            points.len()
+        ));
+    }
+    for p in points {
+        point(*p)?;
+    }
+    Ok(())
+}
+
+/// A schedule window as numbers: the days it starts on (bit 0 = Monday) and
+/// minutes after midnight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub days: u8,
+    pub from_min: u32,
+    pub to_min: u32,
+}
+
+pub fn parse_window(w: &ScheduleWindow) -> Result<Window, String> {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let day = |s: &str| {
+        NAMES
+            .iter()
+            .position(|n| *n == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!(
+                    "unknown day \"{}\" (use mon, tue, wed, thu, fri, sat, sun)",
+                    s.trim()
+                )
+            })
+    };
+    let mut days = 0u8;
+    for part in w.days.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                let mut d = a;
+                loop {
+                    days |= 1 << d;
+                    if d == b {
+                        break;
+                    }
+                    d = (d + 1) % 7;
+                }
+            }
+            None => days |= 1 << day(part)?,
+        }
+    }
+    let time = |field: &str, s: &str| -> Result<u32, String> {
+        let (h, m) = s
+            .split_once(':')
+            .ok_or_else(|| format!("`{field}` must be HH:MM, got \"{s}\""))?;
+        match (h.parse::<u32>(), m.parse::<u32>()) {
+            (Ok(h), Ok(m)) if h < 24 && m < 60 => Ok(h * 60 + m),
+            (Ok(24), Ok(0)) if field == "to" => Ok(24 * 60),
+            _ => Err(format!("`{field}` must be HH:MM, got \"{s}\"")),
+        }
+    };
+    let (from_min, to_min) = (time("from", &w.from)?, time("to", &w.to)?);
+    if from_min == to_min {
+        return Err(
+            "`from` and `to` are equal; use from = \"00:00\", to = \"24:00\" for all day".into(),
+        );
+    }
+    Ok(Window {
+        days,
+        from_min,
+        to_min,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Result<CameraRules, String> {
+        let r: CameraRules = toml::from_str(text).map_err(|e| e.to_string())?;
+        r.validate().map(|_| r)
+    }
+
+    #[test]
+    fn a_full_set_of_rules_parses() {
+        let r = rules(
+            r#"
+masks = [[[0.0, 0.0], [1.0, 0.0], [1.0, 0.1]]]
+filters = { person = { min_area = 0.001, max_aspect = 1.5 } }
+[[zones]]
+name = "yard"
+polygon = [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0], [0.1, 1.0]]
+labels = ["person"]
+schedule = [{ days = "mon-fri", from = "22:00", to = "06:00" }]
+rules = [
+  { name = "night", kind = "intrusion" },
+  { name = "gather", kind = "crowd", min_count = 5, min_duration_s = 30 },
+]
+[[lines]]
+name = "gate"
+from = [0.5, 0.0]
+to = [0.5, 1.0]
+events = "forward"
+"#,
+        )
+        .unwrap();
+        assert!(r.has_rules());
+        assert_eq!(r.zones[0].rules[1].kind, RuleKind::Crowd);
+        assert_eq!(r.lines[0].events, LineEvents::Forward);
+        assert_eq!(r.labels().len(), 2);
+    }
+
+    #[test]
+    fn bad_shapes_name_the_zone_and_field() {
+        let e = rules("[[zones]]\nname = \"z\"\npolygon = [[0.1, 0.1], [0.2, 0.2]]\n").unwrap_err();
+        assert!(
+            e.contains("zone \"z\"") && e.contains("polygon") && e.contains("3 points"),
+            "{e}"
+        );
+        let e = rules("[[zones]]\nname = \"z\"\npolygon = [[0.1, 0.1], [1.2, 0.2], [0.3, 0.9]]\n")
+            .unwrap_err();
+        assert!(e.contains("zone \"z\"") && e.contains("0..1"), "{e}");
+        let e = rules("[[zones]]\nname = \"z\"\npolygon = [[0,0],[1,0],[1,1]]\nrules = [{ name = \"r\", kind = \"loitering\" }]\n")
+            .unwrap_err();
+        assert!(
+            e.contains("rule \"r\"") && e.contains("min_duration_s"),
+            "{e}"
+        );
+        let e = rules("[[zones]]\nname = \"z\"\npolygon = [[0,0],[1,0],[1,1]]\nschedule = [{ days = \"mon-fry\", from = \"22:00\", to = \"06:00\" }]\n")
+            .unwrap_err();
+        assert!(e.contains("schedule[0]") && e.contains("fry"), "{e}");
+        let e = rules("[[lines]]\nname = \"l\"\nfrom = [0.5, 0.5]\nto = [0.5, 0.5]\n").unwrap_err();
+        assert!(e.contains("line \"l\""), "{e}");
+        let e = rules("[[zones]]\nname = \"z\"\npolygon = [[0,0],[1,0],[1,1]]\ncolour = 1\n")
+            .unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn windows_parse_days_and_midnight() {
+        let w = parse_window(&ScheduleWindow {
+            days: "sat,sun".into(),
+            from: "22:00".into(),
+            to: "06:30".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            w,
+            Window {
+                days: 0b110_0000,
+                from_min: 22 * 60,
+                to_min: 6 * 60 + 30
+            }
+        );
+        let w = parse_window(&ScheduleWindow {
+            days: "fri-mon".into(),
+            from: "00:00".into(),
+            to: "24:00".into(),
+        })
+        .unwrap();
+        assert_eq!(w.days, 0b111_0001);
+        assert!(parse_window(&ScheduleWindow {
+            days: "mon".into(),
+            from: "25:00".into(),
+            to: "01:00".into()
+        })
+        .is_err());
+    }
+}
