@@ -106,10 +106,21 @@ async fn event_deliveries(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = id_param(&raw)?;
     let svc = service(&state)?;
-    if state.store.get_event(id).await.map_err(ApiError::internal)?.is_none() {
+    if state
+        .store
+        .get_event(id)
+        .await
+        .map_err(ApiError::internal)?
+        .is_none()
+    {
         return Err(ApiError::not_found(format!("no event {id}")));
     }
-    let alert = match svc.store.alert_of_event(id).await.map_err(ApiError::internal)? {
+    let alert = match svc
+        .store
+        .alert_of_event(id)
+        .await
+        .map_err(ApiError::internal)?
+    {
         Some(a) => Some(alert_body(svc, a).await?),
         None => None,
     };
@@ -178,7 +189,10 @@ async fn ack_link(
     if !svc.verify_ack_link(id, &officer, &sig) {
         return Ok((
             StatusCode::FORBIDDEN,
-            Html("<!doctype html><meta charset=utf-8><title>链接无效</title><p>确认链接无效。</p>".to_owned()),
+            Html(
+                "<!doctype html><meta charset=utf-8><title>链接无效</title><p>确认链接无效。</p>"
+                    .to_owned(),
+            ),
         ));
     }
     let a = svc
