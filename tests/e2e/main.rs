@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `xueliang` binary against the real GStreamer
 //! RTSP server, the real model and a real SQLite file.
 
+mod alerts;
 mod bad_input;
 mod config;
 mod health;
 mod pipeline;
+mod rules;

@@ -289,3 +289,134 @@ mod reqwest {
         matches!(super::http_get(url), Ok((200, _, _)))
     }
 }
+
+// ---------------------------------------------------------------- alerts
+
+impl Xueliang {
+    /// Kills the process with SIGKILL (no shutdown at all) and hands back its
+    /// directory (config, data, log) for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let _ = self.child.0.kill(); // SIGKILL on Unix
+        let _ = self.child.0.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        drop(self);
+        dir
+    }
+
+    /// Writes `config` over the old one in `dir` and starts again on the same data.
+    pub fn restart(dir: tempfile::TempDir, port: u16, config: &str) -> Result<Xueliang> {
+        Xueliang::start(dir, port, config, &[])
+    }
+}
+
+/// One HTTP request a [`HttpReceiver`] got.
+#[derive(Clone, Debug)]
+pub struct ReceivedRequest {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ReceivedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A minimal HTTP/1.1 receiver on its own thread (plays a webhook endpoint):
+/// records every request and answers 200 with `answer` as JSON body.
+pub struct HttpReceiver {
+    pub port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<ReceivedRequest>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpReceiver {
+    pub fn start(port: u16, answer: &str) -> Result<HttpReceiver> {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, s, answer) = (got.clone(), stop.clone(), answer.to_owned());
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.split("\r\n");
+                let path = lines
+                    .next()
+                    .and_then(|l| l.split(' ').nth(1))
+                    .unwrap_or_default()
+                    .to_owned();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = buf[head_end + 4..].to_vec();
+                while body.len() < len {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => body.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                g.lock().unwrap().push(ReceivedRequest {
+                    path,
+                    headers,
+                    body,
+                });
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                    answer.len(),
+                    answer
+                );
+            }
+        });
+        Ok(HttpReceiver { port, got, stop })
+    }
+
+    pub fn got(&self) -> Vec<ReceivedRequest> {
+        self.got.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for HttpReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
