@@ -6,4 +6,3 @@ mod bad_input;
 mod config;
 mod health;
 mod pipeline;
-mod rules;
