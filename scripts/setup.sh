@@ -58,5 +58,20 @@ PY
   [ -f "$ort_lib" ] || { log "the wheel had no libonnxruntime.so.$ORT_VERSION"; ls "$ort_dir"; exit 1; }
 fi
 
+# Mosquitto: the alerts tests publish to, and subscribe at, a real MQTT broker
+# on 127.0.0.1:1883 (Debian's default config listens on localhost only).
+if ! command -v mosquitto >/dev/null || ! command -v mosquitto_sub >/dev/null; then
+  log "installing Debian packages: mosquitto mosquitto-clients"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends mosquitto mosquitto-clients >/dev/null
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  log "starting mosquitto on 127.0.0.1:1883"
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null || { log "mosquitto did not start on 127.0.0.1:1883"; exit 1; }
+fi
+
 "$root/scripts/make-fixtures.sh"
 log "ready"
