@@ -6,3 +6,4 @@ mod bad_input;
 mod config;
 mod health;
 mod pipeline;
+mod rules;

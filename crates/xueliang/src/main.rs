@@ -53,10 +53,17 @@ fn main() -> ExitCode {
 }
 
 fn check(config: &Config) -> ExitCode {
-    if let Err(e) = xueliang_detect::Manifest::load(&config.detector.model)
-        .and_then(|m| m.read_model().map(|_| ()))
+    let manifest = match xueliang_detect::Manifest::load(&config.detector.model)
+        .and_then(|m| m.read_model().map(|_| m))
     {
-        eprintln!("xueliang: [detector] model: {e}");
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("xueliang: [detector] model: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = config.check_labels(&manifest.labels) {
+        eprintln!("xueliang: {e}");
         return ExitCode::from(2);
     }
     let lib = config.detector.onnxruntime_path();

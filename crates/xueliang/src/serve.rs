@@ -62,6 +62,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lib = config.detector.onnxruntime_path();
     let env = load_onnxruntime(&lib).context("[detector] onnxruntime")?;
     let manifest = Manifest::load(&config.detector.model).context("[detector] model")?;
+    config
+        .check_labels(&manifest.labels)
+        .map_err(anyhow::Error::msg)?;
     let geometry = manifest.input.geometry;
     let threads = match config.detector.threads {
         0 => cores(),
