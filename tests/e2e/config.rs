@@ -89,6 +89,24 @@ fn bad_camera_fields_are_named_with_the_camera() {
 }
 
 #[test]
+fn bad_zones_and_unknown_labels_are_named_with_camera_and_zone() {
+    let zone = "\n[[cameras.zones]]\nname = \"yard\"\npolygon = [[0.1, 0.1], [0.9, 0.1]]\n";
+    let (out, err) = run(&["check-config"], &format!("{}{CAMERA}{zone}", header()));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bridge") && err.contains("zone \"yard\"") && err.contains("polygon"),
+        "{err}"
+    );
+    let zone = "\n[[cameras.zones]]\nname = \"yard\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\nlabels = [\"persn\"]\n";
+    let (out, err) = run(&["check-config"], &format!("{}{CAMERA}{zone}", header()));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bridge") && err.contains("zone \"yard\"") && err.contains("persn"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_section_field_is_refused() {
     let (out, err) = run(
         &["check-config"],
