@@ -342,7 +342,7 @@ impl HealthSettings {
                 self.min_fps_ratio
             ));
         }
-        if !(self.max_lost_packets_per_min >= 0.0) {
+        if self.max_lost_packets_per_min.is_nan() || self.max_lost_packets_per_min < 0.0 {
             return Err("field `max_lost_packets_per_min`: must be >= 0".into());
         }
         for (name, v) in [
