@@ -260,25 +260,7 @@ impl CameraAnalytics {
                     }
                     out.push(EventUpdate::Started { key, event });
                 }
-                Happening::End { key, at } => {
-                    let Some(open) = self.open.remove(&key) else {
-                        continue;
-                    };
-                    let track = match open.objects.as_slice() {
-                        [id] => self
-                            .find(*id, ended)
-                            .map(|t| track_points(t, open.started_at, at))
-                            .unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
-                    out.push(EventUpdate::Ended {
-                        key,
-                        ended_at: at,
-                        score: open.best_score,
-                        boxes: open.best_boxes,
-                        track,
-                    });
-                }
+                Happening::End { key, at } => out.extend(self.close(key, at, ended)),
             }
         }
         out
@@ -341,29 +323,32 @@ impl CameraAnalytics {
                 });
             }
         }
-        let mut out = Vec::new();
-        for h in happenings {
-            if let Happening::End { key, at } = h {
-                if let Some(open) = self.open.remove(&key) {
-                    let track = match open.objects.as_slice() {
-                        [id] => ended
-                            .iter()
-                            .find(|t| t.id == *id)
-                            .map(|t| track_points(t, open.started_at, at))
-                            .unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
-                    out.push(EventUpdate::Ended {
-                        key,
-                        ended_at: at,
-                        score: open.best_score,
-                        boxes: open.best_boxes,
-                        track,
-                    });
-                }
-            }
-        }
-        out
+        happenings
+            .into_iter()
+            .filter_map(|h| match h {
+                Happening::End { key, at } => self.close(key, at, &ended),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Closes an open event, with the object's track while it lasted.
+    fn close(&mut self, key: u64, at: DateTime<Utc>, ended: &[Track]) -> Option<EventUpdate> {
+        let open = self.open.remove(&key)?;
+        let track = match open.objects.as_slice() {
+            [id] => self
+                .find(*id, ended)
+                .map(|t| track_points(t, open.started_at, at))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Some(EventUpdate::Ended {
+            key,
+            ended_at: at,
+            score: open.best_score,
+            boxes: open.best_boxes,
+            track,
+        })
     }
 
     /// Whether no event is open.

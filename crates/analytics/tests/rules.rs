@@ -4,10 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::Arc;
 use xueliang_analytics::CameraAnalytics;
-use xueliang_core::frame::Placement;
-use xueliang_core::{
-    BBox, CameraRef, Config, DecodedFrame, Detection, EventKind, EventUpdate, ModelInput,
-};
+use xueliang_core::{BBox, CameraRef, Config, DecodedFrame, Detection, EventKind, EventUpdate};
 
 const W: u32 = 640;
 const H: u32 = 480;
@@ -29,33 +26,16 @@ fn start() -> DateTime<Utc> {
 }
 
 fn frame(at: DateTime<Utc>) -> DecodedFrame {
-    DecodedFrame {
-        camera: CameraRef {
+    DecodedFrame::uniform(
+        CameraRef {
             index: 0,
             id: Arc::from("c"),
         },
-        width: W,
-        height: H,
-        y: vec![90; (W * H) as usize],
-        u: vec![128; (W * H / 4) as usize],
-        v: vec![128; (W * H / 4) as usize],
-        full_range: false,
-        stream_time: 0.0,
-        received_at: at,
-        model_input: ModelInput {
-            width: 1,
-            height: 1,
-            rgb: vec![0; 3],
-            placement: Placement {
-                scale_x: 1.0,
-                scale_y: 1.0,
-                pad_x: 0,
-                pad_y: 0,
-                scaled_w: 1,
-                scaled_h: 1,
-            },
-        },
-    }
+        W,
+        H,
+        90,
+        at,
+    )
 }
 
 /// A person standing with feet at (x, y) in pixels.

@@ -32,11 +32,7 @@ async fn line_crossings(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<CrossingReport>, ApiError> {
     let p = Params::new(raw, &["camera", "line", "from", "to", "bucket"])?;
-    let to = p.time("to")?.unwrap_or_else(Utc::now);
-    let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
-    if from >= to {
-        return Err(ApiError::bad_parameter("to", "must be after `from`"));
-    }
+    let (from, to) = range(&p)?;
     let bucket = p.parsed::<Bucket>("bucket")?.unwrap_or(Bucket::Hour);
     let buckets = (to - from).num_milliseconds() / bucket.millis();
     if buckets > 100_000 {
@@ -58,6 +54,16 @@ async fn line_crossings(
     }))
 }
 
+/// `from` and `to` of a report: default the 24 hours before `to`, `to` now.
+fn range(p: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let to = p.time("to")?.unwrap_or_else(Utc::now);
+    let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
+    if from >= to {
+        return Err(ApiError::bad_parameter("to", "must be after `from`"));
+    }
+    Ok((from, to))
+}
+
 #[derive(Serialize)]
 struct Report {
     from: DateTime<Utc>,
@@ -71,11 +77,7 @@ async fn availability(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<Report>, ApiError> {
     let p = Params::new(raw, &["from", "to", "group_by"])?;
-    let to = p.time("to")?.unwrap_or_else(Utc::now);
-    let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
-    if from >= to {
-        return Err(ApiError::bad_parameter("to", "must be after `from`"));
-    }
+    let (from, to) = range(&p)?;
     let group = p
         .parsed::<AvailabilityGroup>("group_by")?
         .unwrap_or(AvailabilityGroup::Camera);

@@ -155,6 +155,42 @@ pub struct DecodedFrame {
 }
 
 impl DecodedFrame {
+    /// A uniform video-range picture with a 1x1 model input: for tests and
+    /// tools that feed the stages after detection.
+    pub fn uniform(
+        camera: CameraRef,
+        width: u32,
+        height: u32,
+        luma: u8,
+        received_at: DateTime<Utc>,
+    ) -> Self {
+        let chroma = (width.div_ceil(2) * height.div_ceil(2)) as usize;
+        DecodedFrame {
+            camera,
+            width,
+            height,
+            y: vec![luma; (width * height) as usize],
+            u: vec![128; chroma],
+            v: vec![128; chroma],
+            full_range: false,
+            stream_time: 0.0,
+            received_at,
+            model_input: ModelInput {
+                width: 1,
+                height: 1,
+                rgb: vec![0; 3],
+                placement: Placement {
+                    scale_x: 1.0,
+                    scale_y: 1.0,
+                    pad_x: 0,
+                    pad_y: 0,
+                    scaled_w: 1,
+                    scaled_h: 1,
+                },
+            },
+        }
+    }
+
     pub fn chroma_width(&self) -> u32 {
         self.width.div_ceil(2)
     }

@@ -250,8 +250,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use std::sync::Arc;
-    use xueliang_core::frame::Placement;
-    use xueliang_core::{CameraRef, Config, ModelInput};
+    use xueliang_core::{CameraRef, Config};
 
     const W: usize = 64;
     const H: usize = 48;
@@ -280,34 +279,19 @@ mod tests {
     }
 
     fn frame(y: Vec<u8>, at_s: i64) -> DecodedFrame {
-        DecodedFrame {
-            camera: CameraRef {
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, 23, 0, 0).unwrap() + Duration::seconds(at_s);
+        let mut f = DecodedFrame::uniform(
+            CameraRef {
                 index: 0,
                 id: Arc::from("c"),
             },
-            width: W as u32,
-            height: H as u32,
-            y,
-            u: vec![128; W * H / 4],
-            v: vec![128; W * H / 4],
-            full_range: false,
-            stream_time: at_s as f64,
-            received_at: Utc.with_ymd_and_hms(2026, 11, 29, 23, 0, 0).unwrap()
-                + Duration::seconds(at_s),
-            model_input: ModelInput {
-                width: 1,
-                height: 1,
-                rgb: vec![0; 3],
-                placement: Placement {
-                    scale_x: 1.0,
-                    scale_y: 1.0,
-                    pad_x: 0,
-                    pad_y: 0,
-                    scaled_w: 1,
-                    scaled_h: 1,
-                },
-            },
-        }
+            W as u32,
+            H as u32,
+            0,
+            at,
+        );
+        f.y = y;
+        f
     }
 
     /// Feeds one frame per second from `from` to `to` (exclusive); returns the
