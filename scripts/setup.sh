@@ -38,6 +38,13 @@ if [ ! -f "$ort_lib" ]; then
   log "fetching onnxruntime==$ORT_VERSION wheel from PyPI"
   tmp=$(mktemp -d)
   py=$(command -v python3)
+  if ! "$py" -m pip --version >/dev/null 2>&1; then
+    # Debian's python3 comes without pip; `pip download` only fetches the wheel.
+    log "installing Debian package: python3-pip"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
   "$py" -m pip download --quiet --no-deps --only-binary=:all: \
     --python-version 3.11 --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
     "onnxruntime==$ORT_VERSION" -d "$tmp"
