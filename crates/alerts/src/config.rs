@@ -953,3 +953,147 @@ fn check_cameras(org: &Organisation, cameras: &[CameraConfig]) -> Result<(), Ale
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const ORG: &str = r#"
+[[villages]]
+name = "东村"
+grids = ["一网格", "二网格"]
+
+[[officers]]
+id = "day"
+name = "白班"
+phone = "13800000001"
+
+[[officers]]
+id = "night"
+name = "夜班"
+
+[[officers]]
+id = "grid1"
+name = "网格员"
+
+[[officers]]
+id = "boss"
+name = "带班领导"
+
+[[roster]]
+officer = "day"
+villages = ["东村"]
+from = "08:00"
+to = "20:00"
+
+[[roster]]
+officer = "night"
+villages = ["东村"]
+from = "20:00"
+to = "08:00"
+
+[[roster]]
+officer = "grid1"
+grids = ["一网格"]
+days = ["mon", "tue", "wed", "thu", "fri"]
+
+[[duty_leaders]]
+officer = "boss"
+"#;
+
+    fn org() -> Organisation {
+        Organisation::parse(&ORG.parse::<toml::Table>().unwrap()).unwrap()
+    }
+
+    /// A Beijing local time.
+    fn bj(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        china_offset()
+            .with_ymd_and_hms(2024, 5, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn ids(v: Vec<&Officer>) -> Vec<&str> {
+        v.into_iter().map(|o| o.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_grid_officer_comes_first_then_the_village_roster_by_beijing_time() {
+        let o = org();
+        // 2024-05-01 is a Wednesday.
+        assert_eq!(
+            ids(o.on_duty_for(Some("东村"), Some("一网格"), bj(1, 10, 0))),
+            ["grid1"]
+        );
+        // Saturday: the grid officer is off; the village's day shift.
+        assert_eq!(
+            ids(o.on_duty_for(Some("东村"), Some("一网格"), bj(4, 10, 0))),
+            ["day"]
+        );
+        assert_eq!(
+            ids(o.on_duty_for(Some("东村"), Some("二网格"), bj(1, 19, 59))),
+            ["day"]
+        );
+        // The night shift runs past midnight.
+        assert_eq!(
+            ids(o.on_duty_for(Some("东村"), None, bj(1, 20, 0))),
+            ["night"]
+        );
+        assert_eq!(
+            ids(o.on_duty_for(Some("东村"), None, bj(2, 3, 0))),
+            ["night"]
+        );
+        assert_eq!(ids(o.on_duty_for(Some("东村"), None, bj(2, 8, 0))), ["day"]);
+        assert!(o.on_duty_for(Some("西村"), None, bj(1, 10, 0)).is_empty());
+        assert_eq!(ids(o.leaders_at(bj(2, 3, 0))), ["boss"]);
+    }
+
+    fn org_err(replace: (&str, &str)) -> String {
+        let text = ORG.replace(replace.0, replace.1);
+        Organisation::parse(&text.parse::<toml::Table>().unwrap())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = org_err(("officer = \"night\"", "officer = \"nobody\""));
+        assert!(
+            e.contains("roster") && e.contains("nobody") && e.contains("officer"),
+            "{e}"
+        );
+        let e = org_err(("to = \"08:00\"", "to = \"8am\""));
+        assert!(e.contains("`to`") && e.contains("8am"), "{e}");
+        let e = org_err(("grids = [\"一网格\"]\ndays", "grids = [\"三网格\"]\ndays"));
+        assert!(e.contains("三网格"), "{e}");
+        let e = org_err(("phone = \"13800000001\"", "phone = \"1380\"\nemail = \"x\""));
+        assert!(e.contains("email") && e.contains("day"), "{e}");
+
+        let org = org();
+        let alerts = |t: &str| {
+            AlertsConfig::parse(
+                &t.parse::<toml::Table>().unwrap(),
+                &org,
+                "http://127.0.0.1:8080",
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+        };
+        let e = alerts(
+            "[[channels]]\nname = \"h\"\ntype = \"webhook\"\nurl = \"http://x\"\nkey = \"k\"\n",
+        );
+        assert!(e.contains("`key`") && e.contains("webhook"), "{e}");
+        let e = alerts("[[channels]]\nname = \"h\"\ntype = \"pager\"\n");
+        assert!(e.contains("pager"), "{e}");
+        let e = alerts("[[routes]]\nkinds = [\"crowd\"]\nchannels = [\"nope\"]\n");
+        assert!(e.contains("routes") && e.contains("nope"), "{e}");
+        let e = alerts(
+            "[[channels]]\nname = \"w\"\ntype = \"wecom\"\nkey_env = \"XL_TEST_UNSET_VARIABLE\"\n",
+        );
+        assert!(e.contains("XL_TEST_UNSET_VARIABLE"), "{e}");
+        let e = alerts("retry_initail_s = 1\n");
+        assert!(e.contains("retry_initail_s"), "{e}");
+    }
+}
