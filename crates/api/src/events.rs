@@ -5,11 +5,14 @@ use crate::params::Params;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::convert::Infallible;
+use tokio::sync::broadcast::error::RecvError;
 use xueliang_core::{Event, EventKind, EventQuery, EventStatus};
 
 /// Page size when the caller gives none.
@@ -18,6 +21,7 @@ const DEFAULT_LIMIT: u32 = 50;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/events", get(list))
+        .route("/events/stream", get(stream))
         .route("/events/{id}", get(one))
         .route("/events/{id}/snapshot.jpg", get(snapshot))
 }
@@ -141,5 +145,73 @@ async fn snapshot(
             jpeg,
         )),
         None => Err(ApiError::not_found(format!("no snapshot for event {id}"))),
+    }
+}
+
+const STREAM_KNOWN: &[&str] = &["camera", "kind", "label", "village"];
+
+/// `GET /events/stream`: Server-Sent Events, one per change to an event
+/// (`event: started|improved|ended`, `data:` the event as JSON), filtered like
+/// the list. A client that falls behind gets `event: lagged` with the number
+/// of changes it missed, and should reload the list.
+async fn stream(
+    State(state): State<AppState>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let p = Params::new(raw, STREAM_KNOWN)?;
+    let filter = StreamFilter {
+        camera: p.string("camera")?,
+        kind: p.parsed::<EventKind>("kind")?,
+        label: p.string("label")?,
+        village: p.string("village")?,
+    };
+    let changes = state.store.subscribe();
+    let store = state.store.clone();
+    let events = futures::stream::unfold(
+        (changes, store, filter),
+        |(mut rx, store, filter)| async move {
+            loop {
+                let change = match rx.recv().await {
+                    Ok(c) => c,
+                    Err(RecvError::Lagged(n)) => {
+                        let e = SseEvent::default().event("lagged").data(n.to_string());
+                        return Some((Ok(e), (rx, store, filter)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                let Ok(Some(event)) = store.get_event(change.id).await else {
+                    continue;
+                };
+                if !filter.matches(&event) {
+                    continue;
+                }
+                let body = serde_json::to_string(&EventBody::from(event)).unwrap_or_default();
+                let e = SseEvent::default()
+                    .event(change.change.as_str())
+                    .id(change.id.to_string())
+                    .data(body);
+                return Some((Ok(e), (rx, store, filter)));
+            }
+        },
+    );
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+struct StreamFilter {
+    camera: Option<String>,
+    kind: Option<EventKind>,
+    label: Option<String>,
+    village: Option<String>,
+}
+
+impl StreamFilter {
+    fn matches(&self, e: &Event) -> bool {
+        self.camera.as_ref().is_none_or(|c| *c == e.camera_id)
+            && self.kind.is_none_or(|k| k == e.kind)
+            && self.label.as_ref().is_none_or(|l| *l == e.label)
+            && self
+                .village
+                .as_ref()
+                .is_none_or(|v| e.village.as_ref() == Some(v))
     }
 }

@@ -328,3 +328,44 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
         .unwrap();
     assert!(text.contains("xueliang_camera_up{camera=\"bridge\"} 0"));
 }
+
+#[tokio::test]
+async fn the_live_feed_streams_new_events_that_match_the_filter() {
+    let s = server().await;
+    let mut r = reqwest::get(format!("{}/api/v1/events/stream?label=person", s.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    // A car (filtered out), then a person.
+    s.store
+        .insert_event(new_event("car", 1, false))
+        .await
+        .unwrap();
+    let id = s
+        .store
+        .insert_event(new_event("person", 2, false))
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !text.contains("\n\n") && std::time::Instant::now() < deadline {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: started"), "{text}");
+    assert!(text.contains(&format!("\"id\":{id}")), "{text}");
+    assert!(!text.contains("\"label\":\"car\""), "{text}");
+    let (code, body) = get(&format!("{}/api/v1/events/stream?labl=person", s.base)).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
+}

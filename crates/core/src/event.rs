@@ -251,6 +251,31 @@ pub enum EventUpdate {
     Crossed(crate::crossing::Crossing),
 }
 
+/// A change to a stored event, announced to live subscribers (the SSE feed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventChange {
+    pub id: i64,
+    pub change: ChangeKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Started,
+    Improved,
+    Ended,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Started => "started",
+            ChangeKind::Improved => "improved",
+            ChangeKind::Ended => "ended",
+        }
+    }
+}
+
 impl EventUpdate {
     /// Ends an event that has no score, boxes or track of its own (health events).
     pub fn end(key: u64, ended_at: DateTime<Utc>) -> Self {

@@ -24,8 +24,8 @@ pub use config::{CameraConfig, Config, ConfigError, DetectionSettings};
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{
-    BoxRecord, Event, EventKind, EventQuery, EventStatus, EventUpdate, NewEvent, TrackPoint,
-    HEALTH_LABEL,
+    BoxRecord, ChangeKind, Event, EventChange, EventKind, EventQuery, EventStatus, EventUpdate,
+    NewEvent, TrackPoint, HEALTH_LABEL,
 };
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,

@@ -73,6 +73,11 @@ pub trait EventStore: Send + Sync {
     /// Events matching the query, newest first (descending id).
     fn list_events(&self, query: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>>;
 
+    /// Changes to events from now on (new, improved, ended), for live feeds.
+    /// A subscriber that falls behind loses the oldest changes and is told
+    /// how many (`RecvError::Lagged`).
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<xueliang_core::EventChange>;
+
     /// The JPEG snapshot of an event, if it has one.
     fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
 

@@ -12,8 +12,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 use xueliang_core::{
-    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, Crossing, CrossingCount, Event,
-    EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
+    Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
 };
 
 #[derive(Clone)]
@@ -21,7 +21,12 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     /// Notified after each event insert: its alert outbox row is waiting.
     pub(crate) outbox_signal: std::sync::Arc<tokio::sync::Notify>,
+    /// Event changes for live subscribers; bounded, the slowest lose the oldest.
+    changes: tokio::sync::broadcast::Sender<EventChange>,
 }
+
+/// Changes kept for a slow live subscriber before it lags.
+const CHANGE_BUFFER: usize = 1024;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`) and
@@ -47,7 +52,15 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             outbox_signal: Default::default(),
+            changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
         })
+    }
+}
+
+impl SqliteStore {
+    fn announce(&self, id: i64, change: ChangeKind) {
+        // No subscriber is not an error.
+        let _ = self.changes.send(EventChange { id, change });
     }
 }
 
@@ -148,6 +161,7 @@ impl EventStore for SqliteStore {
                 .await?;
             tx.commit().await?;
             self.outbox_signal.notify_one();
+            self.announce(id, ChangeKind::Started);
             Ok(id)
         }
         .boxed()
@@ -176,6 +190,7 @@ impl EventStore for SqliteStore {
             .bind(id)
             .execute(&self.pool)
             .await?;
+            self.announce(id, ChangeKind::Ended);
             Ok(())
         }
         .boxed()
@@ -204,9 +219,14 @@ impl EventStore for SqliteStore {
                     .await?;
             }
             tx.commit().await?;
+            self.announce(id, ChangeKind::Improved);
             Ok(())
         }
         .boxed()
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EventChange> {
+        self.changes.subscribe()
     }
 
     fn record_crossings(&self, crossings: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
