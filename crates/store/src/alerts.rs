@@ -269,5 +269,8 @@ pub trait AlertStore: Send + Sync {
     fn deliveries(
         &self,
         alert_id: i64,
-    ) -> BoxFuture<'_, Result<Vec<(Delivery, Vec<Attempt>)>, StoreError>>;
+    ) -> BoxFuture<'_, Result<Vec<DeliveryLog>, StoreError>>;
 }
+
+/// A delivery with its attempts.
+pub type DeliveryLog = (Delivery, Vec<Attempt>);

@@ -386,7 +386,7 @@ impl AlertStore for SqliteStore {
     fn deliveries(
         &self,
         alert_id: i64,
-    ) -> BoxFuture<'_, Result<Vec<(Delivery, Vec<Attempt>)>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<crate::alerts::DeliveryLog>, StoreError>> {
         async move {
             let rows = sqlx::query(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id \
