@@ -98,7 +98,11 @@ pub struct DetectorConfig {
     pub model: PathBuf,
     /// Path of `libonnxruntime.so`; `ORT_DYLIB_PATH` overrides the default.
     pub onnxruntime: Option<PathBuf>,
-    /// Threads onnxruntime may use for one inference; 0 = one per core.
+    /// Inference workers, each with its own session and its share of the
+    /// cameras; 0 = one per core.
+    pub workers: usize,
+    /// Threads onnxruntime may use for one inference; 0 = the cores divided
+    /// among the workers (at least 1).
     pub threads: usize,
 }
 
@@ -107,12 +111,28 @@ impl Default for DetectorConfig {
         DetectorConfig {
             model: PathBuf::from(DEFAULT_MODEL),
             onnxruntime: None,
+            workers: 0,
             threads: 0,
         }
     }
 }
 
 impl DetectorConfig {
+    /// (workers, threads per worker) on a machine with `cores` cores.
+    pub fn layout(&self, cores: usize) -> (usize, usize) {
+        let workers = if self.workers == 0 {
+            cores.max(1)
+        } else {
+            self.workers
+        };
+        let threads = if self.threads == 0 {
+            (cores / workers).max(1)
+        } else {
+            self.threads
+        };
+        (workers, threads)
+    }
+
     pub fn onnxruntime_path(&self) -> PathBuf {
         if let Some(p) = &self.onnxruntime {
             return p.clone();

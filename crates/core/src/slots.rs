@@ -16,7 +16,9 @@ type Slots<T> = Arc<Vec<Mutex<Option<T>>>>;
 /// clone is gone the receiver sees `Disconnected`.
 pub struct LatestFrameSlots<T> {
     slots: Slots<T>,
-    ready_tx: SyncSender<usize>,
+    /// One ready queue per consumer; camera `i` belongs to consumer `i % n`,
+    /// so each camera's frames are handled by one consumer, in order.
+    ready_tx: Vec<SyncSender<usize>>,
 }
 
 impl<T> Clone for LatestFrameSlots<T> {
@@ -55,15 +57,26 @@ fn lock<T>(m: &Mutex<Option<T>>) -> std::sync::MutexGuard<'_, Option<T>> {
 
 impl<T> LatestFrameSlots<T> {
     pub fn new(cameras: usize) -> (Self, SlotReceiver<T>) {
-        let (ready_tx, ready_rx) = sync_channel(cameras.max(1));
+        let (slots, mut receivers) = Self::sharded(cameras, 1);
+        (slots, receivers.remove(0))
+    }
+
+    /// Slots for `cameras` cameras served by `consumers` consumers (at least one).
+    pub fn sharded(cameras: usize, consumers: usize) -> (Self, Vec<SlotReceiver<T>>) {
         let slots: Slots<T> = Arc::new((0..cameras).map(|_| Mutex::new(None)).collect());
-        (
-            LatestFrameSlots {
-                slots: slots.clone(),
-                ready_tx,
-            },
-            SlotReceiver { slots, ready_rx },
-        )
+        let (ready_tx, receivers) = (0..consumers.max(1))
+            .map(|_| {
+                let (tx, ready_rx) = sync_channel(cameras.max(1));
+                (
+                    tx,
+                    SlotReceiver {
+                        slots: slots.clone(),
+                        ready_rx,
+                    },
+                )
+            })
+            .unzip();
+        (LatestFrameSlots { slots, ready_tx }, receivers)
     }
 
     pub fn put(&self, index: usize, value: T) -> PutOutcome {
@@ -72,7 +85,7 @@ impl<T> LatestFrameSlots<T> {
             return PutOutcome::Replaced;
         }
         // Empty -> full: this camera is not in the queue, so there is room.
-        match self.ready_tx.try_send(index) {
+        match self.ready_tx[index % self.ready_tx.len()].try_send(index) {
             Ok(()) => PutOutcome::Stored,
             Err(TrySendError::Disconnected(_)) => PutOutcome::Closed,
             Err(TrySendError::Full(_)) => {
@@ -116,5 +129,19 @@ mod tests {
         // Dropping every producer disconnects the consumer.
         drop(slots);
         assert_eq!(rx.next(t), Err(RecvTimeoutError::Disconnected));
+    }
+
+    #[test]
+    fn sharded_slots_give_each_camera_to_one_consumer() {
+        let (slots, rx) = LatestFrameSlots::sharded(4, 2);
+        for cam in 0..4 {
+            slots.put(cam, cam * 10);
+        }
+        let t = Duration::from_millis(10);
+        assert_eq!(rx[0].next(t).unwrap(), (0, 0));
+        assert_eq!(rx[0].next(t).unwrap(), (2, 20));
+        assert_eq!(rx[1].next(t).unwrap(), (1, 10));
+        assert_eq!(rx[1].next(t).unwrap(), (3, 30));
+        assert!(rx[0].next(t).is_err() && rx[1].next(t).is_err());
     }
 }

@@ -14,6 +14,7 @@ use xueliang_core::slots::SlotReceiver;
 use xueliang_core::{CameraStats, DecodedFrame, FrameDetections};
 
 /// What the worker needs per camera (indexed by camera index).
+#[derive(Clone)]
 pub struct InferenceCamera {
     pub stats: Arc<CameraStats>,
     /// Detections below this score are dropped (the camera's lowest threshold).
@@ -21,38 +22,65 @@ pub struct InferenceCamera {
 }
 
 pub fn spawn_inference_worker(
-    mut detector: Box<dyn Detector>,
+    detector: Box<dyn Detector>,
     cameras: Vec<InferenceCamera>,
     ready: SlotReceiver<DecodedFrame>,
     out: SyncSender<FrameDetections>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("inference".into())
-        .spawn(move || {
-            let mut failures = 0u64;
-            loop {
-                let (index, frame) = match ready.next(Duration::from_millis(500)) {
-                    Ok(next) => next,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return,
-                };
-                let cam = &cameras[index];
-                let result =
-                    detector.detect(&frame.model_input, frame.width, frame.height, cam.min_score);
-                CameraStats::add(&cam.stats.frames_detected, 1);
-                let detections = match result {
-                    Ok(d) => d,
-                    Err(e) => {
-                        failures += 1;
-                        if failures.is_power_of_two() {
-                            warn!(camera = %frame.camera.id, error = %e, failures, "inference failed");
-                        }
-                        continue;
-                    }
-                };
-                if out.send(FrameDetections { frame, detections }).is_err() {
-                    return;
-                }
-            }
+    spawn_named(detector, cameras, ready, out, "inference".into())
+}
+
+/// One inference worker per receiver of sharded slots, each with its own
+/// detector (session): throughput scales with cores when a session's own
+/// threads do not (small models, batch size 1).
+pub fn spawn_inference_workers(
+    detectors: Vec<Box<dyn Detector>>,
+    cameras: Vec<InferenceCamera>,
+    ready: Vec<SlotReceiver<DecodedFrame>>,
+    out: SyncSender<FrameDetections>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    detectors
+        .into_iter()
+        .zip(ready)
+        .enumerate()
+        .map(|(i, (d, r))| {
+            spawn_named(d, cameras.clone(), r, out.clone(), format!("inference-{i}"))
         })
+        .collect()
+}
+
+fn spawn_named(
+    mut detector: Box<dyn Detector>,
+    cameras: Vec<InferenceCamera>,
+    ready: SlotReceiver<DecodedFrame>,
+    out: SyncSender<FrameDetections>,
+    name: String,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name).spawn(move || {
+        let mut failures = 0u64;
+        loop {
+            let (index, frame) = match ready.next(Duration::from_millis(500)) {
+                Ok(next) => next,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            let cam = &cameras[index];
+            let result =
+                detector.detect(&frame.model_input, frame.width, frame.height, cam.min_score);
+            CameraStats::add(&cam.stats.frames_detected, 1);
+            let detections = match result {
+                Ok(d) => d,
+                Err(e) => {
+                    failures += 1;
+                    if failures.is_power_of_two() {
+                        warn!(camera = %frame.camera.id, error = %e, failures, "inference failed");
+                    }
+                    continue;
+                }
+            };
+            if out.send(FrameDetections { frame, detections }).is_err() {
+                return;
+            }
+        }
+    })
 }

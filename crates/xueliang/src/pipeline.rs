@@ -14,7 +14,7 @@ use xueliang_core::{
     LatestFrameSlots,
 };
 use xueliang_decode::{CameraDecodeSpec, DecodePool};
-use xueliang_detect::{spawn_inference_worker, Detector, InferenceCamera};
+use xueliang_detect::{spawn_inference_workers, Detector, InferenceCamera};
 use xueliang_health::PictureChecker;
 use xueliang_store::{EventStore, EventWriter};
 
@@ -30,7 +30,7 @@ pub struct PipelineCamera {
 
 pub struct Pipeline {
     pub decode: Arc<DecodePool>,
-    inference: JoinHandle<()>,
+    inference: Vec<JoinHandle<()>>,
     analytics: JoinHandle<()>,
 }
 
@@ -38,12 +38,13 @@ impl Pipeline {
     pub fn start(
         cameras: &[PipelineCamera],
         decode_threads: usize,
-        detector: Box<dyn Detector>,
+        detectors: Vec<Box<dyn Detector>>,
         geometry: xueliang_core::InputGeometry,
         store: Arc<dyn EventStore>,
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Pipeline> {
-        let (slots, ready) = LatestFrameSlots::<DecodedFrame>::new(cameras.len());
+        let (slots, ready) =
+            LatestFrameSlots::<DecodedFrame>::sharded(cameras.len(), detectors.len());
         let specs = cameras
             .iter()
             .map(|c| CameraDecodeSpec {
@@ -63,7 +64,7 @@ impl Pipeline {
                 min_score: c.config.detection.floor() * 0.5,
             })
             .collect();
-        let inference = spawn_inference_worker(detector, inference_cameras, ready, tx)?;
+        let inference = spawn_inference_workers(detectors, inference_cameras, ready, tx)?;
         let per_camera = cameras
             .iter()
             .map(|c| CameraWork {
@@ -90,7 +91,9 @@ impl Pipeline {
             Ok(pool) => pool.shutdown(),
             Err(_) => warn!("decode pool still referenced at shutdown"),
         }
-        let _ = self.inference.join();
+        for worker in self.inference {
+            let _ = worker.join();
+        }
         let _ = self.analytics.join();
     }
 }

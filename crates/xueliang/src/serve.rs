@@ -66,12 +66,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .check_labels(&manifest.labels)
         .map_err(anyhow::Error::msg)?;
     let geometry = manifest.input.geometry;
-    let threads = match config.detector.threads {
-        0 => cores(),
-        n => n,
-    };
-    let detector = OrtDetector::new(&env, manifest, threads).context("[detector] model")?;
-    info!(model = %config.detector.model.display(), threads, "detector ready");
+    let (workers, threads) = config.detector.layout(cores());
+    let mut detectors: Vec<Box<dyn xueliang_detect::Detector>> = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let d = OrtDetector::new(&env, manifest.clone(), threads).context("[detector] model")?;
+        detectors.push(Box::new(d));
+    }
+    info!(model = %config.detector.model.display(), workers, threads, "detector ready");
 
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
         format!(
@@ -139,7 +140,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let pipeline = Pipeline::start(
         &running,
         decode_threads,
-        Box::new(detector),
+        detectors,
         geometry,
         store.clone(),
         tokio::runtime::Handle::current(),
