@@ -21,15 +21,6 @@ pub struct InferenceCamera {
     pub min_score: f32,
 }
 
-pub fn spawn_inference_worker(
-    detector: Box<dyn Detector>,
-    cameras: Vec<InferenceCamera>,
-    ready: SlotReceiver<DecodedFrame>,
-    out: SyncSender<FrameDetections>,
-) -> std::io::Result<JoinHandle<()>> {
-    spawn_named(detector, cameras, ready, out, "inference".into())
-}
-
 /// One inference worker per receiver of sharded slots, each with its own
 /// detector (session): throughput scales with cores when a session's own
 /// threads do not (small models, batch size 1).
