@@ -3,8 +3,8 @@
 //! normalisation, output format); SSD-style outputs (NMS in the graph) and
 //! YOLO-style outputs (`[1, 4 + classes, N]`, NMS here) are understood.
 //!
-//! One inference worker thread owns the session and serves every camera from
-//! their latest-frame slots.
+//! Inference workers (one per core by default), each owning a session, serve
+//! the cameras from their latest-frame slots.
 
 mod error;
 mod manifest;

@@ -1,5 +1,6 @@
-//! The inference worker: one thread, one session, every camera. It takes the
-//! newest frame of whichever camera is ready and hands the frame and its
+//! The inference workers: one thread and one session each, every camera
+//! belonging to one of them. A worker takes the newest frame of whichever of
+//! its cameras is ready and hands the frame and its
 //! detections on. The hand-off blocks when analytics is behind (events are never
 //! dropped); frames then pile up in the latest-frame slots, where the older
 //! ones are replaced and counted.
