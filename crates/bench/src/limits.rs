@@ -5,17 +5,22 @@
 use crate::procfs;
 use crate::stats;
 use anyhow::{bail, Context, Result};
+use ort::environment::Environment;
 use serde::Serialize;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use xueliang_core::ModelInput;
-use xueliang_detect::{load_onnxruntime, Detector, Manifest, OrtDetector};
+use xueliang_detect::{Detector, Manifest, OrtDetector};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FfmpegDecode {
-    /// Frames decoded per try.
+    /// The filter applied after decoding, if any (`-vf`).
+    pub filter: Option<String>,
+    /// Frames decoded per try (the clip's frames times the loops).
     pub frames: u64,
+    /// Frames that came out of the filter.
+    pub frames_out: u64,
     /// The best (least CPU) of the tries.
     pub utime_s: f64,
     pub stime_s: f64,
@@ -69,14 +74,35 @@ pub fn parse_ffmpeg_benchmark(stderr: &str) -> Option<FfmpegOutput> {
 
 /// Decodes `clip` (looped `loops` extra times) with one thread, `tries` times;
 /// keeps the try with the least CPU time (noise from other processes only adds).
-pub fn ffmpeg_decode(clip: &Path, loops: u32, tries: u32) -> Result<FfmpegDecode> {
+/// With a `filter`, its output frames are fewer than the decoded ones: pass
+/// the decoded count (`decoded_frames`, from a run without filter) so the
+/// cost is per decoded frame.
+pub fn ffmpeg_decode(
+    clip: &Path,
+    loops: u32,
+    tries: u32,
+    filter: Option<&str>,
+    decoded_frames: Option<u64>,
+) -> Result<FfmpegDecode> {
     let mut best: Option<FfmpegOutput> = None;
     for _ in 0..tries.max(1) {
-        let out = Command::new("ffmpeg")
-            .args(["-hide_banner", "-nostdin", "-threads", "1", "-benchmark"])
-            .args(["-stream_loop", &loops.to_string(), "-i"])
-            .arg(clip)
-            .args(["-an", "-f", "null", "-"])
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args([
+            "-hide_banner",
+            "-nostdin",
+            "-benchmark",
+            "-filter_threads",
+            "1",
+        ])
+        .args(["-threads", "1"])
+        .args(["-stream_loop", &loops.to_string(), "-i"])
+        .arg(clip)
+        .arg("-an");
+        if let Some(f) = filter {
+            cmd.args(["-vf", f]);
+        }
+        let out = cmd
+            .args(["-f", "null", "-"])
             .output()
             .context("running ffmpeg (apt-get install ffmpeg)")?;
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -95,14 +121,17 @@ pub fn ffmpeg_decode(clip: &Path, loops: u32, tries: u32) -> Result<FfmpegDecode
     }
     let b = best.expect("at least one try");
     let cpu = (b.utime_s + b.stime_s).max(1e-6);
+    let frames = decoded_frames.unwrap_or(b.frames).max(1);
     Ok(FfmpegDecode {
-        frames: b.frames,
+        filter: filter.map(str::to_owned),
+        frames,
+        frames_out: b.frames,
         utime_s: b.utime_s,
         stime_s: b.stime_s,
         rtime_s: b.rtime_s,
         tries: tries.max(1),
-        frames_per_cpu_s: b.frames as f64 / cpu,
-        cpu_us_per_frame: cpu * 1e6 / b.frames.max(1) as f64,
+        frames_per_cpu_s: frames as f64 / cpu,
+        cpu_us_per_frame: cpu * 1e6 / frames as f64,
     })
 }
 
@@ -175,7 +204,7 @@ pub fn model_input_from_clip(
 /// ever make a round slower.
 #[allow(clippy::too_many_arguments)]
 pub fn bare_inference(
-    ort_lib: &Path,
+    env: &Environment,
     manifest_path: &Path,
     clip: &Path,
     frame: (u32, u32),
@@ -184,7 +213,6 @@ pub fn bare_inference(
     runs: u32,
     rounds: u32,
 ) -> Result<Vec<BareInference>> {
-    let env = load_onnxruntime(ort_lib).context("loading onnxruntime")?;
     let manifest = Manifest::load(manifest_path).context("loading the model manifest")?;
     let input = model_input_from_clip(clip, &manifest, frame)?;
     let ticks = procfs::clock_ticks();
@@ -193,7 +221,7 @@ pub fn bare_inference(
     let mut best: Vec<Option<BareInference>> = vec![None; thread_counts.len()];
     for _ in 0..rounds {
         for (slot, &threads) in thread_counts.iter().enumerate() {
-            let mut det = OrtDetector::new(&env, manifest.clone(), threads)
+            let mut det = OrtDetector::new(env, manifest.clone(), threads)
                 .context("creating the onnxruntime session")?;
             let mut detections = 0;
             for _ in 0..warmup {
@@ -231,6 +259,123 @@ pub fn bare_inference(
         }
     }
     Ok(best.into_iter().flatten().collect())
+}
+
+/// A set of onnxruntime session options tried for the bare inference time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionVariant {
+    /// onnxruntime's defaults (all graph optimisations, spinning intra-op pool).
+    Default,
+    /// No graph optimisation at all.
+    NoOptimisation,
+    /// Basic (level 1) graph optimisations only.
+    BasicOptimisation,
+    /// All optimisations but without fusing QuantizeLinear/DequantizeLinear pairs
+    /// into quantised kernels (`session.disable_quant_qdq = 1`).
+    NoQdqFusion,
+    /// Intra-op threads block instead of spinning between and after runs
+    /// (`session.intra_op.allow_spinning = 0`).
+    NoSpinning,
+}
+
+impl SessionVariant {
+    pub const ALL: [SessionVariant; 5] = [
+        SessionVariant::Default,
+        SessionVariant::NoOptimisation,
+        SessionVariant::BasicOptimisation,
+        SessionVariant::NoQdqFusion,
+        SessionVariant::NoSpinning,
+    ];
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantTiming {
+    pub variant: SessionVariant,
+    pub threads: usize,
+    pub runs: u32,
+    pub wall_ms_mean: f64,
+    pub cpu_ms_per_inference: f64,
+}
+
+/// Times the raw session (input tensor in, outputs not decoded) under each
+/// variant and thread count: which session options the figures call for.
+/// Only for uint8 NHWC/NCHW or float32 inputs as the manifest says; the picture
+/// is the same frame of the clip as for [`bare_inference`].
+pub fn session_variants(
+    env: &Environment,
+    manifest_path: &Path,
+    clip: &Path,
+    frame: (u32, u32),
+    threads: &[usize],
+    runs: u32,
+) -> Result<Vec<VariantTiming>> {
+    use ort::session::builder::GraphOptimizationLevel;
+    use ort::session::Session;
+    use ort::value::TensorRef;
+    use xueliang_detect::InputTensor;
+
+    let manifest = Manifest::load(manifest_path).context("loading the model manifest")?;
+    let bytes = manifest.read_model()?;
+    let input = model_input_from_clip(clip, &manifest, frame)?;
+    let mut tensor = InputTensor::new(&manifest.input);
+    tensor.fill(&manifest.input, &input);
+    let name = manifest.input.name.clone();
+    let ticks = procfs::clock_ticks();
+    let e = |e: ort::Error<ort::session::builder::SessionBuilder>| anyhow::anyhow!("{e}");
+    let mut out = Vec::new();
+    for &t in threads {
+        for variant in SessionVariant::ALL {
+            let mut b = Session::builder(env)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_intra_threads(t)
+                .map_err(e)?;
+            b = match variant {
+                SessionVariant::Default => b,
+                SessionVariant::NoOptimisation => b
+                    .with_optimization_level(GraphOptimizationLevel::Disable)
+                    .map_err(e)?,
+                SessionVariant::BasicOptimisation => b
+                    .with_optimization_level(GraphOptimizationLevel::Level1)
+                    .map_err(e)?,
+                SessionVariant::NoQdqFusion => b.with_quant_qdq(false).map_err(e)?,
+                SessionVariant::NoSpinning => b.with_intra_op_spinning(false).map_err(e)?,
+            };
+            let mut session = b
+                .commit_from_memory(&bytes)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut once = || -> Result<()> {
+                match &tensor {
+                    InputTensor::U8 { shape, data } => {
+                        session.run(ort::inputs![name.as_str() => TensorRef::from_array_view((*shape, data.as_slice()))?])?;
+                    }
+                    InputTensor::F32 { shape, data } => {
+                        session.run(ort::inputs![name.as_str() => TensorRef::from_array_view((*shape, data.as_slice()))?])?;
+                    }
+                }
+                Ok(())
+            };
+            for _ in 0..10 {
+                once()?;
+            }
+            let cpu0 = procfs::read_self_stat().map(|s| s.ticks()).unwrap_or(0);
+            let start = Instant::now();
+            for _ in 0..runs.max(1) {
+                once()?;
+            }
+            let wall = start.elapsed().as_secs_f64();
+            let cpu1 = procfs::read_self_stat().map(|s| s.ticks()).unwrap_or(0);
+            let n = runs.max(1) as f64;
+            out.push(VariantTiming {
+                variant,
+                threads: t,
+                runs: runs.max(1),
+                wall_ms_mean: wall * 1e3 / n,
+                cpu_ms_per_inference: cpu1.saturating_sub(cpu0) as f64 / ticks * 1e3 / n,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -53,8 +53,10 @@ struct Cli {
     #[arg(long, default_value_t = 10.0)]
     warmup: f64,
     /// Raise N until detection falls behind (more than 1 % of frames dropped
-    /// before detection, or under 95 % of the configured detection rate), then
-    /// narrow down; report the largest N sustained with nothing dropped.
+    /// before detection, under 95 % of the configured detection rate, or a
+    /// camera not online), narrow down where it stops keeping up, then where
+    /// drops start below that; report the largest N sustained with nothing
+    /// dropped (and the largest that kept up).
     #[arg(long)]
     find_max: bool,
     /// --find-max: first N; the ladder is N, 2N, 4N, then +8 each step.
@@ -88,8 +90,11 @@ struct Cli {
     #[arg(long, default_value_t = 300)]
     infer_runs: u32,
     /// Skip measuring the limits (ffmpeg, bare inference).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "limits_only")]
     skip_limits: bool,
+    /// Measure only the limits; start no cameras.
+    #[arg(long)]
+    limits_only: bool,
     /// The xueliang binary; default: `xueliang` next to this executable.
     #[arg(long)]
     xueliang: Option<PathBuf>,
@@ -137,8 +142,13 @@ struct Machine {
 #[derive(Serialize, Clone)]
 struct Limits {
     ffmpeg_decode: limits::FfmpegDecode,
+    /// ffmpeg doing what a decode thread does: decode every frame, and scale
+    /// the frames due for detection to the model input (RGB24, bilinear) in one pass.
+    ffmpeg_decode_scale: limits::FfmpegDecode,
     /// One entry per thread count; the first is the count xueliang runs with.
     inference: Vec<limits::BareInference>,
+    /// The raw session's time under other onnxruntime session options.
+    session_options: Vec<limits::VariantTiming>,
     /// Real-time cameras of this clip one core decodes (ffmpeg).
     decode_cameras_per_core: f64,
     /// Cameras one inference session serves at the configured rate.
@@ -163,6 +173,9 @@ struct RunEntry {
 struct Ratios {
     /// ffmpeg's CPU per frame / our decode threads' CPU per frame (target >= 0.95).
     decode_vs_ffmpeg: Option<f64>,
+    /// The same against ffmpeg decoding and scaling the frames due for detection
+    /// (the same work as a decode thread).
+    decode_vs_ffmpeg_scale: Option<f64>,
     /// Our whole process's CPU per received frame / ffmpeg's CPU per frame.
     process_per_frame_vs_ffmpeg: Option<f64>,
     /// Bare CPU per inference / our inference CPU per detection (1 = no overhead).
@@ -170,6 +183,30 @@ struct Ratios {
     /// Detections per second achieved / back-to-back inferences per second of
     /// one bare session: the share of the single session's capacity in use.
     detection_vs_bare_capacity: Option<f64>,
+}
+
+/// How one run went, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Verdict {
+    /// It did not run (e.g. cameras never came online).
+    Failed,
+    /// Detection fell behind.
+    Behind,
+    /// Kept up, with some frames dropped (<= 1 %).
+    KeepsUp,
+    /// Kept up with nothing dropped.
+    Clean,
+}
+
+impl Verdict {
+    fn of(e: &RunEntry) -> Verdict {
+        match &e.result {
+            None => Verdict::Failed,
+            Some(r) if r.nothing_dropped() => Verdict::Clean,
+            Some(r) if r.keeps_up() => Verdict::KeepsUp,
+            Some(_) => Verdict::Behind,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -310,7 +347,7 @@ fn real_main(cli: Cli) -> Result<()> {
         keep_logs: cli.keep_logs,
     };
     let mut runs: Vec<RunEntry> = Vec::new();
-    let measure = |n: usize, runs: &mut Vec<RunEntry>| -> Option<bool> {
+    let measure = |n: usize, runs: &mut Vec<RunEntry>| -> Verdict {
         eprintln!("[bench] N = {n}: starting the RTSP server and xueliang");
         let entry = match run::run(&spec_for(n)) {
             Ok(r) => {
@@ -332,22 +369,24 @@ fn real_main(cli: Cli) -> Result<()> {
                 }
             }
         };
-        let keeps_up = entry.result.as_ref().map(run::RunResult::keeps_up);
+        let verdict = Verdict::of(&entry);
         print_table(std::slice::from_ref(&entry));
         runs.push(entry);
         // A short pause so one run's teardown does not bleed into the next.
         std::thread::sleep(Duration::from_secs(3));
-        keeps_up
+        verdict
     };
 
     let mut find_max = None;
-    if cli.find_max {
+    if cli.find_max && !cli.limits_only {
+        let step = cli.resolution.max(1);
+        // 1. Up the ladder until detection falls behind.
         let mut lo: Option<usize> = None; // largest N that kept up
         let mut hi: Option<usize> = None; // smallest N that did not
         let mut n = cli.start.max(1);
         let mut steps = 0;
         while n <= cli.max {
-            if measure(n, &mut runs) == Some(true) {
+            if measure(n, &mut runs) >= Verdict::KeepsUp {
                 lo = Some(n);
             } else {
                 hi = Some(n);
@@ -356,11 +395,11 @@ fn real_main(cli: Cli) -> Result<()> {
             steps += 1;
             n = if steps < 3 { n * 2 } else { n + 8 };
         }
-        if let (Some(l), Some(h)) = (lo, hi) {
-            let (mut l, mut h) = (l, h);
-            while h - l > cli.resolution.max(1) {
+        // 2. Narrow down where it stops keeping up.
+        if let (Some(mut l), Some(mut h)) = (lo, hi) {
+            while h - l > step {
                 let mid = (l + h) / 2;
-                if measure(mid, &mut runs) == Some(true) {
+                if measure(mid, &mut runs) >= Verdict::KeepsUp {
                     l = mid;
                 } else {
                     h = mid;
@@ -368,19 +407,42 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             hi = Some(h);
         }
-        let ok = |f: fn(&run::RunResult) -> bool| {
+        // 3. Narrow down where drops start, below that.
+        let below = |runs: &[RunEntry], clean: bool| -> Vec<usize> {
             runs.iter()
-                .filter(|e| e.result.as_ref().is_some_and(f))
+                .filter(|e| hi.is_none_or(|h| e.cameras < h))
+                .filter(|e| (Verdict::of(e) == Verdict::Clean) == clean)
+                .map(|e| e.cameras)
+                .collect()
+        };
+        let clean_max = below(&runs, true).into_iter().max();
+        let dirty_min = below(&runs, false)
+            .into_iter()
+            .filter(|n| clean_max.is_none_or(|c| *n > c))
+            .min();
+        if let (Some(mut c), Some(mut d)) = (clean_max, dirty_min) {
+            while d - c > step {
+                let mid = (c + d) / 2;
+                if measure(mid, &mut runs) == Verdict::Clean {
+                    c = mid;
+                } else {
+                    d = mid;
+                }
+            }
+        }
+        let largest = |v: Verdict| {
+            runs.iter()
+                .filter(|e| Verdict::of(e) >= v)
                 .map(|e| e.cameras)
                 .filter(|n| hi.is_none_or(|h| *n < h))
                 .max()
         };
         find_max = Some(FindMax {
-            max_nothing_dropped: ok(run::RunResult::nothing_dropped),
-            max_keeping_up: ok(run::RunResult::keeps_up),
+            max_nothing_dropped: largest(Verdict::Clean),
+            max_keeping_up: largest(Verdict::KeepsUp),
             first_behind: hi,
         });
-    } else {
+    } else if !cli.limits_only {
         for &n in &cli.cameras {
             measure(n, &mut runs);
         }
@@ -505,7 +567,16 @@ fn measure_limits(
     cores: usize,
 ) -> Result<Limits> {
     eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark (3 tries, clip looped 4 times)");
-    let ffmpeg = limits::ffmpeg_decode(clip, 3, 3)?;
+    let ffmpeg = limits::ffmpeg_decode(clip, 3, 3, None, None)?;
+    let manifest = xueliang_detect::Manifest::load(model).context("loading the model manifest")?;
+    let p = manifest.input.geometry.placement(CLIP_SIZE.0, CLIP_SIZE.1);
+    let every = (CLIP_FPS / cli.detect_fps).round().max(1.0) as u32;
+    let filter = format!(
+        "select=not(mod(n\\,{every})),scale={}:{}:flags=bilinear,format=rgb24",
+        p.scaled_w, p.scaled_h
+    );
+    eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark -vf {filter}");
+    let ffmpeg_scale = limits::ffmpeg_decode(clip, 3, 3, Some(&filter), Some(ffmpeg.frames))?;
     let mut counts = vec![inference_threads];
     if inference_threads != 1 {
         counts.push(1);
@@ -514,16 +585,20 @@ fn measure_limits(
         "[bench] limits: bare inference, threads {counts:?}, {} runs each",
         cli.infer_runs
     );
-    let inference = limits::bare_inference(
-        onnxruntime,
-        model,
-        clip,
-        CLIP_SIZE,
-        &counts,
-        20,
-        cli.infer_runs,
-        3,
-    )?;
+    // One onnxruntime environment per process.
+    let env = xueliang_detect::load_onnxruntime(onnxruntime).context("loading onnxruntime")?;
+    let inference =
+        limits::bare_inference(&env, model, clip, CLIP_SIZE, &counts, 20, cli.infer_runs, 3)?;
+    let mut variant_threads = vec![1];
+    if cores > 1 {
+        variant_threads.push(cores);
+    }
+    let variant_runs = (cli.infer_runs / 3).max(10);
+    eprintln!(
+        "[bench] limits: onnxruntime session options, threads {variant_threads:?}, {variant_runs} runs each"
+    );
+    let session_options =
+        limits::session_variants(&env, model, clip, CLIP_SIZE, &variant_threads, variant_runs)?;
     let first = &inference[0];
     let decode_cameras_per_core = ffmpeg.frames_per_cpu_s / CLIP_FPS;
     let inference_cameras = first.max_per_s / cli.detect_fps;
@@ -533,7 +608,9 @@ fn measure_limits(
     let combined_cameras = (cores as f64 / per_camera_cpu).min(inference_cameras);
     Ok(Limits {
         ffmpeg_decode: ffmpeg,
+        ffmpeg_decode_scale: ffmpeg_scale,
         inference,
+        session_options,
         decode_cameras_per_core,
         inference_cameras,
         combined_cameras,
@@ -547,6 +624,9 @@ fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
         decode_vs_ffmpeg: r
             .decode_cpu_us_per_frame
             .map(|ours| l.ffmpeg_decode.cpu_us_per_frame / ours),
+        decode_vs_ffmpeg_scale: r
+            .decode_cpu_us_per_frame
+            .map(|ours| l.ffmpeg_decode_scale.cpu_us_per_frame / ours),
         process_per_frame_vs_ffmpeg: r
             .process_cpu_us_per_frame
             .map(|ours| ours / l.ffmpeg_decode.cpu_us_per_frame),
@@ -566,12 +646,28 @@ fn print_limits(l: &Limits, detect_fps: f64) {
          = {:.1} real-time {:.0} fps cameras per core",
         f.frames, f.frames_per_cpu_s, f.cpu_us_per_frame, f.rtime_s, l.decode_cameras_per_core, CLIP_FPS
     );
+    let s = &l.ffmpeg_decode_scale;
+    println!(
+        "ffmpeg -threads 1 decode + scale to the model input at the detection rate: {:.0} us per decoded frame \
+         ({} frames scaled)",
+        s.cpu_us_per_frame, s.frames_out
+    );
     for b in &l.inference {
         println!(
             "bare inference, {} thread(s): {:.2} ms mean, p50 {:.2}, p99 {:.2} ms wall, {:.2} ms CPU each; \
              {:.0} inferences/s back to back ({} detections on the test frame)",
             b.threads, b.wall_ms_mean, b.wall_ms_p50, b.wall_ms_p99, b.cpu_ms_per_inference, b.max_per_s,
             b.detections
+        );
+    }
+    println!("onnxruntime session options (raw session, outputs not decoded):");
+    for v in &l.session_options {
+        println!(
+            "  {:<20} {} thread(s): {:>6.2} ms wall, {:>6.2} ms CPU per inference",
+            format!("{:?}", v.variant),
+            v.threads,
+            v.wall_ms_mean,
+            v.cpu_ms_per_inference
         );
     }
     println!(
@@ -629,8 +725,17 @@ fn print_table(entries: &[RunEntry]) {
         );
     }
     println!(
-        "{:>4} | {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} | threads (% of one core)",
-        "N", "dec us/f", "inf ms/d", "proc us/f", "dec/ffm", "proc/ffm", "inf/bare", "det/cap"
+        "{:>4} | {:>5} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | threads (% of one core)",
+        "N",
+        "sys%",
+        "dec us/f",
+        "inf ms/d",
+        "proc us/f",
+        "dec/ffm",
+        "dec/ffs",
+        "proc/ffm",
+        "inf/bare",
+        "det/cap"
     );
     for e in entries {
         let Some(r) = &e.result else { continue };
@@ -642,12 +747,14 @@ fn print_table(entries: &[RunEntry]) {
             .map(|(g, p)| format!("{g} {p:.1}"))
             .collect();
         println!(
-            "{:>4} | {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} | {}",
+            "{:>4} | {:>5.1} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {}",
             r.cameras,
+            r.xueliang_sys_pct,
             opt(r.decode_cpu_us_per_frame, 0),
             opt(r.inference_cpu_ms_per_detection, 2),
             opt(r.process_cpu_us_per_frame, 0),
             opt(ra.decode_vs_ffmpeg, 2),
+            opt(ra.decode_vs_ffmpeg_scale, 2),
             opt(ra.process_per_frame_vs_ffmpeg, 2),
             opt(ra.inference_vs_bare, 2),
             opt(ra.detection_vs_bare_capacity, 2),

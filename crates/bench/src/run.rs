@@ -301,6 +301,8 @@ pub struct RunResult {
     pub machine_busy_pct: f64,
     pub xueliang_cpu_pct: f64,
     pub xueliang_cpu_pct_per_camera: f64,
+    /// The part of `xueliang_cpu_pct` spent in the kernel (system time).
+    pub xueliang_sys_pct: f64,
     pub rtsp_server_cpu_pct: f64,
     pub bench_cpu_pct: f64,
     /// Everything else on the machine (other users' work).
@@ -522,6 +524,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         machine_busy_pct: machine_pct,
         xueliang_cpu_pct: xl_pct,
         xueliang_cpu_pct_per_camera: xl_pct / n as f64,
+        xueliang_sys_pct: pct(s0.xueliang.stime, s1.xueliang.stime),
         rtsp_server_cpu_pct: server_pct,
         bench_cpu_pct: bench_pct,
         other_cpu_pct: (machine_pct - xl_pct - server_pct - bench_pct).max(0.0),
