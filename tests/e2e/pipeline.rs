@@ -142,7 +142,10 @@ fn h264_and_h265_cameras_turn_the_footage_into_person_events() -> Result<()> {
         // Nothing should be dropped on an idle machine; allow 2 % for a busy
         // one (these tests run beside each other).
         let dropped = h["frames_dropped_detect"].as_u64().unwrap();
-        assert!(dropped <= 8, "{id}: {dropped} frames dropped before detection: {h}");
+        assert!(
+            dropped <= 8,
+            "{id}: {dropped} frames dropped before detection: {h}"
+        );
     }
     let n264 = check_camera(&x, "h264")?;
     let n265 = check_camera(&x, "h265")?;

@@ -149,10 +149,15 @@ impl Tracker {
         for t in &mut self.tracks {
             t.seen_now = false;
         }
-        let (high, low): (Vec<(&Detection, &bool)>, Vec<(&Detection, &bool)>) =
-            detections.iter().zip(confident).partition(|(_, c)| **c);
-        let high: Vec<&Detection> = high.into_iter().map(|(d, _)| d).collect();
-        let low: Vec<&Detection> = low.into_iter().map(|(d, _)| d).collect();
+        let mut high: Vec<&Detection> = Vec::new();
+        let mut low: Vec<&Detection> = Vec::new();
+        for (d, c) in detections.iter().zip(confident) {
+            if *c {
+                high.push(d)
+            } else {
+                low.push(d)
+            }
+        }
         let mut free: Vec<bool> = vec![true; self.tracks.len()];
         let unmatched_high = self.associate(&high, &mut free, IOU_HIGH, false, now, diagonal);
         self.associate(&low, &mut free, IOU_LOW, true, now, diagonal);

@@ -267,7 +267,7 @@ mod tests {
         (0..W * H)
             .map(|i| {
                 let (x, y) = (i % W, i / W);
-                let stripe = if ((x + y + shift) / 8) % 2 == 0 {
+                let stripe = if ((x + y + shift) / 8).is_multiple_of(2) {
                     60
                 } else {
                     190

@@ -266,10 +266,7 @@ pub trait AlertStore: Send + Sync {
     fn alert_of_event(&self, event_id: i64) -> BoxFuture<'_, Result<Option<Alert>, StoreError>>;
 
     /// The deliveries of an alert with their attempts, in creation order.
-    fn deliveries(
-        &self,
-        alert_id: i64,
-    ) -> BoxFuture<'_, Result<Vec<DeliveryLog>, StoreError>>;
+    fn deliveries(&self, alert_id: i64) -> BoxFuture<'_, Result<Vec<DeliveryLog>, StoreError>>;
 }
 
 /// A delivery with its attempts.
