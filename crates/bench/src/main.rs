@@ -28,14 +28,24 @@ const CLIP_SIZE: (u32, u32) = (704, 576);
     about = "Performance bench: the real xueliang binary against N cameras of the real RTSP server",
     long_about = "Performance bench: the real `xueliang serve` against N cameras served by the real \
 GStreamer RTSP server (tests/rtsp-server/serve.py, looping the clip), with the machine's limits \
-measured in the same run: `ffmpeg -threads 1 -benchmark` decoding the same clip, and the model's \
-bare inference time with the thread count the pipeline uses.\n\n\
+measured in the same run: `ffmpeg -threads 1 -benchmark` decoding the same clip (plain, and with \
+the scaling to the model input a decode thread does), and the model's bare inference time with one \
+thread and with one per core (each run is compared with the layout xueliang logs at startup), plus \
+the raw session under other onnxruntime session options.\n\n\
 For each N it prints: process CPU as % of one core (from /proc/<pid>/stat), total and per camera, \
 and by thread group; the CPU of the RTSP server and of everything else on the machine; stream fps \
 received and detection fps achieved per camera (counter deltas from GET /api/v1/cameras over the \
 measuring window); frames dropped before detection and before decoding; resident memory (VmRSS) \
 total and per camera; frame-arrival-to-event-stored latency p50/p99 (recorded_at - started_at of \
 the object events that started in the window); and the ratios to the limits.\n\n\
+Columns: cpu% = xueliang, % of one core; %/cam = per camera; rtsp% = the test server; other% = \
+everything else on the machine; det fps = mean/slowest camera; drop dt/dc = frames dropped before \
+detection/decoding; inf = inference workers x threads; dec us/f = decode threads' CPU per decoded \
+frame; inf ms/d = inference CPU per detection; proc us/f = process CPU per received frame; dec/ffm, \
+dec/ffs = ffmpeg's CPU per frame (plain, with scaling) / ours; proc/ffm = ours / ffmpeg's; \
+inf/bare = bare CPU per inference / ours; det/cap = detections/s / the bare sessions' back-to-back \
+rate. A run keeps up with <= 1 % dropped before detection, >= 95 % of the detection rate and every \
+camera online.\n\n\
 Needs: the release `xueliang` binary next to this one (cargo build --release -p xueliang), \
 Debian's /usr/bin/python3 with GStreamer, the ffmpeg CLI, onnxruntime under .local/ \
 (scripts/setup.sh). The clip is made by scripts/make-fixtures.sh when missing.\n\n\
@@ -72,17 +82,20 @@ struct Cli {
     #[arg(long, default_value_t = 5.0)]
     detect_fps: f64,
     /// busy: the D1 clip (pedestrians, cars); idle: a still picture of the same
-    /// scene with light sensor noise, encoded the same way (made on first use
-    /// under .local/cache/bench/).
+    /// scene with light sensor noise, encoded like it at constant quality (made
+    /// on first use under .local/cache/bench/).
     #[arg(long, value_enum, default_value_t = Scene::Busy)]
     scene: Scene,
     /// Serve this clip instead (an MP4 with H.264 or H.265 video).
     #[arg(long)]
     clip: Option<PathBuf>,
-    /// `[detector] threads` for xueliang and the bare inference measurement;
-    /// 0 = xueliang's default (one per core).
+    /// `[detector] threads` (per inference session); 0 = xueliang's default.
     #[arg(long, default_value_t = 0)]
     inference_threads: usize,
+    /// `[detector] workers` (inference sessions); 0 = xueliang's default (the
+    /// field is left out, for binaries that predate it).
+    #[arg(long, default_value_t = 0)]
+    inference_workers: usize,
     /// `[decode] threads`; 0 = xueliang's default (one per core).
     #[arg(long, default_value_t = 0)]
     decode_threads: usize,
@@ -104,6 +117,10 @@ struct Cli {
     /// Write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Free text stored with the JSON results (e.g. the commit the xueliang
+    /// binary was built from).
+    #[arg(long)]
+    note: Option<String>,
     /// Keep each run's config and logs (a temporary directory is printed).
     #[arg(long)]
     keep_logs: bool,
@@ -151,10 +168,14 @@ struct Limits {
     session_options: Vec<limits::VariantTiming>,
     /// Real-time cameras of this clip one core decodes (ffmpeg).
     decode_cameras_per_core: f64,
-    /// Cameras one inference session serves at the configured rate.
-    inference_cameras: f64,
+    /// Cameras one session using every core serves at the configured rate
+    /// (back-to-back inferences per second / detection fps).
+    inference_cameras_one_session: f64,
+    /// The same for one single-threaded session per core, if they did not
+    /// slow each other down.
+    inference_cameras_session_per_core: f64,
     /// Cameras the machine could run if decode and inference were all it did:
-    /// all cores / (decode CPU + inference CPU per camera-second).
+    /// all cores / (decode CPU + the cheapest inference CPU, per camera-second).
     combined_cameras: f64,
 }
 
@@ -181,7 +202,8 @@ struct Ratios {
     /// Bare CPU per inference / our inference CPU per detection (1 = no overhead).
     inference_vs_bare: Option<f64>,
     /// Detections per second achieved / back-to-back inferences per second of
-    /// one bare session: the share of the single session's capacity in use.
+    /// the bare sessions (workers x one session's rate): the share of the
+    /// inference capacity in use.
     detection_vs_bare_capacity: Option<f64>,
 }
 
@@ -280,11 +302,6 @@ fn real_main(cli: Cli) -> Result<()> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let inference_threads = if cli.inference_threads == 0 {
-        cores
-    } else {
-        cli.inference_threads
-    };
 
     let machine = Machine {
         cores,
@@ -303,30 +320,20 @@ fn real_main(cli: Cli) -> Result<()> {
     );
     println!("  xueliang: {}", xueliang.display());
     println!(
-        "  clip: {} ({:?} scene), detection {} fps, inference threads {}, decode threads {}",
+        "  clip: {} ({:?} scene), detection {} fps; [detector] workers {}, threads {}; [decode] threads {}",
         clip.display(),
         cli.scene,
         cli.detect_fps,
-        inference_threads,
-        if cli.decode_threads == 0 {
-            cores
-        } else {
-            cli.decode_threads
-        }
+        show_setting(cli.inference_workers),
+        show_setting(cli.inference_threads),
+        show_setting(cli.decode_threads),
     );
     println!("  note: a shared machine; other processes' CPU is reported as `other`.");
 
     let limits = if cli.skip_limits {
         None
     } else {
-        Some(measure_limits(
-            &cli,
-            &onnxruntime,
-            &model,
-            &clip,
-            inference_threads,
-            cores,
-        )?)
+        Some(measure_limits(&cli, &onnxruntime, &model, &clip, cores)?)
     };
     if let Some(l) = &limits {
         print_limits(l, cli.detect_fps);
@@ -343,6 +350,7 @@ fn real_main(cli: Cli) -> Result<()> {
         warmup: Duration::from_secs_f64(cli.warmup),
         seconds: Duration::from_secs_f64(cli.seconds),
         inference_threads: cli.inference_threads,
+        inference_workers: cli.inference_workers,
         decode_threads: cli.decode_threads,
         keep_logs: cli.keep_logs,
     };
@@ -563,7 +571,6 @@ fn measure_limits(
     onnxruntime: &Path,
     model: &Path,
     clip: &Path,
-    inference_threads: usize,
     cores: usize,
 ) -> Result<Limits> {
     eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark (3 tries, clip looped 4 times)");
@@ -577,9 +584,13 @@ fn measure_limits(
     );
     eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark -vf {filter}");
     let ffmpeg_scale = limits::ffmpeg_decode(clip, 3, 3, Some(&filter), Some(ffmpeg.frames))?;
-    let mut counts = vec![inference_threads];
-    if inference_threads != 1 {
-        counts.push(1);
+    // One thread (a session per core) and all cores (one session), and any
+    // other count asked for.
+    let mut counts = vec![1];
+    for t in [cores, cli.inference_threads] {
+        if t > 0 && !counts.contains(&t) {
+            counts.push(t);
+        }
     }
     eprintln!(
         "[bench] limits: bare inference, threads {counts:?}, {} runs each",
@@ -589,36 +600,52 @@ fn measure_limits(
     let env = xueliang_detect::load_onnxruntime(onnxruntime).context("loading onnxruntime")?;
     let inference =
         limits::bare_inference(&env, model, clip, CLIP_SIZE, &counts, 20, cli.infer_runs, 3)?;
-    let mut variant_threads = vec![1];
-    if cores > 1 {
-        variant_threads.push(cores);
-    }
+    let variant_threads: Vec<usize> = counts
+        .iter()
+        .copied()
+        .filter(|t| *t == 1 || *t == cores)
+        .collect();
     let variant_runs = (cli.infer_runs / 3).max(10);
     eprintln!(
         "[bench] limits: onnxruntime session options, threads {variant_threads:?}, {variant_runs} runs each"
     );
     let session_options =
         limits::session_variants(&env, model, clip, CLIP_SIZE, &variant_threads, variant_runs)?;
-    let first = &inference[0];
+    let with_threads = |t: usize| inference.iter().find(|b| b.threads == t);
     let decode_cameras_per_core = ffmpeg.frames_per_cpu_s / CLIP_FPS;
-    let inference_cameras = first.max_per_s / cli.detect_fps;
-    // CPU seconds one camera needs per second: decode every frame + inference at the rate.
-    let per_camera_cpu = CLIP_FPS * ffmpeg.cpu_us_per_frame / 1e6
-        + cli.detect_fps * first.cpu_ms_per_inference / 1e3;
-    let combined_cameras = (cores as f64 / per_camera_cpu).min(inference_cameras);
+    let inference_cameras_one_session = with_threads(cores)
+        .map(|b| b.max_per_s / cli.detect_fps)
+        .unwrap_or(0.0);
+    let inference_cameras_session_per_core = with_threads(1)
+        .map(|b| cores as f64 * b.max_per_s / cli.detect_fps)
+        .unwrap_or(0.0);
+    // CPU seconds one camera needs per second: decode every frame + inference
+    // at the rate, at the cheapest CPU per inference measured.
+    let cheapest = inference
+        .iter()
+        .map(|b| b.cpu_ms_per_inference)
+        .fold(f64::INFINITY, f64::min);
+    let per_camera_cpu = CLIP_FPS * ffmpeg.cpu_us_per_frame / 1e6 + cli.detect_fps * cheapest / 1e3;
+    let combined_cameras = cores as f64 / per_camera_cpu;
     Ok(Limits {
         ffmpeg_decode: ffmpeg,
         ffmpeg_decode_scale: ffmpeg_scale,
         inference,
         session_options,
         decode_cameras_per_core,
-        inference_cameras,
+        inference_cameras_one_session,
+        inference_cameras_session_per_core,
         combined_cameras,
     })
 }
 
 fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
-    let bare = &l.inference[0];
+    // Compare with the bare session of the thread count the run used.
+    let bare = r
+        .inference_threads
+        .and_then(|t| l.inference.iter().find(|b| b.threads == t))
+        .unwrap_or(&l.inference[0]);
+    let workers = r.inference_workers.unwrap_or(1) as f64;
     let det_per_s = r.frames_detected as f64 / r.window_s;
     Ratios {
         decode_vs_ffmpeg: r
@@ -633,7 +660,7 @@ fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
         inference_vs_bare: r
             .inference_cpu_ms_per_detection
             .map(|ours| bare.cpu_ms_per_inference / ours),
-        detection_vs_bare_capacity: Some(det_per_s / bare.max_per_s),
+        detection_vs_bare_capacity: Some(det_per_s / (workers * bare.max_per_s)),
     }
 }
 
@@ -671,9 +698,18 @@ fn print_limits(l: &Limits, detect_fps: f64) {
         );
     }
     println!(
-        "=> one session serves {:.1} cameras at {detect_fps} det/s; decode + inference alone would allow {:.1} cameras",
-        l.inference_cameras, l.combined_cameras
+        "=> at {detect_fps} det/s a session on all cores serves {:.1} cameras, one 1-thread session per core {:.1}; \
+         decode + inference CPU alone would allow {:.1} cameras",
+        l.inference_cameras_one_session, l.inference_cameras_session_per_core, l.combined_cameras
     );
+}
+
+fn show_setting(v: usize) -> String {
+    if v == 0 {
+        "default".to_owned()
+    } else {
+        v.to_string()
+    }
 }
 
 fn opt(v: Option<f64>, prec: usize) -> String {
@@ -725,8 +761,9 @@ fn print_table(entries: &[RunEntry]) {
         );
     }
     println!(
-        "{:>4} | {:>5} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | threads (% of one core)",
+        "{:>4} | {:>5} {:>5} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | threads (% of one core)",
         "N",
+        "inf",
         "sys%",
         "dec us/f",
         "inf ms/d",
@@ -747,8 +784,12 @@ fn print_table(entries: &[RunEntry]) {
             .map(|(g, p)| format!("{g} {p:.1}"))
             .collect();
         println!(
-            "{:>4} | {:>5.1} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {}",
+            "{:>4} | {:>5} {:>5.1} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {}",
             r.cameras,
+            match (r.inference_workers, r.inference_threads) {
+                (Some(w), Some(t)) => format!("{w}x{t}"),
+                _ => "?".to_owned(),
+            },
             r.xueliang_sys_pct,
             opt(r.decode_cpu_us_per_frame, 0),
             opt(r.inference_cpu_ms_per_detection, 2),

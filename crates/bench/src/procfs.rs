@@ -128,10 +128,13 @@ pub fn read_cpu_totals() -> CpuTotals {
         .unwrap_or_default()
 }
 
-/// CPU ticks of each thread of a process, by thread id; the main thread
-/// (tid = pid) is named `main`, whatever its `comm`.
+/// CPU ticks of each thread of a process, by thread id. The main thread
+/// (tid = pid) is named `main`; other threads that carry the process's own name
+/// never named themselves (they inherit their creator's) and are named
+/// `unnamed`, whatever the executable is called.
 pub fn read_threads(pid: u32) -> BTreeMap<u32, Stat> {
     let mut out = BTreeMap::new();
+    let process_comm = read_stat(pid).map(|s| s.comm);
     let dir = format!("/proc/{pid}/task");
     let Ok(entries) = std::fs::read_dir(Path::new(&dir)) else {
         return out;
@@ -150,6 +153,8 @@ pub fn read_threads(pid: u32) -> BTreeMap<u32, Stat> {
         {
             if tid == pid {
                 stat.comm = "main".to_owned();
+            } else if Some(&stat.comm) == process_comm.as_ref() {
+                stat.comm = "unnamed".to_owned();
             }
             out.insert(tid, stat);
         }

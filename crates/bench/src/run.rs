@@ -29,6 +29,9 @@ pub struct RunSpec {
     pub seconds: Duration,
     /// `[detector] threads` and `[decode] threads`; 0 = the binary's default.
     pub inference_threads: usize,
+    /// `[detector] workers`, written only when not 0 (older binaries do not
+    /// know the field).
+    pub inference_workers: usize,
     pub decode_threads: usize,
     pub keep_logs: bool,
 }
@@ -135,7 +138,7 @@ data_dir = "{data}"
 model = "{model}"
 onnxruntime = "{ort}"
 threads = {inference_threads}
-
+{workers}
 [decode]
 threads = {decode_threads}
 
@@ -149,6 +152,11 @@ lost_after_s = 1
         model = spec.model.display(),
         ort = spec.onnxruntime.display(),
         inference_threads = spec.inference_threads,
+        workers = if spec.inference_workers > 0 {
+            format!("workers = {}\n", spec.inference_workers)
+        } else {
+            String::new()
+        },
         decode_threads = spec.decode_threads,
         fps = spec.detect_fps,
     );
@@ -249,6 +257,37 @@ fn events(api: SocketAddr, since: DateTime<Utc>, until: DateTime<Utc>) -> Result
     }
 }
 
+/// The inference layout xueliang reports at startup in its `detector ready`
+/// log line: `(workers, threads per session)`; a binary without several
+/// workers logs no `workers=` and has one.
+pub fn parse_detector_layout(log: &str) -> Option<(usize, usize)> {
+    let line = strip_ansi(log.lines().find(|l| l.contains("detector ready"))?);
+    let field = |name: &str| -> Option<usize> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("workers=").unwrap_or(1), field("threads=")?))
+}
+
+/// Removes terminal colour sequences (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Milliseconds from the arrival of the frame that started an event
 /// (`started_at`) to the event's row being written (`recorded_at`).
 pub fn event_latency_ms(event: &Value) -> Option<f64> {
@@ -293,6 +332,9 @@ fn snapshot(xl_pid: u32, server_pid: u32, api: SocketAddr) -> Result<Snapshot> {
 #[derive(Clone, Debug, Serialize)]
 pub struct RunResult {
     pub cameras: usize,
+    /// Inference workers and threads per session, from xueliang's log.
+    pub inference_workers: Option<usize>,
+    pub inference_threads: Option<usize>,
     pub window_s: f64,
     pub started_at: DateTime<Utc>,
     pub loadavg_before: [f64; 3],
@@ -356,11 +398,11 @@ impl RunResult {
     }
 }
 
-/// Thread groups counted as inference: the `inference` thread and the
-/// onnxruntime intra-op pool (whose threads inherit the creating thread's
-/// name; the session is created on the main thread, whose group is `main`
-/// only for the main thread itself, so the pool shows up as `xueliang`).
-pub const INFERENCE_GROUPS: &[&str] = &["inference", "xueliang"];
+/// Thread groups counted as inference: the `inference` threads and
+/// onnxruntime's intra-op pool, whose threads inherit the name of the thread
+/// that created the session (xueliang's main thread) and so are `unnamed`
+/// (see [`procfs::read_threads`]).
+pub const INFERENCE_GROUPS: &[&str] = &["inference", "unnamed"];
 
 pub fn run(spec: &RunSpec) -> Result<RunResult> {
     let dir = tempfile::Builder::new()
@@ -388,6 +430,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         .args(["serve", "--config"])
         .arg(&config_path)
         .current_dir(&spec.repo)
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path)?)
         .spawn()
@@ -462,6 +505,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
 
     xl.stop(Duration::from_secs(20))?;
     server.stop(Duration::from_secs(5))?;
+    let layout = parse_detector_layout(&std::fs::read_to_string(&log_path).unwrap_or_default());
 
     let window = (s1.at - s0.at).as_secs_f64();
     let pct = |t0: u64, t1: u64| t1.saturating_sub(t0) as f64 / ticks / window * 100.0;
@@ -517,6 +561,8 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     let mb = |kb: u64| kb as f64 / 1024.0;
     Ok(RunResult {
         cameras: n,
+        inference_workers: layout.map(|l| l.0),
+        inference_threads: layout.map(|l| l.1),
         window_s: window,
         started_at: s0.wall,
         loadavg_before: load_before,
@@ -579,6 +625,17 @@ mod tests {
     }
 
     #[test]
+    fn detector_layout_from_the_log() {
+        let old =
+            "2026-11-29T15:40:01Z  INFO xueliang::serve: detector ready model=m.toml threads=2\n";
+        assert_eq!(parse_detector_layout(old), Some((1, 2)));
+        let new = "x\n\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m detector ready \
+                   \u{1b}[3mworkers\u{1b}[0m\u{1b}[2m=\u{1b}[0m2 \u{1b}[3mthreads\u{1b}[0m\u{1b}[2m=\u{1b}[0m1\n";
+        assert_eq!(parse_detector_layout(new), Some((2, 1)));
+        assert_eq!(parse_detector_layout("nothing here"), None);
+    }
+
+    #[test]
     fn counters_from_health_and_deltas() {
         let h = serde_json::json!({"state": "online", "frames_received": 100, "frames_detected": 20,
                                    "frames_dropped_detect": 1});
@@ -614,6 +671,7 @@ mod tests {
             warmup: Duration::ZERO,
             seconds: Duration::ZERO,
             inference_threads: 0,
+            inference_workers: 0,
             decode_threads: 0,
             keep_logs: false,
         };
