@@ -66,6 +66,17 @@ impl OrtDetector {
         threads: usize,
     ) -> Result<OrtDetector, DetectError> {
         let bytes = manifest.read_model()?;
+        Self::from_model(env, manifest, &bytes, threads)
+    }
+
+    /// Builds a session from model bytes already read (and checked) with
+    /// [`Manifest::read_model`], so several workers read the file once.
+    pub fn from_model(
+        env: &Environment,
+        manifest: Manifest,
+        bytes: &[u8],
+        threads: usize,
+    ) -> Result<OrtDetector, DetectError> {
         let corrupt = |e: ort::Error| DetectError::ModelCorrupt {
             path: manifest.model_path.clone(),
             message: e.to_string(),
@@ -76,7 +87,7 @@ impl OrtDetector {
                 .with_intra_threads(threads)
                 .map_err(|e| corrupt(e.into()))?;
         }
-        let session = builder.commit_from_memory(&bytes).map_err(corrupt)?;
+        let session = builder.commit_from_memory(bytes).map_err(corrupt)?;
         let check = |name: &str, outlets: &[ort::value::Outlet], what: &str| {
             if outlets.iter().any(|o| o.name() == name) {
                 Ok(())

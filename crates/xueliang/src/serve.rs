@@ -67,9 +67,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let geometry = manifest.input.geometry;
     let (workers, threads) = config.detector.layout(cores());
+    let model = manifest.read_model().context("[detector] model")?;
     let mut detectors: Vec<Box<dyn xueliang_detect::Detector>> = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let d = OrtDetector::new(&env, manifest.clone(), threads).context("[detector] model")?;
+        let d = OrtDetector::from_model(&env, manifest.clone(), &model, threads)
+            .context("[detector] model")?;
         detectors.push(Box::new(d));
     }
     info!(model = %config.detector.model.display(), workers, threads, "detector ready");
