@@ -71,6 +71,7 @@ fn health_of(cam: &CameraView) -> Health {
 async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
     let items: Vec<Camera> = state
         .cameras
+        .list()
         .iter()
         .map(|c| Camera {
             id: c.config.id.clone(),
@@ -93,8 +94,7 @@ async fn health(
 ) -> Result<Json<Health>, ApiError> {
     let cam = state
         .cameras
-        .iter()
-        .find(|c| c.config.id == id)
+        .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("no camera with id \"{id}\"")))?;
-    Ok(Json(health_of(cam)))
+    Ok(Json(health_of(&cam)))
 }

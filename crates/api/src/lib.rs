@@ -4,6 +4,7 @@
 
 mod alerts;
 mod cameras;
+mod control;
 mod error;
 mod events;
 mod metrics;
@@ -21,10 +22,12 @@ use tower_http::trace::TraceLayer;
 use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
 use xueliang_store::EventStore;
 
+pub use control::{CameraChangeError, CameraControl, FixedCameras};
 pub use error::ApiError;
 
 /// A camera as the API sees it: its configuration, its health as the health
 /// monitor publishes it, and its counters.
+#[derive(Clone)]
 pub struct CameraView {
     pub config: CameraConfig,
     pub health: watch::Receiver<CameraHealth>,
@@ -34,7 +37,8 @@ pub struct CameraView {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn EventStore>,
-    pub cameras: Arc<Vec<CameraView>>,
+    /// The running cameras, and the changes an administrator can make.
+    pub cameras: Arc<dyn CameraControl>,
     /// The alerts stage (organisation, deliveries, acknowledgement); `None`
     /// when it is not running.
     pub alerts: Option<Arc<xueliang_alerts::AlertService>>,

@@ -26,7 +26,7 @@ const STATES: [CameraState; 5] = [
 ];
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = render(&state.cameras);
+    let body = render(&state.cameras.list());
     (
         [(
             header::CONTENT_TYPE,

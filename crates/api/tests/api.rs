@@ -4,7 +4,7 @@ use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::watch;
-use xueliang_api::{AppState, CameraView};
+use xueliang_api::{AppState, CameraView, FixedCameras};
 use xueliang_core::{
     BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent,
 };
@@ -46,7 +46,7 @@ village = "东村"
     }];
     let state = AppState {
         store: store.clone(),
-        cameras: Arc::new(cameras),
+        cameras: Arc::new(FixedCameras(cameras)),
         alerts: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -291,11 +291,11 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
             .unwrap();
     let state = AppState {
         store: s.store.clone(),
-        cameras: Arc::new(vec![CameraView {
+        cameras: Arc::new(FixedCameras(vec![CameraView {
             config: config.cameras[0].clone(),
             health: rx,
             stats,
-        }]),
+        }])),
         alerts: None,
     };
     tokio::spawn(xueliang_api::serve_metrics(

@@ -205,7 +205,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     info!(%addr, cameras = running.len(), "serving");
     let state = AppState {
         store: store.clone() as Arc<dyn EventStore>,
-        cameras: Arc::new(views),
+        cameras: Arc::new(xueliang_api::FixedCameras(views)),
         alerts: Some(alert_service),
     };
     let metrics_shutdown = shutdown.clone();
