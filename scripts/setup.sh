@@ -2,7 +2,9 @@
 # Installs what Xueliang needs to build, run and test, and only what is missing:
 #   - Debian packages (FFmpeg development files, GStreamer RTSP server, ffmpeg CLI),
 #   - the onnxruntime shared library from the PyPI wheel, into .local/onnxruntime/,
-#   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi.
+#   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi,
+#   - the dashboard's browser test: Debian's chromium, Node.js and npm, and
+#     playwright-core (pinned in tests/browser/package-lock.json) via `npm ci`.
 # Idempotent: a second run does nothing but checks. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +80,27 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /etc/mosquitto/mosquitto.conf
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
   (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null || { log "mosquitto did not start on 127.0.0.1:1883"; exit 1; }
+fi
+
+# The dashboard's browser test: headless Chromium from Debian (never a
+# downloaded browser) driven by playwright-core from npm.
+browser_missing=()
+[ -x /usr/bin/chromium ] || browser_missing+=(chromium)
+command -v node >/dev/null || browser_missing+=(nodejs)
+command -v npm >/dev/null || browser_missing+=(npm)
+if [ ${#browser_missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${browser_missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${browser_missing[@]}" >/dev/null
+fi
+# `npm ci` when node_modules is missing or older than the lock file (npm
+# writes node_modules/.package-lock.json on every install).
+browser="$root/tests/browser"
+if [ ! -f "$browser/node_modules/.package-lock.json" ] \
+   || [ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
+  log "installing the browser test's node modules (npm ci in tests/browser)"
+  (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 "$root/scripts/make-fixtures.sh"
