@@ -4,6 +4,7 @@
 mod alerts;
 mod bad_input;
 mod config;
+mod dashboard;
 mod health;
 mod pipeline;
 mod rules;

@@ -1,10 +1,12 @@
 //! The monitoring centre's HTTP API (JSON under `/api/v1`). Each area has its
 //! own `router()`; [`app`] puts them together so tests can serve the same app
-//! on a port of their own.
+//! on a port of their own. The operators' dashboard (`/`, `/assets/...`) is
+//! served by the same app.
 
 mod alerts;
 mod cameras;
 mod control;
+mod dashboard;
 mod error;
 mod events;
 mod metrics;
@@ -51,6 +53,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(dashboard::router())
         .nest(
             "/api/v1",
             cameras::router()
