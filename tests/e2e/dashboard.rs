@@ -1,16 +1,16 @@
 //! The operators' dashboard in a real browser: headless Chromium (Debian's
 //! package) driven by playwright-core (tests/browser/dashboard.mjs) against
 //! the real binary, whose camera sees the people in the test footage. The
-//! script logs in, waits for an event to arrive live on the wall, opens and
-//! acknowledges it, and checks the audit trail and the API.
+//! script logs in as an operator (made with `xueliang user add`, as the
+//! first admin is by `Xueliang::start`), waits for an event to arrive live on
+//! the wall, opens and acknowledges it, and checks the audit trail and the API.
 
 use anyhow::{bail, Context, Result};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use xueliang_e2e::{
-    config_header, fixture, free_port, repo, wait_for, xueliang_bin, RtspServer, Xueliang,
+    add_user, config_header, fixture, free_port, repo, wait_for, RtspServer, Xueliang,
 };
 
 const SETUP: &str = "run scripts/setup.sh (it installs chromium, nodejs and npm, and runs \
@@ -42,34 +42,6 @@ fn browser_tools() -> Result<(PathBuf, PathBuf)> {
     Ok((chromium, browser_dir))
 }
 
-/// `xueliang user add` with the password on stdin.
-fn add_user(config: &Path, username: &str, role: &str, password: &str) -> Result<()> {
-    let mut child = Command::new(xueliang_bin())
-        .args(["user", "add", "--config"])
-        .arg(config)
-        .args(["--username", username, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting xueliang user add")?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(format!("{password}\n").as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "xueliang user add failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
 #[test]
 fn an_operator_sees_a_live_event_and_acknowledges_it_in_the_browser() -> Result<()> {
     let (chromium, browser_dir) = browser_tools()?;
@@ -98,8 +70,9 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = 5, lo
     );
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &config)?;
+    // Centre staff are operators: they handle events, they administer nothing.
     let password = format!("pw-{}-雪亮", std::process::id());
-    add_user(&config_path, "admin", "admin", &password)?;
+    add_user(&config_path, "zhang.wei", &password, "operator", &[])?;
 
     let x = Xueliang::start(dir, port, &config, &[])?;
     // The pipeline runs: wait for the camera before the browser starts, so
@@ -114,7 +87,7 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = 5, lo
     let out = Command::new("node")
         .arg(browser_dir.join("dashboard.mjs"))
         .env("XUELIANG_URL", &x.base)
-        .env("XUELIANG_USER", "admin")
+        .env("XUELIANG_USER", "zhang.wei")
         .env("XUELIANG_PASSWORD", &password)
         .env("XUELIANG_SCREENSHOT", &screenshot)
         .env("CHROMIUM", &chromium)

@@ -107,7 +107,53 @@ pub fn free_port() -> u16 {
 pub struct Xueliang {
     pub base: String,
     pub dir: tempfile::TempDir,
+    /// An admin's session token; [`Xueliang::get`] and friends send it.
+    pub token: String,
     child: ChildGuard,
+}
+
+/// The admin every test's server gets (made with `xueliang user add`).
+pub const ADMIN: &str = "e2e-admin";
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password-7c1";
+
+/// Runs `xueliang user add` with the password on standard input.
+pub fn add_user(
+    config: &Path,
+    username: &str,
+    password: &str,
+    role: &str,
+    villages: &[&str],
+) -> Result<()> {
+    use std::io::Write;
+    let mut cmd = Command::new(xueliang_bin());
+    cmd.args(["user", "add", "--config"]).arg(config).args([
+        "--username",
+        username,
+        "--role",
+        role,
+        "--password-stdin",
+    ]);
+    for v in villages {
+        cmd.args(["--village", v]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(format!("{password}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "xueliang user add {username}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// The config header every test uses: the repo's model and onnxruntime, a
@@ -155,6 +201,12 @@ impl Xueliang {
     ) -> Result<Xueliang> {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config)?;
+        // The first start on a data directory makes the admin.
+        let marker = dir.path().join("admin-created");
+        if !marker.exists() {
+            add_user(&path, ADMIN, ADMIN_PASSWORD, "admin", &[])?;
+            std::fs::write(&marker, "")?;
+        }
         let log = std::fs::File::create(dir.path().join("xueliang.log"))?;
         let child = Command::new(xueliang_bin())
             .args(["serve", "--config"])
@@ -166,6 +218,7 @@ impl Xueliang {
         let mut x = Xueliang {
             base: format!("http://127.0.0.1:{port}"),
             dir,
+            token: String::new(),
             child: ChildGuard(child),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -174,6 +227,7 @@ impl Xueliang {
                 bail!("xueliang exited with {status}: {}", x.log());
             }
             if reqwest::blocking_get_ok(&format!("{}/healthz", x.base)) {
+                x.token = login(&x.base, ADMIN, ADMIN_PASSWORD)?;
                 return Ok(x);
             }
             if Instant::now() > deadline {
@@ -187,12 +241,33 @@ impl Xueliang {
         std::fs::read_to_string(self.dir.path().join("xueliang.log")).unwrap_or_default()
     }
 
+    /// GET as the admin; fails unless 200 with JSON.
     pub fn get(&self, path: &str) -> Result<Value> {
-        http_get_json(&format!("{}{path}", self.base))
+        let (status, v) = self.call("GET", path, None)?;
+        if status != 200 {
+            bail!("GET {path}: {status} {v}");
+        }
+        Ok(v)
     }
 
+    /// GET as the admin: status, content type, body.
     pub fn get_bytes(&self, path: &str) -> Result<(u16, String, Vec<u8>)> {
-        http_get(&format!("{}{path}", self.base))
+        http_request(
+            "GET",
+            &format!("{}{path}", self.base),
+            Some(&self.token),
+            None,
+        )
+    }
+
+    /// Any request as the admin: status and JSON body (`null` when empty).
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        call_json(
+            method,
+            &format!("{}{path}", self.base),
+            Some(&self.token),
+            body,
+        )
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -251,15 +326,32 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) ->
 
 /// Minimal blocking HTTP for tests (runs a one-off tokio runtime per call).
 pub fn http_get(url: &str) -> Result<(u16, String, Vec<u8>)> {
+    http_request("GET", url, None, None)
+}
+
+/// One request with an optional bearer token and JSON body: status, content
+/// type, body.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(u16, String, Vec<u8>)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let r = reqwest::Client::new()
-            .get(url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = reqwest::Client::new()
+            .request(method, url)
+            .timeout(Duration::from_secs(10));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await?;
         let status = r.status().as_u16();
         let ctype = r
             .headers()
@@ -269,6 +361,40 @@ pub fn http_get(url: &str) -> Result<(u16, String, Vec<u8>)> {
             .to_owned();
         Ok((status, ctype, r.bytes().await?.to_vec()))
     })
+}
+
+/// A request whose answer is JSON (or empty, read as `null`).
+pub fn call_json(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(u16, Value)> {
+    let (status, _, bytes) = http_request(method, url, token, body)?;
+    if bytes.is_empty() {
+        return Ok((status, Value::Null));
+    }
+    let v = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{method} {url}: {status}, not JSON"))?;
+    Ok((status, v))
+}
+
+/// Logs in and returns the session token.
+pub fn login(base: &str, username: &str, password: &str) -> Result<String> {
+    let body = serde_json::json!({ "username": username, "password": password });
+    let (status, v) = call_json(
+        "POST",
+        &format!("{base}/api/v1/auth/login"),
+        None,
+        Some(&body),
+    )?;
+    if status != 200 {
+        bail!("login as {username}: {status} {v}");
+    }
+    v["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("login answer without a token")
 }
 
 pub fn http_get_json(url: &str) -> Result<Value> {

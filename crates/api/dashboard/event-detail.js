@@ -59,7 +59,14 @@ function auditTrail(items) {
   );
 }
 
-function actionForm(onAction) {
+/** Whether `action` applies in workflow `state` (as the server decides it). */
+function allowed(action, state) {
+  if (action === "note") return true;
+  if (state === "resolved" || state === "false_alarm") return false;
+  return action !== "acknowledge" || state === "new";
+}
+
+function actionForm(state, onAction) {
   const assignee = el("input", { name: "assignee", id: "assignee", autocomplete: "off" });
   const note = el("textarea", { name: "note", id: "note", rows: "2", placeholder: t("detail.notePlaceholder") });
   const message = el("p", { class: "form-message", role: "status" });
@@ -76,6 +83,10 @@ function actionForm(onAction) {
     el("div", { class: "buttons" }, ...buttons),
     message,
   );
+  const enable = () => {
+    for (const b of buttons) b.disabled = !allowed(b.dataset.action, state);
+  };
+  enable();
   for (const button of buttons) {
     button.addEventListener("click", async () => {
       const action = button.dataset.action;
@@ -93,7 +104,7 @@ function actionForm(onAction) {
         await onAction(body);
       } catch (e) {
         show(errorText(e), true);
-        for (const b of buttons) b.disabled = false;
+        enable();
       }
     });
   }
@@ -134,7 +145,8 @@ export function mount(root, session, id) {
       auditTrail(Array.isArray(actions && actions.items) ? actions.items : []),
     );
     if (canAct(session.user)) {
-      const { form, show } = actionForm(async (action) => {
+      const state = (event.workflow && event.workflow.state) || "new";
+      const { form, show } = actionForm(state, async (action) => {
         await api.post(`/events/${encodeURIComponent(id)}/actions`, action);
         await render(t("detail.done", { action: t(`action.${action.action}`) }));
       });

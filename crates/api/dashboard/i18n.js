@@ -28,6 +28,7 @@ const zh = {
   "error.network": "无法连接服务器。",
   "error.forbidden": "没有权限执行此操作。",
   "error.notFound": "未找到。",
+  "error.conflict": "当前状态下不能这样操作：{message}",
   "error.generic": "出错了：{message}",
 
   "live.connecting": "正在连接实时事件流…",
@@ -199,6 +200,7 @@ const en = {
   "error.network": "Cannot reach the server.",
   "error.forbidden": "You are not allowed to do this.",
   "error.notFound": "Not found.",
+  "error.conflict": "Not possible in the current state: {message}",
   "error.generic": "Something went wrong: {message}",
 
   "live.connecting": "Connecting to the live feed…",
@@ -401,5 +403,6 @@ export function errorText(e) {
   if (e.status === 0) return t("error.network");
   if (e.status === 403) return t("error.forbidden");
   if (e.status === 404) return t("error.notFound");
+  if (e.status === 409) return t("error.conflict", { message: e.message });
   return t("error.generic", { message: e.message || e.code });
 }

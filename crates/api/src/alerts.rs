@@ -2,6 +2,7 @@
 //! an event's alert and deliveries with their attempts, acknowledgement
 //! (`POST` from the centre, or the signed link in a message).
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::AppState;
@@ -11,7 +12,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use xueliang_alerts::AlertService;
@@ -39,7 +40,12 @@ fn id_param(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_parameter("id", format!("\"{raw}\" is not an id")))
 }
 
-async fn organisation(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn organisation(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    // Officers' phone numbers are for the centre's staff, not viewers.
+    caller.require(xueliang_core::Role::Operator)?;
     let svc = service(&state)?;
     let org = &svc.organisation;
     let now = Utc::now();
@@ -102,19 +108,12 @@ async fn alert_body(svc: &AlertService, alert: Alert) -> Result<AlertBody, ApiEr
 /// was merged into, with every delivery and attempt.
 async fn event_deliveries(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = id_param(&raw)?;
     let svc = service(&state)?;
-    if state
-        .store
-        .get_event(id)
-        .await
-        .map_err(ApiError::internal)?
-        .is_none()
-    {
-        return Err(ApiError::not_found(format!("no event {id}")));
-    }
+    visible_event(&state, &caller, id).await?;
     let alert = match svc
         .store
         .alert_of_event(id)
@@ -127,44 +126,67 @@ async fn event_deliveries(
     Ok(Json(serde_json::json!({ "event_id": id, "alert": alert })))
 }
 
-async fn alert(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-) -> Result<Json<AlertBody>, ApiError> {
-    let id = id_param(&raw)?;
-    let svc = service(&state)?;
+/// The event if the caller may see it; 404 otherwise.
+async fn visible_event(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<xueliang_core::Event, ApiError> {
+    match state
+        .store
+        .get_event(id)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some(e) if caller.sees_village(e.village.as_deref()) => Ok(e),
+        _ => Err(ApiError::not_found(format!("no event {id}"))),
+    }
+}
+
+/// The alert if the caller may see the event that opened it; 404 otherwise.
+async fn visible_alert(
+    state: &AppState,
+    svc: &AlertService,
+    caller: &Caller,
+    id: i64,
+) -> Result<Alert, ApiError> {
+    let missing = || ApiError::not_found(format!("no alert {id}"));
     let a = svc
         .store
         .get_alert(id)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
-    Ok(Json(alert_body(svc, a).await?))
+        .ok_or_else(missing)?;
+    visible_event(state, caller, a.event_id)
+        .await
+        .map_err(|_| missing())?;
+    Ok(a)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AckRequest {
-    /// Who acknowledges (an officer id or an operator's name).
-    by: String,
-}
-
-/// `POST /alerts/{id}/ack` with `{"by": "..."}`.
-async fn ack_api(
+async fn alert(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
-    body: Result<Json<AckRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<AlertBody>, ApiError> {
     let id = id_param(&raw)?;
     let svc = service(&state)?;
-    let Json(req) = body.map_err(|e| ApiError::bad_parameter("body", e.body_text()))?;
-    let by = req.by.trim();
-    if by.is_empty() || by.chars().count() > 64 {
-        return Err(ApiError::bad_parameter("by", "must be 1-64 characters"));
-    }
+    let a = visible_alert(&state, svc, &caller, id).await?;
+    Ok(Json(alert_body(svc, a).await?))
+}
+
+/// `POST /alerts/{id}/ack`: the caller acknowledges the alert.
+async fn ack_api(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<AlertBody>, ApiError> {
+    caller.require(xueliang_core::Role::Operator)?;
+    let id = id_param(&raw)?;
+    let svc = service(&state)?;
+    visible_alert(&state, svc, &caller, id).await?;
     let a = svc
         .store
-        .ack_alert(id, by.to_owned(), "api".into(), Utc::now())
+        .ack_alert(id, caller.user.username.clone(), "api".into(), Utc::now())
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;

@@ -1,5 +1,6 @@
 //! `GET /cameras`, `GET /cameras/{id}/health`.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::{AppState, CameraView};
 use axum::extract::{Path, State};
@@ -68,11 +69,21 @@ fn health_of(cam: &CameraView) -> Health {
     }
 }
 
-async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// The camera with this id if the caller may see it (404 otherwise).
+pub fn visible_camera(state: &AppState, caller: &Caller, id: &str) -> Result<CameraView, ApiError> {
+    state
+        .cameras
+        .get(id)
+        .filter(|c| caller.sees_village(c.config.village.as_deref()))
+        .ok_or_else(|| ApiError::not_found(format!("no camera with id \"{id}\"")))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Json<serde_json::Value> {
     let items: Vec<Camera> = state
         .cameras
         .list()
         .iter()
+        .filter(|c| caller.sees_village(c.config.village.as_deref()))
         .map(|c| Camera {
             id: c.config.id.clone(),
             name: c.config.name.clone(),
@@ -90,11 +101,9 @@ async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 async fn health(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Health>, ApiError> {
-    let cam = state
-        .cameras
-        .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no camera with id \"{id}\"")))?;
+    let cam = visible_camera(&state, &caller, &id)?;
     Ok(Json(health_of(&cam)))
 }

@@ -10,39 +10,83 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<i64>,
 }
 
 impl ApiError {
     pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_parameter",
-            message: format!("parameter `{name}`: {message}"),
-        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("parameter `{name}`: {message}"),
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
+            status,
+            code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong username or password",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_attempts(retry_after_s: i64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_s),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many failed logins; try again in {retry_after_s} s"),
+            )
         }
     }
 
     /// Logs the cause; the client gets a fixed message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         error!(error = %cause, "request failed");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: "internal error; see the server log".into(),
-        }
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        response
     }
 }

@@ -4,6 +4,9 @@
 //! served by the same app.
 
 mod alerts;
+mod audit;
+pub mod auth;
+mod body;
 mod cameras;
 mod control;
 mod dashboard;
@@ -12,17 +15,22 @@ mod events;
 mod metrics;
 mod params;
 mod reports;
+mod stats;
+mod tokens;
+mod users;
 
+use axum::http::{header, HeaderValue};
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
-use xueliang_store::EventStore;
+use xueliang_store::{AccessStore, EventStore};
 
 pub use control::{CameraChangeError, CameraControl, FixedCameras};
 pub use error::ApiError;
@@ -44,28 +52,69 @@ pub struct AppState {
     /// The alerts stage (organisation, deliveries, acknowledgement); `None`
     /// when it is not running.
     pub alerts: Option<Arc<xueliang_alerts::AlertService>>,
+    /// Users, tokens, the audit trail and event workflow.
+    pub access: Arc<dyn AccessStore>,
+    /// Failed logins, shared by every request.
+    pub limiter: Arc<auth::LoginLimiter>,
 }
 
-/// Requests taking longer than this are answered 408.
+impl AppState {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        access: Arc<dyn AccessStore>,
+        cameras: Arc<dyn CameraControl>,
+        alerts: Option<Arc<xueliang_alerts::AlertService>>,
+    ) -> Self {
+        AppState {
+            store,
+            cameras,
+            alerts,
+            access,
+            limiter: Default::default(),
+        }
+    }
+}
+
+/// Requests taking longer than this are answered 408 (the live feed is exempt).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request body accepted (a camera with many zones fits easily).
+const BODY_LIMIT: usize = 256 * 1024;
 
 pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(tokens::router())
+        .merge(audit::router())
+        .merge(cameras::router())
+        .merge(events::router())
+        .merge(stats::router())
+        .merge(reports::router())
+        .merge(alerts::router())
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/v1/openapi.json", get(openapi))
+        .nest("/api/v1", api)
         .merge(dashboard::router())
-        .nest(
-            "/api/v1",
-            cameras::router()
-                .merge(events::router())
-                .merge(reports::router())
-                .merge(alerts::router()),
-        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ))
         .layer(TraceLayer::new_for_http())
 }
@@ -102,7 +151,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -52,3 +52,41 @@ impl Params {
             .transpose()
     }
 }
+
+/// Page size when the caller gives none.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+impl Params {
+    /// `limit`: 1..=`MAX_PAGE`, default [`DEFAULT_LIMIT`].
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        let limit = self.parsed::<u32>("limit")?.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=xueliang_store::MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_parameter(
+                "limit",
+                format!("must be 1..={}", xueliang_store::MAX_PAGE),
+            ));
+        }
+        Ok(limit)
+    }
+
+    /// `cursor`: an id this API gave out as `next_cursor`.
+    pub fn cursor(&self) -> Result<Option<i64>, ApiError> {
+        let cursor = self.parsed::<i64>("cursor")?;
+        if cursor.is_some_and(|c| c <= 0) {
+            return Err(ApiError::bad_parameter(
+                "cursor",
+                "not a cursor this API gave out",
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// Cuts a listing fetched with `limit + 1` rows to `limit` and returns the
+/// cursor of the next page, if there is one.
+pub fn next_cursor<T>(items: &mut Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> Option<String> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    more.then(|| items.last().map(|e| id(e).to_string()))
+        .flatten()
+}

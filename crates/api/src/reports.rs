@@ -1,6 +1,7 @@
 //! `GET /reports/availability`: the online rate (在线率) per camera, village,
 //! grid or for the whole township over a time range.
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::AppState;
@@ -29,6 +30,7 @@ struct CrossingReport {
 /// Crossings of counting lines per direction and time bucket (UTC-aligned).
 async fn line_crossings(
     State(state): State<AppState>,
+    caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<CrossingReport>, ApiError> {
     let p = Params::new(raw, &["camera", "line", "from", "to", "bucket"])?;
@@ -41,11 +43,17 @@ async fn line_crossings(
             "too many buckets for this range; use a larger bucket",
         ));
     }
-    let items = state
+    let camera = p.string("camera")?;
+    if let Some(id) = &camera {
+        crate::cameras::visible_camera(&state, &caller, id)?;
+    }
+    let visible = VisibleCameras::of(&state, &caller);
+    let mut items = state
         .store
-        .crossing_counts(p.string("camera")?, p.string("line")?, from, to, bucket)
+        .crossing_counts(camera, p.string("line")?, from, to, bucket)
         .await
         .map_err(ApiError::internal)?;
+    items.retain(|c| visible.camera(&c.camera_id));
     Ok(Json(CrossingReport {
         from,
         to,
@@ -74,6 +82,7 @@ struct Report {
 
 async fn availability(
     State(state): State<AppState>,
+    caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<Report>, ApiError> {
     let p = Params::new(raw, &["from", "to", "group_by"])?;
@@ -82,15 +91,66 @@ async fn availability(
         .parsed::<AvailabilityGroup>("group_by")?
         .unwrap_or(AvailabilityGroup::Camera);
     let group_by = group.as_str();
-    let items = state
+    if caller.scope().is_some() && group == AvailabilityGroup::Township {
+        return Err(ApiError::forbidden(
+            "the township figure covers villages outside your scope; use group_by=village",
+        ));
+    }
+    let visible = VisibleCameras::of(&state, &caller);
+    let mut items = state
         .store
         .availability(from, to, group)
         .await
         .map_err(ApiError::internal)?;
+    items.retain(|row| {
+        let key = row.key.as_deref();
+        match group {
+            AvailabilityGroup::Camera => key.is_some_and(|k| visible.camera(k)),
+            AvailabilityGroup::Village => caller.sees_village(key),
+            AvailabilityGroup::Grid => visible.grid(key),
+            AvailabilityGroup::Township => true,
+        }
+    });
     Ok(Json(Report {
         from,
         to,
         group_by,
         items,
     }))
+}
+
+/// What a caller may see of report rows keyed by camera or grid, from the
+/// cameras' villages. Unscoped callers see every row, including cameras that
+/// have been removed since.
+struct VisibleCameras {
+    /// `None`: everything.
+    cameras: Option<Vec<(String, Option<String>)>>,
+}
+
+impl VisibleCameras {
+    fn of(state: &AppState, caller: &Caller) -> Self {
+        let cameras = caller.scope().map(|_| {
+            state
+                .cameras
+                .list()
+                .into_iter()
+                .filter(|c| caller.sees_village(c.config.village.as_deref()))
+                .map(|c| (c.config.id, c.config.grid))
+                .collect()
+        });
+        VisibleCameras { cameras }
+    }
+
+    fn camera(&self, id: &str) -> bool {
+        self.cameras
+            .as_ref()
+            .is_none_or(|cams| cams.iter().any(|(c, _)| c == id))
+    }
+
+    /// A grid is visible when one of the caller's cameras is in it.
+    fn grid(&self, grid: Option<&str>) -> bool {
+        self.cameras.as_ref().is_none_or(|cams| {
+            grid.is_some_and(|g| cams.iter().any(|(_, cg)| cg.as_deref() == Some(g)))
+        })
+    }
 }

@@ -7,14 +7,68 @@ use tokio::sync::watch;
 use xueliang_api::{AppState, CameraView, FixedCameras};
 use xueliang_core::{
     BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent,
+    NewUser, Role, TokenKind,
 };
-use xueliang_store::{EventStore, SqliteStore};
+use xueliang_store::{AccessStore, EventStore, NewToken, SqliteStore};
 
 struct Server {
     base: String,
     store: Arc<SqliteStore>,
     health: watch::Sender<CameraHealth>,
+    /// An admin's API token.
+    token: String,
     _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// A client that sends the admin's token.
+    fn client(&self) -> reqwest::Client {
+        client_with(&self.token)
+    }
+
+    /// GET as the admin: status and JSON body.
+    async fn get(&self, url: &str) -> (u16, Value) {
+        let r = self.client().get(url).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// Makes a user directly in the store and an API token for them.
+async fn user_token(store: &SqliteStore, name: &str, role: Role, villages: &[&str]) -> String {
+    let user = store
+        .create_user(NewUser {
+            username: name.into(),
+            password_hash: xueliang_api::auth::hash_password("password-123").unwrap(),
+            role,
+            villages: villages.iter().map(|v| v.to_string()).collect(),
+        })
+        .await
+        .unwrap();
+    let (token, token_hash) = xueliang_api::auth::new_token();
+    store
+        .insert_token(NewToken {
+            user_id: user.id,
+            kind: TokenKind::Api,
+            name: "test".into(),
+            token_hash,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    token
 }
 
 async fn server() -> Server {
@@ -44,11 +98,13 @@ village = "东村"
         health: rx,
         stats,
     }];
-    let state = AppState {
-        store: store.clone(),
-        cameras: Arc::new(FixedCameras(cameras)),
-        alerts: None,
-    };
+    let state = AppState::new(
+        store.clone(),
+        store.clone(),
+        Arc::new(FixedCameras(cameras)),
+        None,
+    );
+    let token = user_token(&store, "admin", Role::Admin, &[]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
@@ -56,6 +112,7 @@ village = "东村"
         base,
         store,
         health,
+        token,
         _dir: dir,
     }
 }
@@ -89,16 +146,10 @@ fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
     }
 }
 
-async fn get(url: &str) -> (u16, Value) {
-    let r = reqwest::get(url).await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn cameras_show_live_state_and_never_the_password() {
     let s = server().await;
-    let (code, body) = get(&format!("{}/api/v1/cameras", s.base)).await;
+    let (code, body) = s.get(&format!("{}/api/v1/cameras", s.base)).await;
     assert_eq!(code, 200);
     let cam = &body["items"][0];
     assert_eq!(cam["id"], "school");
@@ -111,13 +162,17 @@ async fn cameras_show_live_state_and_never_the_password() {
     h.reason = Some(HealthReason::AuthFailed);
     h.detail = Some("DESCRIBE: 401".into());
     s.health.send_replace(h);
-    let (code, h) = get(&format!("{}/api/v1/cameras/school/health", s.base)).await;
+    let (code, h) = s
+        .get(&format!("{}/api/v1/cameras/school/health", s.base))
+        .await;
     assert_eq!(code, 200);
     assert_eq!(
         (h["state"].as_str(), h["reason"].as_str()),
         (Some("offline"), Some("auth_failed"))
     );
-    let (code, e) = get(&format!("{}/api/v1/cameras/nope/health", s.base)).await;
+    let (code, e) = s
+        .get(&format!("{}/api/v1/cameras/nope/health", s.base))
+        .await;
     assert_eq!(
         (code, e["error"]["code"].as_str()),
         (404, Some("not_found"))
@@ -137,7 +192,9 @@ async fn events_filter_paginate_and_serve_snapshots() {
             .await
             .unwrap();
     }
-    let (code, page) = get(&format!("{}/api/v1/events?label=person&limit=2", s.base)).await;
+    let (code, page) = s
+        .get(&format!("{}/api/v1/events?label=person&limit=2", s.base))
+        .await;
     assert_eq!(code, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let cursor = page["next_cursor"].as_str().unwrap().to_owned();
@@ -147,11 +204,12 @@ async fn events_filter_paginate_and_serve_snapshots() {
         .iter()
         .map(|e| e["id"].as_i64().unwrap())
         .collect();
-    let (_, page2) = get(&format!(
-        "{}/api/v1/events?label=person&limit=2&cursor={cursor}",
-        s.base
-    ))
-    .await;
+    let (_, page2) = s
+        .get(&format!(
+            "{}/api/v1/events?label=person&limit=2&cursor={cursor}",
+            s.base
+        ))
+        .await;
     ids.extend(
         page2["items"]
             .as_array()
@@ -168,21 +226,27 @@ async fn events_filter_paginate_and_serve_snapshots() {
     assert_eq!(first["kind"], "object");
     assert_eq!(first["boxes"][0]["x2"], 3.0);
     let snap = first["snapshot_url"].as_str().unwrap();
-    let r = reqwest::get(format!("{}{snap}", s.base)).await.unwrap();
+    let r = s
+        .client()
+        .get(format!("{}{snap}", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(r.bytes().await.unwrap().as_ref(), &[0xff, 0xd8, 0xff, 0xd9]);
 
     let id = first["id"].as_i64().unwrap();
-    let (code, one) = get(&format!("{}/api/v1/events/{id}", s.base)).await;
+    let (code, one) = s.get(&format!("{}/api/v1/events/{id}", s.base)).await;
     assert_eq!((code, one["id"].as_i64()), (200, Some(id)));
 
     let since = "2026-11-29T22:02:00Z";
     let until = "2026-11-29T22:04:00Z";
-    let (_, range) = get(&format!(
-        "{}/api/v1/events?since={since}&until={until}",
-        s.base
-    ))
-    .await;
+    let (_, range) = s
+        .get(&format!(
+            "{}/api/v1/events?since={since}&until={until}",
+            s.base
+        ))
+        .await;
     assert_eq!(
         range["items"].as_array().unwrap().len(),
         2,
@@ -206,27 +270,29 @@ async fn bad_parameters_get_400_naming_the_parameter() {
             "until",
         ),
     ] {
-        let (code, body) = get(&format!("{}/api/v1/events?{query}", s.base)).await;
+        let (code, body) = s.get(&format!("{}/api/v1/events?{query}", s.base)).await;
         assert_eq!(code, 400, "{query}");
         assert_eq!(body["error"]["code"], "invalid_parameter", "{query}");
         let msg = body["error"]["message"].as_str().unwrap();
         assert!(msg.contains(&format!("`{name}`")), "{query}: {msg}");
     }
-    let (code, body) = get(&format!("{}/api/v1/events/x1", s.base)).await;
+    let (code, body) = s.get(&format!("{}/api/v1/events/x1", s.base)).await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
         (400, Some("invalid_parameter"))
     );
-    let (code, _) = get(&format!("{}/api/v1/events/12345", s.base)).await;
+    let (code, _) = s.get(&format!("{}/api/v1/events/12345", s.base)).await;
     assert_eq!(code, 404);
-    let (code, _) = get(&format!("{}/api/v1/events/12345/snapshot.jpg", s.base)).await;
+    let (code, _) = s
+        .get(&format!("{}/api/v1/events/12345/snapshot.jpg", s.base))
+        .await;
     assert_eq!(code, 404);
-    let (code, body) = get(&format!("{}/api/v1/nothing", s.base)).await;
+    let (code, body) = s.get(&format!("{}/api/v1/nothing", s.base)).await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
         (404, Some("not_found"))
     );
-    let (code, body) = get(&format!("{}/healthz", s.base)).await;
+    let (code, body) = s.get(&format!("{}/healthz", s.base)).await;
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
 }
 
@@ -254,7 +320,7 @@ async fn availability_report_groups_and_validates() {
         "{}/api/v1/reports/availability?from=2026-11-29T22:00:00Z&to=2026-11-29T23:00:00Z&group_by=village",
         s.base
     );
-    let (code, body) = get(&url).await;
+    let (code, body) = s.get(&url).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["group_by"], "village");
     assert_eq!(body["items"][0]["key"], "东村");
@@ -265,7 +331,9 @@ async fn availability_report_groups_and_validates() {
         ("from=x", "from"),
         ("from=2026-11-29T23:00:00Z&to=2026-11-29T22:00:00Z", "to"),
     ] {
-        let (code, body) = get(&format!("{}/api/v1/reports/availability?{query}", s.base)).await;
+        let (code, body) = s
+            .get(&format!("{}/api/v1/reports/availability?{query}", s.base))
+            .await;
         assert_eq!(code, 400, "{query}");
         assert!(
             body["error"]["message"]
@@ -289,15 +357,16 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     let config =
         Config::parse("[[cameras]]\nid = \"bridge\"\nname = \"B\"\nurl = \"rtsp://u/p\"\n")
             .unwrap();
-    let state = AppState {
-        store: s.store.clone(),
-        cameras: Arc::new(FixedCameras(vec![CameraView {
+    let state = AppState::new(
+        s.store.clone(),
+        s.store.clone(),
+        Arc::new(FixedCameras(vec![CameraView {
             config: config.cameras[0].clone(),
             health: rx,
             stats,
         }])),
-        alerts: None,
-    };
+        None,
+    );
     tokio::spawn(xueliang_api::serve_metrics(
         listener,
         state,
@@ -332,7 +401,10 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
 #[tokio::test]
 async fn the_live_feed_streams_new_events_that_match_the_filter() {
     let s = server().await;
-    let mut r = reqwest::get(format!("{}/api/v1/events/stream?label=person", s.base))
+    let mut r = s
+        .client()
+        .get(format!("{}/api/v1/events/stream?label=person", s.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -363,7 +435,9 @@ async fn the_live_feed_streams_new_events_that_match_the_filter() {
     assert!(text.contains("event: started"), "{text}");
     assert!(text.contains(&format!("\"id\":{id}")), "{text}");
     assert!(!text.contains("\"label\":\"car\""), "{text}");
-    let (code, body) = get(&format!("{}/api/v1/events/stream?labl=person", s.base)).await;
+    let (code, body) = s
+        .get(&format!("{}/api/v1/events/stream?labl=person", s.base))
+        .await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
         (400, Some("invalid_parameter"))
@@ -376,7 +450,7 @@ async fn the_live_feed_streams_new_events_that_match_the_filter() {
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes() {
     let s = server().await;
-    let (code, doc) = get(&format!("{}/api/v1/openapi.json", s.base)).await;
+    let (code, doc) = s.get(&format!("{}/api/v1/openapi.json", s.base)).await;
     assert_eq!(code, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
@@ -430,15 +504,24 @@ async fn the_openapi_document_matches_the_routes() {
             if path.ends_with("/stream") {
                 url = format!("{url}?kind=nope"); // answered at once (400), no stream to wait for
             }
-            let client = reqwest::Client::new();
+            let client = s.client();
+            // Changes go to ids that do not exist: routed, but harmless.
+            let absent = url.replace("/1", "/999999").replace("/school", "/absent");
             let r = match method.as_str() {
                 "get" => client.get(&url).send().await.unwrap(),
                 "post" => client
-                    .post(&url)
-                    .json(&serde_json::json!({"by": "test"}))
+                    .post(&absent)
+                    .json(&serde_json::json!({}))
                     .send()
                     .await
                     .unwrap(),
+                "patch" => client
+                    .patch(&absent)
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .await
+                    .unwrap(),
+                "delete" => client.delete(&absent).send().await.unwrap(),
                 other => panic!("unexpected method {other}"),
             };
             let status = r.status().as_u16();

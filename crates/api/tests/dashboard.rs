@@ -24,11 +24,12 @@ async fn server() -> Server {
             .await
             .unwrap(),
     );
-    let state = AppState {
+    let state = AppState::new(
+        store.clone(),
         store,
-        cameras: Arc::new(FixedCameras(Vec::new())),
-        alerts: None,
-    };
+        Arc::new(FixedCameras(Vec::new())),
+        None,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
@@ -99,6 +100,9 @@ async fn the_page_and_its_modules_are_served_with_security_headers() {
     assert!(header(&index, "content-type").starts_with("text/html"));
     assert_hardened(&index, "/");
     assert!(index.body.contains("雪亮"), "index.html is the dashboard");
+    // The pages are public; the data behind them is not.
+    let me = get(&format!("{}/api/v1/auth/me", s.base)).await;
+    assert_eq!(me.status, 401, "the API needs a session: {}", me.body);
 
     let scripts = asset_refs(&index.body, "src");
     let styles = asset_refs(&index.body, "href");

@@ -13,15 +13,15 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// GET `path` (starting with `/`) from `addr`.
-pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response> {
+/// GET `path` (starting with `/`) from `addr` with a bearer token.
+pub fn get(addr: SocketAddr, path: &str, token: &str, timeout: Duration) -> Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connecting to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream
@@ -31,8 +31,8 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response> 
 }
 
 /// GET `path` and parse the body as JSON; anything but 200 is an error.
-pub fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value> {
-    let r = get(addr, path, Duration::from_secs(20))?;
+pub fn get_json(addr: SocketAddr, path: &str, token: &str) -> Result<serde_json::Value> {
+    let r = get(addr, path, token, Duration::from_secs(20))?;
     if r.status != 200 {
         bail!(
             "GET {path}: status {}: {}",
@@ -41,6 +41,18 @@ pub fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value> {
         );
     }
     serde_json::from_slice(&r.body).with_context(|| format!("GET {path}: body is not JSON"))
+}
+
+/// The API of the `xueliang serve` under measurement, with a token.
+pub struct Api {
+    pub addr: SocketAddr,
+    pub token: String,
+}
+
+impl Api {
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
+        get_json(self.addr, path, &self.token)
+    }
 }
 
 /// Splits a raw HTTP/1.1 response into status and (de-chunked) body.

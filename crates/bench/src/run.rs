@@ -10,7 +10,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -218,8 +217,8 @@ impl Counters {
     }
 }
 
-fn cameras(api: SocketAddr) -> Result<BTreeMap<String, Counters>> {
-    let v = http::get_json(api, "/api/v1/cameras")?;
+fn cameras(api: &http::Api) -> Result<BTreeMap<String, Counters>> {
+    let v = api.get_json("/api/v1/cameras")?;
     let items = v["items"]
         .as_array()
         .context("GET /api/v1/cameras: no items")?;
@@ -235,7 +234,7 @@ fn cameras(api: SocketAddr) -> Result<BTreeMap<String, Counters>> {
 }
 
 /// Object events that started in `[since, until)`, following `next_cursor`.
-fn events(api: SocketAddr, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<Value>> {
+fn events(api: &http::Api, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<Value>> {
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
@@ -248,7 +247,7 @@ fn events(api: SocketAddr, since: DateTime<Utc>, until: DateTime<Utc>) -> Result
         if let Some(c) = &cursor {
             q.push_str(&format!("&cursor={c}"));
         }
-        let page = http::get_json(api, &q)?;
+        let page = api.get_json(&q)?;
         out.extend(page["items"].as_array().cloned().unwrap_or_default());
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -313,7 +312,7 @@ struct Snapshot {
     cameras: BTreeMap<String, Counters>,
 }
 
-fn snapshot(xl_pid: u32, server_pid: u32, api: SocketAddr) -> Result<Snapshot> {
+fn snapshot(xl_pid: u32, server_pid: u32, api: &http::Api) -> Result<Snapshot> {
     // API first: the counters are then at most a request older than the CPU times.
     let cameras = cameras(api)?;
     Ok(Snapshot {
@@ -417,6 +416,49 @@ pub fn run(spec: &RunSpec) -> Result<RunResult> {
     result
 }
 
+/// Makes a viewer and an API token for it with the `xueliang user` commands.
+fn api_token(spec: &RunSpec, config: &Path) -> Result<String> {
+    use std::io::Write;
+    let run = |args: &[&str], stdin: &str| -> Result<String> {
+        let mut child = Command::new(&spec.xueliang)
+            .arg("user")
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", spec.xueliang.display()))?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(stdin.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "xueliang user {}: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    run(
+        &[
+            "add",
+            "--username",
+            "bench",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "bench-password-not-used\n",
+    )?;
+    run(&["token", "--username", "bench", "--name", "bench"], "")
+}
+
 fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     let ticks = procfs::clock_ticks();
     let n = spec.cameras;
@@ -440,7 +482,10 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         name: "xueliang",
     };
     let xl_pid = xl.pid();
-    let api: SocketAddr = ([127, 0, 0, 1], api_port).into();
+    let api = http::Api {
+        addr: ([127, 0, 0, 1], api_port).into(),
+        token: api_token(spec, &config_path)?,
+    };
     let log_tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -454,7 +499,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         if let Some(status) = xl.child.try_wait()? {
             bail!("xueliang exited with {status}:\n{}", log_tail());
         }
-        if let Ok(cams) = cameras(api) {
+        if let Ok(cams) = cameras(&api) {
             let not_online: Vec<String> = cams
                 .iter()
                 .filter(|(_, c)| c.state != "online")
@@ -481,7 +526,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     std::thread::sleep(spec.warmup);
 
     let load_before = procfs::read_loadavg();
-    let s0 = snapshot(xl_pid, server.pid(), api)?;
+    let s0 = snapshot(xl_pid, server.pid(), &api)?;
     let mut rss_max_kb = 0u64;
     let end = s0.at + spec.seconds;
     while Instant::now() < end {
@@ -492,7 +537,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
             Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
         );
     }
-    let s1 = snapshot(xl_pid, server.pid(), api)?;
+    let s1 = snapshot(xl_pid, server.pid(), &api)?;
     let load_after = procfs::read_loadavg();
     let rss_end_kb = procfs::read_vmrss_kb(xl_pid).unwrap_or(0);
     rss_max_kb = rss_max_kb.max(rss_end_kb);
@@ -500,7 +545,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     // Events started up to the end of the window are written within a
     // detection interval or so; give them a moment.
     std::thread::sleep(Duration::from_millis(1500));
-    let evs = events(api, s0.wall, s1.wall)?;
+    let evs = events(&api, s0.wall, s1.wall)?;
     let latencies: Vec<f64> = evs.iter().filter_map(event_latency_ms).collect();
 
     xl.stop(Duration::from_secs(20))?;

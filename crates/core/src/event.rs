@@ -264,6 +264,8 @@ pub enum ChangeKind {
     Started,
     Improved,
     Ended,
+    /// An operator changed its workflow (acknowledged, assigned, ...).
+    Updated,
 }
 
 impl ChangeKind {
@@ -272,6 +274,7 @@ impl ChangeKind {
             ChangeKind::Started => "started",
             ChangeKind::Improved => "improved",
             ChangeKind::Ended => "ended",
+            ChangeKind::Updated => "updated",
         }
     }
 }
@@ -315,6 +318,8 @@ pub struct Event {
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,
     pub has_snapshot: bool,
+    /// Where operators have taken it.
+    pub workflow: crate::access::Workflow,
 }
 
 /// Filters and page of an event listing. Newest first; `before_id` is the cursor.
@@ -327,6 +332,12 @@ pub struct EventQuery {
     pub zone: Option<String>,
     pub rule: Option<String>,
     pub status: Option<EventStatus>,
+    pub grid: Option<String>,
+    pub workflow: Option<crate::access::WorkflowState>,
+    /// Events whose best score is at least this.
+    pub min_score: Option<f32>,
+    /// Only events of these villages (a scoped user); `None` for all.
+    pub villages: Option<Vec<String>>,
     /// Events that started at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// Events that started before this time.

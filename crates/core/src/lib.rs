@@ -3,6 +3,7 @@
 //!
 //! Only the types in this crate cross a stage boundary.
 
+pub mod access;
 pub mod availability;
 pub mod camera;
 pub mod clock;
@@ -13,8 +14,13 @@ pub mod event;
 pub mod frame;
 pub mod secret;
 pub mod slots;
+pub mod stats;
 pub mod zones;
 
+pub use access::{
+    AuditEntry, NewAuditEntry, NewUser, Role, TokenInfo, TokenKind, User, UserPatch, Workflow,
+    WorkflowAction, WorkflowState, WorkflowStep,
+};
 pub use availability::{AvailabilityGroup, AvailabilityRow, HealthSample};
 pub use camera::{
     CameraHealth, CameraRef, CameraState, CameraStats, CameraStatus, HealthReason, PictureFlags,
@@ -33,3 +39,4 @@ pub use frame::{
 };
 pub use secret::Secret;
 pub use slots::LatestFrameSlots;
+pub use stats::{StatsKey, StatsQuery, StatsRow};

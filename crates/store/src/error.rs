@@ -8,6 +8,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored row is invalid: {0}")]
     Corrupt(String),
+    /// A unique name is taken.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl StoreError {
@@ -22,7 +25,7 @@ impl StoreError {
                     | sqlx::Error::TypeNotFound { .. }
             ),
             StoreError::Open { .. } => true,
-            StoreError::Migrate(_) | StoreError::Corrupt(_) => false,
+            StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Conflict(_) => false,
         }
     }
 }

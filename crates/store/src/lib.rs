@@ -3,12 +3,15 @@
 //! `migrations/sqlite/`; other backends add their own migrations folder and
 //! pass the same conformance tests.
 
+pub mod access;
 pub mod alerts;
 mod error;
 mod sqlite;
+mod sqlite_access;
 mod sqlite_alerts;
 mod writer;
 
+pub use access::{AccessStore, NewToken, StepOutcome};
 pub use alerts::AlertStore;
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use xueliang_core::{
     AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
-    Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
+    Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint, Workflow,
 };
 
 #[derive(Clone)]
@@ -58,25 +58,25 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    fn announce(&self, id: i64, change: ChangeKind) {
+    pub(crate) fn announce(&self, id: i64, change: ChangeKind) {
         // No subscriber is not an error.
         let _ = self.changes.send(EventChange { id, change });
     }
 }
 
-const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
-     frame_width, frame_height, boxes, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
+pub(crate) const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
+     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
 
-fn millis(t: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
         .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
     let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
@@ -111,7 +111,60 @@ fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         frame_height: row.try_get::<i64, _>("frame_height")? as u32,
         boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
         has_snapshot: row.try_get("has_snapshot")?,
+        workflow: Workflow {
+            state: row
+                .try_get::<String, _>("workflow")?
+                .parse()
+                .map_err(|e| corrupt("workflow", e))?,
+            assignee: row.try_get("assignee")?,
+            updated_at: row
+                .try_get::<Option<i64>, _>("workflow_at")?
+                .map(time)
+                .transpose()?,
+            updated_by: row.try_get("workflow_by")?,
+        },
     })
+}
+
+/// The `AND ...` conditions of an event query (everything but the cursor).
+pub(crate) fn push_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &EventQuery) {
+    let text = |b: &mut QueryBuilder<'_, Sqlite>, column: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            b.push(format!(" AND {column} = ")).push_bind(v.clone());
+        }
+    };
+    text(b, "camera_id", &q.camera_id);
+    text(b, "village", &q.village);
+    text(b, "grid", &q.grid);
+    text(b, "label", &q.label);
+    text(b, "zone", &q.zone);
+    text(b, "rule", &q.rule);
+    if let Some(v) = q.kind {
+        b.push(" AND kind = ").push_bind(v.as_str());
+    }
+    if let Some(v) = q.status {
+        b.push(" AND status = ").push_bind(v.as_str());
+    }
+    if let Some(v) = q.workflow {
+        b.push(" AND workflow = ").push_bind(v.as_str());
+    }
+    if let Some(v) = q.min_score {
+        b.push(" AND score >= ").push_bind(v as f64);
+    }
+    if let Some(villages) = &q.villages {
+        // An empty scope sees nothing (not everything).
+        b.push(" AND village IN (NULL");
+        for v in villages {
+            b.push(", ").push_bind(v.clone());
+        }
+        b.push(")");
+    }
+    if let Some(v) = q.since {
+        b.push(" AND started_at >= ").push_bind(millis(v));
+    }
+    if let Some(v) = q.until {
+        b.push(" AND started_at < ").push_bind(millis(v));
+    }
 }
 
 fn boxes_json(boxes: &[BoxRecord]) -> String {
@@ -319,33 +372,7 @@ impl EventStore for SqliteStore {
         async move {
             let mut b: QueryBuilder<Sqlite> =
                 QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE 1 = 1"));
-            if let Some(v) = q.camera_id {
-                b.push(" AND camera_id = ").push_bind(v);
-            }
-            if let Some(v) = q.village {
-                b.push(" AND village = ").push_bind(v);
-            }
-            if let Some(v) = q.kind {
-                b.push(" AND kind = ").push_bind(v.as_str());
-            }
-            if let Some(v) = q.label {
-                b.push(" AND label = ").push_bind(v);
-            }
-            if let Some(v) = q.zone {
-                b.push(" AND zone = ").push_bind(v);
-            }
-            if let Some(v) = q.rule {
-                b.push(" AND rule = ").push_bind(v);
-            }
-            if let Some(v) = q.status {
-                b.push(" AND status = ").push_bind(v.as_str());
-            }
-            if let Some(v) = q.since {
-                b.push(" AND started_at >= ").push_bind(millis(v));
-            }
-            if let Some(v) = q.until {
-                b.push(" AND started_at < ").push_bind(millis(v));
-            }
+            push_filters(&mut b, &q);
             if let Some(v) = q.before_id {
                 b.push(" AND id < ").push_bind(v);
             }

@@ -3,6 +3,7 @@
 
 mod pipeline;
 mod serve;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,12 +33,18 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Manage the users of the API and dashboard (the first admin is made here).
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = match &cli.command {
         Command::Serve { config } | Command::CheckConfig { config } => config,
+        Command::User { command } => command.config_path(),
     };
     let config = match Config::load(path) {
         Ok(c) => c,
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { .. } => check(&config),
         Command::Serve { .. } => serve::run(config),
+        Command::User { command } => users::run(command, &config),
     }
 }
 

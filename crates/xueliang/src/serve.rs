@@ -203,11 +203,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("xueliang: API at http://{addr}/api/v1 (cameras: http://{addr}/api/v1/cameras, events: http://{addr}/api/v1/events)");
     println!("xueliang: metrics at http://{metrics_addr}/metrics");
     info!(%addr, cameras = running.len(), "serving");
-    let state = AppState {
-        store: store.clone() as Arc<dyn EventStore>,
-        cameras: Arc::new(xueliang_api::FixedCameras(views)),
-        alerts: Some(alert_service),
-    };
+    let state = AppState::new(
+        store.clone() as Arc<dyn EventStore>,
+        store.clone(),
+        Arc::new(xueliang_api::FixedCameras(views)),
+        Some(alert_service),
+    );
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,

@@ -1,0 +1,466 @@
+//! Who is calling: passwords (argon2), tokens (random, stored as SHA-256),
+//! the middleware that turns a bearer token or the session cookie into a
+//! [`Caller`], login with rate limiting, and `/auth/*`.
+
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::AppState;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use xueliang_core::{NewAuditEntry, Role, TokenInfo, TokenKind, User};
+use xueliang_store::NewToken;
+
+/// The cookie the dashboard's session rides in.
+pub const SESSION_COOKIE: &str = "xueliang_session";
+/// How long a login lasts.
+pub const SESSION_LENGTH: Duration = Duration::hours(12);
+/// Shortest password accepted.
+pub const MIN_PASSWORD: usize = 8;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Checks a new password's length (no other rule: long passphrases are best).
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(format!("must be at least {MIN_PASSWORD} characters"));
+    }
+    if password.len() > 1024 {
+        return Err("must be at most 1024 bytes".into());
+    }
+    Ok(())
+}
+
+/// A new random token (`xl_` and 43 base64url characters) and its stored hash.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!(
+        "xl_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub token: TokenInfo,
+}
+
+impl Caller {
+    /// Refuses callers whose role is below `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.user.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs the {role} role; you are {}",
+                self.user.role
+            )))
+        }
+    }
+
+    pub fn sees_village(&self, village: Option<&str>) -> bool {
+        self.user.sees_village(village)
+    }
+
+    /// The village scope for store queries (`None`: every village).
+    pub fn scope(&self) -> Option<Vec<String>> {
+        self.user.scope()
+    }
+
+    pub fn audit(
+        &self,
+        action: &str,
+        target_kind: &str,
+        target_id: impl ToString,
+        detail: serde_json::Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at: Utc::now(),
+            user: self.user.username.clone(),
+            action: action.into(),
+            target_kind: target_kind.into(),
+            target_id: target_id.to_string(),
+            detail,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthenticated("log in or send a token"))
+    }
+}
+
+/// Requests that need no token: logging in, and the signed acknowledgement
+/// link in an alert message (its signature is the credential).
+fn is_public(method: &Method, path: &str) -> bool {
+    match (method, path) {
+        (&Method::POST, "/api/v1/auth/login") => true,
+        (&Method::GET, p) => p
+            .strip_prefix("/api/v1/alerts/")
+            .and_then(|rest| rest.strip_suffix("/ack"))
+            .is_some_and(|id| !id.contains('/')),
+        _ => false,
+    }
+}
+
+enum Presented {
+    Bearer(String),
+    Cookie(String),
+}
+
+fn presented_token(headers: &HeaderMap) -> Option<Presented> {
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.to_str().ok()?;
+        let (scheme, token) = v.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| Presented::Bearer(token.trim().to_owned()));
+    }
+    session_cookie(headers).map(Presented::Cookie)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == SESSION_COOKIE).then(|| v.to_owned())
+        })
+}
+
+/// A cookie-authenticated change must come from our own pages: a browser
+/// sends `Origin` with it, and it must name the host the request went to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+/// The middleware: every `/api/v1` request but the public ones needs a valid token.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if is_public(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Some(presented) = presented_token(request.headers()) else {
+        return ApiError::unauthenticated("log in or send `Authorization: Bearer <token>`")
+            .into_response();
+    };
+    let token = match presented {
+        Presented::Bearer(t) => t,
+        Presented::Cookie(t) => {
+            let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+            if !safe && !same_origin(request.headers()) {
+                return ApiError::forbidden("cross-site request refused").into_response();
+            }
+            t
+        }
+    };
+    match state
+        .access
+        .authenticate(token_hash(&token), Utc::now())
+        .await
+    {
+        Ok(Some((token, user))) => {
+            request.extensions_mut().insert(Caller { user, token });
+            next.run(request).await
+        }
+        Ok(None) => {
+            ApiError::unauthenticated("the token is unknown, expired or revoked").into_response()
+        }
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
+/// Failed logins remembered per username and per client address.
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+/// Failed attempts allowed per username within [`LOGIN_WINDOW`].
+const PER_USER: usize = 5;
+/// Failed attempts allowed per client address within [`LOGIN_WINDOW`].
+const PER_ADDRESS: usize = 20;
+const LOGIN_WINDOW: Duration = Duration::minutes(5);
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl LoginLimiter {
+    fn keys(username: &str, ip: Option<IpAddr>) -> [(String, usize); 2] {
+        [
+            (format!("user:{}", username.to_lowercase()), PER_USER),
+            (
+                format!("addr:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
+                PER_ADDRESS,
+            ),
+        ]
+    }
+
+    /// Seconds to wait before trying again, if the limit is reached.
+    fn blocked(&self, username: &str, ip: Option<IpAddr>, now: DateTime<Utc>) -> Option<i64> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, q| {
+            while q.front().is_some_and(|t| now - *t >= LOGIN_WINDOW) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+        Self::keys(username, ip).iter().find_map(|(k, limit)| {
+            let q = map.get(k)?;
+            (q.len() >= *limit).then(|| {
+                let oldest = *q.front().expect("non-empty");
+                (LOGIN_WINDOW - (now - oldest)).num_seconds().max(1)
+            })
+        })
+    }
+
+    fn failed(&self, username: &str, ip: Option<IpAddr>, now: DateTime<Utc>) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, _) in Self::keys(username, ip) {
+            map.entry(k).or_default().push_back(now);
+        }
+    }
+
+    fn succeeded(&self, username: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&format!("user:{}", username.to_lowercase()));
+    }
+}
+
+/// The client's address, when the server was started with connect info.
+struct ClientAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip()),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    expires_at: DateTime<Utc>,
+    user: User,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let now = Utc::now();
+    if let Some(wait) = state.limiter.blocked(&req.username, ip, now) {
+        return Err(ApiError::too_many_attempts(wait));
+    }
+    let found = state
+        .access
+        .user_for_login(req.username.clone())
+        .await
+        .map_err(ApiError::internal)?;
+    // Verify even for unknown users, so timing does not tell which names exist.
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, dummy_hash().to_owned()),
+    };
+    let password = req.password;
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            state.limiter.failed(&req.username, ip, now);
+            tracing::info!(username = %req.username, ip = ?ip, "login failed");
+            return Err(ApiError::invalid_credentials());
+        }
+    };
+    state.limiter.succeeded(&req.username);
+    let (token, hash) = new_token();
+    let expires_at = now + SESSION_LENGTH;
+    state
+        .access
+        .insert_token(NewToken {
+            user_id: user.id,
+            kind: TokenKind::Session,
+            name: "login".into(),
+            token_hash: hash,
+            expires_at: Some(expires_at),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(username = %user.username, "logged in");
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        SESSION_LENGTH.num_seconds()
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(LoginResponse {
+            token,
+            expires_at,
+            user,
+        }),
+    )
+        .into_response())
+}
+
+/// An argon2 hash of a random password, verified against when the username
+/// is unknown.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let (random, _) = new_token();
+        hash_password(&random).unwrap_or_default()
+    })
+}
+
+async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    if caller.token.kind == TokenKind::Session {
+        state
+            .access
+            .revoke_token(caller.token.id, Utc::now())
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+async fn me(caller: Caller) -> Json<User> {
+    Json(caller.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("wrong horse battery", &h));
+        assert!(!verify_password("x", "not a hash"));
+        // The dummy hash parses, so unknown users cost a real verification.
+        assert!(PasswordHash::new(dummy_hash()).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (a, ha) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("xl_") && a.len() == 46);
+        assert_eq!(ha, token_hash(&a));
+        assert_eq!(ha.len(), 64);
+    }
+
+    #[test]
+    fn public_paths() {
+        assert!(is_public(&Method::POST, "/api/v1/auth/login"));
+        assert!(is_public(&Method::GET, "/api/v1/alerts/7/ack"));
+        assert!(!is_public(&Method::POST, "/api/v1/alerts/7/ack"));
+        assert!(!is_public(&Method::GET, "/api/v1/alerts/7/x/ack"));
+        assert!(!is_public(&Method::GET, "/api/v1/events"));
+    }
+
+    #[test]
+    fn limiter_blocks_after_failures_and_forgets() {
+        let l = LoginLimiter::default();
+        let t0 = Utc::now();
+        for _ in 0..PER_USER {
+            assert!(l.blocked("Admin", None, t0).is_none());
+            l.failed("Admin", None, t0);
+        }
+        assert!(l.blocked("admin", None, t0).is_some());
+        assert!(l.blocked("other", None, t0).is_none());
+        assert!(l.blocked("admin", None, t0 + LOGIN_WINDOW).is_none());
+    }
+}

@@ -1,0 +1,155 @@
+//! `GET /stats/events`: event counts per kind, village or camera, and per
+//! hour or day (Beijing time by default), over a range.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::events::event_query;
+use crate::params::Params;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+use xueliang_core::{Bucket, StatsKey, StatsQuery, StatsRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/stats/events", get(events))
+}
+
+const KNOWN: &[&str] = &[
+    "camera",
+    "village",
+    "grid",
+    "kind",
+    "label",
+    "status",
+    "workflow",
+    "min_score",
+    "zone",
+    "rule",
+    "since",
+    "until",
+    "group_by",
+    "bucket",
+    "utc_offset",
+];
+
+/// At most this many buckets in one answer.
+const MAX_BUCKETS: i64 = 10_000;
+
+#[derive(Serialize)]
+struct Stats {
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    bucket: Option<&'static str>,
+    utc_offset: String,
+    total: u64,
+    items: Vec<StatsRow>,
+}
+
+/// `+08:00` style offsets, within a day.
+fn parse_offset(raw: &str) -> Result<i32, String> {
+    let bad = || format!("\"{raw}\" is not an offset like +08:00");
+    let (sign, rest) = match raw.as_bytes().first() {
+        Some(b'+') | Some(b' ') => (1, &raw[1..]),
+        Some(b'-') => (-1, &raw[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let (h, m) = (
+        h.parse::<i32>().map_err(|_| bad())?,
+        m.parse::<i32>().map_err(|_| bad())?,
+    );
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) || h.to_string().len() > 2 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
+fn format_offset(s: i32) -> String {
+    let sign = if s < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", s.abs() / 3600, s.abs() % 3600 / 60)
+}
+
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Stats>, ApiError> {
+    let p = Params::new(raw, KNOWN)?;
+    let mut events = event_query(&p, &caller)?;
+    let until = events.until.unwrap_or_else(Utc::now);
+    let since = events.since.unwrap_or(until - Duration::days(7));
+    if since >= until {
+        return Err(ApiError::bad_parameter("since", "must be before `until`"));
+    }
+    events.since = Some(since);
+    events.until = Some(until);
+    let group_by = match p.string("group_by")? {
+        Some(g) => g
+            .split(',')
+            .map(|k| k.trim().parse::<StatsKey>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::bad_parameter("group_by", e))?,
+        None => vec![StatsKey::Kind],
+    };
+    let bucket = match p.string("bucket")?.as_deref() {
+        None | Some("none") => None,
+        Some(b) => match b.parse::<Bucket>() {
+            Ok(Bucket::Minute) | Err(_) => {
+                return Err(ApiError::bad_parameter(
+                    "bucket",
+                    format!("unknown bucket `{b}` (known: hour, day, none)"),
+                ))
+            }
+            Ok(b) => Some(b),
+        },
+    };
+    if let Some(b) = bucket {
+        if (until - since).num_milliseconds() / b.millis() > MAX_BUCKETS {
+            return Err(ApiError::bad_parameter(
+                "bucket",
+                "too many buckets for this range; use `day` or a shorter range",
+            ));
+        }
+    }
+    let utc_offset_s = match p.string("utc_offset")? {
+        Some(o) => parse_offset(&o).map_err(|e| ApiError::bad_parameter("utc_offset", e))?,
+        None => 8 * 3600,
+    };
+    let items = state
+        .access
+        .event_stats(StatsQuery {
+            events,
+            group_by,
+            bucket,
+            utc_offset_s,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(Stats {
+        since,
+        until,
+        bucket: bucket.map(Bucket::as_str),
+        utc_offset: format_offset(utc_offset_s),
+        total: items.iter().map(|r| r.count).sum(),
+        items,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+08:00"), Ok(28_800));
+        assert_eq!(parse_offset("-05:30"), Ok(-19_800));
+        assert!(parse_offset("08:00").is_err());
+        assert!(parse_offset("+25:00").is_err());
+        assert_eq!(format_offset(28_800), "+08:00");
+        assert_eq!(format_offset(-19_800), "-05:30");
+    }
+}

@@ -1,0 +1,123 @@
+//! `/tokens`: API tokens for integrations (the county platform, scripts).
+//! A token is shown once, when made; only its hash is stored. Users see and
+//! revoke their own tokens; admins everyone's.
+
+use crate::auth::{new_token, Caller};
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::users::{audit, path_id};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use xueliang_core::{Role, TokenInfo, TokenKind};
+use xueliang_store::NewToken;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tokens", get(list).post(create))
+        .route("/tokens/{id}", delete(revoke))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let whose = (caller.user.role != Role::Admin).then_some(caller.user.id);
+    let tokens = state
+        .access
+        .list_tokens(whose)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({ "items": tokens })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    /// Days until it expires (1..=3650); absent: never.
+    expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// The token itself: shown this once, never again.
+    token: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<CreateToken>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::bad_parameter("name", "must be 1-64 characters"));
+    }
+    let expires_at = match req.expires_in_days {
+        Some(d) if (1..=3650).contains(&d) => Some(Utc::now() + Duration::days(d)),
+        Some(_) => {
+            return Err(ApiError::bad_parameter(
+                "expires_in_days",
+                "must be 1..=3650",
+            ))
+        }
+        None => None,
+    };
+    let (token, token_hash) = new_token();
+    let info = state
+        .access
+        .insert_token(NewToken {
+            user_id: caller.user.id,
+            kind: TokenKind::Api,
+            name: name.to_owned(),
+            token_hash,
+            expires_at,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let detail = serde_json::json!({ "name": info.name, "expires_at": info.expires_at });
+    audit(
+        &state,
+        caller.audit("token.create", "token", info.id, detail),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(Created { info, token })))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&raw)?;
+    let token = state
+        .access
+        .get_token(id)
+        .await
+        .map_err(ApiError::internal)?;
+    // Someone else's token is "not found" to a non-admin: ids tell nothing.
+    let visible =
+        token.is_some_and(|t| caller.user.role == Role::Admin || t.user_id == caller.user.id);
+    if !visible
+        || !state
+            .access
+            .revoke_token(id, Utc::now())
+            .await
+            .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::not_found(format!("no valid token {id}")));
+    }
+    audit(
+        &state,
+        caller.audit("token.revoke", "token", id, serde_json::json!({})),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,489 @@
+//! [`AccessStore`] on SQLite (tables from migration 0006).
+
+use crate::access::{AccessStore, NewToken, StepOutcome};
+use crate::sqlite::{event_from_row, millis, push_filters, time, COLUMNS};
+use crate::{SqliteStore, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use xueliang_core::{
+    AuditEntry, ChangeKind, NewAuditEntry, NewUser, Role, StatsQuery, StatsRow, TokenInfo,
+    TokenKind, User, UserPatch, WorkflowAction, WorkflowState, WorkflowStep,
+};
+
+const USER_COLUMNS: &str = "id, username, role, villages, disabled, created_at";
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, u.username, t.kind, t.name, t.created_at, \
+     t.expires_at, t.last_used_at, t.revoked_at";
+
+/// How often a token's `last_used_at` is written at most.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)?.map(time).transpose()
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    let villages: String = row.try_get("villages")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: row
+            .try_get::<String, _>("role")?
+            .parse::<Role>()
+            .map_err(|e| corrupt("role", e))?,
+        villages: serde_json::from_str(&villages).map_err(|e| corrupt("villages", e))?,
+        disabled: row.try_get("disabled")?,
+        created_at: time(row.try_get("created_at")?)?,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
+    Ok(TokenInfo {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        username: row.try_get("username")?,
+        kind: row
+            .try_get::<String, _>("kind")?
+            .parse::<TokenKind>()
+            .map_err(|e| corrupt("kind", e))?,
+        name: row.try_get("name")?,
+        created_at: time(row.try_get("created_at")?)?,
+        expires_at: opt_time(row, "expires_at")?,
+        last_used_at: opt_time(row, "last_used_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    let detail: String = row.try_get("detail")?;
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: time(row.try_get("at")?)?,
+        user: row.try_get("user")?,
+        action: row.try_get("action")?,
+        target_kind: row.try_get("target_kind")?,
+        target_id: row.try_get("target_id")?,
+        detail: serde_json::from_str(&detail).map_err(|e| corrupt("detail", e))?,
+    })
+}
+
+fn villages_json(villages: &[String]) -> String {
+    serde_json::to_string(villages).expect("strings serialise")
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+async fn insert_audit<'c>(
+    conn: impl sqlx::Executor<'c, Database = Sqlite>,
+    e: &NewAuditEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, user, action, target_kind, target_id, detail) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(millis(e.at))
+    .bind(&e.user)
+    .bind(&e.action)
+    .bind(&e.target_kind)
+    .bind(&e.target_id)
+    .bind(e.detail.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl SqliteStore {
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+}
+
+impl AccessStore for SqliteStore {
+    fn create_user(&self, u: NewUser) -> BoxFuture<'_, Result<User, StoreError>> {
+        async move {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO users (username, password_hash, role, villages, created_at) \
+                 VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&u.username)
+            .bind(&u.password_hash)
+            .bind(u.role.as_str())
+            .bind(villages_json(&u.villages))
+            .bind(millis(Utc::now()))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("the username \"{}\" is taken", u.username))
+                } else {
+                    e.into()
+                }
+            })?;
+            self.user_by_id(id)
+                .await?
+                .ok_or_else(|| corrupt("users", "inserted user vanished"))
+        }
+        .boxed()
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<User>, StoreError>> {
+        async move {
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(user_from_row)
+                .collect()
+        }
+        .boxed()
+    }
+
+    fn get_user(&self, id: i64) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
+        async move { self.user_by_id(id).await }.boxed()
+    }
+
+    fn user_for_login(
+        &self,
+        username: String,
+    ) -> BoxFuture<'_, Result<Option<(User, String)>, StoreError>> {
+        async move {
+            let row = sqlx::query(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?"
+            ))
+            .bind(&username)
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(r) => Ok(Some((user_from_row(&r)?, r.try_get("password_hash")?))),
+                None => Ok(None),
+            }
+        }
+        .boxed()
+    }
+
+    fn update_user(
+        &self,
+        id: i64,
+        p: UserPatch,
+    ) -> BoxFuture<'_, Result<Option<User>, StoreError>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE users SET password_hash = COALESCE(?, password_hash), \
+                 role = COALESCE(?, role), villages = COALESCE(?, villages), \
+                 disabled = COALESCE(?, disabled) WHERE id = ?",
+            )
+            .bind(&p.password_hash)
+            .bind(p.role.map(Role::as_str))
+            .bind(p.villages.as_deref().map(villages_json))
+            .bind(p.disabled)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(None);
+            }
+            // A new password or a disabled account ends every open session.
+            if p.password_hash.is_some() || p.disabled == Some(true) {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL \
+                     AND (kind = 'session' OR ?)",
+                )
+                .bind(millis(Utc::now()))
+                .bind(id)
+                .bind(p.disabled == Some(true))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            self.user_by_id(id).await
+        }
+        .boxed()
+    }
+
+    fn delete_user(&self, id: i64) -> BoxFuture<'_, Result<bool, StoreError>> {
+        async move {
+            let done = sqlx::query("DELETE FROM users WHERE id = ?")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        }
+        .boxed()
+    }
+
+    fn count_admins(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        async move {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(n as u64)
+        }
+        .boxed()
+    }
+
+    fn insert_token(&self, t: NewToken) -> BoxFuture<'_, Result<TokenInfo, StoreError>> {
+        async move {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tokens (user_id, kind, name, token_hash, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(t.user_id)
+            .bind(t.kind.as_str())
+            .bind(&t.name)
+            .bind(&t.token_hash)
+            .bind(millis(Utc::now()))
+            .bind(t.expires_at.map(millis))
+            .fetch_one(&self.pool)
+            .await?;
+            self.get_token(id)
+                .await?
+                .ok_or_else(|| corrupt("tokens", "inserted token vanished"))
+        }
+        .boxed()
+    }
+
+    fn authenticate(
+        &self,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Option<(TokenInfo, User)>, StoreError>> {
+        async move {
+            let row = sqlx::query(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE t.token_hash = ? AND t.revoked_at IS NULL \
+                 AND (t.expires_at IS NULL OR t.expires_at > ?) AND u.disabled = 0"
+            ))
+            .bind(&token_hash)
+            .bind(millis(now))
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let token = token_from_row(&row)?;
+            if token
+                .last_used_at
+                .is_none_or(|last| now - last >= TOUCH_EVERY)
+            {
+                sqlx::query("UPDATE tokens SET last_used_at = ? WHERE id = ?")
+                    .bind(millis(now))
+                    .bind(token.id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            let user = self
+                .user_by_id(token.user_id)
+                .await?
+                .ok_or_else(|| corrupt("tokens", "token without a user"))?;
+            Ok(Some((token, user)))
+        }
+        .boxed()
+    }
+
+    fn list_tokens(
+        &self,
+        user_id: Option<i64>,
+    ) -> BoxFuture<'_, Result<Vec<TokenInfo>, StoreError>> {
+        async move {
+            sqlx::query(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE (? IS NULL OR t.user_id = ?) ORDER BY t.id DESC"
+            ))
+            .bind(user_id)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+        }
+        .boxed()
+    }
+
+    fn get_token(&self, id: i64) -> BoxFuture<'_, Result<Option<TokenInfo>, StoreError>> {
+        async move {
+            sqlx::query(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?"
+            ))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+        }
+        .boxed()
+    }
+
+    fn revoke_token(&self, id: i64, at: DateTime<Utc>) -> BoxFuture<'_, Result<bool, StoreError>> {
+        async move {
+            let done =
+                sqlx::query("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                    .bind(millis(at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+            Ok(done.rows_affected() > 0)
+        }
+        .boxed()
+    }
+
+    fn audit(&self, entry: NewAuditEntry) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move { insert_audit(&self.pool, &entry).await }.boxed()
+    }
+
+    fn list_audit(
+        &self,
+        target: Option<(String, String)>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<AuditEntry>, StoreError>> {
+        async move {
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT id, at, user, action, target_kind, target_id, detail FROM audit_log WHERE 1 = 1",
+            );
+            if let Some((kind, id)) = target {
+                b.push(" AND target_kind = ").push_bind(kind);
+                b.push(" AND target_id = ").push_bind(id);
+            }
+            if let Some(before) = before_id {
+                b.push(" AND id < ").push_bind(before);
+            }
+            b.push(" ORDER BY id DESC LIMIT ")
+                .push_bind(limit.clamp(1, crate::MAX_PAGE + 1) as i64);
+            b.build()
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(audit_from_row)
+                .collect()
+        }
+        .boxed()
+    }
+
+    fn workflow_step(&self, step: WorkflowStep) -> BoxFuture<'_, Result<StepOutcome, StoreError>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT workflow FROM events WHERE id = ?")
+                    .bind(step.event_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(current) = current else {
+                return Ok(StepOutcome::NoSuchEvent);
+            };
+            let from: WorkflowState = current.parse().map_err(|e| corrupt("workflow", e))?;
+            let to = match step.action.apply(from) {
+                Ok(to) => to,
+                Err(why) => return Ok(StepOutcome::Refused(why)),
+            };
+            if step.action != WorkflowAction::Note {
+                sqlx::query(
+                    "UPDATE events SET workflow = ?, workflow_at = ?, workflow_by = ?, \
+                     assignee = CASE WHEN ? THEN ? ELSE assignee END WHERE id = ?",
+                )
+                .bind(to.as_str())
+                .bind(millis(step.at))
+                .bind(&step.by)
+                .bind(step.action == WorkflowAction::Assign)
+                .bind(&step.assignee)
+                .bind(step.event_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let mut detail = serde_json::Map::new();
+            detail.insert("from".into(), from.as_str().into());
+            detail.insert("to".into(), to.as_str().into());
+            if let Some(a) = &step.assignee {
+                detail.insert("assignee".into(), a.clone().into());
+            }
+            if let Some(n) = &step.note {
+                detail.insert("note".into(), n.clone().into());
+            }
+            let entry = NewAuditEntry {
+                at: step.at,
+                user: step.by.clone(),
+                action: step.action.as_str().into(),
+                target_kind: "event".into(),
+                target_id: step.event_id.to_string(),
+                detail: serde_json::Value::Object(detail),
+            };
+            insert_audit(&mut *tx, &entry).await?;
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = ?"))
+                .bind(step.event_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let event = event_from_row(&row)?;
+            tx.commit().await?;
+            self.announce(step.event_id, ChangeKind::Updated);
+            Ok(StepOutcome::Done(Box::new(event)))
+        }
+        .boxed()
+    }
+
+    fn event_stats(&self, q: StatsQuery) -> BoxFuture<'_, Result<Vec<StatsRow>, StoreError>> {
+        async move {
+            let offset_ms = q.utc_offset_s as i64 * 1000;
+            let mut select = Vec::new();
+            if let Some(bucket) = q.bucket {
+                let size = bucket.millis();
+                select.push(format!(
+                    "((started_at + {offset_ms}) / {size}) * {size} - {offset_ms} AS bucket"
+                ));
+            }
+            for key in &q.group_by {
+                select.push(key.column().to_owned());
+            }
+            let groups = select
+                .iter()
+                .map(|s| s.rsplit(' ').next().unwrap_or(s).to_owned())
+                .collect::<Vec<_>>();
+            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT {}COUNT(*) AS n FROM events WHERE 1 = 1",
+                select.iter().map(|s| format!("{s}, ")).collect::<String>()
+            ));
+            push_filters(&mut b, &q.events);
+            if !groups.is_empty() {
+                b.push(format!(" GROUP BY {0} ORDER BY {0}", groups.join(", ")));
+            }
+            let rows = b.build().fetch_all(&self.pool).await?;
+            let grouped = |key| q.group_by.contains(&key);
+            rows.iter()
+                .map(|r| {
+                    Ok(StatsRow {
+                        bucket: match q.bucket {
+                            Some(_) => Some(time(r.try_get("bucket")?)?),
+                            None => None,
+                        },
+                        kind: grouped(xueliang_core::StatsKey::Kind)
+                            .then(|| r.try_get("kind"))
+                            .transpose()?,
+                        village: grouped(xueliang_core::StatsKey::Village)
+                            .then(|| r.try_get("village"))
+                            .transpose()?,
+                        camera_id: grouped(xueliang_core::StatsKey::Camera)
+                            .then(|| r.try_get("camera_id"))
+                            .transpose()?,
+                        count: r.try_get::<i64, _>("n")? as u64,
+                    })
+                })
+                .collect()
+        }
+        .boxed()
+    }
+}
