@@ -52,7 +52,7 @@ function render() {
   }
   sessionBar.hidden = false;
   const u = session.user;
-  who.textContent = `${u.username}（${t(`role.${u.role}`)}）`;
+  who.textContent = t("who", { username: u.username, role: t(`role.${u.role}`) });
   const r = route();
   document.body.dataset.view = r.name;
   for (const link of document.querySelectorAll("#nav a")) {
