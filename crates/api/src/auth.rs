@@ -207,7 +207,13 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if is_public(request.method(), request.uri().path()) {
+    // Inside `nest("/api/v1")` the URI has lost its prefix; judge the original.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|u| u.0.path().to_owned())
+        .unwrap_or_else(|| request.uri().path().to_owned());
+    if is_public(request.method(), &path) {
         return next.run(request).await;
     }
     let Some(presented) = presented_token(request.headers()) else {

@@ -3,6 +3,7 @@
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 
@@ -18,6 +19,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_parameter(
                 "body",
                 "send JSON with `Content-Type: application/json`",
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large",
             )),
             Err(e) => Err(ApiError::bad_parameter("body", e.body_text())),
         }
