@@ -31,8 +31,7 @@ export function barChart(rows, title) {
   // Grid lines at 0, 50, 80, 95 and 100 %.
   for (const mark of [0, 0.5, 0.8, 0.95, 1]) {
     const x = LABEL_W + plot * mark;
-    chart.append(
-      svg("line", { class: "grid", x1: x, x2: x, y1: 0, y2: height - 20 }),    );
+    chart.append(svg("line", { class: "grid", x1: x, x2: x, y1: 0, y2: height - 20 }));
     // 95 % sits too close to 100 % for a label of its own: its line says enough.
     if (mark !== 0.95) {
       chart.append(svg("text", { class: "axis", x, y: height - 6, "text-anchor": "middle" }, `${Math.round(mark * 100)}%`));
