@@ -86,6 +86,8 @@ fi
 # downloaded browser) driven by playwright-core from npm.
 browser_missing=()
 [ -x /usr/bin/chromium ] || browser_missing+=(chromium)
+# A CJK font, so the Chinese interface is legible in failure screenshots.
+[ -d /usr/share/fonts/truetype/wqy ] || browser_missing+=(fonts-wqy-microhei)
 command -v node >/dev/null || browser_missing+=(nodejs)
 command -v npm >/dev/null || browser_missing+=(npm)
 if [ ${#browser_missing[@]} -gt 0 ]; then
