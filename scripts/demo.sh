@@ -37,5 +37,15 @@ start_server open --port "$port" \
 start_server auth --port "$((port + 1))" --mount "township-gov=$clip" \
   --auth "admin:$XUELIANG_DEMO_PASSWORD"
 echo "RTSP cameras: rtsp://127.0.0.1:$port/{school-gate,river-bank,market}, rtsp://127.0.0.1:$((port + 1))/township-gov"
+# The demo's first admin: a random password made once per data directory and
+# kept beside the database (there is no default password).
+pwfile=data/demo/admin-password
+if [ ! -s "$pwfile" ]; then
+  mkdir -p data/demo
+  (umask 077; head -c 12 /dev/urandom | base64 | tr -d '/+=' > "$pwfile")
+  target/release/xueliang user add --config config/demo.toml --username admin --role admin \
+    --password-stdin < "$pwfile"
+fi
+echo "Dashboard: http://127.0.0.1:8080/  user: admin  password: $(cat "$pwfile") (kept in $pwfile)"
 echo "Stop with Ctrl-C."
 target/release/xueliang serve --config config/demo.toml

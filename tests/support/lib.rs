@@ -116,16 +116,19 @@ pub struct Xueliang {
 pub const ADMIN: &str = "e2e-admin";
 pub const ADMIN_PASSWORD: &str = "e2e-admin-password-7c1";
 
-/// Runs `xueliang user add` with the password on standard input.
+/// Runs `xueliang user add` with the password on standard input; `envs`
+/// are those the config needs (`password_env`).
 pub fn add_user(
     config: &Path,
     username: &str,
     password: &str,
     role: &str,
     villages: &[&str],
+    envs: &[(&str, &str)],
 ) -> Result<()> {
     use std::io::Write;
     let mut cmd = Command::new(xueliang_bin());
+    cmd.envs(envs.iter().copied());
     cmd.args(["user", "add", "--config"]).arg(config).args([
         "--username",
         username,
@@ -204,7 +207,7 @@ impl Xueliang {
         // The first start on a data directory makes the admin.
         let marker = dir.path().join("admin-created");
         if !marker.exists() {
-            add_user(&path, ADMIN, ADMIN_PASSWORD, "admin", &[])?;
+            add_user(&path, ADMIN, ADMIN_PASSWORD, "admin", &[], envs)?;
             std::fs::write(&marker, "")?;
         }
         let log = std::fs::File::create(dir.path().join("xueliang.log"))?;
