@@ -23,9 +23,8 @@ fn browser_tools() -> Result<(PathBuf, PathBuf)> {
     if !node.is_ok_and(|o| o.status.success()) {
         bail!("`node` is not on PATH: {SETUP}");
     }
-    let chromium = PathBuf::from(
-        std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()),
-    );
+    let chromium =
+        PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()));
     if !chromium.is_file() {
         bail!("{} is missing: {SETUP}", chromium.display());
     }
@@ -72,7 +71,7 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = 5, lo
     std::fs::write(&config_path, &config)?;
     // Centre staff are operators: they handle events, they administer nothing.
     let password = format!("pw-{}-雪亮", std::process::id());
-    add_user(&config_path, "zhang.wei", &password, "operator", &[])?;
+    add_user(&config_path, "zhang.wei", &password, "operator", &[], &[])?;
 
     let x = Xueliang::start(dir, port, &config, &[])?;
     // The pipeline runs: wait for the camera before the browser starts, so

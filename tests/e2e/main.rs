@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `xueliang` binary against the real GStreamer
 //! RTSP server, the real model and a real SQLite file.
 
+mod access;
 mod alerts;
 mod bad_input;
 mod config;
