@@ -104,6 +104,29 @@ pub struct DetectorConfig {
     /// Threads onnxruntime may use for one inference; 0 = the cores divided
     /// among the workers (at least 1).
     pub threads: usize,
+    /// Execution providers to try in order; the CPU is always the last resort.
+    pub execution_providers: Vec<ExecutionProvider>,
+}
+
+/// Where onnxruntime runs the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    /// NVIDIA TensorRT (needs onnxruntime built with it, and a GPU).
+    TensorRt,
+    /// NVIDIA CUDA (needs the onnxruntime-gpu library and a GPU).
+    Cuda,
+    Cpu,
+}
+
+impl ExecutionProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionProvider::TensorRt => "tensorrt",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::Cpu => "cpu",
+        }
+    }
 }
 
 impl Default for DetectorConfig {
@@ -113,6 +136,7 @@ impl Default for DetectorConfig {
             onnxruntime: None,
             workers: 0,
             threads: 0,
+            execution_providers: vec![ExecutionProvider::Cpu],
         }
     }
 }

@@ -5,10 +5,13 @@ use crate::manifest::{Manifest, OutputFormat};
 use crate::postprocess::{decode_ssd, decode_yolo, to_frame, Candidate};
 use crate::preprocess::InputTensor;
 use ort::environment::Environment;
+use ort::ep::{TensorRT, CUDA};
+use ort::session::builder::SessionBuilder;
 use ort::session::Session;
 use ort::value::TensorRef;
 use std::path::Path;
-use xueliang_core::{Detection, ModelInput};
+use tracing::warn;
+use xueliang_core::{Detection, ExecutionProvider, ModelInput};
 
 /// IoU above which YOLO candidates of one class are merged.
 const NMS_IOU: f32 = 0.45;
@@ -56,6 +59,47 @@ pub struct OrtDetector {
     manifest: Manifest,
     session: Session,
     tensor: InputTensor,
+    provider: ExecutionProvider,
+}
+
+/// Registers the first of `wanted` that this onnxruntime library has and
+/// that starts on this machine, saying why each one before it was passed
+/// over; the CPU is the last resort. Returns the one in use.
+fn choose_provider(
+    builder: &mut SessionBuilder,
+    wanted: &[ExecutionProvider],
+) -> ExecutionProvider {
+    for &p in wanted {
+        let result = match p {
+            ExecutionProvider::Cpu => return ExecutionProvider::Cpu,
+            ExecutionProvider::Cuda => register(builder, CUDA::default(), "CUDA"),
+            ExecutionProvider::TensorRt => register(builder, TensorRT::default(), "TensorRT"),
+        };
+        match result {
+            Ok(()) => return p,
+            Err(why) => warn!(
+                provider = p.as_str(),
+                "{why}; trying the next execution provider"
+            ),
+        }
+    }
+    ExecutionProvider::Cpu
+}
+
+fn register<E: ort::ep::ExecutionProvider>(
+    builder: &mut SessionBuilder,
+    ep: E,
+    name: &str,
+) -> Result<(), String> {
+    match E::is_available() {
+        Ok(true) => {}
+        Ok(false) => return Err(format!(
+            "this onnxruntime library has no {name} support (install the GPU build of onnxruntime)"
+        )),
+        Err(e) => return Err(format!("cannot ask onnxruntime about {name}: {e}")),
+    }
+    ep.register(builder)
+        .map_err(|e| format!("{name} did not start: {e}"))
 }
 
 impl OrtDetector {
@@ -66,7 +110,7 @@ impl OrtDetector {
         threads: usize,
     ) -> Result<OrtDetector, DetectError> {
         let bytes = manifest.read_model()?;
-        Self::from_model(env, manifest, &bytes, threads)
+        Self::from_model(env, manifest, &bytes, threads, &[ExecutionProvider::Cpu])
     }
 
     /// Builds a session from model bytes already read (and checked) with
@@ -76,6 +120,7 @@ impl OrtDetector {
         manifest: Manifest,
         bytes: &[u8],
         threads: usize,
+        providers: &[ExecutionProvider],
     ) -> Result<OrtDetector, DetectError> {
         let corrupt = |e: ort::Error| DetectError::ModelCorrupt {
             path: manifest.model_path.clone(),
@@ -87,6 +132,7 @@ impl OrtDetector {
                 .with_intra_threads(threads)
                 .map_err(|e| corrupt(e.into()))?;
         }
+        let provider = choose_provider(&mut builder, providers);
         let session = builder.commit_from_memory(bytes).map_err(corrupt)?;
         let check = |name: &str, outlets: &[ort::value::Outlet], what: &str| {
             if outlets.iter().any(|o| o.name() == name) {
@@ -121,11 +167,17 @@ impl OrtDetector {
             manifest,
             session,
             tensor,
+            provider,
         })
     }
 
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The execution provider the session runs on.
+    pub fn provider(&self) -> ExecutionProvider {
+        self.provider
     }
 
     fn run(&mut self, min_score: f32) -> Result<Vec<Candidate>, ort::Error> {

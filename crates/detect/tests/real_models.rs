@@ -144,6 +144,31 @@ fn footage_frame_300() -> Vec<u8> {
     out.stdout
 }
 
+/// Asking for GPUs on a machine (and an onnxruntime library) without them
+/// falls back to the CPU, which finds the same pedestrians.
+#[test]
+fn gpu_execution_providers_fall_back_to_the_cpu_here() {
+    use xueliang_core::ExecutionProvider as Ep;
+    let m = Manifest::load(&repo().join("models/ssd_mobilenet_v2_coco.toml")).unwrap();
+    let model = m.read_model().unwrap();
+    let mut d =
+        OrtDetector::from_model(env(), m, &model, 1, &[Ep::TensorRt, Ep::Cuda, Ep::Cpu]).unwrap();
+    assert_eq!(d.provider(), Ep::Cpu);
+    let input = ModelInput {
+        width: 300,
+        height: 300,
+        rgb: footage_frame_300(),
+        placement: d.manifest().input.geometry.placement(768, 576),
+    };
+    let persons = d
+        .detect(&input, 768, 576, 0.5)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.label == "person")
+        .count();
+    assert!(persons >= 4, "{persons} persons on the CPU fallback");
+}
+
 #[test]
 fn ssd_model_finds_the_pedestrians_of_the_footage() {
     let mut d = detector("models/ssd_mobilenet_v2_coco.toml");

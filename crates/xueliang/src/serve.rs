@@ -69,12 +69,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let (workers, threads) = config.detector.layout(cores());
     let model = manifest.read_model().context("[detector] model")?;
     let mut detectors: Vec<Box<dyn xueliang_detect::Detector>> = Vec::with_capacity(workers);
+    let mut provider = xueliang_core::ExecutionProvider::Cpu;
     for _ in 0..workers {
-        let d = OrtDetector::from_model(&env, manifest.clone(), &model, threads)
-            .context("[detector] model")?;
+        let d = OrtDetector::from_model(
+            &env,
+            manifest.clone(),
+            &model,
+            threads,
+            &config.detector.execution_providers,
+        )
+        .context("[detector] model")?;
+        provider = d.provider();
         detectors.push(Box::new(d));
     }
-    info!(model = %config.detector.model.display(), workers, threads, "detector ready");
+    info!(
+        model = %config.detector.model.display(),
+        workers,
+        threads,
+        provider = provider.as_str(),
+        "detector ready"
+    );
 
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
         format!(
