@@ -2,18 +2,20 @@
 # Installs what Xueliang needs to build, run and test, and only what is missing:
 #   - Debian packages (FFmpeg development files, GStreamer RTSP server, ffmpeg CLI),
 #   - the onnxruntime shared library from the PyPI wheel, into .local/onnxruntime/,
-#   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi.
+#   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi,
+#   - schemathesis (the API fuzz test) in a Python virtual environment, .local/venv/.
 # Idempotent: a second run does nothing but checks. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 ORT_VERSION=1.32.0
+SCHEMATHESIS_VERSION=4.32.5
 APT_PACKAGES=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   ffmpeg
-  gir1.2-gst-rtsp-server-1.0 python3-gi
+  gir1.2-gst-rtsp-server-1.0 python3-gi python3-venv
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-tools
 )
@@ -78,6 +80,18 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /etc/mosquitto/mosquitto.conf
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
   (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null || { log "mosquitto did not start on 127.0.0.1:1883"; exit 1; }
+fi
+
+# schemathesis: tests/e2e/schemathesis.rs runs it against the real binary,
+# from a virtual environment of its own (pinned, so runs are comparable).
+venv="$root/.local/venv"
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating the Python virtual environment .local/venv"
+    python3 -m venv "$venv"
+  fi
+  log "installing schemathesis==$SCHEMATHESIS_VERSION into .local/venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 "$root/scripts/make-fixtures.sh"
