@@ -7,3 +7,4 @@ mod config;
 mod health;
 mod pipeline;
 mod rules;
+mod schemathesis;
