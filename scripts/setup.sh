@@ -83,15 +83,15 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
 fi
 
 # schemathesis: tests/e2e/schemathesis.rs runs it against the real binary,
-# from a virtual environment of its own (pinned, so runs are comparable).
-venv="$root/.local/venv"
+# from a virtual environment of its own (pinned, so runs are comparable). The
+# venv's scripts name its absolute path, so it is made at the resolved path
+# (.local may be a link), and made afresh when missing, moved or outdated.
+mkdir -p "$root/.local"
+venv="$(cd "$root/.local" && pwd -P)/venv"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
-  if [ ! -x "$venv/bin/python" ]; then
-    log "creating the Python virtual environment .local/venv"
-    python3 -m venv "$venv"
-  fi
-  log "installing schemathesis==$SCHEMATHESIS_VERSION into .local/venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  log "installing schemathesis==$SCHEMATHESIS_VERSION into a new Python virtual environment, .local/venv"
+  python3 -m venv --clear "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 "$root/scripts/make-fixtures.sh"
