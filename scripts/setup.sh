@@ -5,17 +5,19 @@
 #   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi,
 #   - the dashboard's browser test: Debian's chromium, Node.js and npm, and
 #     playwright-core (pinned in tests/browser/package-lock.json) via `npm ci`.
+#   - schemathesis (the API fuzz test) in a Python virtual environment, .local/venv/.
 # Idempotent: a second run does nothing but checks. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 ORT_VERSION=1.32.0
+SCHEMATHESIS_VERSION=4.32.5
 APT_PACKAGES=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   ffmpeg
-  gir1.2-gst-rtsp-server-1.0 python3-gi
+  gir1.2-gst-rtsp-server-1.0 python3-gi python3-venv
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-tools
 )
@@ -103,6 +105,18 @@ if [ ! -f "$browser/node_modules/.package-lock.json" ] \
    || [ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
   log "installing the browser test's node modules (npm ci in tests/browser)"
   (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# schemathesis: tests/e2e/schemathesis.rs runs it against the real binary,
+# from a virtual environment of its own (pinned, so runs are comparable). The
+# venv's scripts name its absolute path, so it is made at the resolved path
+# (.local may be a link), and made afresh when missing, moved or outdated.
+mkdir -p "$root/.local"
+venv="$(cd "$root/.local" && pwd -P)/venv"
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+  log "installing schemathesis==$SCHEMATHESIS_VERSION into a new Python virtual environment, .local/venv"
+  python3 -m venv --clear "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 "$root/scripts/make-fixtures.sh"

@@ -9,3 +9,4 @@ mod dashboard;
 mod health;
 mod pipeline;
 mod rules;
+mod schemathesis;
