@@ -3,6 +3,7 @@
 
 mod alerts;
 mod bad_input;
+mod cameras;
 mod config;
 mod health;
 mod pipeline;

@@ -1,8 +1,13 @@
-//! `GET /cameras`, `GET /cameras/{id}/health`.
+//! `GET /cameras`, `GET /cameras/{id}/health`, and the camera changes:
+//! `POST /cameras`, `GET|PATCH|DELETE /cameras/{id}`, `GET /cameras/{id}/frame.jpg`.
 
+use crate::control::CameraChangeError;
 use crate::error::ApiError;
 use crate::{AppState, CameraView};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -11,8 +16,10 @@ use xueliang_core::{CameraHealth, CameraStats};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/cameras", get(list))
+        .route("/cameras", get(list).post(create))
+        .route("/cameras/{id}", get(one).patch(update).delete(delete))
         .route("/cameras/{id}/health", get(health))
+        .route("/cameras/{id}/frame.jpg", get(frame))
 }
 
 #[derive(Serialize)]
@@ -68,24 +75,115 @@ fn health_of(cam: &CameraView) -> Health {
     }
 }
 
+/// The body of a camera (never its credentials).
+fn camera_of(c: &CameraView) -> Camera {
+    Camera {
+        id: c.config.id.clone(),
+        name: c.config.name.clone(),
+        url: c.config.url.to_string(),
+        village: c.config.village.clone(),
+        grid: c.config.grid.clone(),
+        location: c.config.location.clone(),
+        enabled: c.config.enabled,
+        detection_fps: c.config.detection.fps,
+        health: health_of(c),
+    }
+}
+
 async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let items: Vec<Camera> = state
-        .cameras
-        .list()
-        .iter()
-        .map(|c| Camera {
-            id: c.config.id.clone(),
-            name: c.config.name.clone(),
-            url: c.config.url.to_string(),
-            village: c.config.village.clone(),
-            grid: c.config.grid.clone(),
-            location: c.config.location.clone(),
-            enabled: c.config.enabled,
-            detection_fps: c.config.detection.fps,
-            health: health_of(c),
-        })
-        .collect();
+    let items: Vec<Camera> = state.cameras.list().iter().map(camera_of).collect();
     Json(serde_json::json!({ "items": items }))
+}
+
+fn no_camera(id: &str) -> ApiError {
+    ApiError::not_found(format!("no camera with id \"{id}\""))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Camera>, ApiError> {
+    let cam = state.cameras.get(&id).ok_or_else(|| no_camera(&id))?;
+    Ok(Json(camera_of(&cam)))
+}
+
+fn change_error(e: CameraChangeError) -> ApiError {
+    match e {
+        CameraChangeError::Invalid { field, message } => ApiError::invalid_camera(&field, message),
+        CameraChangeError::NotFound(id) => no_camera(&id),
+        CameraChangeError::Conflict(id) => {
+            ApiError::conflict(format!("a camera with id \"{id}\" exists already"))
+        }
+        CameraChangeError::Internal(cause) => ApiError::internal(cause),
+    }
+}
+
+/// A body that is not JSON at all. The rejection's text is not shown: it
+/// may quote the body, and the body may hold a password.
+fn bad_body(_: JsonRejection) -> ApiError {
+    ApiError::invalid_camera("body", "must be a JSON object (Content-Type: application/json)")
+}
+
+/// The camera's body after a change (its health starts afresh).
+fn changed(state: &AppState, id: &str) -> Result<Json<Camera>, ApiError> {
+    let cam = state
+        .cameras
+        .get(id)
+        .ok_or_else(|| ApiError::internal(format!("camera {id} missing after a change")))?;
+    Ok(Json(camera_of(&cam)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Camera>), ApiError> {
+    let Json(body) = body.map_err(bad_body)?;
+    let config = state.cameras.create(body).await.map_err(change_error)?;
+    Ok((StatusCode::CREATED, changed(&state, &config.id)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    patch: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<Camera>, ApiError> {
+    let Json(patch) = patch.map_err(bad_body)?;
+    let config = state
+        .cameras
+        .update(&id, patch)
+        .await
+        .map_err(change_error)?;
+    changed(&state, &config.id)
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.cameras.delete(&id).await.map_err(change_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn frame(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.cameras.get(&id).is_none() {
+        return Err(no_camera(&id));
+    }
+    let jpeg = state.cameras.latest_frame_jpeg(&id).await.ok_or_else(|| {
+        ApiError::not_found_code(
+            "no_frame",
+            format!("camera \"{id}\" has no decoded frame yet (disabled, connecting or offline)"),
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg,
+    ))
 }
 
 async fn health(

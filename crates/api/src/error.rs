@@ -29,6 +29,37 @@ impl ApiError {
         }
     }
 
+    /// A camera body or patch that is not a valid camera; the message names the field.
+    pub fn invalid_camera(field: &str, message: impl std::fmt::Display) -> Self {
+        let message = message.to_string();
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_camera",
+            message: if message.starts_with(&format!("field `{field}`")) {
+                message
+            } else {
+                format!("field `{field}`: {message}")
+            },
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+        }
+    }
+
+    /// 404 with its own code, for a resource that exists but has nothing to show yet.
+    pub fn not_found_code(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code,
+            message: message.into(),
+        }
+    }
+
     /// Logs the cause; the client gets a fixed message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         error!(error = %cause, "request failed");

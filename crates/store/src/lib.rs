@@ -4,12 +4,15 @@
 //! pass the same conformance tests.
 
 pub mod alerts;
+pub mod cameras;
 mod error;
 mod sqlite;
 mod sqlite_alerts;
+mod sqlite_cameras;
 mod writer;
 
 pub use alerts::AlertStore;
+pub use cameras::{CameraStore, StoredCamera};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use writer::EventWriter;
