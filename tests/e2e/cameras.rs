@@ -84,19 +84,12 @@ fn ids(x: &Xueliang) -> Result<Vec<String>> {
         .collect())
 }
 
-fn stop_keeping_dir(x: Xueliang) -> Result<tempfile::TempDir> {
-    let dir_path = x.dir.path().to_owned();
-    // Move the directory out before stopping: `stop` consumes the process handle.
-    let keep = tempfile::Builder::new().tempdir()?;
-    let status = {
-        let mut x = x;
-        let dir = std::mem::replace(&mut x.dir, keep);
-        let status = x.stop()?;
-        assert_eq!(dir.path(), dir_path);
-        (status, dir)
-    };
-    assert!(status.0.success(), "xueliang exits cleanly: {:?}", status.0);
-    Ok(status.1)
+/// Stops the process cleanly (SIGTERM) and hands back its directory.
+fn stop_keeping_dir(mut x: Xueliang) -> Result<tempfile::TempDir> {
+    let dir = std::mem::replace(&mut x.dir, tempfile::tempdir()?);
+    let status = x.stop()?;
+    assert!(status.success(), "xueliang exits cleanly: {status:?}");
+    Ok(dir)
 }
 
 #[test]

@@ -136,8 +136,21 @@ impl CameraDefaults {
                 ))
             }
         };
-        self.camera_from_toml(toml::Value::Table(table))
-            .map_err(CameraError::from_message)
+        let message = match self.camera_from_toml(toml::Value::Table(table.clone())) {
+            Ok(camera) => return Ok(camera),
+            Err(message) => message,
+        };
+        let mut error = CameraError::from_message(message);
+        // Type errors do not name the field: find the member whose removal
+        // changes the error.
+        let untyped = ["invalid type", "invalid value", "invalid length"];
+        if error.field.is_empty() || untyped.iter().any(|u| error.message.contains(u)) {
+            let parse = |t: toml::Table| self.camera_from_toml(toml::Value::Table(t)).err();
+            if let Some(path) = blame(&table, &[], &error.message, &parse) {
+                error.field = path.join(".");
+            }
+        }
+        Err(error)
     }
 
     /// Reads one `[[cameras]]` table; the error names the field, not the camera.
@@ -147,6 +160,39 @@ impl CameraDefaults {
             .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())?;
         camera_from_raw(raw_cam, &self.detection, &self.health)
     }
+}
+
+/// The path of the member of `root` (under `path`) whose removal changes the
+/// error `message`, descending into tables.
+fn blame(
+    root: &toml::Table,
+    path: &[String],
+    message: &str,
+    parse: &dyn Fn(toml::Table) -> Option<String>,
+) -> Option<Vec<String>> {
+    let mut here = root;
+    for p in path {
+        here = here.get(p)?.as_table()?;
+    }
+    for (key, value) in here {
+        let mut without = root.clone();
+        let mut t = &mut without;
+        for p in path {
+            t = t.get_mut(p)?.as_table_mut()?;
+        }
+        t.remove(key);
+        if parse(without).as_deref() != Some(message) {
+            let mut at = path.to_vec();
+            at.push(key.clone());
+            if value.is_table() {
+                if let Some(deeper) = blame(root, &at, message, parse) {
+                    return Some(deeper);
+                }
+            }
+            return Some(at);
+        }
+    }
+    None
 }
 
 /// JSON to TOML for a camera definition: `null` members are left out (the
@@ -1143,6 +1189,11 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         assert_eq!(with("id", "bad id!".into()).field, "id");
         assert_eq!(with("urll", "x".into()).field, "urll");
         assert_eq!(with("name", 5.into()).field, "name");
+        assert_eq!(with("enabled", "yes".into()).field, "enabled");
+        assert_eq!(
+            with("detection", serde_json::json!({"fps": "fast"})).field,
+            "detection.fps"
+        );
         let e = with("detection", serde_json::json!({"fps": 0}));
         assert_eq!(e.field, "detection.fps", "{e:?}");
         assert!(e.message.contains("fps"));

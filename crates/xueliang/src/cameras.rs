@@ -433,7 +433,9 @@ mod tests {
             without_nulls(&json!({"a": null, "b": {"c": null, "d": 1}})),
             json!({"b": {"d": 1}})
         );
-        let config = xueliang_core::Config::parse("").unwrap();
+        let config =
+            xueliang_core::Config::parse("[detection]\nlabels = [\"person\", \"car\"]\n")
+                .unwrap();
         let labels = vec!["person".to_owned(), "car".to_owned()];
         let ok = json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
         assert!(parse_camera(&config.camera_defaults, &labels, &ok).is_ok());
