@@ -192,19 +192,33 @@ fn cameras_change_through_the_api_without_a_restart_and_the_changes_are_kept() -
     assert_eq!(ids(&x)?, ["second"], "deleted stays deleted; created is back");
     let (_, cam) = call(&x, "GET", "/cameras/second", None)?;
     assert_eq!(cam["enabled"], false);
-    assert!(x.log().contains("overrides the config file"), "{}", x.log());
+    assert!(
+        x.log().contains("camera deleted through the API; the config file's definition is not used"),
+        "{}",
+        x.log()
+    );
 
     // Enabled again (with the stored password kept), and `first` re-created
     // with its old id: both run.
     let (code, _) = call(&x, "PATCH", "/cameras/second", Some(json!({"enabled": true})))?;
     assert_eq!(code, 200);
-    let (code, _) = call(&x, "POST", "/cameras", Some(json!({"id": "first", "name": "一号", "url": server.url("first")})))?;
+    let (code, _) = call(&x, "POST", "/cameras", Some(json!({"id": "first", "name": "一号新", "url": server.url("first")})))?;
     assert_eq!(code, 201);
     wait_online(&x, "second")?;
     wait_online(&x, "first")?;
     assert_eq!(wait_for(Duration::from_secs(20), || frame_size(&x, "second"))?, (704, 576));
     assert_eq!(ids(&x)?, ["second", "first"]);
     assert!(!x.log().contains("pw-7731"), "the password is never logged");
+
+    // Once more: the re-created `first` is in the file too; the database's
+    // definition wins, and says so.
+    let dir = stop_keeping_dir(x)?;
+    let x = Xueliang::restart(dir, port, &config)?;
+    assert_eq!(ids(&x)?, ["first", "second"], "file order, then the API's");
+    let (_, cam) = call(&x, "GET", "/cameras/first", None)?;
+    assert_eq!(cam["name"], "一号新");
+    assert!(x.log().contains("overrides the config file"), "{}", x.log());
+    wait_online(&x, "first")?;
     x.stop()?;
     Ok(())
 }
