@@ -11,7 +11,10 @@ use xueliang_e2e::{config_header, fixture, free_port, wait_for, RtspServer, Xuel
 /// e.g. an access token). Returns the status and the body (JSON, or `null`).
 fn call(x: &Xueliang, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
     let (status, _, bytes) = call_raw(x, method, path, body)?;
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// Like [`call`], with the content type and the raw body.
@@ -63,7 +66,11 @@ fn frame_size(x: &Xueliang, id: &str) -> Result<Option<(u16, u16)>> {
     let (status, ctype, body) = call_raw(x, "GET", &format!("/cameras/{id}/frame.jpg"), None)?;
     if status != 200 {
         let e: Value = serde_json::from_slice(&body)?;
-        assert_eq!((status, e["error"]["code"].as_str()), (404, Some("no_frame")), "{e}");
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (404, Some("no_frame")),
+            "{e}"
+        );
         return Ok(None);
     }
     assert_eq!(ctype, "image/jpeg");
@@ -123,16 +130,35 @@ fn cameras_change_through_the_api_without_a_restart_and_the_changes_are_kept() -
     let mut no_url = second.clone();
     no_url.as_object_mut().unwrap().remove("url");
     let (code, e) = call(&x, "POST", "/cameras", Some(no_url))?;
-    assert_eq!((code, e["error"]["code"].as_str()), (400, Some("invalid_camera")), "{e}");
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("invalid_camera")),
+        "{e}"
+    );
     let msg = e["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("url") && !msg.contains("pw-7731"), "{msg}");
     let mut bad_fps = second.clone();
     bad_fps["detection"] = json!({"fps": 0});
     let (code, e) = call(&x, "POST", "/cameras", Some(bad_fps))?;
     assert_eq!(code, 400);
-    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("detection.fps"), "{e}");
-    let (code, e) = call(&x, "POST", "/cameras", Some(json!({"id": "first", "name": "x", "url": server.url("first")})))?;
-    assert_eq!((code, e["error"]["code"].as_str()), (409, Some("conflict")), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("detection.fps"),
+        "{e}"
+    );
+    let (code, e) = call(
+        &x,
+        "POST",
+        "/cameras",
+        Some(json!({"id": "first", "name": "x", "url": server.url("first")})),
+    )?;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{e}"
+    );
 
     // Added: it goes online and its frames are counted and analysed.
     let (code, cam) = call(&x, "POST", "/cameras", Some(second))?;
@@ -153,17 +179,36 @@ fn cameras_change_through_the_api_without_a_restart_and_the_changes_are_kept() -
     // Changed to another stream: the new picture size shows in frame.jpg.
     let (code, e) = call(&x, "PATCH", "/cameras/second", Some(json!({"id": "other"})))?;
     assert_eq!(code, 400);
-    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("`id`"), "{e}");
-    let (code, cam) = call(&x, "PATCH", "/cameras/second", Some(json!({"url": server.url("d1")})))?;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`id`"),
+        "{e}"
+    );
+    let (code, cam) = call(
+        &x,
+        "PATCH",
+        "/cameras/second",
+        Some(json!({"url": server.url("d1")})),
+    )?;
     assert_eq!(code, 200, "{cam}");
-    assert!(cam["url"].as_str().unwrap_or_default().ends_with("/d1"), "{cam}");
+    assert!(
+        cam["url"].as_str().unwrap_or_default().ends_with("/d1"),
+        "{cam}"
+    );
     wait_for(Duration::from_secs(30), || {
         Ok((frame_size(&x, "second")? == Some((704, 576))).then_some(()))
     })?;
     wait_online(&x, "second")?;
 
     // Disabled: listed as disabled, no frames any more.
-    let (code, cam) = call(&x, "PATCH", "/cameras/second", Some(json!({"enabled": false})))?;
+    let (code, cam) = call(
+        &x,
+        "PATCH",
+        "/cameras/second",
+        Some(json!({"enabled": false})),
+    )?;
     assert_eq!((code, &cam["enabled"]), (200, &json!(false)), "{cam}");
     wait_for(Duration::from_secs(5), || {
         Ok((health(&x, "second")?["state"] == "disabled").then_some(()))
@@ -172,41 +217,69 @@ fn cameras_change_through_the_api_without_a_restart_and_the_changes_are_kept() -
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(health(&x, "second")?["frames_received"], before);
     assert_eq!(frame_size(&x, "second")?, None);
-    assert_eq!(ids(&x)?, ["first", "second"], "a disabled camera is still listed");
+    assert_eq!(
+        ids(&x)?,
+        ["first", "second"],
+        "a disabled camera is still listed"
+    );
 
     // The untouched camera kept running all along.
-    assert_eq!(wait_for(Duration::from_secs(10), || frame_size(&x, "first"))?, (768, 576));
+    assert_eq!(
+        wait_for(Duration::from_secs(10), || frame_size(&x, "first"))?,
+        (768, 576)
+    );
     assert_eq!(health(&x, "first")?["state"], "online");
 
     // Deleted: gone from the list; its events stay.
     let (code, _) = call(&x, "DELETE", "/cameras/first", None)?;
     assert_eq!(code, 204);
     let (code, e) = call(&x, "GET", "/cameras/first", None)?;
-    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     assert_eq!(ids(&x)?, ["second"]);
 
     // Restarted on the same data with the same config file: the API's
     // changes win over the file.
     let dir = stop_keeping_dir(x)?;
     let x = Xueliang::restart(dir, port, &config)?;
-    assert_eq!(ids(&x)?, ["second"], "deleted stays deleted; created is back");
+    assert_eq!(
+        ids(&x)?,
+        ["second"],
+        "deleted stays deleted; created is back"
+    );
     let (_, cam) = call(&x, "GET", "/cameras/second", None)?;
     assert_eq!(cam["enabled"], false);
     assert!(
-        x.log().contains("camera deleted through the API; the config file's definition is not used"),
+        x.log()
+            .contains("camera deleted through the API; the config file's definition is not used"),
         "{}",
         x.log()
     );
 
     // Enabled again (with the stored password kept), and `first` re-created
     // with its old id: both run.
-    let (code, _) = call(&x, "PATCH", "/cameras/second", Some(json!({"enabled": true})))?;
+    let (code, _) = call(
+        &x,
+        "PATCH",
+        "/cameras/second",
+        Some(json!({"enabled": true})),
+    )?;
     assert_eq!(code, 200);
-    let (code, _) = call(&x, "POST", "/cameras", Some(json!({"id": "first", "name": "一号新", "url": server.url("first")})))?;
+    let (code, _) = call(
+        &x,
+        "POST",
+        "/cameras",
+        Some(json!({"id": "first", "name": "一号新", "url": server.url("first")})),
+    )?;
     assert_eq!(code, 201);
     wait_online(&x, "second")?;
     wait_online(&x, "first")?;
-    assert_eq!(wait_for(Duration::from_secs(20), || frame_size(&x, "second"))?, (704, 576));
+    assert_eq!(
+        wait_for(Duration::from_secs(20), || frame_size(&x, "second"))?,
+        (704, 576)
+    );
     assert_eq!(ids(&x)?, ["second", "first"]);
     assert!(!x.log().contains("pw-7731"), "the password is never logged");
 

@@ -121,7 +121,10 @@ fn change_error(e: CameraChangeError) -> ApiError {
 /// A body that is not JSON at all. The rejection's text is not shown: it
 /// may quote the body, and the body may hold a password.
 fn bad_body(_: JsonRejection) -> ApiError {
-    ApiError::invalid_camera("body", "must be a JSON object (Content-Type: application/json)")
+    ApiError::invalid_camera(
+        "body",
+        "must be a JSON object (Content-Type: application/json)",
+    )
 }
 
 /// The camera's body after a change (its health starts afresh).

@@ -106,13 +106,13 @@ struct TestCameras {
 
 impl TestCameras {
     fn view(&self, definition: &Value) -> Result<CameraView, CameraChangeError> {
-        let config = self
-            .defaults
-            .camera_from_json(definition)
-            .map_err(|e| CameraChangeError::Invalid {
-                field: e.field,
-                message: e.message,
-            })?;
+        let config =
+            self.defaults
+                .camera_from_json(definition)
+                .map_err(|e| CameraChangeError::Invalid {
+                    field: e.field,
+                    message: e.message,
+                })?;
         let (_, health) = watch::channel(CameraHealth::new(CameraState::Connecting, Utc::now()));
         Ok(CameraView {
             config,
@@ -124,7 +124,12 @@ impl TestCameras {
 
 impl CameraControl for TestCameras {
     fn list(&self) -> Vec<CameraView> {
-        self.cameras.lock().unwrap().iter().map(|c| c.0.clone()).collect()
+        self.cameras
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.0.clone())
+            .collect()
     }
 
     fn create(
@@ -210,7 +215,10 @@ async fn camera_changes_map_errors_and_never_show_the_password() {
         "username": "admin", "password": "s3cret-pw", "village": "东村"});
     let (code, cam) = send(Method::POST, &cams, Some(body.clone())).await;
     assert_eq!(code, 201, "{cam}");
-    assert_eq!((cam["id"].as_str(), cam["village"].as_str()), (Some("gate"), Some("东村")));
+    assert_eq!(
+        (cam["id"].as_str(), cam["village"].as_str()),
+        (Some("gate"), Some("东村"))
+    );
     assert!(cam["health"].is_object());
     assert!(!cam.to_string().contains("s3cret"), "{cam}");
     let (code, one) = get(&format!("{cams}/gate")).await;
@@ -224,20 +232,55 @@ async fn camera_changes_map_errors_and_never_show_the_password() {
     bad["url"] = "rtsp://admin:s3cret-pw@127.0.0.1/x".into();
     bad["id"] = "other".into();
     let (code, e) = send(Method::POST, &cams, Some(bad)).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (400, Some("invalid_camera")));
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("invalid_camera"))
+    );
     let msg = e["error"]["message"].as_str().unwrap();
     assert!(msg.contains("`url`") && !msg.contains("s3cret"), "{msg}");
 
-    let (code, e) = send(Method::PATCH, &format!("{cams}/gate"), Some(serde_json::json!({"detection": {"fps": 0}}))).await;
+    let (code, e) = send(
+        Method::PATCH,
+        &format!("{cams}/gate"),
+        Some(serde_json::json!({"detection": {"fps": 0}})),
+    )
+    .await;
     assert_eq!(code, 400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("detection.fps"), "{e}");
-    let (code, e) = send(Method::PATCH, &format!("{cams}/gate"), Some(serde_json::json!({"id": "x"}))).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("detection.fps"),
+        "{e}"
+    );
+    let (code, e) = send(
+        Method::PATCH,
+        &format!("{cams}/gate"),
+        Some(serde_json::json!({"id": "x"})),
+    )
+    .await;
     assert_eq!(code, 400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("`id`"), "{e}");
-    let (code, cam) = send(Method::PATCH, &format!("{cams}/gate"), Some(serde_json::json!({"enabled": false}))).await;
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("`id`"),
+        "{e}"
+    );
+    let (code, cam) = send(
+        Method::PATCH,
+        &format!("{cams}/gate"),
+        Some(serde_json::json!({"enabled": false})),
+    )
+    .await;
     assert_eq!((code, &cam["enabled"]), (200, &Value::Bool(false)));
-    let (code, e) = send(Method::PATCH, &format!("{cams}/nope"), Some(serde_json::json!({}))).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")));
+    let (code, e) = send(
+        Method::PATCH,
+        &format!("{cams}/nope"),
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
 
     // Not JSON at all: refused without quoting the body.
     let r = reqwest::Client::new()
@@ -251,7 +294,9 @@ async fn camera_changes_map_errors_and_never_show_the_password() {
     assert!(!r.text().await.unwrap().contains("s3cret"));
 
     // Latest frame: JPEG, never cached; 404 no_frame without one.
-    let r = reqwest::get(format!("{cams}/school/frame.jpg")).await.unwrap();
+    let r = reqwest::get(format!("{cams}/school/frame.jpg"))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     assert_eq!(r.headers()["cache-control"], "no-store");
@@ -263,7 +308,10 @@ async fn camera_changes_map_errors_and_never_show_the_password() {
     let (code, _) = send(Method::DELETE, &format!("{cams}/gate"), None).await;
     assert_eq!(code, 204);
     let (code, e) = send(Method::DELETE, &format!("{cams}/gate"), None).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let (code, _) = get(&format!("{cams}/gate")).await;
     assert_eq!(code, 404);
 }

@@ -120,7 +120,10 @@ impl CameraDefaults {
             return Err(CameraError::new("body", "a camera must be a JSON object"));
         };
         // A password of the wrong type would be echoed by the type error.
-        if map.get("password").is_some_and(|p| !p.is_string() && !p.is_null()) {
+        if map
+            .get("password")
+            .is_some_and(|p| !p.is_string() && !p.is_null())
+        {
             return Err(CameraError::new(
                 "password",
                 "field `password`: must be a string",
@@ -903,7 +906,10 @@ impl CameraConfig {
         let unknown = |l: &str| !known.iter().any(|k| k == l);
         let hint = "see the model's labels file";
         for (field, labels) in [
-            ("detection.labels", self.detection.labels.iter().collect::<Vec<_>>()),
+            (
+                "detection.labels",
+                self.detection.labels.iter().collect::<Vec<_>>(),
+            ),
             (
                 "detection.thresholds",
                 self.detection.thresholds.keys().collect(),
@@ -1167,7 +1173,10 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         assert!(c.enabled);
         assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("pa55"));
         let file = Config::parse(&format!("[health]\noffline_grace_s = 9\n{MINIMAL}")).unwrap();
-        assert_eq!(c.health.offline_grace_s, file.cameras[0].health.offline_grace_s);
+        assert_eq!(
+            c.health.offline_grace_s,
+            file.cameras[0].health.offline_grace_s
+        );
         assert_eq!(
             file.camera_definitions[0]["url"],
             "rtsp://127.0.0.1:8554/cam1"
@@ -1205,7 +1214,10 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             with("health", serde_json::json!({"offline_grace_s": -1})).field,
             "health.offline_grace_s"
         );
-        let e = with("zones", serde_json::json!([{"name": "z", "polygon": [[0, 0]]}]));
+        let e = with(
+            "zones",
+            serde_json::json!([{"name": "z", "polygon": [[0, 0]]}]),
+        );
         assert_eq!(e.field, "zones.polygon", "{e:?}");
         assert_eq!(json_err(serde_json::json!([1])).field, "body");
     }
@@ -1219,11 +1231,17 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         let e = json_err(serde_json::json!({
             "id": "a", "name": "A", "url": "rtsp://h/a", "password": 734591
         }));
-        assert!(e.field == "password" && !e.message.contains("734591"), "{e:?}");
+        assert!(
+            e.field == "password" && !e.message.contains("734591"),
+            "{e:?}"
+        );
         let e = json_err(serde_json::json!({
             "id": "a", "name": "A", "url": "rtsp://h/a", "password": "s3cret"
         }));
-        assert!(e.field == "username" && !e.message.contains("s3cret"), "{e:?}");
+        assert!(
+            e.field == "username" && !e.message.contains("s3cret"),
+            "{e:?}"
+        );
     }
 
     #[test]

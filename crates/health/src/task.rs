@@ -25,7 +25,7 @@ pub struct MonitoredCamera {
 /// A change to the set of watched cameras.
 pub enum MonitorChange {
     /// Start watching a camera (a new one, or a new definition after `Remove`).
-    Add(MonitoredCamera),
+    Add(Box<MonitoredCamera>),
     /// Stop watching the camera with this id; its open offline event ends.
     Remove(String),
 }
@@ -70,7 +70,7 @@ pub async fn run_monitor(
             change = changes.recv(), if changes_open => {
                 let now = clock.now();
                 match change {
-                    Some(MonitorChange::Add(camera)) => add(&mut watched, camera, now),
+                    Some(MonitorChange::Add(camera)) => add(&mut watched, *camera, now),
                     Some(MonitorChange::Remove(id)) => {
                         if let Some(pos) = watched.iter().position(|w| w.camera.config.id == id) {
                             let mut w = watched.remove(pos);

@@ -14,10 +14,16 @@ async fn definitions_tombstones_and_order(store: &dyn CameraStore) {
     let a = json!({"id": "a", "name": "A", "url": "rtsp://h/a", "username": "u", "password": "pw"});
     let b = json!({"id": "b", "name": "B", "url": "rtsp://h/b"});
     let first = store.put_camera("a", &a, t0()).await.unwrap();
-    assert_eq!(first.definition, a, "the password is kept: it is needed to connect");
+    assert_eq!(
+        first.definition, a,
+        "the password is kept: it is needed to connect"
+    );
     assert!(!first.deleted);
     assert_eq!((first.created_at, first.updated_at), (t0(), t0()));
-    store.put_camera("b", &b, t0() + Duration::seconds(1)).await.unwrap();
+    store
+        .put_camera("b", &b, t0() + Duration::seconds(1))
+        .await
+        .unwrap();
 
     // An update keeps position and creation time.
     let a2 = json!({"id": "a", "name": "A2", "url": "rtsp://h/a2"});
@@ -25,7 +31,13 @@ async fn definitions_tombstones_and_order(store: &dyn CameraStore) {
     let updated = store.put_camera("a", &a2, later).await.unwrap();
     assert_eq!(updated.position, first.position);
     assert_eq!((updated.created_at, updated.updated_at), (t0(), later));
-    let ids: Vec<_> = store.list_cameras().await.unwrap().into_iter().map(|c| c.id).collect();
+    let ids: Vec<_> = store
+        .list_cameras()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids, ["a", "b"], "listed by position, not by last change");
 
     // A delete leaves a tombstone without the definition (and its password).
@@ -45,7 +57,13 @@ async fn definitions_tombstones_and_order(store: &dyn CameraStore) {
     let recreated = store.put_camera("a", &a, again).await.unwrap();
     assert!(!recreated.deleted);
     assert_eq!(recreated.created_at, again);
-    let ids: Vec<_> = store.list_cameras().await.unwrap().into_iter().map(|c| c.id).collect();
+    let ids: Vec<_> = store
+        .list_cameras()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids.last().map(String::as_str), Some("a"));
 }
 

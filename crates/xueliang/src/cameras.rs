@@ -174,8 +174,7 @@ impl CameraRegistry {
                 stats: stats.clone(),
             };
             let pipeline = self.parts.pipeline.clone();
-            let added =
-                tokio::task::spawn_blocking(move || pipeline.add(&pipeline_camera)).await;
+            let added = tokio::task::spawn_blocking(move || pipeline.add(&pipeline_camera)).await;
             match added {
                 Ok(Some((sink, latest))) => {
                     let token = self.parts.shutdown.child_token();
@@ -196,7 +195,9 @@ impl CameraRegistry {
                     });
                 }
                 // Shutting down: the camera is not started.
-                Ok(None) | Err(_) => warn!(camera = %config.id, "pipeline is stopped; camera not started"),
+                Ok(None) | Err(_) => {
+                    warn!(camera = %config.id, "pipeline is stopped; camera not started")
+                }
             }
         }
         let monitored = MonitoredCamera {
@@ -205,7 +206,13 @@ impl CameraRegistry {
             stats: stats.clone(),
             health: health_tx,
         };
-        if self.parts.monitor.send(MonitorChange::Add(monitored)).await.is_err() {
+        if self
+            .parts
+            .monitor
+            .send(MonitorChange::Add(Box::new(monitored)))
+            .await
+            .is_err()
+        {
             warn!(camera = %config.id, "health monitor is stopped");
         }
         self.parts.dispatcher.set_camera(&config);
@@ -239,7 +246,10 @@ impl CameraRegistry {
         parse_camera(&self.parts.defaults, &self.parts.labels, definition).map_err(invalid)
     }
 
-    async fn create_camera(&self, body: serde_json::Value) -> Result<CameraConfig, CameraChangeError> {
+    async fn create_camera(
+        &self,
+        body: serde_json::Value,
+    ) -> Result<CameraConfig, CameraChangeError> {
         let definition = without_nulls(&body);
         let config = self.parse(&definition)?;
         let _g = self.changes.lock().await;
@@ -391,9 +401,17 @@ mod tests {
         // The examples of RFC 7396, appendix A (a selection).
         let cases = [
             (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
             (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (json!({"a": "b", "b": "c"}), json!({"a": null}), json!({"b": "c"})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
             (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
             (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
             (
@@ -401,12 +419,28 @@ mod tests {
                 json!({"a": {"b": "d", "c": null}}),
                 json!({"a": {"b": "d"}}),
             ),
-            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
             (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
             (json!({"a": "b"}), json!(["c"]), json!(["c"])),
-            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
-            (json!([1, 2]), json!({"a": "b", "c": null}), json!({"a": "b"})),
-            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
         ];
         for (target, patch, want) in cases {
             let mut got = target.clone();
@@ -420,7 +454,10 @@ mod tests {
         let stored = json!({"id": "a", "name": "A", "url": "rtsp://h/a",
             "username": "admin", "password": "pw", "detection": {"fps": 2}});
         let mut d = stored.clone();
-        merge_patch(&mut d, &json!({"url": "rtsp://h/b", "detection": {"min_score": 0.5}}));
+        merge_patch(
+            &mut d,
+            &json!({"url": "rtsp://h/b", "detection": {"min_score": 0.5}}),
+        );
         assert_eq!(d["password"], "pw");
         assert_eq!(d["detection"], json!({"fps": 2, "min_score": 0.5}));
         merge_patch(&mut d, &json!({"password": null, "username": null}));
@@ -434,8 +471,7 @@ mod tests {
             json!({"b": {"d": 1}})
         );
         let config =
-            xueliang_core::Config::parse("[detection]\nlabels = [\"person\", \"car\"]\n")
-                .unwrap();
+            xueliang_core::Config::parse("[detection]\nlabels = [\"person\", \"car\"]\n").unwrap();
         let labels = vec!["person".to_owned(), "car".to_owned()];
         let ok = json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
         assert!(parse_camera(&config.camera_defaults, &labels, &ok).is_ok());

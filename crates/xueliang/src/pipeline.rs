@@ -91,8 +91,10 @@ impl Pipeline {
         store: Arc<dyn EventStore>,
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Pipeline> {
-        let (slots, ready) =
-            LatestFrameSlots::<DecodedFrame, InferenceCamera>::sharded(READY_QUEUE, detectors.len());
+        let (slots, ready) = LatestFrameSlots::<DecodedFrame, InferenceCamera>::sharded(
+            READY_QUEUE,
+            detectors.len(),
+        );
         let decode = DecodePool::start(decode_threads, geometry, slots)?;
         let (tx, rx) = sync_channel(ANALYTICS_QUEUE);
         let mut threads = spawn_inference_workers(detectors, ready, tx)?;
