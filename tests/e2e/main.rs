@@ -4,6 +4,7 @@
 mod access;
 mod alerts;
 mod bad_input;
+mod cameras;
 mod config;
 mod dashboard;
 mod health;

@@ -146,7 +146,10 @@ fn schemathesis_finds_no_server_errors_and_answers_match_the_document() -> Resul
     // snapshot and the alert it opened, delivered to the webhook.
     wait_for(Duration::from_secs(30), || {
         let events = x.all_events("&label=person")?;
-        Ok(events.iter().any(|e| e["has_snapshot"] == true).then_some(()))
+        Ok(events
+            .iter()
+            .any(|e| e["has_snapshot"] == true)
+            .then_some(()))
     })
     .with_context(|| format!("no person event: {}", x.log()))?;
     wait_for(Duration::from_secs(20), || {

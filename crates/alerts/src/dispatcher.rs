@@ -9,7 +9,7 @@ use crate::message::{self, MessageInput, OfficerInfo};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -63,7 +63,9 @@ impl Bucket {
 pub struct Dispatcher<S> {
     store: Arc<S>,
     setup: AlertSetup,
-    cameras: HashMap<String, CameraConfig>,
+    /// Camera names and places for the messages (routing uses the event's
+    /// own village and grid); cameras added at run time are added here.
+    cameras: RwLock<HashMap<String, CameraConfig>>,
     channels: HashMap<String, Box<dyn Channel>>,
     buckets: Mutex<HashMap<String, Bucket>>,
     clock: Arc<dyn Clock>,
@@ -107,11 +109,21 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         Dispatcher {
             store,
             setup,
-            cameras: cameras.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+            cameras: RwLock::new(cameras.iter().map(|c| (c.id.clone(), c.clone())).collect()),
             channels,
             buckets: Mutex::new(buckets),
             clock,
         }
+    }
+
+    /// Adds or replaces a camera added or changed at run time. A deleted
+    /// camera is kept: alerts about its past events still name it.
+    pub fn set_camera(&self, camera: &CameraConfig) {
+        let mut cameras = match self.cameras.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        cameras.insert(camera.id.clone(), camera.clone());
     }
 
     /// Runs until `shutdown`: a tick whenever the outbox signals, something
@@ -413,11 +425,15 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         let escalated_after_min = alert
             .escalate_at
             .map(|e| ((e - alert.created_at).num_seconds() as f64 / 60.0 * 10.0).round() / 10.0);
+        let camera = match self.cameras.read() {
+            Ok(g) => g.get(&event.camera_id).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&event.camera_id).cloned(),
+        };
         let msg = message::build(MessageInput {
             delivery: d,
             alert: &alert,
             event: &event,
-            camera: self.cameras.get(&event.camera_id),
+            camera: camera.as_ref(),
             officer,
             public_url: &self.setup.alerts.public_url,
             ack_key: self.setup.alerts.ack_key.expose(),

@@ -1,9 +1,15 @@
-//! `GET /cameras`, `GET /cameras/{id}/health`.
+//! `GET /cameras`, `GET /cameras/{id}/health`, and the camera changes:
+//! `POST /cameras`, `GET|PATCH|DELETE /cameras/{id}`, `GET /cameras/{id}/frame.jpg`.
 
 use crate::auth::Caller;
+use crate::control::CameraChangeError;
 use crate::error::ApiError;
+use crate::users::audit;
 use crate::{AppState, CameraView};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -12,8 +18,10 @@ use xueliang_core::{CameraHealth, CameraStats};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/cameras", get(list))
+        .route("/cameras", get(list).post(create))
+        .route("/cameras/{id}", get(one).patch(update).delete(delete))
         .route("/cameras/{id}/health", get(health))
+        .route("/cameras/{id}/frame.jpg", get(frame))
 }
 
 #[derive(Serialize)]
@@ -69,13 +77,19 @@ fn health_of(cam: &CameraView) -> Health {
     }
 }
 
-/// The camera with this id if the caller may see it (404 otherwise).
-pub fn visible_camera(state: &AppState, caller: &Caller, id: &str) -> Result<CameraView, ApiError> {
-    state
-        .cameras
-        .get(id)
-        .filter(|c| caller.sees_village(c.config.village.as_deref()))
-        .ok_or_else(|| ApiError::not_found(format!("no camera with id \"{id}\"")))
+/// The body of a camera (never its credentials).
+fn camera_of(c: &CameraView) -> Camera {
+    Camera {
+        id: c.config.id.clone(),
+        name: c.config.name.clone(),
+        url: c.config.url.to_string(),
+        village: c.config.village.clone(),
+        grid: c.config.grid.clone(),
+        location: c.config.location.clone(),
+        enabled: c.config.enabled,
+        detection_fps: c.config.detection.fps,
+        health: health_of(c),
+    }
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Json<serde_json::Value> {
@@ -84,19 +98,145 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Json<serde_json:
         .list()
         .iter()
         .filter(|c| caller.sees_village(c.config.village.as_deref()))
-        .map(|c| Camera {
-            id: c.config.id.clone(),
-            name: c.config.name.clone(),
-            url: c.config.url.to_string(),
-            village: c.config.village.clone(),
-            grid: c.config.grid.clone(),
-            location: c.config.location.clone(),
-            enabled: c.config.enabled,
-            detection_fps: c.config.detection.fps,
-            health: health_of(c),
-        })
+        .map(camera_of)
         .collect();
     Json(serde_json::json!({ "items": items }))
+}
+
+fn no_camera(id: &str) -> ApiError {
+    ApiError::not_found(format!("no camera with id \"{id}\""))
+}
+
+/// The camera with this id if the caller may see it (404 otherwise).
+pub fn visible_camera(state: &AppState, caller: &Caller, id: &str) -> Result<CameraView, ApiError> {
+    state
+        .cameras
+        .get(id)
+        .filter(|c| caller.sees_village(c.config.village.as_deref()))
+        .ok_or_else(|| no_camera(id))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Camera>, ApiError> {
+    Ok(Json(camera_of(&visible_camera(&state, &caller, &id)?)))
+}
+
+fn change_error(e: CameraChangeError) -> ApiError {
+    match e {
+        CameraChangeError::Invalid { field, message } => ApiError::invalid_camera(&field, message),
+        CameraChangeError::NotFound(id) => no_camera(&id),
+        CameraChangeError::Conflict(id) => ApiError::conflict(
+            "conflict",
+            format!("a camera with id \"{id}\" exists already"),
+        ),
+        CameraChangeError::Internal(cause) => ApiError::internal(cause),
+    }
+}
+
+/// A body that is not JSON at all. The rejection's text is not shown: it
+/// may quote the body, and the body may hold a password.
+fn bad_body(_: JsonRejection) -> ApiError {
+    ApiError::invalid_camera(
+        "body",
+        "must be a JSON object (Content-Type: application/json)",
+    )
+}
+
+/// The camera's body after a change (its health starts afresh).
+fn changed(state: &AppState, id: &str) -> Result<Json<Camera>, ApiError> {
+    let cam = state
+        .cameras
+        .get(id)
+        .ok_or_else(|| ApiError::internal(format!("camera {id} missing after a change")))?;
+    Ok(Json(camera_of(&cam)))
+}
+
+/// The names of the fields a change touched, for the audit trail (never
+/// their values: a password may be among them).
+fn fields(body: &serde_json::Value) -> serde_json::Value {
+    let names: Vec<&String> = body
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    serde_json::json!({ "fields": names })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Camera>), ApiError> {
+    caller.require(xueliang_core::Role::Admin)?;
+    let Json(body) = body.map_err(bad_body)?;
+    let detail = fields(&body);
+    let config = state.cameras.create(body).await.map_err(change_error)?;
+    audit(
+        &state,
+        caller.audit("camera.create", "camera", &config.id, detail),
+    )
+    .await;
+    Ok((StatusCode::CREATED, changed(&state, &config.id)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    patch: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<Camera>, ApiError> {
+    caller.require(xueliang_core::Role::Admin)?;
+    let Json(patch) = patch.map_err(bad_body)?;
+    let detail = fields(&patch);
+    let config = state
+        .cameras
+        .update(&id, patch)
+        .await
+        .map_err(change_error)?;
+    audit(
+        &state,
+        caller.audit("camera.update", "camera", &config.id, detail),
+    )
+    .await;
+    changed(&state, &config.id)
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(xueliang_core::Role::Admin)?;
+    state.cameras.delete(&id).await.map_err(change_error)?;
+    audit(
+        &state,
+        caller.audit("camera.delete", "camera", &id, serde_json::json!({})),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn frame(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    visible_camera(&state, &caller, &id)?;
+    let jpeg = state.cameras.latest_frame_jpeg(&id).await.ok_or_else(|| {
+        ApiError::not_found_code(
+            "no_frame",
+            format!("camera \"{id}\" has no decoded frame yet (disabled, connecting or offline)"),
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg,
+    ))
 }
 
 async fn health(
@@ -104,6 +244,5 @@ async fn health(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Health>, ApiError> {
-    let cam = visible_camera(&state, &caller, &id)?;
-    Ok(Json(health_of(&cam)))
+    Ok(Json(health_of(&visible_camera(&state, &caller, &id)?)))
 }

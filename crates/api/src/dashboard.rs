@@ -131,10 +131,7 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
     };
     let asset = &ASSETS[index];
     let tag = etag(index);
-    let cache = [
-        (header::CACHE_CONTROL, "no-cache"),
-        (header::ETAG, tag),
-    ];
+    let cache = [(header::CACHE_CONTROL, "no-cache"), (header::ETAG, tag)];
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -149,4 +146,3 @@ fn serve(name: &str, headers: &HeaderMap) -> Response {
     )
         .into_response()
 }
-

@@ -67,6 +67,22 @@ impl ApiError {
         }
     }
 
+    /// A camera body or patch that is not a valid camera; the message names the field.
+    pub fn invalid_camera(field: &str, message: impl std::fmt::Display) -> Self {
+        let message = message.to_string();
+        let message = if message.starts_with(&format!("field `{field}`")) {
+            message
+        } else {
+            format!("field `{field}`: {message}")
+        };
+        Self::new(StatusCode::BAD_REQUEST, "invalid_camera", message)
+    }
+
+    /// 404 with its own code, for a resource that exists but has nothing to show yet.
+    pub fn not_found_code(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
     /// Logs the cause; the client gets a fixed message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         error!(error = %cause, "request failed");

@@ -4,7 +4,7 @@ use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::watch;
-use xueliang_api::{AppState, CameraView, FixedCameras};
+use xueliang_api::{AppState, CameraChangeError, CameraControl, CameraView, FixedCameras};
 use xueliang_core::{
     BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent,
     NewUser, Role, TokenKind,
@@ -101,7 +101,15 @@ village = "东村"
     let state = AppState::new(
         store.clone(),
         store.clone(),
-        Arc::new(FixedCameras(cameras)),
+        Arc::new(TestCameras {
+            defaults: config.camera_defaults.clone(),
+            cameras: std::sync::Mutex::new(
+                cameras
+                    .into_iter()
+                    .zip(config.camera_definitions.iter().cloned())
+                    .collect(),
+            ),
+        }),
         None,
     );
     let token = user_token(&store, "admin", Role::Admin, &[]).await;
@@ -144,6 +152,242 @@ fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
         }],
         snapshot: snapshot.then(|| vec![0xff, 0xd8, 0xff, 0xd9]),
     }
+}
+
+/// The API's side of the camera seam, in memory: parses with the config's
+/// rules; `school` has a frame.
+struct TestCameras {
+    defaults: xueliang_core::CameraDefaults,
+    cameras: std::sync::Mutex<Vec<(CameraView, Value)>>,
+}
+
+impl TestCameras {
+    fn view(&self, definition: &Value) -> Result<CameraView, CameraChangeError> {
+        let config =
+            self.defaults
+                .camera_from_json(definition)
+                .map_err(|e| CameraChangeError::Invalid {
+                    field: e.field,
+                    message: e.message,
+                })?;
+        let (_, health) = watch::channel(CameraHealth::new(CameraState::Connecting, Utc::now()));
+        Ok(CameraView {
+            config,
+            health,
+            stats: Arc::new(CameraStats::default()),
+        })
+    }
+}
+
+impl CameraControl for TestCameras {
+    fn list(&self) -> Vec<CameraView> {
+        self.cameras
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.0.clone())
+            .collect()
+    }
+
+    fn create(
+        &self,
+        body: Value,
+    ) -> futures::future::BoxFuture<'_, Result<xueliang_core::CameraConfig, CameraChangeError>>
+    {
+        Box::pin(async move {
+            let view = self.view(&body)?;
+            let mut cameras = self.cameras.lock().unwrap();
+            if cameras.iter().any(|c| c.0.config.id == view.config.id) {
+                return Err(CameraChangeError::Conflict(view.config.id));
+            }
+            cameras.push((view.clone(), body));
+            Ok(view.config)
+        })
+    }
+
+    fn update(
+        &self,
+        id: &str,
+        patch: Value,
+    ) -> futures::future::BoxFuture<'_, Result<xueliang_core::CameraConfig, CameraChangeError>>
+    {
+        let id = id.to_owned();
+        Box::pin(async move {
+            if patch.get("id").is_some_and(|v| v != id.as_str()) {
+                return Err(CameraChangeError::Invalid {
+                    field: "id".into(),
+                    message: "cannot change".into(),
+                });
+            }
+            let mut cameras = self.cameras.lock().unwrap();
+            let c = cameras
+                .iter_mut()
+                .find(|c| c.0.config.id == id)
+                .ok_or(CameraChangeError::NotFound(id))?;
+            let mut definition = c.1.clone();
+            for (k, v) in patch.as_object().into_iter().flatten() {
+                definition[k] = v.clone();
+            }
+            c.0 = self.view(&definition)?;
+            c.1 = definition;
+            Ok(c.0.config.clone())
+        })
+    }
+
+    fn delete(&self, id: &str) -> futures::future::BoxFuture<'_, Result<(), CameraChangeError>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let mut cameras = self.cameras.lock().unwrap();
+            let before = cameras.len();
+            cameras.retain(|c| c.0.config.id != id);
+            if cameras.len() == before {
+                return Err(CameraChangeError::NotFound(id));
+            }
+            Ok(())
+        })
+    }
+
+    fn latest_frame_jpeg(&self, id: &str) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
+        let jpeg = (id == "school").then(|| vec![0xff, 0xd8, 0xff, 0xd9]);
+        Box::pin(async move { jpeg })
+    }
+}
+
+async fn send(s: &Server, method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = s.client().request(method, url);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn camera_changes_map_errors_and_never_show_the_password() {
+    use reqwest::Method;
+    let s = server().await;
+    let cams = format!("{}/api/v1/cameras", s.base);
+    let body = serde_json::json!({"id": "gate", "name": "大门", "url": "rtsp://127.0.0.1:8554/gate",
+        "username": "admin", "password": "s3cret-pw", "village": "东村"});
+    let (code, cam) = send(&s, Method::POST, &cams, Some(body.clone())).await;
+    assert_eq!(code, 201, "{cam}");
+    assert_eq!(
+        (cam["id"].as_str(), cam["village"].as_str()),
+        (Some("gate"), Some("东村"))
+    );
+    assert!(cam["health"].is_object());
+    assert!(!cam.to_string().contains("s3cret"), "{cam}");
+    let (code, one) = s.get(&format!("{cams}/gate")).await;
+    assert_eq!((code, &one["id"]), (200, &cam["id"]));
+    assert!(!one.to_string().contains("s3cret"));
+
+    let (code, e) = send(&s, Method::POST, &cams, Some(body.clone())).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (409, Some("conflict")));
+
+    let mut bad = body.clone();
+    bad["url"] = "rtsp://admin:s3cret-pw@127.0.0.1/x".into();
+    bad["id"] = "other".into();
+    let (code, e) = send(&s, Method::POST, &cams, Some(bad)).await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("invalid_camera"))
+    );
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("`url`") && !msg.contains("s3cret"), "{msg}");
+
+    let (code, e) = send(
+        &s,
+        Method::PATCH,
+        &format!("{cams}/gate"),
+        Some(serde_json::json!({"detection": {"fps": 0}})),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("detection.fps"),
+        "{e}"
+    );
+    let (code, e) = send(
+        &s,
+        Method::PATCH,
+        &format!("{cams}/gate"),
+        Some(serde_json::json!({"id": "x"})),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("`id`"),
+        "{e}"
+    );
+    let (code, cam) = send(
+        &s,
+        Method::PATCH,
+        &format!("{cams}/gate"),
+        Some(serde_json::json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!((code, &cam["enabled"]), (200, &Value::Bool(false)));
+    let (code, e) = send(
+        &s,
+        Method::PATCH,
+        &format!("{cams}/nope"),
+        Some(serde_json::json!({})),
+    )
+    .await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+
+    // Not JSON at all: refused without quoting the body.
+    let r = s
+        .client()
+        .post(&cams)
+        .header("content-type", "application/json")
+        .body("{\"password\": \"s3cret-pw\",")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(!r.text().await.unwrap().contains("s3cret"));
+
+    // Latest frame: JPEG, never cached; 404 no_frame without one.
+    let r = s
+        .client()
+        .get(format!("{cams}/school/frame.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let (code, e) = s.get(&format!("{cams}/gate/frame.jpg")).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("no_frame")));
+    let (code, _) = s.get(&format!("{cams}/nope/frame.jpg")).await;
+    assert_eq!(code, 404);
+
+    let (code, _) = send(&s, Method::DELETE, &format!("{cams}/gate"), None).await;
+    assert_eq!(code, 204);
+    let (code, e) = send(&s, Method::DELETE, &format!("{cams}/gate"), None).await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (code, _) = s.get(&format!("{cams}/gate")).await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test]
+async fn fixed_cameras_refuse_changes() {
+    let fixed = FixedCameras(Vec::new());
+    assert!(matches!(
+        fixed.create(serde_json::json!({})).await,
+        Err(CameraChangeError::Internal(_))
+    ));
 }
 
 #[tokio::test]

@@ -196,7 +196,12 @@ fn the_sources_need_no_inline_script_or_style_and_never_parse_data_as_html() {
             }
         }
         if name.ends_with(".js") {
-            for bad in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"] {
+            for bad in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
                 assert!(!text.contains(bad), "{name} uses {bad}");
             }
             assert!(

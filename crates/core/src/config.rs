@@ -43,6 +43,216 @@ pub struct Config {
     /// validates it.
     pub alerts: toml::Table,
     pub cameras: Vec<CameraConfig>,
+    /// What cameras inherit (`[detection]`, `[health]`): to read cameras
+    /// defined outside the file (through the API) with the same rules.
+    pub camera_defaults: CameraDefaults,
+    /// The file's `[[cameras]]` tables as JSON objects, in the order of
+    /// `cameras` (as written: defaults not merged in, `password_env` not read).
+    pub camera_definitions: Vec<serde_json::Value>,
+}
+
+/// The tables a camera's own `detection` and `health` tables are deep-merged
+/// over: `[detection]` and the per-camera part of `[health]`.
+#[derive(Clone, Debug, Default)]
+pub struct CameraDefaults {
+    detection: toml::Table,
+    health: toml::Table,
+}
+
+/// A camera definition that was refused: the field (`url`,
+/// `detection.fps`, `zones.polygon`, ...) and what is wrong with it. Never
+/// contains a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CameraError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for CameraError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl CameraError {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        CameraError {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Finds the field a message of [`camera_from_raw`] names (`detection:
+    /// field \`fps\`: ...` -> `detection.fps`).
+    fn from_message(message: String) -> Self {
+        let (prefix, rest) = if let Some(rest) = message.strip_prefix("detection: ") {
+            ("detection.", rest)
+        } else if let Some(rest) = message.strip_prefix("health: ") {
+            ("health.", rest)
+        } else if message.starts_with("zone \"") {
+            ("zones.", message.as_str())
+        } else if message.starts_with("line \"") {
+            ("lines.", message.as_str())
+        } else if message.starts_with("filters.") {
+            ("filters.", message.as_str())
+        } else if message.starts_with("masks[") {
+            ("masks", "")
+        } else {
+            ("", message.as_str())
+        };
+        let quoted = rest
+            .split_once('`')
+            .and_then(|(_, after)| after.split_once('`'))
+            .map(|(name, _)| name);
+        let field = match quoted {
+            Some(name) => format!("{prefix}{name}"),
+            None => prefix.trim_end_matches('.').to_owned(),
+        };
+        CameraError { field, message }
+    }
+}
+
+impl CameraDefaults {
+    /// Reads one camera from a JSON object with the rules, defaults and
+    /// messages of a `[[cameras]]` table. JSON `null` members count as absent.
+    pub fn camera_from_json(&self, value: &serde_json::Value) -> Result<CameraConfig, CameraError> {
+        let serde_json::Value::Object(map) = value else {
+            return Err(CameraError::new("body", "a camera must be a JSON object"));
+        };
+        // A password of the wrong type would be echoed by the type error.
+        if map
+            .get("password")
+            .is_some_and(|p| !p.is_string() && !p.is_null())
+        {
+            return Err(CameraError::new(
+                "password",
+                "field `password`: must be a string",
+            ));
+        }
+        let table = match json_to_toml(value, "") {
+            Ok(Some(toml::Value::Table(t))) => t,
+            Ok(_) => return Err(CameraError::new("body", "a camera must be a JSON object")),
+            Err(field) => {
+                return Err(CameraError::new(
+                    &field,
+                    format!("field `{field}`: arrays must not contain null"),
+                ))
+            }
+        };
+        let message = match self.camera_from_toml(toml::Value::Table(table.clone())) {
+            Ok(camera) => return Ok(camera),
+            Err(message) => message,
+        };
+        let mut error = CameraError::from_message(message);
+        // Type errors do not name the field: find the member whose removal
+        // changes the error.
+        let untyped = ["invalid type", "invalid value", "invalid length"];
+        if error.field.is_empty() || untyped.iter().any(|u| error.message.contains(u)) {
+            let parse = |t: toml::Table| self.camera_from_toml(toml::Value::Table(t)).err();
+            if let Some(path) = blame(&table, &[], &error.message, &parse) {
+                error.field = path.join(".");
+            }
+        }
+        Err(error)
+    }
+
+    /// Reads one `[[cameras]]` table; the error names the field, not the camera.
+    fn camera_from_toml(&self, value: toml::Value) -> Result<CameraConfig, String> {
+        let raw_cam: RawCamera = value
+            .try_into()
+            .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())?;
+        camera_from_raw(raw_cam, &self.detection, &self.health)
+    }
+}
+
+/// The path of the member of `root` (under `path`) whose removal changes the
+/// error `message`, descending into tables.
+fn blame(
+    root: &toml::Table,
+    path: &[String],
+    message: &str,
+    parse: &dyn Fn(toml::Table) -> Option<String>,
+) -> Option<Vec<String>> {
+    let mut here = root;
+    for p in path {
+        here = here.get(p)?.as_table()?;
+    }
+    for (key, value) in here {
+        let mut without = root.clone();
+        let mut t = &mut without;
+        for p in path {
+            t = t.get_mut(p)?.as_table_mut()?;
+        }
+        t.remove(key);
+        if parse(without).as_deref() != Some(message) {
+            let mut at = path.to_vec();
+            at.push(key.clone());
+            if value.is_table() {
+                if let Some(deeper) = blame(root, &at, message, parse) {
+                    return Some(deeper);
+                }
+            }
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// JSON to TOML for a camera definition: `null` members are left out (the
+/// field is absent); `Err` names a path where `null` cannot be left out.
+fn json_to_toml(v: &serde_json::Value, path: &str) -> Result<Option<toml::Value>, String> {
+    use serde_json::Value as J;
+    Ok(Some(match v {
+        J::Null => return Ok(None),
+        J::Bool(b) => toml::Value::Boolean(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => toml::Value::String(s.clone()),
+        J::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match json_to_toml(item, &format!("{path}[{i}]"))? {
+                    Some(v) => out.push(v),
+                    None => return Err(format!("{path}[{i}]")),
+                }
+            }
+            toml::Value::Array(out)
+        }
+        J::Object(map) => {
+            let mut t = toml::Table::new();
+            for (k, item) in map {
+                let at = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if let Some(v) = json_to_toml(item, &at)? {
+                    t.insert(k.clone(), v);
+                }
+            }
+            toml::Value::Table(t)
+        }
+    }))
+}
+
+/// TOML to JSON (dates become strings).
+pub fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -539,27 +749,8 @@ impl Config {
             }
         }
         for c in &self.cameras {
-            let camera_labels = c
-                .detection
-                .labels
-                .iter()
-                .chain(c.detection.thresholds.keys());
-            for l in camera_labels {
-                if unknown(l) {
-                    return Err(format!(
-                        "camera \"{}\": detection: unknown label \"{l}\" ({hint})",
-                        c.id
-                    ));
-                }
-            }
-            for (at, l) in c.rules.labels() {
-                if unknown(l) {
-                    return Err(format!(
-                        "camera \"{}\": {at}: unknown label \"{l}\" ({hint})",
-                        c.id
-                    ));
-                }
-            }
+            c.check_labels(known)
+                .map_err(|e| format!("camera \"{}\": {}", c.id, e.message))?;
         }
         Ok(())
     }
@@ -596,7 +787,12 @@ impl Config {
             return Err("[ingest]: field `backoff_max_s`: must be >= backoff_initial_s".into());
         }
 
+        let camera_defaults = CameraDefaults {
+            detection: raw.detection.clone(),
+            health: camera_health,
+        };
         let mut cameras = Vec::with_capacity(raw.cameras.len());
+        let mut camera_definitions = Vec::with_capacity(raw.cameras.len());
         let mut seen = HashSet::new();
         for (i, value) in raw.cameras.into_iter().enumerate() {
             let id_hint = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
@@ -604,10 +800,9 @@ impl Config {
                 Some(id) => format!("cameras[{i}] (id \"{id}\")"),
                 None => format!("cameras[{i}]"),
             };
-            let raw_cam: RawCamera = value
-                .try_into()
-                .map_err(|e: toml::de::Error| format!("{place}: {}", e.message().trim_end()))?;
-            let cam = camera_from_raw(raw_cam, &raw.detection, &camera_health)
+            camera_definitions.push(toml_to_json(&value));
+            let cam = camera_defaults
+                .camera_from_toml(value)
                 .map_err(|e| format!("{place}: {e}"))?;
             if !seen.insert(cam.id.clone()) {
                 return Err(format!(
@@ -628,6 +823,8 @@ impl Config {
             organisation: raw.organisation,
             alerts: raw.alerts,
             cameras,
+            camera_defaults,
+            camera_definitions,
         })
     }
 }
@@ -725,6 +922,41 @@ fn camera_from_raw(
         health,
         rules,
     })
+}
+
+impl CameraConfig {
+    /// Checks every label the camera names against the model's labels.
+    pub fn check_labels(&self, known: &[String]) -> Result<(), CameraError> {
+        let unknown = |l: &str| !known.iter().any(|k| k == l);
+        let hint = "see the model's labels file";
+        for (field, labels) in [
+            (
+                "detection.labels",
+                self.detection.labels.iter().collect::<Vec<_>>(),
+            ),
+            (
+                "detection.thresholds",
+                self.detection.thresholds.keys().collect(),
+            ),
+        ] {
+            if let Some(l) = labels.into_iter().find(|l| unknown(l)) {
+                return Err(CameraError::new(
+                    field,
+                    format!("detection: unknown label \"{l}\" ({hint})"),
+                ));
+            }
+        }
+        for (at, l) in self.rules.labels() {
+            if unknown(l) {
+                let field = CameraError::from_message(at.to_string()).field;
+                return Err(CameraError::new(
+                    &field,
+                    format!("{at}: unknown label \"{l}\" ({hint})"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Checks an `rtsp://host[:port]/path` URL. Credentials inside the URL are
@@ -938,5 +1170,120 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
     fn redact_userinfo_hides_credentials() {
         assert_eq!(redact_userinfo("rtsp://u:p@h/x"), "rtsp://***@h/x");
         assert_eq!(redact_userinfo("rtsp://h/x"), "rtsp://h/x");
+    }
+
+    fn defaults() -> CameraDefaults {
+        Config::parse("[detection]\nfps = 4\nlabels = [\"person\", \"car\"]\n[health]\noffline_grace_s = 9\nsample_interval_s = 30\n")
+            .unwrap()
+            .camera_defaults
+    }
+
+    fn json_err(v: serde_json::Value) -> CameraError {
+        defaults().camera_from_json(&v).unwrap_err()
+    }
+
+    #[test]
+    fn json_camera_gets_the_file_defaults_deep_merged() {
+        let c = defaults()
+            .camera_from_json(&serde_json::json!({
+                "id": "east-gate", "name": "东门", "url": "rtsp://127.0.0.1:8554/cam1",
+                "village": null, "detection": {"min_score": 0.6},
+                "username": "admin", "password": "pa55"
+            }))
+            .unwrap();
+        assert_eq!(c.detection.fps, 4.0, "[detection] default kept");
+        assert_eq!(c.detection.min_score, 0.6);
+        assert_eq!(c.village, None, "null counts as absent");
+        assert!(c.enabled);
+        assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("pa55"));
+        let file = Config::parse(&format!("[health]\noffline_grace_s = 9\n{MINIMAL}")).unwrap();
+        assert_eq!(
+            c.health.offline_grace_s,
+            file.cameras[0].health.offline_grace_s
+        );
+        assert_eq!(
+            file.camera_definitions[0]["url"],
+            "rtsp://127.0.0.1:8554/cam1"
+        );
+    }
+
+    #[test]
+    fn json_camera_errors_name_the_field() {
+        let base = || serde_json::json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut b = base();
+            b[k] = v;
+            json_err(b)
+        };
+        let mut no_url = base();
+        no_url.as_object_mut().unwrap().remove("url");
+        assert_eq!(json_err(no_url).field, "url");
+        assert_eq!(with("url", "http://h/a".into()).field, "url");
+        assert_eq!(with("id", "bad id!".into()).field, "id");
+        assert_eq!(with("urll", "x".into()).field, "urll");
+        assert_eq!(with("name", 5.into()).field, "name");
+        assert_eq!(with("enabled", "yes".into()).field, "enabled");
+        assert_eq!(
+            with("detection", serde_json::json!({"fps": "fast"})).field,
+            "detection.fps"
+        );
+        let e = with("detection", serde_json::json!({"fps": 0}));
+        assert_eq!(e.field, "detection.fps", "{e:?}");
+        assert!(e.message.contains("fps"));
+        assert_eq!(
+            with("detection", serde_json::json!({"fpz": 1})).field,
+            "detection.fpz"
+        );
+        assert_eq!(
+            with("health", serde_json::json!({"offline_grace_s": -1})).field,
+            "health.offline_grace_s"
+        );
+        let e = with(
+            "zones",
+            serde_json::json!([{"name": "z", "polygon": [[0, 0]]}]),
+        );
+        assert_eq!(e.field, "zones.polygon", "{e:?}");
+        assert_eq!(json_err(serde_json::json!([1])).field, "body");
+    }
+
+    #[test]
+    fn json_camera_errors_never_echo_the_password() {
+        let e = json_err(serde_json::json!({
+            "id": "a", "name": "A", "url": "rtsp://admin:s3cret@h/a"
+        }));
+        assert!(e.field == "url" && !e.message.contains("s3cret"), "{e:?}");
+        let e = json_err(serde_json::json!({
+            "id": "a", "name": "A", "url": "rtsp://h/a", "password": 734591
+        }));
+        assert!(
+            e.field == "password" && !e.message.contains("734591"),
+            "{e:?}"
+        );
+        let e = json_err(serde_json::json!({
+            "id": "a", "name": "A", "url": "rtsp://h/a", "password": "s3cret"
+        }));
+        assert!(
+            e.field == "username" && !e.message.contains("s3cret"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn camera_labels_are_checked_against_the_model() {
+        let known = vec!["person".to_owned(), "car".to_owned()];
+        let d = defaults();
+        let cam = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            d.camera_from_json(&v).unwrap()
+        };
+        assert!(cam(serde_json::json!({})).check_labels(&known).is_ok());
+        let e = cam(serde_json::json!({"detection": {"labels": ["unicorn"]}}))
+            .check_labels(&known)
+            .unwrap_err();
+        assert_eq!(e.field, "detection.labels");
+        assert!(e.message.contains("unicorn"));
     }
 }

@@ -26,7 +26,10 @@ pub use camera::{
     CameraHealth, CameraRef, CameraState, CameraStats, CameraStatus, HealthReason, PictureFlags,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CameraConfig, Config, ConfigError, DetectionSettings, ExecutionProvider};
+pub use config::{
+    CameraConfig, CameraDefaults, CameraError, Config, ConfigError, DetectionSettings,
+    ExecutionProvider,
+};
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{

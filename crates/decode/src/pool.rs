@@ -10,7 +10,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tracing::{debug, warn};
-use xueliang_core::slots::PutOutcome;
+use xueliang_core::slots::{FrameSlot, PutOutcome};
 use xueliang_core::{
     CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, InputGeometry, LatestFrameSlots,
     PushOutcome, VideoCodec,
@@ -27,49 +27,54 @@ pub struct CameraDecodeSpec {
     pub detect_fps: f64,
 }
 
-pub struct DecodePool {
-    queues: Vec<SyncSender<EncodedFrame>>,
-    /// Camera index -> decode thread.
-    thread_of: Vec<usize>,
-    /// Camera index -> "forget decoder state and wait for a key frame".
-    resync: Arc<Vec<AtomicBool>>,
+/// What a decode thread is asked to do, in order.
+enum Work<C> {
+    /// Start decoding a camera (sent before any of its frames).
+    Add(Box<CameraDecoderParts<C>>),
+    Frame(EncodedFrame),
+    /// Forget a camera (sent after its ingest worker stopped).
+    Remove(usize),
+}
+
+struct CameraDecoderParts<C> {
+    spec: CameraDecodeSpec,
+    slot: FrameSlot<DecodedFrame, C>,
+    resync: Arc<AtomicBool>,
+}
+
+/// The decode threads. Cameras are added and removed while it runs; each
+/// camera's index (never reused) picks its thread.
+pub struct DecodePool<C = ()> {
+    queues: Vec<SyncSender<Work<C>>>,
+    slots: LatestFrameSlots<DecodedFrame, C>,
     handles: Vec<JoinHandle<()>>,
 }
 
-impl DecodePool {
-    /// Starts `threads` decode threads for `cameras` (indexed by `camera.index`),
-    /// delivering frames at each camera's detection rate into `slots`.
+/// One camera's way into the pool (its ingest worker's [`FrameSink`]).
+pub struct CameraSink<C> {
+    queue: SyncSender<Work<C>>,
+    /// "Forget decoder state and wait for a key frame".
+    resync: Arc<AtomicBool>,
+}
+
+impl<C: Send + Sync + 'static> DecodePool<C> {
+    /// Starts `threads` decode threads delivering frames into `slots`.
     pub fn start(
         threads: usize,
-        cameras: Vec<CameraDecodeSpec>,
         geometry: InputGeometry,
-        slots: LatestFrameSlots<DecodedFrame>,
-    ) -> std::io::Result<DecodePool> {
-        let threads = threads.clamp(1, cameras.len().max(1));
-        let resync: Arc<Vec<AtomicBool>> =
-            Arc::new((0..cameras.len()).map(|_| AtomicBool::new(true)).collect());
-        let mut per_thread: Vec<Vec<CameraDecodeSpec>> = (0..threads).map(|_| Vec::new()).collect();
-        let mut thread_of = vec![0; cameras.len()];
-        for spec in cameras {
-            let t = spec.camera.index % threads;
-            thread_of[spec.camera.index] = t;
-            per_thread[t].push(spec);
-        }
+        slots: LatestFrameSlots<DecodedFrame, C>,
+    ) -> std::io::Result<DecodePool<C>> {
+        let threads = threads.max(1);
         let mut queues = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
-        for (t, specs) in per_thread.into_iter().enumerate() {
+        for t in 0..threads {
             let (tx, rx) = sync_channel(QUEUE_PER_THREAD);
             queues.push(tx);
-            let (resync, slots) = (resync.clone(), slots.clone());
             // FFmpeg contexts are not Send: each thread builds its own decoders.
             let run = move || {
                 DecodeThread {
-                    decoders: specs
-                        .into_iter()
-                        .map(|s| (s.camera.index, CameraDecoder::new(s, geometry)))
-                        .collect(),
-                    resync,
-                    slots,
+                    decoders: std::collections::HashMap::new(),
+                    geometry,
                 }
                 .run(rx)
             };
@@ -81,62 +86,102 @@ impl DecodePool {
         }
         Ok(DecodePool {
             queues,
-            thread_of,
-            resync,
+            slots,
             handles,
         })
     }
 
-    /// Closes the queues and waits for the decode threads to finish.
+    fn queue(&self, index: usize) -> &SyncSender<Work<C>> {
+        &self.queues[index % self.queues.len()]
+    }
+
+    /// Adds a camera; `camera` travels with its frames to the detector.
+    /// Returns the sink its ingest worker pushes to. Blocks while the
+    /// camera's decode thread's queue is full (call it off the async workers).
+    pub fn add(&self, spec: CameraDecodeSpec, camera: C) -> Arc<dyn FrameSink> {
+        let index = spec.camera.index;
+        let resync = Arc::new(AtomicBool::new(true));
+        let parts = CameraDecoderParts {
+            slot: self.slots.slot(index, camera),
+            spec,
+            resync: resync.clone(),
+        };
+        let queue = self.queue(index).clone();
+        // Only fails when the thread is gone, and then so are the frames.
+        let _ = queue.send(Work::Add(Box::new(parts)));
+        Arc::new(CameraSink { queue, resync })
+    }
+
+    /// Forgets a camera whose ingest worker has stopped. Blocks like [`Self::add`].
+    pub fn remove(&self, index: usize) {
+        let _ = self.queue(index).send(Work::Remove(index));
+    }
+
+    /// Closes the queues and waits for the decode threads to finish (once
+    /// every camera's sink is gone too).
     pub fn shutdown(self) {
         drop(self.queues);
+        drop(self.slots);
         for h in self.handles {
             let _ = h.join();
         }
     }
 }
 
-impl FrameSink for DecodePool {
+impl<C: Send + Sync> FrameSink for CameraSink<C> {
     fn push(&self, frame: EncodedFrame) -> PushOutcome {
-        let i = frame.camera.index;
-        match self.queues[self.thread_of[i]].try_send(frame) {
+        match self.queue.try_send(Work::Frame(frame)) {
             Ok(()) => PushOutcome::Accepted,
             Err(TrySendError::Full(_)) => {
-                self.resync[i].store(true, Ordering::Relaxed);
+                self.resync.store(true, Ordering::Relaxed);
                 PushOutcome::Dropped
             }
             Err(TrySendError::Disconnected(_)) => PushOutcome::Closed,
         }
     }
 
-    fn reset(&self, camera: &CameraRef) {
-        self.resync[camera.index].store(true, Ordering::Relaxed);
+    fn reset(&self, _camera: &CameraRef) {
+        self.resync.store(true, Ordering::Relaxed);
     }
 }
 
-struct DecodeThread {
-    decoders: std::collections::HashMap<usize, CameraDecoder>,
-    resync: Arc<Vec<AtomicBool>>,
-    slots: LatestFrameSlots<DecodedFrame>,
+struct DecodeThread<C> {
+    decoders: std::collections::HashMap<usize, CameraDecoder<C>>,
+    geometry: InputGeometry,
 }
 
-impl DecodeThread {
-    fn run(mut self, rx: Receiver<EncodedFrame>) {
-        while let Ok(frame) = rx.recv() {
+impl<C> DecodeThread<C> {
+    fn run(mut self, rx: Receiver<Work<C>>) {
+        while let Ok(work) = rx.recv() {
+            let frame = match work {
+                Work::Add(parts) => {
+                    let index = parts.spec.camera.index;
+                    self.decoders
+                        .insert(index, CameraDecoder::new(*parts, self.geometry));
+                    continue;
+                }
+                Work::Remove(index) => {
+                    self.decoders.remove(&index);
+                    continue;
+                }
+                Work::Frame(frame) => frame,
+            };
             let i = frame.camera.index;
             let Some(dec) = self.decoders.get_mut(&i) else {
                 continue;
             };
-            if self.resync[i].swap(false, Ordering::Relaxed) {
+            if dec.resync_flag.swap(false, Ordering::Relaxed) {
                 dec.resync();
             }
-            dec.decode(frame, &self.slots);
+            dec.decode(frame);
         }
     }
 }
 
-struct CameraDecoder {
+struct CameraDecoder<C> {
     spec: CameraDecodeSpec,
+    slot: FrameSlot<DecodedFrame, C>,
+    resync_flag: Arc<AtomicBool>,
     decoder: Option<(VideoCodec, decoder::Video)>,
     waiting_for_key: bool,
     /// Stream time at or after which the next frame goes to the detector.
@@ -147,10 +192,12 @@ struct CameraDecoder {
     error_run: u64,
 }
 
-impl CameraDecoder {
-    fn new(spec: CameraDecodeSpec, geometry: InputGeometry) -> Self {
+impl<C> CameraDecoder<C> {
+    fn new(parts: CameraDecoderParts<C>, geometry: InputGeometry) -> Self {
         CameraDecoder {
-            spec,
+            spec: parts.spec,
+            slot: parts.slot,
+            resync_flag: parts.resync,
             decoder: None,
             waiting_for_key: true,
             next_due: None,
@@ -177,7 +224,7 @@ impl CameraDecoder {
             .video()
     }
 
-    fn decode(&mut self, frame: EncodedFrame, slots: &LatestFrameSlots<DecodedFrame>) {
+    fn decode(&mut self, frame: EncodedFrame) {
         let stats = self.spec.stats.clone();
         if self.waiting_for_key && !frame.is_key {
             return;
@@ -204,6 +251,7 @@ impl CameraDecoder {
             converter,
             picture,
             error_run,
+            slot,
             ..
         } = self;
         let Some((_, decoder)) = decoder.as_mut() else {
@@ -237,7 +285,7 @@ impl CameraDecoder {
             match emit(spec, converter, picture, &frame) {
                 Ok(decoded) => {
                     CameraStats::add(&stats.frames_offered, 1);
-                    match slots.put(spec.camera.index, decoded) {
+                    match slot.put(decoded) {
                         PutOutcome::Replaced => CameraStats::add(&stats.frames_dropped_detect, 1),
                         PutOutcome::Stored | PutOutcome::Closed => {}
                     }

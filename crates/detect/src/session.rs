@@ -93,9 +93,11 @@ fn register<E: ort::ep::ExecutionProvider>(
 ) -> Result<(), String> {
     match E::is_available() {
         Ok(true) => {}
-        Ok(false) => return Err(format!(
+        Ok(false) => {
+            return Err(format!(
             "this onnxruntime library has no {name} support (install the GPU build of onnxruntime)"
-        )),
+        ))
+        }
         Err(e) => return Err(format!("cannot ask onnxruntime about {name}: {e}")),
     }
     ep.register(builder)

@@ -14,7 +14,7 @@ use tracing::warn;
 use xueliang_core::slots::SlotReceiver;
 use xueliang_core::{CameraStats, DecodedFrame, FrameDetections};
 
-/// What the worker needs per camera (indexed by camera index).
+/// What the worker needs per camera (it travels in the camera's slot).
 #[derive(Clone)]
 pub struct InferenceCamera {
     pub stats: Arc<CameraStats>,
@@ -27,36 +27,31 @@ pub struct InferenceCamera {
 /// threads do not (small models, batch size 1).
 pub fn spawn_inference_workers(
     detectors: Vec<Box<dyn Detector>>,
-    cameras: Vec<InferenceCamera>,
-    ready: Vec<SlotReceiver<DecodedFrame>>,
+    ready: Vec<SlotReceiver<DecodedFrame, InferenceCamera>>,
     out: SyncSender<FrameDetections>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     detectors
         .into_iter()
         .zip(ready)
         .enumerate()
-        .map(|(i, (d, r))| {
-            spawn_named(d, cameras.clone(), r, out.clone(), format!("inference-{i}"))
-        })
+        .map(|(i, (d, r))| spawn_named(d, r, out.clone(), format!("inference-{i}")))
         .collect()
 }
 
 fn spawn_named(
     mut detector: Box<dyn Detector>,
-    cameras: Vec<InferenceCamera>,
-    ready: SlotReceiver<DecodedFrame>,
+    ready: SlotReceiver<DecodedFrame, InferenceCamera>,
     out: SyncSender<FrameDetections>,
     name: String,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name).spawn(move || {
         let mut failures = 0u64;
         loop {
-            let (index, frame) = match ready.next(Duration::from_millis(500)) {
+            let (_, cam, frame) = match ready.next(Duration::from_millis(500)) {
                 Ok(next) => next,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
-            let cam = &cameras[index];
             let result =
                 detector.detect(&frame.model_input, frame.width, frame.height, cam.min_score);
             CameraStats::add(&cam.stats.frames_detected, 1);

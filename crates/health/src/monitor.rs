@@ -121,6 +121,16 @@ impl CameraMonitor {
         }
     }
 
+    /// The camera stops being watched (deleted, disabled or replaced): ends
+    /// its open `camera_offline` event, if any, without a recovery.
+    pub fn stop(&mut self, now: DateTime<Utc>) -> Vec<EventUpdate> {
+        self.offline_event
+            .take()
+            .map(|key| EventUpdate::end(key, now))
+            .into_iter()
+            .collect()
+    }
+
     /// One look at the camera; returns the health events to store.
     pub fn observe(
         &mut self,

@@ -1,6 +1,7 @@
 //! The health monitor task: once a second it looks at every camera, publishes
 //! its health and stores health events; every `sample_interval` it stores one
-//! sample per enabled camera for the online-rate reports.
+//! sample per enabled camera for the online-rate reports. Cameras are added
+//! and removed while it runs ([`MonitorChange`]).
 
 use crate::monitor::{CameraMonitor, Counters};
 use std::sync::Arc;
@@ -21,18 +22,41 @@ pub struct MonitoredCamera {
     pub health: watch::Sender<CameraHealth>,
 }
 
+/// A change to the set of watched cameras.
+pub enum MonitorChange {
+    /// Start watching a camera (a new one, or a new definition after `Remove`).
+    Add(Box<MonitoredCamera>),
+    /// Stop watching the camera with this id; its open offline event ends.
+    Remove(String),
+}
+
+/// Runs until `shutdown`; `changes` adds and removes cameras (the monitor
+/// keeps running when every sender is gone).
 pub async fn run_monitor(
-    cameras: Vec<MonitoredCamera>,
+    initial: Vec<MonitoredCamera>,
+    mut changes: tokio::sync::mpsc::Receiver<MonitorChange>,
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     sample_interval: Duration,
     shutdown: CancellationToken,
 ) {
     let start = clock.now();
-    let mut monitors: Vec<CameraMonitor> = cameras
-        .iter()
-        .map(|c| CameraMonitor::new(c.config.clone(), start))
-        .collect();
+    // Writer producer ids are never reused, so a re-added camera's events
+    // are not confused with its previous definition's.
+    let mut next_producer = 0usize;
+    let mut watched: Vec<Watched> = Vec::new();
+    let mut add = |watched: &mut Vec<Watched>, camera: MonitoredCamera, now| {
+        watched.push(Watched {
+            monitor: CameraMonitor::new(camera.config.clone(), now),
+            camera,
+            producer: next_producer,
+        });
+        next_producer += 1;
+    };
+    for c in initial {
+        add(&mut watched, c, start);
+    }
+    let mut changes_open = true;
     let mut writer = EventWriter::new(store.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -43,27 +67,45 @@ pub async fn run_monitor(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
+            change = changes.recv(), if changes_open => {
+                let now = clock.now();
+                match change {
+                    Some(MonitorChange::Add(camera)) => add(&mut watched, *camera, now),
+                    Some(MonitorChange::Remove(id)) => {
+                        if let Some(pos) = watched.iter().position(|w| w.camera.config.id == id) {
+                            let mut w = watched.remove(pos);
+                            for u in w.monitor.stop(now) {
+                                writer.apply(w.producer, u).await;
+                            }
+                        }
+                    }
+                    None => changes_open = false,
+                }
+                continue;
+            }
             _ = tick.tick() => {}
         }
         let now = clock.now();
-        for (i, (cam, monitor)) in cameras.iter().zip(monitors.iter_mut()).enumerate() {
+        for w in watched.iter_mut() {
+            let cam = &w.camera;
             let status = cam.status.borrow().clone();
-            let updates = monitor.observe(
+            let updates = w.monitor.observe(
                 now,
                 &status,
                 Counters::read(&cam.stats),
                 cam.stats.picture(),
             );
-            cam.health.send_replace(monitor.health().clone());
+            cam.health.send_replace(w.monitor.health().clone());
             for u in updates {
-                writer.apply(i, u).await;
+                writer.apply(w.producer, u).await;
             }
         }
         if now - last_sample >= sample_every {
             let interval_ms = (now - last_sample).num_milliseconds();
             last_sample = now;
-            let samples = monitors
+            let samples = watched
                 .iter()
+                .map(|w| &w.monitor)
                 .filter(|m| m.camera().enabled)
                 .map(|m| HealthSample {
                     camera_id: m.camera().id.clone(),
@@ -79,4 +121,10 @@ pub async fn run_monitor(
             }
         }
     }
+}
+
+struct Watched {
+    camera: MonitoredCamera,
+    monitor: CameraMonitor,
+    producer: usize,
 }

@@ -5,14 +5,17 @@
 
 pub mod access;
 pub mod alerts;
+pub mod cameras;
 mod error;
 mod sqlite;
 mod sqlite_access;
 mod sqlite_alerts;
+mod sqlite_cameras;
 mod writer;
 
 pub use access::{AccessStore, NewToken, StepOutcome};
 pub use alerts::AlertStore;
+pub use cameras::{CameraStore, StoredCamera};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use writer::EventWriter;

@@ -1,6 +1,7 @@
 //! `xueliang`: command-line entry point. Parsing and wiring only; every stage
 //! lives in its own crate.
 
+mod cameras;
 mod pipeline;
 mod serve;
 mod users;

@@ -1,22 +1,21 @@
 //! `xueliang serve`: builds every stage from the config and runs until SIGINT/SIGTERM.
 
-use crate::pipeline::{Pipeline, PipelineCamera};
+use crate::cameras::{parse_camera, CameraRegistry, RegistryParts};
+use crate::pipeline::Pipeline;
 use anyhow::Context;
 use chrono::Utc;
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
-use xueliang_api::{AppState, CameraView};
-use xueliang_core::{
-    CameraHealth, CameraRef, CameraState, CameraStats, CameraStatus, Config, FrameSink, SystemClock,
-};
+use xueliang_api::AppState;
+use xueliang_core::{CameraConfig, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
-use xueliang_health::{run_monitor, MonitoredCamera};
-use xueliang_ingest::{spawn_supervised, CameraWorker, IngestSettings};
-use xueliang_store::{EventStore, SqliteStore};
+use xueliang_health::run_monitor;
+use xueliang_ingest::IngestSettings;
+use xueliang_store::{CameraStore, EventStore, SqliteStore, StoredCamera};
 
 pub fn run(config: Config) -> ExitCode {
     init_tracing();
@@ -111,77 +110,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     xueliang_decode::init().context("cannot initialise FFmpeg")?;
     let alert_setup = xueliang_alerts::AlertSetup::from_config(&config)?;
 
-    // Cameras: enabled ones get a pipeline index; all are shown by the API.
-    let mut views = Vec::new();
-    let mut monitored = Vec::new();
-    let mut running = Vec::new();
-    let mut status_senders = Vec::new();
-    for cam in &config.cameras {
-        let stats = Arc::new(CameraStats::default());
-        let initial = if cam.enabled {
-            CameraState::Connecting
-        } else {
-            CameraState::Disabled
-        };
-        let (tx, rx) = watch::channel(CameraStatus::new(initial, Utc::now()));
-        let (health_tx, health_rx) = watch::channel(CameraHealth::new(initial, Utc::now()));
-        views.push(CameraView {
-            config: cam.clone(),
-            health: health_rx,
-            stats: stats.clone(),
-        });
-        monitored.push(MonitoredCamera {
-            config: cam.clone(),
-            status: rx,
-            stats: stats.clone(),
-            health: health_tx,
-        });
-        if cam.enabled {
-            let camera = CameraRef {
-                index: running.len(),
-                id: Arc::from(cam.id.as_str()),
-            };
-            running.push(PipelineCamera {
-                camera,
-                config: cam.clone(),
-                stats,
-            });
-            status_senders.push(tx);
-        }
-    }
+    // Cameras: the config file's, overridden and added to by the changes
+    // made through the API (stored in the database).
+    let stored = store.list_cameras().await.context("[storage] cameras")?;
+    let cameras = effective_cameras(&config, stored, &manifest.labels)?;
+
     let decode_threads = match config.decode.threads {
         0 => cores(),
         n => n,
     };
-    let pipeline = Pipeline::start(
-        &running,
-        decode_threads,
-        detectors,
-        geometry,
-        store.clone(),
-        tokio::runtime::Handle::current(),
-    )
-    .context("cannot start the pipeline threads")?;
+    let pipeline = Arc::new(
+        Pipeline::start(
+            decode_threads,
+            detectors,
+            geometry,
+            store.clone(),
+            tokio::runtime::Handle::current(),
+        )
+        .context("cannot start the pipeline threads")?,
+    );
 
     let shutdown = CancellationToken::new();
-    let settings = IngestSettings::from(&config.ingest);
-    let sink: Arc<dyn FrameSink> = pipeline.decode.clone();
-    let mut workers = Vec::new();
-    for (cam, status) in running.iter().zip(status_senders) {
-        let worker = CameraWorker {
-            camera: cam.camera.clone(),
-            config: cam.config.clone(),
-            settings: settings.clone(),
-            sink: sink.clone(),
-            stats: cam.stats.clone(),
-            status,
-            shutdown: shutdown.clone(),
-        };
-        workers.push(spawn_supervised(Arc::new(worker)));
-    }
-    drop(sink);
+    let (monitor_tx, monitor_rx) = tokio::sync::mpsc::channel(64);
     let monitor = tokio::spawn(run_monitor(
-        monitored,
+        Vec::new(),
+        monitor_rx,
         store.clone(),
         Arc::new(SystemClock),
         Duration::from_secs_f64(config.health.sample_interval_s),
@@ -193,13 +146,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store.clone(),
         &alert_setup,
     ));
+    let camera_configs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
     let dispatcher = Arc::new(xueliang_alerts::Dispatcher::new(
         store.clone(),
         alert_setup,
-        &config.cameras,
+        &camera_configs,
         Arc::new(SystemClock),
     ));
-    let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+    let dispatcher_task = tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+
+    let registry = Arc::new(CameraRegistry::new(RegistryParts {
+        store: store.clone(),
+        defaults: config.camera_defaults.clone(),
+        labels: manifest.labels.clone(),
+        pipeline: pipeline.clone(),
+        monitor: monitor_tx,
+        dispatcher,
+        settings: IngestSettings::from(&config.ingest),
+        shutdown: shutdown.clone(),
+    }));
+    registry.start_all(cameras).await;
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -216,11 +182,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics_addr = metrics_listener.local_addr()?;
     println!("xueliang: API at http://{addr}/api/v1 (cameras: http://{addr}/api/v1/cameras, events: http://{addr}/api/v1/events)");
     println!("xueliang: metrics at http://{metrics_addr}/metrics");
-    info!(%addr, cameras = running.len(), "serving");
+    info!(%addr, cameras = registry.running(), "serving");
     let state = AppState::new(
         store.clone() as Arc<dyn EventStore>,
         store.clone(),
-        Arc::new(xueliang_api::FixedCameras(views)),
+        registry.clone(),
         Some(alert_service),
     );
     let metrics_shutdown = shutdown.clone();
@@ -237,11 +203,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     wait_for_signal().await;
     info!("shutting down");
     shutdown.cancel();
-    for w in workers {
-        let _ = w.await;
-    }
+    registry.stop_all().await;
     let _ = monitor.await;
-    let _ = dispatcher.await;
+    let _ = dispatcher_task.await;
     match api.await {
         Ok(Err(e)) => error!(error = %e, "API server error"),
         Err(e) => error!(error = %e, "API task failed"),
@@ -250,6 +214,48 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || pipeline.finish()).await?;
     info!("stopped");
     Ok(())
+}
+
+/// The cameras to run, in list order, each with its definition as stored:
+/// the config file's cameras, each replaced by the database's definition of
+/// the same id (changed through the API) and left out when deleted through
+/// the API; then the cameras added through the API, in the order they were
+/// added.
+fn effective_cameras(
+    config: &Config,
+    stored: Vec<StoredCamera>,
+    labels: &[String],
+) -> anyhow::Result<Vec<(CameraConfig, serde_json::Value)>> {
+    let mut by_id: HashMap<String, StoredCamera> =
+        stored.iter().map(|s| (s.id.clone(), s.clone())).collect();
+    let from_db = |s: &StoredCamera| {
+        parse_camera(&config.camera_defaults, labels, &s.definition).map_err(|e| {
+            anyhow::anyhow!(
+                "camera \"{}\" (as changed through the API, stored in the database): {}",
+                s.id,
+                e.message
+            )
+        })
+    };
+    let mut out = Vec::new();
+    for (file, definition) in config.cameras.iter().zip(&config.camera_definitions) {
+        match by_id.remove(&file.id) {
+            Some(s) if s.deleted => {
+                info!(camera = %file.id, "camera deleted through the API; the config file's definition is not used");
+            }
+            Some(s) => {
+                info!(camera = %file.id, "camera changed through the API; the database's definition overrides the config file's");
+                out.push((from_db(&s)?, s.definition));
+            }
+            None => out.push((file.clone(), definition.clone())),
+        }
+    }
+    for s in stored {
+        if !s.deleted && by_id.contains_key(&s.id) {
+            out.push((from_db(&s)?, s.definition));
+        }
+    }
+    Ok(out)
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,102 @@
+//! [`CameraStore`] on the embedded SQLite backend (table of migration 0007).
+
+use crate::cameras::{CameraStore, StoredCamera};
+use crate::error::StoreError;
+use crate::sqlite::SqliteStore;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
+}
+
+const COLUMNS: &str = "id, definition, deleted, created_at, updated_at, position";
+
+fn camera_from_row(r: &SqliteRow) -> Result<StoredCamera, StoreError> {
+    let id: String = r.try_get("id")?;
+    let definition: String = r.try_get("definition")?;
+    Ok(StoredCamera {
+        // Never show the definition in the error: it holds the password.
+        definition: serde_json::from_str(&definition)
+            .map_err(|_| StoreError::Corrupt(format!("camera \"{id}\": definition is not JSON")))?,
+        id,
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
+        created_at: time(r.try_get("created_at")?)?,
+        updated_at: time(r.try_get("updated_at")?)?,
+        position: r.try_get("position")?,
+    })
+}
+
+impl CameraStore for SqliteStore {
+    fn list_cameras(&self) -> BoxFuture<'_, Result<Vec<StoredCamera>, StoreError>> {
+        async move {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM cameras ORDER BY position, id"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(camera_from_row).collect()
+        }
+        .boxed()
+    }
+
+    fn put_camera(
+        &self,
+        id: &str,
+        definition: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<StoredCamera, StoreError>> {
+        let id = id.to_owned();
+        let definition = definition.to_string();
+        async move {
+            let at = at.timestamp_millis();
+            let mut tx = self.pool.begin().await?;
+            // A live row keeps its position and creation time; a new or
+            // tombstoned one goes to the end as a new camera.
+            sqlx::query(
+                "INSERT INTO cameras (id, definition, deleted, created_at, updated_at, position) \
+                 VALUES (?1, ?2, 0, ?3, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
+                 ON CONFLICT (id) DO UPDATE SET \
+                   definition = excluded.definition, \
+                   updated_at = excluded.updated_at, \
+                   created_at = CASE WHEN cameras.deleted THEN excluded.created_at ELSE cameras.created_at END, \
+                   position = CASE WHEN cameras.deleted THEN excluded.position ELSE cameras.position END, \
+                   deleted = 0",
+            )
+            .bind(&id)
+            .bind(&definition)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM cameras WHERE id = ?"))
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            camera_from_row(&row)
+        }
+        .boxed()
+    }
+
+    fn delete_camera(&self, id: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let id = id.to_owned();
+        async move {
+            let at = at.timestamp_millis();
+            sqlx::query(
+                "INSERT INTO cameras (id, definition, deleted, created_at, updated_at, position) \
+                 VALUES (?1, '{}', 1, ?2, ?2, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
+                 ON CONFLICT (id) DO UPDATE SET definition = '{}', deleted = 1, updated_at = excluded.updated_at",
+            )
+            .bind(&id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}

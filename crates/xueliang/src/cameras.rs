@@ -1,0 +1,483 @@
+//! [`CameraRegistry`]: the running cameras and the changes made to them
+//! through the API. A change is validated like a `[[cameras]]` table,
+//! stored (so it survives a restart), and applied: the camera's ingest worker
+//! stops and a new one starts with the new definition, with a new pipeline
+//! index, without touching the other cameras.
+
+use crate::pipeline::{LatestFrame, Pipeline, PipelineCamera};
+use chrono::Utc;
+use futures::future::BoxFuture;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use xueliang_alerts::Dispatcher;
+use xueliang_api::{CameraChangeError, CameraControl, CameraView};
+use xueliang_core::{
+    CameraConfig, CameraDefaults, CameraError, CameraHealth, CameraRef, CameraState, CameraStats,
+    CameraStatus,
+};
+use xueliang_health::{MonitorChange, MonitoredCamera};
+use xueliang_ingest::{spawn_supervised, CameraWorker, IngestSettings};
+use xueliang_store::{CameraStore, SqliteStore};
+
+/// Applies a JSON merge patch (RFC 7396) to `target`.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(Default::default());
+    }
+    if let serde_json::Value::Object(t) = target {
+        for (k, v) in patch {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+    }
+}
+
+/// Drops `null` members (absent fields), recursively, as stored.
+fn without_nulls(v: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Value::Object(Default::default());
+    merge_patch(&mut out, v);
+    out
+}
+
+/// Reads a camera definition and checks its labels against the model's.
+pub fn parse_camera(
+    defaults: &CameraDefaults,
+    labels: &[String],
+    definition: &serde_json::Value,
+) -> Result<CameraConfig, CameraError> {
+    let camera = defaults.camera_from_json(definition)?;
+    camera.check_labels(labels)?;
+    Ok(camera)
+}
+
+fn invalid(e: CameraError) -> CameraChangeError {
+    CameraChangeError::Invalid {
+        field: e.field,
+        message: e.message,
+    }
+}
+
+/// What the registry starts cameras with.
+pub struct RegistryParts {
+    pub store: Arc<SqliteStore>,
+    pub defaults: CameraDefaults,
+    pub labels: Vec<String>,
+    pub pipeline: Arc<Pipeline>,
+    pub monitor: mpsc::Sender<MonitorChange>,
+    pub dispatcher: Arc<Dispatcher<SqliteStore>>,
+    pub settings: IngestSettings,
+    /// Cancelled at shutdown; each camera's worker has a child token.
+    pub shutdown: CancellationToken,
+}
+
+pub struct CameraRegistry {
+    parts: RegistryParts,
+    /// Serialises changes (held across their awaits).
+    changes: tokio::sync::Mutex<()>,
+    /// In list order. Never held across an await.
+    cameras: Mutex<Vec<Entry>>,
+    /// Pipeline indices are never reused.
+    next_index: AtomicUsize,
+}
+
+struct Entry {
+    /// As stored (with the password).
+    definition: serde_json::Value,
+    view: CameraView,
+    running: Option<Running>,
+}
+
+struct Running {
+    index: usize,
+    token: CancellationToken,
+    task: JoinHandle<()>,
+    latest: Arc<LatestFrame>,
+}
+
+impl CameraRegistry {
+    pub fn new(parts: RegistryParts) -> Self {
+        CameraRegistry {
+            parts,
+            changes: tokio::sync::Mutex::new(()),
+            cameras: Mutex::new(Vec::new()),
+            next_index: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        match self.cameras.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Starts the cameras of the startup merge (config file and database), in order.
+    pub async fn start_all(&self, cameras: Vec<(CameraConfig, serde_json::Value)>) {
+        let _g = self.changes.lock().await;
+        for (config, definition) in cameras {
+            let entry = self.start(config, definition).await;
+            self.lock().push(entry);
+        }
+    }
+
+    /// How many cameras run (enabled).
+    pub fn running(&self) -> usize {
+        self.lock().iter().filter(|e| e.running.is_some()).count()
+    }
+
+    /// Stops every camera's worker (at shutdown, before the pipeline finishes).
+    pub async fn stop_all(&self) {
+        let _g = self.changes.lock().await;
+        let running: Vec<Running> = self
+            .lock()
+            .iter_mut()
+            .filter_map(|e| e.running.take())
+            .collect();
+        for r in running {
+            r.token.cancel();
+            let _ = r.task.await;
+        }
+    }
+
+    /// Starts a camera (its worker and pipeline place if enabled) and makes
+    /// its entry; every camera is watched by the health monitor.
+    async fn start(&self, config: CameraConfig, definition: serde_json::Value) -> Entry {
+        let stats = Arc::new(CameraStats::default());
+        let initial = if config.enabled {
+            CameraState::Connecting
+        } else {
+            CameraState::Disabled
+        };
+        let (status_tx, status_rx) = watch::channel(CameraStatus::new(initial, Utc::now()));
+        let (health_tx, health_rx) = watch::channel(CameraHealth::new(initial, Utc::now()));
+        let mut running = None;
+        if config.enabled {
+            let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+            let camera = CameraRef {
+                index,
+                id: Arc::from(config.id.as_str()),
+            };
+            let pipeline_camera = PipelineCamera {
+                camera: camera.clone(),
+                config: config.clone(),
+                stats: stats.clone(),
+            };
+            let pipeline = self.parts.pipeline.clone();
+            let added = tokio::task::spawn_blocking(move || pipeline.add(&pipeline_camera)).await;
+            match added {
+                Ok(Some((sink, latest))) => {
+                    let token = self.parts.shutdown.child_token();
+                    let worker = CameraWorker {
+                        camera,
+                        config: config.clone(),
+                        settings: self.parts.settings.clone(),
+                        sink,
+                        stats: stats.clone(),
+                        status: status_tx,
+                        shutdown: token.clone(),
+                    };
+                    running = Some(Running {
+                        index,
+                        token,
+                        task: spawn_supervised(Arc::new(worker)),
+                        latest,
+                    });
+                }
+                // Shutting down: the camera is not started.
+                Ok(None) | Err(_) => {
+                    warn!(camera = %config.id, "pipeline is stopped; camera not started")
+                }
+            }
+        }
+        let monitored = MonitoredCamera {
+            config: config.clone(),
+            status: status_rx,
+            stats: stats.clone(),
+            health: health_tx,
+        };
+        if self
+            .parts
+            .monitor
+            .send(MonitorChange::Add(Box::new(monitored)))
+            .await
+            .is_err()
+        {
+            warn!(camera = %config.id, "health monitor is stopped");
+        }
+        self.parts.dispatcher.set_camera(&config);
+        Entry {
+            definition,
+            view: CameraView {
+                config,
+                health: health_rx,
+                stats,
+            },
+            running,
+        }
+    }
+
+    /// Stops a camera's worker and removes it from the pipeline and the monitor.
+    async fn stop(&self, id: &str, running: Option<Running>) {
+        if let Some(r) = running {
+            r.token.cancel();
+            let _ = r.task.await;
+            let pipeline = self.parts.pipeline.clone();
+            let _ = tokio::task::spawn_blocking(move || pipeline.remove(r.index)).await;
+        }
+        let _ = self
+            .parts
+            .monitor
+            .send(MonitorChange::Remove(id.to_owned()))
+            .await;
+    }
+
+    fn parse(&self, definition: &serde_json::Value) -> Result<CameraConfig, CameraChangeError> {
+        parse_camera(&self.parts.defaults, &self.parts.labels, definition).map_err(invalid)
+    }
+
+    async fn create_camera(
+        &self,
+        body: serde_json::Value,
+    ) -> Result<CameraConfig, CameraChangeError> {
+        let definition = without_nulls(&body);
+        let config = self.parse(&definition)?;
+        let _g = self.changes.lock().await;
+        if self.lock().iter().any(|e| e.view.config.id == config.id) {
+            return Err(CameraChangeError::Conflict(config.id));
+        }
+        self.parts
+            .store
+            .put_camera(&config.id, &definition, Utc::now())
+            .await
+            .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
+        info!(camera = %config.id, enabled = config.enabled, "camera added through the API");
+        let entry = self.start(config.clone(), definition).await;
+        self.lock().push(entry);
+        Ok(config)
+    }
+
+    async fn update_camera(
+        &self,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> Result<CameraConfig, CameraChangeError> {
+        if !patch.is_object() {
+            return Err(CameraChangeError::Invalid {
+                field: "body".into(),
+                message: "a merge patch must be a JSON object".into(),
+            });
+        }
+        if patch.get("id").is_some_and(|v| v.as_str() != Some(id)) {
+            return Err(CameraChangeError::Invalid {
+                field: "id".into(),
+                message: "field `id`: cannot change; delete the camera and create a new one".into(),
+            });
+        }
+        let _g = self.changes.lock().await;
+        let mut definition = self
+            .lock()
+            .iter()
+            .find(|e| e.view.config.id == id)
+            .map(|e| e.definition.clone())
+            .ok_or_else(|| CameraChangeError::NotFound(id.to_owned()))?;
+        // A patch without `password` keeps the stored one (RFC 7396).
+        merge_patch(&mut definition, &patch);
+        let config = self.parse(&definition)?;
+        self.parts
+            .store
+            .put_camera(id, &definition, Utc::now())
+            .await
+            .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
+        let (position, running) = {
+            let mut cameras = self.lock();
+            let Some(position) = cameras.iter().position(|e| e.view.config.id == id) else {
+                return Err(CameraChangeError::NotFound(id.to_owned()));
+            };
+            (position, cameras[position].running.take())
+        };
+        self.stop(id, running).await;
+        info!(camera = %id, enabled = config.enabled, "camera changed through the API; restarted");
+        let entry = self.start(config.clone(), definition).await;
+        self.lock()[position] = entry;
+        Ok(config)
+    }
+
+    async fn delete_camera(&self, id: &str) -> Result<(), CameraChangeError> {
+        let _g = self.changes.lock().await;
+        if !self.lock().iter().any(|e| e.view.config.id == id) {
+            return Err(CameraChangeError::NotFound(id.to_owned()));
+        }
+        self.parts
+            .store
+            .delete_camera(id, Utc::now())
+            .await
+            .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
+        let entry = {
+            let mut cameras = self.lock();
+            let position = cameras.iter().position(|e| e.view.config.id == id);
+            position.map(|p| cameras.remove(p))
+        };
+        if let Some(mut entry) = entry {
+            self.stop(id, entry.running.take()).await;
+        }
+        info!(camera = %id, "camera deleted through the API");
+        Ok(())
+    }
+}
+
+impl CameraControl for CameraRegistry {
+    fn list(&self) -> Vec<CameraView> {
+        self.lock().iter().map(|e| e.view.clone()).collect()
+    }
+
+    fn get(&self, id: &str) -> Option<CameraView> {
+        self.lock()
+            .iter()
+            .find(|e| e.view.config.id == id)
+            .map(|e| e.view.clone())
+    }
+
+    fn create(
+        &self,
+        body: serde_json::Value,
+    ) -> BoxFuture<'_, Result<CameraConfig, CameraChangeError>> {
+        Box::pin(self.create_camera(body))
+    }
+
+    fn update(
+        &self,
+        id: &str,
+        patch: serde_json::Value,
+    ) -> BoxFuture<'_, Result<CameraConfig, CameraChangeError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.update_camera(&id, patch).await })
+    }
+
+    fn delete(&self, id: &str) -> BoxFuture<'_, Result<(), CameraChangeError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.delete_camera(&id).await })
+    }
+
+    fn latest_frame_jpeg(&self, id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {
+        let latest = self
+            .lock()
+            .iter()
+            .find(|e| e.view.config.id == id)
+            .and_then(|e| e.running.as_ref().map(|r| r.latest.clone()));
+        Box::pin(async move {
+            let frame = latest?.get()?;
+            // Encoding takes milliseconds: not on the async workers.
+            match tokio::task::spawn_blocking(move || xueliang_analytics::encode_jpeg(&frame)).await
+            {
+                Ok(Ok(jpeg)) => Some(jpeg),
+                Ok(Err(e)) => {
+                    warn!(error = %e, "cannot encode the latest frame");
+                    None
+                }
+                Err(_) => None,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The examples of RFC 7396, appendix A (a selection).
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
+        ];
+        for (target, patch, want) in cases {
+            let mut got = target.clone();
+            merge_patch(&mut got, &patch);
+            assert_eq!(got, want, "{target} + {patch}");
+        }
+    }
+
+    #[test]
+    fn a_patch_without_password_keeps_it_and_null_removes_it() {
+        let stored = json!({"id": "a", "name": "A", "url": "rtsp://h/a",
+            "username": "admin", "password": "pw", "detection": {"fps": 2}});
+        let mut d = stored.clone();
+        merge_patch(
+            &mut d,
+            &json!({"url": "rtsp://h/b", "detection": {"min_score": 0.5}}),
+        );
+        assert_eq!(d["password"], "pw");
+        assert_eq!(d["detection"], json!({"fps": 2, "min_score": 0.5}));
+        merge_patch(&mut d, &json!({"password": null, "username": null}));
+        assert!(d.get("password").is_none());
+    }
+
+    #[test]
+    fn stored_definitions_have_no_nulls_and_labels_are_checked() {
+        assert_eq!(
+            without_nulls(&json!({"a": null, "b": {"c": null, "d": 1}})),
+            json!({"b": {"d": 1}})
+        );
+        let config =
+            xueliang_core::Config::parse("[detection]\nlabels = [\"person\", \"car\"]\n").unwrap();
+        let labels = vec!["person".to_owned(), "car".to_owned()];
+        let ok = json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
+        assert!(parse_camera(&config.camera_defaults, &labels, &ok).is_ok());
+        let mut bad = ok.clone();
+        merge_patch(&mut bad, &json!({"detection": {"labels": ["unicorn"]}}));
+        let e = parse_camera(&config.camera_defaults, &labels, &bad).unwrap_err();
+        assert_eq!(e.field, "detection.labels");
+    }
+}
