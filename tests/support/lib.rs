@@ -110,6 +110,30 @@ pub struct Xueliang {
     /// An admin's session token; [`Xueliang::get`] and friends send it.
     pub token: String,
     child: ChildGuard,
+    /// This test's turn to run a server (dropped after the child is killed).
+    _turn: Turn,
+}
+
+/// One test at a time runs `xueliang serve`: the tests measure frame rates,
+/// detections and event counts on real footage in real time, which two
+/// cores cannot give to several servers at once. A test may hold several
+/// servers (a restart) on its own turn.
+type Turn = std::rc::Rc<std::sync::MutexGuard<'static, ()>>;
+
+fn take_turn() -> Turn {
+    static SERVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    thread_local! {
+        static HELD: std::cell::RefCell<std::rc::Weak<std::sync::MutexGuard<'static, ()>>> =
+            Default::default();
+    }
+    HELD.with(|held| {
+        if let Some(turn) = held.borrow().upgrade() {
+            return turn;
+        }
+        let turn = std::rc::Rc::new(SERVING.lock().unwrap_or_else(|p| p.into_inner()));
+        *held.borrow_mut() = std::rc::Rc::downgrade(&turn);
+        turn
+    })
 }
 
 /// The admin every test's server gets (made with `xueliang user add`).
@@ -202,6 +226,7 @@ impl Xueliang {
         config: &str,
         envs: &[(&str, &str)],
     ) -> Result<Xueliang> {
+        let turn = take_turn();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config)?;
         // The first start on a data directory makes the admin.
@@ -223,6 +248,7 @@ impl Xueliang {
             dir,
             token: String::new(),
             child: ChildGuard(child),
+            _turn: turn,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -361,9 +361,14 @@ async fn login(
         .map_err(ApiError::internal)?;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
-        _ => {
+        known => {
             state.limiter.failed(&req.username, ip, now);
-            tracing::info!(username = %req.username, ip = ?ip, "login failed");
+            // The name only when it is a user's: a password typed into the
+            // name field must not land in the log.
+            match known {
+                Some(u) => tracing::info!(username = %u.username, ip = ?ip, "login failed"),
+                None => tracing::info!(ip = ?ip, "login failed for an unknown username"),
+            }
             return Err(ApiError::invalid_credentials());
         }
     };
