@@ -4,6 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::events::visible_event_id;
 use crate::params::Params;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -113,7 +114,7 @@ async fn event_deliveries(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = id_param(&raw)?;
     let svc = service(&state)?;
-    visible_event(&state, &caller, id).await?;
+    visible_event_id(&state, &caller, id).await?;
     let alert = match svc
         .store
         .alert_of_event(id)
@@ -124,23 +125,6 @@ async fn event_deliveries(
         None => None,
     };
     Ok(Json(serde_json::json!({ "event_id": id, "alert": alert })))
-}
-
-/// The event if the caller may see it; 404 otherwise.
-async fn visible_event(
-    state: &AppState,
-    caller: &Caller,
-    id: i64,
-) -> Result<xueliang_core::Event, ApiError> {
-    match state
-        .store
-        .get_event(id)
-        .await
-        .map_err(ApiError::internal)?
-    {
-        Some(e) if caller.sees_village(e.village.as_deref()) => Ok(e),
-        _ => Err(ApiError::not_found(format!("no event {id}"))),
-    }
 }
 
 /// The alert if the caller may see the event that opened it; 404 otherwise.
@@ -157,7 +141,7 @@ async fn visible_alert(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(missing)?;
-    visible_event(state, caller, a.event_id)
+    visible_event_id(state, caller, a.event_id)
         .await
         .map_err(|_| missing())?;
     Ok(a)

@@ -56,21 +56,11 @@ struct Page {
     next_cursor: Option<String>,
 }
 
-const KNOWN: &[&str] = &[
-    "zone",
-    "rule",
-    "camera",
-    "village",
-    "grid",
-    "kind",
-    "label",
-    "status",
-    "workflow",
-    "min_score",
-    "since",
-    "until",
-    "cursor",
-    "limit",
+/// The filters [`event_query`] reads (listings add the page, stats their groups).
+#[rustfmt::skip]
+pub const FILTERS: &[&str] = &[
+    "zone", "rule", "camera", "village", "grid", "kind", "label", "status", "workflow",
+    "min_score", "since", "until",
 ];
 
 /// The filters of an event listing (and of stats), with the caller's scope.
@@ -109,7 +99,7 @@ async fn list(
     caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<Page>, ApiError> {
-    let p = Params::new(raw, KNOWN)?;
+    let p = Params::new(raw, &[FILTERS, &["cursor", "limit"]].concat())?;
     let limit = p.limit()?;
     let query = EventQuery {
         before_id: p.cursor()?,
@@ -132,7 +122,14 @@ async fn list(
 /// The event with this id if the caller may see it; 404 otherwise (an
 /// event of another village is as absent as one that never was).
 async fn visible_event(state: &AppState, caller: &Caller, raw: &str) -> Result<Event, ApiError> {
-    let id = event_id(raw)?;
+    visible_event_id(state, caller, event_id(raw)?).await
+}
+
+pub(crate) async fn visible_event_id(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Event, ApiError> {
     match state
         .store
         .get_event(id)

@@ -18,24 +18,6 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/stats/events", get(events))
 }
 
-const KNOWN: &[&str] = &[
-    "camera",
-    "village",
-    "grid",
-    "kind",
-    "label",
-    "status",
-    "workflow",
-    "min_score",
-    "zone",
-    "rule",
-    "since",
-    "until",
-    "group_by",
-    "bucket",
-    "utc_offset",
-];
-
 /// At most this many buckets in one answer.
 const MAX_BUCKETS: i64 = 10_000;
 
@@ -78,7 +60,12 @@ async fn events(
     caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<Stats>, ApiError> {
-    let p = Params::new(raw, KNOWN)?;
+    let known = [
+        crate::events::FILTERS,
+        &["group_by", "bucket", "utc_offset"],
+    ]
+    .concat();
+    let p = Params::new(raw, &known)?;
     let mut events = event_query(&p, &caller)?;
     let until = events.until.unwrap_or_else(Utc::now);
     let since = events.since.unwrap_or(until - Duration::days(7));

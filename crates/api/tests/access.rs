@@ -3,16 +3,17 @@
 //! here), the event workflow and its audit trail, stats, pagination while
 //! events arrive, and secrets that never come back.
 
+mod common;
+
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::watch;
-use xueliang_api::{AppState, CameraView, FixedCameras};
+use xueliang_api::{CameraView, FixedCameras};
 use xueliang_core::{
-    BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, NewEvent, NewUser, Role,
-    TokenKind,
+    BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, NewEvent, Role,
 };
-use xueliang_store::{AccessStore, EventStore, NewToken, SqliteStore};
+use xueliang_store::{AccessStore, EventStore, SqliteStore};
 
 const CONFIG: &str = r#"
 [[cameras]]
@@ -41,9 +42,7 @@ struct Centre {
 }
 
 async fn centre() -> Centre {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("e.db").display());
-    let store = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let (store, dir) = common::store().await;
     let config = Config::parse(CONFIG).unwrap();
     let cameras = config
         .cameras
@@ -54,15 +53,7 @@ async fn centre() -> Centre {
             stats: Arc::new(CameraStats::default()),
         })
         .collect();
-    let state = AppState::new(
-        store.clone(),
-        store.clone(),
-        Arc::new(FixedCameras(cameras)),
-        None,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
+    let base = common::serve(&store, Arc::new(FixedCameras(cameras))).await;
     Centre {
         base,
         store,
@@ -70,37 +61,16 @@ async fn centre() -> Centre {
     }
 }
 
-const PASSWORD: &str = "a-long-password-1";
+use common::PASSWORD;
 
 impl Centre {
     async fn user(&self, name: &str, role: Role, villages: &[&str]) -> i64 {
-        self.store
-            .create_user(NewUser {
-                username: name.into(),
-                password_hash: xueliang_api::auth::hash_password(PASSWORD).unwrap(),
-                role,
-                villages: villages.iter().map(|v| v.to_string()).collect(),
-            })
-            .await
-            .unwrap()
-            .id
+        common::user(&self.store, name, role, villages).await
     }
 
     /// A user and an API token for them.
     async fn token(&self, name: &str, role: Role, villages: &[&str]) -> String {
-        let user_id = self.user(name, role, villages).await;
-        let (token, token_hash) = xueliang_api::auth::new_token();
-        self.store
-            .insert_token(NewToken {
-                user_id,
-                kind: TokenKind::Api,
-                name: "test".into(),
-                token_hash,
-                expires_at: None,
-            })
-            .await
-            .unwrap();
-        token
+        common::user_token(&self.store, name, role, villages).await
     }
 
     async fn call(
@@ -598,13 +568,7 @@ async fn stats_count_per_kind_village_and_bucket() {
     ] {
         let (s, v) = c.get(&t, &format!("/api/v1/stats/events?{query}")).await;
         assert_eq!(s, 400, "{query}");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("`{name}`")),
-            "{query}: {v}"
-        );
+        common::assert_names(&v, name, &format!("{query}: {v}"));
     }
 }
 
@@ -753,13 +717,7 @@ async fn bodies_are_checked_and_limited_and_cors_is_off() {
             .call(Some(&admin), "POST", "/api/v1/users", Some(body.clone()))
             .await;
         assert_eq!((s, code(&v)), (400, "invalid_parameter"), "{body}");
-        assert!(
-            v["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("`{name}`")),
-            "{v}"
-        );
+        common::assert_names(&v, name, &format!("{v}"));
         assert!(
             !v.to_string().contains("long-enough-1"),
             "no password echoed: {v}"

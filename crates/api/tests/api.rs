@@ -1,5 +1,7 @@
 //! The API served on a real port over a real SQLite file.
 
+mod common;
+
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
 use std::sync::Arc;
@@ -7,9 +9,9 @@ use tokio::sync::watch;
 use xueliang_api::{AppState, CameraChangeError, CameraControl, CameraView, FixedCameras};
 use xueliang_core::{
     BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent,
-    NewUser, Role, TokenKind,
+    Role,
 };
-use xueliang_store::{AccessStore, EventStore, NewToken, SqliteStore};
+use xueliang_store::{EventStore, SqliteStore};
 
 struct Server {
     base: String,
@@ -46,38 +48,8 @@ fn client_with(token: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// Makes a user directly in the store and an API token for them.
-async fn user_token(store: &SqliteStore, name: &str, role: Role, villages: &[&str]) -> String {
-    let user = store
-        .create_user(NewUser {
-            username: name.into(),
-            password_hash: xueliang_api::auth::hash_password("password-123").unwrap(),
-            role,
-            villages: villages.iter().map(|v| v.to_string()).collect(),
-        })
-        .await
-        .unwrap();
-    let (token, token_hash) = xueliang_api::auth::new_token();
-    store
-        .insert_token(NewToken {
-            user_id: user.id,
-            kind: TokenKind::Api,
-            name: "test".into(),
-            token_hash,
-            expires_at: None,
-        })
-        .await
-        .unwrap();
-    token
-}
-
 async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(&format!("sqlite://{}", dir.path().join("e.db").display()))
-            .await
-            .unwrap(),
-    );
+    let (store, dir) = common::store().await;
     let config = Config::parse(
         r#"
 [[cameras]]
@@ -98,24 +70,17 @@ village = "东村"
         health: rx,
         stats,
     }];
-    let state = AppState::new(
-        store.clone(),
-        store.clone(),
-        Arc::new(TestCameras {
-            defaults: config.camera_defaults.clone(),
-            cameras: std::sync::Mutex::new(
-                cameras
-                    .into_iter()
-                    .zip(config.camera_definitions.iter().cloned())
-                    .collect(),
-            ),
-        }),
-        None,
-    );
-    let token = user_token(&store, "admin", Role::Admin, &[]).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
+    let cameras = Arc::new(TestCameras {
+        defaults: config.camera_defaults.clone(),
+        cameras: std::sync::Mutex::new(
+            cameras
+                .into_iter()
+                .zip(config.camera_definitions.iter().cloned())
+                .collect(),
+        ),
+    });
+    let base = common::serve(&store, cameras).await;
+    let token = common::user_token(&store, "admin", Role::Admin, &[]).await;
     Server {
         base,
         store,
@@ -579,13 +544,7 @@ async fn availability_report_groups_and_validates() {
             .get(&format!("{}/api/v1/reports/availability?{query}", s.base))
             .await;
         assert_eq!(code, 400, "{query}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("`{name}`")),
-            "{body}"
-        );
+        common::assert_names(&body, name, &format!("{body}"));
     }
 }
 

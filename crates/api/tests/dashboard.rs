@@ -2,11 +2,12 @@
 //! headers on every response, every module that index.html (and each module)
 //! imports exists, and every file of crates/api/dashboard/ is embedded.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use xueliang_api::{AppState, FixedCameras};
-use xueliang_store::SqliteStore;
+use xueliang_api::FixedCameras;
 
 const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; \
                    script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
@@ -18,21 +19,8 @@ struct Server {
 }
 
 async fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(&format!("sqlite://{}", dir.path().join("e.db").display()))
-            .await
-            .unwrap(),
-    );
-    let state = AppState::new(
-        store.clone(),
-        store,
-        Arc::new(FixedCameras(Vec::new())),
-        None,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
+    let (store, dir) = common::store().await;
+    let base = common::serve(&store, Arc::new(FixedCameras(Vec::new()))).await;
     Server { base, _dir: dir }
 }
 

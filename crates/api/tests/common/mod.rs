@@ -1,0 +1,65 @@
+//! What the API test files share: a store in a temporary directory, the app
+//! served on a free port, users with tokens, and the check that a 400 names
+//! its parameter.
+#![allow(dead_code)] // each test file uses its own part
+
+use serde_json::Value;
+use std::sync::Arc;
+use xueliang_api::{AppState, CameraControl};
+use xueliang_core::{NewUser, Role, TokenKind};
+use xueliang_store::{AccessStore, NewToken, SqliteStore};
+
+/// A SQLite store in a fresh temporary directory (kept while the directory is).
+pub async fn store() -> (Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("e.db").display());
+    (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
+}
+
+/// Serves the app over `store` and `cameras` on a free port; the base URL.
+pub async fn serve(store: &Arc<SqliteStore>, cameras: Arc<dyn CameraControl>) -> String {
+    let state = AppState::new(store.clone(), store.clone(), cameras, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
+    base
+}
+
+pub const PASSWORD: &str = "a-long-password-1";
+
+/// Makes a user (password [`PASSWORD`]) directly in the store; its id.
+pub async fn user(store: &SqliteStore, name: &str, role: Role, villages: &[&str]) -> i64 {
+    store
+        .create_user(NewUser {
+            username: name.into(),
+            password_hash: xueliang_api::auth::hash_password(PASSWORD).unwrap(),
+            role,
+            villages: villages.iter().map(|v| v.to_string()).collect(),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+/// Makes a user and an API token for them; the token.
+pub async fn user_token(store: &SqliteStore, name: &str, role: Role, villages: &[&str]) -> String {
+    let user_id = user(store, name, role, villages).await;
+    let (token, token_hash) = xueliang_api::auth::new_token();
+    store
+        .insert_token(NewToken {
+            user_id,
+            kind: TokenKind::Api,
+            name: "test".into(),
+            token_hash,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    token
+}
+
+/// Asserts an error body's message names the parameter `` `name` ``.
+pub fn assert_names(body: &Value, name: &str, context: &str) {
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("`{name}`")), "{context}: {body}");
+}
