@@ -1,5 +1,6 @@
 //! The decode thread pool and the per-camera decoder state it holds.
 
+use crate::activity::{Activity, ActivitySettings, Step};
 use crate::convert::FrameConverter;
 use ffmpeg_next::codec::{self, Id};
 use ffmpeg_next::decoder;
@@ -25,6 +26,8 @@ pub struct CameraDecodeSpec {
     pub stats: Arc<CameraStats>,
     /// Detections per second wanted for this camera.
     pub detect_fps: f64,
+    /// Key frames only while the camera is idle, and when it counts as idle.
+    pub activity: ActivitySettings,
 }
 
 pub struct DecodePool {
@@ -139,6 +142,8 @@ struct CameraDecoder {
     spec: CameraDecodeSpec,
     decoder: Option<(VideoCodec, decoder::Video)>,
     waiting_for_key: bool,
+    /// Busy or idle, and the packets kept undecoded while idle.
+    activity: Activity<EncodedFrame>,
     /// Stream time at or after which the next frame goes to the detector.
     next_due: Option<f64>,
     converter: FrameConverter,
@@ -150,6 +155,7 @@ struct CameraDecoder {
 impl CameraDecoder {
     fn new(spec: CameraDecodeSpec, geometry: InputGeometry) -> Self {
         CameraDecoder {
+            activity: Activity::new(spec.activity),
             spec,
             decoder: None,
             waiting_for_key: true,
@@ -164,6 +170,9 @@ impl CameraDecoder {
         self.decoder = None;
         self.waiting_for_key = true;
         self.next_due = None;
+        let dropped = self.activity.reset();
+        CameraStats::add(&self.spec.stats.frames_skipped_idle, dropped as u64);
+        self.spec.stats.set_idle(false);
     }
 
     fn open(codec: VideoCodec) -> Result<decoder::Video, ffmpeg_next::Error> {
@@ -177,11 +186,52 @@ impl CameraDecoder {
             .video()
     }
 
+    /// Decodes what the camera's activity calls for: everything while busy,
+    /// key frames only while idle, and the kept packets on motion onset.
     fn decode(&mut self, frame: EncodedFrame, slots: &LatestFrameSlots<DecodedFrame>) {
-        let stats = self.spec.stats.clone();
         if self.waiting_for_key && !frame.is_key {
             return;
         }
+        let stats = &self.spec.stats;
+        let (size, is_key, t) = (frame.data.len(), frame.is_key, frame.stream_time);
+        let step = self
+            .activity
+            .packet(frame, size, is_key, t, stats.tracked_objects());
+        if self.activity.is_idle() != stats.idle() {
+            stats.set_idle(self.activity.is_idle());
+        }
+        match step {
+            Step::Decode(frame) => self.decode_packet(frame, slots, true),
+            Step::Key { packet, skipped } => {
+                CameraStats::add(&stats.frames_skipped_idle, skipped as u64);
+                self.decode_packet(packet, slots, true);
+            }
+            Step::Kept => {}
+            Step::Flush(kept) => {
+                for p in kept {
+                    self.decode_packet(p, slots, false);
+                }
+            }
+            Step::CatchUp { kept, onset } => {
+                for p in kept {
+                    self.decode_packet(p, slots, false);
+                }
+                // The onset frame goes to the detector now, whatever the slot.
+                self.next_due = None;
+                self.decode_packet(onset, slots, true);
+            }
+        }
+    }
+
+    /// Decodes one packet; with `detect`, frames go to the detector at the
+    /// camera's detection rate.
+    fn decode_packet(
+        &mut self,
+        frame: EncodedFrame,
+        slots: &LatestFrameSlots<DecodedFrame>,
+        detect: bool,
+    ) {
+        let stats = self.spec.stats.clone();
         let rebuild = match &self.decoder {
             None => true,
             Some((codec, _)) => *codec != frame.codec || (frame.new_parameters && frame.is_key),
@@ -222,6 +272,9 @@ impl CameraDecoder {
         while decoder.receive_frame(picture).is_ok() {
             *error_run = 0;
             CameraStats::add(&stats.frames_decoded, 1);
+            if !detect {
+                continue;
+            }
             let t = picture
                 .pts()
                 .map(|p| p as f64 / 1e6)

@@ -13,7 +13,7 @@ use xueliang_core::{
     CameraConfig, CameraRef, CameraStats, DecodedFrame, EventUpdate, FrameDetections,
     LatestFrameSlots,
 };
-use xueliang_decode::{CameraDecodeSpec, DecodePool};
+use xueliang_decode::{ActivitySettings, CameraDecodeSpec, DecodePool};
 use xueliang_detect::{spawn_inference_workers, Detector, InferenceCamera};
 use xueliang_health::PictureChecker;
 use xueliang_store::{EventStore, EventWriter};
@@ -38,6 +38,7 @@ impl Pipeline {
     pub fn start(
         cameras: &[PipelineCamera],
         decode_threads: usize,
+        activity: ActivitySettings,
         detectors: Vec<Box<dyn Detector>>,
         geometry: xueliang_core::InputGeometry,
         store: Arc<dyn EventStore>,
@@ -51,6 +52,7 @@ impl Pipeline {
                 camera: c.camera.clone(),
                 stats: c.stats.clone(),
                 detect_fps: c.config.detection.fps,
+                activity,
             })
             .collect();
         let decode = Arc::new(DecodePool::start(decode_threads, specs, geometry, slots)?);
@@ -116,6 +118,8 @@ fn run_analytics(
         store(2 * index, cam.objects.observe(&frame, &detections));
         store(2 * index + 1, cam.picture.observe(&frame));
         cam.stats.set_picture(cam.picture.flags());
+        // The decoder stays busy (every frame decoded) while this is set.
+        cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
     }
     for (index, cam) in cameras.iter_mut().enumerate() {
         store(2 * index, cam.objects.end_all());
