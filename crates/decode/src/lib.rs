@@ -15,6 +15,8 @@
 
 pub mod activity;
 mod convert;
+#[cfg(test)]
+mod idle_tests;
 mod pool;
 
 pub use activity::ActivitySettings;

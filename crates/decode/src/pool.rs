@@ -138,7 +138,7 @@ impl DecodeThread {
     }
 }
 
-struct CameraDecoder {
+pub(crate) struct CameraDecoder {
     spec: CameraDecodeSpec,
     decoder: Option<(VideoCodec, decoder::Video)>,
     waiting_for_key: bool,
@@ -153,7 +153,7 @@ struct CameraDecoder {
 }
 
 impl CameraDecoder {
-    fn new(spec: CameraDecodeSpec, geometry: InputGeometry) -> Self {
+    pub(crate) fn new(spec: CameraDecodeSpec, geometry: InputGeometry) -> Self {
         CameraDecoder {
             activity: Activity::new(spec.activity),
             spec,
@@ -188,7 +188,7 @@ impl CameraDecoder {
 
     /// Decodes what the camera's activity calls for: everything while busy,
     /// key frames only while idle, and the kept packets on motion onset.
-    fn decode(&mut self, frame: EncodedFrame, slots: &LatestFrameSlots<DecodedFrame>) {
+    pub(crate) fn decode(&mut self, frame: EncodedFrame, slots: &LatestFrameSlots<DecodedFrame>) {
         if self.waiting_for_key && !frame.is_key {
             return;
         }
