@@ -263,7 +263,7 @@ mod tests {
         fn next(&mut self, p_size: usize, tracked: bool) -> Step<u64> {
             let n = self.n;
             self.n += 1;
-            let key = n % GOP == 0;
+            let key = n.is_multiple_of(GOP);
             let size = if key { KEY } else { p_size };
             self.a.packet(n, size, key, n as f64 / FPS, tracked)
         }
@@ -303,14 +303,14 @@ mod tests {
             match st {
                 Step::Key { packet, skipped } => {
                     assert_eq!(*packet, n);
-                    assert_eq!(n % GOP, 0);
+                    assert!(n.is_multiple_of(GOP));
                     // Every key frame after the first drops a whole GOP.
                     if keys > 0 {
                         assert_eq!(*skipped, GOP as usize - 1);
                     }
                     keys += 1;
                 }
-                Step::Kept => assert_ne!(n % GOP, 0),
+                Step::Kept => assert!(!n.is_multiple_of(GOP)),
                 other => panic!("frame {n}: {other:?}"),
             }
         }
@@ -323,7 +323,7 @@ mod tests {
         s.run(seconds(11.0), QUIET, false);
         assert!(s.a.is_idle());
         // Run to a key frame, then 17 quiet P-frames after it.
-        while s.n % GOP != 0 {
+        while !s.n.is_multiple_of(GOP) {
             s.next(QUIET, false);
         }
         let key = s.n;
@@ -380,7 +380,7 @@ mod tests {
         let idle_at = idle_at.expect("never went idle");
         assert!((60.0..200.0).contains(&idle_at), "idle at {idle_at} s");
         // Learned: a real jump over the noise still wakes it.
-        if s.n % GOP == 0 {
+        if s.n.is_multiple_of(GOP) {
             s.next(noisy, false);
         }
         assert!(matches!(s.next(4 * noisy, false), Step::CatchUp { .. }));
@@ -409,7 +409,7 @@ mod tests {
         };
         let mut s = Stream::new(settings);
         s.run(seconds(11.0), QUIET, false);
-        while s.n % GOP != 0 {
+        while !s.n.is_multiple_of(GOP) {
             s.next(QUIET, false);
         }
         s.next(QUIET, false);
