@@ -401,9 +401,9 @@ fn live_tracks_are_moving_objects_or_any_object_under_rules() {
     // known to be stationary (5 s); nothing counts once the walker is gone.
     let mut r = Run::new("");
     assert!(!r.cam.has_live_tracks());
-    r.frames(0, 2, |i| vec![person(100.0 + 15.0 * i as f32, 300.0, 0.9)]);
+    r.frames(0, 2, |i| vec![person(100.0 + 4.0 * i as f32, 300.0, 0.9)]);
     assert!(r.cam.has_live_tracks(), "a confirmed walker");
-    r.frames(2, 20, |i| vec![person(100.0 + 15.0 * i as f32, 300.0, 0.9)]);
+    r.frames(2, 20, |i| vec![person(100.0 + 4.0 * i as f32, 300.0, 0.9)]);
     assert!(r.cam.has_live_tracks());
     r.frames(20, 60, |_| vec![car(500.0, 400.0)]);
     assert!(
