@@ -351,6 +351,20 @@ impl CameraAnalytics {
         })
     }
 
+    /// Whether an object is tracked that needs detection at the full rate:
+    /// any confirmed track that moves, and on a camera with rules any
+    /// confirmed track at all (a person standing still in a loitering zone, a
+    /// car on the fire lane: the rules time how long they stay). A stationary
+    /// object on a camera without rules has had its event and does not count,
+    /// so a parked car does not keep the camera busy all night.
+    pub fn has_live_tracks(&self) -> bool {
+        let with_rules = self.rules.is_some();
+        self.tracker
+            .tracks()
+            .iter()
+            .any(|t| t.confirmed() && (with_rules || t.stationary_since.is_none()))
+    }
+
     /// Whether no event is open.
     pub fn is_idle(&self) -> bool {
         self.open.is_empty()

@@ -392,3 +392,31 @@ filters = { person = { min_area = 0.002 } }
     r.frames(20, 40, |_| vec![person(500.0, 300.0, 0.9)]);
     assert_eq!(r.started(EventKind::Object).len(), 1);
 }
+
+/// The decoder stays busy while the analytics say an object needs full-rate
+/// detection: a moving one anywhere, a still one only where rules time it.
+#[test]
+fn live_tracks_are_moving_objects_or_any_object_under_rules() {
+    // No rules: a walker counts; a parked car stops counting once it is
+    // known to be stationary (5 s); nothing counts once the walker is gone.
+    let mut r = Run::new("");
+    assert!(!r.cam.has_live_tracks());
+    r.frames(0, 2, |i| vec![person(100.0 + 4.0 * i as f32, 300.0, 0.9)]);
+    assert!(r.cam.has_live_tracks(), "a confirmed walker");
+    r.frames(2, 20, |i| vec![person(100.0 + 4.0 * i as f32, 300.0, 0.9)]);
+    assert!(r.cam.has_live_tracks());
+    r.frames(20, 60, |_| vec![car(500.0, 400.0)]);
+    assert!(
+        !r.cam.has_live_tracks(),
+        "a parked car without rules does not keep the camera busy"
+    );
+    // Under a rule, the same still car (or a person standing still) counts.
+    let mut r = Run::new(YARD);
+    r.frames(0, 60, |_| vec![person(320.0, 400.0, 0.9)]);
+    assert!(
+        r.cam.has_live_tracks(),
+        "a person standing still where rules apply"
+    );
+    r.frames(60, 80, |_| vec![]);
+    assert!(!r.cam.has_live_tracks(), "gone after lost_after_s");
+}

@@ -40,6 +40,10 @@ struct Health {
     frames_offered_to_detector: u64,
     frames_detected: u64,
     frames_dropped_detect: u64,
+    /// No motion and nothing tracked: only key frames are decoded and detected.
+    idle: bool,
+    /// Frames never decoded because the camera was idle.
+    frames_skipped_idle: u64,
 }
 
 #[derive(Serialize)]
@@ -74,6 +78,8 @@ fn health_of(cam: &CameraView) -> Health {
         frames_offered_to_detector: get(&s.frames_offered),
         frames_detected: get(&s.frames_detected),
         frames_dropped_detect: get(&s.frames_dropped_detect),
+        idle: s.idle(),
+        frames_skipped_idle: get(&s.frames_skipped_idle),
     }
 }
 

@@ -141,6 +141,22 @@ pub fn render(cams: &[CameraView]) -> String {
         cams,
         get(|s| &s.frames_detected),
     );
+    family(
+        &mut out,
+        "xueliang_camera_idle",
+        "gauge",
+        "1 while the camera is idle (no motion, nothing tracked): key frames only are decoded.",
+        cams,
+        |c| c.stats.idle() as u8 as f64,
+    );
+    family(
+        &mut out,
+        "xueliang_camera_frames_skipped_idle_total",
+        "counter",
+        "Encoded frames never decoded because the camera was idle.",
+        cams,
+        get(|s| &s.frames_skipped_idle),
+    );
     let _ = writeln!(
         out,
         "# HELP xueliang_camera_frames_dropped_total Frames dropped because a stage was behind.\n# TYPE xueliang_camera_frames_dropped_total counter"

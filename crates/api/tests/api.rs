@@ -365,6 +365,8 @@ async fn cameras_show_live_state_and_never_the_password() {
     assert_eq!(cam["village"], "东村");
     assert_eq!(cam["health"]["state"], "connecting");
     assert_eq!(cam["health"]["reconnects"], 3);
+    assert_eq!(cam["health"]["idle"], false);
+    assert_eq!(cam["health"]["frames_skipped_idle"], 0);
     assert!(!body.to_string().contains("never-shown-9f3"));
 
     let mut h = CameraHealth::new(CameraState::Offline, Utc::now());
@@ -557,6 +559,8 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     let stats = Arc::new(CameraStats::default());
     CameraStats::add(&stats.frames_received, 42);
     CameraStats::add(&stats.frames_dropped_detect, 2);
+    CameraStats::add(&stats.frames_skipped_idle, 49);
+    stats.set_idle(true);
     let config =
         Config::parse("[[cameras]]\nid = \"bridge\"\nname = \"B\"\nurl = \"rtsp://u/p\"\n")
             .unwrap();
@@ -587,6 +591,8 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
         "xueliang_camera_state{camera=\"bridge\",state=\"offline\"} 0",
         "xueliang_camera_frames_received_total{camera=\"bridge\"} 42",
         "xueliang_camera_frames_dropped_total{camera=\"bridge\",stage=\"detect\"} 2",
+        "xueliang_camera_idle{camera=\"bridge\"} 1",
+        "xueliang_camera_frames_skipped_idle_total{camera=\"bridge\"} 49",
         "# TYPE xueliang_camera_reconnects_total counter",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");

@@ -739,6 +739,10 @@ fn print_table(entries: &[RunEntry]) {
         } else {
             "BEHIND"
         };
+        let verdict = match r.cameras_idle {
+            0 => verdict.to_owned(),
+            k => format!("{verdict} ({k} idle)"),
+        };
         println!(
             "{:>4} {:>5.2} | {:>6.1} {:>6.2} {:>6.1} {:>6.1} | {:>6.2} {:>4.2}/{:<4.2} {:>7} {:>7} | {:>7.1} {:>6.2} | {:>5} {:>6} {:>6} | {}",
             r.cameras,

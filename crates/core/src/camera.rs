@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// A cheap handle naming a camera: its index in the running set (used to find
@@ -160,6 +160,16 @@ pub struct CameraStats {
     /// The picture checks' current verdict ([`PictureFlags`] bits), set by
     /// the analytics thread.
     pub picture_flags: AtomicU8,
+    /// Encoded frames never decoded because the camera was idle (key frames
+    /// only); set by the decoder.
+    pub frames_skipped_idle: AtomicU64,
+    /// The camera is idle: no motion and nothing tracked, only key frames are
+    /// decoded. Set by the decoder.
+    pub idle: AtomicBool,
+    /// The analytics track an object that needs full-rate detection (a moving
+    /// one, or any on a camera with rules). Set by the analytics thread after
+    /// each frame; read by the decoder, which stays busy while it is set.
+    pub tracked: AtomicBool,
 }
 
 /// What the picture checks currently see on a camera.
@@ -202,6 +212,22 @@ impl CameraStats {
 
     pub fn set_picture(&self, flags: PictureFlags) {
         self.picture_flags.store(flags.bits(), Ordering::Relaxed);
+    }
+
+    pub fn idle(&self) -> bool {
+        self.idle.load(Ordering::Relaxed)
+    }
+
+    pub fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Relaxed);
+    }
+
+    pub fn tracked_objects(&self) -> bool {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    pub fn set_tracked_objects(&self, tracked: bool) {
+        self.tracked.store(tracked, Ordering::Relaxed);
     }
 
     pub fn last_frame_at(&self) -> Option<DateTime<Utc>> {

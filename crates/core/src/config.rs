@@ -378,11 +378,38 @@ impl DetectorConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DecodeConfig {
     /// Decode threads shared by all cameras; 0 = one per core.
     pub threads: usize,
+    /// While a camera is idle (no motion in the compressed stream, nothing
+    /// tracked), decode and detect on its key frames only.
+    pub idle_key_frames_only: bool,
+    /// Seconds without motion or a tracked object before a camera is idle.
+    pub idle_after_s: f64,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            threads: 0,
+            idle_key_frames_only: true,
+            idle_after_s: 10.0,
+        }
+    }
+}
+
+impl DecodeConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(self.idle_after_s >= 1.0 && self.idle_after_s <= 3600.0) {
+            return Err(format!(
+                "field `idle_after_s`: must be in [1, 3600], got {}",
+                self.idle_after_s
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -772,6 +799,9 @@ impl Config {
         // Cameras inherit the per-camera part of [health], not sample_interval_s.
         let mut camera_health = raw.health.clone();
         camera_health.remove("sample_interval_s");
+        raw.decode
+            .validate()
+            .map_err(|e| format!("[decode]: {e}"))?;
         let ingest = raw.ingest;
         for (name, v) in [
             ("connect_timeout_s", ingest.connect_timeout_s),
@@ -1164,6 +1194,23 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             "[detection]\ntimezone = \"Mars/Olympus\"\n{MINIMAL}"
         ));
         assert!(e.contains("timezone") && e.contains("Mars/Olympus"), "{e}");
+    }
+
+    #[test]
+    fn decode_idle_settings_default_and_validate() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(c.decode.idle_key_frames_only);
+        assert_eq!(c.decode.idle_after_s, 10.0);
+        let c = Config::parse(&format!(
+            "[decode]\nidle_key_frames_only = false\nidle_after_s = 30\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert!(!c.decode.idle_key_frames_only);
+        assert_eq!(c.decode.idle_after_s, 30.0);
+        let e = err(&format!("[decode]\nidle_after_s = 0.5\n{MINIMAL}"));
+        assert!(e.contains("[decode]") && e.contains("idle_after_s"), "{e}");
+        let e = err(&format!("[decode]\nidle_after = 5\n{MINIMAL}"));
+        assert!(e.contains("idle_after"), "{e}");
     }
 
     #[test]

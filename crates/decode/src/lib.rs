@@ -7,10 +7,19 @@
 //! At the camera's detection rate a decoded frame is copied out as I420 (for
 //! snapshots) and scaled in one pass to the detector's input, then put in the
 //! camera's latest-frame slot.
+//!
+//! Cost follows activity: while a camera shows no motion (judged from the
+//! compressed frame sizes) and tracks nothing, only its key frames are
+//! decoded; on motion onset the packets kept since the last key frame are
+//! decoded to catch up (see [`activity`]).
 
+pub mod activity;
 mod convert;
+#[cfg(test)]
+mod idle_tests;
 mod pool;
 
+pub use activity::ActivitySettings;
 pub use convert::FrameConverter;
 pub use pool::{CameraDecodeSpec, DecodePool};
 

@@ -1,5 +1,6 @@
 //! The decode thread pool and the per-camera decoder state it holds.
 
+use crate::activity::{Activity, ActivitySettings, Step};
 use crate::convert::FrameConverter;
 use ffmpeg_next::codec::{self, Id};
 use ffmpeg_next::decoder;
@@ -25,6 +26,8 @@ pub struct CameraDecodeSpec {
     pub stats: Arc<CameraStats>,
     /// Detections per second wanted for this camera.
     pub detect_fps: f64,
+    /// Key frames only while the camera is idle, and when it counts as idle.
+    pub activity: ActivitySettings,
 }
 
 /// What a decode thread is asked to do, in order.
@@ -36,10 +39,10 @@ enum Work<C> {
     Remove(usize),
 }
 
-struct CameraDecoderParts<C> {
-    spec: CameraDecodeSpec,
-    slot: FrameSlot<DecodedFrame, C>,
-    resync: Arc<AtomicBool>,
+pub(crate) struct CameraDecoderParts<C> {
+    pub(crate) spec: CameraDecodeSpec,
+    pub(crate) slot: FrameSlot<DecodedFrame, C>,
+    pub(crate) resync: Arc<AtomicBool>,
 }
 
 /// The decode threads. Cameras are added and removed while it runs; each
@@ -178,12 +181,14 @@ impl<C> DecodeThread<C> {
     }
 }
 
-struct CameraDecoder<C> {
+pub(crate) struct CameraDecoder<C> {
     spec: CameraDecodeSpec,
     slot: FrameSlot<DecodedFrame, C>,
     resync_flag: Arc<AtomicBool>,
     decoder: Option<(VideoCodec, decoder::Video)>,
     waiting_for_key: bool,
+    /// Busy or idle, and the packets kept undecoded while idle.
+    activity: Activity<EncodedFrame>,
     /// Stream time at or after which the next frame goes to the detector.
     next_due: Option<f64>,
     converter: FrameConverter,
@@ -193,8 +198,9 @@ struct CameraDecoder<C> {
 }
 
 impl<C> CameraDecoder<C> {
-    fn new(parts: CameraDecoderParts<C>, geometry: InputGeometry) -> Self {
+    pub(crate) fn new(parts: CameraDecoderParts<C>, geometry: InputGeometry) -> Self {
         CameraDecoder {
+            activity: Activity::new(parts.spec.activity),
             spec: parts.spec,
             slot: parts.slot,
             resync_flag: parts.resync,
@@ -211,6 +217,9 @@ impl<C> CameraDecoder<C> {
         self.decoder = None;
         self.waiting_for_key = true;
         self.next_due = None;
+        let dropped = self.activity.reset();
+        CameraStats::add(&self.spec.stats.frames_skipped_idle, dropped as u64);
+        self.spec.stats.set_idle(false);
     }
 
     fn open(codec: VideoCodec) -> Result<decoder::Video, ffmpeg_next::Error> {
@@ -224,11 +233,47 @@ impl<C> CameraDecoder<C> {
             .video()
     }
 
-    fn decode(&mut self, frame: EncodedFrame) {
-        let stats = self.spec.stats.clone();
+    /// Decodes what the camera's activity calls for: everything while busy,
+    /// key frames only while idle, and the kept packets on motion onset.
+    pub(crate) fn decode(&mut self, frame: EncodedFrame) {
         if self.waiting_for_key && !frame.is_key {
             return;
         }
+        let stats = &self.spec.stats;
+        let (size, is_key, t) = (frame.data.len(), frame.is_key, frame.stream_time);
+        let step = self
+            .activity
+            .packet(frame, size, is_key, t, stats.tracked_objects());
+        if self.activity.is_idle() != stats.idle() {
+            stats.set_idle(self.activity.is_idle());
+        }
+        match step {
+            Step::Decode(frame) => self.decode_packet(frame, true),
+            Step::Key { packet, skipped } => {
+                CameraStats::add(&stats.frames_skipped_idle, skipped as u64);
+                self.decode_packet(packet, true);
+            }
+            Step::Kept => {}
+            Step::Flush(kept) => {
+                for p in kept {
+                    self.decode_packet(p, false);
+                }
+            }
+            Step::CatchUp { kept, onset } => {
+                for p in kept {
+                    self.decode_packet(p, false);
+                }
+                // The onset frame goes to the detector now, whatever the slot.
+                self.next_due = None;
+                self.decode_packet(onset, true);
+            }
+        }
+    }
+
+    /// Decodes one packet; with `detect`, frames go to the detector at the
+    /// camera's detection rate.
+    fn decode_packet(&mut self, frame: EncodedFrame, detect: bool) {
+        let stats = self.spec.stats.clone();
         let rebuild = match &self.decoder {
             None => true,
             Some((codec, _)) => *codec != frame.codec || (frame.new_parameters && frame.is_key),
@@ -270,6 +315,9 @@ impl<C> CameraDecoder<C> {
         while decoder.receive_frame(picture).is_ok() {
             *error_run = 0;
             CameraStats::add(&stats.frames_decoded, 1);
+            if !detect {
+                continue;
+            }
             let t = picture
                 .pts()
                 .map(|p| p as f64 / 1e6)

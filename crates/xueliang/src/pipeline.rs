@@ -20,7 +20,7 @@ use xueliang_core::{
     CameraConfig, CameraRef, CameraStats, DecodedFrame, EventUpdate, FrameDetections, FrameSink,
     LatestFrameSlots,
 };
-use xueliang_decode::{CameraDecodeSpec, DecodePool};
+use xueliang_decode::{ActivitySettings, CameraDecodeSpec, DecodePool};
 use xueliang_detect::{spawn_inference_workers, Detector, InferenceCamera};
 use xueliang_health::PictureChecker;
 use xueliang_store::{EventStore, EventWriter};
@@ -71,6 +71,8 @@ enum AnalyticsChange {
 pub struct Pipeline {
     /// `None` once finished.
     decode: Mutex<Option<DecodePool<InferenceCamera>>>,
+    /// When a camera counts as idle and what it then decodes.
+    activity: ActivitySettings,
     changes: Mutex<Option<SyncSender<AnalyticsChange>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -86,6 +88,7 @@ impl Pipeline {
     /// Starts the threads with no cameras; [`Pipeline::add`] adds them.
     pub fn start(
         decode_threads: usize,
+        activity: ActivitySettings,
         detectors: Vec<Box<dyn Detector>>,
         geometry: xueliang_core::InputGeometry,
         store: Arc<dyn EventStore>,
@@ -107,6 +110,7 @@ impl Pipeline {
         );
         Ok(Pipeline {
             decode: Mutex::new(Some(decode)),
+            activity,
             changes: Mutex::new(Some(changes_tx)),
             threads: Mutex::new(threads),
         })
@@ -134,6 +138,7 @@ impl Pipeline {
                 camera: cam.camera.clone(),
                 stats: cam.stats.clone(),
                 detect_fps: cam.config.detection.fps,
+                activity: self.activity,
             },
             InferenceCamera {
                 stats: cam.stats.clone(),
@@ -212,6 +217,8 @@ fn run_analytics(
         store(2 * index, cam.objects.observe(&frame, &detections));
         store(2 * index + 1, cam.picture.observe(&frame));
         cam.stats.set_picture(cam.picture.flags());
+        // The decoder stays busy (every frame decoded) while this is set.
+        cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
         cam.latest.set(frame);
     }
     for (index, cam) in cameras.iter_mut() {

@@ -122,6 +122,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let pipeline = Arc::new(
         Pipeline::start(
             decode_threads,
+            xueliang_decode::ActivitySettings {
+                idle_key_frames_only: config.decode.idle_key_frames_only,
+                idle_after_s: config.decode.idle_after_s,
+                ..Default::default()
+            },
             detectors,
             geometry,
             store.clone(),
