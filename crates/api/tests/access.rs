@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::watch;
 use xueliang_api::{CameraView, FixedCameras};
-use xueliang_core::{
-    BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, NewEvent, Role,
-};
+use xueliang_core::{CameraHealth, CameraState, CameraStats, Config, EventKind, NewEvent, Role};
 use xueliang_store::{AccessStore, EventStore, SqliteStore};
 
 const CONFIG: &str = r#"
@@ -113,35 +111,10 @@ impl Centre {
     }
 
     async fn event(&self, camera: &str, village: &str, minute: i64) -> i64 {
-        self.store
-            .insert_event(NewEvent {
-                camera_id: camera.into(),
-                village: Some(village.into()),
-                grid: None,
-                kind: EventKind::Intrusion,
-                label: "person".into(),
-                score: 0.5 + minute as f32 / 1000.0,
-                started_at: Utc.with_ymd_and_hms(2026, 11, 29, 14, 0, 0).unwrap()
-                    + Duration::minutes(minute),
-                ended_at: None,
-                detail: None,
-                zone: None,
-                rule: None,
-                object_id: None,
-                frame_width: 768,
-                frame_height: 576,
-                boxes: vec![BoxRecord {
-                    label: "person".into(),
-                    score: 0.9,
-                    x1: 1.0,
-                    y1: 2.0,
-                    x2: 3.0,
-                    y2: 4.0,
-                }],
-                snapshot: Some(vec![0xff, 0xd8, 0xff, 0xd9]),
-            })
-            .await
-            .unwrap()
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, 14, 0, 0).unwrap() + Duration::minutes(minute);
+        let mut e = common::event(camera, village, EventKind::Intrusion, "person", at, true);
+        e.score = 0.5 + minute as f32 / 1000.0;
+        self.store.insert_event(e).await.unwrap()
     }
 }
 

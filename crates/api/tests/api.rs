@@ -8,8 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use xueliang_api::{AppState, CameraChangeError, CameraControl, CameraView, FixedCameras};
 use xueliang_core::{
-    BoxRecord, CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent,
-    Role,
+    CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent, Role,
 };
 use xueliang_store::{EventStore, SqliteStore};
 
@@ -91,32 +90,8 @@ village = "东村"
 }
 
 fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
-    NewEvent {
-        camera_id: "school".into(),
-        village: Some("东村".into()),
-        grid: None,
-        kind: EventKind::Object,
-        label: label.into(),
-        score: 0.9,
-        started_at: Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap()
-            + Duration::minutes(minute),
-        ended_at: None,
-        detail: None,
-        zone: None,
-        rule: None,
-        object_id: None,
-        frame_width: 768,
-        frame_height: 576,
-        boxes: vec![BoxRecord {
-            label: label.into(),
-            score: 0.9,
-            x1: 1.0,
-            y1: 2.0,
-            x2: 3.0,
-            y2: 4.0,
-        }],
-        snapshot: snapshot.then(|| vec![0xff, 0xd8, 0xff, 0xd9]),
-    }
+    let at = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap() + Duration::minutes(minute);
+    common::event("school", "东村", EventKind::Object, label, at, snapshot)
 }
 
 /// The API's side of the camera seam, in memory: parses with the config's

@@ -3,10 +3,11 @@
 //! its parameter.
 #![allow(dead_code)] // each test file uses its own part
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
 use xueliang_api::{AppState, CameraControl};
-use xueliang_core::{NewUser, Role, TokenKind};
+use xueliang_core::{BoxRecord, EventKind, NewEvent, NewUser, Role, TokenKind};
 use xueliang_store::{AccessStore, NewToken, SqliteStore};
 
 /// A SQLite store in a fresh temporary directory (kept while the directory is).
@@ -62,4 +63,36 @@ pub async fn user_token(store: &SqliteStore, name: &str, role: Role, villages: &
 pub fn assert_names(body: &Value, name: &str, context: &str) {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(&format!("`{name}`")), "{context}: {body}");
+}
+
+/// An event of `camera` in `village` with one `label` box (score 0.9) in a
+/// 768x576 frame and, with `snapshot`, a tiny JPEG.
+pub fn event(
+    camera: &str,
+    village: &str,
+    kind: EventKind,
+    label: &str,
+    started_at: DateTime<Utc>,
+    snapshot: bool,
+) -> NewEvent {
+    NewEvent {
+        camera_id: camera.into(),
+        village: Some(village.into()),
+        kind,
+        label: label.into(),
+        score: 0.9,
+        started_at,
+        frame_width: 768,
+        frame_height: 576,
+        boxes: vec![BoxRecord {
+            label: label.into(),
+            score: 0.9,
+            x1: 1.0,
+            y1: 2.0,
+            x2: 3.0,
+            y2: 4.0,
+        }],
+        snapshot: snapshot.then(|| vec![0xff, 0xd8, 0xff, 0xd9]),
+        ..Default::default()
+    }
 }
