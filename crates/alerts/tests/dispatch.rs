@@ -137,7 +137,23 @@ struct Rig {
     clock: Arc<ManualClock>,
     dispatcher: Dispatcher<SqliteStore>,
     setup: AlertSetup,
+    cameras: Vec<xueliang_core::CameraConfig>,
     _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    /// Stores one event of each camera-health kind for `camera`.
+    async fn insert_health_kinds(&self, camera: &str) -> Result<()> {
+        for kind in [
+            EventKind::CameraOffline,
+            EventKind::VideoFrozen,
+            EventKind::VideoBlocked,
+            EventKind::SceneChanged,
+        ] {
+            self.store.insert_event(event(camera, kind)).await?;
+        }
+        Ok(())
+    }
 }
 
 fn t0() -> DateTime<Utc> {
@@ -160,11 +176,13 @@ async fn rig(alerts: &str) -> Result<Rig> {
         clock,
         dispatcher,
         setup,
+        cameras: config.cameras,
         _dir: dir,
     })
 }
 
-fn event(camera: &str, _village: &str, _grid: Option<&str>, kind: EventKind) -> NewEvent {
+/// A health event of a test camera (its village and grid come from the camera).
+fn event(camera: &str, kind: EventKind) -> NewEvent {
     let config = Config::parse(CAMERAS).expect("test cameras parse");
     let cam = config
         .cameras
@@ -205,21 +223,11 @@ async fn webhook_is_signed_keyed_and_in_chinese() -> Result<()> {
     let r = rig(&alerts).await?;
     let id = r
         .store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::CameraOffline,
-        ))
+        .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     // A kind without a route makes no alert.
     r.store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::VideoFrozen,
-        ))
+        .insert_event(event("school-gate", EventKind::VideoFrozen))
         .await?;
     let report = r.dispatcher.tick().await?;
     assert_eq!(
@@ -324,7 +332,7 @@ secret = "SECdingsecret"
     );
     let r = rig(&alerts).await?;
     r.store
-        .insert_event(event("river", "西村", None, EventKind::VideoBlocked))
+        .insert_event(event("river", EventKind::VideoBlocked))
         .await?;
     let report = r.dispatcher.tick().await?;
     assert_eq!(report.delivered, 2, "{report:?}");
@@ -372,7 +380,7 @@ secret = "SECdingsecret"
     // A robot that refuses (invalid key) is a permanent failure: no retry.
     *rx.answer.lock().unwrap() = r#"{"errcode":93000,"errmsg":"invalid webhook url"}"#.into();
     r.store
-        .insert_event(event("river", "西村", None, EventKind::SceneChanged))
+        .insert_event(event("river", EventKind::SceneChanged))
         .await?;
     let report = r.dispatcher.tick().await?;
     assert_eq!((report.failed, report.retrying), (2, 0), "{report:?}");
@@ -406,12 +414,7 @@ url = "{}"
     );
     let r = rig(&alerts).await?;
     r.store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::CameraOffline,
-        ))
+        .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     assert_eq!(r.dispatcher.tick().await?.delivered, 1);
     let got = rx.got();
@@ -468,12 +471,7 @@ topic_prefix = "{prefix}"
     let r = rig(&alerts).await?;
     let id = r
         .store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::CameraOffline,
-        ))
+        .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     let report = r.dispatcher.tick().await?;
     assert_eq!(report.delivered, 1, "{report:?}");
@@ -502,16 +500,7 @@ async fn a_receiver_that_is_down_and_comes_back_gets_everything_once() -> Result
         webhook_channels(&url, &url)
     );
     let r = rig(&alerts).await?;
-    for kind in [
-        EventKind::CameraOffline,
-        EventKind::VideoFrozen,
-        EventKind::VideoBlocked,
-        EventKind::SceneChanged,
-    ] {
-        r.store
-            .insert_event(event("school-gate", "东村", Some("东村一网格"), kind))
-            .await?;
-    }
+    r.insert_health_kinds("school-gate").await?;
     let report = r.dispatcher.tick().await?;
     assert_eq!(
         (report.opened, report.retrying, report.delivered),
@@ -569,12 +558,7 @@ async fn server_errors_are_retried_client_errors_are_not() -> Result<()> {
     let r = rig(&alerts).await?;
     rx.status.store(503, Ordering::SeqCst);
     r.store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::CameraOffline,
-        ))
+        .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     assert_eq!(r.dispatcher.tick().await?.retrying, 1);
     rx.status.store(400, Ordering::SeqCst);
@@ -598,7 +582,7 @@ async fn flood_control_merges_the_same_camera_and_rule_within_the_window() -> Re
         webhook_channels(&rx.url("hook"), &rx.url("leader"))
     );
     let r = rig(&alerts).await?;
-    let gate = |k| event("school-gate", "东村", Some("东村一网格"), k);
+    let gate = |k| event("school-gate", k);
     let first = r.store.insert_event(gate(EventKind::CameraOffline)).await?;
     r.dispatcher.tick().await?;
     for _ in 0..2 {
@@ -634,21 +618,11 @@ async fn unacknowledged_alerts_escalate_to_the_duty_leader_in_simulated_time() -
     let r = rig(&alerts).await?;
     let a = r
         .store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::CameraOffline,
-        ))
+        .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     let b = r
         .store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::VideoBlocked,
-        ))
+        .insert_event(event("school-gate", EventKind::VideoBlocked))
         .await?;
     r.dispatcher.tick().await?;
     let alert_b = r.store.alert_of_event(b).await?.context("alert b")?;
@@ -688,16 +662,7 @@ async fn channel_rate_limits_defer_without_losing() -> Result<()> {
     )
     .replace("secret = \"webhook-secret-1234\"\n\n[[alerts.channels]]\nname = \"leader-hook\"", "secret = \"webhook-secret-1234\"\nrate_per_min = 2\n\n[[alerts.channels]]\nname = \"leader-hook\"");
     let r = rig(&alerts).await?;
-    for kind in [
-        EventKind::CameraOffline,
-        EventKind::VideoFrozen,
-        EventKind::VideoBlocked,
-        EventKind::SceneChanged,
-    ] {
-        r.store
-            .insert_event(event("school-gate", "东村", Some("东村一网格"), kind))
-            .await?;
-    }
+    r.insert_health_kinds("school-gate").await?;
     let report = r.dispatcher.tick().await?;
     assert_eq!(
         (report.delivered, report.rate_limited),
@@ -721,20 +686,13 @@ async fn kill_between_store_and_delivery_is_delivered_by_the_next_dispatcher() -
     );
     let r = rig(&alerts).await?;
     r.store
-        .insert_event(event(
-            "school-gate",
-            "东村",
-            Some("东村一网格"),
-            EventKind::CameraOffline,
-        ))
+        .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     assert_eq!(r.store.waiting_outbox(10).await?.len(), 1);
-    let config = Config::parse(&format!("{}\n{alerts}\n{CAMERAS}", organisation()))
-        .map_err(anyhow::Error::msg)?;
     let second = Dispatcher::new(
         r.store.clone(),
         r.setup.clone(),
-        &config.cameras,
+        &r.cameras,
         r.clock.clone(),
     );
     assert_eq!(second.tick().await?.delivered, 1);
