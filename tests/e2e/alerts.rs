@@ -13,21 +13,7 @@ fn config(dir: &std::path::Path, port: u16, hook_port: u16, camera_port: u16) ->
 offline_grace_s = 1
 sample_interval_s = 1
 
-[organisation]
-[[organisation.villages]]
-name = "东村"
-grids = ["东村一网格"]
-
-[[organisation.officers]]
-id = "li"
-name = "李明"
-phone = "13800000001"
-channels = ["hook"]
-
-[[organisation.roster]]
-officer = "li"
-villages = ["东村"]
-
+{organisation}
 [alerts]
 ack_key = "e2e-ack-key-0123456789"
 retry_initial_s = 0.5
@@ -49,7 +35,8 @@ url = "rtsp://127.0.0.1:{camera_port}/nothing"
 village = "东村"
 grid = "东村一网格"
 "#,
-        header = config_header(dir, port, 0.5)
+        header = config_header(dir, port, 0.5),
+        organisation = xueliang_e2e::ONE_OFFICER
     )
 }
 

@@ -44,22 +44,7 @@ const EXCLUDED: &[&str] = &[
 fn config(dir: &std::path::Path, port: u16, hook_port: u16, camera_url: &str) -> String {
     format!(
         r#"{header}
-[organisation]
-township = "测试镇"
-[[organisation.villages]]
-name = "东村"
-grids = ["东村一网格"]
-
-[[organisation.officers]]
-id = "li"
-name = "李明"
-phone = "13800000001"
-channels = ["hook"]
-
-[[organisation.roster]]
-officer = "li"
-villages = ["东村"]
-
+{organisation}
 [[organisation.duty_leaders]]
 officer = "li"
 
@@ -84,7 +69,8 @@ grid = "东村一网格"
 location = "村口路灯杆"
 detection = {{ fps = 2, labels = ["person"], min_score = 0.5, cooldown_s = 5, lost_after_s = 2 }}
 "#,
-        header = config_header(dir, port, 0.5)
+        header = config_header(dir, port, 0.5),
+        organisation = xueliang_e2e::ONE_OFFICER
     )
 }
 

@@ -136,6 +136,26 @@ fn take_turn() -> Turn {
     })
 }
 
+/// An organisation of one village (东村, grid 东村一网格) and one officer on
+/// duty for it, reached through the channel `hook`: append `[alerts]` with a
+/// `hook` channel.
+pub const ONE_OFFICER: &str = r#"
+[organisation]
+[[organisation.villages]]
+name = "东村"
+grids = ["东村一网格"]
+
+[[organisation.officers]]
+id = "li"
+name = "李明"
+phone = "13800000001"
+channels = ["hook"]
+
+[[organisation.roster]]
+officer = "li"
+villages = ["东村"]
+"#;
+
 /// The admin every test's server gets (made with `xueliang user add`).
 pub const ADMIN: &str = "e2e-admin";
 pub const ADMIN_PASSWORD: &str = "e2e-admin-password-7c1";
