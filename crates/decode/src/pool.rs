@@ -273,7 +273,6 @@ impl<C> CameraDecoder<C> {
     /// Decodes one packet; with `detect`, frames go to the detector at the
     /// camera's detection rate.
     fn decode_packet(&mut self, frame: EncodedFrame, detect: bool) {
-        let stats = self.spec.stats.clone();
         let rebuild = match &self.decoder {
             None => true,
             Some((codec, _)) => *codec != frame.codec || (frame.new_parameters && frame.is_key),
@@ -282,7 +281,7 @@ impl<C> CameraDecoder<C> {
             match Self::open(frame.codec) {
                 Ok(d) => self.decoder = Some((frame.codec, d)),
                 Err(e) => {
-                    CameraStats::add(&stats.decode_errors, 1);
+                    CameraStats::add(&self.spec.stats.decode_errors, 1);
                     warn!(camera = %self.spec.camera.id, error = %e, "cannot open decoder");
                     return;
                 }
@@ -299,6 +298,7 @@ impl<C> CameraDecoder<C> {
             slot,
             ..
         } = self;
+        let stats = &spec.stats;
         let Some((_, decoder)) = decoder.as_mut() else {
             return;
         };

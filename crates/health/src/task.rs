@@ -33,7 +33,6 @@ pub enum MonitorChange {
 /// Runs until `shutdown`; `changes` adds and removes cameras (the monitor
 /// keeps running when every sender is gone).
 pub async fn run_monitor(
-    initial: Vec<MonitoredCamera>,
     mut changes: tokio::sync::mpsc::Receiver<MonitorChange>,
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
@@ -53,9 +52,6 @@ pub async fn run_monitor(
         });
         next_producer += 1;
     };
-    for c in initial {
-        add(&mut watched, c, start);
-    }
     let mut changes_open = true;
     let mut writer = EventWriter::new(store.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));

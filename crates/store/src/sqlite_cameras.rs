@@ -54,10 +54,9 @@ impl CameraStore for SqliteStore {
         let definition = definition.to_string();
         async move {
             let at = at.timestamp_millis();
-            let mut tx = self.pool.begin().await?;
             // A live row keeps its position and creation time; a new or
             // tombstoned one goes to the end as a new camera.
-            sqlx::query(
+            let row = sqlx::query(&format!(
                 "INSERT INTO cameras (id, definition, deleted, created_at, updated_at, position) \
                  VALUES (?1, ?2, 0, ?3, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
                  ON CONFLICT (id) DO UPDATE SET \
@@ -65,18 +64,14 @@ impl CameraStore for SqliteStore {
                    updated_at = excluded.updated_at, \
                    created_at = CASE WHEN cameras.deleted THEN excluded.created_at ELSE cameras.created_at END, \
                    position = CASE WHEN cameras.deleted THEN excluded.position ELSE cameras.position END, \
-                   deleted = 0",
-            )
+                   deleted = 0 \
+                 RETURNING {COLUMNS}",
+            ))
             .bind(&id)
             .bind(&definition)
             .bind(at)
-            .execute(&mut *tx)
+            .fetch_one(&self.pool)
             .await?;
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM cameras WHERE id = ?"))
-                .bind(&id)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
             camera_from_row(&row)
         }
         .boxed()

@@ -116,10 +116,7 @@ impl CameraRegistry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
-        match self.cameras.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        crate::pipeline::lock(&self.cameras)
     }
 
     /// Starts the cameras of the startup merge (config file and database), in order.

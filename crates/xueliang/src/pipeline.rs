@@ -47,18 +47,11 @@ pub struct LatestFrame(Mutex<Option<Arc<DecodedFrame>>>);
 
 impl LatestFrame {
     fn set(&self, frame: DecodedFrame) {
-        let frame = Arc::new(frame);
-        match self.0.lock() {
-            Ok(mut g) => *g = Some(frame),
-            Err(poisoned) => *poisoned.into_inner() = Some(frame),
-        }
+        *lock(&self.0) = Some(Arc::new(frame));
     }
 
     pub fn get(&self) -> Option<Arc<DecodedFrame>> {
-        match self.0.lock() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        lock(&self.0).clone()
     }
 }
 
@@ -77,7 +70,9 @@ pub struct Pipeline {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks, taking over a lock a panicking thread left poisoned (the data
+/// behind these locks stays consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),

@@ -138,7 +138,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let (monitor_tx, monitor_rx) = tokio::sync::mpsc::channel(64);
     let monitor = tokio::spawn(run_monitor(
-        Vec::new(),
         monitor_rx,
         store.clone(),
         Arc::new(SystemClock),
