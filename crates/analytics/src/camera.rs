@@ -365,6 +365,11 @@ impl CameraAnalytics {
             .any(|t| t.confirmed() && (with_rules || t.stationary_since.is_none()))
     }
 
+    /// Whether any confirmed track is held, stationary ones included.
+    pub fn has_confirmed_tracks(&self) -> bool {
+        self.tracker.tracks().iter().any(|t| t.confirmed())
+    }
+
     /// Whether no event is open.
     pub fn is_idle(&self) -> bool {
         self.open.is_empty()

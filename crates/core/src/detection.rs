@@ -66,7 +66,9 @@ pub struct Detection {
 #[derive(Debug)]
 pub struct FrameDetections {
     pub frame: crate::frame::DecodedFrame,
-    pub detections: Vec<Detection>,
+    /// `None`: the frame did not go through the model (a picture for the
+    /// picture checks only); it says nothing about objects.
+    pub detections: Option<Vec<Detection>>,
 }
 
 #[cfg(test)]

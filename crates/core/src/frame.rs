@@ -136,7 +136,7 @@ pub struct ModelInput {
 }
 
 /// A decoded picture at the detection rate: the full-resolution I420 planes
-/// (for snapshots) and the model input.
+/// (for snapshots and the picture checks) and the model input.
 #[derive(Clone, Debug)]
 pub struct DecodedFrame {
     pub camera: CameraRef,
@@ -151,7 +151,9 @@ pub struct DecodedFrame {
     pub full_range: bool,
     pub stream_time: f64,
     pub received_at: DateTime<Utc>,
-    pub model_input: ModelInput,
+    /// `None`: the picture is for the picture checks only (an idle camera's
+    /// key frame with nothing to watch); the detector skips it.
+    pub model_input: Option<ModelInput>,
 }
 
 impl DecodedFrame {
@@ -175,7 +177,7 @@ impl DecodedFrame {
             full_range: false,
             stream_time: 0.0,
             received_at,
-            model_input: ModelInput {
+            model_input: Some(ModelInput {
                 width: 1,
                 height: 1,
                 rgb: vec![0; 3],
@@ -187,7 +189,7 @@ impl DecodedFrame {
                     scaled_w: 1,
                     scaled_h: 1,
                 },
-            },
+            }),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The decoder on real H.264 (the walkway footage, 768x576, 10 fps, 2 s GOP):
-//! an idle stream decodes key frames only after the idle delay, a busy one
+//! an idle stream decodes key frames only after the idle delay (for the
+//! picture checks, and for the model only while a track is held), a busy one
 //! never goes idle, and motion onset goes to the detector at once after
 //! decoding the kept packets. Clips are made with the `ffmpeg` CLI as raw
 //! Annex B (what retina hands the decoder), then fed packet by packet.
@@ -147,13 +148,13 @@ impl Decoder {
         }
     }
 
-    /// Pushes one packet; returns the stream times of the frames it offered
-    /// to the detector.
-    fn push(&mut self, p: EncodedFrame) -> Vec<f64> {
+    /// Pushes one packet; returns the frames it handed on: stream time, and
+    /// whether it carries a model input (false: picture checks only).
+    fn push(&mut self, p: EncodedFrame) -> Vec<(f64, bool)> {
         self.dec.decode(p);
         let mut offered = Vec::new();
         while let Ok((_, (), f)) = self.rx.next(Duration::ZERO) {
-            offered.push(f.stream_time);
+            offered.push((f.stream_time, f.model_input.is_some()));
         }
         offered
     }
@@ -170,23 +171,37 @@ fn an_idle_stream_decodes_only_key_frames_after_the_idle_delay() {
     // then creeps up until the noise is learned as quiet.
     let packets = packets(&still_then_moving("idle", 1500, 1500));
     let n = packets.len();
+    // From frame 1300 on the analytics hold a (stationary) confirmed track.
+    let holding_from = 1300;
     let mut d = Decoder::new();
     let mut idle_at = None;
+    let (mut pictures, mut detected) = (0, 0);
     for (i, p) in packets.into_iter().enumerate() {
         let key = p.is_key;
         let before = d.decoded();
+        d.stats.set_holds_tracks(i >= holding_from);
         let offered = d.push(p);
         match idle_at {
             None if d.stats.idle() => idle_at = Some(i),
             None => assert_eq!(d.decoded(), before + 1, "frame {i}: busy decodes all"),
             Some(_) => {
                 assert!(d.stats.idle(), "frame {i}: busy again");
-                // Idle: a key frame is decoded and detected, nothing else.
+                // Idle: a key frame is decoded and handed on, nothing else...
                 assert_eq!(d.decoded(), before + key as u64, "frame {i}");
                 assert_eq!(offered.len(), key as usize, "frame {i}");
+                // ...to the picture checks only, unless a track is held.
+                for (_, model_input) in offered {
+                    assert_eq!(model_input, i >= holding_from, "frame {i}");
+                    if model_input {
+                        detected += 1;
+                    } else {
+                        pictures += 1;
+                    }
+                }
             }
         }
     }
+    assert!(pictures >= 10 && detected >= 5, "{pictures} / {detected}");
     let idle_at = idle_at.expect("never went idle");
     eprintln!("noisy still scene: idle from {:.1} s", idle_at as f64 / FPS);
     assert!(
@@ -213,7 +228,9 @@ fn a_busy_stream_never_goes_idle() {
     let mut d = Decoder::new();
     let mut offered = 0;
     for p in packets {
-        offered += d.push(p).len();
+        let frames = d.push(p);
+        assert!(frames.iter().all(|(_, model_input)| *model_input));
+        offered += frames.len();
         assert!(!d.stats.idle());
     }
     assert_eq!(d.decoded(), n);
@@ -250,10 +267,10 @@ fn motion_onset_is_detected_at_once_after_catching_up() {
             assert!(d.stats.idle(), "idle before the onset");
         }
         if i >= onset && first_after.is_none() {
-            first_after = offered.first().copied();
+            first_after = offered.first().map(|f| f.0);
             assert_eq!(
-                first_after,
-                Some(t),
+                offered.first().copied(),
+                Some((t, true)),
                 "frame {i}: the onset frame goes to the detector"
             );
         }

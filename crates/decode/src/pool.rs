@@ -248,31 +248,36 @@ impl<C> CameraDecoder<C> {
             stats.set_idle(self.activity.is_idle());
         }
         match step {
-            Step::Decode(frame) => self.decode_packet(frame, true),
+            Step::Decode(frame) => self.decode_packet(frame, Use::Detect),
             Step::Key { packet, skipped } => {
                 CameraStats::add(&stats.frames_skipped_idle, skipped as u64);
-                self.decode_packet(packet, true);
+                // Nothing to watch: the key frame only feeds the picture checks.
+                let usage = if stats.holds_tracks() {
+                    Use::Detect
+                } else {
+                    Use::Picture
+                };
+                self.decode_packet(packet, usage);
             }
             Step::Kept => {}
             Step::Flush(kept) => {
                 for p in kept {
-                    self.decode_packet(p, false);
+                    self.decode_packet(p, Use::Reference);
                 }
             }
             Step::CatchUp { kept, onset } => {
                 for p in kept {
-                    self.decode_packet(p, false);
+                    self.decode_packet(p, Use::Reference);
                 }
                 // The onset frame goes to the detector now, whatever the slot.
                 self.next_due = None;
-                self.decode_packet(onset, true);
+                self.decode_packet(onset, Use::Detect);
             }
         }
     }
 
-    /// Decodes one packet; with `detect`, frames go to the detector at the
-    /// camera's detection rate.
-    fn decode_packet(&mut self, frame: EncodedFrame, detect: bool) {
+    /// Decodes one packet and hands its pictures on as `usage` says.
+    fn decode_packet(&mut self, frame: EncodedFrame, usage: Use) {
         let rebuild = match &self.decoder {
             None => true,
             Some((codec, _)) => *codec != frame.codec || (frame.new_parameters && frame.is_key),
@@ -315,24 +320,19 @@ impl<C> CameraDecoder<C> {
         while decoder.receive_frame(picture).is_ok() {
             *error_run = 0;
             CameraStats::add(&stats.frames_decoded, 1);
-            if !detect {
+            let detect = match usage {
+                Use::Reference => continue,
+                Use::Picture => false,
+                Use::Detect => true,
+            };
+            if detect && !due(next_due, picture, &frame, spec.detect_fps) {
                 continue;
             }
-            let t = picture
-                .pts()
-                .map(|p| p as f64 / 1e6)
-                .unwrap_or(frame.stream_time);
-            let interval = 1.0 / spec.detect_fps;
-            let due = *next_due.get_or_insert(t);
-            // A millisecond of slack absorbs rounding of 90 kHz timestamps.
-            if t + 1e-3 < due {
-                continue;
-            }
-            let next = due + interval;
-            *next_due = Some(if next < t { t + interval } else { next });
-            match emit(spec, converter, picture, &frame) {
+            match emit(spec, converter, picture, &frame, detect) {
                 Ok(decoded) => {
-                    CameraStats::add(&stats.frames_offered, 1);
+                    if detect {
+                        CameraStats::add(&stats.frames_offered, 1);
+                    }
                     match slot.put(decoded) {
                         PutOutcome::Replaced => CameraStats::add(&stats.frames_dropped_detect, 1),
                         PutOutcome::Stored | PutOutcome::Closed => {}
@@ -347,16 +347,57 @@ impl<C> CameraDecoder<C> {
     }
 }
 
-/// Copies a decoded picture out for the detector (and for snapshots).
+/// What a decoded picture is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// The detector, at the camera's detection rate.
+    Detect,
+    /// The picture checks only (no model input is made): an idle camera's
+    /// key frame when the analytics hold nothing to keep watching.
+    Picture,
+    /// Nothing: decoded only to keep the decoder's references whole.
+    Reference,
+}
+
+/// Whether the picture is due for detection at `detect_fps`; moves the due
+/// time on when it is.
+fn due(
+    next_due: &mut Option<f64>,
+    picture: &VideoFrame,
+    frame: &EncodedFrame,
+    detect_fps: f64,
+) -> bool {
+    let t = picture
+        .pts()
+        .map(|p| p as f64 / 1e6)
+        .unwrap_or(frame.stream_time);
+    let interval = 1.0 / detect_fps;
+    let due = *next_due.get_or_insert(t);
+    // A millisecond of slack absorbs rounding of 90 kHz timestamps.
+    if t + 1e-3 < due {
+        return false;
+    }
+    let next = due + interval;
+    *next_due = Some(if next < t { t + interval } else { next });
+    true
+}
+
+/// Copies a decoded picture out for the picture checks and snapshots and,
+/// with `detect`, scales it to the model input.
 fn emit(
     spec: &CameraDecodeSpec,
     converter: &mut FrameConverter,
     picture: &VideoFrame,
     frame: &EncodedFrame,
+    detect: bool,
 ) -> Result<DecodedFrame, ffmpeg_next::Error> {
     {
         let planes = converter.i420(picture)?;
-        let model_input = converter.model_input(picture)?;
+        let model_input = if detect {
+            Some(converter.model_input(picture)?)
+        } else {
+            None
+        };
         Ok(DecodedFrame {
             camera: spec.camera.clone(),
             width: planes.width,

@@ -1,7 +1,8 @@
 //! The inference workers: one thread and one session each, every camera
 //! belonging to one of them. A worker takes the newest frame of whichever of
 //! its cameras is ready and hands the frame and its
-//! detections on. The hand-off blocks when analytics is behind (events are never
+//! detections on (a frame without a model input, for the picture checks
+//! only, is handed on without detections). The hand-off blocks when analytics is behind (events are never
 //! dropped); frames then pile up in the latest-frame slots, where the older
 //! ones are replaced and counted.
 
@@ -52,17 +53,22 @@ fn spawn_named(
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
-            let result =
-                detector.detect(&frame.model_input, frame.width, frame.height, cam.min_score);
-            CameraStats::add(&cam.stats.frames_detected, 1);
-            let detections = match result {
-                Ok(d) => d,
-                Err(e) => {
-                    failures += 1;
-                    if failures.is_power_of_two() {
-                        warn!(camera = %frame.camera.id, error = %e, failures, "inference failed");
+            // A picture for the picture checks only passes the model by.
+            let detections = match &frame.model_input {
+                None => None,
+                Some(input) => {
+                    let result = detector.detect(input, frame.width, frame.height, cam.min_score);
+                    CameraStats::add(&cam.stats.frames_detected, 1);
+                    match result {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            failures += 1;
+                            if failures.is_power_of_two() {
+                                warn!(camera = %frame.camera.id, error = %e, failures, "inference failed");
+                            }
+                            continue;
+                        }
                     }
-                    continue;
                 }
             };
             if out.send(FrameDetections { frame, detections }).is_err() {
@@ -70,4 +76,78 @@ fn spawn_named(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DetectError;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::sync_channel;
+    use xueliang_core::{BBox, CameraRef, Detection, LatestFrameSlots, ModelInput};
+
+    /// Finds one person in every picture it is given, and counts them.
+    struct OnePerson(Arc<AtomicUsize>);
+
+    impl Detector for OnePerson {
+        fn detect(
+            &mut self,
+            _input: &ModelInput,
+            _w: u32,
+            _h: u32,
+            _min_score: f32,
+        ) -> Result<Vec<Detection>, DetectError> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(vec![Detection {
+                label: "person".into(),
+                class_id: 0,
+                score: 0.9,
+                bbox: BBox {
+                    x1: 1.0,
+                    y1: 1.0,
+                    x2: 5.0,
+                    y2: 9.0,
+                },
+            }])
+        }
+    }
+
+    #[test]
+    fn a_picture_without_model_input_passes_the_model_by() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (slots, ready) = LatestFrameSlots::sharded(8, 1);
+        let (out, rx) = sync_channel(8);
+        let stats = Arc::new(CameraStats::default());
+        let camera = CameraRef {
+            index: 0,
+            id: Arc::from("gate"),
+        };
+        let slot = slots.slot(
+            0,
+            InferenceCamera {
+                stats: stats.clone(),
+                min_score: 0.1,
+            },
+        );
+        let threads =
+            spawn_inference_workers(vec![Box::new(OnePerson(calls.clone()))], ready, out).unwrap();
+        let frame = DecodedFrame::uniform(camera, 8, 8, 100, chrono::Utc::now());
+        let picture_only = DecodedFrame {
+            model_input: None,
+            ..frame.clone()
+        };
+        let mut seen = Vec::new();
+        for f in [picture_only, frame] {
+            slot.put(f);
+            seen.push(rx.recv_timeout(Duration::from_secs(5)).unwrap());
+        }
+        assert!(seen[0].detections.is_none(), "picture only: no detections");
+        assert_eq!(seen[1].detections.as_ref().map(Vec::len), Some(1));
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "the model ran once");
+        assert_eq!(CameraStats::get(&stats.frames_detected), 1);
+        drop((slot, slots, rx));
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
 }
