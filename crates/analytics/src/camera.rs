@@ -365,9 +365,13 @@ impl CameraAnalytics {
             .any(|t| t.confirmed() && (with_rules || t.stationary_since.is_none()))
     }
 
-    /// Whether any confirmed track is held, stationary ones included.
-    pub fn has_confirmed_tracks(&self) -> bool {
-        self.tracker.tracks().iter().any(|t| t.confirmed())
+    /// The camera is idle (its stream shows no motion) at `now` and the frame
+    /// was not shown to the model: the confirmed objects are taken to be
+    /// still where they were, so their tracks and open events last through
+    /// the idle time and a parked car is the same object when the camera
+    /// wakes. Nothing ends or starts here.
+    pub fn hold(&mut self, now: DateTime<Utc>) {
+        self.tracker.hold(now);
     }
 
     /// Whether no event is open.

@@ -189,6 +189,18 @@ impl Tracker {
         ended
     }
 
+    /// No motion in the stream up to `now` (an idle camera): confirmed
+    /// tracks count as seen where they were, so they are not lost while the
+    /// model does not run. Tentative tracks are left to expire.
+    pub fn hold(&mut self, now: DateTime<Utc>) {
+        for t in self.tracks.iter_mut().filter(|t| t.confirmed()) {
+            if now > t.last_seen {
+                t.last_seen = now;
+            }
+            t.seen_now = false;
+        }
+    }
+
     /// Greedy matching by overlap with predicted boxes, best pairs first.
     /// Returns the detections left over.
     fn associate<'d>(
@@ -344,5 +356,42 @@ mod tests {
         let parked = &tr.tracks()[0];
         let since = parked.stationary_since.expect("stationary");
         assert!(since <= t(2000 + 3000), "{since}");
+    }
+
+    #[test]
+    fn held_tracks_outlast_an_idle_time_and_tentative_ones_do_not() {
+        let mut tr = Tracker::new(Duration::seconds(2));
+        let car = Detection {
+            label: "car".into(),
+            class_id: 2,
+            score: 0.8,
+            bbox: BBox::new(100.0, 200.0, 220.0, 260.0),
+        };
+        for i in 0..5 {
+            update(&mut tr, t(i * 200), std::slice::from_ref(&car));
+        }
+        // A person seen once just before the camera went idle.
+        update(&mut tr, t(1000), &[car.clone(), person(400.0, 100.0, 0.9)]);
+        let parked = ids(&tr);
+        assert_eq!(parked.len(), 1);
+        // Idle for ten minutes: key frames every 2 s hold the tracks.
+        for s in 1..=300 {
+            tr.hold(t(1000 + s * 2000));
+        }
+        // The camera wakes; the detector misses the car in the first frame.
+        let wake = 1000 + 300 * 2000 + 40;
+        let ended = update(&mut tr, t(wake), &[]);
+        assert_eq!(ended.len(), 1, "only the tentative person expired");
+        assert!(!ended[0].confirmed());
+        update(&mut tr, t(wake + 200), std::slice::from_ref(&car));
+        assert_eq!(ids(&tr), parked, "the parked car is the same object");
+        // Without holding, the same miss after the gap loses the car.
+        let mut plain = Tracker::new(Duration::seconds(2));
+        for i in 0..5 {
+            update(&mut plain, t(i * 200), std::slice::from_ref(&car));
+        }
+        let before = ids(&plain);
+        let ended = update(&mut plain, t(wake), &[]);
+        assert_eq!(ended.iter().map(|t| t.id).collect::<Vec<_>>(), before);
     }
 }

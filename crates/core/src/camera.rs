@@ -170,11 +170,6 @@ pub struct CameraStats {
     /// one, or any on a camera with rules). Set by the analytics thread after
     /// each frame; read by the decoder, which stays busy while it is set.
     pub tracked: AtomicBool,
-    /// The analytics hold a confirmed track of any kind (a stationary one
-    /// too). Set by the analytics thread after each detected frame; read by
-    /// the decoder: an idle camera's key frames go to the detector while it
-    /// is set (to keep those tracks), otherwise to the picture checks only.
-    pub holding: AtomicBool,
 }
 
 /// What the picture checks currently see on a camera.
@@ -233,14 +228,6 @@ impl CameraStats {
 
     pub fn set_tracked_objects(&self, tracked: bool) {
         self.tracked.store(tracked, Ordering::Relaxed);
-    }
-
-    pub fn holds_tracks(&self) -> bool {
-        self.holding.load(Ordering::Relaxed)
-    }
-
-    pub fn set_holds_tracks(&self, holding: bool) {
-        self.holding.store(holding, Ordering::Relaxed);
     }
 
     pub fn last_frame_at(&self) -> Option<DateTime<Utc>> {

@@ -251,13 +251,8 @@ impl<C> CameraDecoder<C> {
             Step::Decode(frame) => self.decode_packet(frame, Use::Detect),
             Step::Key { packet, skipped } => {
                 CameraStats::add(&stats.frames_skipped_idle, skipped as u64);
-                // Nothing to watch: the key frame only feeds the picture checks.
-                let usage = if stats.holds_tracks() {
-                    Use::Detect
-                } else {
-                    Use::Picture
-                };
-                self.decode_packet(packet, usage);
+                // Nothing moves: the key frame feeds the picture checks only.
+                self.decode_packet(packet, Use::Picture);
             }
             Step::Kept => {}
             Step::Flush(kept) => {
@@ -353,7 +348,7 @@ enum Use {
     /// The detector, at the camera's detection rate.
     Detect,
     /// The picture checks only (no model input is made): an idle camera's
-    /// key frame when the analytics hold nothing to keep watching.
+    /// key frames.
     Picture,
     /// Nothing: decoded only to keep the decoder's references whole.
     Reference,

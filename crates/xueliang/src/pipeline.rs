@@ -209,14 +209,15 @@ fn run_analytics(
         let Some(cam) = cameras.get_mut(&index) else {
             continue;
         };
-        // A frame the model did not see says nothing about objects.
-        if let Some(detections) = detections {
-            store(2 * index, cam.objects.observe(&frame, &detections));
-            // The decoder stays busy (every frame decoded) while this is set...
-            cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
-            // ...and, while idle, sends key frames to the model while this is.
-            cam.stats
-                .set_holds_tracks(cam.objects.has_confirmed_tracks());
+        match detections {
+            Some(detections) => {
+                store(2 * index, cam.objects.observe(&frame, &detections));
+                // The decoder stays busy (every frame decoded) while this is set.
+                cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
+            }
+            // An idle camera's key frame, not shown to the model: nothing
+            // moved, so the objects held are where they were.
+            None => cam.objects.hold(frame.received_at),
         }
         store(2 * index + 1, cam.picture.observe(&frame));
         cam.stats.set_picture(cam.picture.flags());
