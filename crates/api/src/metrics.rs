@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::fmt::Write;
-use xueliang_core::{CameraState, CameraStats};
+use xueliang_core::{CameraState, CameraStats, HwAccel};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -74,6 +74,19 @@ pub fn render(cams: &[CameraView]) -> String {
                 c.config.id,
                 s.as_str(),
                 (s == current) as u8
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP xueliang_camera_decoder Where the camera's video is decoded (1 for the current one): hwaccel=\"none\" is software.\n# TYPE xueliang_camera_decoder gauge");
+    for c in cams {
+        let current = c.stats.hardware_decoding();
+        for device in std::iter::once(None).chain(HwAccel::ALL.map(Some)) {
+            let _ = writeln!(
+                out,
+                "xueliang_camera_decoder{{camera=\"{}\",hwaccel=\"{}\"}} {}",
+                c.config.id,
+                device.map_or("none", HwAccel::as_str),
+                (device == current) as u8
             );
         }
     }

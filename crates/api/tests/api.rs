@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use xueliang_api::{AppState, CameraChangeError, CameraControl, CameraView, FixedCameras};
 use xueliang_core::{
-    CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, NewEvent, Role,
+    CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, HwAccel, NewEvent,
+    Role,
 };
 use xueliang_store::{EventStore, SqliteStore};
 
@@ -536,6 +537,7 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     CameraStats::add(&stats.frames_dropped_detect, 2);
     CameraStats::add(&stats.frames_skipped_idle, 49);
     stats.set_idle(true);
+    stats.set_hardware_decoding(Some(HwAccel::Vaapi));
     let config =
         Config::parse("[[cameras]]\nid = \"bridge\"\nname = \"B\"\nurl = \"rtsp://u/p\"\n")
             .unwrap();
@@ -568,6 +570,9 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
         "xueliang_camera_frames_dropped_total{camera=\"bridge\",stage=\"detect\"} 2",
         "xueliang_camera_idle{camera=\"bridge\"} 1",
         "xueliang_camera_frames_skipped_idle_total{camera=\"bridge\"} 49",
+        "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"vaapi\"} 1",
+        "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"none\"} 0",
+        "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"cuda\"} 0",
         "# TYPE xueliang_camera_reconnects_total counter",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");

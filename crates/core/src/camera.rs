@@ -2,6 +2,7 @@
 //! stages that serve it (each camera has its own counters: nothing here is a
 //! lock or counter shared by all cameras).
 
+use crate::config::HwAccel;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -170,6 +171,10 @@ pub struct CameraStats {
     /// one, or any on a camera with rules). Set by the analytics thread after
     /// each frame; read by the decoder, which stays busy while it is set.
     pub tracked: AtomicBool,
+    /// The hardware device the camera's decoder runs on: 0 none (software),
+    /// 1 cuda, 2 vaapi. Set by the decoder when it opens one and when it
+    /// falls back to software.
+    pub hardware_decoding: AtomicU8,
 }
 
 /// What the picture checks currently see on a camera.
@@ -228,6 +233,24 @@ impl CameraStats {
 
     pub fn set_tracked_objects(&self, tracked: bool) {
         self.tracked.store(tracked, Ordering::Relaxed);
+    }
+
+    /// The hardware device the camera's decoder runs on (`None`: software).
+    pub fn hardware_decoding(&self) -> Option<HwAccel> {
+        match self.hardware_decoding.load(Ordering::Relaxed) {
+            1 => Some(HwAccel::Cuda),
+            2 => Some(HwAccel::Vaapi),
+            _ => None,
+        }
+    }
+
+    pub fn set_hardware_decoding(&self, device: Option<HwAccel>) {
+        let code = match device {
+            None => 0,
+            Some(HwAccel::Cuda) => 1,
+            Some(HwAccel::Vaapi) => 2,
+        };
+        self.hardware_decoding.store(code, Ordering::Relaxed);
     }
 
     pub fn last_frame_at(&self) -> Option<DateTime<Utc>> {

@@ -388,6 +388,33 @@ pub struct DecodeConfig {
     pub idle_key_frames_only: bool,
     /// Seconds without motion or a tracked object before a camera is idle.
     pub idle_after_s: f64,
+    /// FFmpeg hardware devices to decode on, tried in order; software
+    /// decoding is always the last resort (empty: software only).
+    pub hwaccel: Vec<HwAccel>,
+    /// The DRM render node VA-API opens; `None`: FFmpeg's default
+    /// (`/dev/dri/renderD128`).
+    pub vaapi_device: Option<PathBuf>,
+}
+
+/// An FFmpeg hardware device type that decodes H.264 and H.265.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HwAccel {
+    /// NVIDIA NVDEC (needs an NVIDIA GPU and its driver's `libcuda.so.1`).
+    Cuda,
+    /// VA-API (Intel and AMD GPUs; needs a render node and a VA driver).
+    Vaapi,
+}
+
+impl HwAccel {
+    pub const ALL: [HwAccel; 2] = [HwAccel::Cuda, HwAccel::Vaapi];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HwAccel::Cuda => "cuda",
+            HwAccel::Vaapi => "vaapi",
+        }
+    }
 }
 
 impl Default for DecodeConfig {
@@ -396,6 +423,8 @@ impl Default for DecodeConfig {
             threads: 0,
             idle_key_frames_only: true,
             idle_after_s: 10.0,
+            hwaccel: Vec::new(),
+            vaapi_device: None,
         }
     }
 }
@@ -407,6 +436,22 @@ impl DecodeConfig {
                 "field `idle_after_s`: must be in [1, 3600], got {}",
                 self.idle_after_s
             ));
+        }
+        for (i, a) in self.hwaccel.iter().enumerate() {
+            if self.hwaccel[..i].contains(a) {
+                return Err(format!(
+                    "field `hwaccel`: \"{}\" is listed twice",
+                    a.as_str()
+                ));
+            }
+        }
+        if let Some(path) = &self.vaapi_device {
+            if path.as_os_str().is_empty() || path.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(format!(
+                    "field `vaapi_device`: not a device path: {:?}",
+                    path.display().to_string()
+                ));
+            }
         }
         Ok(())
     }
@@ -1211,6 +1256,43 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         assert!(e.contains("[decode]") && e.contains("idle_after_s"), "{e}");
         let e = err(&format!("[decode]\nidle_after = 5\n{MINIMAL}"));
         assert!(e.contains("idle_after"), "{e}");
+    }
+
+    #[test]
+    fn decode_hwaccel_list_parses_in_order_and_names_the_field_when_wrong() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(c.decode.hwaccel.is_empty(), "software only by default");
+        assert_eq!(c.decode.vaapi_device, None);
+        let c = Config::parse(&format!(
+            "[decode]\nhwaccel = [\"vaapi\", \"cuda\"]\nvaapi_device = \"/dev/dri/renderD129\"\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(c.decode.hwaccel, [HwAccel::Vaapi, HwAccel::Cuda]);
+        assert_eq!(
+            c.decode.vaapi_device.as_deref(),
+            Some(Path::new("/dev/dri/renderD129"))
+        );
+        let e = err(&format!(
+            "[decode]\nhwaccel = [\"cuda\", \"nvdec\"]\n{MINIMAL}"
+        ));
+        assert!(
+            e.contains("hwaccel") && e.contains("nvdec") && e.contains("vaapi"),
+            "{e}"
+        );
+        let e = err(&format!("[decode]\nhwaccel = \"cuda\"\n{MINIMAL}"));
+        assert!(e.contains("hwaccel"), "{e}");
+        let e = err(&format!(
+            "[decode]\nhwaccel = [\"cuda\", \"cuda\"]\n{MINIMAL}"
+        ));
+        assert!(
+            e.contains("[decode]") && e.contains("`hwaccel`") && e.contains("twice"),
+            "{e}"
+        );
+        let e = err(&format!("[decode]\nvaapi_device = \"\"\n{MINIMAL}"));
+        assert!(
+            e.contains("[decode]") && e.contains("`vaapi_device`"),
+            "{e}"
+        );
     }
 
     #[test]

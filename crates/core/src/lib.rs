@@ -28,7 +28,7 @@ pub use camera::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     CameraConfig, CameraDefaults, CameraError, Config, ConfigError, DetectionSettings,
-    ExecutionProvider,
+    ExecutionProvider, HwAccel,
 };
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};

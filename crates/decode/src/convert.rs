@@ -23,6 +23,9 @@ struct ScalerKey {
     height: u32,
     out_w: u32,
     out_h: u32,
+    /// YUV to RGB from a full-range source whose format does not say so
+    /// (NV12 from hardware decoders, YUV420P from HEVC): swscale is told.
+    full_range_source: bool,
 }
 
 /// Owned I420 planes of a frame.
@@ -46,11 +49,11 @@ impl FrameConverter {
         }
     }
 
-    /// Copies the picture out as tightly packed I420 (converting other formats).
+    /// Copies the picture out as tightly packed I420 (converting other
+    /// formats, such as hardware decoders' NV12, without changing the range).
     pub fn i420(&mut self, src: &VideoFrame) -> Result<I420, ffmpeg_next::Error> {
         let (w, h) = (src.width(), src.height());
-        let full_range = src.format() == Pixel::YUVJ420P
-            || src.color_range() == ffmpeg_next::util::color::Range::JPEG;
+        let full_range = src.format() == Pixel::YUVJ420P || flagged_full_range(src);
         let planar = match src.format() {
             Pixel::YUV420P | Pixel::YUVJ420P => src,
             format => {
@@ -60,6 +63,7 @@ impl FrameConverter {
                     height: h,
                     out_w: w,
                     out_h: h,
+                    full_range_source: false,
                 };
                 let scaler = cached(&mut self.to_i420, key, Pixel::YUV420P)?;
                 scaler.run(src, &mut self.i420)?;
@@ -88,6 +92,7 @@ impl FrameConverter {
             height: src.height(),
             out_w: placement.scaled_w,
             out_h: placement.scaled_h,
+            full_range_source: flagged_full_range(src),
         };
         let scaler = cached(&mut self.to_rgb, key, Pixel::RGB24)?;
         scaler.run(src, &mut self.rgb)?;
@@ -120,7 +125,7 @@ fn cached(
     out: Pixel,
 ) -> Result<&mut Scaler, ffmpeg_next::Error> {
     if slot.as_ref().is_none_or(|(k, _)| *k != key) {
-        let scaler = Scaler::get(
+        let mut scaler = Scaler::get(
             key.format,
             key.width,
             key.height,
@@ -129,9 +134,16 @@ fn cached(
             key.out_h,
             Flags::BILINEAR,
         )?;
+        if key.full_range_source && !crate::hardware::set_full_range_source(&mut scaler) {
+            return Err(ffmpeg_next::Error::InvalidData);
+        }
         *slot = Some((key, scaler));
     }
     Ok(&mut slot.as_mut().expect("just set").1)
+}
+
+fn flagged_full_range(frame: &VideoFrame) -> bool {
+    frame.color_range() == ffmpeg_next::util::color::Range::JPEG
 }
 
 fn packed_plane(frame: &VideoFrame, plane: usize, width: u32, height: u32) -> Vec<u8> {
@@ -167,6 +179,106 @@ mod tests {
             }
         }
         f
+    }
+
+    /// A picture with a luma ramp across and chroma ramps down, in `format`
+    /// (YUV420P, YUVJ420P or NV12: the same samples, planar or interleaved).
+    fn ramps(format: Pixel, w: u32, h: u32) -> VideoFrame {
+        let mut f = VideoFrame::new(format, w, h);
+        let stride = f.stride(0);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                f.data_mut(0)[y * stride + x] = 16 + (x * 219 / (w as usize - 1)) as u8;
+            }
+        }
+        let (cw, ch) = (w.div_ceil(2) as usize, h.div_ceil(2) as usize);
+        let u = |y: usize| 64 + (y * 128 / ch) as u8;
+        let v = |y: usize| 192 - (y * 128 / ch) as u8;
+        if format == Pixel::NV12 {
+            let s = f.stride(1);
+            for y in 0..ch {
+                for x in 0..cw {
+                    f.data_mut(1)[y * s + 2 * x] = u(y);
+                    f.data_mut(1)[y * s + 2 * x + 1] = v(y);
+                }
+            }
+        } else {
+            for (p, value) in [(1, &u as &dyn Fn(usize) -> u8), (2, &v)] {
+                let s = f.stride(p);
+                for y in 0..ch {
+                    for x in 0..cw {
+                        f.data_mut(p)[y * s + x] = value(y);
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    fn max_difference(a: &[u8], b: &[u8]) -> u8 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn nv12_from_a_hardware_decoder_converts_like_the_same_picture_in_yuv420p() {
+        crate::init().unwrap();
+        let g = InputGeometry {
+            width: 96,
+            height: 96,
+            resize: ResizeMode::Letterbox { fill: 114 },
+        };
+        let planar = ramps(Pixel::YUV420P, 162, 91);
+        let nv12 = ramps(Pixel::NV12, 162, 91);
+        let (mut a, mut b) = (FrameConverter::new(g), FrameConverter::new(g));
+        let (pa, pb) = (a.i420(&planar).unwrap(), b.i420(&nv12).unwrap());
+        assert_eq!((pb.width, pb.height, pb.full_range), (162, 91, false));
+        assert!(
+            pa.y == pb.y && pa.u == pb.u && pa.v == pb.v,
+            "I420 planes differ"
+        );
+        let (ma, mb) = (
+            a.model_input(&planar).unwrap(),
+            b.model_input(&nv12).unwrap(),
+        );
+        assert_eq!(ma.placement, mb.placement);
+        let d = max_difference(&ma.rgb, &mb.rgb);
+        assert!(d <= 2, "model input differs by {d}");
+    }
+
+    #[test]
+    fn full_range_nv12_goes_to_the_model_like_yuvj420p() {
+        crate::init().unwrap();
+        let g = InputGeometry {
+            width: 64,
+            height: 64,
+            resize: ResizeMode::Stretch,
+        };
+        let jpeg = ramps(Pixel::YUVJ420P, 128, 64);
+        let mut full = ramps(Pixel::NV12, 128, 64);
+        full.set_color_range(ffmpeg_next::util::color::Range::JPEG);
+        let limited = ramps(Pixel::NV12, 128, 64);
+        let mut c = FrameConverter::new(g);
+        let want = c.model_input(&jpeg).unwrap().rgb;
+        // Decoders flag yuvj frames as full range too: told twice, no change.
+        let mut flagged = ramps(Pixel::YUVJ420P, 128, 64);
+        flagged.set_color_range(ffmpeg_next::util::color::Range::JPEG);
+        assert_eq!(
+            max_difference(&want, &c.model_input(&flagged).unwrap().rgb),
+            0
+        );
+        let got = c.model_input(&full).unwrap().rgb;
+        let d = max_difference(&want, &got);
+        assert!(d <= 2, "full-range NV12 differs from YUVJ420P by {d}");
+        // The same samples read as limited range are stretched: unlike.
+        let stretched = c.model_input(&limited).unwrap().rgb;
+        assert!(max_difference(&want, &stretched) > 10);
+        assert!(c.i420(&full).unwrap().full_range);
+        assert!(!c.i420(&limited).unwrap().full_range);
     }
 
     #[test]

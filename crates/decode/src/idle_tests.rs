@@ -6,38 +6,10 @@
 //! Annex B (what retina hands the decoder), then fed packet by packet.
 
 use crate::activity::ActivitySettings;
-use crate::pool::{CameraDecodeSpec, CameraDecoder, CameraDecoderParts};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
+use crate::test_clips::{busy_clip, ffmpeg, packets, work_dir, Decoder, FPS, GOP};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use xueliang_core::{
-    CameraRef, CameraStats, EncodedFrame, InputGeometry, LatestFrameSlots, ResizeMode, VideoCodec,
-};
-
-const FPS: f64 = 10.0;
-const GOP: usize = 20;
-
-fn footage() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/vtest-h264.mp4")
-}
-
-fn ffmpeg(args: &[&str], out: &Path) {
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-i"])
-        .arg(footage())
-        .args(args)
-        .arg(out)
-        .status()
-        .expect("ffmpeg CLI (scripts/setup.sh installs it)");
-    assert!(status.success(), "ffmpeg failed making {}", out.display());
-}
-
-fn work_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xueliang-idle-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use xueliang_core::CameraStats;
 
 /// The footage's first frame held for `still` frames (with light sensor
 /// noise, as a real still scene has), then the footage from its second frame
@@ -75,95 +47,6 @@ fn still_then_moving(name: &str, still: usize, frames: usize) -> PathBuf {
     out
 }
 
-/// The footage as it is, in Annex B.
-fn busy_clip() -> PathBuf {
-    let out = work_dir("busy").join("clip.h264");
-    ffmpeg(
-        &["-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264"],
-        &out,
-    );
-    out
-}
-
-/// The clip's packets as the ingest worker would push them.
-fn packets(clip: &Path) -> Vec<EncodedFrame> {
-    crate::init().unwrap();
-    let mut input = ffmpeg_next::format::input(clip).unwrap();
-    let camera = CameraRef {
-        index: 0,
-        id: Arc::from("walkway"),
-    };
-    let mut out = Vec::new();
-    for (_, p) in input.packets() {
-        let n = out.len();
-        out.push(EncodedFrame {
-            camera: camera.clone(),
-            codec: VideoCodec::H264,
-            data: p.data().unwrap().to_vec(),
-            is_key: p.is_key(),
-            new_parameters: false,
-            stream_time: n as f64 / FPS,
-            received_at: chrono::Utc::now(),
-        });
-    }
-    assert!(out.len() > 300, "{} packets", out.len());
-    assert!(out[0].is_key && out[GOP].is_key && !out[1].is_key);
-    std::fs::remove_dir_all(clip.parent().unwrap()).ok();
-    out
-}
-
-struct Decoder {
-    dec: CameraDecoder<()>,
-    rx: xueliang_core::slots::SlotReceiver<xueliang_core::DecodedFrame>,
-    stats: Arc<CameraStats>,
-}
-
-impl Decoder {
-    fn new() -> Decoder {
-        let stats = Arc::new(CameraStats::default());
-        let spec = CameraDecodeSpec {
-            camera: CameraRef {
-                index: 0,
-                id: Arc::from("walkway"),
-            },
-            stats: stats.clone(),
-            detect_fps: 5.0,
-            activity: ActivitySettings::default(),
-        };
-        let geometry = InputGeometry {
-            width: 300,
-            height: 300,
-            resize: ResizeMode::Stretch,
-        };
-        let (slots, rx) = LatestFrameSlots::new(16);
-        let parts = CameraDecoderParts {
-            slot: slots.slot(0, ()),
-            spec,
-            resync: Default::default(),
-        };
-        Decoder {
-            dec: CameraDecoder::new(parts, geometry),
-            rx,
-            stats,
-        }
-    }
-
-    /// Pushes one packet; returns the frames it handed on: stream time, and
-    /// whether it carries a model input (false: picture checks only).
-    fn push(&mut self, p: EncodedFrame) -> Vec<(f64, bool)> {
-        self.dec.decode(p);
-        let mut offered = Vec::new();
-        while let Ok((_, (), f)) = self.rx.next(Duration::ZERO) {
-            offered.push((f.stream_time, f.model_input.is_some()));
-        }
-        offered
-    }
-
-    fn decoded(&self) -> u64 {
-        CameraStats::get(&self.stats.frames_decoded)
-    }
-}
-
 #[test]
 fn an_idle_stream_decodes_only_key_frames_after_the_idle_delay() {
     // A still scene with sensor noise: its P-frames (~1-2 KB, 2-3 % of a key
@@ -171,7 +54,7 @@ fn an_idle_stream_decodes_only_key_frames_after_the_idle_delay() {
     // then creeps up until the noise is learned as quiet.
     let packets = packets(&still_then_moving("idle", 1500, 1500));
     let n = packets.len();
-    let mut d = Decoder::new();
+    let mut d = Decoder::new(None);
     let mut idle_at = None;
     let mut pictures = 0;
     for (i, p) in packets.into_iter().enumerate() {
@@ -216,9 +99,9 @@ fn an_idle_stream_decodes_only_key_frames_after_the_idle_delay() {
 
 #[test]
 fn a_busy_stream_never_goes_idle() {
-    let packets = packets(&busy_clip());
+    let packets = packets(&busy_clip("busy"));
     let n = packets.len() as u64;
-    let mut d = Decoder::new();
+    let mut d = Decoder::new(None);
     let mut offered = 0;
     for p in packets {
         let frames = d.push(p);
@@ -241,7 +124,7 @@ fn motion_onset_is_detected_at_once_after_catching_up() {
     // 13 frames after a key frame.
     let onset = 213;
     let packets = packets(&still_then_moving("onset", onset, 400));
-    let mut d = Decoder::new();
+    let mut d = Decoder::new(None);
     let mut first_after = None;
     let mut catch_up = Duration::ZERO;
     for (i, p) in packets.into_iter().enumerate() {

@@ -12,15 +12,24 @@
 //! compressed frame sizes) and tracks nothing, only its key frames are
 //! decoded; on motion onset the packets kept since the last key frame are
 //! decoded to catch up (see [`activity`]).
+//!
+//! Decoding runs on a hardware device (NVDEC, VA-API) where one is
+//! configured and starts, in software otherwise (see [`hardware`]).
 
 pub mod activity;
 mod convert;
+pub mod hardware;
+#[cfg(test)]
+mod hardware_tests;
 #[cfg(test)]
 mod idle_tests;
 mod pool;
+#[cfg(test)]
+mod test_clips;
 
 pub use activity::ActivitySettings;
 pub use convert::FrameConverter;
+pub use hardware::HardwarePlan;
 pub use pool::{CameraDecodeSpec, DecodePool};
 
 /// Initialises FFmpeg once per process and keeps its logging quiet (decode

@@ -2,7 +2,8 @@
 
 use crate::activity::{Activity, ActivitySettings, Step};
 use crate::convert::FrameConverter;
-use ffmpeg_next::codec::{self, Id};
+use crate::hardware::{self, HardwarePlan, HwDevice};
+use ffmpeg_next::codec::Id;
 use ffmpeg_next::decoder;
 use ffmpeg_next::util::frame::Video as VideoFrame;
 use ffmpeg_next::Packet;
@@ -10,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use xueliang_core::slots::{FrameSlot, PutOutcome};
 use xueliang_core::{
-    CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, InputGeometry, LatestFrameSlots,
-    PushOutcome, VideoCodec,
+    CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, HwAccel, InputGeometry,
+    LatestFrameSlots, PushOutcome, VideoCodec,
 };
 
 /// Encoded frames queued per decode thread before ingest starts dropping.
@@ -61,23 +62,29 @@ pub struct CameraSink<C> {
 }
 
 impl<C: Send + Sync + 'static> DecodePool<C> {
-    /// Starts `threads` decode threads delivering frames into `slots`.
+    /// Starts `threads` decode threads delivering frames into `slots`; each
+    /// opens a device of `hardware` when it gets its first camera.
     pub fn start(
         threads: usize,
         geometry: InputGeometry,
+        hardware: HardwarePlan,
         slots: LatestFrameSlots<DecodedFrame, C>,
     ) -> std::io::Result<DecodePool<C>> {
         let threads = threads.max(1);
+        let hardware = Arc::new(hardware);
         let mut queues = Vec::with_capacity(threads);
         let mut handles = Vec::with_capacity(threads);
         for t in 0..threads {
             let (tx, rx) = sync_channel(QUEUE_PER_THREAD);
             queues.push(tx);
-            // FFmpeg contexts are not Send: each thread builds its own decoders.
+            // Each thread builds its own decoders and opens its own device.
+            let hardware = hardware.clone();
             let run = move || {
                 DecodeThread {
                     decoders: std::collections::HashMap::new(),
                     geometry,
+                    hardware,
+                    device: None,
                 }
                 .run(rx)
             };
@@ -151,16 +158,30 @@ impl<C: Send + Sync> FrameSink for CameraSink<C> {
 struct DecodeThread<C> {
     decoders: std::collections::HashMap<usize, CameraDecoder<C>>,
     geometry: InputGeometry,
+    hardware: Arc<HardwarePlan>,
+    /// The thread's hardware device, opened with its first camera (`None`
+    /// until then; `Some(None)`: software).
+    device: Option<Option<HwDevice>>,
 }
 
 impl<C> DecodeThread<C> {
+    /// A reference to the thread's device for a new camera.
+    fn device_for_camera(&mut self) -> Option<HwDevice> {
+        let hardware = &self.hardware;
+        self.device
+            .get_or_insert_with(|| hardware.open_for_thread())
+            .as_ref()
+            .and_then(HwDevice::new_ref)
+    }
+
     fn run(mut self, rx: Receiver<Work<C>>) {
         while let Ok(work) = rx.recv() {
             let frame = match work {
                 Work::Add(parts) => {
                     let index = parts.spec.camera.index;
+                    let device = self.device_for_camera();
                     self.decoders
-                        .insert(index, CameraDecoder::new(*parts, self.geometry));
+                        .insert(index, CameraDecoder::new(*parts, self.geometry, device));
                     continue;
                 }
                 Work::Remove(index) => {
@@ -181,11 +202,35 @@ impl<C> DecodeThread<C> {
     }
 }
 
+/// A hardware decoder that delivers no frame within this many packets after
+/// it opened is taken as failed (no B-frame reorder delay is near it).
+const HARDWARE_PROOF_PACKETS: u32 = 48;
+
+/// A camera's open decoder.
+struct OpenDecoder {
+    codec: VideoCodec,
+    video: decoder::Video,
+    /// The device it decodes on (`None`: software).
+    hardware: Option<HwAccel>,
+    /// Packets a hardware decoder was sent before its first frame was
+    /// downloaded (`None` once one was, and for software): until then an
+    /// error sends the camera to software.
+    unproven: Option<u32>,
+}
+
+/// Why a packet was not decoded.
+enum DecodeFailure {
+    /// The stream or the decoder; counted, the camera carries on.
+    Decode(ffmpeg_next::Error),
+    /// A hardware decoder failed before its first frame.
+    Hardware(String),
+}
+
 pub(crate) struct CameraDecoder<C> {
     spec: CameraDecodeSpec,
     slot: FrameSlot<DecodedFrame, C>,
     resync_flag: Arc<AtomicBool>,
-    decoder: Option<(VideoCodec, decoder::Video)>,
+    decoder: Option<OpenDecoder>,
     waiting_for_key: bool,
     /// Busy or idle, and the packets kept undecoded while idle.
     activity: Activity<EncodedFrame>,
@@ -193,12 +238,24 @@ pub(crate) struct CameraDecoder<C> {
     next_due: Option<f64>,
     converter: FrameConverter,
     picture: VideoFrame,
+    /// The decode thread's hardware device while this camera may use it;
+    /// dropped for good when its hardware decoder fails.
+    device: Option<HwDevice>,
+    /// Frames in device memory are downloaded here (buffers reused).
+    downloaded: VideoFrame,
+    /// A decoder was opened before (the first opening is logged at info).
+    opened_before: bool,
     /// Decode errors since the last good picture (logged once when it starts).
     error_run: u64,
 }
 
 impl<C> CameraDecoder<C> {
-    pub(crate) fn new(parts: CameraDecoderParts<C>, geometry: InputGeometry) -> Self {
+    /// `device`: the decode thread's hardware device, if it has one.
+    pub(crate) fn new(
+        parts: CameraDecoderParts<C>,
+        geometry: InputGeometry,
+        device: Option<HwDevice>,
+    ) -> Self {
         CameraDecoder {
             activity: Activity::new(parts.spec.activity),
             spec: parts.spec,
@@ -209,6 +266,9 @@ impl<C> CameraDecoder<C> {
             next_due: None,
             converter: FrameConverter::new(geometry),
             picture: VideoFrame::empty(),
+            device,
+            downloaded: VideoFrame::empty(),
+            opened_before: false,
             error_run: 0,
         }
     }
@@ -222,15 +282,45 @@ impl<C> CameraDecoder<C> {
         self.spec.stats.set_idle(false);
     }
 
-    fn open(codec: VideoCodec) -> Result<decoder::Video, ffmpeg_next::Error> {
+    /// Opens a decoder for `codec`, on the device while the camera has one
+    /// (in software if that fails). Logs which; false if none opened.
+    fn open(&mut self, codec: VideoCodec) -> bool {
         let id = match codec {
             VideoCodec::H264 => Id::H264,
             VideoCodec::H265 => Id::HEVC,
         };
-        let found = decoder::find(id).ok_or(ffmpeg_next::Error::DecoderNotFound)?;
-        codec::context::Context::new_with_codec(found)
-            .decoder()
-            .video()
+        let opened = match hardware::open_decoder(id, self.device.as_ref()) {
+            Err(e) if self.device.is_some() => {
+                let why = format!("the hardware decoder did not open: {e}");
+                fall_back_to_software(&self.spec, &mut self.device, &why);
+                hardware::open_decoder(id, None)
+            }
+            result => result,
+        };
+        let (video, on) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                CameraStats::add(&self.spec.stats.decode_errors, 1);
+                warn!(camera = %self.spec.camera.id, error = %e, "cannot open decoder");
+                return false;
+            }
+        };
+        let hardware = on.map_or("none", HwAccel::as_str);
+        let stats = &self.spec.stats;
+        if !self.opened_before || stats.hardware_decoding() != on {
+            info!(camera = %self.spec.camera.id, codec = ?codec, hardware, "decoder opened");
+        } else {
+            debug!(camera = %self.spec.camera.id, codec = ?codec, hardware, "decoder opened");
+        }
+        self.opened_before = true;
+        stats.set_hardware_decoding(on);
+        self.decoder = Some(OpenDecoder {
+            codec,
+            video,
+            hardware: on,
+            unproven: on.map(|_| 0),
+        });
+        true
     }
 
     /// Decodes what the camera's activity calls for: everything while busy,
@@ -271,59 +361,115 @@ impl<C> CameraDecoder<C> {
         }
     }
 
-    /// Decodes one packet and hands its pictures on as `usage` says.
+    /// Decodes one packet and hands its pictures on as `usage` says. A
+    /// hardware decoder that fails before its
+    /// first frame is replaced by a software one, which takes the packet
+    /// again if it is a key frame (else the camera waits for one).
     fn decode_packet(&mut self, frame: EncodedFrame, usage: Use) {
+        if self.waiting_for_key && !frame.is_key {
+            return;
+        }
         let rebuild = match &self.decoder {
             None => true,
-            Some((codec, _)) => *codec != frame.codec || (frame.new_parameters && frame.is_key),
+            Some(d) => d.codec != frame.codec || (frame.new_parameters && frame.is_key),
         };
-        if rebuild {
-            match Self::open(frame.codec) {
-                Ok(d) => self.decoder = Some((frame.codec, d)),
-                Err(e) => {
-                    CameraStats::add(&self.spec.stats.decode_errors, 1);
-                    warn!(camera = %self.spec.camera.id, error = %e, "cannot open decoder");
-                    return;
-                }
-            }
+        if rebuild && !self.open(frame.codec) {
+            return;
         }
         self.waiting_for_key = false;
+        let why = match self.send(&frame, usage) {
+            Ok(()) => return,
+            Err(DecodeFailure::Decode(e)) => {
+                CameraStats::add(&self.spec.stats.decode_errors, 1);
+                self.error_run += 1;
+                if self.error_run == 1 {
+                    warn!(camera = %self.spec.camera.id, error = %e, "decode error; counting further ones");
+                }
+                return;
+            }
+            Err(DecodeFailure::Hardware(why)) => why,
+        };
+        fall_back_to_software(&self.spec, &mut self.device, &why);
+        if frame.is_key {
+            self.decoder = None;
+            self.decode_packet(frame, usage);
+        } else {
+            self.resync();
+        }
+    }
+
+    /// Sends one packet and handles the frames it gives.
+    fn send(&mut self, frame: &EncodedFrame, usage: Use) -> Result<(), DecodeFailure> {
         let CameraDecoder {
             spec,
             decoder,
             next_due,
             converter,
             picture,
+            downloaded,
+            device,
             error_run,
             slot,
             ..
         } = self;
         let stats = &spec.stats;
-        let Some((_, decoder)) = decoder.as_mut() else {
-            return;
+        let Some(open) = decoder.as_mut() else {
+            return Ok(());
         };
         let mut packet = Packet::copy(&frame.data);
         packet.set_pts(Some((frame.stream_time * 1e6) as i64));
-        if let Err(e) = decoder.send_packet(&packet) {
-            CameraStats::add(&stats.decode_errors, 1);
-            *error_run += 1;
-            if *error_run == 1 {
-                warn!(camera = %spec.camera.id, error = %e, "decode error; counting further ones");
-            }
-            return;
+        if let Err(e) = open.video.send_packet(&packet) {
+            return Err(match open.unproven {
+                Some(_) => DecodeFailure::Hardware(format!("the hardware decoder failed: {e}")),
+                None => DecodeFailure::Decode(e),
+            });
         }
-        while decoder.receive_frame(picture).is_ok() {
+        if let Some(n) = open.unproven.as_mut() {
+            *n += 1;
+        }
+        while open.video.receive_frame(picture).is_ok() {
             *error_run = 0;
+            // Downloaded already (the first frame of a hardware decoder).
+            let mut in_memory = false;
+            if open.unproven.take().is_some() {
+                if !hardware::is_hardware_frame(picture) {
+                    // FFmpeg found the device unable to take this stream
+                    // and decodes it in software: so be it, for good.
+                    open.hardware = None;
+                    fall_back_to_software(
+                        spec,
+                        device,
+                        "the hardware decoder does not take this stream",
+                    );
+                } else {
+                    hardware::download(picture, downloaded).map_err(|e| {
+                        DecodeFailure::Hardware(format!("cannot copy frames from the device: {e}"))
+                    })?;
+                    in_memory = true;
+                }
+            }
             CameraStats::add(&stats.frames_decoded, 1);
             let detect = match usage {
                 Use::Reference => continue,
                 Use::Picture => false,
                 Use::Detect => true,
             };
-            if detect && !due(next_due, picture, &frame, spec.detect_fps) {
+            if detect && !due(next_due, picture, frame, spec.detect_fps) {
                 continue;
             }
-            match emit(spec, converter, picture, &frame, detect) {
+            let software = if open.hardware.is_some() {
+                if !in_memory {
+                    if let Err(e) = hardware::download(picture, downloaded) {
+                        CameraStats::add(&stats.decode_errors, 1);
+                        debug!(camera = %spec.camera.id, error = %e, "cannot copy a frame from the device");
+                        continue;
+                    }
+                }
+                &*downloaded
+            } else {
+                &*picture
+            };
+            match emit(spec, converter, software, frame, detect) {
                 Ok(decoded) => {
                     if detect {
                         CameraStats::add(&stats.frames_offered, 1);
@@ -339,7 +485,27 @@ impl<C> CameraDecoder<C> {
                 }
             }
         }
+        match open.unproven {
+            Some(n) if n >= HARDWARE_PROOF_PACKETS => Err(DecodeFailure::Hardware(format!(
+                "the hardware decoder gave no frame from {n} packets"
+            ))),
+            _ => Ok(()),
+        }
     }
+}
+
+/// A camera's hardware decoder failed: say so once (with the camera), and
+/// decode this camera in software from now on (its device reference goes).
+fn fall_back_to_software(spec: &CameraDecodeSpec, device: &mut Option<HwDevice>, why: &str) {
+    let Some(device) = device.take() else {
+        return;
+    };
+    warn!(
+        camera = %spec.camera.id,
+        hardware = device.kind().as_str(),
+        "{why}; decoding this camera in software"
+    );
+    spec.stats.set_hardware_decoding(None);
 }
 
 /// What a decoded picture is for.

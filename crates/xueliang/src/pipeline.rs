@@ -20,7 +20,7 @@ use xueliang_core::{
     CameraConfig, CameraRef, CameraStats, DecodedFrame, EventUpdate, FrameDetections, FrameSink,
     LatestFrameSlots,
 };
-use xueliang_decode::{ActivitySettings, CameraDecodeSpec, DecodePool};
+use xueliang_decode::{ActivitySettings, CameraDecodeSpec, DecodePool, HardwarePlan};
 use xueliang_detect::{spawn_inference_workers, Detector, InferenceCamera};
 use xueliang_health::PictureChecker;
 use xueliang_store::{EventStore, EventWriter};
@@ -84,6 +84,7 @@ impl Pipeline {
     pub fn start(
         decode_threads: usize,
         activity: ActivitySettings,
+        hardware: HardwarePlan,
         detectors: Vec<Box<dyn Detector>>,
         geometry: xueliang_core::InputGeometry,
         store: Arc<dyn EventStore>,
@@ -93,7 +94,7 @@ impl Pipeline {
             READY_QUEUE,
             detectors.len(),
         );
-        let decode = DecodePool::start(decode_threads, geometry, slots)?;
+        let decode = DecodePool::start(decode_threads, geometry, hardware, slots)?;
         let (tx, rx) = sync_channel(ANALYTICS_QUEUE);
         let mut threads = spawn_inference_workers(detectors, ready, tx)?;
         let (changes_tx, changes_rx) = sync_channel(CHANGE_QUEUE);

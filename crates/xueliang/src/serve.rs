@@ -127,6 +127,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 idle_after_s: config.decode.idle_after_s,
                 ..Default::default()
             },
+            xueliang_decode::HardwarePlan::new(
+                config.decode.hwaccel.clone(),
+                config.decode.vaapi_device.clone(),
+            ),
             detectors,
             geometry,
             store.clone(),

@@ -1,0 +1,141 @@
+//! Test clips made from the walkway footage (768x576, 10 fps, 2 s GOP) with
+//! the `ffmpeg` CLI as raw Annex B (what retina hands the decoder), and a
+//! camera decoder fed packet by packet.
+
+use crate::activity::ActivitySettings;
+use crate::hardware::HwDevice;
+use crate::pool::{CameraDecodeSpec, CameraDecoder, CameraDecoderParts};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use xueliang_core::{
+    CameraRef, CameraStats, DecodedFrame, EncodedFrame, InputGeometry, LatestFrameSlots,
+    ResizeMode, VideoCodec,
+};
+
+pub const FPS: f64 = 10.0;
+pub const GOP: usize = 20;
+
+fn footage() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/vtest-h264.mp4")
+}
+
+/// Runs the `ffmpeg` CLI on the footage with `args`, writing `out`.
+pub fn ffmpeg(args: &[&str], out: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(footage())
+        .args(args)
+        .arg(out)
+        .status()
+        .expect("ffmpeg CLI (scripts/setup.sh installs it)");
+    assert!(status.success(), "ffmpeg failed making {}", out.display());
+}
+
+/// A fresh directory for one test's clip (removed by [`packets`]).
+pub fn work_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xueliang-idle-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The footage as it is, in Annex B.
+pub fn busy_clip(name: &str) -> PathBuf {
+    let out = work_dir(name).join("clip.h264");
+    ffmpeg(
+        &["-c:v", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264"],
+        &out,
+    );
+    out
+}
+
+/// The clip's packets as the ingest worker would push them.
+pub fn packets(clip: &Path) -> Vec<EncodedFrame> {
+    crate::init().unwrap();
+    let mut input = ffmpeg_next::format::input(clip).unwrap();
+    let camera = CameraRef {
+        index: 0,
+        id: Arc::from("walkway"),
+    };
+    let mut out = Vec::new();
+    for (_, p) in input.packets() {
+        let n = out.len();
+        out.push(EncodedFrame {
+            camera: camera.clone(),
+            codec: VideoCodec::H264,
+            data: p.data().unwrap().to_vec(),
+            is_key: p.is_key(),
+            new_parameters: false,
+            stream_time: n as f64 / FPS,
+            received_at: chrono::Utc::now(),
+        });
+    }
+    assert!(out.len() > 300, "{} packets", out.len());
+    assert!(out[0].is_key && out[GOP].is_key && !out[1].is_key);
+    std::fs::remove_dir_all(clip.parent().unwrap()).ok();
+    out
+}
+
+/// One camera's decoder (5 detections a second, a 300x300 model input) and
+/// the receiving end of its latest-frame slot.
+pub struct Decoder {
+    pub dec: CameraDecoder<()>,
+    rx: xueliang_core::slots::SlotReceiver<DecodedFrame>,
+    pub stats: Arc<CameraStats>,
+}
+
+impl Decoder {
+    /// `device`: the hardware device its decode thread would hand it.
+    pub fn new(device: Option<HwDevice>) -> Decoder {
+        let stats = Arc::new(CameraStats::default());
+        let spec = CameraDecodeSpec {
+            camera: CameraRef {
+                index: 0,
+                id: Arc::from("walkway"),
+            },
+            stats: stats.clone(),
+            detect_fps: 5.0,
+            activity: ActivitySettings::default(),
+        };
+        let geometry = InputGeometry {
+            width: 300,
+            height: 300,
+            resize: ResizeMode::Stretch,
+        };
+        let (slots, rx) = LatestFrameSlots::new(16);
+        let parts = CameraDecoderParts {
+            slot: slots.slot(0, ()),
+            spec,
+            resync: Default::default(),
+        };
+        Decoder {
+            dec: CameraDecoder::new(parts, geometry, device),
+            rx,
+            stats,
+        }
+    }
+
+    /// Pushes one packet; returns the frames it handed on.
+    pub fn push_frames(&mut self, p: EncodedFrame) -> Vec<DecodedFrame> {
+        self.dec.decode(p);
+        let mut offered = Vec::new();
+        while let Ok((_, (), f)) = self.rx.next(Duration::ZERO) {
+            offered.push(f);
+        }
+        offered
+    }
+
+    /// Pushes one packet; returns the frames it handed on: stream time, and
+    /// whether it carries a model input (false: picture checks only).
+    pub fn push(&mut self, p: EncodedFrame) -> Vec<(f64, bool)> {
+        self.push_frames(p)
+            .into_iter()
+            .map(|f| (f.stream_time, f.model_input.is_some()))
+            .collect()
+    }
+
+    pub fn decoded(&self) -> u64 {
+        CameraStats::get(&self.stats.frames_decoded)
+    }
+}
