@@ -761,8 +761,9 @@ impl Config {
         })
     }
 
-    /// Checks every label the cameras name against the model's labels.
-    pub fn check_labels(&self, known: &[String]) -> Result<(), String> {
+    /// Checks every label the `[detection]` defaults name against the
+    /// model's labels.
+    pub fn check_default_labels(&self, known: &[String]) -> Result<(), String> {
         let unknown = |l: &str| !known.iter().any(|k| k == l);
         let hint = "see the model's labels file";
         for l in self
@@ -775,6 +776,13 @@ impl Config {
                 return Err(format!("[detection]: unknown label \"{l}\" ({hint})"));
             }
         }
+        Ok(())
+    }
+
+    /// Checks every label the file names (the defaults and every camera, as
+    /// written) against the model's labels.
+    pub fn check_labels(&self, known: &[String]) -> Result<(), String> {
+        self.check_default_labels(known)?;
         for c in &self.cameras {
             c.check_labels(known)
                 .map_err(|e| format!("camera \"{}\": {}", c.id, e.message))?;
