@@ -143,19 +143,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    // Alerts: the dispatcher drains the outbox the store fills with each event.
+    // Alerts: the dispatcher drains the outbox the store fills with each
+    // event. It learns the cameras from the registry, which hands it each
+    // camera it starts; it runs once they are all known.
     let alert_service = Arc::new(xueliang_alerts::AlertService::new(
         store.clone(),
         &alert_setup,
     ));
-    let camera_configs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
     let dispatcher = Arc::new(xueliang_alerts::Dispatcher::new(
         store.clone(),
         alert_setup,
-        &camera_configs,
+        &[],
         Arc::new(SystemClock),
     ));
-    let dispatcher_task = tokio::spawn(dispatcher.clone().run(shutdown.clone()));
 
     let registry = Arc::new(CameraRegistry::new(RegistryParts {
         store: store.clone(),
@@ -163,11 +163,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         labels: manifest.labels.clone(),
         pipeline: pipeline.clone(),
         monitor: monitor_tx,
-        dispatcher,
+        dispatcher: dispatcher.clone(),
         settings: IngestSettings::from(&config.ingest),
         shutdown: shutdown.clone(),
     }));
     registry.start_all(cameras).await;
+    let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
