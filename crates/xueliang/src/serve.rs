@@ -233,26 +233,44 @@ fn effective_cameras(
     config
         .check_default_labels(labels)
         .map_err(anyhow::Error::msg)?;
-    let mut by_id: HashMap<String, StoredCamera> =
-        stored.iter().map(|s| (s.id.clone(), s.clone())).collect();
-    let from_db = |s: &StoredCamera| {
-        parse_camera(&config.camera_defaults, labels, &s.definition).map_err(|e| {
+    // The database's word on each file camera (by file position), and the
+    // cameras added through the API, in the stored order.
+    let file_position: HashMap<&str, usize> = config
+        .cameras
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let mut overrides: Vec<Option<StoredCamera>> = vec![None; config.cameras.len()];
+    let mut added = Vec::new();
+    for s in stored {
+        match file_position.get(s.id.as_str()) {
+            Some(&i) => overrides[i] = Some(s),
+            // Added, then deleted through the API.
+            None if s.deleted => {}
+            None => added.push(s),
+        }
+    }
+    let from_db = |s: StoredCamera| {
+        let camera = parse_camera(&config.camera_defaults, labels, &s.definition).map_err(|e| {
             anyhow::anyhow!(
                 "camera \"{}\" (as changed through the API, stored in the database): {}",
                 s.id,
                 e.message
             )
-        })
+        })?;
+        anyhow::Ok((camera, s.definition))
     };
-    let mut out = Vec::new();
-    for (file, definition) in config.cameras.iter().zip(&config.camera_definitions) {
-        match by_id.remove(&file.id) {
+    let mut out = Vec::with_capacity(config.cameras.len() + added.len());
+    let file_cameras = config.cameras.iter().zip(&config.camera_definitions);
+    for ((file, definition), stored) in file_cameras.zip(overrides) {
+        match stored {
             Some(s) if s.deleted => {
                 info!(camera = %file.id, "camera deleted through the API; the config file's definition is not used");
             }
             Some(s) => {
                 info!(camera = %file.id, "camera changed through the API; the database's definition overrides the config file's");
-                out.push((from_db(&s)?, s.definition));
+                out.push(from_db(s)?);
             }
             None => {
                 file.check_labels(labels)
@@ -261,10 +279,8 @@ fn effective_cameras(
             }
         }
     }
-    for s in stored {
-        if !s.deleted && by_id.contains_key(&s.id) {
-            out.push((from_db(&s)?, s.definition));
-        }
+    for s in added {
+        out.push(from_db(s)?);
     }
     Ok(out)
 }
