@@ -64,7 +64,8 @@ pub struct Dispatcher<S> {
     store: Arc<S>,
     setup: AlertSetup,
     /// Camera names and places for the messages (routing uses the event's
-    /// own village and grid); cameras added at run time are added here.
+    /// own village and grid): those given to `new`, then each one given to
+    /// `set_camera`.
     cameras: RwLock<HashMap<String, CameraConfig>>,
     channels: HashMap<String, Box<dyn Channel>>,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -116,8 +117,8 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         }
     }
 
-    /// Adds or replaces a camera added or changed at run time. A deleted
-    /// camera is kept: alerts about its past events still name it.
+    /// Adds or replaces a camera (started, added or changed at run time). A
+    /// deleted camera is kept: alerts about its past events still name it.
     pub fn set_camera(&self, camera: &CameraConfig) {
         let mut cameras = match self.cameras.write() {
             Ok(g) => g,

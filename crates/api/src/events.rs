@@ -5,6 +5,7 @@
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::live::LiveItem;
 use crate::params::{next_cursor, Params};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -32,9 +33,9 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Serialize)]
-struct EventBody {
+pub(crate) struct EventBody {
     #[serde(flatten)]
-    event: Event,
+    pub event: Event,
     snapshot_url: Option<String>,
 }
 
@@ -177,7 +178,8 @@ const STREAM_KNOWN: &[&str] = &["camera", "kind", "label", "village"];
 /// `GET /events/stream`: Server-Sent Events, one per change to an event
 /// (`event: started|improved|ended`, `data:` the event as JSON), filtered like
 /// the list. A client that falls behind gets `event: lagged` with the number
-/// of changes it missed, and should reload the list.
+/// of changes it missed, and should reload the list. Every subscriber shares
+/// one read of each change ([`crate::live`]).
 async fn stream(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,35 +193,22 @@ async fn stream(
         village: p.string("village")?,
         caller,
     };
-    let changes = state.store.subscribe();
-    let store = state.store.clone();
-    let events = futures::stream::unfold(
-        (changes, store, filter),
-        |(mut rx, store, filter)| async move {
-            loop {
-                let change = match rx.recv().await {
-                    Ok(c) => c,
-                    Err(RecvError::Lagged(n)) => {
-                        let e = SseEvent::default().event("lagged").data(n.to_string());
-                        return Some((Ok(e), (rx, store, filter)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                };
-                let Ok(Some(event)) = store.get_event(change.id).await else {
-                    continue;
-                };
-                if !filter.matches(&event) {
-                    continue;
-                }
-                let body = serde_json::to_string(&EventBody::from(event)).unwrap_or_default();
-                let e = SseEvent::default()
-                    .event(change.change.as_str())
-                    .id(change.id.to_string())
-                    .data(body);
-                return Some((Ok(e), (rx, store, filter)));
-            }
-        },
-    );
+    let feed = state.live.subscribe(&state.store);
+    let lagged = |n: u64| SseEvent::default().event("lagged").data(n.to_string());
+    let events = futures::stream::unfold((feed, filter), move |(mut rx, filter)| async move {
+        loop {
+            let event = match rx.recv().await {
+                Ok(LiveItem::Changed(e)) if filter.matches(&e.body.event) => SseEvent::default()
+                    .event(e.change.as_str())
+                    .id(e.body.event.id.to_string())
+                    .data(&e.json),
+                Ok(LiveItem::Changed(_)) => continue,
+                Ok(LiveItem::Lagged(n)) | Err(RecvError::Lagged(n)) => lagged(n),
+                Err(RecvError::Closed) => return None,
+            };
+            return Some((Ok(event), (rx, filter)));
+        }
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 

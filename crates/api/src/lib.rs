@@ -12,6 +12,7 @@ mod control;
 mod dashboard;
 mod error;
 mod events;
+mod live;
 mod metrics;
 mod params;
 mod reports;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub access: Arc<dyn AccessStore>,
     /// Failed logins, shared by every request.
     pub limiter: Arc<auth::LoginLimiter>,
+    /// The live feed of event changes, shared by every subscriber.
+    live: Arc<live::LiveFeed>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             alerts,
             access,
             limiter: Default::default(),
+            live: Default::default(),
         }
     }
 }

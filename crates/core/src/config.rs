@@ -60,8 +60,10 @@ pub struct CameraDefaults {
 }
 
 /// A camera definition that was refused: the field (`url`,
-/// `detection.fps`, `zones.polygon`, ...) and what is wrong with it. Never
-/// contains a password.
+/// `detection.fps`, `zones.polygon`, ...) and what is wrong with it, as the
+/// config file shows it after the camera's place. Never contains a password.
+/// Parts of a camera (its `detection` table, its rules) are refused with the
+/// field named inside that part; [`CameraError::within`] names the part.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CameraError {
     pub field: String,
@@ -75,41 +77,45 @@ impl std::fmt::Display for CameraError {
 }
 
 impl CameraError {
-    fn new(field: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         CameraError {
-            field: field.to_owned(),
+            field: field.into(),
             message: message.into(),
         }
     }
 
-    /// Finds the field a message of [`camera_from_raw`] names (`detection:
-    /// field \`fps\`: ...` -> `detection.fps`).
-    fn from_message(message: String) -> Self {
-        let (prefix, rest) = if let Some(rest) = message.strip_prefix("detection: ") {
-            ("detection.", rest)
-        } else if let Some(rest) = message.strip_prefix("health: ") {
-            ("health.", rest)
-        } else if message.starts_with("zone \"") {
-            ("zones.", message.as_str())
-        } else if message.starts_with("line \"") {
-            ("lines.", message.as_str())
-        } else if message.starts_with("filters.") {
-            ("filters.", message.as_str())
-        } else if message.starts_with("masks[") {
-            ("masks", "")
+    /// The same error, of the field inside the table `table` (`fps` of
+    /// `detection` -> `detection.fps`, message `detection: ...`).
+    fn within(self, table: &str) -> Self {
+        let field = if self.field.is_empty() {
+            table.to_owned()
         } else {
-            ("", message.as_str())
+            format!("{table}.{}", self.field)
         };
-        let quoted = rest
-            .split_once('`')
-            .and_then(|(_, after)| after.split_once('`'))
-            .map(|(name, _)| name);
-        let field = match quoted {
-            Some(name) => format!("{prefix}{name}"),
-            None => prefix.trim_end_matches('.').to_owned(),
-        };
-        CameraError { field, message }
+        CameraError {
+            field,
+            message: format!("{table}: {}", self.message),
+        }
     }
+
+    /// A value that does not fit the type: the field is where the
+    /// deserializer was (empty at the top), the message the deserializer's.
+    fn from_serde(e: serde_path_to_error::Error<toml::de::Error>) -> Self {
+        let field = if e.path().iter().next().is_none() {
+            String::new()
+        } else {
+            e.path().to_string()
+        };
+        CameraError {
+            field,
+            message: e.into_inner().message().trim_end().to_owned(),
+        }
+    }
+}
+
+/// Reads `value` as `T`; the error names the field.
+fn deserialize<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, CameraError> {
+    serde_path_to_error::deserialize(value).map_err(CameraError::from_serde)
 }
 
 impl CameraDefaults {
@@ -139,63 +145,21 @@ impl CameraDefaults {
                 ))
             }
         };
-        let message = match self.camera_from_toml(toml::Value::Table(table.clone())) {
-            Ok(camera) => return Ok(camera),
-            Err(message) => message,
-        };
-        let mut error = CameraError::from_message(message);
-        // Type errors do not name the field: find the member whose removal
-        // changes the error.
-        let untyped = ["invalid type", "invalid value", "invalid length"];
-        if error.field.is_empty() || untyped.iter().any(|u| error.message.contains(u)) {
-            let parse = |t: toml::Table| self.camera_from_toml(toml::Value::Table(t)).err();
-            if let Some(path) = blame(&table, &[], &error.message, &parse) {
-                error.field = path.join(".");
-            }
-        }
-        Err(error)
+        // An error at the top (no field) is the body's.
+        self.camera_from_toml(toml::Value::Table(table))
+            .map_err(|e| {
+                if e.field.is_empty() {
+                    CameraError::new("body", e.message)
+                } else {
+                    e
+                }
+            })
     }
 
     /// Reads one `[[cameras]]` table; the error names the field, not the camera.
-    fn camera_from_toml(&self, value: toml::Value) -> Result<CameraConfig, String> {
-        let raw_cam: RawCamera = value
-            .try_into()
-            .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())?;
-        camera_from_raw(raw_cam, &self.detection, &self.health)
+    fn camera_from_toml(&self, value: toml::Value) -> Result<CameraConfig, CameraError> {
+        camera_from_raw(deserialize(value)?, &self.detection, &self.health)
     }
-}
-
-/// The path of the member of `root` (under `path`) whose removal changes the
-/// error `message`, descending into tables.
-fn blame(
-    root: &toml::Table,
-    path: &[String],
-    message: &str,
-    parse: &dyn Fn(toml::Table) -> Option<String>,
-) -> Option<Vec<String>> {
-    let mut here = root;
-    for p in path {
-        here = here.get(p)?.as_table()?;
-    }
-    for (key, value) in here {
-        let mut without = root.clone();
-        let mut t = &mut without;
-        for p in path {
-            t = t.get_mut(p)?.as_table_mut()?;
-        }
-        t.remove(key);
-        if parse(without).as_deref() != Some(message) {
-            let mut at = path.to_vec();
-            at.push(key.clone());
-            if value.is_table() {
-                if let Some(deeper) = blame(root, &at, message, parse) {
-                    return Some(deeper);
-                }
-            }
-            return Some(at);
-        }
-    }
-    None
 }
 
 /// JSON to TOML for a camera definition: `null` members are left out (the
@@ -550,42 +514,58 @@ impl DetectionSettings {
             .fold(f32::INFINITY, f32::min)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the values; the error names the field inside the table.
+    fn validate(&self) -> Result<(), CameraError> {
         if !(self.fps > 0.0 && self.fps <= 60.0) {
-            return Err(format!("field `fps`: must be in (0, 60], got {}", self.fps));
+            return Err(CameraError::new(
+                "fps",
+                format!("field `fps`: must be in (0, 60], got {}", self.fps),
+            ));
         }
         if self.labels.is_empty() {
-            return Err("field `labels`: must name at least one label".into());
+            return Err(CameraError::new(
+                "labels",
+                "field `labels`: must name at least one label",
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_score) {
-            return Err(format!(
-                "field `min_score`: must be in [0, 1], got {}",
-                self.min_score
+            return Err(CameraError::new(
+                "min_score",
+                format!(
+                    "field `min_score`: must be in [0, 1], got {}",
+                    self.min_score
+                ),
             ));
         }
         for (label, t) in &self.thresholds {
             if !(0.0..=1.0).contains(t) {
-                return Err(format!(
-                    "field `thresholds.{label}`: must be in [0, 1], got {t}"
-                ));
+                let field = format!("thresholds.{label}");
+                let message = format!("field `{field}`: must be in [0, 1], got {t}");
+                return Err(CameraError::new(field, message));
             }
         }
         if !(self.cooldown_s >= 0.0 && self.cooldown_s.is_finite()) {
-            return Err(format!(
-                "field `cooldown_s`: must be >= 0, got {}",
-                self.cooldown_s
+            return Err(CameraError::new(
+                "cooldown_s",
+                format!("field `cooldown_s`: must be >= 0, got {}", self.cooldown_s),
             ));
         }
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(format!(
-                "field `timezone`: unknown time zone \"{}\" (use an IANA name such as Asia/Shanghai)",
-                self.timezone
+            return Err(CameraError::new(
+                "timezone",
+                format!(
+                    "field `timezone`: unknown time zone \"{}\" (use an IANA name such as Asia/Shanghai)",
+                    self.timezone
+                ),
             ));
         }
         if !(self.lost_after_s > 0.0 && self.lost_after_s.is_finite()) {
-            return Err(format!(
-                "field `lost_after_s`: must be > 0, got {}",
-                self.lost_after_s
+            return Err(CameraError::new(
+                "lost_after_s",
+                format!(
+                    "field `lost_after_s`: must be > 0, got {}",
+                    self.lost_after_s
+                ),
             ));
         }
         Ok(())
@@ -648,7 +628,8 @@ impl Default for HealthSettings {
 }
 
 impl HealthSettings {
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the values; the error names the field inside the table.
+    fn validate(&self) -> Result<(), CameraError> {
         let positive = [
             ("offline_grace_s", self.offline_grace_s),
             ("degraded_after_s", self.degraded_after_s),
@@ -659,28 +640,43 @@ impl HealthSettings {
         ];
         for (name, v) in positive {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(format!("field `{name}`: must be > 0, got {v}"));
+                return Err(CameraError::new(
+                    name,
+                    format!("field `{name}`: must be > 0, got {v}"),
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.min_fps_ratio) {
-            return Err(format!(
-                "field `min_fps_ratio`: must be in [0, 1], got {}",
-                self.min_fps_ratio
+            return Err(CameraError::new(
+                "min_fps_ratio",
+                format!(
+                    "field `min_fps_ratio`: must be in [0, 1], got {}",
+                    self.min_fps_ratio
+                ),
             ));
         }
         if self.max_lost_packets_per_min.is_nan() || self.max_lost_packets_per_min < 0.0 {
-            return Err("field `max_lost_packets_per_min`: must be >= 0".into());
+            return Err(CameraError::new(
+                "max_lost_packets_per_min",
+                "field `max_lost_packets_per_min`: must be >= 0",
+            ));
         }
         for (name, v) in [
             ("blocked_max_brightness", self.blocked_max_brightness),
             ("blocked_max_contrast", self.blocked_max_contrast),
         ] {
             if !(0.0..=255.0).contains(&v) {
-                return Err(format!("field `{name}`: must be in [0, 255], got {v}"));
+                return Err(CameraError::new(
+                    name,
+                    format!("field `{name}`: must be in [0, 255], got {v}"),
+                ));
             }
         }
         if !(-1.0..=1.0).contains(&self.scene_change_min_correlation) {
-            return Err("field `scene_change_min_correlation`: must be in [-1, 1]".into());
+            return Err(CameraError::new(
+                "scene_change_min_correlation",
+                "field `scene_change_min_correlation`: must be in [-1, 1]",
+            ));
         }
         Ok(())
     }
@@ -707,11 +703,14 @@ impl Default for HealthDefaults {
 }
 
 impl HealthDefaults {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), CameraError> {
         if !(self.sample_interval_s >= 1.0 && self.sample_interval_s.is_finite()) {
-            return Err(format!(
-                "field `sample_interval_s`: must be >= 1, got {}",
-                self.sample_interval_s
+            return Err(CameraError::new(
+                "sample_interval_s",
+                format!(
+                    "field `sample_interval_s`: must be >= 1, got {}",
+                    self.sample_interval_s
+                ),
             ));
         }
         self.camera.validate()
@@ -740,9 +739,10 @@ pub struct CameraConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCamera {
-    id: String,
-    name: String,
-    url: String,
+    // Required; optional here so that a missing one is refused with its name.
+    id: Option<String>,
+    name: Option<String>,
+    url: Option<String>,
     username: Option<String>,
     password: Option<Secret>,
     password_env: Option<String>,
@@ -806,8 +806,9 @@ impl Config {
         })
     }
 
-    /// Checks every label the cameras name against the model's labels.
-    pub fn check_labels(&self, known: &[String]) -> Result<(), String> {
+    /// Checks every label the `[detection]` defaults name against the
+    /// model's labels.
+    pub fn check_default_labels(&self, known: &[String]) -> Result<(), String> {
         let unknown = |l: &str| !known.iter().any(|k| k == l);
         let hint = "see the model's labels file";
         for l in self
@@ -820,6 +821,13 @@ impl Config {
                 return Err(format!("[detection]: unknown label \"{l}\" ({hint})"));
             }
         }
+        Ok(())
+    }
+
+    /// Checks every label the file names (the defaults and every camera, as
+    /// written) against the model's labels.
+    pub fn check_labels(&self, known: &[String]) -> Result<(), String> {
+        self.check_default_labels(known)?;
         for c in &self.cameras {
             c.check_labels(known)
                 .map_err(|e| format!("camera \"{}\": {}", c.id, e.message))?;
@@ -908,14 +916,12 @@ impl Config {
 fn settings<T: serde::de::DeserializeOwned>(
     defaults: &toml::Table,
     camera: Option<&toml::Table>,
-) -> Result<T, String> {
+) -> Result<T, CameraError> {
     let mut merged = defaults.clone();
     if let Some(c) = camera {
         merge(&mut merged, c);
     }
-    toml::Value::Table(merged)
-        .try_into()
-        .map_err(|e: toml::de::Error| e.message().trim_end().to_owned())
+    deserialize(toml::Value::Table(merged))
 }
 
 fn merge(base: &mut toml::Table, over: &toml::Table) {
@@ -929,53 +935,68 @@ fn merge(base: &mut toml::Table, over: &toml::Table) {
     }
 }
 
+/// A required field: serde's message when it is missing.
+fn required(value: Option<String>, field: &str) -> Result<String, CameraError> {
+    value.ok_or_else(|| CameraError::new(field, format!("missing field `{field}`")))
+}
+
 fn camera_from_raw(
     raw: RawCamera,
     detection: &toml::Table,
     health: &toml::Table,
-) -> Result<CameraConfig, String> {
-    let id_ok = !raw.id.is_empty()
-        && raw.id.len() <= 64
-        && raw
-            .id
+) -> Result<CameraConfig, CameraError> {
+    let id = required(raw.id, "id")?;
+    let name = required(raw.name, "name")?;
+    let url = required(raw.url, "url")?;
+    let id_ok = !id.is_empty()
+        && id.len() <= 64
+        && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !id_ok {
-        return Err(format!(
-            "field `id`: \"{}\" must be 1-64 characters of ASCII letters, digits, '-' or '_'",
-            raw.id
+        return Err(CameraError::new(
+            "id",
+            format!(
+                "field `id`: \"{id}\" must be 1-64 characters of ASCII letters, digits, '-' or '_'"
+            ),
         ));
     }
-    if raw.name.trim().is_empty() {
-        return Err("field `name`: must not be empty".into());
+    if name.trim().is_empty() {
+        return Err(CameraError::new("name", "field `name`: must not be empty"));
     }
-    let url = parse_rtsp_url(&raw.url).map_err(|e| format!("field `url`: {e}"))?;
+    let url =
+        parse_rtsp_url(&url).map_err(|e| CameraError::new("url", format!("field `url`: {e}")))?;
     let password = match (raw.password, raw.password_env) {
         (Some(_), Some(_)) => {
-            return Err("fields `password` and `password_env`: give one, not both".into())
+            return Err(CameraError::new(
+                "password",
+                "fields `password` and `password_env`: give one, not both",
+            ))
         }
         (Some(p), None) => Some(p),
         (None, Some(var)) => match std::env::var(&var) {
             Ok(v) => Some(Secret::new(v)),
             Err(_) => {
-                return Err(format!(
-                    "field `password_env`: environment variable {var} is not set"
+                return Err(CameraError::new(
+                    "password_env",
+                    format!("field `password_env`: environment variable {var} is not set"),
                 ))
             }
         },
         (None, None) => None,
     };
     if password.is_some() && raw.username.is_none() {
-        return Err("field `username`: required when a password is given".into());
+        return Err(CameraError::new(
+            "username",
+            "field `username`: required when a password is given",
+        ));
     }
-    let detection: DetectionSettings =
-        settings(detection, raw.detection.as_ref()).map_err(|e| format!("detection: {e}"))?;
-    detection
-        .validate()
-        .map_err(|e| format!("detection: {e}"))?;
-    let health: HealthSettings =
-        settings(health, raw.health.as_ref()).map_err(|e| format!("health: {e}"))?;
-    health.validate().map_err(|e| format!("health: {e}"))?;
+    let detection: DetectionSettings = settings(detection, raw.detection.as_ref())
+        .and_then(|d: DetectionSettings| d.validate().map(|()| d))
+        .map_err(|e| e.within("detection"))?;
+    let health: HealthSettings = settings(health, raw.health.as_ref())
+        .and_then(|h: HealthSettings| h.validate().map(|()| h))
+        .map_err(|e| e.within("health"))?;
     let rules = CameraRules {
         filters: raw.filters,
         masks: raw.masks,
@@ -984,8 +1005,8 @@ fn camera_from_raw(
     };
     rules.validate()?;
     Ok(CameraConfig {
-        id: raw.id,
-        name: raw.name,
+        id,
+        name,
         url,
         username: raw.username,
         password,
@@ -1021,12 +1042,14 @@ impl CameraConfig {
                 ));
             }
         }
-        for (at, l) in self.rules.labels() {
-            if unknown(l) {
-                let field = CameraError::from_message(at.to_string()).field;
+        for named in self.rules.labels() {
+            if unknown(named.label) {
                 return Err(CameraError::new(
-                    &field,
-                    format!("{at}: unknown label \"{l}\" ({hint})"),
+                    named.field,
+                    format!(
+                        "{}: unknown label \"{}\" ({hint})",
+                        named.place, named.label
+                    ),
                 ));
             }
         }
@@ -1376,6 +1399,45 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
     }
 
     #[test]
+    fn nested_errors_name_the_whole_path() {
+        let zone = |extra: serde_json::Value| {
+            let mut z = serde_json::json!({"name": "z", "polygon": [[0, 0], [1, 0], [1, 1]]});
+            z.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            json_err(
+                serde_json::json!({"id": "a", "name": "A", "url": "rtsp://h/a",
+                "zones": [z]}),
+            )
+        };
+        let e = zone(serde_json::json!({"name": ""}));
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("zones.name", "zones: field `name` must not be empty")
+        );
+        assert_eq!(
+            zone(serde_json::json!({"colour": 1})).field,
+            "zones[0].colour"
+        );
+        assert_eq!(
+            zone(serde_json::json!({"polygon": "x"})).field,
+            "zones[0].polygon"
+        );
+        let crowd = serde_json::json!({"rules": [{"name": "r", "kind": "crowd", "min_count": 1}]});
+        let e = zone(crowd);
+        assert_eq!(e.field, "zones.rules.min_count");
+        assert_eq!(
+            e.message,
+            "zone \"z\", rule \"r\": field `min_count` must be >= 2"
+        );
+        let e = json_err(
+            serde_json::json!({"id": "a", "name": "A", "url": "rtsp://h/a",
+            "filters": {"person": {"min_area": 2}}}),
+        );
+        assert_eq!(e.field, "filters.person.min_area");
+    }
+
+    #[test]
     fn json_camera_errors_never_echo_the_password() {
         let e = json_err(serde_json::json!({
             "id": "a", "name": "A", "url": "rtsp://admin:s3cret@h/a"
@@ -1414,5 +1476,15 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             .unwrap_err();
         assert_eq!(e.field, "detection.labels");
         assert!(e.message.contains("unicorn"));
+        let e = cam(serde_json::json!({"zones": [{"name": "z",
+            "polygon": [[0, 0], [1, 0], [1, 1]],
+            "rules": [{"name": "r", "kind": "intrusion", "labels": ["unicorn"]}]}]}))
+        .check_labels(&known)
+        .unwrap_err();
+        assert_eq!(e.field, "zones.rules.labels");
+        assert_eq!(
+            e.message,
+            "zone \"z\", rule \"r\": field `labels`: unknown label \"unicorn\" (see the model's labels file)"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! schedules and rules, and counting lines. Coordinates are normalised to the
 //! frame (0..1, origin top left), so they survive a change of resolution.
 
+use crate::config::CameraError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -135,116 +136,154 @@ impl CameraRules {
         !self.zones.is_empty() || !self.lines.is_empty()
     }
 
-    /// Checks shapes and values; the message names the zone/line/rule and field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks shapes and values; the message names the zone/line/rule and
+    /// field, the error's field is the field's path (`zones.polygon`,
+    /// `zones.rules.min_count`, `lines.from`, `filters.person.min_area`).
+    pub fn validate(&self) -> Result<(), CameraError> {
         for (label, f) in &self.filters {
             let at = format!("filters.{label}");
             for (name, v) in [("min_area", f.min_area), ("max_area", f.max_area)] {
                 if v.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-                    return Err(format!("{at}: field `{name}` must be in [0, 1]"));
+                    let message = format!("{at}: field `{name}` must be in [0, 1]");
+                    return Err(CameraError::new(format!("{at}.{name}"), message));
                 }
             }
             for (name, v) in [("min_aspect", f.min_aspect), ("max_aspect", f.max_aspect)] {
                 if v.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-                    return Err(format!("{at}: field `{name}` must be > 0"));
+                    let message = format!("{at}: field `{name}` must be > 0");
+                    return Err(CameraError::new(format!("{at}.{name}"), message));
                 }
             }
         }
         for (i, m) in self.masks.iter().enumerate() {
-            polygon(m).map_err(|e| format!("masks[{i}]: {e}"))?;
+            polygon(m).map_err(|e| CameraError::new("masks", format!("masks[{i}]: {e}")))?;
         }
         let mut names = std::collections::HashSet::new();
         for z in &self.zones {
             let at = format!("zone \"{}\"", z.name);
+            let error = |field: &str, message: String| {
+                CameraError::new(format!("zones.{field}"), format!("{at}: {message}"))
+            };
             if z.name.trim().is_empty() {
-                return Err("zones: field `name` must not be empty".into());
+                return Err(CameraError::new(
+                    "zones.name",
+                    "zones: field `name` must not be empty",
+                ));
             }
             if !names.insert(format!("zone:{}", z.name)) {
-                return Err(format!("{at}: field `name`: duplicate zone name"));
+                return Err(error("name", "field `name`: duplicate zone name".into()));
             }
-            polygon(&z.polygon).map_err(|e| format!("{at}: field `polygon`: {e}"))?;
+            polygon(&z.polygon).map_err(|e| error("polygon", format!("field `polygon`: {e}")))?;
             for (i, w) in z.schedule.iter().enumerate() {
+                let field = format!("schedule[{i}]");
                 crate::zones::parse_window(w)
-                    .map_err(|e| format!("{at}: field `schedule[{i}]`: {e}"))?;
+                    .map_err(|e| error(&field, format!("field `{field}`: {e}")))?;
             }
             for r in &z.rules {
                 let at = format!("{at}, rule \"{}\"", r.name);
+                let error = |field: &str, message: &str| {
+                    CameraError::new(
+                        format!("zones.rules.{field}"),
+                        format!("{at}: field `{field}` {message}"),
+                    )
+                };
                 if !names.insert(format!("rule:{}", r.name)) {
-                    return Err(format!(
-                        "{at}: field `name`: duplicate rule name on this camera"
+                    return Err(CameraError::new(
+                        "zones.rules.name",
+                        format!("{at}: field `name`: duplicate rule name on this camera"),
                     ));
                 }
                 let need_duration = matches!(r.kind, RuleKind::Loitering | RuleKind::VehicleDwell);
                 if need_duration && r.min_duration_s.is_none() {
-                    return Err(format!(
-                        "{at}: field `min_duration_s` is required for this kind"
-                    ));
+                    return Err(error("min_duration_s", "is required for this kind"));
                 }
                 if r.min_duration_s
                     .is_some_and(|d| !(d >= 0.0 && d.is_finite()))
                 {
-                    return Err(format!("{at}: field `min_duration_s` must be >= 0"));
+                    return Err(error("min_duration_s", "must be >= 0"));
                 }
                 match (r.kind, r.min_count) {
                     (RuleKind::Crowd, None) => {
-                        return Err(format!("{at}: field `min_count` is required for crowd"))
+                        return Err(error("min_count", "is required for crowd"))
                     }
                     (RuleKind::Crowd, Some(n)) if n < 2 => {
-                        return Err(format!("{at}: field `min_count` must be >= 2"))
+                        return Err(error("min_count", "must be >= 2"))
                     }
                     (RuleKind::Crowd, _) | (_, None) => {}
-                    (_, Some(_)) => {
-                        return Err(format!(
-                            "{at}: field `min_count` applies to crowd rules only"
-                        ))
-                    }
+                    (_, Some(_)) => return Err(error("min_count", "applies to crowd rules only")),
                 }
                 if !(r.cooldown_s >= 0.0 && r.cooldown_s.is_finite()) {
-                    return Err(format!("{at}: field `cooldown_s` must be >= 0"));
+                    return Err(error("cooldown_s", "must be >= 0"));
                 }
             }
         }
         for l in &self.lines {
             let at = format!("line \"{}\"", l.name);
+            let error = |field: &str, message: String| {
+                CameraError::new(format!("lines.{field}"), format!("{at}: {message}"))
+            };
             if !names.insert(format!("line:{}", l.name)) {
-                return Err(format!("{at}: field `name`: duplicate line name"));
+                return Err(error("name", "field `name`: duplicate line name".into()));
             }
             for (field, p) in [("from", l.from), ("to", l.to)] {
-                point(p).map_err(|e| format!("{at}: field `{field}`: {e}"))?;
+                point(p).map_err(|e| error(field, format!("field `{field}`: {e}")))?;
             }
             if (l.from[0] - l.to[0]).abs() + (l.from[1] - l.to[1]).abs() < 1e-6 {
-                return Err(format!("{at}: fields `from` and `to` must differ"));
+                return Err(error("from", "fields `from` and `to` must differ".into()));
             }
         }
         Ok(())
     }
 
     /// Every label the rules name, with where it is named.
-    pub fn labels(&self) -> Vec<(String, &str)> {
-        let mut out: Vec<(String, &str)> = Vec::new();
+    pub fn labels(&self) -> Vec<NamedLabel<'_>> {
+        let mut out = Vec::new();
         for l in self.filters.keys() {
-            out.push((format!("filters.{l}"), l));
+            out.push(NamedLabel {
+                field: format!("filters.{l}"),
+                place: format!("filters.{l}"),
+                label: l,
+            });
         }
         for z in &self.zones {
             for l in z.labels.iter().flatten() {
-                out.push((format!("zone \"{}\": field `labels`", z.name), l));
+                out.push(NamedLabel {
+                    field: "zones.labels".into(),
+                    place: format!("zone \"{}\": field `labels`", z.name),
+                    label: l,
+                });
             }
             for r in &z.rules {
                 for l in r.labels.iter().flatten() {
-                    out.push((
-                        format!("zone \"{}\", rule \"{}\": field `labels`", z.name, r.name),
-                        l,
-                    ));
+                    out.push(NamedLabel {
+                        field: "zones.rules.labels".into(),
+                        place: format!("zone \"{}\", rule \"{}\": field `labels`", z.name, r.name),
+                        label: l,
+                    });
                 }
             }
         }
         for line in &self.lines {
             for l in line.labels.iter().flatten() {
-                out.push((format!("line \"{}\": field `labels`", line.name), l));
+                out.push(NamedLabel {
+                    field: "lines.labels".into(),
+                    place: format!("line \"{}\": field `labels`", line.name),
+                    label: l,
+                });
             }
         }
         out
     }
+}
+
+/// A label named by a camera's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedLabel<'a> {
+    /// The field's path (`zones.labels`, `filters.person`, ...).
+    pub field: String,
+    /// Where it is named, for a message (``zone "yard": field `labels` ``).
+    pub place: String,
+    pub label: &'a str,
 }
 
 fn point(p: Point) -> Result<(), String> {
@@ -339,7 +378,7 @@ mod tests {
 
     fn rules(text: &str) -> Result<CameraRules, String> {
         let r: CameraRules = toml::from_str(text).map_err(|e| e.to_string())?;
-        r.validate().map(|_| r)
+        r.validate().map(|_| r).map_err(|e| e.message)
     }
 
     #[test]

@@ -61,6 +61,16 @@ pub fn parse_camera(
     Ok(camera)
 }
 
+/// Where the camera `id` is in the list. Only changes move entries, one at a
+/// time (under `CameraRegistry::changes`): a change may use the position
+/// until it ends.
+fn position_of(cameras: &[Entry], id: &str) -> Result<usize, CameraChangeError> {
+    cameras
+        .iter()
+        .position(|e| e.view.config.id == id)
+        .ok_or_else(|| CameraChangeError::NotFound(id.to_owned()))
+}
+
 fn invalid(e: CameraError) -> CameraChangeError {
     CameraChangeError::Invalid {
         field: e.field,
@@ -83,7 +93,8 @@ pub struct RegistryParts {
 
 pub struct CameraRegistry {
     parts: RegistryParts,
-    /// Serialises changes (held across their awaits).
+    /// Serialises changes (held across their awaits); only a change adds,
+    /// removes or replaces entries.
     changes: tokio::sync::Mutex<()>,
     /// In list order. Never held across an await.
     cameras: Mutex<Vec<Entry>>,
@@ -282,12 +293,11 @@ impl CameraRegistry {
             });
         }
         let _g = self.changes.lock().await;
-        let mut definition = self
-            .lock()
-            .iter()
-            .find(|e| e.view.config.id == id)
-            .map(|e| e.definition.clone())
-            .ok_or_else(|| CameraChangeError::NotFound(id.to_owned()))?;
+        let (position, mut definition) = {
+            let cameras = self.lock();
+            let position = position_of(&cameras, id)?;
+            (position, cameras[position].definition.clone())
+        };
         // A patch without `password` keeps the stored one (RFC 7396).
         merge_patch(&mut definition, &patch);
         let config = self.parse(&definition)?;
@@ -296,13 +306,7 @@ impl CameraRegistry {
             .put_camera(id, &definition, Utc::now())
             .await
             .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
-        let (position, running) = {
-            let mut cameras = self.lock();
-            let Some(position) = cameras.iter().position(|e| e.view.config.id == id) else {
-                return Err(CameraChangeError::NotFound(id.to_owned()));
-            };
-            (position, cameras[position].running.take())
-        };
+        let running = self.lock()[position].running.take();
         self.stop(id, running).await;
         info!(camera = %id, enabled = config.enabled, "camera changed through the API; restarted");
         let entry = self.start(config.clone(), definition).await;
@@ -312,22 +316,14 @@ impl CameraRegistry {
 
     async fn delete_camera(&self, id: &str) -> Result<(), CameraChangeError> {
         let _g = self.changes.lock().await;
-        if !self.lock().iter().any(|e| e.view.config.id == id) {
-            return Err(CameraChangeError::NotFound(id.to_owned()));
-        }
+        let position = position_of(&self.lock(), id)?;
         self.parts
             .store
             .delete_camera(id, Utc::now())
             .await
             .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
-        let entry = {
-            let mut cameras = self.lock();
-            let position = cameras.iter().position(|e| e.view.config.id == id);
-            position.map(|p| cameras.remove(p))
-        };
-        if let Some(mut entry) = entry {
-            self.stop(id, entry.running.take()).await;
-        }
+        let mut entry = self.lock().remove(position);
+        self.stop(id, entry.running.take()).await;
         info!(camera = %id, "camera deleted through the API");
         Ok(())
     }

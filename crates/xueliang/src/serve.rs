@@ -61,9 +61,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lib = config.detector.onnxruntime_path();
     let env = load_onnxruntime(&lib).context("[detector] onnxruntime")?;
     let manifest = Manifest::load(&config.detector.model).context("[detector] model")?;
-    config
-        .check_labels(&manifest.labels)
-        .map_err(anyhow::Error::msg)?;
     let geometry = manifest.input.geometry;
     let (workers, threads) = config.detector.layout(cores());
     let model = manifest.read_model().context("[detector] model")?;
@@ -111,7 +108,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let alert_setup = xueliang_alerts::AlertSetup::from_config(&config)?;
 
     // Cameras: the config file's, overridden and added to by the changes
-    // made through the API (stored in the database).
+    // made through the API (stored in the database); their labels are
+    // checked against the model's.
     let stored = store.list_cameras().await.context("[storage] cameras")?;
     let cameras = effective_cameras(&config, stored, &manifest.labels)?;
 
@@ -149,19 +147,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
-    // Alerts: the dispatcher drains the outbox the store fills with each event.
+    // Alerts: the dispatcher drains the outbox the store fills with each
+    // event. It learns the cameras from the registry, which hands it each
+    // camera it starts; it runs once they are all known.
     let alert_service = Arc::new(xueliang_alerts::AlertService::new(
         store.clone(),
         &alert_setup,
     ));
-    let camera_configs: Vec<_> = cameras.iter().map(|(c, _)| c.clone()).collect();
     let dispatcher = Arc::new(xueliang_alerts::Dispatcher::new(
         store.clone(),
         alert_setup,
-        &camera_configs,
+        &[],
         Arc::new(SystemClock),
     ));
-    let dispatcher_task = tokio::spawn(dispatcher.clone().run(shutdown.clone()));
 
     let registry = Arc::new(CameraRegistry::new(RegistryParts {
         store: store.clone(),
@@ -169,11 +167,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         labels: manifest.labels.clone(),
         pipeline: pipeline.clone(),
         monitor: monitor_tx,
-        dispatcher,
+        dispatcher: dispatcher.clone(),
         settings: IngestSettings::from(&config.ingest),
         shutdown: shutdown.clone(),
     }));
     registry.start_all(cameras).await;
+    let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -228,40 +227,64 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// the config file's cameras, each replaced by the database's definition of
 /// the same id (changed through the API) and left out when deleted through
 /// the API; then the cameras added through the API, in the order they were
-/// added.
+/// added. The `[detection]` defaults and every camera run must name only the
+/// model's `labels`; a camera left out is not checked.
 fn effective_cameras(
     config: &Config,
     stored: Vec<StoredCamera>,
     labels: &[String],
 ) -> anyhow::Result<Vec<(CameraConfig, serde_json::Value)>> {
-    let mut by_id: HashMap<String, StoredCamera> =
-        stored.iter().map(|s| (s.id.clone(), s.clone())).collect();
-    let from_db = |s: &StoredCamera| {
-        parse_camera(&config.camera_defaults, labels, &s.definition).map_err(|e| {
+    config
+        .check_default_labels(labels)
+        .map_err(anyhow::Error::msg)?;
+    // The database's word on each file camera (by file position), and the
+    // cameras added through the API, in the stored order.
+    let file_position: HashMap<&str, usize> = config
+        .cameras
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let mut overrides: Vec<Option<StoredCamera>> = vec![None; config.cameras.len()];
+    let mut added = Vec::new();
+    for s in stored {
+        match file_position.get(s.id.as_str()) {
+            Some(&i) => overrides[i] = Some(s),
+            // Added, then deleted through the API.
+            None if s.deleted => {}
+            None => added.push(s),
+        }
+    }
+    let from_db = |s: StoredCamera| {
+        let camera = parse_camera(&config.camera_defaults, labels, &s.definition).map_err(|e| {
             anyhow::anyhow!(
                 "camera \"{}\" (as changed through the API, stored in the database): {}",
                 s.id,
                 e.message
             )
-        })
+        })?;
+        anyhow::Ok((camera, s.definition))
     };
-    let mut out = Vec::new();
-    for (file, definition) in config.cameras.iter().zip(&config.camera_definitions) {
-        match by_id.remove(&file.id) {
+    let mut out = Vec::with_capacity(config.cameras.len() + added.len());
+    let file_cameras = config.cameras.iter().zip(&config.camera_definitions);
+    for ((file, definition), stored) in file_cameras.zip(overrides) {
+        match stored {
             Some(s) if s.deleted => {
                 info!(camera = %file.id, "camera deleted through the API; the config file's definition is not used");
             }
             Some(s) => {
                 info!(camera = %file.id, "camera changed through the API; the database's definition overrides the config file's");
-                out.push((from_db(&s)?, s.definition));
+                out.push(from_db(s)?);
             }
-            None => out.push((file.clone(), definition.clone())),
+            None => {
+                file.check_labels(labels)
+                    .map_err(|e| anyhow::anyhow!("camera \"{}\": {}", file.id, e.message))?;
+                out.push((file.clone(), definition.clone()));
+            }
         }
     }
-    for s in stored {
-        if !s.deleted && by_id.contains_key(&s.id) {
-            out.push((from_db(&s)?, s.definition));
-        }
+    for s in added {
+        out.push(from_db(s)?);
     }
     Ok(out)
 }
@@ -278,5 +301,114 @@ async fn wait_for_signal() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FILE: &str = r#"
+[[cameras]]
+id = "gate"
+name = "Gate"
+url = "rtsp://h/gate"
+detection = { labels = ["unicorn"] }
+
+[[cameras]]
+id = "yard"
+name = "Yard"
+url = "rtsp://h/yard"
+"#;
+
+    fn labels() -> Vec<String> {
+        ["person", "car", "motorcycle", "bicycle", "truck", "bus"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn stored(id: &str, definition: serde_json::Value, deleted: bool) -> StoredCamera {
+        StoredCamera {
+            id: id.into(),
+            definition,
+            deleted,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            position: 0,
+        }
+    }
+
+    fn ids(cameras: &[(CameraConfig, serde_json::Value)]) -> Vec<&str> {
+        cameras.iter().map(|(c, _)| c.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_file_camera_run_with_an_unknown_label_stops_startup() {
+        let config = Config::parse(FILE).unwrap();
+        let e = effective_cameras(&config, vec![], &labels()).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("camera \"gate\"") && e.contains("unicorn"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_camera_deleted_or_changed_through_the_api_is_not_checked() {
+        let config = Config::parse(FILE).unwrap();
+        let deleted = vec![stored("gate", json!({}), true)];
+        let run = effective_cameras(&config, deleted, &labels()).unwrap();
+        assert_eq!(ids(&run), ["yard"]);
+        let fixed = json!({"id": "gate", "name": "Gate", "url": "rtsp://h/gate"});
+        let changed = vec![stored("gate", fixed, false)];
+        let run = effective_cameras(&config, changed, &labels()).unwrap();
+        assert_eq!(ids(&run), ["gate", "yard"]);
+    }
+
+    #[test]
+    fn a_stored_camera_with_an_unknown_label_stops_startup_naming_it() {
+        let config = Config::parse(&FILE.replace("[\"unicorn\"]", "[\"person\"]")).unwrap();
+        let added = json!({"id": "shop", "name": "Shop", "url": "rtsp://h/shop",
+            "detection": {"labels": ["dragon"]}});
+        let e = effective_cameras(&config, vec![stored("shop", added, false)], &labels())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("camera \"shop\" (as changed through the API") && e.contains("dragon"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_default_label_stops_startup() {
+        let config = Config::parse(&format!(
+            "[detection]\nlabels = [\"person\", \"yeti\"]\n{}",
+            FILE.replace("[\"unicorn\"]", "[\"person\"]")
+        ))
+        .unwrap();
+        let e = effective_cameras(&config, vec![], &labels()).unwrap_err();
+        assert!(e.to_string().contains("[detection]"), "{e}");
+    }
+
+    #[test]
+    fn stored_cameras_override_and_follow_the_file_cameras() {
+        let config = Config::parse(&FILE.replace("[\"unicorn\"]", "[\"person\"]")).unwrap();
+        let changed = json!({"id": "yard", "name": "Yard 2", "url": "rtsp://h/yard2"});
+        let added = json!({"id": "shop", "name": "Shop", "url": "rtsp://h/shop"});
+        let run = effective_cameras(
+            &config,
+            vec![
+                stored("shop", added.clone(), false),
+                stored("yard", changed.clone(), false),
+                stored("gone", json!({}), true),
+            ],
+            &labels(),
+        )
+        .unwrap();
+        assert_eq!(ids(&run), ["gate", "yard", "shop"]);
+        assert_eq!((run[1].0.name.as_str(), &run[1].1), ("Yard 2", &changed));
+        assert_eq!(run[2].1, added);
+        assert_eq!(run[0].1, config.camera_definitions[0]);
     }
 }
