@@ -5,8 +5,9 @@
 //! - **Busy**: every packet is decoded; frames go to the detector at the
 //!   camera's detection rate.
 //! - **Idle** (no motion hint for `idle_after_s` and no tracked object): only
-//!   key frames are decoded, and each goes to the detector (picture checks and
-//!   stationary tracks keep being fed). The other packets are kept, undecoded,
+//!   key frames are decoded, and each goes to the picture checks, not the
+//!   model (the analytics hold their stationary tracks meanwhile). The other
+//!   packets are kept, undecoded,
 //!   since the last key frame; each key frame drops them.
 //! - **Onset** (a motion hint, or the analytics reporting a tracked object,
 //!   while idle): the kept packets are decoded in order, without detection,
@@ -79,7 +80,7 @@ impl Default for ActivitySettings {
 pub enum Step<P> {
     /// Busy: decode it; frames go to the detector at the camera's rate.
     Decode(P),
-    /// Idle, a key frame: decode it and detect on it. `skipped` packets kept
+    /// Idle, a key frame: decode it for the picture checks. `skipped` packets kept
     /// since the previous key frame were dropped undecoded.
     Key { packet: P, skipped: usize },
     /// Idle: kept, not decoded (yet).
