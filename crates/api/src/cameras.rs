@@ -44,6 +44,10 @@ struct Health {
     idle: bool,
     /// Frames never decoded because the camera was idle.
     frames_skipped_idle: u64,
+    /// CPU time spent inside the video decoder for this camera.
+    decode_cpu_seconds: f64,
+    /// CPU time spent converting this camera's pictures.
+    convert_cpu_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -80,6 +84,8 @@ fn health_of(cam: &CameraView) -> Health {
         frames_dropped_detect: get(&s.frames_dropped_detect),
         idle: s.idle(),
         frames_skipped_idle: get(&s.frames_skipped_idle),
+        decode_cpu_seconds: get(&s.decode_cpu_ns) as f64 / 1e9,
+        convert_cpu_seconds: get(&s.convert_cpu_ns) as f64 / 1e9,
     }
 }
 

@@ -170,6 +170,25 @@ pub fn render(cams: &[CameraView]) -> String {
         cams,
         get(|s| &s.frames_skipped_idle),
     );
+    let seconds = |f: fn(&CameraStats) -> &std::sync::atomic::AtomicU64| {
+        move |c: &CameraView| CameraStats::get(f(&c.stats)) as f64 / 1e9
+    };
+    family(
+        &mut out,
+        "xueliang_camera_decode_cpu_seconds_total",
+        "counter",
+        "CPU time its decode thread spent inside the video decoder for the camera.",
+        cams,
+        seconds(|s| &s.decode_cpu_ns),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_convert_cpu_seconds_total",
+        "counter",
+        "CPU time its decode thread spent converting the camera's pictures (copy for the picture checks, scaling to the model input).",
+        cams,
+        seconds(|s| &s.convert_cpu_ns),
+    );
     let _ = writeln!(
         out,
         "# HELP xueliang_camera_frames_dropped_total Frames dropped because a stage was behind.\n# TYPE xueliang_camera_frames_dropped_total counter"

@@ -536,6 +536,8 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     CameraStats::add(&stats.frames_received, 42);
     CameraStats::add(&stats.frames_dropped_detect, 2);
     CameraStats::add(&stats.frames_skipped_idle, 49);
+    CameraStats::add(&stats.decode_cpu_ns, 2_500_000_000);
+    CameraStats::add(&stats.convert_cpu_ns, 250_000_000);
     stats.set_idle(true);
     stats.set_hardware_decoding(Some(HwAccel::Vaapi));
     let config =
@@ -570,6 +572,8 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
         "xueliang_camera_frames_dropped_total{camera=\"bridge\",stage=\"detect\"} 2",
         "xueliang_camera_idle{camera=\"bridge\"} 1",
         "xueliang_camera_frames_skipped_idle_total{camera=\"bridge\"} 49",
+        "xueliang_camera_decode_cpu_seconds_total{camera=\"bridge\"} 2.5",
+        "xueliang_camera_convert_cpu_seconds_total{camera=\"bridge\"} 0.25",
         "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"vaapi\"} 1",
         "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"none\"} 0",
         "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"cuda\"} 0",

@@ -17,6 +17,9 @@ use xueliang_detect::{Detector, Manifest, OrtDetector};
 pub struct FfmpegDecode {
     /// The filter applied after decoding, if any (`-vf`).
     pub filter: Option<String>,
+    /// Copies of the clip decoded at once, interleaved on ffmpeg's one
+    /// thread (as a decode thread interleaves its cameras).
+    pub inputs: u32,
     /// Frames decoded per try (the clip's frames times the loops).
     pub frames: u64,
     /// Frames that came out of the filter.
@@ -72,18 +75,25 @@ pub fn parse_ffmpeg_benchmark(stderr: &str) -> Option<FfmpegOutput> {
     })
 }
 
-/// Decodes `clip` (looped `loops` extra times) with one thread, `tries` times;
-/// keeps the try with the least CPU time (noise from other processes only adds).
-/// With a `filter`, its output frames are fewer than the decoded ones: pass
-/// the decoded count (`decoded_frames`, from a run without filter) so the
-/// cost is per decoded frame.
-pub fn ffmpeg_decode(
-    clip: &Path,
-    loops: u32,
-    tries: u32,
-    filter: Option<&str>,
-    decoded_frames: Option<u64>,
-) -> Result<FfmpegDecode> {
+/// How ffmpeg is asked to decode the clip.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FfmpegJob<'a> {
+    /// The clip is played this many extra times.
+    pub loops: u32,
+    /// A filter applied after decoding (`-vf`).
+    pub filter: Option<&'a str>,
+    /// Copies of the clip decoded at once on the one thread (1 if 0).
+    pub inputs: u32,
+    /// Frames decoded per try when ffmpeg's count is not that (a filter's
+    /// output frames are fewer; with several inputs it counts the first):
+    /// from a run of one input without filter, times `inputs`.
+    pub decoded_frames: Option<u64>,
+}
+
+/// Decodes the clip as `job` says with one thread, `tries` times; keeps the
+/// try with the least CPU time (noise from other processes only adds).
+pub fn ffmpeg_decode(clip: &Path, job: FfmpegJob, tries: u32) -> Result<FfmpegDecode> {
+    let inputs = job.inputs.max(1);
     let mut best: Option<FfmpegOutput> = None;
     for _ in 0..tries.max(1) {
         let mut cmd = Command::new("ffmpeg");
@@ -93,16 +103,20 @@ pub fn ffmpeg_decode(
             "-benchmark",
             "-filter_threads",
             "1",
-        ])
-        .args(["-threads", "1"])
-        .args(["-stream_loop", &loops.to_string(), "-i"])
-        .arg(clip)
-        .arg("-an");
-        if let Some(f) = filter {
-            cmd.args(["-vf", f]);
+        ]);
+        for _ in 0..inputs {
+            cmd.args(["-threads", "1"])
+                .args(["-stream_loop", &job.loops.to_string(), "-i"])
+                .arg(clip);
+        }
+        for i in 0..inputs {
+            cmd.args(["-map", &format!("{i}:v"), "-an"]);
+            if let Some(f) = job.filter {
+                cmd.args(["-vf", f]);
+            }
+            cmd.args(["-f", "null", "-"]);
         }
         let out = cmd
-            .args(["-f", "null", "-"])
             .output()
             .context("running ffmpeg (apt-get install ffmpeg)")?;
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -121,9 +135,10 @@ pub fn ffmpeg_decode(
     }
     let b = best.expect("at least one try");
     let cpu = (b.utime_s + b.stime_s).max(1e-6);
-    let frames = decoded_frames.unwrap_or(b.frames).max(1);
+    let frames = job.decoded_frames.unwrap_or(b.frames).max(1);
     Ok(FfmpegDecode {
-        filter: filter.map(str::to_owned),
+        filter: job.filter.map(str::to_owned),
+        inputs,
         frames,
         frames_out: b.frames,
         utime_s: b.utime_s,

@@ -28,8 +28,9 @@ const CLIP_SIZE: (u32, u32) = (704, 576);
     about = "Performance bench: the real xueliang binary against N cameras of the real RTSP server",
     long_about = "Performance bench: the real `xueliang serve` against N cameras served by the real \
 GStreamer RTSP server (tests/rtsp-server/serve.py, looping the clip), with the machine's limits \
-measured in the same run: `ffmpeg -threads 1 -benchmark` decoding the same clip (plain, and with \
-the scaling to the model input a decode thread does), and the model's bare inference time with one \
+measured in the same run: `ffmpeg -threads 1 -benchmark` decoding the same clip (plain, with \
+the scaling to the model input a decode thread does, and K copies interleaved on its one thread as a \
+decode thread interleaves its cameras), and the model's bare inference time with one \
 thread and with one per core (each run is compared with the layout xueliang logs at startup), plus \
 the raw session under other onnxruntime session options.\n\n\
 For each N it prints: process CPU as % of one core (from /proc/<pid>/stat), total and per camera, \
@@ -41,8 +42,11 @@ the object events that started in the window); and the ratios to the limits.\n\n
 Columns: cpu% = xueliang, % of one core; %/cam = per camera; rtsp% = the test server; other% = \
 everything else on the machine; det fps = mean/slowest camera; drop dt/dc = frames dropped before \
 detection/decoding; inf = inference workers x threads; dec us/f = decode threads' CPU per decoded \
-frame; inf ms/d = inference CPU per detection; proc us/f = process CPU per received frame; dec/ffm, \
-dec/ffs = ffmpeg's CPU per frame (plain, with scaling) / ours; proc/ffm = ours / ffmpeg's; \
+frame; codec us/f, conv us/f = of that, inside the video decoder and converting pictures (the \
+cameras' decode_cpu_seconds and convert_cpu_seconds); inf ms/d = inference CPU per detection; \
+proc us/f = process CPU per received frame; dec/ffm, dec/ffs = ffmpeg's CPU per frame (plain, with \
+scaling) / ours; codec/ffm, codec/ffK = ffmpeg's CPU per frame (one clip, K clips interleaved on \
+its thread: --interleaved-inputs) / our decoder's; proc/ffm = ours / ffmpeg's; \
 inf/bare = bare CPU per inference / ours; det/cap = detections/s / the bare sessions' back-to-back \
 rate. A run keeps up with <= 1 % dropped before detection, >= 95 % of the detection rate and every \
 camera online.\n\n\
@@ -99,6 +103,18 @@ struct Cli {
     /// `[decode] threads`; 0 = xueliang's default (one per core).
     #[arg(long, default_value_t = 0)]
     decode_threads: usize,
+    /// `[decode] hwaccel`: hardware decoders to try, in order (cuda, vaapi;
+    /// comma-separated). Default: software.
+    #[arg(long, value_delimiter = ',')]
+    hwaccel: Vec<String>,
+    /// `[detector] execution_providers` to try, in order (tensorrt, cuda,
+    /// cpu; comma-separated). Default: the CPU.
+    #[arg(long, value_delimiter = ',')]
+    execution_providers: Vec<String>,
+    /// Copies of the clip ffmpeg decodes at once on its one thread for the
+    /// interleaved decode limit (a decode thread interleaves its cameras).
+    #[arg(long, default_value_t = 8)]
+    interleaved_inputs: u32,
     /// Back-to-back inferences timed for the bare inference limit.
     #[arg(long, default_value_t = 300)]
     infer_runs: u32,
@@ -162,6 +178,9 @@ struct Limits {
     /// ffmpeg doing what a decode thread does: decode every frame, and scale
     /// the frames due for detection to the model input (RGB24, bilinear) in one pass.
     ffmpeg_decode_scale: limits::FfmpegDecode,
+    /// ffmpeg decoding `--interleaved-inputs` copies of the clip at once on
+    /// its one thread, per decoded frame.
+    ffmpeg_decode_interleaved: limits::FfmpegDecode,
     /// One entry per thread count; the first is the count xueliang runs with.
     inference: Vec<limits::BareInference>,
     /// The raw session's time under other onnxruntime session options.
@@ -197,6 +216,12 @@ struct Ratios {
     /// The same against ffmpeg decoding and scaling the frames due for detection
     /// (the same work as a decode thread).
     decode_vs_ffmpeg_scale: Option<f64>,
+    /// ffmpeg's CPU per frame / the CPU inside our video decoder per frame
+    /// (the cameras' own counters: decoding alone, without conversion).
+    codec_vs_ffmpeg: Option<f64>,
+    /// The same against ffmpeg decoding several copies of the clip
+    /// interleaved on one thread, as our decode threads do.
+    codec_vs_ffmpeg_interleaved: Option<f64>,
     /// Our whole process's CPU per received frame / ffmpeg's CPU per frame.
     process_per_frame_vs_ffmpeg: Option<f64>,
     /// Bare CPU per inference / our inference CPU per detection (1 = no overhead).
@@ -352,6 +377,8 @@ fn real_main(cli: Cli) -> Result<()> {
         inference_threads: cli.inference_threads,
         inference_workers: cli.inference_workers,
         decode_threads: cli.decode_threads,
+        hwaccel: cli.hwaccel.clone(),
+        execution_providers: cli.execution_providers.clone(),
         keep_logs: cli.keep_logs,
     };
     let mut runs: Vec<RunEntry> = Vec::new();
@@ -574,7 +601,12 @@ fn measure_limits(
     cores: usize,
 ) -> Result<Limits> {
     eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark (3 tries, clip looped 4 times)");
-    let ffmpeg = limits::ffmpeg_decode(clip, 3, 3, None, None)?;
+    let plays = 4;
+    let one = limits::FfmpegJob {
+        loops: plays - 1,
+        ..Default::default()
+    };
+    let ffmpeg = limits::ffmpeg_decode(clip, one, 3)?;
     let manifest = xueliang_detect::Manifest::load(model).context("loading the model manifest")?;
     let p = manifest.input.geometry.placement(CLIP_SIZE.0, CLIP_SIZE.1);
     let every = (CLIP_FPS / cli.detect_fps).round().max(1.0) as u32;
@@ -583,7 +615,20 @@ fn measure_limits(
         p.scaled_w, p.scaled_h
     );
     eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark -vf {filter}");
-    let ffmpeg_scale = limits::ffmpeg_decode(clip, 3, 3, Some(&filter), Some(ffmpeg.frames))?;
+    let scaled = limits::FfmpegJob {
+        filter: Some(&filter),
+        decoded_frames: Some(ffmpeg.frames),
+        ..one
+    };
+    let ffmpeg_scale = limits::ffmpeg_decode(clip, scaled, 3)?;
+    let k = cli.interleaved_inputs.max(1);
+    eprintln!("[bench] limits: ffmpeg -threads 1 -benchmark, {k} copies of the clip interleaved");
+    let interleaved = limits::FfmpegJob {
+        inputs: k,
+        decoded_frames: Some(ffmpeg.frames / u64::from(plays) * u64::from(k)),
+        ..Default::default()
+    };
+    let ffmpeg_interleaved = limits::ffmpeg_decode(clip, interleaved, 3)?;
     // One thread (a session per core) and all cores (one session), and any
     // other count asked for.
     let mut counts = vec![1];
@@ -630,6 +675,7 @@ fn measure_limits(
     Ok(Limits {
         ffmpeg_decode: ffmpeg,
         ffmpeg_decode_scale: ffmpeg_scale,
+        ffmpeg_decode_interleaved: ffmpeg_interleaved,
         inference,
         session_options,
         decode_cameras_per_core,
@@ -654,6 +700,12 @@ fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
         decode_vs_ffmpeg_scale: r
             .decode_cpu_us_per_frame
             .map(|ours| l.ffmpeg_decode_scale.cpu_us_per_frame / ours),
+        codec_vs_ffmpeg: r
+            .codec_cpu_us_per_frame
+            .map(|ours| l.ffmpeg_decode.cpu_us_per_frame / ours),
+        codec_vs_ffmpeg_interleaved: r
+            .codec_cpu_us_per_frame
+            .map(|ours| l.ffmpeg_decode_interleaved.cpu_us_per_frame / ours),
         process_per_frame_vs_ffmpeg: r
             .process_cpu_us_per_frame
             .map(|ours| ours / l.ffmpeg_decode.cpu_us_per_frame),
@@ -678,6 +730,13 @@ fn print_limits(l: &Limits, detect_fps: f64) {
         "ffmpeg -threads 1 decode + scale to the model input at the detection rate: {:.0} us per decoded frame \
          ({} frames scaled)",
         s.cpu_us_per_frame, s.frames_out
+    );
+    let i = &l.ffmpeg_decode_interleaved;
+    println!(
+        "ffmpeg -threads 1 decode, {} copies of the clip interleaved: {:.0} us per decoded frame ({:.2} of one copy's cost)",
+        i.inputs,
+        i.cpu_us_per_frame,
+        i.cpu_us_per_frame / f.cpu_us_per_frame
     );
     for b in &l.inference {
         println!(
@@ -765,15 +824,19 @@ fn print_table(entries: &[RunEntry]) {
         );
     }
     println!(
-        "{:>4} | {:>5} {:>5} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | threads (% of one core)",
+        "{:>4} | {:>5} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} | threads (% of one core)",
         "N",
         "inf",
         "sys%",
         "dec us/f",
+        "codec us/f",
+        "conv us/f",
         "inf ms/d",
         "proc us/f",
         "dec/ffm",
         "dec/ffs",
+        "codec/ffm",
+        "codec/ffK",
         "proc/ffm",
         "inf/bare",
         "det/cap"
@@ -788,7 +851,7 @@ fn print_table(entries: &[RunEntry]) {
             .map(|(g, p)| format!("{g} {p:.1}"))
             .collect();
         println!(
-            "{:>4} | {:>5} {:>5.1} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} {:>8} {:>8} | {}",
+            "{:>4} | {:>5} {:>5.1} {:>9} {:>10} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} | {}",
             r.cameras,
             match (r.inference_workers, r.inference_threads) {
                 (Some(w), Some(t)) => format!("{w}x{t}"),
@@ -796,10 +859,14 @@ fn print_table(entries: &[RunEntry]) {
             },
             r.xueliang_sys_pct,
             opt(r.decode_cpu_us_per_frame, 0),
+            opt(r.codec_cpu_us_per_frame, 0),
+            opt(r.convert_cpu_us_per_frame, 0),
             opt(r.inference_cpu_ms_per_detection, 2),
             opt(r.process_cpu_us_per_frame, 0),
             opt(ra.decode_vs_ffmpeg, 2),
             opt(ra.decode_vs_ffmpeg_scale, 2),
+            opt(ra.codec_vs_ffmpeg, 2),
+            opt(ra.codec_vs_ffmpeg_interleaved, 2),
             opt(ra.process_per_frame_vs_ffmpeg, 2),
             opt(ra.inference_vs_bare, 2),
             opt(ra.detection_vs_bare_capacity, 2),

@@ -32,6 +32,10 @@ pub struct RunSpec {
     /// know the field).
     pub inference_workers: usize,
     pub decode_threads: usize,
+    /// `[decode] hwaccel` and `[detector] execution_providers`, written only
+    /// when not empty (the binary's defaults: software, the CPU).
+    pub hwaccel: Vec<String>,
+    pub execution_providers: Vec<String>,
     pub keep_logs: bool,
 }
 
@@ -122,6 +126,15 @@ fn start_rtsp_server(spec: &RunSpec, log: &Path) -> Result<(Guard, u16)> {
     Ok((guard, port))
 }
 
+/// `key = ["a", "b"]` and a new line; nothing for an empty list.
+fn toml_list(key: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+    format!("{key} = [{}]\n", quoted.join(", "))
+}
+
 /// The config the bench runs `xueliang serve` with.
 pub fn config_text(spec: &RunSpec, data_dir: &Path, api: u16, metrics: u16, rtsp: u16) -> String {
     let mut c = format!(
@@ -137,10 +150,10 @@ data_dir = "{data}"
 model = "{model}"
 onnxruntime = "{ort}"
 threads = {inference_threads}
-{workers}
+{workers}{providers}
 [decode]
 threads = {decode_threads}
-
+{hwaccel}
 [detection]
 fps = {fps}
 labels = ["person", "car"]
@@ -156,7 +169,9 @@ lost_after_s = 1
         } else {
             String::new()
         },
+        providers = toml_list("execution_providers", &spec.execution_providers),
         decode_threads = spec.decode_threads,
+        hwaccel = toml_list("hwaccel", &spec.hwaccel),
         fps = spec.detect_fps,
     );
     for i in 0..spec.cameras {
@@ -183,6 +198,10 @@ pub struct Counters {
     /// The camera is idle (key frames only); absent in binaries before it.
     pub idle: bool,
     pub frames_skipped_idle: u64,
+    /// CPU seconds inside the video decoder, and converting pictures
+    /// (absent in binaries before them: 0).
+    pub decode_cpu_s: f64,
+    pub convert_cpu_s: f64,
 }
 
 impl Counters {
@@ -200,6 +219,8 @@ impl Counters {
             reconnects: n("reconnects"),
             idle: h["idle"].as_bool().unwrap_or(false),
             frames_skipped_idle: n("frames_skipped_idle"),
+            decode_cpu_s: h["decode_cpu_seconds"].as_f64().unwrap_or(0.0),
+            convert_cpu_s: h["convert_cpu_seconds"].as_f64().unwrap_or(0.0),
         }
     }
 
@@ -220,6 +241,8 @@ impl Counters {
             reconnects: d(self.reconnects, before.reconnects),
             idle: self.idle,
             frames_skipped_idle: d(self.frames_skipped_idle, before.frames_skipped_idle),
+            decode_cpu_s: (self.decode_cpu_s - before.decode_cpu_s).max(0.0),
+            convert_cpu_s: (self.convert_cpu_s - before.convert_cpu_s).max(0.0),
         }
     }
 }
@@ -387,6 +410,11 @@ pub struct RunResult {
     /// CPU of the decode threads per decoded frame (decode, plus scaling to the
     /// model input and the I420 copy of the frames sent to detection).
     pub decode_cpu_us_per_frame: Option<f64>,
+    /// Of that, the CPU inside the video decoder per decoded frame (the
+    /// cameras' own counters; None from binaries without them).
+    pub codec_cpu_us_per_frame: Option<f64>,
+    /// And converting pictures (the I420 copy, the scaling), per decoded frame.
+    pub convert_cpu_us_per_frame: Option<f64>,
     /// CPU of the inference thread and onnxruntime's pool per detection.
     pub inference_cpu_ms_per_detection: Option<f64>,
     /// Whole-process CPU per received frame.
@@ -610,6 +638,8 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         total.frames_detected += d.frames_detected;
         total.frames_dropped_detect += d.frames_dropped_detect;
         total.reconnects += d.reconnects;
+        total.decode_cpu_s += d.decode_cpu_s;
+        total.convert_cpu_s += d.convert_cpu_s;
     }
     let group_s = |names: &[&str]| -> f64 {
         groups
@@ -665,6 +695,10 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         latency_ms_p99: stats::percentile(&latencies, 99.0),
         latency_ms_max: stats::max(&latencies),
         decode_cpu_us_per_frame: per(group_s(&["decode"]), total.frames_decoded, 1e6),
+        codec_cpu_us_per_frame: per(total.decode_cpu_s, total.frames_decoded, 1e6)
+            .filter(|_| total.decode_cpu_s > 0.0),
+        convert_cpu_us_per_frame: per(total.convert_cpu_s, total.frames_decoded, 1e6)
+            .filter(|_| total.decode_cpu_s > 0.0),
         inference_cpu_ms_per_detection: per(group_s(INFERENCE_GROUPS), total.frames_detected, 1e3),
         process_cpu_us_per_frame: per(xl_pct / 100.0 * window, total.frames_received, 1e6),
     })
@@ -736,6 +770,8 @@ mod tests {
             inference_threads: 0,
             inference_workers: 0,
             decode_threads: 0,
+            hwaccel: vec!["cuda".into(), "vaapi".into()],
+            execution_providers: vec!["cuda".into(), "cpu".into()],
             keep_logs: false,
         };
         let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, 3);
@@ -745,5 +781,18 @@ mod tests {
         assert_eq!(parsed.cameras.len(), 3);
         assert_eq!(parsed.cameras[2].id, "cam003");
         assert_eq!(parsed.detection.fps, 5.0);
+        assert_eq!(
+            parsed.decode.hwaccel,
+            [xueliang_core::HwAccel::Cuda, xueliang_core::HwAccel::Vaapi]
+        );
+        assert_eq!(parsed.detector.execution_providers.len(), 2);
+        // Without them the binary's defaults stay.
+        let plain = RunSpec {
+            hwaccel: vec![],
+            execution_providers: vec![],
+            ..spec
+        };
+        let c = config_text(&plain, Path::new("/tmp/d"), 1, 2, 3);
+        assert!(!c.contains("hwaccel") && !c.contains("execution_providers"));
     }
 }

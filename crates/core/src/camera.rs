@@ -175,6 +175,14 @@ pub struct CameraStats {
     /// 1 cuda, 2 vaapi. Set by the decoder when it opens one and when it
     /// falls back to software.
     pub hardware_decoding: AtomicU8,
+    /// CPU time the decode thread spent inside the video decoder for this
+    /// camera (sending packets, receiving pictures, copying them from a
+    /// device), in nanoseconds. Set by the decoder.
+    pub decode_cpu_ns: AtomicU64,
+    /// CPU time the decode thread spent converting this camera's pictures
+    /// (the copy for the picture checks, the scaling to the model input), in
+    /// nanoseconds. Set by the decoder.
+    pub convert_cpu_ns: AtomicU64,
 }
 
 /// What the picture checks currently see on a camera.

@@ -15,9 +15,14 @@
 //!
 //! Decoding runs on a hardware device (NVDEC, VA-API) where one is
 //! configured and starts, in software otherwise (see [`hardware`]).
+//!
+//! Each camera's counters say how much of its decode thread's CPU went into
+//! the decoder and how much into converting pictures (`decode_cpu_ns`,
+//! `convert_cpu_ns`).
 
 pub mod activity;
 mod convert;
+mod cpu_split;
 pub mod hardware;
 #[cfg(test)]
 mod hardware_tests;

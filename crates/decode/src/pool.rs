@@ -2,6 +2,7 @@
 
 use crate::activity::{Activity, ActivitySettings, Step};
 use crate::convert::FrameConverter;
+use crate::cpu_split::CpuSplit;
 use crate::hardware::{self, HardwarePlan, HwDevice};
 use ffmpeg_next::codec::Id;
 use ffmpeg_next::decoder;
@@ -416,6 +417,7 @@ impl<C> CameraDecoder<C> {
         let Some(open) = decoder.as_mut() else {
             return Ok(());
         };
+        let mut cpu = CpuSplit::start(stats);
         let mut packet = Packet::copy(&frame.data);
         packet.set_pts(Some((frame.stream_time * 1e6) as i64));
         if let Err(e) = open.video.send_packet(&packet) {
@@ -469,7 +471,10 @@ impl<C> CameraDecoder<C> {
             } else {
                 &*picture
             };
-            match emit(spec, converter, software, frame, detect) {
+            cpu.decoded();
+            let emitted = emit(spec, converter, software, frame, detect);
+            cpu.converted();
+            match emitted {
                 Ok(decoded) => {
                     if detect {
                         CameraStats::add(&stats.frames_offered, 1);
