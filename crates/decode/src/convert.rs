@@ -8,12 +8,24 @@ use xueliang_core::{InputGeometry, ModelInput, ResizeMode};
 
 /// Per-camera conversion state: scalers are cached and rebuilt only when the
 /// source format or size changes.
+///
+/// The model input is made in two passes: scaling in YUV (4:2:0, full
+/// size to the model's), then YUV to RGB at the model's size. swscale's
+/// one pass that scales and converts at once costs 2.5-3 times as much
+/// on a D1 picture (its output stage converts through its generic path);
+/// the second pass here takes its unscaled SIMD path (docs/performance.md).
 pub struct FrameConverter {
     geometry: InputGeometry,
-    to_rgb: Option<(ScalerKey, Scaler)>,
-    to_i420: Option<(ScalerKey, Scaler)>,
-    rgb: VideoFrame,
-    i420: VideoFrame,
+    to_small_yuv: Pass,
+    to_rgb: Pass,
+    to_i420: Pass,
+}
+
+/// One swscale pass: the scaler for the current source and the picture it
+/// writes (both rebuilt when the source's format or size changes).
+struct Pass {
+    scaler: Option<(ScalerKey, Scaler)>,
+    out: VideoFrame,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,10 +54,9 @@ impl FrameConverter {
     pub fn new(geometry: InputGeometry) -> Self {
         FrameConverter {
             geometry,
-            to_rgb: None,
-            to_i420: None,
-            rgb: VideoFrame::empty(),
-            i420: VideoFrame::empty(),
+            to_small_yuv: Pass::default(),
+            to_rgb: Pass::default(),
+            to_i420: Pass::default(),
         }
     }
 
@@ -65,9 +76,7 @@ impl FrameConverter {
                     out_h: h,
                     full_range_source: false,
                 };
-                let scaler = cached(&mut self.to_i420, key, Pixel::YUV420P)?;
-                scaler.run(src, &mut self.i420)?;
-                &self.i420
+                self.to_i420.run(key, Pixel::YUV420P, src)?
             }
         };
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
@@ -81,29 +90,46 @@ impl FrameConverter {
         })
     }
 
-    /// Scales the picture in one pass to the model's input (RGB24), padding
-    /// for letterbox.
+    /// Scales the picture to the model's input (RGB24), padding for
+    /// letterbox.
     pub fn model_input(&mut self, src: &VideoFrame) -> Result<ModelInput, ffmpeg_next::Error> {
         let g = self.geometry;
         let placement: Placement = g.placement(src.width(), src.height());
-        let key = ScalerKey {
+        // Scaling keeps the samples' range: full-range pictures stay in the
+        // JPEG variant, whose range swscale knows; others (NV12 and
+        // YUV420P flagged full range included) keep their values, and the
+        // flag goes to the conversion to RGB.
+        let small_format = match src.format() {
+            Pixel::YUVJ420P => Pixel::YUVJ420P,
+            _ => Pixel::YUV420P,
+        };
+        let scale = ScalerKey {
             format: src.format(),
             width: src.width(),
             height: src.height(),
             out_w: placement.scaled_w,
             out_h: placement.scaled_h,
-            full_range_source: flagged_full_range(src),
+            full_range_source: false,
         };
-        let scaler = cached(&mut self.to_rgb, key, Pixel::RGB24)?;
-        scaler.run(src, &mut self.rgb)?;
+        let small = self.to_small_yuv.run(scale, small_format, src)?;
+        let convert = ScalerKey {
+            format: small_format,
+            width: placement.scaled_w,
+            height: placement.scaled_h,
+            out_w: placement.scaled_w,
+            out_h: placement.scaled_h,
+            // YUVJ420P says it is full range; swscale refuses being told.
+            full_range_source: small_format != Pixel::YUVJ420P && flagged_full_range(src),
+        };
+        let scaled = self.to_rgb.run(convert, Pixel::RGB24, small)?;
         let fill = match g.resize {
             ResizeMode::Letterbox { fill } => fill,
             ResizeMode::Stretch => 0,
         };
         let row = g.width as usize * 3;
         let mut rgb = vec![fill; row * g.height as usize];
-        let stride = self.rgb.stride(0);
-        let data = self.rgb.data(0);
+        let stride = scaled.stride(0);
+        let data = scaled.data(0);
         let scaled_row = placement.scaled_w as usize * 3;
         let x0 = placement.pad_x as usize * 3;
         for y in 0..placement.scaled_h as usize {
@@ -119,27 +145,46 @@ impl FrameConverter {
     }
 }
 
-fn cached(
-    slot: &mut Option<(ScalerKey, Scaler)>,
-    key: ScalerKey,
-    out: Pixel,
-) -> Result<&mut Scaler, ffmpeg_next::Error> {
-    if slot.as_ref().is_none_or(|(k, _)| *k != key) {
-        let mut scaler = Scaler::get(
-            key.format,
-            key.width,
-            key.height,
-            out,
-            key.out_w,
-            key.out_h,
-            Flags::BILINEAR,
-        )?;
-        if key.full_range_source && !crate::hardware::set_full_range_source(&mut scaler) {
-            return Err(ffmpeg_next::Error::InvalidData);
+impl Default for Pass {
+    fn default() -> Self {
+        Pass {
+            scaler: None,
+            out: VideoFrame::empty(),
         }
-        *slot = Some((key, scaler));
     }
-    Ok(&mut slot.as_mut().expect("just set").1)
+}
+
+impl Pass {
+    /// Runs the pass on `src` (described by `key`) into `out` format; returns
+    /// the picture written.
+    fn run(
+        &mut self,
+        key: ScalerKey,
+        out: Pixel,
+        src: &VideoFrame,
+    ) -> Result<&VideoFrame, ffmpeg_next::Error> {
+        if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
+            let mut scaler = Scaler::get(
+                key.format,
+                key.width,
+                key.height,
+                out,
+                key.out_w,
+                key.out_h,
+                Flags::BILINEAR,
+            )?;
+            if key.full_range_source && !crate::hardware::set_full_range_source(&mut scaler) {
+                return Err(ffmpeg_next::Error::InvalidData);
+            }
+            self.scaler = Some((key, scaler));
+            // The old picture has the old size or format: the scaler
+            // allocates a new one.
+            self.out = VideoFrame::empty();
+        }
+        let (_, scaler) = self.scaler.as_mut().expect("just set");
+        scaler.run(src, &mut self.out)?;
+        Ok(&self.out)
+    }
 }
 
 fn flagged_full_range(frame: &VideoFrame) -> bool {
@@ -279,6 +324,24 @@ mod tests {
         assert!(max_difference(&want, &stretched) > 10);
         assert!(c.i420(&full).unwrap().full_range);
         assert!(!c.i420(&limited).unwrap().full_range);
+    }
+
+    #[test]
+    fn a_camera_that_changes_its_picture_size_keeps_converting() {
+        crate::init().unwrap();
+        let g = InputGeometry {
+            width: 64,
+            height: 64,
+            resize: ResizeMode::Letterbox { fill: 114 },
+        };
+        let mut c = FrameConverter::new(g);
+        let wide = c.model_input(&half_white(128, 64)).unwrap();
+        let tall = c.model_input(&half_white(64, 128)).unwrap();
+        let back = c.model_input(&half_white(128, 64)).unwrap();
+        assert_eq!((wide.placement.scaled_w, wide.placement.scaled_h), (64, 32));
+        assert_eq!((tall.placement.scaled_w, tall.placement.scaled_h), (32, 64));
+        assert_eq!(wide.rgb, back.rgb);
+        assert_eq!(c.i420(&half_white(64, 128)).unwrap().y.len(), 64 * 128);
     }
 
     #[test]
