@@ -236,6 +236,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// As `xueliang camera list` shows it.
     pub fn describe(self) -> &'static str {
         match self {
             Source::File => "file",
