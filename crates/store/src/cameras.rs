@@ -52,4 +52,9 @@ pub trait CameraStore: Send + Sync {
     /// Marks a camera deleted (a tombstone), forgetting its definition. Works
     /// for ids with no row (cameras only in the config file).
     fn delete_camera(&self, id: &str, at: DateTime<Utc>) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Forgets the database's word on a camera: removes its definition or
+    /// tombstone, so a config-file camera of this id runs as the file defines
+    /// it and one added through the API is gone. `false` when there was none.
+    fn forget_camera(&self, id: &str) -> BoxFuture<'_, Result<bool, StoreError>>;
 }

@@ -32,22 +32,28 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`) and
     /// brings its schema up to date.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+        SqliteStore::connect(url, options(url)?.create_if_missing(true)).await
+    }
+
+    /// Opens the database at `url` like [`SqliteStore::open`] if its file
+    /// exists; `None`, and no file made, if it does not.
+    pub async fn open_existing(url: &str) -> Result<Option<SqliteStore>, StoreError> {
+        let options = options(url)?;
+        if !options.get_filename().exists() {
+            return Ok(None);
+        }
+        SqliteStore::connect(url, options).await.map(Some)
+    }
+
+    async fn connect(url: &str, options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(open_err)?;
+            .map_err(|source| StoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore {
             pool,
@@ -55,6 +61,18 @@ impl SqliteStore {
             changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
         })
     }
+}
+
+fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|source| StoreError::Open {
+        url: url.to_owned(),
+        source,
+    })?;
+    Ok(options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5)))
 }
 
 impl SqliteStore {

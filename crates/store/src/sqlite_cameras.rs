@@ -94,4 +94,16 @@ impl CameraStore for SqliteStore {
         }
         .boxed()
     }
+
+    fn forget_camera(&self, id: &str) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let id = id.to_owned();
+        async move {
+            let done = sqlx::query("DELETE FROM cameras WHERE id = ?1")
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        }
+        .boxed()
+    }
 }

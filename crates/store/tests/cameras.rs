@@ -78,3 +78,51 @@ async fn sqlite_cameras() {
     let store = SqliteStore::open(&url).await.unwrap();
     assert_eq!(store.list_cameras().await.unwrap().len(), 3);
 }
+
+async fn forgetting(store: &dyn CameraStore) {
+    let a = json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
+    store.put_camera("a", &a, t0()).await.unwrap();
+    store.put_camera("b", &a, t0()).await.unwrap();
+    store.delete_camera("file-only", t0()).await.unwrap();
+    // A definition and a tombstone are both forgotten; other rows stay.
+    assert!(store.forget_camera("a").await.unwrap());
+    assert!(store.forget_camera("file-only").await.unwrap());
+    assert!(!store.forget_camera("a").await.unwrap(), "nothing left");
+    assert!(!store.forget_camera("never").await.unwrap());
+    let ids: Vec<_> = store
+        .list_cameras()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["b"]);
+    // Stored again after being forgotten: a new camera.
+    let again = store.put_camera("a", &a, t0()).await.unwrap();
+    assert!(!again.deleted);
+}
+
+#[tokio::test]
+async fn sqlite_forget_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("events.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    forgetting(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_open_existing_makes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let url = format!("sqlite://{}", path.display());
+    assert!(SqliteStore::open_existing(&url).await.unwrap().is_none());
+    assert!(!path.exists());
+    SqliteStore::open(&url)
+        .await
+        .unwrap()
+        .put_camera("a", &json!({}), t0())
+        .await
+        .unwrap();
+    let store = SqliteStore::open_existing(&url).await.unwrap().unwrap();
+    assert_eq!(store.list_cameras().await.unwrap().len(), 1);
+}

@@ -1,7 +1,9 @@
 //! `xueliang`: command-line entry point. Parsing and wiring only; every stage
 //! lives in its own crate.
 
+mod camera_cmd;
 mod cameras;
+mod offline;
 mod pipeline;
 mod serve;
 mod users;
@@ -29,7 +31,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a config file (and the model it names) and exit.
+    /// Validate a config file (and the model it names, and the cameras
+    /// changed through the API if the database exists) and exit.
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
@@ -39,6 +42,12 @@ enum Command {
         #[command(subcommand)]
         command: users::UserCommand,
     },
+    /// See the cameras as `serve` would run them, and undo a change made
+    /// through the API (when it keeps `serve` from starting).
+    Camera {
+        #[command(subcommand)]
+        command: camera_cmd::CameraCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,8 +55,10 @@ fn main() -> ExitCode {
     let path = match &cli.command {
         Command::Serve { config } | Command::CheckConfig { config } => config,
         Command::User { command } => command.config_path(),
-    };
-    let config = match Config::load(path) {
+        Command::Camera { command } => command.config_path(),
+    }
+    .to_owned();
+    let config = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("xueliang: {e}");
@@ -55,13 +66,14 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::CheckConfig { .. } => check(&config),
-        Command::Serve { .. } => serve::run(config),
+        Command::CheckConfig { .. } => check(&config, &path),
+        Command::Serve { .. } => serve::run(config, &path),
         Command::User { command } => users::run(command, &config),
+        Command::Camera { command } => camera_cmd::run(command, &config),
     }
 }
 
-fn check(config: &Config) -> ExitCode {
+fn check(config: &Config, path: &std::path::Path) -> ExitCode {
     let manifest = match xueliang_detect::Manifest::load(&config.detector.model)
         .and_then(|m| m.read_model().map(|_| m))
     {
@@ -74,6 +86,19 @@ fn check(config: &Config) -> ExitCode {
     if let Err(e) = config.check_labels(&manifest.labels) {
         eprintln!("xueliang: {e}");
         return ExitCode::from(2);
+    }
+    match camera_cmd::stored_refusals(config, path, &manifest.labels) {
+        Ok(refusals) if refusals.is_empty() => {}
+        Ok(refusals) => {
+            for r in refusals {
+                eprintln!("xueliang: {r}");
+            }
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("xueliang: {e:#}");
+            return ExitCode::from(2);
+        }
     }
     let lib = config.detector.onnxruntime_path();
     if !lib.is_file() {

@@ -5,19 +5,20 @@ use crate::pipeline::Pipeline;
 use anyhow::Context;
 use chrono::Utc;
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 use xueliang_api::AppState;
-use xueliang_core::{CameraConfig, Config, SystemClock};
+use xueliang_core::{CameraConfig, CameraError, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
 use xueliang_health::run_monitor;
 use xueliang_ingest::IngestSettings;
 use xueliang_store::{CameraStore, EventStore, SqliteStore, StoredCamera};
 
-pub fn run(config: Config) -> ExitCode {
+pub fn run(config: Config, config_path: &Path) -> ExitCode {
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -31,7 +32,7 @@ pub fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, config_path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
@@ -56,7 +57,7 @@ fn cores() -> usize {
         .unwrap_or(1)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     // The detector first: a missing library or model is the likeliest setup mistake.
     let lib = config.detector.onnxruntime_path();
     let env = load_onnxruntime(&lib).context("[detector] onnxruntime")?;
@@ -111,7 +112,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // made through the API (stored in the database); their labels are
     // checked against the model's.
     let stored = store.list_cameras().await.context("[storage] cameras")?;
-    let cameras = effective_cameras(&config, stored, &manifest.labels)?;
+    let cameras = effective_cameras(&config, config_path, stored, &manifest.labels)?;
 
     let decode_threads = match config.decode.threads {
         0 => cores(),
@@ -223,20 +224,83 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cameras to run, in list order, each with its definition as stored:
-/// the config file's cameras, each replaced by the database's definition of
-/// the same id (changed through the API) and left out when deleted through
-/// the API; then the cameras added through the API, in the order they were
-/// added. The `[detection]` defaults and every camera run must name only the
-/// model's `labels`; a camera left out is not checked.
-fn effective_cameras(
-    config: &Config,
-    stored: Vec<StoredCamera>,
-    labels: &[String],
-) -> anyhow::Result<Vec<(CameraConfig, serde_json::Value)>> {
-    config
-        .check_default_labels(labels)
-        .map_err(anyhow::Error::msg)?;
+/// Where the definition of a camera the server considers comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    File,
+    /// A config-file camera whose definition the database's replaces.
+    Changed,
+    Added,
+    /// A config-file camera deleted through the API: not run.
+    Deleted,
+}
+
+impl Source {
+    /// As `xueliang camera list` shows it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::Changed => "database (changed through the API)",
+            Source::Added => "database (added through the API)",
+            Source::Deleted => "deleted through the API",
+        }
+    }
+}
+
+/// A camera the server considers at startup.
+pub struct Considered {
+    pub id: String,
+    pub source: Source,
+    /// The definition in force, as stored (with the password); the config
+    /// file's for a deleted camera.
+    pub definition: serde_json::Value,
+    /// The config file's camera as read at load, for `Source::File`.
+    file: Option<CameraConfig>,
+}
+
+impl Considered {
+    /// The camera to run (`None` when deleted), checked against the model's
+    /// `labels`.
+    pub fn check(
+        &self,
+        config: &Config,
+        labels: &[String],
+    ) -> Result<Option<CameraConfig>, CameraError> {
+        if self.source == Source::Deleted {
+            return Ok(None);
+        }
+        match &self.file {
+            Some(file) => file.check_labels(labels).map(|()| Some(file.clone())),
+            None => parse_camera(&config.camera_defaults, labels, &self.definition).map(Some),
+        }
+    }
+
+    /// Why `serve` refuses to start with this camera: names it and where it
+    /// comes from, and for a definition stored in the database the command
+    /// that forgets it (the API cannot: the server does not start).
+    pub fn refusal(&self, e: &CameraError, config_path: &Path) -> String {
+        let revert = |what: &str, to: &str| {
+            format!(
+                "camera \"{id}\" (as {what} through the API, stored in the database): {message}; \
+                 to {to}: xueliang camera revert --config {path} --id {id}",
+                id = self.id,
+                message = e.message,
+                path = config_path.display(),
+            )
+        };
+        match self.source {
+            Source::Changed => revert("changed", "run the config file's definition again"),
+            Source::Added => revert("added", "delete it"),
+            Source::File | Source::Deleted => format!("camera \"{}\": {}", self.id, e.message),
+        }
+    }
+}
+
+/// The cameras the server considers, in list order: the config file's
+/// cameras, each replaced by the database's definition of the same id
+/// (changed through the API) or marked deleted through the API; then the
+/// cameras added through the API, in the order they were added.
+pub fn considered_cameras(config: &Config, stored: Vec<StoredCamera>) -> Vec<Considered> {
     // The database's word on each file camera (by file position), and the
     // cameras added through the API, in the stored order.
     let file_position: HashMap<&str, usize> = config
@@ -255,36 +319,58 @@ fn effective_cameras(
             None => added.push(s),
         }
     }
-    let from_db = |s: StoredCamera| {
-        let camera = parse_camera(&config.camera_defaults, labels, &s.definition).map_err(|e| {
-            anyhow::anyhow!(
-                "camera \"{}\" (as changed through the API, stored in the database): {}",
-                s.id,
-                e.message
-            )
-        })?;
-        anyhow::Ok((camera, s.definition))
-    };
     let mut out = Vec::with_capacity(config.cameras.len() + added.len());
     let file_cameras = config.cameras.iter().zip(&config.camera_definitions);
     for ((file, definition), stored) in file_cameras.zip(overrides) {
-        match stored {
-            Some(s) if s.deleted => {
-                info!(camera = %file.id, "camera deleted through the API; the config file's definition is not used");
-            }
-            Some(s) => {
-                info!(camera = %file.id, "camera changed through the API; the database's definition overrides the config file's");
-                out.push(from_db(s)?);
-            }
-            None => {
-                file.check_labels(labels)
-                    .map_err(|e| anyhow::anyhow!("camera \"{}\": {}", file.id, e.message))?;
-                out.push((file.clone(), definition.clone()));
-            }
-        }
+        let (source, definition) = match stored {
+            Some(s) if s.deleted => (Source::Deleted, definition.clone()),
+            Some(s) => (Source::Changed, s.definition),
+            None => (Source::File, definition.clone()),
+        };
+        out.push(Considered {
+            id: file.id.clone(),
+            source,
+            definition,
+            file: (source == Source::File).then(|| file.clone()),
+        });
     }
-    for s in added {
-        out.push(from_db(s)?);
+    out.extend(added.into_iter().map(|s| Considered {
+        id: s.id,
+        source: Source::Added,
+        definition: s.definition,
+        file: None,
+    }));
+    out
+}
+
+/// The cameras to run, in list order, each with its definition as stored
+/// (see [`considered_cameras`]). The `[detection]` defaults and every camera
+/// run must name only the model's `labels`; a camera left out is not checked.
+fn effective_cameras(
+    config: &Config,
+    config_path: &Path,
+    stored: Vec<StoredCamera>,
+    labels: &[String],
+) -> anyhow::Result<Vec<(CameraConfig, serde_json::Value)>> {
+    config
+        .check_default_labels(labels)
+        .map_err(anyhow::Error::msg)?;
+    let mut out = Vec::new();
+    for c in considered_cameras(config, stored) {
+        match c.source {
+            Source::Deleted => {
+                info!(camera = %c.id, "camera deleted through the API; the config file's definition is not used");
+            }
+            Source::Changed => {
+                info!(camera = %c.id, "camera changed through the API; the database's definition overrides the config file's");
+            }
+            Source::File | Source::Added => {}
+        }
+        match c.check(config, labels) {
+            Ok(Some(camera)) => out.push((camera, c.definition)),
+            Ok(None) => {}
+            Err(e) => anyhow::bail!(c.refusal(&e, config_path)),
+        }
     }
     Ok(out)
 }
@@ -339,6 +425,10 @@ url = "rtsp://h/yard"
         }
     }
 
+    fn path() -> &'static Path {
+        Path::new("x.toml")
+    }
+
     fn ids(cameras: &[(CameraConfig, serde_json::Value)]) -> Vec<&str> {
         cameras.iter().map(|(c, _)| c.id.as_str()).collect()
     }
@@ -346,7 +436,7 @@ url = "rtsp://h/yard"
     #[test]
     fn a_file_camera_run_with_an_unknown_label_stops_startup() {
         let config = Config::parse(FILE).unwrap();
-        let e = effective_cameras(&config, vec![], &labels()).unwrap_err();
+        let e = effective_cameras(&config, path(), vec![], &labels()).unwrap_err();
         let e = e.to_string();
         assert!(
             e.contains("camera \"gate\"") && e.contains("unicorn"),
@@ -358,11 +448,11 @@ url = "rtsp://h/yard"
     fn a_file_camera_deleted_or_changed_through_the_api_is_not_checked() {
         let config = Config::parse(FILE).unwrap();
         let deleted = vec![stored("gate", json!({}), true)];
-        let run = effective_cameras(&config, deleted, &labels()).unwrap();
+        let run = effective_cameras(&config, path(), deleted, &labels()).unwrap();
         assert_eq!(ids(&run), ["yard"]);
         let fixed = json!({"id": "gate", "name": "Gate", "url": "rtsp://h/gate"});
         let changed = vec![stored("gate", fixed, false)];
-        let run = effective_cameras(&config, changed, &labels()).unwrap();
+        let run = effective_cameras(&config, path(), changed, &labels()).unwrap();
         assert_eq!(ids(&run), ["gate", "yard"]);
     }
 
@@ -371,11 +461,20 @@ url = "rtsp://h/yard"
         let config = Config::parse(&FILE.replace("[\"unicorn\"]", "[\"person\"]")).unwrap();
         let added = json!({"id": "shop", "name": "Shop", "url": "rtsp://h/shop",
             "detection": {"labels": ["dragon"]}});
-        let e = effective_cameras(&config, vec![stored("shop", added, false)], &labels())
-            .unwrap_err()
-            .to_string();
+        let e = effective_cameras(
+            &config,
+            path(),
+            vec![stored("shop", added, false)],
+            &labels(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.contains("camera \"shop\" (as changed through the API") && e.contains("dragon"),
+            e.contains("camera \"shop\" (as added through the API") && e.contains("dragon"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("to delete it: xueliang camera revert --config x.toml --id shop"),
             "{e}"
         );
     }
@@ -387,7 +486,7 @@ url = "rtsp://h/yard"
             FILE.replace("[\"unicorn\"]", "[\"person\"]")
         ))
         .unwrap();
-        let e = effective_cameras(&config, vec![], &labels()).unwrap_err();
+        let e = effective_cameras(&config, path(), vec![], &labels()).unwrap_err();
         assert!(e.to_string().contains("[detection]"), "{e}");
     }
 
@@ -398,6 +497,7 @@ url = "rtsp://h/yard"
         let added = json!({"id": "shop", "name": "Shop", "url": "rtsp://h/shop"});
         let run = effective_cameras(
             &config,
+            path(),
             vec![
                 stored("shop", added.clone(), false),
                 stored("yard", changed.clone(), false),
@@ -410,5 +510,50 @@ url = "rtsp://h/yard"
         assert_eq!((run[1].0.name.as_str(), &run[1].1), ("Yard 2", &changed));
         assert_eq!(run[2].1, added);
         assert_eq!(run[0].1, config.camera_definitions[0]);
+    }
+
+    #[test]
+    fn each_considered_camera_says_where_it_comes_from() {
+        let config = Config::parse(FILE).unwrap();
+        let shop = json!({"id": "shop", "name": "Shop", "url": "rtsp://h/shop"});
+        let yard = json!({"id": "yard", "name": "Yard", "url": "rtsp://h/yard",
+            "detection": {"labels": ["dragon"]}});
+        let considered = considered_cameras(
+            &config,
+            vec![
+                stored("shop", shop, false),
+                stored("gate", json!({}), true),
+                stored("yard", yard.clone(), false),
+            ],
+        );
+        let sources: Vec<_> = considered
+            .iter()
+            .map(|c| (c.id.as_str(), c.source))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("gate", Source::Deleted),
+                ("yard", Source::Changed),
+                ("shop", Source::Added)
+            ]
+        );
+        assert_eq!(considered[1].definition, yard);
+        // The changed camera names a label the model lacks: the way back is
+        // the config file's definition.
+        let e = effective_cameras(
+            &config,
+            path(),
+            vec![stored("gate", json!({}), true), stored("yard", yard, false)],
+            &labels(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("camera \"yard\" (as changed through the API, stored in the database)")
+                && e.contains("dragon")
+                && e.ends_with("to run the config file's definition again: xueliang camera revert --config x.toml --id yard"),
+            "{e}"
+        );
     }
 }

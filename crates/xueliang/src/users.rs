@@ -7,7 +7,7 @@ use clap::Subcommand;
 use std::io::BufRead;
 use std::process::ExitCode;
 use xueliang_core::{Config, NewAuditEntry, NewUser, Role, UserPatch};
-use xueliang_store::{AccessStore, SqliteStore, StoreError};
+use xueliang_store::{AccessStore, StoreError};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -69,23 +69,7 @@ impl UserCommand {
 }
 
 pub fn run(command: UserCommand, config: &Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("xueliang: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(execute(command, config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xueliang: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::offline::block_on(execute(command, config))
 }
 
 fn read_password(prompt: bool) -> anyhow::Result<String> {
@@ -102,31 +86,12 @@ fn read_password(prompt: bool) -> anyhow::Result<String> {
     Ok(password)
 }
 
-async fn open(config: &Config) -> anyhow::Result<SqliteStore> {
-    std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
-        format!(
-            "[storage] data_dir: cannot create {}",
-            config.storage.data_dir.display()
-        )
-    })?;
-    SqliteStore::open(&config.storage.database_url())
-        .await
-        .context("[storage]")
-}
-
 fn audit(action: &str, id: i64, detail: serde_json::Value) -> NewAuditEntry {
-    NewAuditEntry {
-        at: chrono::Utc::now(),
-        user: "cli".into(),
-        action: action.into(),
-        target_kind: "user".into(),
-        target_id: id.to_string(),
-        detail,
-    }
+    crate::offline::audit(action, "user", id, detail)
 }
 
 async fn execute(command: UserCommand, config: &Config) -> anyhow::Result<()> {
-    let store = open(config).await?;
+    let store = crate::offline::open(config).await?;
     match command {
         UserCommand::Add {
             username,
@@ -205,13 +170,15 @@ async fn execute(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                         .map(|d| chrono::Utc::now() + chrono::Duration::days(d.into())),
                 })
                 .await?;
-            let mut entry = audit(
-                "token.create",
-                info.id,
-                serde_json::json!({ "name": info.name }),
-            );
-            entry.target_kind = "token".into();
-            store.audit(entry).await?;
+            let detail = serde_json::json!({ "name": info.name });
+            store
+                .audit(crate::offline::audit(
+                    "token.create",
+                    "token",
+                    info.id,
+                    detail,
+                ))
+                .await?;
             println!("{token}");
         }
         UserCommand::List { .. } => {

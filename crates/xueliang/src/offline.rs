@@ -1,0 +1,57 @@
+//! What the offline subcommands (`user`, `camera`) share: a runtime, the
+//! configured store opened as `serve` opens it, and audit entries by `cli`.
+
+use anyhow::Context;
+use std::future::Future;
+use std::process::ExitCode;
+use xueliang_core::{Config, NewAuditEntry};
+use xueliang_store::SqliteStore;
+
+/// A single-threaded runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Runs a command; an error is printed.
+pub fn block_on(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match runtime().and_then(|r| r.block_on(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xueliang: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The configured database, made if missing (with its data directory).
+pub async fn open(config: &Config) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+        format!(
+            "[storage] data_dir: cannot create {}",
+            config.storage.data_dir.display()
+        )
+    })?;
+    SqliteStore::open(&config.storage.database_url())
+        .await
+        .context("[storage]")
+}
+
+/// An audit entry for a change made from the command line.
+pub fn audit(
+    action: &str,
+    target_kind: &str,
+    target_id: impl ToString,
+    detail: serde_json::Value,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        at: chrono::Utc::now(),
+        user: "cli".into(),
+        action: action.into(),
+        target_kind: target_kind.into(),
+        target_id: target_id.to_string(),
+        detail,
+    }
+}
