@@ -123,14 +123,13 @@ impl Caller {
         target_id: impl ToString,
         detail: serde_json::Value,
     ) -> NewAuditEntry {
-        NewAuditEntry {
-            at: Utc::now(),
-            user: self.user.username.clone(),
-            action: action.into(),
-            target_kind: target_kind.into(),
-            target_id: target_id.to_string(),
+        NewAuditEntry::now(
+            self.user.username.clone(),
+            action,
+            target_kind,
+            target_id,
             detail,
-        }
+        )
     }
 }
 

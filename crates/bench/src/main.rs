@@ -693,19 +693,14 @@ fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
         .unwrap_or(&l.inference[0]);
     let workers = r.inference_workers.unwrap_or(1) as f64;
     let det_per_s = r.frames_detected as f64 / r.window_s;
+    // ffmpeg's CPU per frame (a limit) / ours.
+    let vs =
+        |ours: Option<f64>, limit: &limits::FfmpegDecode| ours.map(|o| limit.cpu_us_per_frame / o);
     Ratios {
-        decode_vs_ffmpeg: r
-            .decode_cpu_us_per_frame
-            .map(|ours| l.ffmpeg_decode.cpu_us_per_frame / ours),
-        decode_vs_ffmpeg_scale: r
-            .decode_cpu_us_per_frame
-            .map(|ours| l.ffmpeg_decode_scale.cpu_us_per_frame / ours),
-        codec_vs_ffmpeg: r
-            .codec_cpu_us_per_frame
-            .map(|ours| l.ffmpeg_decode.cpu_us_per_frame / ours),
-        codec_vs_ffmpeg_interleaved: r
-            .codec_cpu_us_per_frame
-            .map(|ours| l.ffmpeg_decode_interleaved.cpu_us_per_frame / ours),
+        decode_vs_ffmpeg: vs(r.decode_cpu_us_per_frame, &l.ffmpeg_decode),
+        decode_vs_ffmpeg_scale: vs(r.decode_cpu_us_per_frame, &l.ffmpeg_decode_scale),
+        codec_vs_ffmpeg: vs(r.codec_cpu_us_per_frame, &l.ffmpeg_decode),
+        codec_vs_ffmpeg_interleaved: vs(r.codec_cpu_us_per_frame, &l.ffmpeg_decode_interleaved),
         process_per_frame_vs_ffmpeg: r
             .process_cpu_us_per_frame
             .map(|ours| ours / l.ffmpeg_decode.cpu_us_per_frame),

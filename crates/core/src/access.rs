@@ -280,6 +280,26 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
+impl NewAuditEntry {
+    /// `user` did `action` on the `target_kind` `target_id`, now.
+    pub fn now(
+        user: impl Into<String>,
+        action: &str,
+        target_kind: &str,
+        target_id: impl ToString,
+        detail: serde_json::Value,
+    ) -> Self {
+        NewAuditEntry {
+            at: Utc::now(),
+            user: user.into(),
+            action: action.into(),
+            target_kind: target_kind.into(),
+            target_id: target_id.to_string(),
+            detail,
+        }
+    }
+}
+
 /// A new audit line.
 #[derive(Clone, Debug)]
 pub struct NewAuditEntry {

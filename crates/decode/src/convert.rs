@@ -206,6 +206,22 @@ fn packed_plane(frame: &VideoFrame, plane: usize, width: u32, height: u32) -> Ve
 mod tests {
     use super::*;
 
+    fn stretched(width: u32, height: u32) -> InputGeometry {
+        InputGeometry {
+            width,
+            height,
+            resize: ResizeMode::Stretch,
+        }
+    }
+
+    fn letterboxed(width: u32, height: u32) -> InputGeometry {
+        InputGeometry {
+            width,
+            height,
+            resize: ResizeMode::Letterbox { fill: 114 },
+        }
+    }
+
     /// A synthetic YUV420P picture: left half white, right half black.
     fn half_white(w: u32, h: u32) -> VideoFrame {
         let mut f = VideoFrame::new(Pixel::YUV420P, w, h);
@@ -272,11 +288,7 @@ mod tests {
     #[test]
     fn nv12_from_a_hardware_decoder_converts_like_the_same_picture_in_yuv420p() {
         crate::init().unwrap();
-        let g = InputGeometry {
-            width: 96,
-            height: 96,
-            resize: ResizeMode::Letterbox { fill: 114 },
-        };
+        let g = letterboxed(96, 96);
         let planar = ramps(Pixel::YUV420P, 162, 91);
         let nv12 = ramps(Pixel::NV12, 162, 91);
         let (mut a, mut b) = (FrameConverter::new(g), FrameConverter::new(g));
@@ -298,11 +310,7 @@ mod tests {
     #[test]
     fn full_range_nv12_goes_to_the_model_like_yuvj420p() {
         crate::init().unwrap();
-        let g = InputGeometry {
-            width: 64,
-            height: 64,
-            resize: ResizeMode::Stretch,
-        };
+        let g = stretched(64, 64);
         let jpeg = ramps(Pixel::YUVJ420P, 128, 64);
         let mut full = ramps(Pixel::NV12, 128, 64);
         full.set_color_range(ffmpeg_next::util::color::Range::JPEG);
@@ -329,11 +337,7 @@ mod tests {
     #[test]
     fn a_camera_that_changes_its_picture_size_keeps_converting() {
         crate::init().unwrap();
-        let g = InputGeometry {
-            width: 64,
-            height: 64,
-            resize: ResizeMode::Letterbox { fill: 114 },
-        };
+        let g = letterboxed(64, 64);
         let mut c = FrameConverter::new(g);
         let wide = c.model_input(&half_white(128, 64)).unwrap();
         let tall = c.model_input(&half_white(64, 128)).unwrap();
@@ -347,11 +351,7 @@ mod tests {
     #[test]
     fn letterbox_pads_with_fill_and_keeps_content_left_aligned_in_content_area() {
         crate::init().unwrap();
-        let g = InputGeometry {
-            width: 64,
-            height: 64,
-            resize: ResizeMode::Letterbox { fill: 114 },
-        };
+        let g = letterboxed(64, 64);
         let mut c = FrameConverter::new(g);
         let input = c.model_input(&half_white(128, 64)).unwrap();
         assert_eq!(input.rgb.len(), 64 * 64 * 3);
@@ -367,11 +367,7 @@ mod tests {
     #[test]
     fn stretch_fills_the_whole_input_and_i420_is_tightly_packed() {
         crate::init().unwrap();
-        let g = InputGeometry {
-            width: 30,
-            height: 30,
-            resize: ResizeMode::Stretch,
-        };
+        let g = stretched(30, 30);
         let mut c = FrameConverter::new(g);
         let src = half_white(101, 57);
         let input = c.model_input(&src).unwrap();

@@ -9,6 +9,12 @@ fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap()
 }
 
+/// The stored cameras' ids, in list order.
+async fn listed_ids(store: &dyn CameraStore) -> Vec<String> {
+    let cameras = store.list_cameras().await.unwrap();
+    cameras.into_iter().map(|c| c.id).collect()
+}
+
 async fn definitions_tombstones_and_order(store: &dyn CameraStore) {
     assert!(store.list_cameras().await.unwrap().is_empty());
     let a = json!({"id": "a", "name": "A", "url": "rtsp://h/a", "username": "u", "password": "pw"});
@@ -31,13 +37,7 @@ async fn definitions_tombstones_and_order(store: &dyn CameraStore) {
     let updated = store.put_camera("a", &a2, later).await.unwrap();
     assert_eq!(updated.position, first.position);
     assert_eq!((updated.created_at, updated.updated_at), (t0(), later));
-    let ids: Vec<_> = store
-        .list_cameras()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let ids = listed_ids(store).await;
     assert_eq!(ids, ["a", "b"], "listed by position, not by last change");
 
     // A delete leaves a tombstone without the definition (and its password).
@@ -57,13 +57,7 @@ async fn definitions_tombstones_and_order(store: &dyn CameraStore) {
     let recreated = store.put_camera("a", &a, again).await.unwrap();
     assert!(!recreated.deleted);
     assert_eq!(recreated.created_at, again);
-    let ids: Vec<_> = store
-        .list_cameras()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let ids = listed_ids(store).await;
     assert_eq!(ids.last().map(String::as_str), Some("a"));
 }
 
@@ -89,13 +83,7 @@ async fn forgetting(store: &dyn CameraStore) {
     assert!(store.forget_camera("file-only").await.unwrap());
     assert!(!store.forget_camera("a").await.unwrap(), "nothing left");
     assert!(!store.forget_camera("never").await.unwrap());
-    let ids: Vec<_> = store
-        .list_cameras()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let ids = listed_ids(store).await;
     assert_eq!(ids, ["b"]);
     // Stored again after being forgotten: a new camera.
     let again = store.put_camera("a", &a, t0()).await.unwrap();

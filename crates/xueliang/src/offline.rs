@@ -46,12 +46,5 @@ pub fn audit(
     target_id: impl ToString,
     detail: serde_json::Value,
 ) -> NewAuditEntry {
-    NewAuditEntry {
-        at: chrono::Utc::now(),
-        user: "cli".into(),
-        action: action.into(),
-        target_kind: target_kind.into(),
-        target_id: target_id.to_string(),
-        detail,
-    }
+    NewAuditEntry::now("cli", action, target_kind, target_id, detail)
 }
