@@ -284,8 +284,9 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         }
     }
 
-    /// One round, then waits for the sends it started, so tests can step
-    /// through simulated time and read every outcome in the report.
+    /// One round, then waits for its sends, starting more as channels free
+    /// up, until nothing more is due now: tests step through simulated time
+    /// with it and read every outcome in the report.
     pub async fn tick(self: &Arc<Self>) -> Result<TickReport, StoreError> {
         let mut sends = Sends::new();
         let mut report = self.step(&mut sends).await?;
@@ -293,6 +294,7 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             if let Some(o) = outcome(done)? {
                 report.count(o);
             }
+            self.start_due(&mut sends, &mut report).await?;
         }
         Ok(report)
     }
