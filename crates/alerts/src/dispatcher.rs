@@ -69,6 +69,14 @@ fn outcome(
         .transpose()
 }
 
+/// For [`Dispatcher::run`], which does not count outcomes (each attempt logs
+/// its own): logs a send whose attempt could not be recorded.
+fn log_unrecorded(done: Result<Result<AttemptOutcome, StoreError>, JoinError>) {
+    if let Err(e) = outcome(done) {
+        warn!(error = %e, "alert dispatcher: cannot record an attempt; the delivery stays due");
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -247,14 +255,14 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some(done) = sends.join_next() => self.finished(done),
+                Some(done) = sends.join_next() => log_unrecorded(done),
                 _ = signal.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
         let grace = async {
             while let Some(done) = sends.join_next().await {
-                self.finished(done);
+                log_unrecorded(done);
             }
         };
         if tokio::time::timeout(SHUTDOWN_GRACE, grace).await.is_err() {
@@ -265,13 +273,6 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         }
         sends.shutdown().await;
         info!("alert dispatcher stopped");
-    }
-
-    /// Logs what [`run`](Self::run) cannot count: an attempt it could not record.
-    fn finished(&self, done: Result<Result<AttemptOutcome, StoreError>, JoinError>) {
-        if let Err(e) = outcome(done) {
-            warn!(error = %e, "alert dispatcher: cannot record an attempt; the delivery stays due");
-        }
     }
 
     async fn until_next_due(&self) -> Duration {
@@ -441,7 +442,7 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             let mut taken = 0;
             for d in due {
                 let Some(claim) = self.claim(&d) else {
-                    continue; // its channel filled up in this batch
+                    continue; // in flight, or its channel filled up in this batch
                 };
                 taken += 1;
                 if let Some(until) = self.rate_limited(&d.channel, now) {

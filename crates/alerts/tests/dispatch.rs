@@ -830,9 +830,11 @@ async fn a_hanging_receiver_holds_up_no_other_channel() -> Result<()> {
         .store
         .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
-    eventually(Duration::from_secs(2), "first event sent on both", || async {
-        Ok(slow.got_event(first) == 1 && fast.got_event(first) == 1)
-    })
+    eventually(
+        Duration::from_secs(2),
+        "first event sent on both",
+        || async { Ok(slow.got_event(first) == 1 && fast.got_event(first) == 1) },
+    )
     .await?;
     // A new alert while `slow` hangs reaches `fast` at once.
     let second = r
