@@ -2,20 +2,24 @@
 //! sends deliveries with retries and backoff (rate limits per channel), and
 //! escalates unacknowledged alerts. All decisions use the [`Clock`], so tests
 //! run it in simulated time by calling [`Dispatcher::tick`].
+//!
+//! Each attempt runs as its own task, at most `concurrency` per channel, so a
+//! receiver that hangs until the channel's timeout holds up only its own
+//! channel's sends, never routing, escalation or the other channels.
 
 use crate::channel::{self, Channel};
 use crate::config::{AlertSetup, Route};
 use crate::message::{self, MessageInput, OfficerInfo};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use xueliang_core::{CameraConfig, Clock, Event};
 use xueliang_store::alerts::{
-    AlertPlan, AttemptOutcome, AttemptRecord, Delivery, PlannedDelivery, RouteOutcome,
+    AlertPlan, AttemptOutcome, AttemptRecord, Busy, Delivery, PlannedDelivery, RouteOutcome,
 };
 use xueliang_store::{AlertStore, EventStore, StoreError};
 
@@ -23,6 +27,12 @@ use xueliang_store::{AlertStore, EventStore, StoreError};
 const BATCH: u32 = 100;
 /// Longest sleep between looks at the store (the outbox signal wakes it sooner).
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long sends in flight may still finish at shutdown. Those that do not
+/// are cancelled unrecorded: their deliveries stay due for the next start.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Attempts started and not finished yet.
+type Sends = JoinSet<Result<AttemptOutcome, StoreError>>;
 
 /// What one [`Dispatcher::tick`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,10 +41,90 @@ pub struct TickReport {
     pub opened: usize,
     pub merged: usize,
     pub escalated: usize,
+    /// Attempts started; the outcomes below count those that finished.
+    pub started: usize,
     pub delivered: usize,
     pub retrying: usize,
     pub failed: usize,
     pub rate_limited: usize,
+}
+
+impl TickReport {
+    fn count(&mut self, outcome: AttemptOutcome) {
+        match outcome {
+            AttemptOutcome::Ok => self.delivered += 1,
+            AttemptOutcome::Retriable => self.retrying += 1,
+            AttemptOutcome::Permanent => self.failed += 1,
+        }
+    }
+}
+
+/// The outcome of a finished send; `None` if its task panicked (a bug: it is
+/// logged, and the delivery stays due).
+fn outcome(
+    done: Result<Result<AttemptOutcome, StoreError>, JoinError>,
+) -> Result<Option<AttemptOutcome>, StoreError> {
+    done.map_err(|e| error!(error = %e, "alert send task failed; the delivery stays due"))
+        .ok()
+        .transpose()
+}
+
+/// For [`Dispatcher::run`], which does not count outcomes (each attempt logs
+/// its own): logs a send whose attempt could not be recorded.
+fn log_unrecorded(done: Result<Result<AttemptOutcome, StoreError>, JoinError>) {
+    if let Err(e) = outcome(done) {
+        warn!(error = %e, "alert dispatcher: cannot record an attempt; the delivery stays due");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Deliveries being sent now, and how many per channel. Their rows stay
+/// `pending` and due until the attempt is recorded, so this is what keeps a
+/// delivery from being sent twice at once.
+#[derive(Default)]
+struct InFlight {
+    deliveries: HashSet<i64>,
+    per_channel: HashMap<String, usize>,
+}
+
+impl InFlight {
+    /// What the store should leave out: these deliveries, and the channels
+    /// already sending `limit` messages.
+    fn busy(&self, limit: usize) -> Busy {
+        Busy {
+            deliveries: self.deliveries.iter().copied().collect(),
+            channels: self
+                .per_channel
+                .iter()
+                .filter(|(_, &n)| n >= limit)
+                .map(|(c, _)| c.clone())
+                .collect(),
+        }
+    }
+}
+
+/// A delivery marked in flight. Dropping it (the attempt ended, or was
+/// cancelled) clears the mark.
+struct Claim {
+    in_flight: Arc<Mutex<InFlight>>,
+    delivery: i64,
+    channel: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut f = lock(&self.in_flight);
+        f.deliveries.remove(&self.delivery);
+        if let Some(n) = f.per_channel.get_mut(&self.channel) {
+            *n -= 1;
+            if *n == 0 {
+                f.per_channel.remove(&self.channel);
+            }
+        }
+    }
 }
 
 /// A token bucket: `per_min` messages a minute, bursts up to `per_min`.
@@ -69,6 +159,7 @@ pub struct Dispatcher<S> {
     cameras: RwLock<HashMap<String, CameraConfig>>,
     channels: HashMap<String, Box<dyn Channel>>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    in_flight: Arc<Mutex<InFlight>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -113,6 +204,7 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             cameras: RwLock::new(cameras.iter().map(|c| (c.id.clone(), c.clone())).collect()),
             channels,
             buckets: Mutex::new(buckets),
+            in_flight: Default::default(),
             clock,
         }
     }
@@ -127,8 +219,10 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         cameras.insert(camera.id.clone(), camera.clone());
     }
 
-    /// Runs until `shutdown`: a tick whenever the outbox signals, something
-    /// falls due, or a second passes. Never returns an error: store failures
+    /// Runs until `shutdown`: a round whenever the outbox signals, something
+    /// falls due, a send finishes (its channel may start another), or a
+    /// second passes. Sends run on their own; at shutdown they get
+    /// [`SHUTDOWN_GRACE`] to finish. Never returns an error: store failures
     /// are logged and retried.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let signal = self.store.outbox_signal();
@@ -137,14 +231,15 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             channels = self.channels.len(),
             "alert dispatcher running"
         );
+        let mut sends = Sends::new();
         loop {
             let wait = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                r = self.tick() => match r {
+                r = self.step(&mut sends) => match r {
                     Ok(report) => {
                         if report != TickReport::default() {
-                            debug!(?report, "alert tick");
+                            debug!(?report, "alert round");
                         }
                         self.until_next_due().await
                     }
@@ -160,15 +255,28 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                Some(done) = sends.join_next() => log_unrecorded(done),
                 _ = signal.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+        let grace = async {
+            while let Some(done) = sends.join_next().await {
+                log_unrecorded(done);
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, grace).await.is_err() {
+            warn!(
+                unanswered = sends.len(),
+                "alert dispatcher stopping: unanswered sends stay due for the next start"
+            );
+        }
+        sends.shutdown().await;
         info!("alert dispatcher stopped");
     }
 
     async fn until_next_due(&self) -> Duration {
-        match self.store.next_due().await {
+        match self.store.next_due(&self.busy()).await {
             Ok(Some(t)) => (t - self.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
@@ -177,9 +285,24 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         }
     }
 
-    /// One round: route waiting outbox rows, escalate what is due, send what
-    /// is due.
-    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+    /// One round, then waits for its sends, starting more as channels free
+    /// up, until nothing more is due now: tests step through simulated time
+    /// with it and read every outcome in the report.
+    pub async fn tick(self: &Arc<Self>) -> Result<TickReport, StoreError> {
+        let mut sends = Sends::new();
+        let mut report = self.step(&mut sends).await?;
+        while let Some(done) = sends.join_next().await {
+            if let Some(o) = outcome(done)? {
+                report.count(o);
+            }
+            self.start_due(&mut sends, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// One round: route waiting outbox rows, escalate what is due, start
+    /// sending what is due into `sends` (without waiting for the sends).
+    async fn step(self: &Arc<Self>, sends: &mut Sends) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
         loop {
             let ids = self.store.waiting_outbox(BATCH).await?;
@@ -191,12 +314,7 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             }
         }
         self.escalate_due(&mut report).await?;
-        loop {
-            let n = self.deliver_due(&mut report).await?;
-            if n < BATCH as usize {
-                break;
-            }
-        }
+        self.start_due(sends, &mut report).await?;
         Ok(report)
     }
 
@@ -309,40 +427,69 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
         Ok(())
     }
 
-    /// Sends up to a batch of due deliveries, `concurrency` at a time; returns
-    /// how many were due.
-    async fn deliver_due(&self, report: &mut TickReport) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        let due = self.store.due_deliveries(now, BATCH).await?;
-        let n = due.len();
-        let mut sendable = Vec::new();
-        for d in due {
-            let limited = {
-                let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-                buckets.get_mut(&d.channel).and_then(|b| b.take(now).err())
-            };
-            match limited {
-                Some(until) => {
+    /// Starts an attempt, in its own task, for each due delivery that is not
+    /// in flight, up to `concurrency` per channel; postpones those over their
+    /// channel's rate limit.
+    async fn start_due(
+        self: &Arc<Self>,
+        sends: &mut Sends,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        loop {
+            let now = self.clock.now();
+            let due = self.store.due_deliveries(now, BATCH, &self.busy()).await?;
+            let n = due.len();
+            let mut taken = 0;
+            for d in due {
+                let Some(claim) = self.claim(&d) else {
+                    continue; // in flight, or its channel filled up in this batch
+                };
+                taken += 1;
+                if let Some(until) = self.rate_limited(&d.channel, now) {
                     report.rate_limited += 1;
                     self.store.defer_delivery(d.id, until).await?;
+                    continue;
                 }
-                None => sendable.push(d),
+                report.started += 1;
+                let this = Arc::clone(self);
+                sends.spawn(async move {
+                    let _claim = claim;
+                    this.attempt(d).await
+                });
+            }
+            // Started and postponed rows are left out of the next look; a full
+            // batch of them means more may be due.
+            if n < BATCH as usize || taken == 0 {
+                return Ok(());
             }
         }
-        let results: Vec<Result<AttemptOutcome, StoreError>> = futures::stream::iter(sendable)
-            .map(|d| self.attempt(d))
-            .buffer_unordered(self.setup.alerts.concurrency)
-            .collect()
-            .await;
-        for r in results {
-            match r? {
-                AttemptOutcome::Ok => report.delivered += 1,
-                AttemptOutcome::Retriable => report.retrying += 1,
-                AttemptOutcome::Permanent => report.failed += 1,
-            }
+    }
+
+    fn busy(&self) -> Busy {
+        lock(&self.in_flight).busy(self.setup.alerts.concurrency)
+    }
+
+    /// Marks `d` in flight, unless it is already or its channel is sending
+    /// `concurrency` messages.
+    fn claim(&self, d: &Delivery) -> Option<Claim> {
+        let mut f = lock(&self.in_flight);
+        let n = f.per_channel.get(&d.channel).copied().unwrap_or(0);
+        if n >= self.setup.alerts.concurrency || !f.deliveries.insert(d.id) {
+            return None;
         }
-        // Deferred rows are no longer due; only a full batch of sends means more may wait.
-        Ok(if report.rate_limited > 0 { 0 } else { n })
+        f.per_channel.insert(d.channel.clone(), n + 1);
+        Some(Claim {
+            in_flight: Arc::clone(&self.in_flight),
+            delivery: d.id,
+            channel: d.channel.clone(),
+        })
+    }
+
+    /// When `channel` is over its rate limit now: the time of its next token.
+    fn rate_limited(&self, channel: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        lock(&self.buckets)
+            .get_mut(channel)
+            .and_then(|b| b.take(now).err())
     }
 
     fn backoff(&self, attempts: i64) -> Duration {

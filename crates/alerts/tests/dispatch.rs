@@ -25,6 +25,7 @@ struct Received {
     headers: HashMap<String, String>,
     body: serde_json::Value,
     raw: Vec<u8>,
+    at: std::time::Instant,
 }
 
 #[derive(Clone)]
@@ -34,6 +35,8 @@ struct Receiver {
     status: Arc<AtomicU16>,
     /// Body to answer with (robots answer `{"errcode":0}`).
     answer: Arc<Mutex<String>>,
+    /// How long to wait before answering (a request is in `got` at once).
+    delay: Arc<Mutex<Duration>>,
     port: u16,
 }
 
@@ -44,6 +47,7 @@ impl Receiver {
             got: Default::default(),
             status: Arc::new(AtomicU16::new(200)),
             answer: Arc::new(Mutex::new(r#"{"errcode":0,"errmsg":"ok"}"#.into())),
+            delay: Default::default(),
             port: listener.local_addr()?.port(),
         };
         let app = Router::new()
@@ -59,6 +63,21 @@ impl Receiver {
 
     fn got(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// A receiver that takes each request and answers only after `delay`.
+    async fn slow(delay: Duration) -> Result<Receiver> {
+        let r = Receiver::start(0).await?;
+        *r.delay.lock().unwrap() = delay;
+        Ok(r)
+    }
+
+    /// The requests about `event_id`.
+    fn got_event(&self, event_id: i64) -> usize {
+        self.got()
+            .iter()
+            .filter(|g| g.body["event_id"] == event_id)
+            .count()
     }
 }
 
@@ -78,7 +97,10 @@ async fn receive(
         headers,
         body,
         raw: raw.to_vec(),
+        at: std::time::Instant::now(),
     });
+    let delay = *r.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let status = axum::http::StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
     (status, r.answer.lock().unwrap().clone())
 }
@@ -135,7 +157,7 @@ officer = "wang"
 struct Rig {
     store: Arc<SqliteStore>,
     clock: Arc<ManualClock>,
-    dispatcher: Dispatcher<SqliteStore>,
+    dispatcher: Arc<Dispatcher<SqliteStore>>,
     setup: AlertSetup,
     cameras: Vec<xueliang_core::CameraConfig>,
     _dir: tempfile::TempDir,
@@ -170,7 +192,12 @@ async fn rig(alerts: &str) -> Result<Rig> {
         SqliteStore::open(&format!("sqlite://{}", dir.path().join("x.db").display())).await?,
     );
     let clock = Arc::new(ManualClock::new(t0()));
-    let dispatcher = Dispatcher::new(store.clone(), setup.clone(), &config.cameras, clock.clone());
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        setup.clone(),
+        &config.cameras,
+        clock.clone(),
+    ));
     Ok(Rig {
         store,
         clock,
@@ -689,12 +716,12 @@ async fn kill_between_store_and_delivery_is_delivered_by_the_next_dispatcher() -
         .insert_event(event("school-gate", EventKind::CameraOffline))
         .await?;
     assert_eq!(r.store.waiting_outbox(10).await?.len(), 1);
-    let second = Dispatcher::new(
+    let second = Arc::new(Dispatcher::new(
         r.store.clone(),
         r.setup.clone(),
         &r.cameras,
         r.clock.clone(),
-    );
+    ));
     assert_eq!(second.tick().await?.delivered, 1);
     assert_eq!(r.dispatcher.tick().await?.delivered, 0);
     assert_eq!(rx.got().len(), 1);
@@ -720,5 +747,229 @@ async fn secrets_do_not_show_in_debug_output() -> Result<()> {
     ] {
         assert!(!dbg.contains(s), "{s} leaked in Debug");
     }
+    Ok(())
+}
+
+/// Polls `check` every 20 ms until it holds; fails after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let start = std::time::Instant::now();
+    while !check().await? {
+        anyhow::ensure!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Every event goes to two webhooks: `slow` (timing out after `slow_timeout_s`)
+/// and `fast`. `settings` go into `[alerts]`.
+fn slow_and_fast(slow: &Receiver, slow_timeout_s: f64, fast: &Receiver, settings: &str) -> String {
+    format!(
+        r#"
+[alerts]
+retry_initial_s = 1
+{settings}
+[[alerts.routes]]
+kinds = ["*"]
+notify_on_duty = false
+flood_window_min = 0
+channels = ["slow", "fast"]
+
+[[alerts.channels]]
+name = "slow"
+type = "webhook"
+url = "{}"
+timeout_s = {slow_timeout_s}
+
+[[alerts.channels]]
+name = "fast"
+type = "webhook"
+url = "{}"
+{}
+"#,
+        slow.url("slow"),
+        fast.url("fast"),
+        webhook_channels(&fast.url("hook"), &fast.url("leader"))
+    )
+}
+
+impl Rig {
+    /// The delivery of `event_id`'s alert on `channel`, with its attempts.
+    async fn delivery(
+        &self,
+        event_id: i64,
+        channel: &str,
+    ) -> Result<xueliang_store::alerts::DeliveryLog> {
+        let alert = self
+            .store
+            .alert_of_event(event_id)
+            .await?
+            .context("no alert")?;
+        self.store
+            .deliveries(alert.id)
+            .await?
+            .into_iter()
+            .find(|(d, _)| d.channel == channel)
+            .with_context(|| format!("no delivery on {channel}"))
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_holds_up_no_other_channel() -> Result<()> {
+    // `slow` takes every request and never answers; its timeout is 3 s.
+    let slow = Receiver::slow(Duration::from_secs(600)).await?;
+    let fast = Receiver::start(0).await?;
+    let r = rig(&slow_and_fast(&slow, 3.0, &fast, "")).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(r.dispatcher.clone().run(shutdown.clone()));
+
+    let first = r
+        .store
+        .insert_event(event("school-gate", EventKind::CameraOffline))
+        .await?;
+    eventually(
+        Duration::from_secs(2),
+        "first event sent on both",
+        || async { Ok(slow.got_event(first) == 1 && fast.got_event(first) == 1) },
+    )
+    .await?;
+    // A new alert while `slow` hangs reaches `fast` at once.
+    let second = r
+        .store
+        .insert_event(event("school-gate", EventKind::VideoBlocked))
+        .await?;
+    eventually(Duration::from_secs(1), "second event on fast", || async {
+        Ok(fast.got_event(second) == 1)
+    })
+    .await?;
+    let (d, attempts) = r.delivery(first, "fast").await?;
+    assert_eq!((d.status.as_str(), attempts.len()), ("delivered", 1));
+    let (d, attempts) = r.delivery(first, "slow").await?;
+    assert!(attempts.is_empty(), "slow has not answered yet: {d:?}");
+    assert_eq!(d.status.as_str(), "pending");
+    // Meanwhile the dispatcher went round several times (two events, two
+    // answers from `fast`); the hanging delivery was sent once.
+    assert_eq!(slow.got_event(first), 1);
+
+    // The hanging attempt ends as a timeout, recorded and retried.
+    eventually(Duration::from_secs(6), "slow attempt recorded", || async {
+        Ok(!r.delivery(first, "slow").await?.1.is_empty())
+    })
+    .await?;
+    let (d, attempts) = r.delivery(first, "slow").await?;
+    assert_eq!(d.status.as_str(), "pending");
+    assert_eq!(attempts[0].outcome.as_str(), "retriable");
+    let error = attempts[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("no answer within 3s"), "{error}");
+    assert_eq!(slow.got_event(first), 1, "no retry before the backoff");
+    r.clock.advance(chrono::Duration::seconds(10));
+    eventually(Duration::from_secs(3), "slow retried", || async {
+        Ok(slow.got_event(first) == 2)
+    })
+    .await?;
+    shutdown.cancel();
+    task.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delivery_in_flight_is_not_sent_again() -> Result<()> {
+    let slow = Receiver::slow(Duration::from_secs(600)).await?;
+    let fast = Receiver::start(0).await?;
+    let r = rig(&slow_and_fast(&slow, 1.5, &fast, "")).await?;
+    let id = r
+        .store
+        .insert_event(event("school-gate", EventKind::CameraOffline))
+        .await?;
+    // A second round while the first still waits for `slow`: the delivery
+    // is pending and due, but in flight.
+    let (first, second) = tokio::join!(r.dispatcher.tick(), async {
+        eventually(Duration::from_secs(1), "slow got it", || async {
+            Ok(slow.got_event(id) == 1 && fast.got_event(id) == 1)
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        r.dispatcher.tick().await.map_err(anyhow::Error::from)
+    });
+    let (first, second) = (first?, second?);
+    assert_eq!(
+        (first.started, first.delivered, first.retrying),
+        (2, 1, 1),
+        "{first:?}"
+    );
+    assert_eq!(second.started, 0, "{second:?}");
+    assert_eq!((slow.got_event(id), fast.got_event(id)), (1, 1));
+    assert_eq!(r.delivery(id, "slow").await?.1.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_channel_sends_at_most_concurrency_messages_at_once() -> Result<()> {
+    let slow = Receiver::slow(Duration::from_secs(600)).await?;
+    let fast = Receiver::start(0).await?;
+    let r = rig(&slow_and_fast(&slow, 0.5, &fast, "concurrency = 1")).await?;
+    r.insert_health_kinds("school-gate").await?;
+    let report = r.dispatcher.tick().await?;
+    assert_eq!(
+        (report.started, report.delivered, report.retrying),
+        (8, 4, 4),
+        "{report:?}"
+    );
+    // `slow` got its four one after the other, each after the previous timed out.
+    let slow_got = slow.got();
+    let mut events: Vec<i64> = slow_got
+        .iter()
+        .filter_map(|g| g.body["event_id"].as_i64())
+        .collect();
+    events.dedup();
+    assert_eq!(events.len(), 4, "{events:?}");
+    for pair in slow_got.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(450), "{gap:?}");
+    }
+    // `fast` did not wait for them.
+    let fast_got = fast.got();
+    assert_eq!(fast_got.len(), 4);
+    assert!(fast_got.iter().all(|g| g.at < slow_got[1].at));
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_lets_quick_sends_finish_and_leaves_the_rest_due() -> Result<()> {
+    let slow = Receiver::slow(Duration::from_secs(600)).await?;
+    let fast = Receiver::slow(Duration::from_millis(500)).await?;
+    let r = rig(&slow_and_fast(&slow, 30.0, &fast, "")).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(r.dispatcher.clone().run(shutdown.clone()));
+    let id = r
+        .store
+        .insert_event(event("school-gate", EventKind::CameraOffline))
+        .await?;
+    eventually(Duration::from_secs(2), "both sending", || async {
+        Ok(slow.got_event(id) == 1 && fast.got_event(id) == 1)
+    })
+    .await?;
+    shutdown.cancel();
+    let stopping = std::time::Instant::now();
+    task.await?;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        stopping.elapsed()
+    );
+    // `fast` answered within the grace: recorded.
+    let (d, attempts) = r.delivery(id, "fast").await?;
+    assert_eq!((d.status.as_str(), attempts.len()), ("delivered", 1));
+    // `slow` never answered: no attempt recorded, still due for the next start.
+    let (d, attempts) = r.delivery(id, "slow").await?;
+    assert_eq!((d.status.as_str(), attempts.len()), ("pending", 0));
+    let due = r
+        .store
+        .due_deliveries(r.clock.now(), 10, &Default::default())
+        .await?;
+    assert_eq!(due.iter().map(|x| x.id).collect::<Vec<_>>(), [d.id]);
     Ok(())
 }

@@ -183,6 +183,16 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+/// What the dispatcher cannot start now, so [`AlertStore::due_deliveries`]
+/// and [`AlertStore::next_due`] leave it out: deliveries being sent (their
+/// rows stay `pending` and due until the attempt is recorded), and channels
+/// sending as many messages as they may at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Busy {
+    pub deliveries: Vec<i64>,
+    pub channels: Vec<String>,
+}
+
 /// The result of one attempt, to record with the delivery's new state.
 #[derive(Clone, Debug)]
 pub struct AttemptRecord {
@@ -214,15 +224,17 @@ pub trait AlertStore: Send + Sync {
         plan: Option<AlertPlan>,
     ) -> BoxFuture<'_, Result<RouteOutcome, StoreError>>;
 
-    /// Pending deliveries due at `now`, oldest first.
+    /// Pending deliveries due at `now`, oldest first, leaving out `busy` ones.
     fn due_deliveries(
         &self,
         now: DateTime<Utc>,
         limit: u32,
+        busy: &Busy,
     ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>>;
 
-    /// The earliest time something (a pending delivery, an escalation) falls due.
-    fn next_due(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
+    /// The earliest time something (a pending delivery that is not `busy`, an
+    /// escalation) falls due.
+    fn next_due(&self, busy: &Busy) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 
     /// Records an attempt and the delivery's new state.
     fn record_attempt(&self, record: AttemptRecord) -> BoxFuture<'_, Result<(), StoreError>>;

@@ -2,7 +2,7 @@
 
 use crate::alerts::{
     parse_level, parse_outcome, parse_status, Alert, AlertPlan, AlertStore, Attempt,
-    AttemptOutcome, AttemptRecord, Delivery, DeliveryLevel, DeliveryStatus, PlannedDelivery,
+    AttemptOutcome, AttemptRecord, Busy, Delivery, DeliveryLevel, DeliveryStatus, PlannedDelivery,
     RouteOutcome,
 };
 use crate::error::StoreError;
@@ -52,6 +52,18 @@ fn alert_from_row(r: &SqliteRow) -> Result<Alert, StoreError> {
 
 const DELIVERY_COLUMNS: &str = "d.id, d.alert_id, a.event_id, d.channel, d.officer, d.level, \
      d.idempotency_key, d.status, d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.delivered_at";
+
+/// Leaves out [`Busy`] deliveries: binds the JSON arrays of [`busy_json`].
+const NOT_BUSY: &str = "d.id NOT IN (SELECT value FROM json_each(?)) \
+     AND d.channel NOT IN (SELECT value FROM json_each(?))";
+
+/// The delivery ids and channel names of `busy` as JSON arrays, for [`NOT_BUSY`].
+fn busy_json(busy: &Busy) -> (String, String) {
+    (
+        serde_json::to_string(&busy.deliveries).expect("ids serialise"),
+        serde_json::to_string(&busy.channels).expect("names serialise"),
+    )
+}
 
 fn delivery_from_row(r: &SqliteRow) -> Result<Delivery, StoreError> {
     Ok(Delivery {
@@ -209,13 +221,18 @@ impl AlertStore for SqliteStore {
         &self,
         now: DateTime<Utc>,
         limit: u32,
+        busy: &Busy,
     ) -> BoxFuture<'_, Result<Vec<Delivery>, StoreError>> {
+        let (ids, channels) = busy_json(busy);
         async move {
             let rows = sqlx::query(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id \
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?"
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND {NOT_BUSY} \
+                 ORDER BY d.next_attempt_at, d.id LIMIT ?"
             ))
             .bind(millis(now))
+            .bind(ids)
+            .bind(channels)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
@@ -224,13 +241,16 @@ impl AlertStore for SqliteStore {
         .boxed()
     }
 
-    fn next_due(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
+    fn next_due(&self, busy: &Busy) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
+        let (ids, channels) = busy_json(busy);
         async move {
-            let t: Option<i64> = sqlx::query_scalar(
+            let t: Option<i64> = sqlx::query_scalar(&format!(
                 "SELECT MIN(t) FROM (\
-                 SELECT MIN(next_attempt_at) AS t FROM alert_deliveries WHERE status = 'pending' \
+                 SELECT MIN(d.next_attempt_at) AS t FROM alert_deliveries d WHERE d.status = 'pending' AND {NOT_BUSY} \
                  UNION ALL SELECT MIN(escalate_at) FROM alerts WHERE escalated_at IS NULL AND acked_at IS NULL)",
-            )
+            ))
+            .bind(ids)
+            .bind(channels)
             .fetch_one(&self.pool)
             .await?;
             opt_time(t)
