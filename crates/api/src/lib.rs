@@ -84,6 +84,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body accepted (a camera with many zones fits easily).
 const BODY_LIMIT: usize = 256 * 1024;
 
+/// A known path asked with a method it does not take: the stable error body
+/// (the `Allow` header, added by the router, lists the methods it takes).
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (see the Allow header)",
+    )
+}
+
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/openapi.json", get(openapi))
@@ -97,6 +107,7 @@ pub fn app(state: AppState) -> Router {
         .merge(reports::router())
         .merge(alerts::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -106,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(

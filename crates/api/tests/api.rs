@@ -481,6 +481,20 @@ async fn bad_parameters_get_400_naming_the_parameter() {
     );
     let (code, body) = s.get(&format!("{}/healthz", s.base)).await;
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
+    // A known path with a method it does not take: 405, the error body, Allow.
+    for path in ["/api/v1/events", "/healthz"] {
+        let r = s
+            .client()
+            .delete(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 405, "{path}");
+        let allow = r.headers()["allow"].to_str().unwrap().to_owned();
+        assert!(allow.contains("GET"), "{path}: Allow {allow}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "method_not_allowed", "{path}");
+    }
 }
 
 #[tokio::test]
