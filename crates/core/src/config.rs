@@ -99,17 +99,21 @@ impl CameraError {
     }
 
     /// A value that does not fit the type: the field is where the
-    /// deserializer was (empty at the top), the message the deserializer's.
+    /// deserializer was (empty at the top), named in the message like the
+    /// checks' messages do (`field `fps`: invalid type: ...`).
     fn from_serde(e: serde_path_to_error::Error<toml::de::Error>) -> Self {
         let field = if e.path().iter().next().is_none() {
             String::new()
         } else {
             e.path().to_string()
         };
-        CameraError {
-            field,
-            message: e.into_inner().message().trim_end().to_owned(),
-        }
+        let message = e.into_inner().message().trim_end().to_owned();
+        let message = if field.is_empty() || message.contains(&format!("`{field}`")) {
+            message
+        } else {
+            format!("field `{field}`: {message}")
+        };
+        CameraError { field, message }
     }
 }
 
@@ -1185,6 +1189,25 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         assert!(e.contains("fps"), "{e}");
         let e = err(&MINIMAL.replace("url =", "detection = { min_score = 2.0 }\nurl ="));
         assert!(e.contains("east-gate") && e.contains("min_score"), "{e}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_its_field() {
+        let e = err(&format!("[detection]\nfps = \"five\"\n{MINIMAL}"));
+        assert!(
+            e.starts_with("[detection]: field `fps`: invalid type"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("url =", "enabled = \"yes\"\nurl ="));
+        assert!(
+            e.contains("(id \"east-gate\"): field `enabled`: invalid type"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("url =", "detection = { fps = \"5\" }\nurl ="));
+        assert!(
+            e.contains("field `detection.fps`") || e.contains("detection: field `fps`"),
+            "{e}"
+        );
     }
 
     #[test]
