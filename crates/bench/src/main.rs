@@ -130,6 +130,11 @@ struct Cli {
     /// The repository root (RTSP server, model, onnxruntime, fixtures).
     #[arg(long)]
     repo: Option<PathBuf>,
+    /// The onnxruntime library (e.g. one from `onnxruntime-gpu` for the
+    /// GPU execution providers); default: the one scripts/setup.sh puts
+    /// under .local/.
+    #[arg(long)]
+    onnxruntime: Option<PathBuf>,
     /// Write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -311,9 +316,15 @@ fn real_main(cli: Cli) -> Result<()> {
         );
     }
     let model = repo.join("models/ssd_mobilenet_v2_coco.toml");
-    let onnxruntime = repo.join(".local/onnxruntime/libonnxruntime.so.1.32.0");
+    let onnxruntime = cli
+        .onnxruntime
+        .clone()
+        .unwrap_or_else(|| repo.join(".local/onnxruntime/libonnxruntime.so.1.32.0"));
     if !onnxruntime.is_file() {
-        bail!("{} is missing: run scripts/setup.sh", onnxruntime.display());
+        bail!(
+            "{} is missing: run scripts/setup.sh (or name one with --onnxruntime)",
+            onnxruntime.display()
+        );
     }
     let clip = match (&cli.clip, cli.scene) {
         (Some(c), _) => c.clone(),
