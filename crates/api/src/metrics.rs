@@ -170,6 +170,14 @@ pub fn render(cams: &[CameraView]) -> String {
         cams,
         get(|s| &s.frames_skipped_idle),
     );
+    family(
+        &mut out,
+        "xueliang_camera_key_frame_wakes_total",
+        "counter",
+        "Times the idle camera woke because its key frames changed (motion its frame sizes did not show).",
+        cams,
+        get(|s| &s.key_frame_wakes),
+    );
     let seconds = |f: fn(&CameraStats) -> &std::sync::atomic::AtomicU64| {
         move |c: &CameraView| CameraStats::get(f(&c.stats)) as f64 / 1e9
     };

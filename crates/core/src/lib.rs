@@ -12,6 +12,7 @@ pub mod crossing;
 pub mod detection;
 pub mod event;
 pub mod frame;
+pub mod luma;
 pub mod secret;
 pub mod slots;
 pub mod stats;
