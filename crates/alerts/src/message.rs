@@ -23,6 +23,7 @@ pub fn kind_zh(kind: &str, label: &str) -> String {
         "crowd" => "人员聚集",
         "line_crossing" => "越线",
         "vehicle_dwell" => "车辆违停",
+        "store_full" => "存储磁盘已满",
         other => other,
     };
     s.to_owned()

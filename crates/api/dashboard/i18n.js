@@ -112,6 +112,7 @@ const zh = {
   "kind.crowd": "人员聚集",
   "kind.line_crossing": "越线",
   "kind.vehicle_dwell": "车辆滞留",
+  "kind.store_full": "存储已满",
 
   "label.person": "人员",
   "label.car": "汽车",
@@ -285,6 +286,7 @@ const en = {
   "kind.crowd": "crowd",
   "kind.line_crossing": "line crossing",
   "kind.vehicle_dwell": "vehicle dwell",
+  "kind.store_full": "store full",
 
   "label.person": "person",
   "label.car": "car",

@@ -31,7 +31,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
-use xueliang_store::{AccessStore, EventStore};
+use xueliang_store::retention::RetentionTotals;
+use xueliang_store::{AccessStore, EventStore, TroubleKind};
 
 pub use control::{CameraChangeError, CameraControl, FixedCameras};
 pub use error::ApiError;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub limiter: Arc<auth::LoginLimiter>,
     /// The live feed of event changes, shared by every subscriber.
     live: Arc<live::LiveFeed>,
+    /// What retention removed (for the metrics); `None` when it does not run.
+    pub retention: Option<Arc<RetentionTotals>>,
 }
 
 impl AppState {
@@ -75,7 +78,14 @@ impl AppState {
             access,
             limiter: Default::default(),
             live: Default::default(),
+            retention: None,
         }
+    }
+
+    /// The same state, with retention's totals shown in the metrics.
+    pub fn with_retention(mut self, totals: Arc<RetentionTotals>) -> Self {
+        self.retention = Some(totals);
+        self
     }
 }
 
@@ -145,8 +155,30 @@ async fn openapi() -> impl axum::response::IntoResponse {
     )
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `ok` while the store takes writes; `degraded`, with the store's reason,
+/// while its writes fail (a full disk: events wait in memory and are retried).
+/// Always 200: the process serves, and restarting it would not free a disk.
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
+    let Some(t) = state.store.health().current() else {
+        return Json(serde_json::json!({ "status": "ok", "store": { "state": "ok" } }));
+    };
+    let reason = match t.kind {
+        TroubleKind::Full => "disk full: writes wait and are retried until space returns",
+        TroubleKind::Error => "writes fail: they wait and are retried",
+    };
+    Json(serde_json::json!({
+        "status": "degraded",
+        "store": {
+            "state": "degraded",
+            "reason": reason,
+            "kind": t.kind,
+            "since": t.since,
+            "failures": t.failures,
+            "error": t.reason,
+        }
+    }))
 }
 
 /// Serves the Prometheus metrics on their own listener until `shutdown` resolves.

@@ -26,7 +26,8 @@ const STATES: [CameraState; 5] = [
 ];
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = render(&state.cameras.list());
+    let mut body = render(&state.cameras.list());
+    render_store(&mut body, &state);
     (
         [(
             header::CONTENT_TYPE,
@@ -49,6 +50,43 @@ fn family(
     for c in cams {
         let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.config.id, value(c));
     }
+}
+
+/// The store's health, and what retention removed since start.
+fn render_store(out: &mut String, state: &AppState) {
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_store_degraded 1 while the store's writes fail (a full disk: they are retried).\n# TYPE xueliang_store_degraded gauge\nxueliang_store_degraded {}",
+        state.store.health().current().is_some() as u8
+    );
+    let Some(r) = &state.retention else { return };
+    let _ = writeln!(out, "# HELP xueliang_retention_removed_total Rows removed by retention and the disk budget.\n# TYPE xueliang_retention_removed_total counter");
+    for (kind, n) in r.removed() {
+        let _ = writeln!(
+            out,
+            "xueliang_retention_removed_total{{kind=\"{kind}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_retention_reclaimed_bytes_total Bytes given back to the file system by retention.\n# TYPE xueliang_retention_reclaimed_bytes_total counter\nxueliang_retention_reclaimed_bytes_total {}",
+        r.reclaimed_bytes()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_retention_passes_total Retention passes done.\n# TYPE xueliang_retention_passes_total counter\nxueliang_retention_passes_total {}",
+        r.passes()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_store_disk_bytes The service's files (database, WAL, data directory) after the latest retention pass.\n# TYPE xueliang_store_disk_bytes gauge\nxueliang_store_disk_bytes {}",
+        r.disk_bytes()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_store_over_budget 1 when the latest retention pass could not get under max_disk_gb.\n# TYPE xueliang_store_over_budget gauge\nxueliang_store_over_budget {}",
+        r.over_budget() as u8
+    );
 }
 
 pub fn render(cams: &[CameraView]) -> String {

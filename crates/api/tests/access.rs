@@ -482,6 +482,56 @@ async fn the_workflow_is_recorded_with_user_and_time() {
 }
 
 #[tokio::test]
+async fn an_operator_marks_an_event_to_keep_even_after_it_is_closed() {
+    let c = centre().await;
+    let op = c.token("duty", Role::Operator, &[]).await;
+    let viewer = c.token("watch", Role::Viewer, &[]).await;
+    let id = c.event("east-gate", "东村", 1).await;
+    let path = format!("/api/v1/events/{id}/actions");
+    let (_, v) = c.get(&op, &format!("/api/v1/events/{id}")).await;
+    assert_eq!(v["keep"], false);
+    let (s, _) = c
+        .call(
+            Some(&viewer),
+            "POST",
+            &path,
+            Some(json!({"action": "keep"})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, _) = c
+        .call(Some(&op), "POST", &path, Some(json!({"action": "resolve"})))
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = c
+        .call(
+            Some(&op),
+            "POST",
+            &path,
+            Some(json!({"action": "keep", "note": "案卷"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["keep"], v["workflow"]["state"].as_str()),
+        (200, &json!(true), Some("resolved"))
+    );
+    let (_, v) = c.get(&op, &format!("/api/v1/events/{id}")).await;
+    assert_eq!(v["keep"], true);
+    let (s, v) = c
+        .call(Some(&op), "POST", &path, Some(json!({"action": "unkeep"})))
+        .await;
+    assert_eq!((s, &v["keep"]), (200, &json!(false)));
+    let (_, trail) = c.get(&op, &path).await;
+    let actions: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["resolve", "keep", "unkeep"]);
+}
+
+#[tokio::test]
 async fn stats_count_per_kind_village_and_bucket() {
     let c = centre().await;
     let t = c.token("centre", Role::Viewer, &[]).await;

@@ -248,6 +248,15 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Database URL; default `sqlite://<data_dir>/xueliang.db`.
     pub url: Option<String>,
+    /// Days events, their snapshots and alerts, and line crossings are kept.
+    pub retention_days: u32,
+    /// Days health samples (the online-rate reports) are kept.
+    pub health_retention_days: u32,
+    /// Days audit lines are kept.
+    pub audit_retention_days: u32,
+    /// The most the service's files may take, in GB (10^9 bytes); none by
+    /// default. Over it, the oldest snapshots go first, then the oldest events.
+    pub max_disk_gb: Option<f64>,
 }
 
 impl Default for StorageConfig {
@@ -255,11 +264,38 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("data"),
             url: None,
+            retention_days: 90,
+            health_retention_days: 400,
+            audit_retention_days: 365,
+            max_disk_gb: None,
         }
     }
 }
 
 impl StorageConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("retention_days", self.retention_days),
+            ("health_retention_days", self.health_retention_days),
+            ("audit_retention_days", self.audit_retention_days),
+        ] {
+            if v == 0 {
+                return Err(format!("field `{name}`: must be at least 1 day"));
+            }
+        }
+        if let Some(gb) = self.max_disk_gb {
+            if !(gb > 0.0 && gb.is_finite()) {
+                return Err(format!("field `max_disk_gb`: must be > 0, got {gb}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The disk budget in bytes, if any.
+    pub fn max_disk_bytes(&self) -> Option<u64> {
+        self.max_disk_gb.map(|gb| (gb * 1e9) as u64)
+    }
+
     /// The database URL after defaults.
     pub fn database_url(&self) -> String {
         match &self.url {
@@ -859,6 +895,9 @@ impl Config {
         raw.decode
             .validate()
             .map_err(|e| format!("[decode]: {e}"))?;
+        raw.storage
+            .validate()
+            .map_err(|e| format!("[storage]: {e}"))?;
         let ingest = raw.ingest;
         for (name, v) in [
             ("connect_timeout_s", ingest.connect_timeout_s),
@@ -1112,6 +1151,35 @@ url = "rtsp://127.0.0.1:8554/cam1"
         assert_eq!(cam.detection.fps, 5.0);
         assert_eq!(cam.detection.threshold("person"), Some(0.5));
         assert_eq!(cam.detection.threshold("toothbrush"), None);
+    }
+
+    #[test]
+    fn storage_retention_defaults_and_checks() {
+        let c = Config::parse(MINIMAL).unwrap();
+        let s = &c.storage;
+        assert_eq!(
+            (
+                s.retention_days,
+                s.health_retention_days,
+                s.audit_retention_days
+            ),
+            (90, 400, 365)
+        );
+        assert_eq!(s.max_disk_bytes(), None);
+        let c = Config::parse(&format!(
+            "[storage]\nmax_disk_gb = 2.5\nretention_days = 30\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(c.storage.max_disk_bytes(), Some(2_500_000_000));
+        assert_eq!(c.storage.retention_days, 30);
+        for (bad, field) in [
+            ("retention_days = 0", "retention_days"),
+            ("max_disk_gb = -1.0", "max_disk_gb"),
+            ("health_retention_days = 0", "health_retention_days"),
+        ] {
+            let e = Config::parse(&format!("[storage]\n{bad}\n{MINIMAL}")).unwrap_err();
+            assert!(e.starts_with("[storage]") && e.contains(field), "{e}");
+        }
     }
 
     #[test]

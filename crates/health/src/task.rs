@@ -112,8 +112,18 @@ pub async fn run_monitor(
                     interval_ms,
                 })
                 .collect();
-            if let Err(e) = store.insert_health_samples(samples).await {
-                warn!(error = %e, "cannot store health samples; this interval is missing from the reports");
+            match store.insert_health_samples(samples).await {
+                Ok(()) => {
+                    if let Some(trouble) = store.health().succeeded() {
+                        writer.recovered(trouble).await;
+                    }
+                }
+                Err(e) => {
+                    if e.is_retriable() {
+                        store.health().failed(&e, chrono::Utc::now());
+                    }
+                    warn!(error = %e, "cannot store health samples; this interval is missing from the reports");
+                }
             }
         }
     }

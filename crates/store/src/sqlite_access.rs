@@ -392,7 +392,13 @@ impl AccessStore for SqliteStore {
                 Ok(to) => to,
                 Err(why) => return Ok(StepOutcome::Refused(why)),
             };
-            if step.action != WorkflowAction::Note {
+            if let Some(keep) = step.action.keep() {
+                sqlx::query("UPDATE events SET keep = ? WHERE id = ?")
+                    .bind(keep)
+                    .bind(step.event_id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else if step.action != WorkflowAction::Note {
                 sqlx::query(
                     "UPDATE events SET workflow = ?, workflow_at = ?, workflow_by = ?, \
                      assignee = CASE WHEN ? THEN ? ELSE assignee END WHERE id = ?",
@@ -409,6 +415,9 @@ impl AccessStore for SqliteStore {
             let mut detail = serde_json::Map::new();
             detail.insert("from".into(), from.as_str().into());
             detail.insert("to".into(), to.as_str().into());
+            if let Some(keep) = step.action.keep() {
+                detail.insert("keep".into(), keep.into());
+            }
             if let Some(a) = &step.assignee {
                 detail.insert("assignee".into(), a.clone().into());
             }

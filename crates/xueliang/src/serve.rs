@@ -16,7 +16,12 @@ use xueliang_core::{CameraConfig, CameraError, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
 use xueliang_health::run_monitor;
 use xueliang_ingest::IngestSettings;
-use xueliang_store::{CameraStore, EventStore, SqliteStore, StoredCamera};
+use xueliang_store::{
+    CameraStore, EventStore, Retention, RetentionPolicy, SqliteStore, StoredCamera,
+};
+
+/// How often retention runs (and once right after start).
+const RETENTION_EVERY: Duration = Duration::from_secs(5 * 60);
 
 pub fn run(config: Config, config_path: &Path) -> ExitCode {
     init_tracing();
@@ -139,6 +144,18 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
+    let retention = Arc::new(Retention::new(
+        (*store).clone(),
+        retention_policy(&config),
+        Arc::new(SystemClock),
+    ));
+    let retention_totals = retention.totals();
+    let retention_shutdown = shutdown.clone();
+    let retention_task = tokio::spawn(async move {
+        retention
+            .run(RETENTION_EVERY, retention_shutdown.cancelled())
+            .await
+    });
     let (monitor_tx, monitor_rx) = tokio::sync::mpsc::channel(64);
     let monitor = tokio::spawn(run_monitor(
         monitor_rx,
@@ -196,7 +213,8 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         store.clone(),
         registry.clone(),
         Some(alert_service),
-    );
+    )
+    .with_retention(retention_totals);
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,
@@ -214,6 +232,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     registry.stop_all().await;
     let _ = monitor.await;
     let _ = dispatcher_task.await;
+    let _ = retention_task.await;
     match api.await {
         Ok(Err(e)) => error!(error = %e, "API server error"),
         Err(e) => error!(error = %e, "API task failed"),
@@ -222,6 +241,20 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || pipeline.finish()).await?;
     info!("stopped");
     Ok(())
+}
+
+/// `[storage]`'s retention and disk budget; the data directory counts in the budget.
+fn retention_policy(config: &Config) -> RetentionPolicy {
+    let s = &config.storage;
+    RetentionPolicy {
+        max_disk_bytes: s.max_disk_bytes(),
+        data_dir: Some(s.data_dir.clone()),
+        ..RetentionPolicy::days(
+            s.retention_days,
+            s.health_retention_days,
+            s.audit_retention_days,
+        )
+    }
 }
 
 /// Where the definition of a camera the server considers comes from.
