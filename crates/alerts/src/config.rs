@@ -701,6 +701,8 @@ struct RawAlerts {
     ack_key: Option<Secret>,
     #[serde(default)]
     ack_key_env: Option<String>,
+    #[serde(default = "seven")]
+    ack_link_days: u32,
     #[serde(default = "two")]
     retry_initial_s: f64,
     #[serde(default = "five_minutes")]
@@ -715,6 +717,9 @@ struct RawAlerts {
     channels: Vec<toml::Value>,
 }
 
+fn seven() -> u32 {
+    7
+}
 fn two() -> f64 {
     2.0
 }
@@ -735,6 +740,8 @@ pub struct AlertsConfig {
     pub public_url: String,
     /// Key of the acknowledgement links' signatures.
     pub ack_key: Secret,
+    /// How long an acknowledgement link works after its message is sent.
+    pub ack_link_lifetime: chrono::Duration,
     pub retry_initial: std::time::Duration,
     pub retry_max: std::time::Duration,
     pub max_attempts: u32,
@@ -772,6 +779,9 @@ impl AlertsConfig {
             // Links then stop working at restart; documented.
             None => Secret::new(random_key()),
         };
+        if !(1..=365).contains(&raw.ack_link_days) {
+            return err("[alerts] field `ack_link_days`: must be in 1..=365");
+        }
         for (f, v) in [
             ("retry_initial_s", raw.retry_initial_s),
             ("retry_max_s", raw.retry_max_s),
@@ -881,6 +891,7 @@ impl AlertsConfig {
         Ok(AlertsConfig {
             public_url,
             ack_key,
+            ack_link_lifetime: chrono::Duration::days(i64::from(raw.ack_link_days)),
             retry_initial: std::time::Duration::from_secs_f64(raw.retry_initial_s),
             retry_max: std::time::Duration::from_secs_f64(raw.retry_max_s),
             max_attempts: raw.max_attempts,
