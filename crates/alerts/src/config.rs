@@ -324,6 +324,52 @@ impl Organisation {
         self.officers.iter().find(|o| o.id == id)
     }
 
+    /// What a user limited to `villages` may see: those villages with their
+    /// grids, the roster entries covering them (trimmed to them), the duty
+    /// leaders (they stand behind every village), and only the officers these
+    /// name.
+    pub fn scoped(&self, villages: &[String]) -> Organisation {
+        let seen: Vec<VillageView> = self
+            .villages
+            .iter()
+            .filter(|v| villages.contains(&v.name))
+            .cloned()
+            .collect();
+        let grids: Vec<&String> = seen.iter().flat_map(|v| &v.grids).collect();
+        let roster: Vec<RosterEntry> = self
+            .roster
+            .iter()
+            .filter_map(|r| {
+                let entry = RosterEntry {
+                    villages: r
+                        .villages
+                        .iter()
+                        .filter(|v| villages.contains(v))
+                        .cloned()
+                        .collect(),
+                    grids: r
+                        .grids
+                        .iter()
+                        .filter(|g| grids.contains(g))
+                        .cloned()
+                        .collect(),
+                    ..r.clone()
+                };
+                (!entry.villages.is_empty() || !entry.grids.is_empty()).then_some(entry)
+            })
+            .collect();
+        let named = |id: &str| {
+            roster.iter().any(|r| r.officer == id) || self.duty_leaders.iter().any(|l| l.officer == id)
+        };
+        Organisation {
+            township: self.township.clone(),
+            officers: self.officers.iter().filter(|o| named(&o.id)).cloned().collect(),
+            villages: seen,
+            roster,
+            duty_leaders: self.duty_leaders.clone(),
+        }
+    }
+
     /// The officers on duty at `at` for a camera: those whose roster covers its
     /// grid; if none, those covering its village.
     pub fn on_duty_for(

@@ -50,7 +50,9 @@ async fn organisation(
     // Officers' phone numbers are for the centre's staff, not viewers.
     caller.require(xueliang_core::Role::Operator)?;
     let svc = service(&state)?;
-    let org = &svc.organisation;
+    // A village user sees their villages' part of it.
+    let scoped = caller.scope().map(|villages| svc.organisation.scoped(&villages));
+    let org = scoped.as_ref().unwrap_or(&svc.organisation);
     let now = Utc::now();
     let on_duty: Vec<serde_json::Value> = org
         .roster

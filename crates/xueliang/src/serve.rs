@@ -196,7 +196,8 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         store.clone(),
         registry.clone(),
         Some(alert_service),
-    );
+    )
+    .with_trusted_proxies(config.server.trusted_proxies.clone());
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,
