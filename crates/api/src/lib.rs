@@ -12,6 +12,7 @@ mod control;
 mod dashboard;
 mod error;
 mod events;
+mod hashing;
 pub mod limiter;
 mod live;
 mod metrics;

@@ -12,9 +12,10 @@
 //! - **Per client address**: at most `per_address` failed or running attempts
 //!   in `address_window`. The slot is reserved before the password is
 //!   checked, so a burst in parallel gets no more checks than the limit.
-//! - **Hashing**: every argon2 computation (login, new passwords) holds a
-//!   permit of one semaphore sized to the cores; argon2 takes ~19 MiB each,
-//!   so memory is bounded by permits × 19 MiB whatever arrives.
+//! - **Hashing**: every argon2 computation (login, new passwords) runs on a
+//!   fixed set of threads sized to the cores ([`crate::hashing`]); argon2
+//!   takes ~19 MiB each, so memory is bounded by threads × 19 MiB whatever
+//!   arrives.
 
 use crate::error::ApiError;
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +23,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use crate::hashing::HashingPool;
 use tokio::time::Instant;
 
 /// The limits; [`Default`] is what the server runs with.
@@ -37,7 +38,8 @@ pub struct LoginPolicy {
     /// Failed or running attempts allowed per client address in `address_window`.
     pub per_address: usize,
     pub address_window: Duration,
-    /// Password hashes computed at once (each takes ~19 MiB).
+    /// Password hashes computed at once: the hashing threads (each
+    /// computation takes ~19 MiB).
     pub hashing_permits: usize,
 }
 
@@ -80,7 +82,7 @@ struct Books {
 pub struct LoginLimiter {
     policy: LoginPolicy,
     books: Mutex<Books>,
-    hashing: Semaphore,
+    hashing: HashingPool,
     failures_total: AtomicU64,
     refused_total: AtomicU64,
 }
@@ -105,7 +107,7 @@ pub struct Attempt {
 impl LoginLimiter {
     pub fn new(policy: LoginPolicy) -> Self {
         LoginLimiter {
-            hashing: Semaphore::new(policy.hashing_permits.max(1)),
+            hashing: HashingPool::new(policy.hashing_permits),
             policy,
             books: Mutex::new(Books::default()),
             failures_total: AtomicU64::new(0),
@@ -208,16 +210,13 @@ impl LoginLimiter {
         });
     }
 
-    /// Computes `work` (an argon2 hash or verification) on a blocking thread
-    /// once one of the hashing permits is free.
+    /// Computes `work` (an argon2 hash or verification) on a hashing thread
+    /// once one is free.
     pub async fn hashing<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ApiError::internal)
+        self.hashing.run(work).await.map_err(ApiError::internal)
     }
 }
 
