@@ -324,6 +324,52 @@ impl Organisation {
         self.officers.iter().find(|o| o.id == id)
     }
 
+    /// What a user limited to `villages` may see: those villages with their
+    /// grids, the roster entries covering them (trimmed to them), the duty
+    /// leaders (they stand behind every village), and only the officers these
+    /// name.
+    pub fn scoped(&self, villages: &[String]) -> Organisation {
+        let seen: Vec<VillageView> = self
+            .villages
+            .iter()
+            .filter(|v| villages.contains(&v.name))
+            .cloned()
+            .collect();
+        let grids: Vec<&String> = seen.iter().flat_map(|v| &v.grids).collect();
+        let roster: Vec<RosterEntry> = self
+            .roster
+            .iter()
+            .filter_map(|r| {
+                let entry = RosterEntry {
+                    villages: r
+                        .villages
+                        .iter()
+                        .filter(|v| villages.contains(v))
+                        .cloned()
+                        .collect(),
+                    grids: r
+                        .grids
+                        .iter()
+                        .filter(|g| grids.contains(g))
+                        .cloned()
+                        .collect(),
+                    ..r.clone()
+                };
+                (!entry.villages.is_empty() || !entry.grids.is_empty()).then_some(entry)
+            })
+            .collect();
+        let named = |id: &str| {
+            roster.iter().any(|r| r.officer == id) || self.duty_leaders.iter().any(|l| l.officer == id)
+        };
+        Organisation {
+            township: self.township.clone(),
+            officers: self.officers.iter().filter(|o| named(&o.id)).cloned().collect(),
+            villages: seen,
+            roster,
+            duty_leaders: self.duty_leaders.clone(),
+        }
+    }
+
     /// The officers on duty at `at` for a camera: those whose roster covers its
     /// grid; if none, those covering its village.
     pub fn on_duty_for(
@@ -701,6 +747,8 @@ struct RawAlerts {
     ack_key: Option<Secret>,
     #[serde(default)]
     ack_key_env: Option<String>,
+    #[serde(default = "seven")]
+    ack_link_days: u32,
     #[serde(default = "two")]
     retry_initial_s: f64,
     #[serde(default = "five_minutes")]
@@ -715,6 +763,9 @@ struct RawAlerts {
     channels: Vec<toml::Value>,
 }
 
+fn seven() -> u32 {
+    7
+}
 fn two() -> f64 {
     2.0
 }
@@ -735,6 +786,8 @@ pub struct AlertsConfig {
     pub public_url: String,
     /// Key of the acknowledgement links' signatures.
     pub ack_key: Secret,
+    /// How long an acknowledgement link works after its message is sent.
+    pub ack_link_lifetime: chrono::Duration,
     pub retry_initial: std::time::Duration,
     pub retry_max: std::time::Duration,
     pub max_attempts: u32,
@@ -772,6 +825,9 @@ impl AlertsConfig {
             // Links then stop working at restart; documented.
             None => Secret::new(random_key()),
         };
+        if !(1..=365).contains(&raw.ack_link_days) {
+            return err("[alerts] field `ack_link_days`: must be in 1..=365");
+        }
         for (f, v) in [
             ("retry_initial_s", raw.retry_initial_s),
             ("retry_max_s", raw.retry_max_s),
@@ -881,6 +937,7 @@ impl AlertsConfig {
         Ok(AlertsConfig {
             public_url,
             ack_key,
+            ack_link_lifetime: chrono::Duration::days(i64::from(raw.ack_link_days)),
             retry_initial: std::time::Duration::from_secs_f64(raw.retry_initial_s),
             retry_max: std::time::Duration::from_secs_f64(raw.retry_max_s),
             max_attempts: raw.max_attempts,

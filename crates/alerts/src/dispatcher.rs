@@ -585,6 +585,7 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             officer,
             public_url: &self.setup.alerts.public_url,
             ack_key: self.setup.alerts.ack_key.expose(),
+            ack_expires: (self.clock.now() + self.setup.alerts.ack_link_lifetime).timestamp(),
             escalated_after_min,
         });
         channel.send(&msg).await.map_err(SendError::Channel)

@@ -95,6 +95,8 @@ pub struct MessageInput<'a> {
     pub officer: Option<OfficerInfo>,
     pub public_url: &'a str,
     pub ack_key: &'a str,
+    /// When the acknowledgement link stops working (Unix seconds).
+    pub ack_expires: i64,
     /// Minutes after which the alert escalated (for the escalation wording).
     pub escalated_after_min: Option<f64>,
 }
@@ -108,6 +110,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         officer,
         public_url,
         ack_key,
+        ack_expires,
         escalated_after_min,
     } = input;
     let camera = CameraInfo {
@@ -141,10 +144,10 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         .map(|o| o.id.clone())
         .unwrap_or_else(|| "centre".into());
     let ack_url = Some(format!(
-        "{public_url}/api/v1/alerts/{}/ack?officer={}&sig={}",
+        "{public_url}/api/v1/alerts/{}/ack?officer={}&exp={ack_expires}&sig={}",
         alert.id,
         ack_officer,
-        ack_signature(ack_key, alert.id, &ack_officer)
+        ack_signature(ack_key, alert.id, &ack_officer, ack_expires)
     ));
     let escalation = delivery.level == DeliveryLevel::Escalation;
     let title = if escalation {

@@ -305,14 +305,18 @@ async fn webhook_is_signed_keyed_and_in_chinese() -> Result<()> {
     ] {
         assert!(text.contains(part), "{part} missing in {text}");
     }
-    // The ack link is signed for this alert and officer.
+    // The ack link is signed for this alert and officer, and expires 7
+    // days (the default `ack_link_days`) after it was sent.
     let ack = url::Url::parse(b["ack_url"].as_str().unwrap())?;
     let q: HashMap<_, _> = ack.query_pairs().into_owned().collect();
     let alert_id = b["alert_id"].as_i64().unwrap();
+    let expires: i64 = q["exp"].parse()?;
+    assert_eq!(expires, (r.clock.now() + chrono::Duration::days(7)).timestamp());
     assert!(verify_ack(
         "ack-key-0123456789",
         alert_id,
         &q["officer"],
+        expires,
         &q["sig"]
     ));
 

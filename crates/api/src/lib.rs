@@ -12,6 +12,8 @@ mod control;
 mod dashboard;
 mod error;
 mod events;
+mod hashing;
+pub mod limiter;
 mod live;
 mod metrics;
 mod params;
@@ -56,8 +58,16 @@ pub struct AppState {
     pub alerts: Option<Arc<xueliang_alerts::AlertService>>,
     /// Users, tokens, the audit trail and event workflow.
     pub access: Arc<dyn AccessStore>,
-    /// Failed logins, shared by every request.
-    pub limiter: Arc<auth::LoginLimiter>,
+    /// Failed logins and the password-hashing permits, shared by every request.
+    pub limiter: Arc<limiter::LoginLimiter>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
+    pub trusted_proxies: xueliang_core::TrustedProxies,
+    /// How often an open live feed re-checks its token and user (besides
+    /// being woken by [`AppState::access_changed`]).
+    pub live_recheck: Duration,
+    /// Bumped when a token is revoked or a user changed through the API, so
+    /// open live feeds re-check their caller at once.
+    access_changes: Arc<watch::Sender<u64>>,
     /// The live feed of event changes, shared by every subscriber.
     live: Arc<live::LiveFeed>,
     /// What retention removed (for the metrics); `None` when it does not run.
@@ -77,6 +87,9 @@ impl AppState {
             alerts,
             access,
             limiter: Default::default(),
+            trusted_proxies: Default::default(),
+            live_recheck: LIVE_RECHECK,
+            access_changes: Arc::new(watch::channel(0).0),
             live: Default::default(),
             retention: None,
         }
@@ -87,7 +100,39 @@ impl AppState {
         self.retention = Some(totals);
         self
     }
+
+    /// Believes `X-Forwarded-For` from these proxies.
+    pub fn with_trusted_proxies(mut self, proxies: xueliang_core::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Other login limits than the defaults (tests use short delays).
+    pub fn with_login_policy(mut self, policy: limiter::LoginPolicy) -> Self {
+        self.limiter = Arc::new(limiter::LoginLimiter::new(policy));
+        self
+    }
+
+    /// Re-checks open live feeds this often (default [`LIVE_RECHECK`]).
+    pub fn with_live_recheck(mut self, every: Duration) -> Self {
+        self.live_recheck = every;
+        self
+    }
+
+    /// Tells open live feeds to re-check their caller now (a token was
+    /// revoked, a user changed or deleted).
+    pub(crate) fn access_changed(&self) {
+        self.access_changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn watch_access(&self) -> watch::Receiver<u64> {
+        self.access_changes.subscribe()
+    }
 }
+
+/// How often an open live feed re-checks its token and user by itself:
+/// this catches expiry and changes made outside the API (the command line).
+pub const LIVE_RECHECK: Duration = Duration::from_secs(5);
 
 /// Requests taking longer than this are answered 408 (the live feed is exempt).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

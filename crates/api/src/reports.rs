@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::params::Params;
+use crate::params::{check_buckets, Params, MAX_RANGE_DAYS};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -36,13 +36,7 @@ async fn line_crossings(
     let p = Params::new(raw, &["camera", "line", "from", "to", "bucket"])?;
     let (from, to) = range(&p)?;
     let bucket = p.parsed::<Bucket>("bucket")?.unwrap_or(Bucket::Hour);
-    let buckets = (to - from).num_milliseconds() / bucket.millis();
-    if buckets > 100_000 {
-        return Err(ApiError::bad_parameter(
-            "bucket",
-            "too many buckets for this range; use a larger bucket",
-        ));
-    }
+    check_buckets(from, to, bucket.millis())?;
     let camera = p.string("camera")?;
     if let Some(id) = &camera {
         crate::cameras::visible_camera(&state, &caller, id)?;
@@ -62,12 +56,19 @@ async fn line_crossings(
     }))
 }
 
-/// `from` and `to` of a report: default the 24 hours before `to`, `to` now.
+/// `from` and `to` of a report: default the 24 hours before `to`, `to` now;
+/// at most [`MAX_RANGE_DAYS`] apart.
 fn range(p: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = p.time("to")?.unwrap_or_else(Utc::now);
     let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
     if from >= to {
         return Err(ApiError::bad_parameter("to", "must be after `from`"));
+    }
+    if to - from > chrono::Duration::days(MAX_RANGE_DAYS) {
+        return Err(ApiError::bad_parameter(
+            "from",
+            format!("the range is longer than {MAX_RANGE_DAYS} days; ask for less at a time"),
+        ));
     }
     Ok((from, to))
 }

@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::events::event_query;
-use crate::params::Params;
+use crate::params::{check_buckets, Params};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -17,9 +17,6 @@ use xueliang_core::{Bucket, StatsKey, StatsQuery, StatsRow};
 pub fn router() -> Router<AppState> {
     Router::new().route("/stats/events", get(events))
 }
-
-/// At most this many buckets in one answer.
-const MAX_BUCKETS: i64 = 10_000;
 
 #[derive(Serialize)]
 struct Stats {
@@ -95,12 +92,7 @@ async fn events(
         },
     };
     if let Some(b) = bucket {
-        if (until - since).num_milliseconds() / b.millis() > MAX_BUCKETS {
-            return Err(ApiError::bad_parameter(
-                "bucket",
-                "too many buckets for this range; use `day` or a shorter range",
-            ));
-        }
+        check_buckets(since, until, b.millis())?;
     }
     let utc_offset_s = match p.string("utc_offset")? {
         Some(o) => parse_offset(&o).map_err(|e| ApiError::bad_parameter("utc_offset", e))?,

@@ -1,14 +1,17 @@
 //! `/tokens`: API tokens for integrations (the county platform, scripts).
 //! A token is shown once, when made; only its hash is stored. Users see and
-//! revoke their own tokens; admins everyone's.
+//! revoke their own tokens; admins everyone's. A token cannot make a token
+//! that outlives it (a 12-hour session minting a token for ever) unless the
+//! caller is an admin or gives their password again.
 
-use crate::auth::{new_token, Caller};
+use crate::auth::{new_token, verify_login, Caller, ClientAddr};
 use crate::body::JsonBody;
 use crate::error::ApiError;
 use crate::users::{audit, path_id};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use chrono::DateTime;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use chrono::{Duration, Utc};
@@ -41,6 +44,9 @@ struct CreateToken {
     name: String,
     /// Days until it expires (1..=3650); absent: never.
     expires_in_days: Option<i64>,
+    /// The caller's password: needed (unless admin) for a token that would
+    /// outlive the token making it.
+    password: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -51,9 +57,20 @@ struct Created {
     token: String,
 }
 
+/// Whether a token expiring at `new` outlives one expiring at `current`
+/// (`None`: never expires).
+fn outlives(new: Option<DateTime<Utc>>, current: Option<DateTime<Utc>>) -> bool {
+    match (new, current) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(n), Some(c)) => n > c,
+    }
+}
+
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientAddr(ip): ClientAddr,
     JsonBody(req): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let name = req.name.trim();
@@ -70,6 +87,25 @@ async fn create(
         }
         None => None,
     };
+    if outlives(expires_at, caller.token.expires_at) && caller.user.role != Role::Admin {
+        let Some(password) = req.password else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_required",
+                "this token would outlive the one making it: give your `password`, or a shorter `expires_in_days`",
+            ));
+        };
+        // A wrong password is 403, not 401: the caller's session is fine.
+        verify_login(&state, &caller.user.username, password, ip)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::UNAUTHORIZED {
+                    ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "wrong password")
+                } else {
+                    e
+                }
+            })?;
+    }
     let (token, token_hash) = new_token();
     let info = state
         .access
@@ -114,6 +150,7 @@ async fn revoke(
     {
         return Err(ApiError::not_found(format!("no valid token {id}")));
     }
+    state.access_changed();
     audit(
         &state,
         caller.audit("token.revoke", "token", id, serde_json::json!({})),

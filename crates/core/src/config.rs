@@ -230,6 +230,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Address of the Prometheus metrics endpoint (`/metrics`).
     pub metrics_listen: SocketAddr,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the real client; empty: the peer address is the client.
+    pub trusted_proxies: crate::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -237,6 +240,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".parse().expect("valid literal"),
             metrics_listen: "127.0.0.1:9090".parse().expect("valid literal"),
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -1577,5 +1581,22 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             e.message,
             "zone \"z\", rule \"r\": field `labels`: unknown label \"unicorn\" (see the model's labels file)"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_and_a_bad_one_is_named() {
+        let c = Config::parse(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert!(c.server.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(c.server.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(!c.server.trusted_proxies.contains("127.0.0.2".parse().unwrap()));
+        assert!(Config::parse(MINIMAL).unwrap().server.trusted_proxies.is_empty());
+        let e = Config::parse(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert!(e.contains("trusted_proxies") && e.contains("10.0.0.0/99"), "{e}");
     }
 }

@@ -13,6 +13,7 @@ pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod luma;
+pub mod proxies;
 pub mod secret;
 pub mod slots;
 pub mod stats;
@@ -41,6 +42,7 @@ pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,
     VideoCodec,
 };
+pub use proxies::TrustedProxies;
 pub use secret::Secret;
 pub use slots::LatestFrameSlots;
 pub use stats::{StatsKey, StatsQuery, StatsRow};

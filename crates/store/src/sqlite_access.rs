@@ -197,15 +197,14 @@ impl AccessStore for SqliteStore {
             if done.rows_affected() == 0 {
                 return Ok(None);
             }
-            // A new password or a disabled account ends every open session.
+            // A new password or a disabled account ends every session and
+            // API token: whoever knew the old password may have made one.
             if p.password_hash.is_some() || p.disabled == Some(true) {
                 sqlx::query(
-                    "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL \
-                     AND (kind = 'session' OR ?)",
+                    "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 )
                 .bind(millis(Utc::now()))
                 .bind(id)
-                .bind(p.disabled == Some(true))
                 .execute(&mut *tx)
                 .await?;
             }

@@ -214,7 +214,8 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         registry.clone(),
         Some(alert_service),
     )
-    .with_retention(retention_totals);
+    .with_retention(retention_totals)
+    .with_trusted_proxies(config.server.trusted_proxies.clone());
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,
