@@ -362,6 +362,7 @@ async fn login(
         Some(u) if ok && !u.disabled => u,
         known => {
             state.limiter.failed(&req.username, ip, now);
+            xueliang_core::telemetry::telemetry().login_failed();
             // The name only when it is a user's: a password typed into the
             // name field must not land in the log.
             match known {

@@ -12,9 +12,11 @@ pub mod crossing;
 pub mod detection;
 pub mod event;
 pub mod frame;
+pub mod paths;
 pub mod secret;
 pub mod slots;
 pub mod stats;
+pub mod telemetry;
 pub mod zones;
 
 pub use access::{

@@ -14,7 +14,7 @@ mod sqlite_cameras;
 mod writer;
 
 pub use access::{AccessStore, NewToken, StepOutcome};
-pub use alerts::AlertStore;
+pub use alerts::{AlertStore, OutboxDepth};
 pub use cameras::{CameraStore, StoredCamera};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

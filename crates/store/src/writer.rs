@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
+use xueliang_core::telemetry::telemetry;
 use xueliang_core::EventUpdate;
 
 pub struct EventWriter {
@@ -86,9 +87,13 @@ where
     F: Future<Output = Result<T, StoreError>>,
 {
     let mut delay = Duration::from_millis(100);
+    let started = std::time::Instant::now();
     loop {
         match op().await {
-            Ok(v) => return Some(v),
+            Ok(v) => {
+                telemetry().store_write_seconds.observe(started.elapsed());
+                return Some(v);
+            }
             Err(e) if e.is_retriable() => {
                 warn!(error = %e, delay_ms = delay.as_millis() as u64, "cannot {what}; retrying");
                 tokio::time::sleep(delay).await;
