@@ -34,27 +34,6 @@ fn header() -> String {
 }
 
 #[test]
-fn check_config_accepts_the_demo_config() {
-    let text = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(xueliang_bin())
-        .current_dir(repo())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env("XUELIANG_DEMO_PASSWORD", "x")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 cameras"));
-}
-
-#[test]
 fn bad_camera_fields_are_named_with_the_camera() {
     let cases = [
         (CAMERA.replace("url =", "ur = \"x\"\nurl ="), "ur"),

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+use xueliang_core::telemetry::{telemetry, DeliveryOutcome};
 use xueliang_core::{CameraConfig, Clock, Event};
 use xueliang_store::alerts::{
     AlertPlan, AttemptOutcome, AttemptRecord, Busy, Delivery, PlannedDelivery, RouteOutcome,
@@ -525,6 +526,12 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             }
             Err(e) => (AttemptOutcome::Permanent, Some(e.to_string()), None),
         };
+        let counted = match outcome {
+            AttemptOutcome::Ok => DeliveryOutcome::Delivered,
+            AttemptOutcome::Retriable if retry_at.is_some() => DeliveryOutcome::Retried,
+            _ => DeliveryOutcome::Failed,
+        };
+        telemetry().delivery_attempted(&d.channel, counted);
         match (&outcome, &error) {
             (AttemptOutcome::Ok, _) => {
                 debug!(delivery = d.id, channel = %d.channel, ms = duration_ms, "delivered")

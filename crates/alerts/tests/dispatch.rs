@@ -587,6 +587,14 @@ async fn server_errors_are_retried_client_errors_are_not() -> Result<()> {
     )
     .replace("[alerts]\nflood_window_min = 0\n", "[alerts]\n");
     let r = rig(&alerts).await?;
+    let counted = || {
+        xueliang_core::telemetry::telemetry()
+            .deliveries()
+            .get("hook")
+            .copied()
+            .unwrap_or_default()
+    };
+    let before = counted();
     rx.status.store(503, Ordering::SeqCst);
     r.store
         .insert_event(event("school-gate", EventKind::CameraOffline))
@@ -595,6 +603,9 @@ async fn server_errors_are_retried_client_errors_are_not() -> Result<()> {
     rx.status.store(400, Ordering::SeqCst);
     r.clock.advance(chrono::Duration::seconds(10));
     assert_eq!(r.dispatcher.tick().await?.failed, 1);
+    // The metrics count both, by channel (other tests use "hook" too).
+    let after = counted();
+    assert!(after.retried > before.retried && after.failed > before.failed);
     r.clock.advance(chrono::Duration::hours(1));
     let report = r.dispatcher.tick().await?;
     assert_eq!(

@@ -315,6 +315,7 @@ pub async fn verify_login(
         }
         known => {
             attempt.failed();
+            xueliang_core::telemetry::telemetry().login_failed();
             // The name only when it is a user's: a password typed into the
             // name field must not land in the log.
             match known {

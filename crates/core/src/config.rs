@@ -11,9 +11,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
 
-/// The default onnxruntime library, where `scripts/setup.sh` puts it.
+/// The default onnxruntime library, where `scripts/setup.sh` puts it
+/// (relative to the installation, see [`crate::paths::installed`]).
 pub const DEFAULT_ONNXRUNTIME: &str = ".local/onnxruntime/libonnxruntime.so.1.32.0";
-/// The default model manifest.
+/// The default model manifest (relative to the installation).
 pub const DEFAULT_MODEL: &str = "models/ssd_mobilenet_v2_coco.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -350,7 +351,7 @@ impl ExecutionProvider {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
-            model: PathBuf::from(DEFAULT_MODEL),
+            model: crate::paths::installed(DEFAULT_MODEL),
             onnxruntime: None,
             workers: 0,
             threads: 0,
@@ -381,7 +382,7 @@ impl DetectorConfig {
         }
         match std::env::var_os("ORT_DYLIB_PATH") {
             Some(p) => PathBuf::from(p),
-            None => PathBuf::from(DEFAULT_ONNXRUNTIME),
+            None => crate::paths::installed(DEFAULT_ONNXRUNTIME),
         }
     }
 }
@@ -838,16 +839,36 @@ struct RawConfig {
 
 impl Config {
     /// Reads and validates a config file. Relative paths inside it (model,
-    /// onnxruntime, data directory) stay relative to the working directory.
+    /// onnxruntime, data directory, SQLite file) are taken from the file's
+    /// directory, whatever the working directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        config.resolve_paths(&crate::paths::config_dir(path));
+        Ok(config)
+    }
+
+    /// Takes the relative paths of the file from `base` (the file's directory).
+    fn resolve_paths(&mut self, base: &Path) {
+        use crate::paths::{resolve, resolve_sqlite_url};
+        self.storage.data_dir = resolve(base, &self.storage.data_dir);
+        self.storage.url = self
+            .storage
+            .url
+            .as_deref()
+            .map(|u| resolve_sqlite_url(base, u));
+        self.detector.model = resolve(base, &self.detector.model);
+        self.detector.onnxruntime = self
+            .detector
+            .onnxruntime
+            .as_deref()
+            .map(|p| resolve(base, p));
     }
 
     /// Checks every label the `[detection]` defaults name against the
@@ -1143,6 +1164,30 @@ id = "east-gate"
 name = "东门"
 url = "rtsp://127.0.0.1:8554/cam1"
 "#;
+
+    #[test]
+    fn relative_paths_are_taken_from_the_config_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        let text = "[storage]\ndata_dir = \"state\"\nurl = \"sqlite://db/x.db\"\n\
+                    [detector]\nmodel = \"m/model.toml\"\nonnxruntime = \"/opt/ort.so\"\n";
+        std::fs::write(&path, text).unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.storage.data_dir, dir.path().join("state"));
+        assert_eq!(
+            c.storage.database_url(),
+            format!("sqlite://{}", dir.path().join("db/x.db").display())
+        );
+        assert_eq!(c.detector.model, dir.path().join("m/model.toml"));
+        assert_eq!(
+            c.detector.onnxruntime.as_deref(),
+            Some(Path::new("/opt/ort.so"))
+        );
+        // Left out, the data directory is the file's too.
+        std::fs::write(&path, "").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.storage.data_dir, dir.path().join("data"));
+    }
 
     #[test]
     fn minimal_config_gets_defaults() {

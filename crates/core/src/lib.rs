@@ -13,10 +13,12 @@ pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod luma;
+pub mod paths;
 pub mod proxies;
 pub mod secret;
 pub mod slots;
 pub mod stats;
+pub mod telemetry;
 pub mod zones;
 
 pub use access::{

@@ -19,4 +19,4 @@ mod task;
 
 pub use monitor::{CameraMonitor, Counters};
 pub use picture::PictureChecker;
-pub use task::{run_monitor, MonitorChange, MonitoredCamera};
+pub use task::{run_monitor, MonitorChange, MonitoredCamera, FIRST_SAMPLE_AFTER};

@@ -16,7 +16,7 @@ mod store_health;
 mod writer;
 
 pub use access::{AccessStore, NewToken, StepOutcome};
-pub use alerts::AlertStore;
+pub use alerts::{AlertStore, OutboxDepth};
 pub use cameras::{CameraStore, StoredCamera};
 pub use error::StoreError;
 pub use retention::{Retention, RetentionPass, RetentionPolicy};

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
+use xueliang_core::telemetry::telemetry;
 use xueliang_core::{EventUpdate, NewEvent};
 
 pub struct EventWriter {
@@ -120,6 +121,7 @@ impl EventWriter {
         let health = self.store.clone();
         let health = health.health();
         let mut delay = Duration::from_millis(100);
+        let started = std::time::Instant::now();
         loop {
             let result = op().await;
             if let Err(e) = &result {
@@ -130,7 +132,10 @@ impl EventWriter {
                 self.ended_trouble = Some(t);
             }
             match result {
-                Ok(v) => return Some(v),
+                Ok(v) => {
+                    telemetry().store_write_seconds.observe(started.elapsed());
+                    return Some(v);
+                }
                 Err(e) if e.is_retriable() => {
                     warn!(error = %e, full = e.is_full(), delay_ms = delay.as_millis() as u64, "cannot {what}; retrying");
                     tokio::time::sleep(delay).await;

@@ -23,8 +23,17 @@ use xueliang_store::{
 /// How often retention runs (and once right after start).
 const RETENTION_EVERY: Duration = Duration::from_secs(5 * 60);
 
-pub fn run(config: Config, config_path: &Path) -> ExitCode {
-    init_tracing();
+/// How log lines are written to standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; colours only when standard error is a terminal.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, target, spans).
+    Json,
+}
+
+pub fn run(config: Config, config_path: &Path, log_format: LogFormat) -> ExitCode {
+    init_tracing(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tokio")
@@ -41,19 +50,26 @@ pub fn run(config: Config, config_path: &Path) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
-            eprintln!("xueliang: {e:#}");
+            // JSON logs stay one object per line.
+            if log_format == LogFormat::Text {
+                eprintln!("xueliang: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,retina=warn,sqlx=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 fn cores() -> usize {
