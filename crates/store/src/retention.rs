@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use xueliang_core::Clock;
 
 /// Rows removed per transaction.
-pub const BATCH: i64 = 2000;
+pub const BATCH: i64 = 500;
 /// Snapshots or events removed per transaction by the disk budget: few, so
 /// it removes hardly more than it must (a snapshot is up to a few hundred KB).
 pub const BUDGET_BATCH: i64 = 100;

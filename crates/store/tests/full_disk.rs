@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use xueliang_core::{EventKind, EventQuery, EventUpdate, NewEvent};
 use xueliang_store::{EventStore, EventWriter, SqliteStore, TroubleKind};
 
-/// A size-limited tmpfs, unmounted on drop.
-struct Tmpfs(PathBuf, tempfile::TempDir);
+/// A size-limited tmpfs, unmounted on drop (then its directory goes).
+struct Tmpfs(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Tmpfs {
     fn mount(size: &str) -> Tmpfs {
