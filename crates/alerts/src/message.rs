@@ -1,6 +1,5 @@
 //! The alert message in Chinese, and the JSON payload of webhook and MQTT.
 
-use crate::config::china_offset;
 use crate::sign::ack_signature;
 use serde::Serialize;
 use xueliang_core::{CameraConfig, Event};
@@ -96,6 +95,8 @@ pub struct MessageInput<'a> {
     pub ack_key: &'a str,
     /// Minutes after which the alert escalated (for the escalation wording).
     pub escalated_after_min: Option<f64>,
+    /// The time zone of `local_time` (`[detection] timezone`).
+    pub tz: chrono_tz::Tz,
 }
 
 pub fn build(input: MessageInput<'_>) -> AlertMessage {
@@ -108,6 +109,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         public_url,
         ack_key,
         escalated_after_min,
+        tz,
     } = input;
     let camera = CameraInfo {
         id: event.camera_id.clone(),
@@ -128,7 +130,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     let kind_zh = kind_zh(&kind, &event.label);
     let local_time = event
         .started_at
-        .with_timezone(&china_offset())
+        .with_timezone(&tz)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string();
     let event_url = format!("{public_url}/api/v1/events/{}", event.id);
@@ -165,7 +167,12 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     if !place.is_empty() {
         text.push_str(&format!("（{}）", place.join("，")));
     }
-    text.push_str(&format!("\n时间：{local_time}（北京时间）"));
+    let zone = if tz == chrono_tz::Asia::Shanghai {
+        "北京时间"
+    } else {
+        tz.name()
+    };
+    text.push_str(&format!("\n时间：{local_time}（{zone}）"));
     if alert.count > 1 {
         text.push_str(&format!(
             "\n次数：{} 次（同一摄像头同类告警已合并）",

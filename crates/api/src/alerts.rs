@@ -53,7 +53,7 @@ async fn organisation(
     let on_duty: Vec<serde_json::Value> = org
         .roster
         .iter()
-        .filter(|r| r.shift.covers(now))
+        .filter(|r| org.covers(&r.shift, now))
         .map(|r| serde_json::json!({ "officer": r.officer, "villages": r.villages, "grids": r.grids }))
         .collect();
     let leaders: Vec<&str> = org.leaders_at(now).iter().map(|o| o.id.as_str()).collect();

@@ -12,6 +12,8 @@ pub mod crossing;
 pub mod detection;
 pub mod event;
 pub mod frame;
+pub mod retry;
+pub mod schedule;
 pub mod secret;
 pub mod slots;
 pub mod stats;
@@ -40,6 +42,8 @@ pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,
     VideoCodec,
 };
+pub use retry::RetryPolicy;
+pub use schedule::{ScheduleWindow, Window};
 pub use secret::Secret;
 pub use slots::LatestFrameSlots;
 pub use stats::{StatsKey, StatsQuery, StatsRow};

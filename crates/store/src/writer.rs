@@ -9,7 +9,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
-use xueliang_core::EventUpdate;
+use xueliang_core::{EventUpdate, RetryPolicy};
+
+/// Delays between tries of a store write: 100 ms doubling to 10 s.
+fn write_retry() -> RetryPolicy {
+    RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(10))
+}
 
 pub struct EventWriter {
     store: Arc<dyn EventStore>,
@@ -85,19 +90,53 @@ async fn retry<T, F>(what: &str, op: impl Fn() -> F) -> Option<T>
 where
     F: Future<Output = Result<T, StoreError>>,
 {
-    let mut delay = Duration::from_millis(100);
+    let policy = write_retry();
+    let mut failures = 0u32;
     loop {
         match op().await {
             Ok(v) => return Some(v),
             Err(e) if e.is_retriable() => {
+                let delay = policy.delay(failures, &mut rand::thread_rng());
+                failures = failures.saturating_add(1);
                 warn!(error = %e, delay_ms = delay.as_millis() as u64, "cannot {what}; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
             }
             Err(e) => {
                 error!(error = %e, "cannot {what}; giving up on this update");
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn retriable_failures_wait_the_policy_s_delays_others_give_up() {
+        let calls = AtomicU32::new(0);
+        let t0 = std::time::Instant::now();
+        let got = retry("test", || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!((got, calls.load(Ordering::SeqCst)), (Some(7), 3));
+        // Ceilings 100 ms then 200 ms, at least half of each.
+        let policy = write_retry();
+        let least = policy.ceiling(0) / 2 + policy.ceiling(1) / 2;
+        assert!(t0.elapsed() >= least, "{:?} < {least:?}", t0.elapsed());
+
+        let calls = AtomicU32::new(0);
+        let got: Option<()> = retry("test", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Corrupt("bad row".into()))
+        })
+        .await;
+        assert_eq!((got, calls.load(Ordering::SeqCst)), (None, 1));
     }
 }
