@@ -2,7 +2,7 @@
 //! read from the store once and handed, with its JSON body, to every
 //! subscriber; each subscriber keeps what its caller may see.
 
-use crate::events::EventBody;
+use crate::event_body::EventBody;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast::{self, error::RecvError, WeakSender};

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod availability;
 pub mod camera;
+pub mod camera_error;
 pub mod clock;
 pub mod config;
 pub mod crossing;

@@ -2,7 +2,7 @@
 //! schedules and rules, and counting lines. Coordinates are normalised to the
 //! frame (0..1, origin top left), so they survive a change of resolution.
 
-use crate::config::CameraError;
+use crate::camera_error::CameraError;
 use crate::schedule::{ScheduleWindow, Window};
 use serde::Deserialize;
 use std::collections::BTreeMap;
