@@ -86,6 +86,34 @@ fn bad_zones_and_unknown_labels_are_named_with_camera_and_zone() {
 }
 
 #[test]
+fn the_old_spelling_of_days_is_refused_with_what_to_write() {
+    let organisation = r#"
+[organisation]
+[[organisation.villages]]
+name = "东村"
+[[organisation.officers]]
+id = "li"
+name = "李明"
+[[organisation.roster]]
+officer = "li"
+villages = ["东村"]
+days = ["sat", "sun"]
+"#;
+    let text = format!("{}{organisation}{CAMERA}", header());
+    let (out, err) = run(&["check-config"], &text);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[[organisation.roster]]")
+            && err.contains("`days`")
+            && err.contains("write days = \"sat,sun\""),
+        "{err}"
+    );
+    let text = text.replace("days = [\"sat\", \"sun\"]", "days = \"sat,sun\"");
+    let (out, err) = run(&["check-config"], &text);
+    assert!(out.status.success(), "{err}");
+}
+
+#[test]
 fn unknown_section_field_is_refused() {
     let (out, err) = run(
         &["check-config"],

@@ -1,6 +1,5 @@
 //! The alert message in Chinese, and the JSON payload of webhook and MQTT.
 
-use crate::config::china_offset;
 use crate::sign::ack_signature;
 use serde::Serialize;
 use xueliang_core::{CameraConfig, Event};
@@ -99,6 +98,8 @@ pub struct MessageInput<'a> {
     pub ack_expires: i64,
     /// Minutes after which the alert escalated (for the escalation wording).
     pub escalated_after_min: Option<f64>,
+    /// The time zone of `local_time` (`[detection] timezone`).
+    pub tz: chrono_tz::Tz,
 }
 
 pub fn build(input: MessageInput<'_>) -> AlertMessage {
@@ -112,6 +113,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         ack_key,
         ack_expires,
         escalated_after_min,
+        tz,
     } = input;
     let camera = CameraInfo {
         id: event.camera_id.clone(),
@@ -130,11 +132,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     };
     let kind = event.kind.as_str().to_owned();
     let kind_zh = kind_zh(&kind, &event.label);
-    let local_time = event
-        .started_at
-        .with_timezone(&china_offset())
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
+    let local_time = local_time(event.started_at, tz);
     let event_url = format!("{public_url}/api/v1/events/{}", event.id);
     let snapshot_url = event
         .has_snapshot
@@ -169,7 +167,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     if !place.is_empty() {
         text.push_str(&format!("（{}）", place.join("，")));
     }
-    text.push_str(&format!("\n时间：{local_time}（北京时间）"));
+    text.push_str(&format!("\n时间：{local_time}（{}）", zone_name(tz)));
     if alert.count > 1 {
         text.push_str(&format!(
             "\n次数：{} 次（同一摄像头同类告警已合并）",
@@ -254,5 +252,19 @@ impl AlertMessage {
             s.push_str(&format!("。确认：{a}"));
         }
         s
+    }
+}
+
+/// `at` as the site's local time, `2026-12-04 23:05:00`.
+pub fn local_time(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// How messages name the time zone: 北京时间 for China's, else its IANA name.
+pub fn zone_name(tz: chrono_tz::Tz) -> &'static str {
+    if tz == chrono_tz::Asia::Shanghai {
+        "北京时间"
+    } else {
+        tz.name()
     }
 }

@@ -16,8 +16,7 @@ use chrono::Utc;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use xueliang_alerts::config::china_offset;
-use xueliang_alerts::message::kind_zh;
+use xueliang_alerts::message::{kind_zh, local_time, zone_name};
 use xueliang_alerts::{AckLink, AlertService};
 use xueliang_store::alerts::{Alert, Attempt, Delivery};
 
@@ -57,7 +56,7 @@ async fn organisation(
     let on_duty: Vec<serde_json::Value> = org
         .roster
         .iter()
-        .filter(|r| r.shift.covers(now))
+        .filter(|r| org.covers(&r.shift, now))
         .map(|r| serde_json::json!({ "officer": r.officer, "villages": r.villages, "grids": r.grids }))
         .collect();
     let leaders: Vec<&str> = org.leaders_at(now).iter().map(|o| o.id.as_str()).collect();
@@ -259,13 +258,11 @@ async fn ack_link(
         if !place.is_empty() {
             rows.push(("地点", place.join(" ")));
         }
-        rows.push((
-            "时间",
-            e.started_at
-                .with_timezone(&china_offset())
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string(),
-        ));
+        if let Some(alerts) = &state.alerts {
+            let tz = alerts.organisation.tz;
+            let at = local_time(e.started_at, tz);
+            rows.push(("时间", format!("{at}（{}）", zone_name(tz))));
+        }
     }
     let status = match (&alert.acked_at, &alert.acked_by) {
         (Some(_), by) => format!("已确认（{}）", by.as_deref().unwrap_or_default()),

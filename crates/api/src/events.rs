@@ -5,6 +5,7 @@
 use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::event_body::EventBody;
 use crate::live::{History, LiveItem, Replay};
 use crate::params::{next_cursor, Params};
 use crate::AppState;
@@ -31,25 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}", get(one))
         .route("/events/{id}/actions", get(actions).post(act))
         .route("/events/{id}/snapshot.jpg", get(snapshot))
-}
-
-#[derive(Serialize)]
-pub(crate) struct EventBody {
-    #[serde(flatten)]
-    pub event: Event,
-    snapshot_url: Option<String>,
-}
-
-impl From<Event> for EventBody {
-    fn from(event: Event) -> Self {
-        let snapshot_url = event
-            .has_snapshot
-            .then(|| format!("/api/v1/events/{}/snapshot.jpg", event.id));
-        EventBody {
-            event,
-            snapshot_url,
-        }
-    }
 }
 
 #[derive(Serialize)]

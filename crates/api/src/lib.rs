@@ -11,6 +11,7 @@ mod cameras;
 mod control;
 mod dashboard;
 mod error;
+mod event_body;
 mod events;
 mod hashing;
 pub mod limiter;

@@ -8,7 +8,7 @@
 //! An id is `<epoch>-<seq>`: the epoch is random per process, so an id from
 //! before a restart is known to be unreplayable, as is one older than the ring.
 
-use crate::events::EventBody;
+use crate::event_body::EventBody;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod availability;
 pub mod camera;
+pub mod camera_error;
 pub mod clock;
 pub mod config;
 pub mod crossing;
@@ -15,6 +16,8 @@ pub mod frame;
 pub mod luma;
 pub mod paths;
 pub mod proxies;
+pub mod retry;
+pub mod schedule;
 pub mod secret;
 pub mod slots;
 pub mod stats;
@@ -45,6 +48,8 @@ pub use frame::{
     VideoCodec,
 };
 pub use proxies::TrustedProxies;
+pub use retry::RetryPolicy;
+pub use schedule::{ScheduleWindow, Window};
 pub use secret::Secret;
 pub use slots::LatestFrameSlots;
 pub use stats::{StatsKey, StatsQuery, StatsRow};

@@ -13,7 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
 use xueliang_core::telemetry::telemetry;
-use xueliang_core::{EventUpdate, NewEvent};
+use xueliang_core::{EventUpdate, NewEvent, RetryPolicy};
+
+/// Delays between tries of a store write: 100 ms doubling to 10 s.
+fn write_retry() -> RetryPolicy {
+    RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(10))
+}
 
 pub struct EventWriter {
     store: Arc<dyn EventStore>,
@@ -120,7 +125,8 @@ impl EventWriter {
     {
         let health = self.store.clone();
         let health = health.health();
-        let mut delay = Duration::from_millis(100);
+        let policy = write_retry();
+        let mut failures = 0u32;
         let started = std::time::Instant::now();
         loop {
             let result = op().await;
@@ -137,9 +143,10 @@ impl EventWriter {
                     return Some(v);
                 }
                 Err(e) if e.is_retriable() => {
+                    let delay = policy.delay(failures, &mut rand::thread_rng());
+                    failures = failures.saturating_add(1);
                     warn!(error = %e, full = e.is_full(), delay_ms = delay.as_millis() as u64, "cannot {what}; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => {
                     error!(error = %e, "cannot {what}; giving up on this update");
@@ -147,5 +154,37 @@ impl EventWriter {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn retriable_failures_wait_the_policy_s_delays_others_give_up() {
+        let calls = AtomicU32::new(0);
+        let t0 = std::time::Instant::now();
+        let got = retry("test", || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!((got, calls.load(Ordering::SeqCst)), (Some(7), 3));
+        // Ceilings 100 ms then 200 ms, at least half of each.
+        let policy = write_retry();
+        let least = policy.ceiling(0) / 2 + policy.ceiling(1) / 2;
+        assert!(t0.elapsed() >= least, "{:?} < {least:?}", t0.elapsed());
+
+        let calls = AtomicU32::new(0);
+        let got: Option<()> = retry("test", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::Corrupt("bad row".into()))
+        })
+        .await;
+        assert_eq!((got, calls.load(Ordering::SeqCst)), (None, 1));
     }
 }
