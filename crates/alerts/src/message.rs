@@ -257,7 +257,9 @@ impl AlertMessage {
 
 /// `at` as the site's local time, `2026-12-04 23:05:00`.
 pub fn local_time(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// How messages name the time zone: 北京时间 for China's, else its IANA name.
