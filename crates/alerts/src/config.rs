@@ -359,11 +359,17 @@ impl Organisation {
             })
             .collect();
         let named = |id: &str| {
-            roster.iter().any(|r| r.officer == id) || self.duty_leaders.iter().any(|l| l.officer == id)
+            roster.iter().any(|r| r.officer == id)
+                || self.duty_leaders.iter().any(|l| l.officer == id)
         };
         Organisation {
             township: self.township.clone(),
-            officers: self.officers.iter().filter(|o| named(&o.id)).cloned().collect(),
+            officers: self
+                .officers
+                .iter()
+                .filter(|o| named(&o.id))
+                .cloned()
+                .collect(),
             villages: seen,
             roster,
             duty_leaders: self.duty_leaders.clone(),

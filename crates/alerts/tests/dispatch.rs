@@ -311,7 +311,10 @@ async fn webhook_is_signed_keyed_and_in_chinese() -> Result<()> {
     let q: HashMap<_, _> = ack.query_pairs().into_owned().collect();
     let alert_id = b["alert_id"].as_i64().unwrap();
     let expires: i64 = q["exp"].parse()?;
-    assert_eq!(expires, (r.clock.now() + chrono::Duration::days(7)).timestamp());
+    assert_eq!(
+        expires,
+        (r.clock.now() + chrono::Duration::days(7)).timestamp()
+    );
     assert!(verify_ack(
         "ack-key-0123456789",
         alert_id,

@@ -51,7 +51,9 @@ async fn organisation(
     caller.require(xueliang_core::Role::Operator)?;
     let svc = service(&state)?;
     // A village user sees their villages' part of it.
-    let scoped = caller.scope().map(|villages| svc.organisation.scoped(&villages));
+    let scoped = caller
+        .scope()
+        .map(|villages| svc.organisation.scoped(&villages));
     let org = scoped.as_ref().unwrap_or(&svc.organisation);
     let now = Utc::now();
     let on_duty: Vec<serde_json::Value> = org
@@ -208,9 +210,12 @@ async fn checked_link(
     let expires = p
         .parsed::<i64>("exp")?
         .ok_or_else(|| ApiError::bad_parameter("exp", "required"))?;
-    let refused = |status, title: &str, text: &str| Err(page(status, title, &format!("<p>{text}</p>")));
+    let refused =
+        |status, title: &str, text: &str| Err(page(status, title, &format!("<p>{text}</p>")));
     match svc.check_ack_link(id, &officer, expires, &sig, Utc::now()) {
-        AckLink::Invalid => return Ok(refused(StatusCode::FORBIDDEN, "链接无效", "确认链接无效。")),
+        AckLink::Invalid => {
+            return Ok(refused(StatusCode::FORBIDDEN, "链接无效", "确认链接无效。"))
+        }
         AckLink::Expired => {
             return Ok(refused(
                 StatusCode::GONE,
@@ -221,7 +226,11 @@ async fn checked_link(
         AckLink::Valid => {}
     }
     let Some(alert) = svc.store.get_alert(id).await.map_err(ApiError::internal)? else {
-        return Ok(refused(StatusCode::NOT_FOUND, "告警不存在", "该告警不存在。"));
+        return Ok(refused(
+            StatusCode::NOT_FOUND,
+            "告警不存在",
+            "该告警不存在。",
+        ));
     };
     Ok(Ok((id, officer, alert)))
 }

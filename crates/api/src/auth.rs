@@ -438,9 +438,12 @@ mod tests {
             "/api/v1/alerts/7/ack",
             Some("officer=li&exp=1&sig=ab")
         ));
-        assert!(!is_public(&Method::POST, "/api/v1/alerts/7/ack", Some("xsig=ab")));
+        assert!(!is_public(
+            &Method::POST,
+            "/api/v1/alerts/7/ack",
+            Some("xsig=ab")
+        ));
         assert!(!is_public(&Method::GET, "/api/v1/alerts/7/x/ack", None));
         assert!(!is_public(&Method::GET, "/api/v1/events", None));
     }
-
 }

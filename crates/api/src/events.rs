@@ -20,7 +20,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 use xueliang_core::{
-    Event, EventChange, EventKind, EventQuery, EventStatus, Role, WorkflowAction, WorkflowState, WorkflowStep,
+    Event, EventChange, EventKind, EventQuery, EventStatus, Role, WorkflowAction, WorkflowState,
+    WorkflowStep,
 };
 use xueliang_store::StepOutcome;
 
@@ -240,11 +241,18 @@ fn lagged(missed: Option<u64>) -> SseEvent {
 
 /// The events to send first to a client resuming after `replay`, and the
 /// sequence number they bring it to.
-async fn replay(state: &AppState, filter: &StreamFilter, replay: &Replay) -> (VecDeque<SseEvent>, u64) {
+async fn replay(
+    state: &AppState,
+    filter: &StreamFilter,
+    replay: &Replay,
+) -> (VecDeque<SseEvent>, u64) {
     let history = &state.live.history;
     let (changes, last) = match replay {
         Replay::Lost(missed, last) => {
-            return (VecDeque::from([lagged(*missed).id(history.id(*last))]), *last)
+            return (
+                VecDeque::from([lagged(*missed).id(history.id(*last))]),
+                *last,
+            )
         }
         Replay::Since(changes, last) => (changes, *last),
     };

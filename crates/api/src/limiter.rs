@@ -18,12 +18,12 @@
 //!   arrives.
 
 use crate::error::ApiError;
+use crate::hashing::HashingPool;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use crate::hashing::HashingPool;
 use tokio::time::Instant;
 
 /// The limits; [`Default`] is what the server runs with.

@@ -60,7 +60,11 @@ pub const MAX_BUCKETS: i64 = 10_000;
 
 /// Refuses more than [`MAX_BUCKETS`] buckets of `bucket_ms` between `from`
 /// and `to`, naming the parameter `bucket`.
-pub fn check_buckets(from: DateTime<Utc>, to: DateTime<Utc>, bucket_ms: i64) -> Result<(), ApiError> {
+pub fn check_buckets(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket_ms: i64,
+) -> Result<(), ApiError> {
     let buckets = (to - from).num_milliseconds() / bucket_ms.max(1);
     if buckets > MAX_BUCKETS {
         return Err(ApiError::bad_parameter(

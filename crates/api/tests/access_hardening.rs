@@ -227,7 +227,11 @@ async fn a_correct_password_after_failures_still_works_after_growing_delays() {
     // A success clears the name's failures: no wait any more.
     let t = Instant::now();
     assert_eq!(c.login("duty", "wrong-password").await.0, 401);
-    assert!(t.elapsed() < StdDuration::from_millis(200), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < StdDuration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(c.state.limiter.failures_total(), 8);
 }
 
@@ -291,7 +295,11 @@ async fn the_address_limit_counts_the_client_behind_a_trusted_proxy_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 0);
     // A forged left part does not help: read from the right.
     assert_eq!(c.login_via("203.0.113.9, 198.51.100.1", "a4").await, 429);
@@ -327,14 +335,24 @@ async fn a_session_cannot_make_a_token_that_outlives_it_without_the_password() {
     let (status, v) = make(json!({"name": "script", "password": "not-it-at-all"})).await;
     assert_eq!((status, code(&v)), (403, "wrong_password"), "{v}");
     // The session still works after a wrong password.
-    assert_eq!(c.call(Some(&session), "GET", "/api/v1/auth/me", None).await.0, 200);
+    assert_eq!(
+        c.call(Some(&session), "GET", "/api/v1/auth/me", None)
+            .await
+            .0,
+        200
+    );
     let (status, v) = make(json!({"name": "script", "password": PASSWORD})).await;
     assert_eq!(status, 201, "{v}");
     assert!(v["expires_at"].is_null());
     // An admin needs no password.
     let admin = c.session("chief").await;
     let (status, v) = c
-        .call(Some(&admin), "POST", "/api/v1/tokens", Some(json!({"name": "x"})))
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"name": "x"})),
+        )
         .await;
     assert_eq!(status, 201, "{v}");
 }
@@ -344,8 +362,18 @@ async fn a_password_change_revokes_the_users_api_tokens() {
     let c = centre().await;
     let admin = common::user_token(&c.store, "chief", Role::Admin, &[]).await;
     let api = common::user_token(&c.store, "county", Role::Viewer, &[]).await;
-    assert_eq!(c.call(Some(&api), "GET", "/api/v1/auth/me", None).await.0, 200);
-    let id = c.store.user_for_login("county".into()).await.unwrap().unwrap().0.id;
+    assert_eq!(
+        c.call(Some(&api), "GET", "/api/v1/auth/me", None).await.0,
+        200
+    );
+    let id = c
+        .store
+        .user_for_login("county".into())
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
     let (status, v) = c
         .call(
             Some(&admin),
@@ -366,7 +394,9 @@ async fn the_organisation_shows_a_village_user_only_their_villages() {
     let c = centre().await;
     let east = common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
     let all = common::user_token(&c.store, "centre", Role::Operator, &[]).await;
-    let (status, org) = c.call(Some(&east), "GET", "/api/v1/organisation", None).await;
+    let (status, org) = c
+        .call(Some(&east), "GET", "/api/v1/organisation", None)
+        .await;
     assert_eq!(status, 200, "{org}");
     let text = org.to_string();
     assert!(!text.contains("西村") && !text.contains("wang"), "{org}");
@@ -380,7 +410,9 @@ async fn the_organisation_shows_a_village_user_only_their_villages() {
     assert_eq!(ids, ["li", "boss"]);
     assert_eq!(org["roster"].as_array().unwrap().len(), 1);
     assert_eq!(org["duty_leaders"][0]["officer"], "boss");
-    let (_, org) = c.call(Some(&all), "GET", "/api/v1/organisation", None).await;
+    let (_, org) = c
+        .call(Some(&all), "GET", "/api/v1/organisation", None)
+        .await;
     assert_eq!(org["officers"].as_array().unwrap().len(), 3);
     assert!(org.to_string().contains("西村"));
 }
@@ -443,11 +475,21 @@ async fn the_ack_link_shows_the_alert_and_only_its_post_acknowledges() {
     let alert = open_alert(&c).await;
     let status_of = || async {
         let (_, a) = c
-            .call(Some(&admin), "GET", &format!("/api/v1/alerts/{alert}"), None)
+            .call(
+                Some(&admin),
+                "GET",
+                &format!("/api/v1/alerts/{alert}"),
+                None,
+            )
             .await;
         a["status"].as_str().unwrap_or_default().to_owned()
     };
-    let link = ack_link(&c, alert, "li", (Utc::now() + Duration::days(7)).timestamp());
+    let link = ack_link(
+        &c,
+        alert,
+        "li",
+        (Utc::now() + Duration::days(7)).timestamp(),
+    );
     let http = reqwest::Client::new();
     // A GET (a link preview, a mail scanner) changes nothing.
     let r = http.get(&link).send().await.unwrap();
@@ -457,7 +499,13 @@ async fn the_ack_link_shows_the_alert_and_only_its_post_acknowledges() {
         .unwrap()
         .contains("frame-ancestors 'none'"));
     let page = r.text().await.unwrap();
-    for part in ["告警确认", "东村村口", "未确认", "<form method=post>", "确认收到"] {
+    for part in [
+        "告警确认",
+        "东村村口",
+        "未确认",
+        "<form method=post>",
+        "确认收到",
+    ] {
         assert!(page.contains(part), "{part} missing: {page}");
     }
     assert_eq!(status_of().await, "open");
@@ -477,7 +525,12 @@ async fn an_expired_or_altered_ack_link_does_nothing() {
     let admin = common::user_token(&c.store, "chief", Role::Admin, &[]).await;
     let alert = open_alert(&c).await;
     let http = reqwest::Client::new();
-    let expired = ack_link(&c, alert, "li", (Utc::now() - Duration::minutes(1)).timestamp());
+    let expired = ack_link(
+        &c,
+        alert,
+        "li",
+        (Utc::now() - Duration::minutes(1)).timestamp(),
+    );
     assert_eq!(http.get(&expired).send().await.unwrap().status(), 410);
     let r = http.post(&expired).send().await.unwrap();
     assert_eq!(r.status(), 410);
@@ -491,7 +544,12 @@ async fn an_expired_or_altered_ack_link_does_nothing() {
     assert_ne!(altered, expired);
     assert_eq!(http.post(&altered).send().await.unwrap().status(), 403);
     let (_, a) = c
-        .call(Some(&admin), "GET", &format!("/api/v1/alerts/{alert}"), None)
+        .call(
+            Some(&admin),
+            "GET",
+            &format!("/api/v1/alerts/{alert}"),
+            None,
+        )
         .await;
     assert_eq!(a["status"], "open");
 }
@@ -584,7 +642,12 @@ async fn the_live_feed_ends_when_its_token_or_user_changes() {
     let mut feed = Sse::open(&c, &session, None).await;
     c.event("east-gate", "东村", 1).await;
     assert_eq!(feed.next().await.unwrap().event, "started");
-    assert_eq!(c.call(Some(&session), "POST", "/api/v1/auth/logout", None).await.0, 204);
+    assert_eq!(
+        c.call(Some(&session), "POST", "/api/v1/auth/logout", None)
+            .await
+            .0,
+        204
+    );
     feed.assert_closed("token_revoked").await;
 
     // Villages changed by an admin.
@@ -593,13 +656,19 @@ async fn the_live_feed_ends_when_its_token_or_user_changes() {
     let mut feed = Sse::open(&c, &session, None).await;
     let patch = json!({"villages": ["东村", "西村"]});
     let path = format!("/api/v1/users/{east}");
-    assert_eq!(c.call(Some(&admin), "PATCH", &path, Some(patch)).await.0, 200);
+    assert_eq!(
+        c.call(Some(&admin), "PATCH", &path, Some(patch)).await.0,
+        200
+    );
     feed.assert_closed("access_changed").await;
 
     // Disabled.
     let mut feed = Sse::open(&c, &c.session("east").await, None).await;
     let patch = json!({"disabled": true});
-    assert_eq!(c.call(Some(&admin), "PATCH", &path, Some(patch)).await.0, 200);
+    assert_eq!(
+        c.call(Some(&admin), "PATCH", &path, Some(patch)).await.0,
+        200
+    );
     // Disabling revokes the tokens too; either way the feed ends.
     let e = feed.next().await.unwrap();
     assert_eq!(e.event, "closed");
@@ -613,7 +682,10 @@ async fn the_live_feed_notices_a_revocation_made_outside_the_api() {
     let mut feed = Sse::open(&c, &token, None).await;
     // As `xueliang` on the command line would: straight into the database.
     let tokens = c.store.list_tokens(None).await.unwrap();
-    c.store.revoke_token(tokens[0].id, Utc::now()).await.unwrap();
+    c.store
+        .revoke_token(tokens[0].id, Utc::now())
+        .await
+        .unwrap();
     let t = Instant::now();
     feed.assert_closed("token_revoked").await;
     assert!(t.elapsed() < StdDuration::from_secs(2), "{:?}", t.elapsed());

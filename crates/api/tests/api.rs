@@ -337,16 +337,30 @@ async fn password_env_is_refused_and_a_new_host_drops_the_credentials() {
         let body = serde_json::json!({"id": "probe", "name": "P", "url": "rtsp://127.0.0.1/p",
             "username": "u", "password_env": var});
         let (code, e) = send(&s, Method::POST, &cams, Some(body)).await;
-        assert_eq!((code, e["error"]["code"].as_str()), (400, Some("invalid_camera")));
+        assert_eq!(
+            (code, e["error"]["code"].as_str()),
+            (400, Some("invalid_camera"))
+        );
         let msg = e["error"]["message"].as_str().unwrap();
-        assert!(msg.contains("`password_env`") && !msg.contains(var), "{msg}");
-        let (code, _) = send(&s, Method::PATCH, &format!("{cams}/school"),
-            Some(serde_json::json!({"password_env": var}))).await;
+        assert!(
+            msg.contains("`password_env`") && !msg.contains(var),
+            "{msg}"
+        );
+        let (code, _) = send(
+            &s,
+            Method::PATCH,
+            &format!("{cams}/school"),
+            Some(serde_json::json!({"password_env": var})),
+        )
+        .await;
         assert_eq!(code, 400);
     }
     let password = |id: &str| {
         let c = s.cameras.get(id).unwrap().config;
-        (c.username.clone(), c.password.map(|p| p.expose().to_owned()))
+        (
+            c.username.clone(),
+            c.password.map(|p| p.expose().to_owned()),
+        )
     };
     // Same host, another path: the credentials stay.
     let patch = serde_json::json!({"url": "rtsp://127.0.0.1:8554/school-hd"});

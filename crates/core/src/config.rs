@@ -1521,14 +1521,30 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
             "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n{MINIMAL}"
         ))
         .unwrap();
-        assert!(c.server.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
-        assert!(c.server.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
-        assert!(!c.server.trusted_proxies.contains("127.0.0.2".parse().unwrap()));
-        assert!(Config::parse(MINIMAL).unwrap().server.trusted_proxies.is_empty());
+        assert!(c
+            .server
+            .trusted_proxies
+            .contains("10.9.8.7".parse().unwrap()));
+        assert!(c
+            .server
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap()));
+        assert!(!c
+            .server
+            .trusted_proxies
+            .contains("127.0.0.2".parse().unwrap()));
+        assert!(Config::parse(MINIMAL)
+            .unwrap()
+            .server
+            .trusted_proxies
+            .is_empty());
         let e = Config::parse(&format!(
             "[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n{MINIMAL}"
         ))
         .unwrap_err();
-        assert!(e.contains("trusted_proxies") && e.contains("10.0.0.0/99"), "{e}");
+        assert!(
+            e.contains("trusted_proxies") && e.contains("10.0.0.0/99"),
+            "{e}"
+        );
     }
 }

@@ -108,10 +108,16 @@ mod tests {
     fn the_client_is_read_from_the_right_past_trusted_hops_only() {
         let p = proxies(&["10.0.0.0/8"]);
         // An untrusted peer is the client, whatever it claims.
-        assert_eq!(p.client(ip("203.0.113.5"), ["1.2.3.4"].into_iter()), ip("203.0.113.5"));
+        assert_eq!(
+            p.client(ip("203.0.113.5"), ["1.2.3.4"].into_iter()),
+            ip("203.0.113.5")
+        );
         // A trusted proxy: the right-most untrusted hop; a spoofed left part is ignored.
         assert_eq!(
-            p.client(ip("10.0.0.2"), ["6.6.6.6, 198.51.100.9, 10.0.0.3"].into_iter()),
+            p.client(
+                ip("10.0.0.2"),
+                ["6.6.6.6, 198.51.100.9, 10.0.0.3"].into_iter()
+            ),
             ip("198.51.100.9")
         );
         // Several header lines are one list.
