@@ -1,7 +1,5 @@
 //! `xueliang serve`: builds every stage from the config and runs until SIGINT/SIGTERM.
 
-use crate::cameras::{parse_camera, CameraRegistry, RegistryParts};
-use crate::pipeline::Pipeline;
 use anyhow::Context;
 use chrono::Utc;
 use std::collections::HashMap;
@@ -14,8 +12,8 @@ use tracing::{error, info};
 use xueliang_api::AppState;
 use xueliang_core::{CameraConfig, CameraError, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
-use xueliang_health::run_monitor;
 use xueliang_ingest::IngestSettings;
+use xueliang_pipeline::{parse_camera, CameraRegistry, HealthMonitor, Pipeline, RegistryParts};
 use xueliang_store::{CameraStore, EventStore, SqliteStore, StoredCamera};
 
 pub fn run(config: Config, config_path: &Path) -> ExitCode {
@@ -139,14 +137,11 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
-    let (monitor_tx, monitor_rx) = tokio::sync::mpsc::channel(64);
-    let monitor = tokio::spawn(run_monitor(
-        monitor_rx,
+    let monitor = HealthMonitor::start(
         store.clone(),
-        Arc::new(SystemClock),
         Duration::from_secs_f64(config.health.sample_interval_s),
         shutdown.clone(),
-    ));
+    );
 
     // Alerts: the dispatcher drains the outbox the store fills with each
     // event. It learns the cameras from the registry, which hands it each
@@ -167,7 +162,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         defaults: config.camera_defaults.clone(),
         labels: manifest.labels.clone(),
         pipeline: pipeline.clone(),
-        monitor: monitor_tx,
+        monitor: monitor.changes(),
         dispatcher: dispatcher.clone(),
         settings: IngestSettings::from(&config.ingest),
         shutdown: shutdown.clone(),
@@ -212,7 +207,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     info!("shutting down");
     shutdown.cancel();
     registry.stop_all().await;
-    let _ = monitor.await;
+    monitor.stopped().await;
     let _ = dispatcher_task.await;
     match api.await {
         Ok(Err(e)) => error!(error = %e, "API server error"),
