@@ -9,6 +9,8 @@
 mod cameras;
 mod monitor;
 mod pipeline;
+mod shards;
+mod store_writer;
 
 pub use cameras::{merge_patch, parse_camera, CameraRegistry, RegistryParts};
 pub use monitor::HealthMonitor;

@@ -49,6 +49,10 @@ fn init_tracing() {
         .init();
 }
 
+/// Analytics shards: one per core, up to this many (tracking is light next
+/// to decoding and inference).
+const MAX_ANALYTICS_THREADS: usize = 4;
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -119,6 +123,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     let pipeline = Arc::new(
         Pipeline::start(
             decode_threads,
+            cores().min(MAX_ANALYTICS_THREADS),
             xueliang_decode::ActivitySettings {
                 idle_key_frames_only: config.decode.idle_key_frames_only,
                 idle_after_s: config.decode.idle_after_s,
