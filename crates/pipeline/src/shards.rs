@@ -196,6 +196,9 @@ mod tests {
         fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
             self.inner.get_event(id)
         }
+        fn health(&self) -> &xueliang_store::StoreHealth {
+            self.inner.health()
+        }
         fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
             self.inner.list_events(q)
         }
