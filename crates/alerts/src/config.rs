@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveTime, Utc, Weekday};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use utoipa::ToSchema;
 use xueliang_core::{CameraConfig, Secret};
 
 /// Asia/Shanghai: UTC+8 all year (no daylight saving since 1991).
@@ -31,7 +32,7 @@ pub struct Village {
     pub grids: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Officer {
     /// Short id used by the roster and in acknowledgement links.
@@ -46,15 +47,34 @@ pub struct Officer {
 }
 
 /// When a roster entry applies, in local time (Asia/Shanghai).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct Shift {
     /// Days the shift starts on; empty = every day.
+    #[schema(schema_with = weekdays)]
     pub days: Vec<Weekday>,
     pub from: NaiveTime,
     /// `to <= from` runs past midnight into the next day.
     pub to: NaiveTime,
     /// `to = "24:00"`.
     pub to_midnight: bool,
+}
+
+/// The schema of `days`: chrono's names of the days, `Mon` to `Sun`, as
+/// they are serialised.
+fn weekdays() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let names = std::iter::successors(Some(Weekday::Mon), |d| {
+        (*d != Weekday::Sun).then(|| d.succ())
+    })
+    .map(|d| d.to_string());
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names)),
+        )
+        .description(Some("days the shift starts on; empty: every day"))
+        .build()
 }
 
 impl Shift {
@@ -77,7 +97,7 @@ impl Shift {
     }
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct RosterEntry {
     pub officer: String,
     /// Villages this entry covers (every grid in them).
@@ -139,7 +159,7 @@ struct RawOrganisation {
 }
 
 /// Villages, grids, officers and who is on duty when.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, ToSchema)]
 pub struct Organisation {
     pub township: Option<String>,
     pub villages: Vec<VillageView>,
@@ -150,13 +170,13 @@ pub struct Organisation {
     pub duty_leaders: Vec<LeaderEntry>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct VillageView {
     pub name: String,
     pub grids: Vec<String>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct LeaderEntry {
     pub officer: String,
     #[serde(flatten)]

@@ -4,46 +4,57 @@
 
 use crate::auth::{new_token, Caller};
 use crate::body::JsonBody;
+use crate::body::List;
 use crate::error::ApiError;
 use crate::users::{audit, path_id};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{Role, TokenInfo, TokenKind};
 use xueliang_store::NewToken;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
+/// Tokens: the caller's own (admins: everyone's), never the tokens themselves.
+#[utoipa::path(get, path = "/tokens", tag = "tokens",
+    responses((status = 200, description = "Tokens", body = List<TokenInfo>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<List<TokenInfo>>, ApiError> {
     let whose = (caller.user.role != Role::Admin).then_some(caller.user.id);
     let tokens = state
         .access
         .list_tokens(whose)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(serde_json::json!({ "items": tokens })))
+    Ok(Json(List { items: tokens }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewToken)]
 struct CreateToken {
+    /// 1-64 characters, trimmed.
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
-    /// Days until it expires (1..=3650); absent: never.
+    /// Days until it expires (1..=3650); absent or `null`: never.
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewTokenCreated)]
 struct Created {
     #[serde(flatten)]
     info: TokenInfo,
@@ -51,6 +62,9 @@ struct Created {
     token: String,
 }
 
+/// Make an API token for the caller; the token is in the answer, and only there.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, description = "Made", body = Created)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,6 +105,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Created { info, token })))
 }
 
+/// Revoke a token (one's own; admins: anyone's).
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path, minimum = 1, description = "the token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Not an id (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such valid token of the caller's (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
