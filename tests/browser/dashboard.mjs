@@ -15,46 +15,14 @@
 //
 // Exits 0 when every step passed; otherwise prints the failed step and exits 1.
 
-import { chromium } from "playwright-core";
+import { check, required, runInBrowser, step } from "./harness.mjs";
 
 const base = required("XUELIANG_URL").replace(/\/$/, "");
 const username = required("XUELIANG_USER");
 const password = required("XUELIANG_PASSWORD");
-const screenshot = process.env.XUELIANG_SCREENSHOT || "";
 const liveWaitMs = Number(process.env.XUELIANG_LIVE_WAIT_S || 90) * 1000;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`dashboard.mjs: set ${name}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const started = Date.now();
-let stepName = "launch Chromium";
-function step(name) {
-  stepName = name;
-  console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${name}`);
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const problems = []; // CSP violations and script errors seen on the page
 
 async function run(page, context) {
-  page.on("console", (msg) => {
-    const text = msg.text();
-    if (/Content Security Policy|Refused to (execute|apply|load|connect)/i.test(text)) {
-      problems.push(`CSP: ${text}`);
-    }
-  });
-  page.on("pageerror", (err) => problems.push(`script error: ${err.message}`));
-
   step("open the dashboard: the login form shows, in Chinese");
   await page.goto(`${base}/`);
   await page.waitForSelector("#login-form", { timeout: 15_000 });
@@ -151,45 +119,6 @@ async function run(page, context) {
   await page.waitForSelector("#login-form", { timeout: 10_000 });
   const me = await context.request.get(`${base}/api/v1/auth/me`);
   check(me.status() === 401, `GET /auth/me after logout: ${me.status()}`);
-
-  check(problems.length === 0, `the page reported problems:\n  ${problems.join("\n  ")}`);
 }
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-let failed = false;
-try {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: "zh-CN" });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  try {
-    await run(page, context);
-    console.log(`PASS: dashboard browser test in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  } catch (e) {
-    failed = true;
-    console.error(`FAIL at step "${stepName}": ${e && e.message ? e.message : e}`);
-    if (problems.length) console.error(`page problems:\n  ${problems.join("\n  ")}`);
-    if (screenshot) {
-      try {
-        await page.screenshot({ path: screenshot, fullPage: true });
-        console.error(`screenshot: ${screenshot}`);
-      } catch (err) {
-        console.error(`could not save the screenshot: ${err.message}`);
-      }
-    }
-  }
-} finally {
-  await browser.close();
-}
-process.exit(failed ? 1 : 0);
+await runInBrowser("dashboard browser test", run);

@@ -34,27 +34,6 @@ fn header() -> String {
 }
 
 #[test]
-fn check_config_accepts_the_demo_config() {
-    let text = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("demo.toml");
-    std::fs::write(&path, text).unwrap();
-    let out = Command::new(xueliang_bin())
-        .current_dir(repo())
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .env("XUELIANG_DEMO_PASSWORD", "x")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("4 cameras"));
-}
-
-#[test]
 fn bad_camera_fields_are_named_with_the_camera() {
     let cases = [
         (CAMERA.replace("url =", "ur = \"x\"\nurl ="), "ur"),
@@ -104,6 +83,34 @@ fn bad_zones_and_unknown_labels_are_named_with_camera_and_zone() {
         err.contains("bridge") && err.contains("zone \"yard\"") && err.contains("persn"),
         "{err}"
     );
+}
+
+#[test]
+fn the_old_spelling_of_days_is_refused_with_what_to_write() {
+    let organisation = r#"
+[organisation]
+[[organisation.villages]]
+name = "东村"
+[[organisation.officers]]
+id = "li"
+name = "李明"
+[[organisation.roster]]
+officer = "li"
+villages = ["东村"]
+days = ["sat", "sun"]
+"#;
+    let text = format!("{}{organisation}{CAMERA}", header());
+    let (out, err) = run(&["check-config"], &text);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[[organisation.roster]]")
+            && err.contains("`days`")
+            && err.contains("write days = \"sat,sun\""),
+        "{err}"
+    );
+    let text = text.replace("days = [\"sat\", \"sun\"]", "days = \"sat,sun\"");
+    let (out, err) = run(&["check-config"], &text);
+    assert!(out.status.success(), "{err}");
 }
 
 #[test]

@@ -4,13 +4,16 @@
 //! script logs in as an operator (made with `xueliang user add`, as the
 //! first admin is by `Xueliang::start`), waits for an event to arrive live on
 //! the wall, opens and acknowledges it, and checks the audit trail and the API.
+//! A second script (tests/browser/users.mjs) manages a user on the users
+//! page as the admin; the result is read back through the API.
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use xueliang_e2e::{
-    add_user, config_header, fixture, free_port, repo, wait_for, RtspServer, Xueliang,
+    add_user, config_header, fixture, free_port, repo, wait_for, RtspServer, Xueliang, ADMIN,
+    ADMIN_PASSWORD,
 };
 
 const SETUP: &str = "run scripts/setup.sh (it installs chromium, nodejs and npm, and runs \
@@ -114,6 +117,65 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = 5, lo
         stdout.contains("PASS"),
         "the script exited 0 without passing"
     );
+    x.stop()?;
+    Ok(())
+}
+
+#[test]
+fn an_admin_manages_users_in_the_browser() -> Result<()> {
+    let (chromium, browser_dir) = browser_tools()?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    let config = config_header(dir.path(), port, 1.0);
+    let x = Xueliang::start(dir, port, &config, &[])?;
+
+    let screenshot = x.dir.path().join("users-failure.png");
+    let out = Command::new("node")
+        .arg(browser_dir.join("users.mjs"))
+        .env("XUELIANG_URL", &x.base)
+        .env("XUELIANG_USER", ADMIN)
+        .env("XUELIANG_PASSWORD", ADMIN_PASSWORD)
+        .env("XUELIANG_NEW_USER", "li.na")
+        .env("XUELIANG_SCREENSHOT", &screenshot)
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .output()
+        .context("running node tests/browser/users.mjs")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        let kept = std::env::temp_dir().join(format!("xueliang-users-failure-{port}.png"));
+        let _ = std::fs::copy(&screenshot, &kept);
+        bail!(
+            "the users page test failed ({}); screenshot: {}\nserver log:\n{}",
+            out.status,
+            kept.display(),
+            x.log()
+        );
+    }
+    assert!(
+        stdout.contains("PASS"),
+        "the script exited 0 without passing"
+    );
+
+    // What the page did, read back through the API.
+    let users = x.get("/api/v1/users")?;
+    let li = users["items"]
+        .as_array()
+        .and_then(|us| us.iter().find(|u| u["username"] == "li.na"))
+        .with_context(|| format!("li.na was not made: {users}"))?;
+    assert_eq!(li["role"], "viewer", "{li}");
+    assert_eq!(li["villages"], serde_json::json!(["东村", "西村"]), "{li}");
+    assert_eq!(li["disabled"], true, "{li}");
+    let tokens = x.get("/api/v1/tokens")?;
+    let api_token = tokens["items"]
+        .as_array()
+        .and_then(|ts| {
+            ts.iter()
+                .find(|t| t["username"] == "li.na" && t["kind"] == "api")
+        })
+        .with_context(|| format!("li.na's API token is not listed: {tokens}"))?;
+    assert!(api_token["revoked_at"].is_string(), "{api_token}");
     x.stop()?;
     Ok(())
 }

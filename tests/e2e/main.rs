@@ -8,6 +8,8 @@ mod cameras;
 mod config;
 mod dashboard;
 mod health;
+mod logs;
+mod paths;
 mod pipeline;
 mod rules;
 mod schemathesis;

@@ -2,16 +2,18 @@
 //! `[alerts]` (routes, channels, delivery settings), parsed from the tables the
 //! core config hands over and validated with messages that name the field.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
-use xueliang_core::{CameraConfig, Secret};
+use xueliang_core::schedule::{self, ScheduleWindow, Window};
+use xueliang_core::{CameraConfig, RetryPolicy, Secret};
 
-/// Asia/Shanghai: UTC+8 all year (no daylight saving since 1991).
-pub fn china_offset() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
-}
+/// The random share of a delivery's retry delay: a quarter, so a receiver
+/// that comes back is not hit by every waiting delivery at once, and retries
+/// still come about when the operator expects them.
+const DELIVERY_JITTER: f64 = 0.25;
 
 /// A configuration mistake, naming the table, entry and field.
 #[derive(Debug, thiserror::Error)]
@@ -46,57 +48,6 @@ pub struct Officer {
     pub channels: Vec<String>,
 }
 
-/// When a roster entry applies, in local time (Asia/Shanghai).
-#[derive(Clone, Debug, serde::Serialize, ToSchema)]
-pub struct Shift {
-    /// Days the shift starts on; empty = every day.
-    #[schema(schema_with = weekdays)]
-    pub days: Vec<Weekday>,
-    pub from: NaiveTime,
-    /// `to <= from` runs past midnight into the next day.
-    pub to: NaiveTime,
-    /// `to = "24:00"`.
-    pub to_midnight: bool,
-}
-
-/// The schema of `days`: chrono's names of the days, `Mon` to `Sun`, as
-/// they are serialised.
-fn weekdays() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
-    let names = std::iter::successors(Some(Weekday::Mon), |d| {
-        (*d != Weekday::Sun).then(|| d.succ())
-    })
-    .map(|d| d.to_string());
-    ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(names)),
-        )
-        .description(Some("days the shift starts on; empty: every day"))
-        .build()
-}
-
-impl Shift {
-    /// Whether the shift covers `at`.
-    pub fn covers(&self, at: DateTime<Utc>) -> bool {
-        let local = at.with_timezone(&china_offset());
-        let t = local.time();
-        let today = local.weekday();
-        let day_ok = |d: Weekday| self.days.is_empty() || self.days.contains(&d);
-        if self.to_midnight {
-            return day_ok(today) && t >= self.from;
-        }
-        if self.from < self.to {
-            day_ok(today) && t >= self.from && t < self.to
-        } else {
-            // Overnight: the evening part belongs to today's shift, the
-            // morning part to yesterday's.
-            (day_ok(today) && t >= self.from) || (day_ok(today.pred()) && t < self.to)
-        }
-    }
-}
-
 #[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct RosterEntry {
     pub officer: String,
@@ -104,43 +55,44 @@ pub struct RosterEntry {
     pub villages: Vec<String>,
     /// Grids this entry covers.
     pub grids: Vec<String>,
+    /// When, in the configured time zone.
     #[serde(flatten)]
-    pub shift: Shift,
+    pub shift: Window,
 }
 
+/// A `[[organisation.roster]]` or `[[organisation.duty_leaders]]` entry as
+/// written: who, what they cover (roster only), and when (the fields of a
+/// [`ScheduleWindow`], which cannot be flattened into a table that refuses
+/// unknown fields).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawRoster {
+struct RawDuty {
     officer: String,
     #[serde(default)]
     villages: Vec<String>,
     #[serde(default)]
     grids: Vec<String>,
-    #[serde(default)]
-    days: Vec<String>,
-    #[serde(default = "midnight")]
+    #[serde(
+        default = "schedule::every_day",
+        deserialize_with = "schedule::days_text"
+    )]
+    days: String,
+    #[serde(default = "schedule::midnight")]
     from: String,
-    #[serde(default = "end_of_day")]
+    #[serde(default = "schedule::end_of_day")]
     to: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLeader {
-    officer: String,
-    #[serde(default)]
-    days: Vec<String>,
-    #[serde(default = "midnight")]
-    from: String,
-    #[serde(default = "end_of_day")]
-    to: String,
-}
-
-fn midnight() -> String {
-    "00:00".into()
-}
-fn end_of_day() -> String {
-    "24:00".into()
+impl RawDuty {
+    /// The entry's window; the message starts with `at` and names the field.
+    fn shift(&self, at: &str) -> Result<Window, AlertConfigError> {
+        Window::parse(&ScheduleWindow {
+            days: self.days.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+        })
+        .map_err(|e| AlertConfigError(format!("{at} field {e}")))
+    }
 }
 
 #[derive(Deserialize)]
@@ -159,7 +111,7 @@ struct RawOrganisation {
 }
 
 /// Villages, grids, officers and who is on duty when.
-#[derive(Clone, Debug, Default, serde::Serialize, ToSchema)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct Organisation {
     pub township: Option<String>,
     pub villages: Vec<VillageView>,
@@ -168,6 +120,9 @@ pub struct Organisation {
     /// The township's duty leaders (带班领导): the fallback when no officer
     /// covers a camera, and who an unacknowledged alert escalates to.
     pub duty_leaders: Vec<LeaderEntry>,
+    /// The time zone of the roster and of messages (`[detection] timezone`).
+    #[serde(skip)]
+    pub tz: Tz,
 }
 
 #[derive(Clone, Debug, serde::Serialize, ToSchema)]
@@ -180,37 +135,7 @@ pub struct VillageView {
 pub struct LeaderEntry {
     pub officer: String,
     #[serde(flatten)]
-    pub shift: Shift,
-}
-
-fn parse_time(field: &str, s: &str) -> Result<(NaiveTime, bool), String> {
-    if s == "24:00" {
-        return Ok((NaiveTime::MIN, true));
-    }
-    NaiveTime::parse_from_str(s, "%H:%M")
-        .map(|t| (t, false))
-        .map_err(|_| format!("field `{field}`: \"{s}\" is not a time of day HH:MM"))
-}
-
-fn parse_shift(days: &[String], from: &str, to: &str) -> Result<Shift, String> {
-    let days = days
-        .iter()
-        .map(|d| {
-            d.parse::<Weekday>()
-                .map_err(|_| format!("field `days`: \"{d}\" is not a day (mon, tue, ... sun)"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (from, from_end) = parse_time("from", from)?;
-    if from_end {
-        return Err("field `from`: must be before 24:00".into());
-    }
-    let (to, to_midnight) = parse_time("to", to)?;
-    Ok(Shift {
-        days,
-        from,
-        to,
-        to_midnight,
-    })
+    pub shift: Window,
 }
 
 fn entry<T: serde::de::DeserializeOwned>(
@@ -237,12 +162,17 @@ fn valid_id(s: &str) -> bool {
 }
 
 impl Organisation {
-    pub fn parse(table: &toml::Table) -> Result<Organisation, AlertConfigError> {
+    /// Parses `[organisation]`; shifts are read in the time zone `tz`.
+    pub fn parse(table: &toml::Table, tz: Tz) -> Result<Organisation, AlertConfigError> {
         let raw = RawOrganisation::deserialize(toml::Value::Table(table.clone()))
             .map_err(|e| AlertConfigError(format!("[organisation]: {}", e.message())))?;
         let mut org = Organisation {
             township: raw.township,
-            ..Default::default()
+            villages: Vec::new(),
+            officers: Vec::new(),
+            roster: Vec::new(),
+            duty_leaders: Vec::new(),
+            tz,
         };
         for (i, v) in raw.villages.into_iter().enumerate() {
             let v: Village = entry("[[organisation.villages]]", i, v)?;
@@ -289,7 +219,7 @@ impl Organisation {
         let known_village = |v: &str| org.villages.iter().any(|x| x.name == v);
         let known_grid = |g: &str| org.villages.iter().any(|x| x.grids.iter().any(|y| y == g));
         for (i, v) in raw.roster.into_iter().enumerate() {
-            let r: RawRoster = entry("[[organisation.roster]]", i, v)?;
+            let r: RawDuty = entry("[[organisation.roster]]", i, v)?;
             let at = format!("[[organisation.roster]] #{} (`{}`)", i + 1, r.officer);
             if !org.officers.iter().any(|o| o.id == r.officer) {
                 return err(format!(
@@ -312,8 +242,7 @@ impl Organisation {
                     "{at} field `grids`: `{g}` is not a grid of any village"
                 ));
             }
-            let shift = parse_shift(&r.days, &r.from, &r.to)
-                .map_err(|e| AlertConfigError(format!("{at} {e}")))?;
+            let shift = r.shift(&at)?;
             org.roster.push(RosterEntry {
                 officer: r.officer,
                 villages: r.villages,
@@ -322,16 +251,20 @@ impl Organisation {
             });
         }
         for (i, v) in raw.duty_leaders.into_iter().enumerate() {
-            let r: RawLeader = entry("[[organisation.duty_leaders]]", i, v)?;
+            let r: RawDuty = entry("[[organisation.duty_leaders]]", i, v)?;
             let at = format!("[[organisation.duty_leaders]] #{} (`{}`)", i + 1, r.officer);
+            if !r.villages.is_empty() || !r.grids.is_empty() {
+                return err(format!(
+                    "{at}: duty leaders cover the whole township; remove `villages` and `grids`"
+                ));
+            }
             if !org.officers.iter().any(|o| o.id == r.officer) {
                 return err(format!(
                     "{at} field `officer`: no officer with id `{}`",
                     r.officer
                 ));
             }
-            let shift = parse_shift(&r.days, &r.from, &r.to)
-                .map_err(|e| AlertConfigError(format!("{at} {e}")))?;
+            let shift = r.shift(&at)?;
             org.duty_leaders.push(LeaderEntry {
                 officer: r.officer,
                 shift,
@@ -340,8 +273,66 @@ impl Organisation {
         Ok(org)
     }
 
+    /// Whether `shift` covers `at` in the organisation's time zone.
+    pub fn covers(&self, shift: &Window, at: DateTime<Utc>) -> bool {
+        shift.contains(at, self.tz)
+    }
+
     pub fn officer(&self, id: &str) -> Option<&Officer> {
         self.officers.iter().find(|o| o.id == id)
+    }
+
+    /// What a user limited to `villages` may see: those villages with their
+    /// grids, the roster entries covering them (trimmed to them), the duty
+    /// leaders (they stand behind every village), and only the officers these
+    /// name.
+    pub fn scoped(&self, villages: &[String]) -> Organisation {
+        let seen: Vec<VillageView> = self
+            .villages
+            .iter()
+            .filter(|v| villages.contains(&v.name))
+            .cloned()
+            .collect();
+        let grids: Vec<&String> = seen.iter().flat_map(|v| &v.grids).collect();
+        let roster: Vec<RosterEntry> = self
+            .roster
+            .iter()
+            .filter_map(|r| {
+                let entry = RosterEntry {
+                    villages: r
+                        .villages
+                        .iter()
+                        .filter(|v| villages.contains(v))
+                        .cloned()
+                        .collect(),
+                    grids: r
+                        .grids
+                        .iter()
+                        .filter(|g| grids.contains(g))
+                        .cloned()
+                        .collect(),
+                    ..r.clone()
+                };
+                (!entry.villages.is_empty() || !entry.grids.is_empty()).then_some(entry)
+            })
+            .collect();
+        let named = |id: &str| {
+            roster.iter().any(|r| r.officer == id)
+                || self.duty_leaders.iter().any(|l| l.officer == id)
+        };
+        Organisation {
+            township: self.township.clone(),
+            officers: self
+                .officers
+                .iter()
+                .filter(|o| named(&o.id))
+                .cloned()
+                .collect(),
+            villages: seen,
+            roster,
+            duty_leaders: self.duty_leaders.clone(),
+            tz: self.tz,
+        }
     }
 
     /// The officers on duty at `at` for a camera: those whose roster covers its
@@ -355,7 +346,7 @@ impl Organisation {
         let pick = |f: &dyn Fn(&RosterEntry) -> bool| -> Vec<&Officer> {
             let mut ids: Vec<&str> = Vec::new();
             for r in &self.roster {
-                if f(r) && r.shift.covers(at) && !ids.contains(&r.officer.as_str()) {
+                if f(r) && self.covers(&r.shift, at) && !ids.contains(&r.officer.as_str()) {
                     ids.push(&r.officer);
                 }
             }
@@ -377,7 +368,7 @@ impl Organisation {
     pub fn leaders_at(&self, at: DateTime<Utc>) -> Vec<&Officer> {
         let mut out: Vec<&Officer> = Vec::new();
         for l in &self.duty_leaders {
-            if l.shift.covers(at) {
+            if self.covers(&l.shift, at) {
                 if let Some(o) = self.officer(&l.officer) {
                     if !out.iter().any(|x| x.id == o.id) {
                         out.push(o);
@@ -721,6 +712,8 @@ struct RawAlerts {
     ack_key: Option<Secret>,
     #[serde(default)]
     ack_key_env: Option<String>,
+    #[serde(default = "seven")]
+    ack_link_days: u32,
     #[serde(default = "two")]
     retry_initial_s: f64,
     #[serde(default = "five_minutes")]
@@ -735,6 +728,9 @@ struct RawAlerts {
     channels: Vec<toml::Value>,
 }
 
+fn seven() -> u32 {
+    7
+}
 fn two() -> f64 {
     2.0
 }
@@ -755,8 +751,11 @@ pub struct AlertsConfig {
     pub public_url: String,
     /// Key of the acknowledgement links' signatures.
     pub ack_key: Secret,
-    pub retry_initial: std::time::Duration,
-    pub retry_max: std::time::Duration,
+    /// How long an acknowledgement link works after its message is sent.
+    pub ack_link_lifetime: chrono::Duration,
+    /// Delays between attempts of a delivery: `retry_initial_s` doubling
+    /// to `retry_max_s`, the last quarter random.
+    pub retry: RetryPolicy,
     pub max_attempts: u32,
     pub concurrency: usize,
     pub routes: Vec<Route>,
@@ -792,6 +791,9 @@ impl AlertsConfig {
             // Links then stop working at restart; documented.
             None => Secret::new(random_key()),
         };
+        if !(1..=365).contains(&raw.ack_link_days) {
+            return err("[alerts] field `ack_link_days`: must be in 1..=365");
+        }
         for (f, v) in [
             ("retry_initial_s", raw.retry_initial_s),
             ("retry_max_s", raw.retry_max_s),
@@ -901,8 +903,12 @@ impl AlertsConfig {
         Ok(AlertsConfig {
             public_url,
             ack_key,
-            retry_initial: std::time::Duration::from_secs_f64(raw.retry_initial_s),
-            retry_max: std::time::Duration::from_secs_f64(raw.retry_max_s),
+            ack_link_lifetime: chrono::Duration::days(i64::from(raw.ack_link_days)),
+            retry: RetryPolicy::new(
+                std::time::Duration::from_secs_f64(raw.retry_initial_s),
+                std::time::Duration::from_secs_f64(raw.retry_max_s),
+            )
+            .with_jitter(DELIVERY_JITTER),
             max_attempts: raw.max_attempts,
             concurrency: raw.concurrency,
             routes,
@@ -933,7 +939,7 @@ pub struct AlertSetup {
 
 impl AlertSetup {
     pub fn from_config(config: &xueliang_core::Config) -> Result<AlertSetup, AlertConfigError> {
-        let org = Organisation::parse(&config.organisation)?;
+        let org = Organisation::parse(&config.organisation, config.detection.tz())?;
         let default_url = format!("http://{}", config.server.listen);
         let alerts = AlertsConfig::parse(&config.alerts, &org, &default_url)?;
         check_cameras(&org, &config.cameras)?;
@@ -1016,20 +1022,28 @@ to = "08:00"
 [[roster]]
 officer = "grid1"
 grids = ["一网格"]
-days = ["mon", "tue", "wed", "thu", "fri"]
+days = "mon-fri"
 
 [[duty_leaders]]
 officer = "boss"
 "#;
 
     fn org() -> Organisation {
-        Organisation::parse(&ORG.parse::<toml::Table>().unwrap()).unwrap()
+        org_in(chrono_tz::Asia::Shanghai)
+    }
+
+    fn org_in(tz: Tz) -> Organisation {
+        Organisation::parse(&ORG.parse::<toml::Table>().unwrap(), tz).unwrap()
     }
 
     /// A Beijing local time.
     fn bj(d: u32, h: u32, m: u32) -> DateTime<Utc> {
-        china_offset()
-            .with_ymd_and_hms(2024, 5, d, h, m, 0)
+        local(chrono_tz::Asia::Shanghai, d, h, m)
+    }
+
+    /// A local time in May 2024 (2024-05-01 is a Wednesday).
+    fn local(tz: Tz, d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        tz.with_ymd_and_hms(2024, 5, d, h, m, 0)
             .unwrap()
             .with_timezone(&Utc)
     }
@@ -1069,11 +1083,77 @@ officer = "boss"
         assert_eq!(ids(o.leaders_at(bj(2, 3, 0))), ["boss"]);
     }
 
+    #[test]
+    fn the_roster_reads_shifts_in_the_configured_time_zone() {
+        // Xinjiang's local time (UTC+6): 23:00 on Wednesday is 01:00 Thursday
+        // in Beijing. A hard-coded UTC+8 would pick the wrong shift.
+        let o = org_in(chrono_tz::Asia::Urumqi);
+        let at = local(chrono_tz::Asia::Urumqi, 1, 23, 0);
+        assert_eq!(ids(o.on_duty_for(Some("东村"), None, at)), ["night"]);
+        // 07:00 is still the night shift (it ends at 08:00 local) ...
+        let at = local(chrono_tz::Asia::Urumqi, 2, 7, 0);
+        assert_eq!(ids(o.on_duty_for(Some("东村"), None, at)), ["night"]);
+        // ... although it is 09:00 in Beijing, the day shift there.
+        assert_eq!(ids(org().on_duty_for(Some("东村"), None, at)), ["day"]);
+        // A site on UTC: Friday 23:30 is Saturday in Beijing, where the grid
+        // officer (mon-fri, all day) is off; here it is still Friday.
+        let o = org_in(chrono_tz::UTC);
+        let at = local(chrono_tz::UTC, 3, 23, 30);
+        assert_eq!(
+            ids(o.on_duty_for(Some("东村"), Some("一网格"), at)),
+            ["grid1"]
+        );
+        assert_eq!(
+            ids(org().on_duty_for(Some("东村"), Some("一网格"), at)),
+            ["night"]
+        );
+    }
+
+    #[test]
+    fn a_list_of_days_names_the_field_and_the_string_to_write() {
+        let e = org_err((
+            "days = \"mon-fri\"",
+            "days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]",
+        ));
+        assert!(
+            e.contains("roster")
+                && e.contains("grid1")
+                && e.contains("`days`")
+                && e.contains("write days = \"mon-fri\""),
+            "{e}"
+        );
+        let e = org_err(("days = \"mon-fri\"", "days = \"weekdays\""));
+        assert!(e.contains("`days`") && e.contains("weekdays"), "{e}");
+        let e = org_err((
+            "officer = \"boss\"",
+            "officer = \"boss\"\nvillages = [\"东村\"]",
+        ));
+        assert!(e.contains("duty_leaders") && e.contains("villages"), "{e}");
+    }
+
+    #[test]
+    fn shifts_show_in_the_configuration_spelling() {
+        let v = serde_json::to_value(org()).unwrap();
+        let grid1 = &v["roster"][2];
+        assert_eq!(
+            (&grid1["days"], &grid1["from"], &grid1["to"]),
+            (
+                &serde_json::json!("mon-fri"),
+                &serde_json::json!("00:00"),
+                &serde_json::json!("24:00")
+            )
+        );
+        assert_eq!(v["roster"][1]["from"], "20:00");
+    }
+
     fn org_err(replace: (&str, &str)) -> String {
         let text = ORG.replace(replace.0, replace.1);
-        Organisation::parse(&text.parse::<toml::Table>().unwrap())
-            .unwrap_err()
-            .to_string()
+        Organisation::parse(
+            &text.parse::<toml::Table>().unwrap(),
+            chrono_tz::Asia::Shanghai,
+        )
+        .unwrap_err()
+        .to_string()
     }
 
     #[test]

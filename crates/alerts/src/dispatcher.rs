@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+use xueliang_core::telemetry::{telemetry, DeliveryOutcome};
 use xueliang_core::{CameraConfig, Clock, Event};
 use xueliang_store::alerts::{
     AlertPlan, AttemptOutcome, AttemptRecord, Busy, Delivery, PlannedDelivery, RouteOutcome,
@@ -492,14 +493,13 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             .and_then(|b| b.take(now).err())
     }
 
+    /// The delay after a delivery's attempt number `attempts` (1 = the first) failed.
     fn backoff(&self, attempts: i64) -> Duration {
-        let cfg = &self.setup.alerts;
-        let exp = (attempts.max(1) - 1).min(30) as i32;
-        let d = cfg.retry_initial.as_secs_f64() * 2f64.powi(exp);
-        let capped = d.min(cfg.retry_max.as_secs_f64());
-        // Jitter in [0.75, 1]: receivers coming back are not hit in step.
-        let jitter = 0.75 + rand::random::<f64>() * 0.25;
-        Duration::from_secs_f64(capped * jitter)
+        let retry = u32::try_from(attempts.max(1) - 1).unwrap_or(u32::MAX);
+        self.setup
+            .alerts
+            .retry
+            .delay(retry, &mut rand::thread_rng())
     }
 
     async fn attempt(&self, d: Delivery) -> Result<AttemptOutcome, StoreError> {
@@ -525,6 +525,12 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             }
             Err(e) => (AttemptOutcome::Permanent, Some(e.to_string()), None),
         };
+        let counted = match outcome {
+            AttemptOutcome::Ok => DeliveryOutcome::Delivered,
+            AttemptOutcome::Retriable if retry_at.is_some() => DeliveryOutcome::Retried,
+            _ => DeliveryOutcome::Failed,
+        };
+        telemetry().delivery_attempted(&d.channel, counted);
         match (&outcome, &error) {
             (AttemptOutcome::Ok, _) => {
                 debug!(delivery = d.id, channel = %d.channel, ms = duration_ms, "delivered")
@@ -585,7 +591,9 @@ impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
             officer,
             public_url: &self.setup.alerts.public_url,
             ack_key: self.setup.alerts.ack_key.expose(),
+            ack_expires: (self.clock.now() + self.setup.alerts.ack_link_lifetime).timestamp(),
             escalated_after_min,
+            tz: self.setup.organisation.tz,
         });
         channel.send(&msg).await.map_err(SendError::Channel)
     }

@@ -39,10 +39,34 @@ impl AlertService {
         }
     }
 
-    /// Whether `sig` is the signature of an acknowledgement link for this alert and officer.
-    pub fn verify_ack_link(&self, alert_id: i64, officer: &str, sig: &str) -> bool {
-        sign::verify_ack(self.ack_key.expose(), alert_id, officer, sig)
+    /// Checks an acknowledgement link: signed for this alert, officer and
+    /// expiry (Unix seconds), and not expired at `now`.
+    pub fn check_ack_link(
+        &self,
+        alert_id: i64,
+        officer: &str,
+        expires: i64,
+        sig: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> AckLink {
+        if !sign::verify_ack(self.ack_key.expose(), alert_id, officer, expires, sig) {
+            AckLink::Invalid
+        } else if now.timestamp() >= expires {
+            AckLink::Expired
+        } else {
+            AckLink::Valid
+        }
     }
+}
+
+/// What an acknowledgement link is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckLink {
+    Valid,
+    /// Signed by us, but its time is over.
+    Expired,
+    /// Not a link we signed (or altered).
+    Invalid,
 }
 
 impl std::fmt::Debug for AlertService {

@@ -1,6 +1,5 @@
 //! The alert message in Chinese, and the JSON payload of webhook and MQTT.
 
-use crate::config::china_offset;
 use crate::sign::ack_signature;
 use serde::Serialize;
 use xueliang_core::{CameraConfig, Event};
@@ -23,6 +22,7 @@ pub fn kind_zh(kind: &str, label: &str) -> String {
         "crowd" => "人员聚集",
         "line_crossing" => "越线",
         "vehicle_dwell" => "车辆违停",
+        "store_full" => "存储磁盘已满",
         other => other,
     };
     s.to_owned()
@@ -94,8 +94,12 @@ pub struct MessageInput<'a> {
     pub officer: Option<OfficerInfo>,
     pub public_url: &'a str,
     pub ack_key: &'a str,
+    /// When the acknowledgement link stops working (Unix seconds).
+    pub ack_expires: i64,
     /// Minutes after which the alert escalated (for the escalation wording).
     pub escalated_after_min: Option<f64>,
+    /// The time zone of `local_time` (`[detection] timezone`).
+    pub tz: chrono_tz::Tz,
 }
 
 pub fn build(input: MessageInput<'_>) -> AlertMessage {
@@ -107,7 +111,9 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         officer,
         public_url,
         ack_key,
+        ack_expires,
         escalated_after_min,
+        tz,
     } = input;
     let camera = CameraInfo {
         id: event.camera_id.clone(),
@@ -126,11 +132,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     };
     let kind = event.kind.as_str().to_owned();
     let kind_zh = kind_zh(&kind, &event.label);
-    let local_time = event
-        .started_at
-        .with_timezone(&china_offset())
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string();
+    let local_time = local_time(event.started_at, tz);
     let event_url = format!("{public_url}/api/v1/events/{}", event.id);
     let snapshot_url = event
         .has_snapshot
@@ -140,10 +142,10 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         .map(|o| o.id.clone())
         .unwrap_or_else(|| "centre".into());
     let ack_url = Some(format!(
-        "{public_url}/api/v1/alerts/{}/ack?officer={}&sig={}",
+        "{public_url}/api/v1/alerts/{}/ack?officer={}&exp={ack_expires}&sig={}",
         alert.id,
         ack_officer,
-        ack_signature(ack_key, alert.id, &ack_officer)
+        ack_signature(ack_key, alert.id, &ack_officer, ack_expires)
     ));
     let escalation = delivery.level == DeliveryLevel::Escalation;
     let title = if escalation {
@@ -165,7 +167,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     if !place.is_empty() {
         text.push_str(&format!("（{}）", place.join("，")));
     }
-    text.push_str(&format!("\n时间：{local_time}（北京时间）"));
+    text.push_str(&format!("\n时间：{local_time}（{}）", zone_name(tz)));
     if alert.count > 1 {
         text.push_str(&format!(
             "\n次数：{} 次（同一摄像头同类告警已合并）",
@@ -250,5 +252,21 @@ impl AlertMessage {
             s.push_str(&format!("。确认：{a}"));
         }
         s
+    }
+}
+
+/// `at` as the site's local time, `2026-12-04 23:05:00`.
+pub fn local_time(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// How messages name the time zone: 北京时间 for China's, else its IANA name.
+pub fn zone_name(tz: chrono_tz::Tz) -> &'static str {
+    if tz == chrono_tz::Asia::Shanghai {
+        "北京时间"
+    } else {
+        tz.name()
     }
 }

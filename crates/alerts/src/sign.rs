@@ -32,19 +32,27 @@ pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
     base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret.as_bytes(), msg.as_bytes()))
 }
 
-/// The signature of an acknowledgement link for `alert_id` by `officer`.
-pub fn ack_signature(key: &str, alert_id: i64, officer: &str) -> String {
-    let msg = format!("ack:{alert_id}:{officer}");
+/// What an acknowledgement link's signature covers: the alert, the officer
+/// it was sent to and when it stops working (Unix seconds).
+fn ack_message(alert_id: i64, officer: &str, expires: i64) -> String {
+    format!("ack:{alert_id}:{officer}:{expires}")
+}
+
+/// The signature of an acknowledgement link for `alert_id` by `officer`,
+/// valid until `expires` (Unix seconds).
+pub fn ack_signature(key: &str, alert_id: i64, officer: &str, expires: i64) -> String {
+    let msg = ack_message(alert_id, officer, expires);
     hex::encode(&hmac_sha256(key.as_bytes(), msg.as_bytes())[..16])
 }
 
-/// Checks an acknowledgement link's signature in constant time.
-pub fn verify_ack(key: &str, alert_id: i64, officer: &str, sig: &str) -> bool {
+/// Checks an acknowledgement link's signature in constant time (not its
+/// expiry: the caller compares `expires` with its clock).
+pub fn verify_ack(key: &str, alert_id: i64, officer: &str, expires: i64, sig: &str) -> bool {
     let Ok(given) = hex::decode(sig) else {
         return false;
     };
     let mut mac = HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(format!("ack:{alert_id}:{officer}").as_bytes());
+    mac.update(ack_message(alert_id, officer, expires).as_bytes());
     mac.verify_truncated_left(&given).is_ok() && given.len() == 16
 }
 
@@ -62,13 +70,16 @@ mod tests {
     }
 
     #[test]
-    fn ack_links_verify_only_with_the_right_key_alert_and_officer() {
-        let sig = ack_signature("k".repeat(16).as_str(), 7, "li");
-        assert!(verify_ack(&"k".repeat(16), 7, "li", &sig));
-        assert!(!verify_ack(&"x".repeat(16), 7, "li", &sig));
-        assert!(!verify_ack(&"k".repeat(16), 8, "li", &sig));
-        assert!(!verify_ack(&"k".repeat(16), 7, "wang", &sig));
-        assert!(!verify_ack(&"k".repeat(16), 7, "li", "zz"));
-        assert!(!verify_ack(&"k".repeat(16), 7, "li", &sig[..8]));
+    fn ack_links_verify_only_with_the_right_key_alert_officer_and_expiry() {
+        let key = "k".repeat(16);
+        let sig = ack_signature(&key, 7, "li", 1_700_000_000);
+        assert!(verify_ack(&key, 7, "li", 1_700_000_000, &sig));
+        assert!(!verify_ack(&"x".repeat(16), 7, "li", 1_700_000_000, &sig));
+        assert!(!verify_ack(&key, 8, "li", 1_700_000_000, &sig));
+        assert!(!verify_ack(&key, 7, "wang", 1_700_000_000, &sig));
+        // A link whose expiry was moved is not the signed one.
+        assert!(!verify_ack(&key, 7, "li", 1_800_000_000, &sig));
+        assert!(!verify_ack(&key, 7, "li", 1_700_000_000, "zz"));
+        assert!(!verify_ack(&key, 7, "li", 1_700_000_000, &sig[..8]));
     }
 }

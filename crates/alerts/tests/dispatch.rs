@@ -305,14 +305,21 @@ async fn webhook_is_signed_keyed_and_in_chinese() -> Result<()> {
     ] {
         assert!(text.contains(part), "{part} missing in {text}");
     }
-    // The ack link is signed for this alert and officer.
+    // The ack link is signed for this alert and officer, and expires 7
+    // days (the default `ack_link_days`) after it was sent.
     let ack = url::Url::parse(b["ack_url"].as_str().unwrap())?;
     let q: HashMap<_, _> = ack.query_pairs().into_owned().collect();
     let alert_id = b["alert_id"].as_i64().unwrap();
+    let expires: i64 = q["exp"].parse()?;
+    assert_eq!(
+        expires,
+        (r.clock.now() + chrono::Duration::days(7)).timestamp()
+    );
     assert!(verify_ack(
         "ack-key-0123456789",
         alert_id,
         &q["officer"],
+        expires,
         &q["sig"]
     ));
 
@@ -583,6 +590,14 @@ async fn server_errors_are_retried_client_errors_are_not() -> Result<()> {
     )
     .replace("[alerts]\nflood_window_min = 0\n", "[alerts]\n");
     let r = rig(&alerts).await?;
+    let counted = || {
+        xueliang_core::telemetry::telemetry()
+            .deliveries()
+            .get("hook")
+            .copied()
+            .unwrap_or_default()
+    };
+    let before = counted();
     rx.status.store(503, Ordering::SeqCst);
     r.store
         .insert_event(event("school-gate", EventKind::CameraOffline))
@@ -591,6 +606,9 @@ async fn server_errors_are_retried_client_errors_are_not() -> Result<()> {
     rx.status.store(400, Ordering::SeqCst);
     r.clock.advance(chrono::Duration::seconds(10));
     assert_eq!(r.dispatcher.tick().await?.failed, 1);
+    // The metrics count both, by channel (other tests use "hook" too).
+    let after = counted();
+    assert!(after.retried > before.retried && after.failed > before.failed);
     r.clock.advance(chrono::Duration::hours(1));
     let report = r.dispatcher.tick().await?;
     assert_eq!(

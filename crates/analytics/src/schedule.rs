@@ -1,9 +1,9 @@
-//! When a zone is watched: windows of days and local times, possibly across
-//! midnight (a window belongs to the day it starts on).
+//! When a zone is watched: any of its windows (the configuration's one
+//! schedule type, [`Window`]) in the configured time zone.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use xueliang_core::zones::{parse_window, ScheduleWindow, Window};
+use xueliang_core::schedule::{ScheduleWindow, Window};
 
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -18,7 +18,7 @@ impl Schedule {
         Schedule {
             windows: windows
                 .iter()
-                .filter_map(|w| parse_window(w).ok())
+                .filter_map(|w| Window::parse(w).ok())
                 .collect(),
             tz,
         }
@@ -26,23 +26,7 @@ impl Schedule {
 
     /// Whether the schedule is active at `t`. No windows: always.
     pub fn active(&self, t: DateTime<Utc>) -> bool {
-        if self.windows.is_empty() {
-            return true;
-        }
-        let local = t.with_timezone(&self.tz);
-        let day = local.weekday().num_days_from_monday() as u8;
-        let yesterday = (day + 6) % 7;
-        let minute = local.hour() * 60 + local.minute();
-        self.windows.iter().any(|w| {
-            if w.from_min < w.to_min {
-                w.days & (1 << day) != 0 && (w.from_min..w.to_min).contains(&minute)
-            } else {
-                // Crosses midnight: the evening part today, the morning part
-                // belongs to a window that started yesterday.
-                (w.days & (1 << day) != 0 && minute >= w.from_min)
-                    || (w.days & (1 << yesterday) != 0 && minute < w.to_min)
-            }
-        })
+        self.windows.is_empty() || self.windows.iter().any(|w| w.contains(t, self.tz))
     }
 }
 

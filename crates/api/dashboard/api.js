@@ -51,6 +51,8 @@ async function request(method, path, body) {
 export const api = {
   get: (path) => request("GET", path),
   post: (path, body) => request("POST", path, body ?? {}),
+  patch: (path, body) => request("PATCH", path, body),
+  del: (path) => request("DELETE", path),
 };
 
 /** `?a=1&b=2` from an object, leaving out empty values. */

@@ -4,6 +4,7 @@
 //   #/events/{id}   event detail
 //   #/cameras       摄像机
 //   #/report        在线率报表
+//   #/users         用户管理 (administrators)
 
 import { api, onUnauthenticated } from "./api.js";
 import { applyStatic, currentLang, errorText, setLang, t } from "./i18n.js";
@@ -14,6 +15,7 @@ import * as eventList from "./event-list.js";
 import * as eventDetail from "./event-detail.js";
 import * as cameraStatus from "./camera-status.js";
 import * as availabilityReport from "./availability-report.js";
+import * as users from "./users.js";
 
 const view = document.getElementById("view");
 const sessionBar = document.getElementById("session-bar");
@@ -37,6 +39,7 @@ function route() {
   if (name === "events") return { name, mount: (root) => eventList.mount(root, session) };
   if (name === "cameras") return { name, mount: (root) => cameraStatus.mount(root, session) };
   if (name === "report") return { name, mount: (root) => availabilityReport.mount(root, session) };
+  if (name === "users") return { name, mount: (root) => users.mount(root, session) };
   return { name: "live", mount: (root) => liveWall.mount(root, session) };
 }
 
@@ -57,6 +60,7 @@ function render() {
   document.body.dataset.view = r.name;
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("current", link.dataset.route === r.name);
+    if ("admin" in link.dataset) link.hidden = u.role !== "admin";
   }
   unmount = r.mount(view) || (() => {});
 }

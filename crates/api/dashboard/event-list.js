@@ -13,6 +13,7 @@ const PAGE = 50;
 const KINDS = [
   "object", "intrusion", "loitering", "crowd", "line_crossing", "vehicle_dwell",
   "camera_offline", "camera_recovered", "video_frozen", "video_blocked", "scene_changed",
+  "store_full",
 ];
 const WORKFLOW = ["new", "acknowledged", "assigned", "resolved", "false_alarm"];
 const EMPTY_FILTERS = {

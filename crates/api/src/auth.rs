@@ -18,9 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -146,15 +144,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned())
+    }
+}
+
 /// Requests that need no token: logging in, and the signed acknowledgement
-/// link in an alert message (its signature is the credential).
-fn is_public(method: &Method, path: &str) -> bool {
+/// link in an alert message (its signature is the credential): its page
+/// (GET) and its confirm button (POST with the signed query).
+fn is_public(method: &Method, path: &str, query: Option<&str>) -> bool {
+    let ack_path = path
+        .strip_prefix("/api/v1/alerts/")
+        .and_then(|rest| rest.strip_suffix("/ack"))
+        .is_some_and(|id| !id.contains('/'));
+    let signed = query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sig=")));
     match (method, path) {
         (&Method::POST, "/api/v1/auth/login") => true,
-        (&Method::GET, p) => p
-            .strip_prefix("/api/v1/alerts/")
-            .and_then(|rest| rest.strip_suffix("/ack"))
-            .is_some_and(|id| !id.contains('/')),
+        (&Method::GET, _) => ack_path,
+        (&Method::POST, _) => ack_path && signed,
         _ => false,
     }
 }
@@ -209,12 +218,12 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     // Inside `nest("/api/v1")` the URI has lost its prefix; judge the original.
-    let path = request
+    let uri = request
         .extensions()
         .get::<axum::extract::OriginalUri>()
-        .map(|u| u.0.path().to_owned())
-        .unwrap_or_else(|| request.uri().path().to_owned());
-    if is_public(request.method(), &path) {
+        .map(|u| u.0.clone())
+        .unwrap_or_else(|| request.uri().clone());
+    if is_public(request.method(), uri.path(), uri.query()) {
         return next.run(request).await;
     }
     let Some(presented) = presented_token(request.headers()) else {
@@ -247,79 +256,76 @@ pub async fn authenticate(
     }
 }
 
-/// Failed logins remembered per username and per client address.
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
-}
+/// The client's address: the peer, or behind a trusted reverse proxy the
+/// address `X-Forwarded-For` names ([`xueliang_core::TrustedProxies`]);
+/// `None` when the server was started without connect info.
+pub struct ClientAddr(pub Option<IpAddr>);
 
-/// Failed attempts allowed per username within [`LOGIN_WINDOW`].
-const PER_USER: usize = 5;
-/// Failed attempts allowed per client address within [`LOGIN_WINDOW`].
-const PER_ADDRESS: usize = 20;
-const LOGIN_WINDOW: Duration = Duration::minutes(5);
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl LoginLimiter {
-    fn keys(username: &str, ip: Option<IpAddr>) -> [(String, usize); 2] {
-        [
-            (format!("user:{}", username.to_lowercase()), PER_USER),
-            (
-                format!("addr:{}", ip.map(|i| i.to_string()).unwrap_or_default()),
-                PER_ADDRESS,
-            ),
-        ]
-    }
-
-    /// Seconds to wait before trying again, if the limit is reached.
-    fn blocked(&self, username: &str, ip: Option<IpAddr>, now: DateTime<Utc>) -> Option<i64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, q| {
-            while q.front().is_some_and(|t| now - *t >= LOGIN_WINDOW) {
-                q.pop_front();
-            }
-            !q.is_empty()
-        });
-        Self::keys(username, ip).iter().find_map(|(k, limit)| {
-            let q = map.get(k)?;
-            (q.len() >= *limit).then(|| {
-                let oldest = *q.front().expect("non-empty");
-                (LOGIN_WINDOW - (now - oldest)).num_seconds().max(1)
-            })
-        })
-    }
-
-    fn failed(&self, username: &str, ip: Option<IpAddr>, now: DateTime<Utc>) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for (k, _) in Self::keys(username, ip) {
-            map.entry(k).or_default().push_back(now);
-        }
-    }
-
-    fn succeeded(&self, username: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&format!("user:{}", username.to_lowercase()));
-    }
-}
-
-/// The client's address, when the server was started with connect info.
-struct ClientAddr(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip()),
+            peer.map(|p| state.trusted_proxies.client(p, forwarded)),
         ))
+    }
+}
+
+/// Checks `username`'s password under the login limits ([`crate::limiter`]):
+/// waits for the attempt's turn, verifies on a hashing permit, and records
+/// the outcome. The user, or 401 `invalid_credentials` (429 when limited).
+pub async fn verify_login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    ip: Option<IpAddr>,
+) -> Result<User, ApiError> {
+    let attempt = state.limiter.reserve(username, ip)?;
+    attempt.wait_turn().await;
+    let found = state
+        .access
+        .user_for_login(username.to_owned())
+        .await
+        .map_err(ApiError::internal)?;
+    // Verify even for unknown users, so timing does not tell which names exist.
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
+    };
+    let ok = state
+        .limiter
+        .hashing(move || {
+            let hash = hash.as_deref().unwrap_or_else(|| dummy_hash());
+            verify_password(&password, hash)
+        })
+        .await?;
+    match user {
+        Some(u) if ok && !u.disabled => {
+            attempt.succeeded();
+            Ok(u)
+        }
+        known => {
+            attempt.failed();
+            xueliang_core::telemetry::telemetry().login_failed();
+            // The name only when it is a user's: a password typed into the
+            // name field must not land in the log.
+            match known {
+                Some(u) => tracing::info!(username = %u.username, ip = ?ip, "login failed"),
+                None => tracing::info!(ip = ?ip, "login failed for an unknown username"),
+            }
+            Err(ApiError::invalid_credentials())
+        }
     }
 }
 
@@ -357,38 +363,8 @@ async fn login(
     ClientAddr(ip): ClientAddr,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let user = verify_login(&state, &req.username, req.password, ip).await?;
     let now = Utc::now();
-    if let Some(wait) = state.limiter.blocked(&req.username, ip, now) {
-        return Err(ApiError::too_many_attempts(wait));
-    }
-    let found = state
-        .access
-        .user_for_login(req.username.clone())
-        .await
-        .map_err(ApiError::internal)?;
-    // Verify even for unknown users, so timing does not tell which names exist.
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, dummy_hash().to_owned()),
-    };
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        known => {
-            state.limiter.failed(&req.username, ip, now);
-            // The name only when it is a user's: a password typed into the
-            // name field must not land in the log.
-            match known {
-                Some(u) => tracing::info!(username = %u.username, ip = ?ip, "login failed"),
-                None => tracing::info!(ip = ?ip, "login failed for an unknown username"),
-            }
-            return Err(ApiError::invalid_credentials());
-        }
-    };
-    state.limiter.succeeded(&req.username);
     let (token, hash) = new_token();
     let expires_at = now + SESSION_LENGTH;
     state
@@ -439,6 +415,7 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Respons
             .revoke_token(caller.token.id, Utc::now())
             .await
             .map_err(ApiError::internal)?;
+        state.access_changed();
     }
     let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
@@ -478,23 +455,20 @@ mod tests {
 
     #[test]
     fn public_paths() {
-        assert!(is_public(&Method::POST, "/api/v1/auth/login"));
-        assert!(is_public(&Method::GET, "/api/v1/alerts/7/ack"));
-        assert!(!is_public(&Method::POST, "/api/v1/alerts/7/ack"));
-        assert!(!is_public(&Method::GET, "/api/v1/alerts/7/x/ack"));
-        assert!(!is_public(&Method::GET, "/api/v1/events"));
-    }
-
-    #[test]
-    fn limiter_blocks_after_failures_and_forgets() {
-        let l = LoginLimiter::default();
-        let t0 = Utc::now();
-        for _ in 0..PER_USER {
-            assert!(l.blocked("Admin", None, t0).is_none());
-            l.failed("Admin", None, t0);
-        }
-        assert!(l.blocked("admin", None, t0).is_some());
-        assert!(l.blocked("other", None, t0).is_none());
-        assert!(l.blocked("admin", None, t0 + LOGIN_WINDOW).is_none());
+        assert!(is_public(&Method::POST, "/api/v1/auth/login", None));
+        assert!(is_public(&Method::GET, "/api/v1/alerts/7/ack", None));
+        assert!(!is_public(&Method::POST, "/api/v1/alerts/7/ack", None));
+        assert!(is_public(
+            &Method::POST,
+            "/api/v1/alerts/7/ack",
+            Some("officer=li&exp=1&sig=ab")
+        ));
+        assert!(!is_public(
+            &Method::POST,
+            "/api/v1/alerts/7/ack",
+            Some("xsig=ab")
+        ));
+        assert!(!is_public(&Method::GET, "/api/v1/alerts/7/x/ack", None));
+        assert!(!is_public(&Method::GET, "/api/v1/events", None));
     }
 }

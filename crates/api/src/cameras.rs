@@ -177,6 +177,45 @@ fn changed(state: &AppState, id: &str) -> Result<Json<Camera>, ApiError> {
     Ok(Json(camera_of(&cam)))
 }
 
+/// The credentials of a camera body, as the config file names them.
+const CREDENTIALS: [&str; 3] = ["username", "password", "password_env"];
+
+/// Refuses `password_env` in a body: the server would read any environment
+/// variable an admin names, and the answer would say whether it is set.
+/// (The config file, written by whoever runs the server, may use it.)
+fn refuse_password_env(body: &serde_json::Value) -> Result<(), ApiError> {
+    if body.get("password_env").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::invalid_camera(
+            "password_env",
+            "field `password_env`: cannot be set through the API; send `password`",
+        ));
+    }
+    Ok(())
+}
+
+/// A patch that moves a camera to another host drops the stored
+/// credentials (they were for the old host) but those the patch gives.
+fn drop_credentials_on_new_host(current: &CameraView, patch: &mut serde_json::Value) {
+    let Some(url) = patch.get("url").and_then(|u| u.as_str()) else {
+        return;
+    };
+    let host = |u: &url::Url| (u.host_str().map(str::to_owned), u.port_or_known_default());
+    // An unparsable URL is refused later, naming `url`.
+    let Ok(new) = url::Url::parse(url) else {
+        return;
+    };
+    if host(&new) == host(&current.config.url) {
+        return;
+    }
+    if let Some(fields) = patch.as_object_mut() {
+        for name in CREDENTIALS {
+            fields
+                .entry(name.to_owned())
+                .or_insert(serde_json::Value::Null);
+        }
+    }
+}
+
 /// The names of the fields a change touched, for the audit trail (never
 /// their values: a password may be among them).
 fn fields(body: &serde_json::Value) -> serde_json::Value {
@@ -188,6 +227,9 @@ fn fields(body: &serde_json::Value) -> serde_json::Value {
 }
 
 /// Add a camera (admin): it starts at once and survives a restart.
+///
+/// `password_env` is refused (400 naming it): the server would read an
+/// environment variable an admin names. Give `password`.
 #[utoipa::path(post, path = "/cameras", tag = "cameras",
     request_body = xueliang_core::config::RawCamera,
     responses(
@@ -202,6 +244,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Camera>), ApiError> {
     caller.require(xueliang_core::Role::Admin)?;
     let Json(body) = body.map_err(bad_body)?;
+    refuse_password_env(&body)?;
     let detail = fields(&body);
     let config = state.cameras.create(body).await.map_err(change_error)?;
     audit(
@@ -215,7 +258,8 @@ async fn create(
 /// Change a camera (admin): a JSON merge patch (RFC 7396) over its
 /// definition; `null` removes a field, `id` cannot change, a patch without
 /// `password` keeps the stored one. The camera restarts with the new
-/// definition, or stops when disabled.
+/// definition, or stops when disabled. `password_env` is refused, as when
+/// adding; a new host drops the stored credentials.
 #[utoipa::path(patch, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),
     request_body = xueliang_core::config::RawCamera,
     responses((status = 200, description = "Changed", body = Camera), (status = 400, description = "Not a valid camera; the message names the field (`invalid_camera`)", body = crate::error::ErrorBody), (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody), (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
@@ -226,8 +270,12 @@ async fn update(
     patch: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<Camera>, ApiError> {
     caller.require(xueliang_core::Role::Admin)?;
-    let Json(patch) = patch.map_err(bad_body)?;
+    let Json(mut patch) = patch.map_err(bad_body)?;
+    refuse_password_env(&patch)?;
     let detail = fields(&patch);
+    if let Some(current) = state.cameras.get(&id) {
+        drop_credentials_on_new_host(&current, &mut patch);
+    }
     let config = state
         .cameras
         .update(&id, patch)

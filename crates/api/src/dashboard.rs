@@ -56,6 +56,7 @@ static ASSETS: &[Asset] = &[
     asset!("camera-status.js", JS),
     asset!("bar-chart.js", JS),
     asset!("availability-report.js", JS),
+    asset!("users.js", JS),
 ];
 
 /// The policy of every dashboard page: only our own scripts, styles and

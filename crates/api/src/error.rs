@@ -29,6 +29,10 @@ pub enum ErrorCode {
     /// The camera has no decoded frame yet.
     NoFrame,
     MethodNotAllowed,
+    /// A token that would outlive the one making it needs the caller's password.
+    PasswordRequired,
+    /// The password given to make a long-lived token is wrong.
+    WrongPassword,
 }
 
 /// Every error: `{"error": {"code", "message"}}`.
@@ -73,6 +77,10 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {

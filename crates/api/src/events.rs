@@ -6,7 +6,8 @@ use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::body::List;
 use crate::error::{ApiError, ErrorCode};
-use crate::live::LiveItem;
+use crate::event_body::EventBody;
+use crate::live::{History, LiveItem, Replay};
 use crate::params::{next_cursor, Page, PageQuery, Params};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -16,14 +17,16 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use tokio::sync::broadcast::error::RecvError;
+use std::sync::Arc;
+use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xueliang_core::{
-    Event, EventKind, EventQuery, EventStatus, Role, WorkflowAction, WorkflowState, WorkflowStep,
+    Event, EventChange, EventKind, EventQuery, EventStatus, Role, WorkflowAction, WorkflowState,
+    WorkflowStep,
 };
 use xueliang_store::StepOutcome;
 
@@ -34,27 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(one))
         .routes(routes!(actions, act))
         .routes(routes!(snapshot))
-}
-
-/// An event as the API shows it.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct EventBody {
-    #[serde(flatten)]
-    pub event: Event,
-    /// Where the snapshot is; `null` without one.
-    snapshot_url: Option<String>,
-}
-
-impl From<Event> for EventBody {
-    fn from(event: Event) -> Self {
-        let snapshot_url = event
-            .has_snapshot
-            .then(|| format!("/api/v1/events/{}/snapshot.jpg", event.id));
-        EventBody {
-            event,
-            snapshot_url,
-        }
-    }
 }
 
 /// The filters of an event listing, as [`event_query`] reads them.
@@ -243,18 +225,27 @@ struct StreamFilters {
 }
 
 /// `GET /events/stream`: Server-Sent Events, one per change to an event
-/// (`event: started|improved|ended`, `data:` the event as JSON), filtered like
-/// the list. A client that falls behind gets `event: lagged` with the number
-/// of changes it missed, and should reload the list. Every subscriber shares
-/// one read of each change ([`crate::live`]).
-#[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamFilters),
+/// (`event: started|improved|ended`, `id: <epoch>-<seq>`, `data:` the event
+/// as JSON), filtered like the list. `Last-Event-ID` (sent by browsers when
+/// they reconnect) resumes the feed: the events changed since that id come
+/// first, each once in its latest state. A client that falls behind, or
+/// whose id cannot be resumed, gets `event: lagged` with the number of
+/// changes it missed (`unknown` after a restart) and should reload the list.
+/// The feed ends (`event: closed`, `data:` why) when its token is revoked or
+/// expires, or its user is disabled, deleted or given other villages or
+/// another role: it re-checks when the API changes a token or user, and
+/// every [`crate::LIVE_RECHECK`]. Every subscriber shares one read of each
+/// change ([`crate::live`]).
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamFilters,
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received (`<epoch>-<seq>`): the feed resumes after it")),
     responses(
-        (status = 200, description = "Server-Sent Events: `event: started|improved|ended|updated` with the event as JSON in `data:`, or `event: lagged` with the number of changes missed", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `event: started|improved|ended|updated` with `id: <epoch>-<seq>` and the event as JSON in `data:`; `event: lagged` with the number of changes missed (`unknown` after a restart); `event: closed` with why, when the caller's access ends", content_type = "text/event-stream", body = String),
         (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
     ))]
 async fn stream(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let p = Params::new(raw, STREAM_KNOWN)?;
@@ -265,23 +256,181 @@ async fn stream(
         village: p.string("village")?,
         caller,
     };
-    let feed = state.live.subscribe(&state.store);
-    let lagged = |n: u64| SseEvent::default().event("lagged").data(n.to_string());
-    let events = futures::stream::unfold((feed, filter), move |(mut rx, filter)| async move {
-        loop {
-            let event = match rx.recv().await {
-                Ok(LiveItem::Changed(e)) if filter.matches(&e.body.event) => SseEvent::default()
-                    .event(e.change.as_str())
-                    .id(e.body.event.id.to_string())
-                    .data(&e.json),
-                Ok(LiveItem::Changed(_)) => continue,
-                Ok(LiveItem::Lagged(n)) | Err(RecvError::Lagged(n)) => lagged(n),
-                Err(RecvError::Closed) => return None,
-            };
-            return Some((Ok(event), (rx, filter)));
-        }
+    // Subscribe before reading the history: nothing falls between the two.
+    let rx = state.live.subscribe(&state.store);
+    let history = state.live.history.clone();
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (backlog, seen) = match last_id {
+        Some(id) => replay(&state, &filter, &history.since(&id)).await,
+        None => (VecDeque::new(), history.last()),
+    };
+    let mut recheck = tokio::time::interval(state.live_recheck);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = Feed {
+        access: state.watch_access(),
+        state,
+        filter,
+        rx,
+        history,
+        backlog,
+        seen,
+        recheck,
+        ended: false,
+    };
+    let events = futures::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        Some((Ok(event), feed))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+fn lagged(missed: Option<u64>) -> SseEvent {
+    let data = missed.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+    SseEvent::default().event("lagged").data(data)
+}
+
+/// The events to send first to a client resuming after `replay`, and the
+/// sequence number they bring it to.
+async fn replay(
+    state: &AppState,
+    filter: &StreamFilter,
+    replay: &Replay,
+) -> (VecDeque<SseEvent>, u64) {
+    let history = &state.live.history;
+    let (changes, last) = match replay {
+        Replay::Lost(missed, last) => {
+            return (
+                VecDeque::from([lagged(*missed).id(history.id(*last))]),
+                *last,
+            )
+        }
+        Replay::Since(changes, last) => (changes, *last),
+    };
+    // Each event once, at its latest change, in the order of those changes.
+    let mut latest: Vec<(u64, EventChange)> = Vec::new();
+    for (seq, change) in changes.iter().rev() {
+        if !latest.iter().any(|(_, c)| c.id == change.id) {
+            latest.push((*seq, *change));
+        }
+    }
+    latest.reverse();
+    let mut out = VecDeque::new();
+    for (seq, change) in latest {
+        let Ok(Some(event)) = state.store.get_event(change.id).await else {
+            continue;
+        };
+        if !filter.matches(&event) {
+            continue;
+        }
+        let body = EventBody::from(event);
+        out.push_back(
+            SseEvent::default()
+                .event(change.change.as_str())
+                .id(history.id(seq))
+                .data(serde_json::to_string(&body).unwrap_or_default()),
+        );
+    }
+    (out, last)
+}
+
+/// One subscriber's feed.
+struct Feed {
+    state: AppState,
+    filter: StreamFilter,
+    rx: broadcast::Receiver<LiveItem>,
+    history: Arc<History>,
+    /// Replayed events still to send.
+    backlog: VecDeque<SseEvent>,
+    /// Changes up to this sequence number were sent (or replayed).
+    seen: u64,
+    access: tokio::sync::watch::Receiver<u64>,
+    recheck: tokio::time::Interval,
+    ended: bool,
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<SseEvent> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e);
+        }
+        if self.ended {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.access.changed() => {
+                    if let Some(end) = self.check_caller().await {
+                        return Some(end);
+                    }
+                }
+                _ = self.recheck.tick() => {
+                    if let Some(end) = self.check_caller().await {
+                        return Some(end);
+                    }
+                }
+                item = self.rx.recv() => match item {
+                    Ok(LiveItem::Changed(e)) if e.seq > self.seen => {
+                        self.seen = e.seq;
+                        if self.filter.matches(&e.body.event) {
+                            return Some(
+                                SseEvent::default()
+                                    .event(e.change.as_str())
+                                    .id(self.history.id(e.seq))
+                                    .data(&e.json),
+                            );
+                        }
+                    }
+                    Ok(LiveItem::Changed(_)) => {}
+                    Ok(LiveItem::Lagged(n, seq)) => {
+                        self.seen = self.seen.max(seq);
+                        return Some(lagged(Some(n)).id(self.history.id(seq)));
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        let last = self.history.last();
+                        self.seen = self.seen.max(last);
+                        return Some(lagged(Some(n)).id(self.history.id(last)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    /// Whether the feed's token and user still allow it; if not, the last
+    /// event to send (`event: closed`, `data:` why), and the feed ends.
+    async fn check_caller(&mut self) -> Option<SseEvent> {
+        let caller = &self.filter.caller;
+        let access = &self.state.access;
+        let reason = match (
+            access.get_token(caller.token.id).await,
+            access.get_user(caller.user.id).await,
+        ) {
+            (Ok(Some(token)), Ok(Some(user))) => {
+                let now = chrono::Utc::now();
+                if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
+                    Some("token_revoked")
+                } else if user.disabled {
+                    Some("user_disabled")
+                } else if user.villages != caller.user.villages || user.role != caller.user.role {
+                    Some("access_changed")
+                } else {
+                    None
+                }
+            }
+            (Ok(_), Ok(_)) => Some("token_revoked"),
+            // Unable to tell: end it; the client reconnects and is checked anew.
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "live feed: cannot re-check the caller");
+                Some("recheck_failed")
+            }
+        }?;
+        self.ended = true;
+        Some(SseEvent::default().event("closed").data(reason))
+    }
 }
 
 struct StreamFilter {
@@ -388,8 +537,11 @@ fn text(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /events/{id}/actions`: acknowledge, assign, resolve, mark a false
-/// alarm or add a note; recorded with the caller and time. Acknowledging
-/// also acknowledges the event's alert, which stops its escalation.
+/// alarm, add a note, keep or unkeep; recorded with the caller and time.
+///
+/// Acknowledging also acknowledges the event's alert, which stops its
+/// escalation. `keep` marks the event to keep (a case file): retention and
+/// the disk budget never delete it; `unkeep` takes the mark off.
 #[utoipa::path(post, path = "/events/{id}/actions", tag = "events", params(("id" = i64, Path, description = "the event's id")), request_body = ActionRequest,
     responses(
         (status = 200, description = "Done: the event after it", body = EventBody),

@@ -12,7 +12,10 @@ mod control;
 mod dashboard;
 mod document;
 mod error;
+mod event_body;
 mod events;
+mod hashing;
+pub mod limiter;
 mod live;
 mod metrics;
 mod params;
@@ -35,7 +38,8 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
-use xueliang_store::{AccessStore, EventStore};
+use xueliang_store::retention::RetentionTotals;
+use xueliang_store::{AccessStore, EventStore, TroubleKind};
 
 pub use control::{CameraChangeError, CameraControl, FixedCameras};
 pub use error::ApiError;
@@ -59,10 +63,20 @@ pub struct AppState {
     pub alerts: Option<Arc<xueliang_alerts::AlertService>>,
     /// Users, tokens, the audit trail and event workflow.
     pub access: Arc<dyn AccessStore>,
-    /// Failed logins, shared by every request.
-    pub limiter: Arc<auth::LoginLimiter>,
+    /// Failed logins and the password-hashing permits, shared by every request.
+    pub limiter: Arc<limiter::LoginLimiter>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
+    pub trusted_proxies: xueliang_core::TrustedProxies,
+    /// How often an open live feed re-checks its token and user (besides
+    /// being woken by [`AppState::access_changed`]).
+    pub live_recheck: Duration,
+    /// Bumped when a token is revoked or a user changed through the API, so
+    /// open live feeds re-check their caller at once.
+    access_changes: Arc<watch::Sender<u64>>,
     /// The live feed of event changes, shared by every subscriber.
     live: Arc<live::LiveFeed>,
+    /// What retention removed (for the metrics); `None` when it does not run.
+    pub retention: Option<Arc<RetentionTotals>>,
 }
 
 impl AppState {
@@ -78,10 +92,52 @@ impl AppState {
             alerts,
             access,
             limiter: Default::default(),
+            trusted_proxies: Default::default(),
+            live_recheck: LIVE_RECHECK,
+            access_changes: Arc::new(watch::channel(0).0),
             live: Default::default(),
+            retention: None,
         }
     }
+
+    /// The same state, with retention's totals shown in the metrics.
+    pub fn with_retention(mut self, totals: Arc<RetentionTotals>) -> Self {
+        self.retention = Some(totals);
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies.
+    pub fn with_trusted_proxies(mut self, proxies: xueliang_core::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Other login limits than the defaults (tests use short delays).
+    pub fn with_login_policy(mut self, policy: limiter::LoginPolicy) -> Self {
+        self.limiter = Arc::new(limiter::LoginLimiter::new(policy));
+        self
+    }
+
+    /// Re-checks open live feeds this often (default [`LIVE_RECHECK`]).
+    pub fn with_live_recheck(mut self, every: Duration) -> Self {
+        self.live_recheck = every;
+        self
+    }
+
+    /// Tells open live feeds to re-check their caller now (a token was
+    /// revoked, a user changed or deleted).
+    pub(crate) fn access_changed(&self) {
+        self.access_changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn watch_access(&self) -> watch::Receiver<u64> {
+        self.access_changes.subscribe()
+    }
 }
+
+/// How often an open live feed re-checks its token and user by itself:
+/// this catches expiry and changes made outside the API (the command line).
+pub const LIVE_RECHECK: Duration = Duration::from_secs(5);
 
 /// Requests taking longer than this are answered 408 (the live feed is exempt).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -171,18 +227,78 @@ async fn openapi(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Re
     Json(doc.as_ref()).into_response()
 }
 
+/// `ok` or `degraded`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum HealthState {
+    Ok,
+    Degraded,
+}
+
 /// The answer of `/healthz`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Healthz {
-    /// Always `ok`.
-    status: &'static str,
+    /// `degraded` while the store's writes fail (they are retried).
+    status: HealthState,
+    store: StoreState,
 }
 
-/// `GET /healthz`: the process serves.
+/// The store's state: its writes succeed, or fail since a time.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct StoreState {
+    state: HealthState,
+    /// Why, in words (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    /// `full`: the disk is full (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<TroubleKind>,
+    /// The first failed write (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Failed writes since then, each retry counting (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failures: Option<u64>,
+    /// The latest failure, as the database said it (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `GET /healthz`: `ok` while the store takes writes; `degraded`, with the
+/// store's reason, while its writes fail (a full disk: events wait in memory
+/// and are retried). Always 200: the process serves, and restarting it would
+/// not free a disk.
 #[utoipa::path(get, path = "/healthz", tag = "meta", security(),
-    responses((status = 200, description = "Serving", body = Healthz)))]
-async fn healthz() -> Json<Healthz> {
-    Json(Healthz { status: "ok" })
+    responses((status = 200, description = "Serving; `status` says whether the store takes writes", body = Healthz)))]
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Healthz> {
+    let Some(t) = state.store.health().current() else {
+        return Json(Healthz {
+            status: HealthState::Ok,
+            store: StoreState {
+                state: HealthState::Ok,
+                reason: None,
+                kind: None,
+                since: None,
+                failures: None,
+                error: None,
+            },
+        });
+    };
+    let reason = match t.kind {
+        TroubleKind::Full => "disk full: writes wait and are retried until space returns",
+        TroubleKind::Error => "writes fail: they wait and are retried",
+    };
+    Json(Healthz {
+        status: HealthState::Degraded,
+        store: StoreState {
+            state: HealthState::Degraded,
+            reason: Some(reason),
+            kind: Some(t.kind),
+            since: Some(t.since),
+            failures: Some(t.failures),
+            error: Some(t.reason),
+        },
+    })
 }
 
 /// Serves the Prometheus metrics on their own listener until `shutdown` resolves.

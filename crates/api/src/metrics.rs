@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::fmt::Write;
+use xueliang_core::telemetry::{telemetry, HistogramSnapshot, Telemetry};
 use xueliang_core::{CameraState, CameraStats, HwAccel};
+use xueliang_store::OutboxDepth;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -26,7 +28,19 @@ const STATES: [CameraState; 5] = [
 ];
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = render(&state.cameras.list());
+    let mut body = render(&state.cameras.list());
+    render_store(&mut body, &state);
+    let depth = match &state.alerts {
+        None => None,
+        Some(alerts) => match alerts.store.outbox_depth().await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics: cannot read the alert outbox depth");
+                None
+            }
+        },
+    };
+    render_process(&mut body, telemetry(), depth);
     (
         [(
             header::CONTENT_TYPE,
@@ -49,6 +63,43 @@ fn family(
     for c in cams {
         let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.config.id, value(c));
     }
+}
+
+/// The store's health, and what retention removed since start.
+fn render_store(out: &mut String, state: &AppState) {
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_store_degraded 1 while the store's writes fail (a full disk: they are retried).\n# TYPE xueliang_store_degraded gauge\nxueliang_store_degraded {}",
+        state.store.health().current().is_some() as u8
+    );
+    let Some(r) = &state.retention else { return };
+    let _ = writeln!(out, "# HELP xueliang_retention_removed_total Rows removed by retention and the disk budget.\n# TYPE xueliang_retention_removed_total counter");
+    for (kind, n) in r.removed() {
+        let _ = writeln!(
+            out,
+            "xueliang_retention_removed_total{{kind=\"{kind}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_retention_reclaimed_bytes_total Bytes given back to the file system by retention.\n# TYPE xueliang_retention_reclaimed_bytes_total counter\nxueliang_retention_reclaimed_bytes_total {}",
+        r.reclaimed_bytes()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_retention_passes_total Retention passes done.\n# TYPE xueliang_retention_passes_total counter\nxueliang_retention_passes_total {}",
+        r.passes()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_store_disk_bytes The service's files (database, WAL, data directory) after the latest retention pass.\n# TYPE xueliang_store_disk_bytes gauge\nxueliang_store_disk_bytes {}",
+        r.disk_bytes()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_store_over_budget 1 when the latest retention pass could not get under max_disk_gb.\n# TYPE xueliang_store_over_budget gauge\nxueliang_store_over_budget {}",
+        r.over_budget() as u8
+    );
 }
 
 pub fn render(cams: &[CameraView]) -> String {
@@ -170,6 +221,14 @@ pub fn render(cams: &[CameraView]) -> String {
         cams,
         get(|s| &s.frames_skipped_idle),
     );
+    family(
+        &mut out,
+        "xueliang_camera_key_frame_wakes_total",
+        "counter",
+        "Times the idle camera woke because its key frames changed (motion its frame sizes did not show).",
+        cams,
+        get(|s| &s.key_frame_wakes),
+    );
     let seconds = |f: fn(&CameraStats) -> &std::sync::atomic::AtomicU64| {
         move |c: &CameraView| CameraStats::get(f(&c.stats)) as f64 / 1e9
     };
@@ -207,4 +266,62 @@ pub fn render(cams: &[CameraView]) -> String {
         }
     }
     out
+}
+
+/// The metrics that are not a camera's: latencies, failed logins, alert
+/// deliveries by channel and what waits in the alert outbox (`depth`:
+/// `None` when the alerts stage is not running).
+pub fn render_process(out: &mut String, t: &Telemetry, depth: Option<OutboxDepth>) {
+    histogram(
+        out,
+        "xueliang_inference_seconds",
+        "Time of one model run on one frame.",
+        &t.inference_seconds.snapshot(),
+    );
+    histogram(
+        out,
+        "xueliang_store_write_seconds",
+        "Time of one event write (event, update, end, line crossing), retries included.",
+        &t.store_write_seconds.snapshot(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_login_failures_total Logins refused for a wrong user name or password.\n# TYPE xueliang_login_failures_total counter\nxueliang_login_failures_total {}",
+        t.login_failures.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_alert_delivery_attempts_total Attempts to send an alert, by channel and outcome (delivered, retried: failed and tried again, failed: given up).\n# TYPE xueliang_alert_delivery_attempts_total counter"
+    );
+    for (channel, c) in t.deliveries() {
+        let channel = channel.replace('\\', "\\\\").replace('"', "\\\"");
+        for (outcome, n) in [
+            ("delivered", c.delivered),
+            ("retried", c.retried),
+            ("failed", c.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "xueliang_alert_delivery_attempts_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    if let Some(d) = depth {
+        let _ = writeln!(
+            out,
+            "# HELP xueliang_alert_outbox_depth What waits in the alert outbox: events not yet routed, deliveries not yet sent.\n# TYPE xueliang_alert_outbox_depth gauge\nxueliang_alert_outbox_depth{{kind=\"events\"}} {}\nxueliang_alert_outbox_depth{{kind=\"deliveries\"}} {}",
+            d.events, d.deliveries
+        );
+    }
+}
+
+/// One histogram in Prometheus text: cumulative buckets, `+Inf`, sum, count.
+fn histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, n) in &h.buckets {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum {}", h.sum_seconds);
+    let _ = writeln!(out, "{name}_count {}", h.count);
 }

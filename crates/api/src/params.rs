@@ -53,6 +53,28 @@ impl Params {
     }
 }
 
+/// Longest range a report covers in one answer.
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Most time buckets in one answer (reports and stats).
+pub const MAX_BUCKETS: i64 = 10_000;
+
+/// Refuses more than [`MAX_BUCKETS`] buckets of `bucket_ms` between `from`
+/// and `to`, naming the parameter `bucket`.
+pub fn check_buckets(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket_ms: i64,
+) -> Result<(), ApiError> {
+    let buckets = (to - from).num_milliseconds() / bucket_ms.max(1);
+    if buckets > MAX_BUCKETS {
+        return Err(ApiError::bad_parameter(
+            "bucket",
+            format!("{buckets} buckets for this range, at most {MAX_BUCKETS}; use a larger bucket or a shorter range"),
+        ));
+    }
+    Ok(())
+}
+
 /// A page of a listing, newest first.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

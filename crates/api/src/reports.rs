@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::params::Params;
+use crate::params::{check_buckets, Params, MAX_RANGE_DAYS};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -56,10 +56,13 @@ struct CrossingReport {
 }
 
 /// Crossings of counting lines per direction and time bucket (UTC-aligned).
+///
+/// `from`..`to` covers at most 366 days, and at most 10000 buckets (400
+/// naming `from` or `bucket`).
 #[utoipa::path(get, path = "/reports/line-crossings", tag = "reports", params(CrossingQuery, Range),
     responses(
         (status = 200, description = "The counts", body = CrossingReport),
-        (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 400, description = "A parameter is not valid, the range is over 366 days (naming `from`), or over 10000 buckets (naming `bucket`) (`invalid_parameter`)", body = crate::error::ErrorBody),
         (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody),
     ))]
 async fn line_crossings(
@@ -70,13 +73,7 @@ async fn line_crossings(
     let p = Params::new(raw, &["camera", "line", "from", "to", "bucket"])?;
     let (from, to) = range(&p)?;
     let bucket = p.parsed::<Bucket>("bucket")?.unwrap_or(Bucket::Hour);
-    let buckets = (to - from).num_milliseconds() / bucket.millis();
-    if buckets > 100_000 {
-        return Err(ApiError::bad_parameter(
-            "bucket",
-            "too many buckets for this range; use a larger bucket",
-        ));
-    }
+    check_buckets(from, to, bucket.millis())?;
     let camera = p.string("camera")?;
     if let Some(id) = &camera {
         crate::cameras::visible_camera(&state, &caller, id)?;
@@ -96,12 +93,19 @@ async fn line_crossings(
     }))
 }
 
-/// `from` and `to` of a report: default the 24 hours before `to`, `to` now.
+/// `from` and `to` of a report: default the 24 hours before `to`, `to` now;
+/// at most [`MAX_RANGE_DAYS`] apart.
 fn range(p: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = p.time("to")?.unwrap_or_else(Utc::now);
     let from = p.time("from")?.unwrap_or(to - chrono::Duration::days(1));
     if from >= to {
         return Err(ApiError::bad_parameter("to", "must be after `from`"));
+    }
+    if to - from > chrono::Duration::days(MAX_RANGE_DAYS) {
+        return Err(ApiError::bad_parameter(
+            "from",
+            format!("the range is longer than {MAX_RANGE_DAYS} days; ask for less at a time"),
+        ));
     }
     Ok((from, to))
 }
@@ -126,10 +130,13 @@ struct Report {
 }
 
 /// The online rate (在线率) per camera, village, grid or for the township.
+///
+/// `from`..`to` covers at most 366 days, and at most 10000 buckets (400
+/// naming `from` or `bucket`).
 #[utoipa::path(get, path = "/reports/availability", tag = "reports", params(Range, AvailabilityQuery),
     responses(
         (status = 200, description = "The report", body = Report),
-        (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 400, description = "A parameter is not valid, the range is over 366 days (naming `from`), or over 10000 buckets (naming `bucket`) (`invalid_parameter`)", body = crate::error::ErrorBody),
         (status = 403, description = "The township figure asked by a user limited to some villages (`forbidden`)", body = crate::error::ErrorBody),
     ))]
 async fn availability(

@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::events::event_query;
-use crate::params::Params;
+use crate::params::{check_buckets, Params};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -19,9 +19,6 @@ use xueliang_core::{Bucket, StatsKey, StatsQuery, StatsRow};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(events))
 }
-
-/// At most this many buckets in one answer.
-const MAX_BUCKETS: i64 = 10_000;
 
 /// How the counts are grouped: by some keys, and by time bucket.
 #[derive(utoipa::IntoParams)]
@@ -87,9 +84,11 @@ fn format_offset(s: i32) -> String {
 
 /// Event counts per kind, village or camera and per hour or day, over a
 /// range (default: the 7 days before `until`, which defaults to now).
+///
+/// At most 10000 buckets (400 naming `bucket`).
 #[utoipa::path(get, path = "/stats/events", tag = "stats",
     params(crate::events::EventFilters, Grouping),
-    responses((status = 200, description = "The counts", body = Stats), (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "The counts", body = Stats), (status = 400, description = "A parameter is not valid, or over 10000 buckets (naming `bucket`) (`invalid_parameter`)", body = crate::error::ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -130,12 +129,7 @@ async fn events(
         },
     };
     if let Some(b) = bucket {
-        if (until - since).num_milliseconds() / b.millis() > MAX_BUCKETS {
-            return Err(ApiError::bad_parameter(
-                "bucket",
-                "too many buckets for this range; use `day` or a shorter range",
-            ));
-        }
+        check_buckets(since, until, b.millis())?;
     }
     let utc_offset_s = match p.string("utc_offset")? {
         Some(o) => parse_offset(&o).map_err(|e| ApiError::bad_parameter("utc_offset", e))?,

@@ -1,17 +1,19 @@
 //! `/tokens`: API tokens for integrations (the county platform, scripts).
 //! A token is shown once, when made; only its hash is stored. Users see and
-//! revoke their own tokens; admins everyone's.
+//! revoke their own tokens; admins everyone's. A token cannot make a token
+//! that outlives it (a 12-hour session minting a token for ever) unless the
+//! caller is an admin or gives their password again.
 
-use crate::auth::{new_token, Caller};
+use crate::auth::{new_token, verify_login, Caller, ClientAddr};
 use crate::body::JsonBody;
 use crate::body::List;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::users::{audit, path_id};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -51,6 +53,9 @@ struct CreateToken {
     /// Days until it expires (1..=3650); absent or `null`: never.
     #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<i64>,
+    /// The caller's password: needed (unless admin) for a token that would
+    /// outlive the token making it.
+    password: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -62,12 +67,32 @@ struct Created {
     token: String,
 }
 
+/// Whether a token expiring at `new` outlives one expiring at `current`
+/// (`None`: never expires).
+fn outlives(new: Option<DateTime<Utc>>, current: Option<DateTime<Utc>>) -> bool {
+    match (new, current) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(n), Some(c)) => n > c,
+    }
+}
+
 /// Make an API token for the caller; the token is in the answer, and only there.
+///
+/// A token cannot make a token that outlives it unless the caller is an
+/// admin or gives `password`.
 #[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
-    responses((status = 201, description = "Made", body = Created)))]
+    responses(
+        (status = 201, description = "Made", body = Created),
+        (status = 400, description = "`name` or `expires_in_days` not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "The token would outlive the caller's own (a session's expiry) and `password` is missing (`password_required`) or wrong (`wrong_password`)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many failed password checks (`too_many_attempts`)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientAddr(ip): ClientAddr,
     JsonBody(req): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let name = req.name.trim();
@@ -84,6 +109,29 @@ async fn create(
         }
         None => None,
     };
+    if outlives(expires_at, caller.token.expires_at) && caller.user.role != Role::Admin {
+        let Some(password) = req.password else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::PasswordRequired,
+                "this token would outlive the one making it: give your `password`, or a shorter `expires_in_days`",
+            ));
+        };
+        // A wrong password is 403, not 401: the caller's session is fine.
+        verify_login(&state, &caller.user.username, password, ip)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::UNAUTHORIZED {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::WrongPassword,
+                        "wrong password",
+                    )
+                } else {
+                    e
+                }
+            })?;
+    }
     let (token, token_hash) = new_token();
     let info = state
         .access
@@ -136,6 +184,7 @@ async fn revoke(
     {
         return Err(ApiError::not_found(format!("no valid token {id}")));
     }
+    state.access_changed();
     audit(
         &state,
         caller.audit("token.revoke", "token", id, serde_json::json!({})),

@@ -62,11 +62,13 @@ fn parse_role(raw: &str) -> Result<Role, ApiError> {
     raw.parse().map_err(|e| ApiError::bad_parameter("role", e))
 }
 
-async fn hash(password: String) -> Result<String, ApiError> {
+/// Hashes a new password on one of the hashing permits.
+async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
     check_password(&password).map_err(|e| ApiError::bad_parameter("password", e))?;
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
+    state
+        .limiter
+        .hashing(move || hash_password(&password))
+        .await?
         .map_err(ApiError::internal)
 }
 
@@ -144,7 +146,7 @@ async fn create(
     check_username(&req.username)?;
     let role = parse_role(&req.role)?;
     check_villages(&req.villages)?;
-    let password_hash = hash(req.password).await?;
+    let password_hash = hash(&state, req.password).await?;
     let user = state
         .access
         .create_user(NewUser {
@@ -205,7 +207,7 @@ async fn update(
         guard_last_admin(&state, id).await?;
     }
     let password_hash = match req.password {
-        Some(p) => Some(hash(p).await?),
+        Some(p) => Some(hash(&state, p).await?),
         None => None,
     };
     let detail = serde_json::json!({
@@ -228,6 +230,7 @@ async fn update(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no user {id}")))?;
+    state.access_changed();
     audit(&state, caller.audit("user.update", "user", id, detail)).await;
     Ok(Json(user))
 }
@@ -257,6 +260,7 @@ async fn remove(
     {
         return Err(ApiError::not_found(format!("no user {id}")));
     }
+    state.access_changed();
     audit(
         &state,
         caller.audit("user.delete", "user", id, serde_json::json!({})),

@@ -17,6 +17,7 @@ struct Server {
     base: String,
     store: Arc<SqliteStore>,
     health: watch::Sender<CameraHealth>,
+    cameras: Arc<TestCameras>,
     /// An admin's API token.
     token: String,
     _dir: tempfile::TempDir,
@@ -79,12 +80,13 @@ village = "东村"
                 .collect(),
         ),
     });
-    let base = common::serve(&store, cameras).await;
+    let base = common::serve(&store, cameras.clone()).await;
     let token = common::user_token(&store, "admin", Role::Admin, &[]).await;
     Server {
         base,
         store,
         health,
+        cameras,
         token,
         _dir: dir,
     }
@@ -320,6 +322,65 @@ async fn camera_changes_map_errors_and_never_show_the_password() {
     );
     let (code, _) = s.get(&format!("{cams}/gate")).await;
     assert_eq!(code, 404);
+}
+
+/// `password_env` would let an admin read any environment variable of the
+/// server (the 400 said whether it is set); a camera moved to another host
+/// must not take the old host's credentials along.
+#[tokio::test]
+async fn password_env_is_refused_and_a_new_host_drops_the_credentials() {
+    use reqwest::Method;
+    let s = server().await;
+    let cams = format!("{}/api/v1/cameras", s.base);
+    std::env::set_var("XUELIANG_API_TEST_SET", "x");
+    for var in ["XUELIANG_API_TEST_SET", "XUELIANG_API_TEST_UNSET"] {
+        let body = serde_json::json!({"id": "probe", "name": "P", "url": "rtsp://127.0.0.1/p",
+            "username": "u", "password_env": var});
+        let (code, e) = send(&s, Method::POST, &cams, Some(body)).await;
+        assert_eq!(
+            (code, e["error"]["code"].as_str()),
+            (400, Some("invalid_camera"))
+        );
+        let msg = e["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("`password_env`") && !msg.contains(var),
+            "{msg}"
+        );
+        let (code, _) = send(
+            &s,
+            Method::PATCH,
+            &format!("{cams}/school"),
+            Some(serde_json::json!({"password_env": var})),
+        )
+        .await;
+        assert_eq!(code, 400);
+    }
+    let password = |id: &str| {
+        let c = s.cameras.get(id).unwrap().config;
+        (
+            c.username.clone(),
+            c.password.map(|p| p.expose().to_owned()),
+        )
+    };
+    // Same host, another path: the credentials stay.
+    let patch = serde_json::json!({"url": "rtsp://127.0.0.1:8554/school-hd"});
+    let (code, _) = send(&s, Method::PATCH, &format!("{cams}/school"), Some(patch)).await;
+    assert_eq!(code, 200);
+    assert_eq!(password("school").1.as_deref(), Some("never-shown-9f3"));
+    // Another host: they go.
+    let patch = serde_json::json!({"url": "rtsp://203.0.113.7:554/school"});
+    let (code, _) = send(&s, Method::PATCH, &format!("{cams}/school"), Some(patch)).await;
+    assert_eq!(code, 200);
+    assert_eq!(password("school"), (None, None));
+    // Unless the same request gives new ones.
+    let patch = serde_json::json!({"url": "rtsp://203.0.113.8/school",
+        "username": "viewer", "password": "new-pw-5521"});
+    let (code, _) = send(&s, Method::PATCH, &format!("{cams}/school"), Some(patch)).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        password("school"),
+        (Some("viewer".into()), Some("new-pw-5521".into()))
+    );
 }
 
 #[tokio::test]

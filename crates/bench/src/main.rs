@@ -295,7 +295,9 @@ fn real_main(cli: Cli) -> Result<()> {
     if !cli.find_max && cli.cameras.contains(&0) {
         bail!("--cameras: every N must be at least 1");
     }
-    let repo = cli.repo.clone().unwrap_or_else(default_repo);
+    // Absolute: the config written for each run is in a temporary
+    // directory, and relative paths in a config are taken from there.
+    let repo = std::path::absolute(cli.repo.clone().unwrap_or_else(default_repo))?;
     if !repo.join("tests/rtsp-server/serve.py").is_file() {
         bail!(
             "{} is not the repository root (no tests/rtsp-server/serve.py); use --repo",
@@ -316,10 +318,10 @@ fn real_main(cli: Cli) -> Result<()> {
         );
     }
     let model = repo.join("models/ssd_mobilenet_v2_coco.toml");
-    let onnxruntime = cli
-        .onnxruntime
-        .clone()
-        .unwrap_or_else(|| repo.join(".local/onnxruntime/libonnxruntime.so.1.32.0"));
+    let onnxruntime = match &cli.onnxruntime {
+        Some(p) => std::path::absolute(p)?,
+        None => repo.join(".local/onnxruntime/libonnxruntime.so.1.32.0"),
+    };
     if !onnxruntime.is_file() {
         bail!(
             "{} is missing: run scripts/setup.sh (or name one with --onnxruntime)",

@@ -169,7 +169,7 @@ impl WorkflowState {
         }
     }
 
-    /// Resolved and false alarms are closed: only notes can be added.
+    /// Resolved and false alarms are closed: only notes and keep marks can be added.
     pub fn is_closed(self) -> bool {
         matches!(self, WorkflowState::Resolved | WorkflowState::FalseAlarm)
     }
@@ -196,6 +196,10 @@ pub enum WorkflowAction {
     Resolve,
     FalseAlarm,
     Note,
+    /// Keep the event (and its snapshot) past retention and the disk budget.
+    Keep,
+    /// Let retention remove it again.
+    Unkeep,
 }
 
 impl WorkflowAction {
@@ -206,18 +210,33 @@ impl WorkflowAction {
             WorkflowAction::Resolve => "resolve",
             WorkflowAction::FalseAlarm => "false_alarm",
             WorkflowAction::Note => "note",
+            WorkflowAction::Keep => "keep",
+            WorkflowAction::Unkeep => "unkeep",
+        }
+    }
+
+    /// What the action does to the event's `keep` flag, if anything.
+    pub fn keep(self) -> Option<bool> {
+        match self {
+            WorkflowAction::Keep => Some(true),
+            WorkflowAction::Unkeep => Some(false),
+            _ => None,
         }
     }
 
     /// The state after this action from `from`, or why it is not allowed.
-    /// Closed events take only notes; a note changes nothing.
+    /// Closed events take only notes and keep marks (a resolved case is
+    /// what one keeps); neither changes the state.
     pub fn apply(self, from: WorkflowState) -> Result<WorkflowState, String> {
-        if self == WorkflowAction::Note {
+        if matches!(
+            self,
+            WorkflowAction::Note | WorkflowAction::Keep | WorkflowAction::Unkeep
+        ) {
             return Ok(from);
         }
         if from.is_closed() {
             return Err(format!(
-                "the event is {} already; only notes can be added",
+                "the event is {} already; only notes and keep marks can be added",
                 from.as_str()
             ));
         }
@@ -231,7 +250,7 @@ impl WorkflowAction {
             WorkflowAction::Assign => WorkflowState::Assigned,
             WorkflowAction::Resolve => WorkflowState::Resolved,
             WorkflowAction::FalseAlarm => WorkflowState::FalseAlarm,
-            WorkflowAction::Note => from,
+            WorkflowAction::Note | WorkflowAction::Keep | WorkflowAction::Unkeep => from,
         })
     }
 }
@@ -335,6 +354,12 @@ mod tests {
         assert!(A::Assign.apply(S::Resolved).is_err());
         assert!(A::FalseAlarm.apply(S::FalseAlarm).is_err());
         assert_eq!(A::Note.apply(S::Resolved), Ok(S::Resolved));
+        assert_eq!(A::Keep.apply(S::Resolved), Ok(S::Resolved));
+        assert_eq!(A::Unkeep.apply(S::New), Ok(S::New));
+        assert_eq!(
+            (A::Keep.keep(), A::Unkeep.keep(), A::Note.keep()),
+            (Some(true), Some(false), None)
+        );
     }
 
     #[test]

@@ -165,6 +165,9 @@ pub struct CameraStats {
     /// Encoded frames never decoded because the camera was idle (key frames
     /// only); set by the decoder.
     pub frames_skipped_idle: AtomicU64,
+    /// Times an idle camera woke because its key frames changed (motion the
+    /// frame sizes did not show, e.g. at constant bitrate). Set by the decoder.
+    pub key_frame_wakes: AtomicU64,
     /// The camera is idle: no motion and nothing tracked, only key frames are
     /// decoded. Set by the decoder.
     pub idle: AtomicBool,

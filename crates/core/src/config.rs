@@ -3,6 +3,7 @@
 //! Cameras are parsed one by one so that every error names the camera
 //! (`cameras[2] (id "east-gate")`) and the field.
 
+pub use crate::camera_error::CameraError;
 use crate::secret::Secret;
 use crate::zones::CameraRules;
 use serde::Deserialize;
@@ -11,9 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use url::Url;
 
-/// The default onnxruntime library, where `scripts/setup.sh` puts it.
+/// The default onnxruntime library, where `scripts/setup.sh` puts it
+/// (relative to the installation, see [`crate::paths::installed`]).
 pub const DEFAULT_ONNXRUNTIME: &str = ".local/onnxruntime/libonnxruntime.so.1.32.0";
-/// The default model manifest.
+/// The default model manifest (relative to the installation).
 pub const DEFAULT_MODEL: &str = "models/ssd_mobilenet_v2_coco.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -57,64 +59,6 @@ pub struct Config {
 pub struct CameraDefaults {
     detection: toml::Table,
     health: toml::Table,
-}
-
-/// A camera definition that was refused: the field (`url`,
-/// `detection.fps`, `zones.polygon`, ...) and what is wrong with it, as the
-/// config file shows it after the camera's place. Never contains a password.
-/// Parts of a camera (its `detection` table, its rules) are refused with the
-/// field named inside that part; [`CameraError::within`] names the part.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CameraError {
-    pub field: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for CameraError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl CameraError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        CameraError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-
-    /// The same error, of the field inside the table `table` (`fps` of
-    /// `detection` -> `detection.fps`, message `detection: ...`).
-    fn within(self, table: &str) -> Self {
-        let field = if self.field.is_empty() {
-            table.to_owned()
-        } else {
-            format!("{table}.{}", self.field)
-        };
-        CameraError {
-            field,
-            message: format!("{table}: {}", self.message),
-        }
-    }
-
-    /// A value that does not fit the type: the field is where the
-    /// deserializer was (empty at the top), named in the message like the
-    /// checks' messages do (`field `fps`: invalid type: ...`).
-    fn from_serde(e: serde_path_to_error::Error<toml::de::Error>) -> Self {
-        let field = if e.path().iter().next().is_none() {
-            String::new()
-        } else {
-            e.path().to_string()
-        };
-        let message = e.into_inner().message().trim_end().to_owned();
-        let message = if field.is_empty() || message.contains(&format!("`{field}`")) {
-            message
-        } else {
-            format!("field `{field}`: {message}")
-        };
-        CameraError { field, message }
-    }
 }
 
 /// Reads `value` as `T`; the error names the field.
@@ -230,6 +174,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Address of the Prometheus metrics endpoint (`/metrics`).
     pub metrics_listen: SocketAddr,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// names the real client; empty: the peer address is the client.
+    pub trusted_proxies: crate::TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -237,6 +184,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".parse().expect("valid literal"),
             metrics_listen: "127.0.0.1:9090".parse().expect("valid literal"),
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -248,6 +196,15 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Database URL; default `sqlite://<data_dir>/xueliang.db`.
     pub url: Option<String>,
+    /// Days events, their snapshots and alerts, and line crossings are kept.
+    pub retention_days: u32,
+    /// Days health samples (the online-rate reports) are kept.
+    pub health_retention_days: u32,
+    /// Days audit lines are kept.
+    pub audit_retention_days: u32,
+    /// The most the service's files may take, in GB (10^9 bytes); none by
+    /// default. Over it, the oldest snapshots go first, then the oldest events.
+    pub max_disk_gb: Option<f64>,
 }
 
 impl Default for StorageConfig {
@@ -255,11 +212,38 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("data"),
             url: None,
+            retention_days: 90,
+            health_retention_days: 400,
+            audit_retention_days: 365,
+            max_disk_gb: None,
         }
     }
 }
 
 impl StorageConfig {
+    fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("retention_days", self.retention_days),
+            ("health_retention_days", self.health_retention_days),
+            ("audit_retention_days", self.audit_retention_days),
+        ] {
+            if v == 0 {
+                return Err(format!("field `{name}`: must be at least 1 day"));
+            }
+        }
+        if let Some(gb) = self.max_disk_gb {
+            if !(gb > 0.0 && gb.is_finite()) {
+                return Err(format!("field `max_disk_gb`: must be > 0, got {gb}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The disk budget in bytes, if any.
+    pub fn max_disk_bytes(&self) -> Option<u64> {
+        self.max_disk_gb.map(|gb| (gb * 1e9) as u64)
+    }
+
     /// The database URL after defaults.
     pub fn database_url(&self) -> String {
         match &self.url {
@@ -310,7 +294,7 @@ impl ExecutionProvider {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
-            model: PathBuf::from(DEFAULT_MODEL),
+            model: crate::paths::installed(DEFAULT_MODEL),
             onnxruntime: None,
             workers: 0,
             threads: 0,
@@ -341,7 +325,7 @@ impl DetectorConfig {
         }
         match std::env::var_os("ORT_DYLIB_PATH") {
             Some(p) => PathBuf::from(p),
-            None => PathBuf::from(DEFAULT_ONNXRUNTIME),
+            None => crate::paths::installed(DEFAULT_ONNXRUNTIME),
         }
     }
 }
@@ -810,16 +794,36 @@ struct RawConfig {
 
 impl Config {
     /// Reads and validates a config file. Relative paths inside it (model,
-    /// onnxruntime, data directory) stay relative to the working directory.
+    /// onnxruntime, data directory, SQLite file) are taken from the file's
+    /// directory, whatever the working directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
             path: path.to_owned(),
             message,
-        })
+        })?;
+        config.resolve_paths(&crate::paths::config_dir(path));
+        Ok(config)
+    }
+
+    /// Takes the relative paths of the file from `base` (the file's directory).
+    fn resolve_paths(&mut self, base: &Path) {
+        use crate::paths::{resolve, resolve_sqlite_url};
+        self.storage.data_dir = resolve(base, &self.storage.data_dir);
+        self.storage.url = self
+            .storage
+            .url
+            .as_deref()
+            .map(|u| resolve_sqlite_url(base, u));
+        self.detector.model = resolve(base, &self.detector.model);
+        self.detector.onnxruntime = self
+            .detector
+            .onnxruntime
+            .as_deref()
+            .map(|p| resolve(base, p));
     }
 
     /// Checks every label the `[detection]` defaults name against the
@@ -871,6 +875,9 @@ impl Config {
         raw.decode
             .validate()
             .map_err(|e| format!("[decode]: {e}"))?;
+        raw.storage
+            .validate()
+            .map_err(|e| format!("[storage]: {e}"))?;
         let ingest = raw.ingest;
         for (name, v) in [
             ("connect_timeout_s", ingest.connect_timeout_s),
@@ -1114,6 +1121,30 @@ url = "rtsp://127.0.0.1:8554/cam1"
 "#;
 
     #[test]
+    fn relative_paths_are_taken_from_the_config_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.toml");
+        let text = "[storage]\ndata_dir = \"state\"\nurl = \"sqlite://db/x.db\"\n\
+                    [detector]\nmodel = \"m/model.toml\"\nonnxruntime = \"/opt/ort.so\"\n";
+        std::fs::write(&path, text).unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.storage.data_dir, dir.path().join("state"));
+        assert_eq!(
+            c.storage.database_url(),
+            format!("sqlite://{}", dir.path().join("db/x.db").display())
+        );
+        assert_eq!(c.detector.model, dir.path().join("m/model.toml"));
+        assert_eq!(
+            c.detector.onnxruntime.as_deref(),
+            Some(Path::new("/opt/ort.so"))
+        );
+        // Left out, the data directory is the file's too.
+        std::fs::write(&path, "").unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.storage.data_dir, dir.path().join("data"));
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = Config::parse(MINIMAL).unwrap();
         assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
@@ -1124,6 +1155,35 @@ url = "rtsp://127.0.0.1:8554/cam1"
         assert_eq!(cam.detection.fps, 5.0);
         assert_eq!(cam.detection.threshold("person"), Some(0.5));
         assert_eq!(cam.detection.threshold("toothbrush"), None);
+    }
+
+    #[test]
+    fn storage_retention_defaults_and_checks() {
+        let c = Config::parse(MINIMAL).unwrap();
+        let s = &c.storage;
+        assert_eq!(
+            (
+                s.retention_days,
+                s.health_retention_days,
+                s.audit_retention_days
+            ),
+            (90, 400, 365)
+        );
+        assert_eq!(s.max_disk_bytes(), None);
+        let c = Config::parse(&format!(
+            "[storage]\nmax_disk_gb = 2.5\nretention_days = 30\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert_eq!(c.storage.max_disk_bytes(), Some(2_500_000_000));
+        assert_eq!(c.storage.retention_days, 30);
+        for (bad, field) in [
+            ("retention_days = 0", "retention_days"),
+            ("max_disk_gb = -1.0", "max_disk_gb"),
+            ("health_retention_days = 0", "health_retention_days"),
+        ] {
+            let e = Config::parse(&format!("[storage]\n{bad}\n{MINIMAL}")).unwrap_err();
+            assert!(e.starts_with("[storage]") && e.contains(field), "{e}");
+        }
     }
 
     #[test]
@@ -1520,6 +1580,39 @@ detection = { fps = 4, thresholds = { person = 0.6 } }
         assert_eq!(
             e.message,
             "zone \"z\", rule \"r\": field `labels`: unknown label \"unicorn\" (see the model's labels file)"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_and_a_bad_one_is_named() {
+        let c = Config::parse(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n{MINIMAL}"
+        ))
+        .unwrap();
+        assert!(c
+            .server
+            .trusted_proxies
+            .contains("10.9.8.7".parse().unwrap()));
+        assert!(c
+            .server
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap()));
+        assert!(!c
+            .server
+            .trusted_proxies
+            .contains("127.0.0.2".parse().unwrap()));
+        assert!(Config::parse(MINIMAL)
+            .unwrap()
+            .server
+            .trusted_proxies
+            .is_empty());
+        let e = Config::parse(&format!(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("trusted_proxies") && e.contains("10.0.0.0/99"),
+            "{e}"
         );
     }
 }

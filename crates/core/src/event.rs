@@ -33,10 +33,14 @@ pub enum EventKind {
     LineCrossing,
     /// A vehicle stood still in a zone longer than allowed (e.g. a fire lane).
     VehicleDwell,
+    /// The store could not write for a while because the disk was full;
+    /// recorded (already ended) once writes succeed again. Not about a camera:
+    /// its `camera_id` is empty and its label is [`STORE_LABEL`].
+    StoreFull,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Object,
         EventKind::CameraOffline,
         EventKind::CameraRecovered,
@@ -48,6 +52,7 @@ impl EventKind {
         EventKind::Crowd,
         EventKind::LineCrossing,
         EventKind::VehicleDwell,
+        EventKind::StoreFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +68,7 @@ impl EventKind {
             EventKind::Crowd => "crowd",
             EventKind::LineCrossing => "line_crossing",
             EventKind::VehicleDwell => "vehicle_dwell",
+            EventKind::StoreFull => "store_full",
         }
     }
 
@@ -81,6 +87,9 @@ impl EventKind {
 
 /// The label of camera-health events (they have no detected object).
 pub const HEALTH_LABEL: &str = "camera";
+
+/// The label of `store_full` events (about the service's own store).
+pub const STORE_LABEL: &str = "store";
 
 impl FromStr for EventKind {
     type Err = String;
@@ -202,6 +211,20 @@ pub struct TrackPoint {
 }
 
 impl NewEvent {
+    /// A `store_full` event: writes failed for a full disk from `since`
+    /// until `until`; recorded ended. It names no camera.
+    pub fn store_full(since: DateTime<Utc>, until: DateTime<Utc>, detail: String) -> Self {
+        NewEvent {
+            kind: EventKind::StoreFull,
+            label: STORE_LABEL.into(),
+            score: 1.0,
+            started_at: since,
+            ended_at: Some(until),
+            detail: Some(detail),
+            ..Default::default()
+        }
+    }
+
     /// A camera-health event without picture.
     pub fn health(
         camera: &crate::config::CameraConfig,
@@ -321,6 +344,9 @@ pub struct Event {
     pub has_snapshot: bool,
     /// Where operators have taken it.
     pub workflow: crate::access::Workflow,
+    /// Marked by an operator to keep (a case file): retention and the disk
+    /// budget never remove it.
+    pub keep: bool,
 }
 
 /// Filters and page of an event listing. Newest first; `before_id` is the cursor.

@@ -6,15 +6,22 @@
 pub mod access;
 pub mod availability;
 pub mod camera;
+pub mod camera_error;
 pub mod clock;
 pub mod config;
 pub mod crossing;
 pub mod detection;
 pub mod event;
 pub mod frame;
+pub mod luma;
+pub mod paths;
+pub mod proxies;
+pub mod retry;
+pub mod schedule;
 pub mod secret;
 pub mod slots;
 pub mod stats;
+pub mod telemetry;
 pub mod zones;
 
 pub use access::{
@@ -34,12 +41,15 @@ pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{
     BoxRecord, ChangeKind, Event, EventChange, EventKind, EventQuery, EventStatus, EventUpdate,
-    NewEvent, TrackPoint, HEALTH_LABEL,
+    NewEvent, TrackPoint, HEALTH_LABEL, STORE_LABEL,
 };
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,
     VideoCodec,
 };
+pub use proxies::TrustedProxies;
+pub use retry::RetryPolicy;
+pub use schedule::{ScheduleWindow, Window};
 pub use secret::Secret;
 pub use slots::LatestFrameSlots;
 pub use stats::{StatsKey, StatsQuery, StatsRow};

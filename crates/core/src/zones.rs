@@ -2,7 +2,8 @@
 //! schedules and rules, and counting lines. Coordinates are normalised to the
 //! frame (0..1, origin top left), so they survive a change of resolution.
 
-use crate::config::CameraError;
+use crate::camera_error::CameraError;
+use crate::schedule::{ScheduleWindow, Window};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -21,24 +22,6 @@ pub struct LabelFilter {
     pub min_aspect: Option<f64>,
     /// Widest box, width / height.
     pub max_aspect: Option<f64>,
-}
-
-/// Days and a daily time window (local time) when a zone is watched.
-#[derive(Clone, Debug, PartialEq, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleWindow {
-    /// `"mon-fri"`, `"sat,sun"`, `"mon,wed-fri"`; default every day.
-    #[serde(default = "every_day")]
-    pub days: String,
-    /// `"HH:MM"`, inclusive.
-    pub from: String,
-    /// `"HH:MM"`, exclusive; earlier than `from` means the window crosses
-    /// midnight (it then belongs to the day it starts on).
-    pub to: String,
-}
-
-fn every_day() -> String {
-    "mon-sun".into()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -179,8 +162,7 @@ impl CameraRules {
             polygon(&z.polygon).map_err(|e| error("polygon", format!("field `polygon`: {e}")))?;
             for (i, w) in z.schedule.iter().enumerate() {
                 let field = format!("schedule[{i}]");
-                crate::zones::parse_window(w)
-                    .map_err(|e| error(&field, format!("field `{field}`: {e}")))?;
+                Window::parse(w).map_err(|e| error(&field, format!("field `{field}`: {e}")))?;
             }
             for r in &z.rules {
                 let at = format!("{at}, rule \"{}\"", r.name);
@@ -313,68 +295,6 @@ fn polygon(points: &[Point]) -> Result<(), String> {
     Ok(())
 }
 
-/// A schedule window as numbers: the days it starts on (bit 0 = Monday) and
-/// minutes after midnight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    pub days: u8,
-    pub from_min: u32,
-    pub to_min: u32,
-}
-
-pub fn parse_window(w: &ScheduleWindow) -> Result<Window, String> {
-    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    let day = |s: &str| {
-        NAMES
-            .iter()
-            .position(|n| *n == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| {
-                format!(
-                    "unknown day \"{}\" (use mon, tue, wed, thu, fri, sat, sun)",
-                    s.trim()
-                )
-            })
-    };
-    let mut days = 0u8;
-    for part in w.days.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (day(a)?, day(b)?);
-                let mut d = a;
-                loop {
-                    days |= 1 << d;
-                    if d == b {
-                        break;
-                    }
-                    d = (d + 1) % 7;
-                }
-            }
-            None => days |= 1 << day(part)?,
-        }
-    }
-    let time = |field: &str, s: &str| -> Result<u32, String> {
-        let (h, m) = s
-            .split_once(':')
-            .ok_or_else(|| format!("`{field}` must be HH:MM, got \"{s}\""))?;
-        match (h.parse::<u32>(), m.parse::<u32>()) {
-            (Ok(h), Ok(m)) if h < 24 && m < 60 => Ok(h * 60 + m),
-            (Ok(24), Ok(0)) if field == "to" => Ok(24 * 60),
-            _ => Err(format!("`{field}` must be HH:MM, got \"{s}\"")),
-        }
-    };
-    let (from_min, to_min) = (time("from", &w.from)?, time("to", &w.to)?);
-    if from_min == to_min {
-        return Err(
-            "`from` and `to` are equal; use from = \"00:00\", to = \"24:00\" for all day".into(),
-        );
-    }
-    Ok(Window {
-        days,
-        from_min,
-        to_min,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,33 +360,12 @@ events = "forward"
     }
 
     #[test]
-    fn windows_parse_days_and_midnight() {
-        let w = parse_window(&ScheduleWindow {
-            days: "sat,sun".into(),
-            from: "22:00".into(),
-            to: "06:30".into(),
-        })
-        .unwrap();
-        assert_eq!(
-            w,
-            Window {
-                days: 0b110_0000,
-                from_min: 22 * 60,
-                to_min: 6 * 60 + 30
-            }
+    fn a_zone_schedule_with_a_list_of_days_says_what_to_write() {
+        let e = rules("[[zones]]\nname = \"z\"\npolygon = [[0,0],[1,0],[1,1]]\nschedule = [{ days = [\"mon\", \"tue\", \"wed\"], from = \"22:00\", to = \"06:00\" }]\n")
+            .unwrap_err();
+        assert!(
+            e.contains("`days`") && e.contains("days = \"mon-wed\""),
+            "{e}"
         );
-        let w = parse_window(&ScheduleWindow {
-            days: "fri-mon".into(),
-            from: "00:00".into(),
-            to: "24:00".into(),
-        })
-        .unwrap();
-        assert_eq!(w.days, 0b111_0001);
-        assert!(parse_window(&ScheduleWindow {
-            days: "mon".into(),
-            from: "25:00".into(),
-            to: "01:00".into()
-        })
-        .is_err());
     }
 }

@@ -14,6 +14,10 @@
 //!   to bring the decoder's references up to date, and the onset packet goes
 //!   to the detector at once. No wait for the next key frame.
 //!
+//! - **Woken** (motion seen in an idle key frame: `key_motion`, for encoders
+//!   whose frame sizes do not move, e.g. constant bitrate): busy from the
+//!   next packet.
+//!
 //! The motion hint: a non-key frame much larger than the quiet baseline of
 //! non-key sizes (more than `MOTION_RATIO` times it and more than
 //! `MOTION_MIN_BYTES`). On a still scene P-frames only code sensor noise
@@ -131,6 +135,17 @@ impl<P> Activity<P> {
     /// The quiet level of non-key frame sizes learned so far.
     pub fn baseline(&self) -> Option<f64> {
         self.baseline
+    }
+
+    /// Motion was seen in a decoded key frame at stream time `t` (a scene
+    /// whose frame sizes do not show it: constant bitrate): busy from the
+    /// next packet, and the quiet time starts again. The decoder is up to date
+    /// (the key frame was the last packet, nothing is kept after it).
+    pub fn wake(&mut self, t: f64) {
+        self.idle = false;
+        self.kept.clear();
+        self.kept_bytes = 0;
+        self.last_active = Some(t);
     }
 
     /// Packets kept undecoded now.
@@ -438,6 +453,25 @@ mod tests {
         assert!(steps
             .iter()
             .any(|st| matches!(st, Step::Flush(p) if p.len() == 10)));
+    }
+
+    #[test]
+    fn a_wake_makes_the_camera_busy_until_the_next_quiet_time() {
+        let mut s = Stream::new(ActivitySettings::default());
+        s.run(seconds(11.0), QUIET, false);
+        while !s.n.is_multiple_of(GOP) {
+            s.next(QUIET, false);
+        }
+        let t = s.n as f64 / FPS;
+        assert!(matches!(s.next(QUIET, false), Step::Key { .. }));
+        s.a.wake(t);
+        assert!(!s.a.is_idle());
+        // Busy from the next packet on (same-size P-frames: no hint)...
+        let steps = s.run(seconds(9.8), QUIET, false);
+        assert!(steps.iter().all(|st| matches!(st, Step::Decode(_))));
+        // ...and idle again once quiet for the quiet time after the wake.
+        s.run(seconds(0.3), QUIET, false);
+        assert!(s.a.is_idle());
     }
 
     #[test]

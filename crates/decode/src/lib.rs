@@ -28,6 +28,7 @@ pub mod hardware;
 mod hardware_tests;
 #[cfg(test)]
 mod idle_tests;
+mod key_motion;
 mod pool;
 #[cfg(test)]
 mod test_clips;

@@ -4,6 +4,7 @@ use crate::activity::{Activity, ActivitySettings, Step};
 use crate::convert::FrameConverter;
 use crate::cpu_split::CpuSplit;
 use crate::hardware::{self, HardwarePlan, HwDevice};
+use crate::key_motion::KeyFrameMotion;
 use ffmpeg_next::codec::Id;
 use ffmpeg_next::decoder;
 use ffmpeg_next::util::frame::Video as VideoFrame;
@@ -235,6 +236,10 @@ pub(crate) struct CameraDecoder<C> {
     waiting_for_key: bool,
     /// Busy or idle, and the packets kept undecoded while idle.
     activity: Activity<EncodedFrame>,
+    /// Motion between an idle camera's key frames (what sizes miss at CBR)...
+    key_motion: KeyFrameMotion,
+    /// ...seen in the key frame just decoded.
+    key_moved: bool,
     /// Stream time at or after which the next frame goes to the detector.
     next_due: Option<f64>,
     converter: FrameConverter,
@@ -259,6 +264,8 @@ impl<C> CameraDecoder<C> {
     ) -> Self {
         CameraDecoder {
             activity: Activity::new(parts.spec.activity),
+            key_motion: KeyFrameMotion::default(),
+            key_moved: false,
             spec: parts.spec,
             slot: parts.slot,
             resync_flag: parts.resync,
@@ -279,6 +286,7 @@ impl<C> CameraDecoder<C> {
         self.waiting_for_key = true;
         self.next_due = None;
         let dropped = self.activity.reset();
+        self.key_motion.forget();
         CameraStats::add(&self.spec.stats.frames_skipped_idle, dropped as u64);
         self.spec.stats.set_idle(false);
     }
@@ -342,8 +350,17 @@ impl<C> CameraDecoder<C> {
             Step::Decode(frame) => self.decode_packet(frame, Use::Detect),
             Step::Key { packet, skipped } => {
                 CameraStats::add(&stats.frames_skipped_idle, skipped as u64);
-                // Nothing moves: the key frame feeds the picture checks only.
+                // No hint of motion: the key frame feeds the picture checks,
+                // and is compared with the previous one (motion that the
+                // sizes did not show wakes the camera from the next packet).
+                self.key_moved = false;
                 self.decode_packet(packet, Use::Picture);
+                if std::mem::take(&mut self.key_moved) {
+                    self.activity.wake(t);
+                    self.key_motion.forget();
+                    self.spec.stats.set_idle(false);
+                    CameraStats::add(&self.spec.stats.key_frame_wakes, 1);
+                }
             }
             Step::Kept => {}
             Step::Flush(kept) => {
@@ -352,6 +369,7 @@ impl<C> CameraDecoder<C> {
                 }
             }
             Step::CatchUp { kept, onset } => {
+                self.key_motion.forget();
                 for p in kept {
                     self.decode_packet(p, Use::Reference);
                 }
@@ -405,6 +423,8 @@ impl<C> CameraDecoder<C> {
             spec,
             decoder,
             next_due,
+            key_motion,
+            key_moved,
             converter,
             picture,
             downloaded,
@@ -476,6 +496,9 @@ impl<C> CameraDecoder<C> {
             cpu.converted();
             match emitted {
                 Ok(decoded) => {
+                    if usage == Use::Picture && frame.is_key && key_motion.moved(&decoded) {
+                        *key_moved = true;
+                    }
                     if detect {
                         CameraStats::add(&stats.frames_offered, 1);
                     }

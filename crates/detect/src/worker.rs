@@ -10,9 +10,10 @@ use crate::session::Detector;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::warn;
 use xueliang_core::slots::SlotReceiver;
+use xueliang_core::telemetry::telemetry;
 use xueliang_core::{CameraStats, DecodedFrame, FrameDetections};
 
 /// What the worker needs per camera (it travels in the camera's slot).
@@ -57,7 +58,9 @@ fn spawn_named(
             let detections = match &frame.model_input {
                 None => None,
                 Some(input) => {
+                    let started = Instant::now();
                     let result = detector.detect(input, frame.width, frame.height, cam.min_score);
+                    telemetry().inference_seconds.observe(started.elapsed());
                     CameraStats::add(&cam.stats.frames_detected, 1);
                     match result {
                         Ok(d) => Some(d),
@@ -136,6 +139,8 @@ mod tests {
             model_input: None,
             ..frame.clone()
         };
+        let inferences = || telemetry().inference_seconds.snapshot().count;
+        let before = inferences();
         let mut seen = Vec::new();
         for f in [picture_only, frame] {
             slot.put(f);
@@ -145,6 +150,7 @@ mod tests {
         assert_eq!(seen[1].detections.as_ref().map(Vec::len), Some(1));
         assert_eq!(calls.load(Ordering::Relaxed), 1, "the model ran once");
         assert_eq!(CameraStats::get(&stats.frames_detected), 1);
+        assert_eq!(inferences(), before + 1, "one model run timed");
         drop((slot, slots, rx));
         for t in threads {
             t.join().unwrap();

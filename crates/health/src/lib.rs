@@ -18,5 +18,5 @@ mod picture;
 mod task;
 
 pub use monitor::{CameraMonitor, Counters};
-pub use picture::{PictureChecker, Thumbnail};
-pub use task::{run_monitor, MonitorChange, MonitoredCamera};
+pub use picture::PictureChecker;
+pub use task::{run_monitor, MonitorChange, MonitoredCamera, FIRST_SAMPLE_AFTER};

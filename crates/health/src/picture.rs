@@ -5,6 +5,7 @@
 use crate::condition::{Change, Condition};
 use chrono::{DateTime, Duration, Utc};
 use xueliang_core::config::{CameraConfig, HealthSettings};
+use xueliang_core::luma::LumaGrid;
 use xueliang_core::{DecodedFrame, EventKind, EventUpdate, NewEvent, PictureFlags};
 
 /// Coarse grid the checks compare: fine enough to see a turned camera, coarse
@@ -16,83 +17,12 @@ const FROZEN_MAX_DIFF: f32 = 0.05;
 /// After this long a changed view is accepted as the camera's new usual view.
 const SCENE_ACCEPT_S: i64 = 3600;
 
-/// Mean brightness of each cell of a coarse grid over the luma plane.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Thumbnail {
-    cells: Vec<f32>,
-}
-
-impl Thumbnail {
-    /// Samples every second pixel of every second row.
-    pub fn from_luma(y: &[u8], width: usize, height: usize) -> Thumbnail {
-        let mut sums = vec![0u32; GRID_W * GRID_H];
-        let mut counts = vec![0u32; GRID_W * GRID_H];
-        for row in (0..height).step_by(2) {
-            let gy = row * GRID_H / height;
-            let line = &y[row * width..row * width + width];
-            for col in (0..width).step_by(2) {
-                let i = gy * GRID_W + col * GRID_W / width;
-                sums[i] += line[col] as u32;
-                counts[i] += 1;
-            }
-        }
-        let cells = sums
-            .iter()
-            .zip(&counts)
-            .map(|(s, c)| if *c > 0 { *s as f32 / *c as f32 } else { 0.0 })
-            .collect();
-        Thumbnail { cells }
-    }
-
-    pub fn mean(&self) -> f32 {
-        self.cells.iter().sum::<f32>() / self.cells.len() as f32
-    }
-
-    /// Standard deviation of the cells: how much the picture varies.
-    pub fn contrast(&self) -> f32 {
-        let m = self.mean();
-        (self.cells.iter().map(|c| (c - m) * (c - m)).sum::<f32>() / self.cells.len() as f32).sqrt()
-    }
-
-    pub fn mean_abs_diff(&self, other: &Thumbnail) -> f32 {
-        self.cells
-            .iter()
-            .zip(&other.cells)
-            .map(|(a, b)| (a - b).abs())
-            .sum::<f32>()
-            / self.cells.len() as f32
-    }
-
-    /// Correlation of the two pictures' brightness patterns (-1..1), blind to
-    /// overall brightness and contrast (day and night, auto exposure).
-    pub fn correlation(&self, other: &Thumbnail) -> f32 {
-        let (ma, mb) = (self.mean(), other.mean());
-        let (mut ab, mut aa, mut bb) = (0f32, 0f32, 0f32);
-        for (a, b) in self.cells.iter().zip(&other.cells) {
-            let (a, b) = (a - ma, b - mb);
-            ab += a * b;
-            aa += a * a;
-            bb += b * b;
-        }
-        if aa <= f32::EPSILON || bb <= f32::EPSILON {
-            return 0.0;
-        }
-        ab / (aa.sqrt() * bb.sqrt())
-    }
-
-    fn blend(&mut self, other: &Thumbnail, weight: f32) {
-        for (a, b) in self.cells.iter_mut().zip(&other.cells) {
-            *a += (b - *a) * weight;
-        }
-    }
-}
-
 pub struct PictureChecker {
     camera: CameraConfig,
     settings: HealthSettings,
     last_at: Option<DateTime<Utc>>,
-    previous: Option<Thumbnail>,
-    reference: Option<Thumbnail>,
+    previous: Option<LumaGrid>,
+    reference: Option<LumaGrid>,
     frozen: Condition,
     blocked: Condition,
     moved: Condition,
@@ -141,7 +71,13 @@ impl PictureChecker {
             return Vec::new();
         }
         self.last_at = Some(now);
-        let thumb = Thumbnail::from_luma(&frame.y, frame.width as usize, frame.height as usize);
+        let thumb = LumaGrid::from_luma(
+            &frame.y,
+            frame.width as usize,
+            frame.height as usize,
+            GRID_W,
+            GRID_H,
+        );
         let (mean, contrast) = (thumb.mean(), thumb.contrast());
         let is_blocked = contrast < s.blocked_max_contrast as f32
             || (mean < s.blocked_max_brightness as f32

@@ -1,7 +1,8 @@
 //! The health monitor task: once a second it looks at every camera, publishes
 //! its health and stores health events; every `sample_interval` it stores one
-//! sample per enabled camera for the online-rate reports. Cameras are added
-//! and removed while it runs ([`MonitorChange`]).
+//! sample per enabled camera for the online-rate reports (the first after at
+//! most [`FIRST_SAMPLE_AFTER`], so a fresh start reports within seconds).
+//! Cameras are added and removed while it runs ([`MonitorChange`]).
 
 use crate::monitor::{CameraMonitor, Counters};
 use std::sync::Arc;
@@ -12,6 +13,10 @@ use tracing::warn;
 use xueliang_core::config::CameraConfig;
 use xueliang_core::{CameraHealth, CameraStats, CameraStatus, Clock, HealthSample};
 use xueliang_store::{EventStore, EventWriter};
+
+/// The longest wait for the first sample after the start: a report asked
+/// for in the first minutes of a run shows those minutes.
+pub const FIRST_SAMPLE_AFTER: Duration = Duration::from_secs(10);
 
 pub struct MonitoredCamera {
     pub config: CameraConfig,
@@ -59,6 +64,9 @@ pub async fn run_monitor(
     let mut last_sample = start;
     let sample_every =
         chrono::Duration::from_std(sample_interval).unwrap_or(chrono::Duration::seconds(60));
+    // The first interval is short; the next ones are `sample_interval`.
+    let mut next_after =
+        chrono::Duration::from_std(sample_interval.min(FIRST_SAMPLE_AFTER)).unwrap_or(sample_every);
     loop {
         tokio::select! {
             biased;
@@ -96,9 +104,10 @@ pub async fn run_monitor(
                 writer.apply(w.producer, u).await;
             }
         }
-        if now - last_sample >= sample_every {
+        if now - last_sample >= next_after {
             let interval_ms = (now - last_sample).num_milliseconds();
             last_sample = now;
+            next_after = sample_every;
             let samples = watched
                 .iter()
                 .map(|w| &w.monitor)
@@ -112,8 +121,18 @@ pub async fn run_monitor(
                     interval_ms,
                 })
                 .collect();
-            if let Err(e) = store.insert_health_samples(samples).await {
-                warn!(error = %e, "cannot store health samples; this interval is missing from the reports");
+            match store.insert_health_samples(samples).await {
+                Ok(()) => {
+                    if let Some(trouble) = store.health().succeeded() {
+                        writer.recovered(trouble).await;
+                    }
+                }
+                Err(e) => {
+                    if e.is_retriable() {
+                        store.health().failed(&e, chrono::Utc::now());
+                    }
+                    warn!(error = %e, "cannot store health samples; this interval is missing from the reports");
+                }
             }
         }
     }

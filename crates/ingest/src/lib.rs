@@ -4,10 +4,8 @@
 //!
 //! [`FrameSink`]: xueliang_core::FrameSink
 
-mod backoff;
 mod classify;
 mod worker;
 
-pub use backoff::Backoff;
 pub use classify::SessionError;
 pub use worker::{spawn_supervised, CameraWorker, IngestSettings};

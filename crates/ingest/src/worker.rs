@@ -1,7 +1,6 @@
 //! The per-camera worker: `run()` loops `run_once()` until shutdown, backing off
 //! between sessions; every await races the shutdown token and has a timeout.
 
-use crate::backoff::Backoff;
 use crate::classify::SessionError;
 use chrono::Utc;
 use futures::StreamExt;
@@ -17,7 +16,7 @@ use tracing::{error, info, info_span, warn, Instrument};
 use xueliang_core::config::{CameraConfig, IngestConfig};
 use xueliang_core::{
     CameraRef, CameraState, CameraStats, CameraStatus, EncodedFrame, FrameSink, HealthReason,
-    PushOutcome, VideoCodec,
+    PushOutcome, RetryPolicy, VideoCodec,
 };
 
 /// Timeouts and backoff of the ingest workers.
@@ -25,8 +24,9 @@ use xueliang_core::{
 pub struct IngestSettings {
     pub connect_timeout: Duration,
     pub frame_timeout: Duration,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
+    /// Delays between sessions: `backoff_initial_s` doubling to
+    /// `backoff_max_s`, the lower half random.
+    pub reconnect: RetryPolicy,
 }
 
 impl From<&IngestConfig> for IngestSettings {
@@ -34,8 +34,10 @@ impl From<&IngestConfig> for IngestSettings {
         IngestSettings {
             connect_timeout: Duration::from_secs_f64(c.connect_timeout_s),
             frame_timeout: Duration::from_secs_f64(c.frame_timeout_s),
-            backoff_initial: Duration::from_secs_f64(c.backoff_initial_s),
-            backoff_max: Duration::from_secs_f64(c.backoff_max_s),
+            reconnect: RetryPolicy::new(
+                Duration::from_secs_f64(c.backoff_initial_s),
+                Duration::from_secs_f64(c.backoff_max_s),
+            ),
         }
     }
 }
@@ -60,7 +62,8 @@ impl CameraWorker {
     /// Runs sessions until shutdown. Never returns an error: failures become the
     /// published state and a backed-off retry.
     pub async fn run(&self) {
-        let mut backoff = Backoff::new(self.settings.backoff_initial, self.settings.backoff_max);
+        // Failed sessions in a row; a session that got frames starts over.
+        let mut failures = 0u32;
         let mut sessions = 0u64;
         loop {
             if sessions > 0 {
@@ -74,13 +77,17 @@ impl CameraWorker {
                 Stop::Shutdown => return,
                 Stop::Failed(e) => {
                     if got_frames {
-                        backoff.reset();
+                        failures = 0;
                     }
                     warn!(reason = e.reason.as_str(), detail = %e.detail, "camera session ended");
                     self.publish(CameraStatus::offline(e.reason, e.detail, Utc::now()));
                 }
             }
-            let delay = backoff.next_delay(&mut rand::thread_rng());
+            let delay = self
+                .settings
+                .reconnect
+                .delay(failures, &mut rand::thread_rng());
+            failures = failures.saturating_add(1);
             info!(
                 delay_ms = delay.as_millis() as u64,
                 "reconnecting after backoff"
@@ -299,7 +306,7 @@ pub fn spawn_supervised(worker: Arc<CameraWorker>) -> tokio::task::JoinHandle<()
                         ));
                         tokio::select! {
                             _ = worker.shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(worker.settings.backoff_initial) => {}
+                            _ = tokio::time::sleep(worker.settings.reconnect.initial) => {}
                         }
                     }
                     Err(_) => return,

@@ -38,7 +38,8 @@ pub trait AccessStore: Send + Sync {
         &self,
         username: String,
     ) -> BoxFuture<'_, Result<Option<(User, String)>, StoreError>>;
-    /// `None` if no such user. Disabling a user revokes their tokens.
+    /// `None` if no such user. A new password or disabling the user revokes
+    /// all their tokens (sessions and API tokens).
     fn update_user(
         &self,
         id: i64,

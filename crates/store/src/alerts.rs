@@ -211,6 +211,15 @@ pub struct AttemptRecord {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// What waits in the alert outbox (for the metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    /// Events stored but not yet routed to an alert.
+    pub events: u64,
+    /// Deliveries still to send (`pending`, due or backing off).
+    pub deliveries: u64,
+}
+
 /// Where alerts live. Every method is one short transaction.
 pub trait AlertStore: Send + Sync {
     /// Notified after every event insert (a new outbox row), so the dispatcher
@@ -219,6 +228,9 @@ pub trait AlertStore: Send + Sync {
 
     /// Event ids whose outbox rows wait for routing, oldest first.
     fn waiting_outbox(&self, limit: u32) -> BoxFuture<'_, Result<Vec<i64>, StoreError>>;
+
+    /// How much waits: outbox rows not yet routed, deliveries not yet sent.
+    fn outbox_depth(&self) -> BoxFuture<'_, Result<OutboxDepth, StoreError>>;
 
     /// Routes one outbox row in one transaction: opens an alert with its
     /// deliveries, or merges into the open alert of the same camera and rule

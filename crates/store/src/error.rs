@@ -28,4 +28,20 @@ impl StoreError {
             StoreError::Migrate(_) | StoreError::Corrupt(_) | StoreError::Conflict(_) => false,
         }
     }
+
+    /// Whether the disk (or the database's size limit) is full: SQLite's
+    /// `SQLITE_FULL`, or an I/O error from a write that found no space.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                // SQLITE_FULL is 13; extended codes keep the primary code in the low byte.
+                let code = e.code().and_then(|c| c.parse::<i32>().ok());
+                code.is_some_and(|c| c & 0xff == 13)
+                    || e.message().contains("database or disk is full")
+            }
+            // ENOSPC
+            StoreError::Database(sqlx::Error::Io(e)) => e.raw_os_error() == Some(28),
+            _ => false,
+        }
+    }
 }

@@ -7,17 +7,21 @@ pub mod access;
 pub mod alerts;
 pub mod cameras;
 mod error;
+pub mod retention;
 mod sqlite;
 mod sqlite_access;
 mod sqlite_alerts;
 mod sqlite_cameras;
+mod store_health;
 mod writer;
 
 pub use access::{AccessStore, NewToken, StepOutcome};
-pub use alerts::AlertStore;
+pub use alerts::{AlertStore, OutboxDepth};
 pub use cameras::{CameraStore, StoredCamera};
 pub use error::StoreError;
+pub use retention::{Retention, RetentionPass, RetentionPolicy};
 pub use sqlite::SqliteStore;
+pub use store_health::{StoreHealth, StoreTrouble, TroubleKind};
 pub use writer::EventWriter;
 
 use chrono::{DateTime, Utc};
@@ -83,6 +87,10 @@ pub trait EventStore: Send + Sync {
     /// A subscriber that falls behind loses the oldest changes and is told
     /// how many (`RecvError::Lagged`).
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<xueliang_core::EventChange>;
+
+    /// Whether writes succeed: writers report their failures and successes
+    /// here, `/healthz` reads it.
+    fn health(&self) -> &StoreHealth;
 
     /// The JPEG snapshot of an event, if it has one.
     fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;

@@ -1,16 +1,22 @@
 //! The embedded SQLite backend.
 
 use crate::error::StoreError;
+use crate::store_health::StoreHealth;
 use crate::{EventStore, MAX_PAGE};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tracing::info;
 use xueliang_core::{
     AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
     Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint, Workflow,
@@ -23,6 +29,10 @@ pub struct SqliteStore {
     pub(crate) outbox_signal: std::sync::Arc<tokio::sync::Notify>,
     /// Event changes for live subscribers; bounded, the slowest lose the oldest.
     changes: tokio::sync::broadcast::Sender<EventChange>,
+    /// Whether writes succeed, shared by every writer.
+    health: Arc<StoreHealth>,
+    /// The database file (its `-wal` and `-shm` files lie beside it).
+    pub(crate) file: PathBuf,
 }
 
 /// Changes kept for a slow live subscriber before it lags.
@@ -48,19 +58,47 @@ impl SqliteStore {
     async fn connect(url: &str, options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StoreError::Open {
                 url: url.to_owned(),
                 source,
             })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        enable_incremental_vacuum(&pool).await?;
         Ok(SqliteStore {
             pool,
             outbox_signal: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
+            health: Default::default(),
+            file: options.get_filename().to_owned(),
         })
     }
+}
+
+/// Retention gives freed pages back to the file system with `PRAGMA
+/// incremental_vacuum`, which needs `auto_vacuum = INCREMENTAL`. A new
+/// database has it from its first page (the connection options set it); a
+/// database made before has it after one full `VACUUM`, done here once: it
+/// rewrites the file (needing as much free space again, and time in
+/// proportion to its size) and is logged.
+async fn enable_incremental_vacuum(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(pool)
+        .await?;
+    if mode == 2 {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await?;
+    info!(
+        "switching the database to incremental vacuum (a one-time VACUUM; the file is rewritten)"
+    );
+    sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("VACUUM").execute(&mut *conn).await?;
+    info!("database switched to incremental vacuum");
+    Ok(())
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -68,22 +106,49 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         url: url.to_owned(),
         source,
     })?;
+    // WAL with synchronous = FULL: every commit is on disk before it returns,
+    // so an event, and the alert told about it, survive a power cut
+    // (docs/deployment.md, "Disk and retention").
     Ok(options
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
+        // The WAL is cut back to this after a checkpoint (it counts in the budget).
+        .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5)))
 }
 
 impl SqliteStore {
+    /// Whether writes succeed (shared with [`EventStore::health`]).
+    pub fn store_health(&self) -> Arc<StoreHealth> {
+        self.health.clone()
+    }
+
     pub(crate) fn announce(&self, id: i64, change: ChangeKind) {
         // No subscriber is not an error.
         let _ = self.changes.send(EventChange { id, change });
     }
 }
 
+/// Gives a connection that ran a write transaction back to the pool if the
+/// write succeeded, and closes it if not. After `SQLITE_FULL` (or another I/O
+/// error) SQLite may roll the transaction back on its own; sqlx still counts
+/// it open, so the connection's next transaction would only be a savepoint
+/// inside a dangling one — holding the write lock, and lost. A new
+/// connection starts clean.
+pub(crate) async fn pooled_if_written<T>(
+    conn: PoolConnection<Sqlite>,
+    written: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if written.is_err() {
+        let _ = conn.detach().close().await;
+    }
+    written
+}
+
 pub(crate) const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
-     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
+     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, keep, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
 
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -141,6 +206,7 @@ pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
                 .transpose()?,
             updated_by: row.try_get("workflow_by")?,
         },
+        keep: row.try_get("keep")?,
     })
 }
 
@@ -192,7 +258,9 @@ fn boxes_json(boxes: &[BoxRecord]) -> String {
 impl EventStore for SqliteStore {
     fn insert_event(&self, e: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>> {
         async move {
-            let mut tx = self.pool.begin().await?;
+            let mut conn = self.pool.acquire().await?;
+            let written = async {
+            let mut tx = conn.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO events (camera_id, village, grid, kind, label, score, started_at, ended_at, \
                  status, detail, frame_width, frame_height, boxes, recorded_at, zone, rule, object_id) \
@@ -231,6 +299,10 @@ impl EventStore for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            Ok(id)
+            }
+            .await;
+            let id = pooled_if_written(conn, written).await?;
             self.outbox_signal.notify_one();
             self.announce(id, ChangeKind::Started);
             Ok(id)
@@ -275,7 +347,9 @@ impl EventStore for SqliteStore {
         snapshot: Option<Vec<u8>>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         async move {
-            let mut tx = self.pool.begin().await?;
+            let mut conn = self.pool.acquire().await?;
+            let written = async {
+            let mut tx = conn.begin().await?;
             sqlx::query("UPDATE events SET score = ?, boxes = ? WHERE id = ?")
                 .bind(score as f64)
                 .bind(boxes_json(&boxes))
@@ -290,6 +364,10 @@ impl EventStore for SqliteStore {
                     .await?;
             }
             tx.commit().await?;
+            Ok(())
+            }
+            .await;
+            pooled_if_written(conn, written).await?;
             self.announce(id, ChangeKind::Improved);
             Ok(())
         }
@@ -298,6 +376,10 @@ impl EventStore for SqliteStore {
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EventChange> {
         self.changes.subscribe()
+    }
+
+    fn health(&self) -> &StoreHealth {
+        &self.health
     }
 
     fn record_crossings(&self, crossings: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {

@@ -197,15 +197,14 @@ impl AccessStore for SqliteStore {
             if done.rows_affected() == 0 {
                 return Ok(None);
             }
-            // A new password or a disabled account ends every open session.
+            // A new password or a disabled account ends every session and
+            // API token: whoever knew the old password may have made one.
             if p.password_hash.is_some() || p.disabled == Some(true) {
                 sqlx::query(
-                    "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL \
-                     AND (kind = 'session' OR ?)",
+                    "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 )
                 .bind(millis(Utc::now()))
                 .bind(id)
-                .bind(p.disabled == Some(true))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -392,7 +391,13 @@ impl AccessStore for SqliteStore {
                 Ok(to) => to,
                 Err(why) => return Ok(StepOutcome::Refused(why)),
             };
-            if step.action != WorkflowAction::Note {
+            if let Some(keep) = step.action.keep() {
+                sqlx::query("UPDATE events SET keep = ? WHERE id = ?")
+                    .bind(keep)
+                    .bind(step.event_id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else if step.action != WorkflowAction::Note {
                 sqlx::query(
                     "UPDATE events SET workflow = ?, workflow_at = ?, workflow_by = ?, \
                      assignee = CASE WHEN ? THEN ? ELSE assignee END WHERE id = ?",
@@ -409,6 +414,9 @@ impl AccessStore for SqliteStore {
             let mut detail = serde_json::Map::new();
             detail.insert("from".into(), from.as_str().into());
             detail.insert("to".into(), to.as_str().into());
+            if let Some(keep) = step.action.keep() {
+                detail.insert("keep".into(), keep.into());
+            }
             if let Some(a) = &step.assignee {
                 detail.insert("assignee".into(), a.clone().into());
             }

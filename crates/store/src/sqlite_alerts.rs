@@ -134,6 +134,23 @@ impl AlertStore for SqliteStore {
         .boxed()
     }
 
+    fn outbox_depth(&self) -> BoxFuture<'_, Result<crate::OutboxDepth, StoreError>> {
+        async move {
+            // Both counts use the partial indexes on what waits.
+            let (events, deliveries): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM alert_outbox WHERE processed_at IS NULL), \
+                        (SELECT COUNT(*) FROM alert_deliveries WHERE status = 'pending')",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(crate::OutboxDepth {
+                events: events.max(0) as u64,
+                deliveries: deliveries.max(0) as u64,
+            })
+        }
+        .boxed()
+    }
+
     fn route_event(
         &self,
         event_id: i64,

@@ -30,6 +30,10 @@ enum Command {
     Serve {
         #[arg(long, short)]
         config: PathBuf,
+        /// `text`: lines for people (coloured on a terminal only); `json`:
+        /// one JSON object per line, for log collectors.
+        #[arg(long, value_enum, default_value_t = serve::LogFormat::Text)]
+        log_format: serve::LogFormat,
     },
     /// Validate a config file (and the model it names, and the cameras
     /// changed through the API if the database exists) and exit.
@@ -53,7 +57,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = match &cli.command {
-        Command::Serve { config } | Command::CheckConfig { config } => config,
+        Command::Serve { config, .. } | Command::CheckConfig { config } => config,
         Command::User { command } => command.config_path(),
         Command::Camera { command } => command.config_path(),
     }
@@ -67,7 +71,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig { .. } => check(&config, &path),
-        Command::Serve { .. } => serve::run(config, &path),
+        Command::Serve { log_format, .. } => serve::run(config, &path, log_format),
         Command::User { command } => users::run(command, &config),
         Command::Camera { command } => camera_cmd::run(command, &config),
     }

@@ -16,10 +16,24 @@ use xueliang_core::{CameraConfig, CameraError, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
 use xueliang_health::run_monitor;
 use xueliang_ingest::IngestSettings;
-use xueliang_store::{CameraStore, EventStore, SqliteStore, StoredCamera};
+use xueliang_store::{
+    CameraStore, EventStore, Retention, RetentionPolicy, SqliteStore, StoredCamera,
+};
 
-pub fn run(config: Config, config_path: &Path) -> ExitCode {
-    init_tracing();
+/// How often retention runs (and once right after start).
+const RETENTION_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// How log lines are written to standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; colours only when standard error is a terminal.
+    Text,
+    /// One JSON object per line (timestamp, level, fields, target, spans).
+    Json,
+}
+
+pub fn run(config: Config, config_path: &Path, log_format: LogFormat) -> ExitCode {
+    init_tracing(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tokio")
@@ -36,19 +50,26 @@ pub fn run(config: Config, config_path: &Path) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e:#}");
-            eprintln!("xueliang: {e:#}");
+            // JSON logs stay one object per line.
+            if log_format == LogFormat::Text {
+                eprintln!("xueliang: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,retina=warn,sqlx=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 fn cores() -> usize {
@@ -139,6 +160,18 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     );
 
     let shutdown = CancellationToken::new();
+    let retention = Arc::new(Retention::new(
+        (*store).clone(),
+        retention_policy(&config),
+        Arc::new(SystemClock),
+    ));
+    let retention_totals = retention.totals();
+    let retention_shutdown = shutdown.clone();
+    let retention_task = tokio::spawn(async move {
+        retention
+            .run(RETENTION_EVERY, retention_shutdown.cancelled())
+            .await
+    });
     let (monitor_tx, monitor_rx) = tokio::sync::mpsc::channel(64);
     let monitor = tokio::spawn(run_monitor(
         monitor_rx,
@@ -196,7 +229,9 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         store.clone(),
         registry.clone(),
         Some(alert_service),
-    );
+    )
+    .with_retention(retention_totals)
+    .with_trusted_proxies(config.server.trusted_proxies.clone());
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,
@@ -214,6 +249,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     registry.stop_all().await;
     let _ = monitor.await;
     let _ = dispatcher_task.await;
+    let _ = retention_task.await;
     match api.await {
         Ok(Err(e)) => error!(error = %e, "API server error"),
         Err(e) => error!(error = %e, "API task failed"),
@@ -222,6 +258,20 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || pipeline.finish()).await?;
     info!("stopped");
     Ok(())
+}
+
+/// `[storage]`'s retention and disk budget; the data directory counts in the budget.
+fn retention_policy(config: &Config) -> RetentionPolicy {
+    let s = &config.storage;
+    RetentionPolicy {
+        max_disk_bytes: s.max_disk_bytes(),
+        data_dir: Some(s.data_dir.clone()),
+        ..RetentionPolicy::days(
+            s.retention_days,
+            s.health_retention_days,
+            s.audit_retention_days,
+        )
+    }
 }
 
 /// Where the definition of a camera the server considers comes from.

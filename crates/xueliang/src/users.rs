@@ -27,7 +27,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Set a user's password (read from standard input) and end their sessions.
+    /// Set a user's password (read from standard input); ends their sessions
+    /// and revokes their API tokens.
     Passwd {
         #[arg(long, short)]
         config: std::path::PathBuf,
@@ -146,7 +147,7 @@ async fn execute(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                 ))
                 .await?;
             println!(
-                "password of {} changed; their sessions ended",
+                "password of {} changed; their sessions ended and API tokens revoked",
                 user.username
             );
         }

@@ -19,7 +19,11 @@ pub async fn store() -> (Arc<SqliteStore>, tempfile::TempDir) {
 
 /// Serves the app over `store` and `cameras` on a free port; the base URL.
 pub async fn serve(store: &Arc<SqliteStore>, cameras: Arc<dyn CameraControl>) -> String {
-    let state = AppState::new(store.clone(), store.clone(), cameras, None);
+    serve_state(AppState::new(store.clone(), store.clone(), cameras, None)).await
+}
+
+/// Serves the app with `state` on a free port; the base URL.
+pub async fn serve_state(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(xueliang_api::serve(listener, state, std::future::pending()));
