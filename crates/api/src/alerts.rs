@@ -319,27 +319,30 @@ async fn checked_link(
     let expires = p
         .parsed::<i64>("exp")?
         .ok_or_else(|| ApiError::bad_parameter("exp", "required"))?;
-    let refused =
-        |status, title: &str, text: &str| Err(page(status, title, &format!("<p>{text}</p>")));
+    let refused = |status, title: &str, text: &str| page(status, title, &format!("<p>{text}</p>"));
     match svc.check_ack_link(id, &officer, expires, &sig, Utc::now()) {
         AckLink::Invalid => {
-            return Ok(refused(StatusCode::FORBIDDEN, "链接无效", "确认链接无效。"))
+            return Ok(Err(refused(
+                StatusCode::FORBIDDEN,
+                "链接无效",
+                "确认链接无效。",
+            )))
         }
         AckLink::Expired => {
-            return Ok(refused(
+            return Ok(Err(refused(
                 StatusCode::GONE,
                 "链接已过期",
                 "确认链接已过期，请登录监控中心处理该告警。",
-            ))
+            )))
         }
         AckLink::Valid => {}
     }
     let Some(alert) = svc.store.get_alert(id).await.map_err(ApiError::internal)? else {
-        return Ok(refused(
+        return Ok(Err(refused(
             StatusCode::NOT_FOUND,
             "告警不存在",
             "该告警不存在。",
-        ));
+        )));
     };
     Ok(Ok((id, officer, alert)))
 }

@@ -103,7 +103,7 @@ impl History {
         }
         let changes = after
             .into_iter()
-            .filter_map(|(s, c)| c.clone().map(|c| (*s, c)))
+            .filter_map(|(s, c)| c.map(|c| (*s, c)))
             .collect();
         Replay::Since(changes, ring.last)
     }
@@ -188,7 +188,7 @@ async fn run<L, F>(
         // client that reconnects can be sent what it missed.
         let item = match changes.recv().await {
             Ok(change) => {
-                let seq = history.push(Some(change.clone()));
+                let seq = history.push(Some(change));
                 if sender.receiver_count() == 0 {
                     continue;
                 }
