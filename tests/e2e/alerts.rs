@@ -100,14 +100,25 @@ fn kill_9_between_storing_and_delivering_delivers_once_after_restart() -> Result
         .as_str()
         .context("ack_url")?
         .to_owned();
-    let (status, _, _) = xueliang_e2e::http_get(&ack_url)?;
+    // Opening it shows the alert and a confirm button; it changes nothing.
+    let (status, _, page) = xueliang_e2e::http_get(&ack_url)?;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("确认收到"));
+    let alert = &x.get(&format!("/api/v1/events/{id}/deliveries"))?["alert"];
+    assert_eq!(alert["status"], "open", "{alert}");
+    // The button posts to the same signed URL, without a token.
+    let (status, _, _) = xueliang_e2e::http_request("POST", &ack_url, None, None)?;
     assert_eq!(status, 200);
     let alert = &x.get(&format!("/api/v1/events/{id}/deliveries"))?["alert"];
     assert_eq!(alert["status"], "acknowledged", "{alert}");
     assert_eq!(alert["acked_by"], "li");
     // A tampered link is refused.
-    let (status, _, _) = xueliang_e2e::http_get(&ack_url.replace("officer=li", "officer=wang"))?;
-    assert_eq!(status, 403);
+    let tampered = ack_url.replace("officer=li", "officer=wang");
+    assert_eq!(xueliang_e2e::http_get(&tampered)?.0, 403);
+    assert_eq!(
+        xueliang_e2e::http_request("POST", &tampered, None, None)?.0,
+        403
+    );
     // The organisation is readable.
     let org = x.get("/api/v1/organisation")?;
     assert_eq!(org["officers"][0]["id"], "li");

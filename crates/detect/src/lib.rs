@@ -18,4 +18,4 @@ pub use manifest::{InputSpec, Layout, Manifest, OutputFormat, TensorType};
 pub use postprocess::{decode_ssd, decode_yolo, nms};
 pub use preprocess::InputTensor;
 pub use session::{load_onnxruntime, Detector, OrtDetector};
-pub use worker::{spawn_inference_workers, InferenceCamera};
+pub use worker::{spawn_inference_workers, DetectedSink, InferenceCamera};

@@ -24,13 +24,26 @@ pub struct InferenceCamera {
     pub min_score: f32,
 }
 
+/// Where a worker hands each detected frame on. `send` blocks while the
+/// receiving queue is full (the worker waits: events are never dropped) and
+/// returns `false` once the receiver is gone (the worker then stops).
+pub trait DetectedSink: Clone + Send + 'static {
+    fn send(&self, frame: FrameDetections) -> bool;
+}
+
+impl DetectedSink for SyncSender<FrameDetections> {
+    fn send(&self, frame: FrameDetections) -> bool {
+        SyncSender::send(self, frame).is_ok()
+    }
+}
+
 /// One inference worker per receiver of sharded slots, each with its own
 /// detector (session): throughput scales with cores when a session's own
 /// threads do not (small models, batch size 1).
-pub fn spawn_inference_workers(
+pub fn spawn_inference_workers<S: DetectedSink>(
     detectors: Vec<Box<dyn Detector>>,
     ready: Vec<SlotReceiver<DecodedFrame, InferenceCamera>>,
-    out: SyncSender<FrameDetections>,
+    out: S,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     detectors
         .into_iter()
@@ -40,10 +53,10 @@ pub fn spawn_inference_workers(
         .collect()
 }
 
-fn spawn_named(
+fn spawn_named<S: DetectedSink>(
     mut detector: Box<dyn Detector>,
     ready: SlotReceiver<DecodedFrame, InferenceCamera>,
-    out: SyncSender<FrameDetections>,
+    out: S,
     name: String,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name).spawn(move || {
@@ -74,7 +87,7 @@ fn spawn_named(
                     }
                 }
             };
-            if out.send(FrameDetections { frame, detections }).is_err() {
+            if !out.send(FrameDetections { frame, detections }) {
                 return;
             }
         }

@@ -164,15 +164,20 @@ mod tests {
 
     #[tokio::test]
     async fn retriable_failures_wait_the_policy_s_delays_others_give_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = crate::SqliteStore::open(&url).await.unwrap();
+        let mut writer = EventWriter::new(Arc::new(store));
         let calls = AtomicU32::new(0);
         let t0 = std::time::Instant::now();
-        let got = retry("test", || async {
-            match calls.fetch_add(1, Ordering::SeqCst) {
-                0 | 1 => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
-                _ => Ok(7),
-            }
-        })
-        .await;
+        let got = writer
+            .retry("test", || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 | 1 => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+                    _ => Ok(7),
+                }
+            })
+            .await;
         assert_eq!((got, calls.load(Ordering::SeqCst)), (Some(7), 3));
         // Ceilings 100 ms then 200 ms, at least half of each.
         let policy = write_retry();
@@ -180,11 +185,12 @@ mod tests {
         assert!(t0.elapsed() >= least, "{:?} < {least:?}", t0.elapsed());
 
         let calls = AtomicU32::new(0);
-        let got: Option<()> = retry("test", || async {
-            calls.fetch_add(1, Ordering::SeqCst);
-            Err(StoreError::Corrupt("bad row".into()))
-        })
-        .await;
+        let got: Option<()> = writer
+            .retry("test", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(StoreError::Corrupt("bad row".into()))
+            })
+            .await;
         assert_eq!((got, calls.load(Ordering::SeqCst)), (None, 1));
     }
 }

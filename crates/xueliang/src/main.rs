@@ -2,9 +2,7 @@
 //! lives in its own crate.
 
 mod camera_cmd;
-mod cameras;
 mod offline;
-mod pipeline;
 mod serve;
 mod users;
 

@@ -1,7 +1,5 @@
 //! `xueliang serve`: builds every stage from the config and runs until SIGINT/SIGTERM.
 
-use crate::cameras::{parse_camera, CameraRegistry, RegistryParts};
-use crate::pipeline::Pipeline;
 use anyhow::Context;
 use chrono::Utc;
 use std::collections::HashMap;
@@ -14,8 +12,8 @@ use tracing::{error, info};
 use xueliang_api::AppState;
 use xueliang_core::{CameraConfig, CameraError, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
-use xueliang_health::run_monitor;
 use xueliang_ingest::IngestSettings;
+use xueliang_pipeline::{parse_camera, CameraRegistry, HealthMonitor, Pipeline, RegistryParts};
 use xueliang_store::{
     CameraStore, EventStore, Retention, RetentionPolicy, SqliteStore, StoredCamera,
 };
@@ -71,6 +69,10 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().with_current_span(true).init(),
     }
 }
+
+/// Analytics shards: one per core, up to this many (tracking is light next
+/// to decoding and inference).
+const MAX_ANALYTICS_THREADS: usize = 4;
 
 fn cores() -> usize {
     std::thread::available_parallelism()
@@ -142,6 +144,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     let pipeline = Arc::new(
         Pipeline::start(
             decode_threads,
+            cores().min(MAX_ANALYTICS_THREADS),
             xueliang_decode::ActivitySettings {
                 idle_key_frames_only: config.decode.idle_key_frames_only,
                 idle_after_s: config.decode.idle_after_s,
@@ -172,14 +175,11 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
             .run(RETENTION_EVERY, retention_shutdown.cancelled())
             .await
     });
-    let (monitor_tx, monitor_rx) = tokio::sync::mpsc::channel(64);
-    let monitor = tokio::spawn(run_monitor(
-        monitor_rx,
+    let monitor = HealthMonitor::start(
         store.clone(),
-        Arc::new(SystemClock),
         Duration::from_secs_f64(config.health.sample_interval_s),
         shutdown.clone(),
-    ));
+    );
 
     // Alerts: the dispatcher drains the outbox the store fills with each
     // event. It learns the cameras from the registry, which hands it each
@@ -200,7 +200,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         defaults: config.camera_defaults.clone(),
         labels: manifest.labels.clone(),
         pipeline: pipeline.clone(),
-        monitor: monitor_tx,
+        monitor: monitor.changes(),
         dispatcher: dispatcher.clone(),
         settings: IngestSettings::from(&config.ingest),
         shutdown: shutdown.clone(),
@@ -247,7 +247,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     info!("shutting down");
     shutdown.cancel();
     registry.stop_all().await;
-    let _ = monitor.await;
+    monitor.stopped().await;
     let _ = dispatcher_task.await;
     let _ = retention_task.await;
     match api.await {

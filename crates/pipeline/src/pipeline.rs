@@ -1,34 +1,27 @@
-//! The threads after ingest: decode pool -> inference workers -> analytics and
-//! store writer. Every hand-off is bounded: encoded frames are dropped (and
+//! The threads after ingest: decode pool -> inference workers -> analytics
+//! shards (one thread each, a camera pinned to one) -> a store writer task
+//! per shard. Every hand-off is bounded: encoded frames are dropped (and
 //! counted) when decode is behind, decoded frames are replaced in
-//! latest-frame slots when detection is behind, and events block upstream
-//! rather than being dropped.
+//! latest-frame slots when detection is behind, and detected frames and
+//! events block upstream rather than being dropped.
 //!
 //! Cameras are added and removed while the threads run. Each running camera
 //! (each start of a camera, after a change too) gets an index that is never
 //! reused, so frames still in flight from a stopped camera can never be taken
 //! for another camera's.
 
-use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use crate::shards::{CameraWork, ShardInput, Shards};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
-use tracing::info;
 use xueliang_analytics::CameraAnalytics;
 use xueliang_core::{
-    CameraConfig, CameraRef, CameraStats, DecodedFrame, EventUpdate, FrameDetections, FrameSink,
-    LatestFrameSlots,
+    CameraConfig, CameraRef, CameraStats, DecodedFrame, FrameSink, LatestFrameSlots,
 };
 use xueliang_decode::{ActivitySettings, CameraDecodeSpec, DecodePool, HardwarePlan};
 use xueliang_detect::{spawn_inference_workers, Detector, InferenceCamera};
 use xueliang_health::PictureChecker;
-use xueliang_store::{EventStore, EventWriter};
+use xueliang_store::EventStore;
 
-/// Detected frames waiting for analytics; when full the inference worker waits.
-const ANALYTICS_QUEUE: usize = 16;
-/// Camera changes waiting for the analytics thread; when full the change waits.
-const CHANGE_QUEUE: usize = 64;
 /// Full slots each inference worker's ready queue holds (more running cameras
 /// than this per worker lose frames only when all of them are full at once).
 const READY_QUEUE: usize = 4096;
@@ -46,7 +39,7 @@ pub struct PipelineCamera {
 pub struct LatestFrame(Mutex<Option<Arc<DecodedFrame>>>);
 
 impl LatestFrame {
-    fn set(&self, frame: DecodedFrame) {
+    pub(crate) fn set(&self, frame: DecodedFrame) {
         *lock(&self.0) = Some(Arc::new(frame));
     }
 
@@ -55,18 +48,13 @@ impl LatestFrame {
     }
 }
 
-enum AnalyticsChange {
-    Add(usize, Box<CameraWork>),
-    /// Ends the camera's open events and forgets it.
-    Remove(usize),
-}
-
 pub struct Pipeline {
     /// `None` once finished.
     decode: Mutex<Option<DecodePool<InferenceCamera>>>,
     /// When a camera counts as idle and what it then decodes.
     activity: ActivitySettings,
-    changes: Mutex<Option<SyncSender<AnalyticsChange>>>,
+    /// The analytics shards' queues, for camera changes; `None` once finished.
+    shards: Mutex<Option<Shards>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -81,8 +69,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Pipeline {
     /// Starts the threads with no cameras; [`Pipeline::add`] adds them.
+    /// `analytics_threads` shards analytics (at least one).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         decode_threads: usize,
+        analytics_threads: usize,
         activity: ActivitySettings,
         hardware: HardwarePlan,
         detectors: Vec<Box<dyn Detector>>,
@@ -95,19 +86,12 @@ impl Pipeline {
             detectors.len(),
         );
         let decode = DecodePool::start(decode_threads, geometry, hardware, slots)?;
-        let (tx, rx) = sync_channel(ANALYTICS_QUEUE);
-        let mut threads = spawn_inference_workers(detectors, ready, tx)?;
-        let (changes_tx, changes_rx) = sync_channel(CHANGE_QUEUE);
-        let writer = EventWriter::new(store);
-        threads.push(
-            std::thread::Builder::new()
-                .name("analytics".into())
-                .spawn(move || run_analytics(rx, changes_rx, writer, runtime))?,
-        );
+        let (shards, mut threads) = Shards::start(analytics_threads, store, runtime)?;
+        threads.extend(spawn_inference_workers(detectors, ready, shards.clone())?);
         Ok(Pipeline {
             decode: Mutex::new(Some(decode)),
             activity,
-            changes: Mutex::new(Some(changes_tx)),
+            shards: Mutex::new(Some(shards)),
             threads: Mutex::new(threads),
         })
     }
@@ -123,11 +107,12 @@ impl Pipeline {
             stats: cam.stats.clone(),
             latest: latest.clone(),
         };
-        let changes = lock(&self.changes).clone()?;
+        let shards = lock(&self.shards).clone()?;
         // Analytics learns of the camera before any of its frames exist.
-        changes
-            .send(AnalyticsChange::Add(cam.camera.index, Box::new(work)))
-            .ok()?;
+        let index = cam.camera.index;
+        if !shards.send(index, ShardInput::Add(index, Box::new(work))) {
+            return None;
+        }
         let decode = lock(&self.decode);
         let sink = decode.as_ref()?.add(
             CameraDecodeSpec {
@@ -153,15 +138,15 @@ impl Pipeline {
         if let Some(decode) = lock(&self.decode).as_ref() {
             decode.remove(index);
         }
-        if let Some(changes) = lock(&self.changes).clone() {
-            let _ = changes.send(AnalyticsChange::Remove(index));
+        if let Some(shards) = lock(&self.shards).clone() {
+            shards.send(index, ShardInput::Remove(index));
         }
     }
 
     /// Waits for the threads to drain after every ingest worker has stopped.
     /// Open events are ended and written before this returns.
     pub fn finish(&self) {
-        drop(lock(&self.changes).take());
+        drop(lock(&self.shards).take());
         if let Some(pool) = lock(&self.decode).take() {
             pool.shutdown();
         }
@@ -169,71 +154,4 @@ impl Pipeline {
             let _ = t.join();
         }
     }
-}
-
-fn run_analytics(
-    rx: Receiver<FrameDetections>,
-    changes: Receiver<AnalyticsChange>,
-    mut writer: EventWriter,
-    runtime: tokio::runtime::Handle,
-) {
-    let mut cameras: HashMap<usize, CameraWork> = HashMap::new();
-    // Producer ids for the writer: two per camera index (objects, picture checks).
-    let mut store = |producer: usize, updates: Vec<EventUpdate>| {
-        for u in updates {
-            runtime.block_on(writer.apply(producer, u));
-        }
-    };
-    loop {
-        let next = rx.recv_timeout(Duration::from_millis(500));
-        // Changes first: a camera's Add was sent before its first frame.
-        loop {
-            match changes.try_recv() {
-                Ok(AnalyticsChange::Add(index, work)) => {
-                    cameras.insert(index, *work);
-                }
-                Ok(AnalyticsChange::Remove(index)) => {
-                    if let Some(mut cam) = cameras.remove(&index) {
-                        store(2 * index, cam.objects.end_all());
-                    }
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        let FrameDetections { frame, detections } = match next {
-            Ok(f) => f,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let index = frame.camera.index;
-        // A removed camera's last frames.
-        let Some(cam) = cameras.get_mut(&index) else {
-            continue;
-        };
-        match detections {
-            Some(detections) => {
-                store(2 * index, cam.objects.observe(&frame, &detections));
-                // The decoder stays busy (every frame decoded) while this is set.
-                cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
-            }
-            // An idle camera's key frame, not shown to the model: nothing
-            // moved, so the objects held are where they were.
-            None => cam.objects.hold(frame.received_at),
-        }
-        store(2 * index + 1, cam.picture.observe(&frame));
-        cam.stats.set_picture(cam.picture.flags());
-        cam.latest.set(frame);
-    }
-    for (index, cam) in cameras.iter_mut() {
-        store(2 * index, cam.objects.end_all());
-    }
-    info!("analytics stopped; open events ended");
-}
-
-/// The per-camera state of the analytics thread.
-struct CameraWork {
-    objects: CameraAnalytics,
-    picture: PictureChecker,
-    stats: Arc<CameraStats>,
-    latest: Arc<LatestFrame>,
 }

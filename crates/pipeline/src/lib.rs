@@ -1,0 +1,17 @@
+//! The pipeline of `xueliang serve`, from ingest's frame sink to the store
+//! writer and the health monitor: the threads after ingest ([`Pipeline`]),
+//! the running cameras and the changes made to them through the API
+//! ([`CameraRegistry`]), and the health monitor's task ([`HealthMonitor`]).
+//! The binary keeps the command line, the configuration and start-up.
+//!
+//! Every channel states its when-full policy where it is made.
+
+mod cameras;
+mod monitor;
+mod pipeline;
+mod shards;
+mod store_writer;
+
+pub use cameras::{merge_patch, parse_camera, CameraRegistry, RegistryParts};
+pub use monitor::HealthMonitor;
+pub use pipeline::{LatestFrame, Pipeline, PipelineCamera};

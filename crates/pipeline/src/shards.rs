@@ -1,0 +1,347 @@
+//! Analytics (tracking, rules, snapshots, picture checks) sharded over
+//! threads by camera: a camera is pinned to shard `index % shards`, so its
+//! frames are analysed in the order the inference workers hand them on, and
+//! each shard writes its events through its own store writer
+//! ([`StoreQueue`]), so a slow write of one camera never delays another
+//! shard's tracking.
+
+use crate::pipeline::LatestFrame;
+use crate::store_writer::StoreQueue;
+use std::collections::HashMap;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tracing::info;
+use xueliang_analytics::CameraAnalytics;
+use xueliang_core::{CameraStats, FrameDetections};
+use xueliang_detect::DetectedSink;
+use xueliang_health::PictureChecker;
+use xueliang_store::EventStore;
+
+/// Detected frames and camera changes waiting for a shard; when full the
+/// sender (an inference worker, or a camera change) waits: a frame that
+/// reached analytics is never dropped (decode's latest-frame slots absorb
+/// the backlog upstream).
+const SHARD_QUEUE: usize = 16;
+
+/// What a shard receives, in one queue so that a camera's Add comes before
+/// its first frame.
+pub(crate) enum ShardInput {
+    Add(usize, Box<CameraWork>),
+    /// Ends the camera's open events and forgets it.
+    Remove(usize),
+    Frame(FrameDetections),
+}
+
+/// The per-camera state of a shard.
+pub(crate) struct CameraWork {
+    pub(crate) objects: CameraAnalytics,
+    pub(crate) picture: PictureChecker,
+    pub(crate) stats: Arc<CameraStats>,
+    pub(crate) latest: Arc<LatestFrame>,
+}
+
+/// The shards' queues; a clone goes to each inference worker.
+#[derive(Clone)]
+pub(crate) struct Shards(Arc<[SyncSender<ShardInput>]>);
+
+impl Shards {
+    /// Starts `count` (at least one) shard threads, each with its own store
+    /// writer task on `runtime`. A thread ends once every `Shards` clone is
+    /// dropped, after ending its cameras' open events and writing them.
+    pub(crate) fn start(
+        count: usize,
+        store: Arc<dyn EventStore>,
+        runtime: tokio::runtime::Handle,
+    ) -> std::io::Result<(Shards, Vec<JoinHandle<()>>)> {
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for i in 0..count.max(1) {
+            let (tx, rx) = sync_channel(SHARD_QUEUE);
+            let writes = StoreQueue::start(store.clone(), runtime.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("analytics-{i}"))
+                    .spawn(move || run_shard(rx, writes))?,
+            );
+            senders.push(tx);
+        }
+        Ok((Shards(senders.into()), threads))
+    }
+
+    /// Queues `input` for the shard of camera `index`; blocks while that
+    /// queue is full. `false` once the shard is gone.
+    pub(crate) fn send(&self, index: usize, input: ShardInput) -> bool {
+        self.0[index % self.0.len()].send(input).is_ok()
+    }
+}
+
+impl DetectedSink for Shards {
+    fn send(&self, frame: FrameDetections) -> bool {
+        Shards::send(self, frame.frame.camera.index, ShardInput::Frame(frame))
+    }
+}
+
+fn run_shard(rx: Receiver<ShardInput>, writes: StoreQueue) {
+    let mut cameras: HashMap<usize, CameraWork> = HashMap::new();
+    // Producer ids for the writer: two per camera index (objects, picture checks).
+    for input in rx {
+        let FrameDetections { frame, detections } = match input {
+            ShardInput::Add(index, work) => {
+                cameras.insert(index, *work);
+                continue;
+            }
+            ShardInput::Remove(index) => {
+                if let Some(mut cam) = cameras.remove(&index) {
+                    writes.send(2 * index, cam.objects.end_all());
+                }
+                continue;
+            }
+            ShardInput::Frame(f) => f,
+        };
+        let index = frame.camera.index;
+        // A removed camera's last frames.
+        let Some(cam) = cameras.get_mut(&index) else {
+            continue;
+        };
+        match detections {
+            Some(detections) => {
+                writes.send(2 * index, cam.objects.observe(&frame, &detections));
+                // The decoder stays busy (every frame decoded) while this is set.
+                cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
+            }
+            // An idle camera's key frame, not shown to the model: nothing
+            // moved, so the objects held are where they were.
+            None => cam.objects.hold(frame.received_at),
+        }
+        writes.send(2 * index + 1, cam.picture.observe(&frame));
+        cam.stats.set_picture(cam.picture.flags());
+        cam.latest.set(frame);
+    }
+    for (index, cam) in cameras.iter_mut() {
+        writes.send(2 * index, cam.objects.end_all());
+    }
+    writes.finish();
+    info!("analytics shard stopped; open events ended and written");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+    use futures::future::BoxFuture;
+    use std::time::{Duration, Instant};
+    use tokio::sync::watch;
+    use xueliang_core::{
+        AvailabilityGroup, AvailabilityRow, BBox, BoxRecord, Bucket, CameraRef, Config, Crossing,
+        CrossingCount, DecodedFrame, Detection, Event, EventQuery, HealthSample, NewEvent,
+        TrackPoint,
+    };
+    use xueliang_store::{SqliteStore, StoreError};
+
+    /// A real SQLite store whose inserts of `stuck_camera`'s events wait
+    /// until `open` turns true: a database write that hangs.
+    struct StuckStore {
+        inner: SqliteStore,
+        stuck_camera: &'static str,
+        open: watch::Receiver<bool>,
+    }
+
+    impl EventStore for StuckStore {
+        fn insert_event(&self, event: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>> {
+            Box::pin(async move {
+                if event.camera_id == self.stuck_camera {
+                    let mut open = self.open.clone();
+                    let _ = open.wait_for(|o| *o).await;
+                }
+                self.inner.insert_event(event).await
+            })
+        }
+        fn end_event(
+            &self,
+            id: i64,
+            ended_at: DateTime<Utc>,
+            score: f32,
+            boxes: Vec<BoxRecord>,
+            track: Vec<TrackPoint>,
+        ) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.inner.end_event(id, ended_at, score, boxes, track)
+        }
+        fn improve_event(
+            &self,
+            id: i64,
+            score: f32,
+            boxes: Vec<BoxRecord>,
+            snapshot: Option<Vec<u8>>,
+        ) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.inner.improve_event(id, score, boxes, snapshot)
+        }
+        fn record_crossings(&self, c: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.inner.record_crossings(c)
+        }
+        fn crossing_counts(
+            &self,
+            camera_id: Option<String>,
+            line: Option<String>,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+            bucket: Bucket,
+        ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>> {
+            self.inner
+                .crossing_counts(camera_id, line, from, to, bucket)
+        }
+        fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+            self.inner.end_orphaned_events(at)
+        }
+        fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
+            self.inner.get_event(id)
+        }
+        fn health(&self) -> &xueliang_store::StoreHealth {
+            self.inner.health()
+        }
+        fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+            self.inner.list_events(q)
+        }
+        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<xueliang_core::EventChange> {
+            self.inner.subscribe()
+        }
+        fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+            self.inner.snapshot(id)
+        }
+        fn insert_health_samples(
+            &self,
+            samples: Vec<HealthSample>,
+        ) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.inner.insert_health_samples(samples)
+        }
+        fn availability(
+            &self,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+            group: AvailabilityGroup,
+        ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>> {
+            self.inner.availability(from, to, group)
+        }
+    }
+
+    const CONFIG: &str = "[detection]\nlabels = [\"person\"]\n\
+        [[cameras]]\nid = \"a\"\nname = \"A\"\nurl = \"rtsp://h/a\"\n\
+        [[cameras]]\nid = \"b\"\nname = \"B\"\nurl = \"rtsp://h/b\"\n";
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap()
+    }
+
+    /// Frame `i` of a camera at 5 fps: a person walking right.
+    fn frame(camera: &CameraRef, i: i64) -> FrameDetections {
+        let at = start() + Span::milliseconds(i * 200);
+        let x = 100.0 + i as f32 * 4.0;
+        FrameDetections {
+            frame: DecodedFrame::uniform(camera.clone(), 640, 480, 90, at),
+            detections: Some(vec![Detection {
+                label: "person".into(),
+                class_id: 0,
+                score: 0.9,
+                bbox: BBox::new(x - 10.0, 300.0, x + 10.0, 360.0),
+            }]),
+        }
+    }
+
+    fn events(rt: &tokio::runtime::Runtime, store: &dyn EventStore, camera: &str) -> Vec<Event> {
+        let q = EventQuery {
+            camera_id: Some(camera.into()),
+            limit: 100,
+            ..Default::default()
+        };
+        rt.block_on(store.list_events(q)).unwrap()
+    }
+
+    #[test]
+    fn a_stuck_write_of_one_camera_does_not_hold_up_another_shards_tracking() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("x.db").display());
+        let (open_tx, open) = watch::channel(false);
+        let store = Arc::new(StuckStore {
+            inner: rt.block_on(SqliteStore::open(&url)).unwrap(),
+            stuck_camera: "a",
+            open,
+        });
+        let (shards, threads) = Shards::start(2, store.clone(), rt.handle().clone()).unwrap();
+        let mut config = Config::parse(CONFIG).unwrap();
+        let mut cameras = Vec::new();
+        for (index, cam) in config.cameras.drain(..).enumerate() {
+            let camera = CameraRef {
+                index,
+                id: Arc::from(cam.id.as_str()),
+            };
+            let latest = Arc::new(LatestFrame::default());
+            let work = CameraWork {
+                objects: CameraAnalytics::new(cam.clone()),
+                picture: PictureChecker::new(cam),
+                stats: Arc::new(CameraStats::default()),
+                latest: latest.clone(),
+            };
+            assert!(shards.send(index, ShardInput::Add(index, Box::new(work))));
+            cameras.push((camera, latest));
+        }
+        let [(a, _), (b, b_latest)] = &cameras[..] else {
+            unreachable!()
+        };
+        // Camera A's person makes an event whose insert hangs; A's frames
+        // keep coming.
+        for i in 0..40 {
+            assert!(DetectedSink::send(&shards, frame(a, i)));
+        }
+        // Camera B (the other shard) is tracked meanwhile: its event is stored.
+        const FRAMES: i64 = 40;
+        for i in 0..FRAMES {
+            assert!(DetectedSink::send(&shards, frame(b, i)));
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let b_events = loop {
+            let got = events(&rt, &store.inner, "b");
+            if !got.is_empty() || Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(b_events.len(), 1, "camera B's event is stored");
+        assert!(
+            events(&rt, &store.inner, "a").is_empty(),
+            "A's insert is stuck"
+        );
+        // B's frames were analysed in order, through the last.
+        let last = b_latest.get().expect("B's frames analysed");
+        assert_eq!(
+            last.received_at,
+            start() + Span::milliseconds((FRAMES - 1) * 200)
+        );
+        // Released, A's event is written; at the end every open event is
+        // ended and written before the threads stop.
+        open_tx.send(true).unwrap();
+        drop(shards);
+        for t in threads {
+            t.join().unwrap();
+        }
+        for camera in ["a", "b"] {
+            let got = events(&rt, &store.inner, camera);
+            assert_eq!(got.len(), 1, "camera {camera}");
+            assert!(got[0].ended_at.is_some(), "camera {camera}'s event ended");
+            // The object's track follows the frames in the order sent: each
+            // point later and further right than the one before.
+            let track = &got[0].track;
+            assert!(track.len() >= 10, "camera {camera}: {} points", track.len());
+            assert!(
+                track
+                    .windows(2)
+                    .all(|p| p[0].at < p[1].at && p[0].x1 < p[1].x1),
+                "camera {camera}'s frames out of order: {track:?}"
+            );
+        }
+    }
+}
