@@ -748,6 +748,47 @@ async fn request(s: &Server, method: &str, path: &str, op: &Value, query: &str) 
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A schema that is one part of another (`allOf`, from a flattened field:
+/// the organisation's roster shifts, an event's body) does not refuse the
+/// other parts' fields: with `additionalProperties: false` no answer could
+/// match the whole. The roster's shifts are shown in the configuration's
+/// spelling, `days`, `from`, `to`.
+#[test]
+fn flattened_parts_of_the_document_admit_the_other_parts() {
+    let doc = serde_json::to_value(xueliang_api::openapi_document()).unwrap();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut parts = 0;
+    for (name, schema) in schemas {
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            let Some(r) = part["$ref"].as_str() else {
+                continue;
+            };
+            let target = &schemas[r.trim_start_matches("#/components/schemas/")];
+            assert_ne!(
+                target["additionalProperties"],
+                Value::Bool(false),
+                "{name} includes {r}, which refuses {name}'s other fields"
+            );
+            parts += 1;
+        }
+    }
+    assert!(parts >= 3, "only {parts} flattened parts");
+    let roster = &schemas["RosterEntry"]["allOf"];
+    let window = roster
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["$ref"].as_str())
+        .unwrap();
+    let window = &schemas[window.trim_start_matches("#/components/schemas/")];
+    for field in ["days", "from", "to"] {
+        assert_eq!(
+            window["properties"][field]["type"], "string",
+            "{field}: {window}"
+        );
+    }
+}
+
 /// The served OpenAPI document is the one generated from the handlers, and
 /// it matches the router both ways: every documented operation is routed,
 /// every method the router takes on a documented path is documented, and
