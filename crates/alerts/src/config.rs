@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use utoipa::ToSchema;
 use xueliang_core::schedule::{self, ScheduleWindow, Window};
 use xueliang_core::{CameraConfig, RetryPolicy, Secret};
 
@@ -33,7 +34,7 @@ pub struct Village {
     pub grids: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Officer {
     /// Short id used by the roster and in acknowledgement links.
@@ -47,7 +48,7 @@ pub struct Officer {
     pub channels: Vec<String>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct RosterEntry {
     pub officer: String,
     /// Villages this entry covers (every grid in them).
@@ -110,7 +111,7 @@ struct RawOrganisation {
 }
 
 /// Villages, grids, officers and who is on duty when.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct Organisation {
     pub township: Option<String>,
     pub villages: Vec<VillageView>,
@@ -124,13 +125,13 @@ pub struct Organisation {
     pub tz: Tz,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct VillageView {
     pub name: String,
     pub grids: Vec<String>,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
 pub struct LeaderEntry {
     pub officer: String,
     #[serde(flatten)]

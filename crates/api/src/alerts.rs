@@ -10,22 +10,25 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xueliang_alerts::config::Organisation;
 use xueliang_alerts::message::{kind_zh, local_time, zone_name};
 use xueliang_alerts::{AckLink, AlertService};
 use xueliang_store::alerts::{Alert, Attempt, Delivery};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/organisation", get(organisation))
-        .route("/events/{id}/deliveries", get(event_deliveries))
-        .route("/alerts/{id}", get(alert))
-        .route("/alerts/{id}/ack", get(ack_link).post(ack_post))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(organisation))
+        .routes(routes!(event_deliveries))
+        .routes(routes!(alert))
+        .routes(routes!(ack_link, ack_post))
 }
 
 fn service(state: &AppState) -> Result<&Arc<AlertService>, ApiError> {
@@ -42,10 +45,40 @@ fn id_param(raw: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_parameter("id", format!("\"{raw}\" is not an id")))
 }
 
+/// The organisation, with who is on duty now.
+#[derive(Serialize, ToSchema)]
+struct OrganisationBody {
+    #[serde(flatten)]
+    organisation: Organisation,
+    /// The roster entries whose shift covers now.
+    on_duty_now: Vec<OnDuty>,
+    /// The ids of the duty leaders whose shift covers now.
+    duty_leaders_now: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OnDuty {
+    officer: String,
+    villages: Vec<String>,
+    grids: Vec<String>,
+}
+
+/// Villages, grids, officers, the duty roster and who is on duty now (operators).
+///
+/// A user limited to villages sees only those villages and their grids, the
+/// roster entries covering them, the duty leaders, and the officers these
+/// name. Shifts are written as in the configuration: `days` (`"mon-fri"`),
+/// `from` and `to` (`"HH:MM"`), in `[detection] timezone`.
+#[utoipa::path(get, path = "/organisation", tag = "alerts",
+    responses(
+        (status = 200, description = "The organisation", body = OrganisationBody),
+        (status = 403, description = "Not an operator (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 404, description = "Alerts are not configured (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn organisation(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<OrganisationBody>, ApiError> {
     // Officers' phone numbers are for the centre's staff, not viewers.
     caller.require(xueliang_core::Role::Operator)?;
     let svc = service(&state)?;
@@ -55,33 +88,57 @@ async fn organisation(
         .map(|villages| svc.organisation.scoped(&villages));
     let org = scoped.as_ref().unwrap_or(&svc.organisation);
     let now = Utc::now();
-    let on_duty: Vec<serde_json::Value> = org
+    let on_duty_now = org
         .roster
         .iter()
         .filter(|r| org.covers(&r.shift, now))
-        .map(|r| serde_json::json!({ "officer": r.officer, "villages": r.villages, "grids": r.grids }))
+        .map(|r| OnDuty {
+            officer: r.officer.clone(),
+            villages: r.villages.clone(),
+            grids: r.grids.clone(),
+        })
         .collect();
-    let leaders: Vec<&str> = org.leaders_at(now).iter().map(|o| o.id.as_str()).collect();
-    let mut body = serde_json::to_value(org).map_err(ApiError::internal)?;
-    body["on_duty_now"] = serde_json::json!(on_duty);
-    body["duty_leaders_now"] = serde_json::json!(leaders);
-    Ok(Json(body))
+    let duty_leaders_now = org.leaders_at(now).iter().map(|o| o.id.clone()).collect();
+    Ok(Json(OrganisationBody {
+        organisation: org.clone(),
+        on_duty_now,
+        duty_leaders_now,
+    }))
 }
 
-#[derive(Serialize)]
+/// A delivery with its attempts.
+#[derive(Serialize, ToSchema)]
 struct DeliveryBody {
     #[serde(flatten)]
     delivery: Delivery,
     attempt_log: Vec<Attempt>,
 }
 
-#[derive(Serialize)]
+/// An alert with its deliveries.
+#[derive(Serialize, ToSchema)]
 struct AlertBody {
     #[serde(flatten)]
     alert: Alert,
-    /// `open`, `acknowledged` or `escalated`.
+    #[schema(value_type = AlertStatus)]
     status: &'static str,
     deliveries: Vec<DeliveryBody>,
+}
+
+/// Where an alert stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // it describes `AlertBody::status`
+enum AlertStatus {
+    Open,
+    Acknowledged,
+    Escalated,
+}
+
+/// The alert an event opened or was merged into (`null`: none).
+#[derive(Serialize, ToSchema)]
+struct EventDeliveries {
+    event_id: i64,
+    alert: Option<AlertBody>,
 }
 
 async fn alert_body(svc: &AlertService, alert: Alert) -> Result<AlertBody, ApiError> {
@@ -112,11 +169,18 @@ async fn alert_body(svc: &AlertService, alert: Alert) -> Result<AlertBody, ApiEr
 
 /// `{"event_id": .., "alert": {...} | null}`: the alert the event opened or
 /// was merged into, with every delivery and attempt.
+#[utoipa::path(get, path = "/events/{id}/deliveries", tag = "alerts",
+    params(("id" = i64, Path, minimum = 1, description = "the event's id")),
+    responses(
+        (status = 200, description = "The event's alert, if any", body = EventDeliveries),
+        (status = 400, description = "Not an id (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such event, not in the caller's villages, or alerts are not configured (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn event_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EventDeliveries>, ApiError> {
     let id = id_param(&raw)?;
     let svc = service(&state)?;
     visible_event_id(&state, &caller, id).await?;
@@ -129,7 +193,10 @@ async fn event_deliveries(
         Some(a) => Some(alert_body(svc, a).await?),
         None => None,
     };
-    Ok(Json(serde_json::json!({ "event_id": id, "alert": alert })))
+    Ok(Json(EventDeliveries {
+        event_id: id,
+        alert,
+    }))
 }
 
 /// The alert if the caller may see the event that opened it; 404 otherwise.
@@ -152,6 +219,9 @@ async fn visible_alert(
     Ok(a)
 }
 
+/// An alert with its deliveries and their attempts.
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", params(("id" = i64, Path, minimum = 1, description = "the alert's id")),
+    responses((status = 200, description = "The alert", body = AlertBody), (status = 400, description = "Not an id (`invalid_parameter`)", body = crate::error::ErrorBody), (status = 404, description = "No such alert, not in the caller's villages, or alerts are not configured (`not_found`)", body = crate::error::ErrorBody)))]
 async fn alert(
     State(state): State<AppState>,
     caller: Caller,
@@ -163,9 +233,34 @@ async fn alert(
     Ok(Json(alert_body(svc, a).await?))
 }
 
+/// The signed link's query on the confirm button's `POST` (absent from the centre).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct AckPostQuery {
+    /// The signed link's officer id (with `exp` and `sig`).
+    #[param(min_length = 1)]
+    officer: Option<String>,
+    /// When the link stops working (Unix seconds; signed).
+    exp: Option<i64>,
+    /// The signed link's signature: present, the request needs no token and
+    /// is answered with an HTML page.
+    #[param(min_length = 1)]
+    sig: Option<String>,
+}
+
 /// `POST /alerts/{id}/ack`: the caller acknowledges the alert; with the
 /// signed link's query (`officer`, `exp`, `sig`), the confirm button of the
 /// link's page (no token: the signature is the credential).
+#[utoipa::path(post, path = "/alerts/{id}/ack", tag = "alerts", params(("id" = i64, Path, minimum = 1, description = "the alert's id"), AckPostQuery),
+    responses(
+        (status = 200, description = "Acknowledged (the first acknowledgement is kept): the alert; through the link, a page saying so", content((AlertBody = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Not an id, or a link's `officer`, `exp` or `sig` missing (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 401, description = "Neither a signed link nor a token (`unauthenticated`)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an operator (`forbidden`); through the link, the signature is not valid (a page)", content((crate::error::ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 404, description = "No such alert, not in the caller's villages, or alerts are not configured (`not_found`); through the link, a page", content((crate::error::ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "The link has expired (`[alerts] ack_link_days`): a page", content_type = "text/html", body = String),
+    ))]
 async fn ack_post(
     State(state): State<AppState>,
     caller: Option<Caller>,
@@ -188,6 +283,21 @@ async fn ack_post(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no alert {id}")))?;
     Ok(Json(alert_body(svc, a).await?).into_response())
+}
+
+/// The signed link in an alert message.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct AckLinkQuery {
+    /// The officer the message went to.
+    #[param(min_length = 1)]
+    officer: String,
+    /// When the link stops working (Unix seconds; signed).
+    exp: i64,
+    /// The link's signature.
+    #[param(min_length = 1)]
+    sig: String,
 }
 
 /// A signed link's alert id and officer, once its signature and expiry are
@@ -240,6 +350,14 @@ async fn checked_link(
 /// `GET /alerts/{id}/ack?officer=..&exp=..&sig=..`: the link in a message
 /// shows the alert and a confirm button; it changes nothing (link
 /// previews and mail scanners open links).
+#[utoipa::path(get, path = "/alerts/{id}/ack", tag = "alerts", security(), params(("id" = i64, Path, minimum = 1, description = "the alert's id"), AckLinkQuery),
+    responses(
+        (status = 200, description = "The alert and, unless acknowledged already, a form that POSTs to this same URL (a page)", content_type = "text/html", body = String),
+        (status = 400, description = "Not an id, or `officer`, `exp` or `sig` missing (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "The signature is not valid: a page saying so", content_type = "text/html", body = String),
+        (status = 404, description = "Alerts are not configured (`not_found`); no such alert: a page", content((crate::error::ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 410, description = "The link has expired (`[alerts] ack_link_days`): a page", content_type = "text/html", body = String),
+    ))]
 async fn ack_link(
     State(state): State<AppState>,
     Path(raw): Path<String>,

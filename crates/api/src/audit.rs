@@ -4,24 +4,45 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::params::{Page, PageQuery};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use std::collections::HashMap;
-use xueliang_core::Role;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xueliang_core::{AuditEntry, Role};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 const TARGETS: &[&str] = &["event", "camera", "user", "token"];
 
+/// The lines about one target: give both or neither.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct Target {
+    /// `event`, `camera`, `user` or `token`.
+    #[param(min_length = 1)]
+    target_kind: Option<String>,
+    #[param(min_length = 1)]
+    target_id: Option<String>,
+}
+
+/// The audit trail, newest first (admin).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(Target, PageQuery),
+    responses(
+        (status = 200, description = "A page of audit lines", body = Page<AuditEntry>),
+        (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+    ))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
     caller.require(Role::Admin)?;
     let p = Params::new(raw, &["target_kind", "target_id", "cursor", "limit"])?;
     let target = match (p.string("target_kind")?, p.string("target_id")?) {
@@ -48,7 +69,8 @@ async fn list(
         .await
         .map_err(ApiError::internal)?;
     let next = crate::params::next_cursor(&mut items, limit, |e| e.id);
-    Ok(Json(
-        serde_json::json!({ "items": items, "next_cursor": next }),
-    ))
+    Ok(Json(Page {
+        items,
+        next_cursor: next,
+    }))
 }

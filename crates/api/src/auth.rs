@@ -12,14 +12,16 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::{IpAddr, SocketAddr};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{NewAuditEntry, Role, TokenInfo, TokenKind, User};
 use xueliang_store::NewToken;
 
@@ -30,11 +32,11 @@ pub const SESSION_LENGTH: Duration = Duration::hours(12);
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 8;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string).
@@ -327,20 +329,35 @@ pub async fn verify_login(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     username: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
+    /// The session token: send it as `Authorization: Bearer <token>`.
     token: String,
+    /// 12 hours after the login.
     expires_at: DateTime<Utc>,
     user: User,
 }
 
+/// Log in: a session token (also set as the `xueliang_session` cookie).
+///
+/// Failed logins are limited per username (5) and per client address (20)
+/// within 5 minutes.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "the session cookie (HttpOnly, SameSite=Strict)"))),
+        (status = 401, description = "Wrong username or password, or the user is disabled (`invalid_credentials`)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many failed logins (`too_many_attempts`)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = i64, description = "seconds to wait"))),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
@@ -387,6 +404,10 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// Log out: ends the session (an API token stays valid) and clears the cookie.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204, description = "Logged out",
+        headers(("Set-Cookie" = String, description = "clears the session cookie")))))]
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     if caller.token.kind == TokenKind::Session {
         state
@@ -400,6 +421,9 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Respons
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 
+/// The caller.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller's user", body = User)))]
 async fn me(caller: Caller) -> Json<User> {
     Json(caller.user)
 }

@@ -1,6 +1,6 @@
 //! JSON request bodies whose errors use the stable error body and name the field.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -22,10 +22,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             )),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 "the request body is too large",
             )),
             Err(e) => Err(ApiError::bad_parameter("body", e.body_text())),
         }
     }
+}
+
+/// A listing: `{"items": [...]}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
 }

@@ -2,32 +2,37 @@
 //! `POST /cameras`, `GET|PATCH|DELETE /cameras/{id}`, `GET /cameras/{id}/frame.jpg`.
 
 use crate::auth::Caller;
+use crate::body::List;
 use crate::control::CameraChangeError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::users::audit;
 use crate::{AppState, CameraView};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{CameraHealth, CameraStats};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/cameras", get(list).post(create))
-        .route("/cameras/{id}", get(one).patch(update).delete(delete))
-        .route("/cameras/{id}/health", get(health))
-        .route("/cameras/{id}/frame.jpg", get(frame))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, update, delete))
+        .routes(routes!(health))
+        .routes(routes!(frame))
 }
 
-#[derive(Serialize)]
+/// A camera's health and counters.
+#[derive(Serialize, ToSchema)]
 struct Health {
     #[serde(flatten)]
     health: CameraHealth,
+    #[schema(minimum = 0)]
     seconds_in_state: i64,
     last_frame_at: Option<DateTime<Utc>>,
     reconnects: u64,
@@ -50,7 +55,7 @@ struct Health {
     convert_cpu_seconds: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Camera {
     id: String,
     name: String,
@@ -104,7 +109,10 @@ fn camera_of(c: &CameraView) -> Camera {
     }
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Json<serde_json::Value> {
+/// The cameras the caller may see.
+#[utoipa::path(get, path = "/cameras", tag = "cameras",
+    responses((status = 200, description = "Cameras", body = List<Camera>)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Json<List<Camera>> {
     let items: Vec<Camera> = state
         .cameras
         .list()
@@ -112,7 +120,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Json<serde_json:
         .filter(|c| caller.sees_village(c.config.village.as_deref()))
         .map(camera_of)
         .collect();
-    Json(serde_json::json!({ "items": items }))
+    Json(List { items })
 }
 
 fn no_camera(id: &str) -> ApiError {
@@ -128,6 +136,9 @@ pub fn visible_camera(state: &AppState, caller: &Caller, id: &str) -> Result<Cam
         .ok_or_else(|| no_camera(id))
 }
 
+/// A camera.
+#[utoipa::path(get, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),
+    responses((status = 200, description = "The camera", body = Camera), (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +152,7 @@ fn change_error(e: CameraChangeError) -> ApiError {
         CameraChangeError::Invalid { field, message } => ApiError::invalid_camera(&field, message),
         CameraChangeError::NotFound(id) => no_camera(&id),
         CameraChangeError::Conflict(id) => ApiError::conflict(
-            "conflict",
+            ErrorCode::Conflict,
             format!("a camera with id \"{id}\" exists already"),
         ),
         CameraChangeError::Internal(cause) => ApiError::internal(cause),
@@ -215,6 +226,17 @@ fn fields(body: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({ "fields": names })
 }
 
+/// Add a camera (admin): it starts at once and survives a restart.
+///
+/// `password_env` is refused (400 naming it): the server would read an
+/// environment variable an admin names. Give `password`.
+#[utoipa::path(post, path = "/cameras", tag = "cameras",
+    request_body = xueliang_core::config::RawCamera,
+    responses(
+        (status = 201, description = "Added", body = Camera),
+        (status = 400, description = "Not a valid camera; the message names the field (`invalid_camera`)", body = crate::error::ErrorBody), (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 409, description = "A camera with this id exists (`conflict`)", body = crate::error::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,6 +255,14 @@ async fn create(
     Ok((StatusCode::CREATED, changed(&state, &config.id)?))
 }
 
+/// Change a camera (admin): a JSON merge patch (RFC 7396) over its
+/// definition; `null` removes a field, `id` cannot change, a patch without
+/// `password` keeps the stored one. The camera restarts with the new
+/// definition, or stops when disabled. `password_env` is refused, as when
+/// adding; a new host drops the stored credentials.
+#[utoipa::path(patch, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),
+    request_body = xueliang_core::config::RawCamera,
+    responses((status = 200, description = "Changed", body = Camera), (status = 400, description = "Not a valid camera; the message names the field (`invalid_camera`)", body = crate::error::ErrorBody), (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody), (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +289,9 @@ async fn update(
     changed(&state, &config.id)
 }
 
+/// Remove a camera (admin); its events stay.
+#[utoipa::path(delete, path = "/cameras/{id}", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),
+    responses((status = 204, description = "Removed"), (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody), (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -274,6 +307,12 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The camera's newest decoded frame.
+#[utoipa::path(get, path = "/cameras/{id}/frame.jpg", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),
+    responses(
+        (status = 200, description = "The frame", content_type = "image/jpeg", body = [u8]),
+        (status = 404, description = "No such camera (`not_found`), or no decoded frame yet: disabled, connecting or offline (`no_frame`)", body = crate::error::ErrorBody),
+    ))]
 async fn frame(
     State(state): State<AppState>,
     caller: Caller,
@@ -282,7 +321,7 @@ async fn frame(
     visible_camera(&state, &caller, &id)?;
     let jpeg = state.cameras.latest_frame_jpeg(&id).await.ok_or_else(|| {
         ApiError::not_found_code(
-            "no_frame",
+            ErrorCode::NoFrame,
             format!("camera \"{id}\" has no decoded frame yet (disabled, connecting or offline)"),
         )
     })?;
@@ -295,6 +334,9 @@ async fn frame(
     ))
 }
 
+/// The camera's health and counters.
+#[utoipa::path(get, path = "/cameras/{id}/health", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),
+    responses((status = 200, description = "Health", body = Health), (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
 async fn health(
     State(state): State<AppState>,
     caller: Caller,

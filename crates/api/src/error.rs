@@ -3,12 +3,56 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use tracing::error;
+use utoipa::ToSchema;
+
+/// The error codes: stable, for programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A query or path parameter, or a field of the body, is not valid.
+    InvalidParameter,
+    Unauthenticated,
+    InvalidCredentials,
+    Forbidden,
+    NotFound,
+    Conflict,
+    /// Demoting, disabling or deleting the last active admin.
+    LastAdmin,
+    /// A workflow action the event's state does not allow.
+    InvalidTransition,
+    TooManyAttempts,
+    BodyTooLarge,
+    Internal,
+    InvalidCamera,
+    /// The camera has no decoded frame yet.
+    NoFrame,
+    MethodNotAllowed,
+    /// A token that would outlive the one making it needs the caller's password.
+    PasswordRequired,
+    /// The password given to make a long-lived token is wrong.
+    WrongPassword,
+}
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    code: ErrorCode,
+    /// For people; names the parameter at fault.
+    message: String,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after: Option<i64>,
 }
@@ -17,16 +61,16 @@ impl ApiError {
     pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_parameter",
+            ErrorCode::InvalidParameter,
             format!("parameter `{name}`: {message}"),
         )
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -40,22 +84,26 @@ impl ApiError {
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            message,
+        )
     }
 
     pub fn invalid_credentials() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "wrong username or password",
         )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
@@ -65,7 +113,7 @@ impl ApiError {
             retry_after: Some(retry_after_s),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
+                ErrorCode::TooManyAttempts,
                 format!("too many failed logins; try again in {retry_after_s} s"),
             )
         }
@@ -79,11 +127,11 @@ impl ApiError {
         } else {
             format!("field `{field}`: {message}")
         };
-        Self::new(StatusCode::BAD_REQUEST, "invalid_camera", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidCamera, message)
     }
 
     /// 404 with its own code, for a resource that exists but has nothing to show yet.
-    pub fn not_found_code(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found_code(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
@@ -92,7 +140,7 @@ impl ApiError {
         error!(error = %cause, "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; see the server log",
         )
     }
@@ -100,7 +148,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             response

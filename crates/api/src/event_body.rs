@@ -2,12 +2,15 @@
 //! live feed (`/events/stream`): the event and the link to its snapshot.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use xueliang_core::Event;
 
-#[derive(Serialize)]
+/// An event as the API shows it.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct EventBody {
     #[serde(flatten)]
     pub event: Event,
+    /// Where the snapshot is; `null` without one.
     snapshot_url: Option<String>,
 }
 

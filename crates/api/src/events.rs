@@ -4,41 +4,75 @@
 
 use crate::auth::Caller;
 use crate::body::JsonBody;
-use crate::error::ApiError;
+use crate::body::List;
+use crate::error::{ApiError, ErrorCode};
 use crate::event_body::EventBody;
 use crate::live::{History, LiveItem, Replay};
-use crate::params::{next_cursor, Params};
+use crate::params::{next_cursor, Page, PageQuery, Params};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{
     Event, EventChange, EventKind, EventQuery, EventStatus, Role, WorkflowAction, WorkflowState,
     WorkflowStep,
 };
 use xueliang_store::StepOutcome;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(list))
-        .route("/events/stream", get(stream))
-        .route("/events/{id}", get(one))
-        .route("/events/{id}/actions", get(actions).post(act))
-        .route("/events/{id}/snapshot.jpg", get(snapshot))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stream))
+        .routes(routes!(one))
+        .routes(routes!(actions, act))
+        .routes(routes!(snapshot))
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<EventBody>,
-    next_cursor: Option<String>,
+/// The filters of an event listing, as [`event_query`] reads them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+pub(crate) struct EventFilters {
+    /// Events in this zone (or at this counting line).
+    #[param(min_length = 1)]
+    zone: Option<String>,
+    /// Events of this rule.
+    #[param(min_length = 1)]
+    rule: Option<String>,
+    /// Events of this camera (its id).
+    #[param(min_length = 1)]
+    camera: Option<String>,
+    #[param(min_length = 1)]
+    village: Option<String>,
+    #[param(min_length = 1)]
+    grid: Option<String>,
+    #[param(inline)]
+    kind: Option<EventKind>,
+    /// Events of this detected label (`person`, `car`, ...; `camera` for health events).
+    #[param(min_length = 1)]
+    label: Option<String>,
+    #[param(inline)]
+    status: Option<EventStatus>,
+    #[param(inline)]
+    workflow: Option<WorkflowState>,
+    /// Events whose best score is at least this.
+    #[param(minimum = 0, maximum = 1)]
+    min_score: Option<f32>,
+    /// Events that started at or after this time.
+    since: Option<DateTime<Utc>>,
+    /// Events that started before this time (after `since`).
+    until: Option<DateTime<Utc>>,
 }
 
 /// The filters [`event_query`] reads (listings add the page, stats their groups).
@@ -79,11 +113,17 @@ pub fn event_query(p: &Params, caller: &Caller) -> Result<EventQuery, ApiError> 
     Ok(query)
 }
 
+/// Events the caller may see, newest first, a page at a time.
+#[utoipa::path(get, path = "/events", tag = "events", params(EventFilters, PageQuery),
+    responses(
+        (status = 200, description = "A page of events", body = Page<EventBody>),
+        (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+    ))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(raw): Query<HashMap<String, String>>,
-) -> Result<Json<Page>, ApiError> {
+) -> Result<Json<Page<EventBody>>, ApiError> {
     let p = Params::new(raw, &[FILTERS, &["cursor", "limit"]].concat())?;
     let limit = p.limit()?;
     let query = EventQuery {
@@ -131,6 +171,9 @@ fn event_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_parameter("id", format!("\"{raw}\" is not an event id")))
 }
 
+/// An event.
+#[utoipa::path(get, path = "/events/{id}", tag = "events", params(("id" = i64, Path, description = "the event's id")),
+    responses((status = 200, description = "The event", body = EventBody), (status = 400, description = "Not an event id (`invalid_parameter`)", body = crate::error::ErrorBody), (status = 404, description = "No such event, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,6 +182,13 @@ async fn one(
     Ok(Json(visible_event(&state, &caller, &id).await?.into()))
 }
 
+/// The snapshot of the frame the event started on (its best one, for object events).
+#[utoipa::path(get, path = "/events/{id}/snapshot.jpg", tag = "events", params(("id" = i64, Path, description = "the event's id")),
+    responses(
+        (status = 200, description = "The snapshot", content_type = "image/jpeg", body = [u8]),
+        (status = 400, description = "Not an event id (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such event, or it has no snapshot (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn snapshot(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +209,21 @@ async fn snapshot(
 
 const STREAM_KNOWN: &[&str] = &["camera", "kind", "label", "village"];
 
+/// The filters of the live feed.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct StreamFilters {
+    #[param(min_length = 1)]
+    camera: Option<String>,
+    #[param(inline)]
+    kind: Option<EventKind>,
+    #[param(min_length = 1)]
+    label: Option<String>,
+    #[param(min_length = 1)]
+    village: Option<String>,
+}
+
 /// `GET /events/stream`: Server-Sent Events, one per change to an event
 /// (`event: started|improved|ended`, `id: <epoch>-<seq>`, `data:` the event
 /// as JSON), filtered like the list. `Last-Event-ID` (sent by browsers when
@@ -171,6 +236,12 @@ const STREAM_KNOWN: &[&str] = &["camera", "kind", "label", "village"];
 /// another role: it re-checks when the API changes a token or user, and
 /// every [`crate::LIVE_RECHECK`]. Every subscriber shares one read of each
 /// change ([`crate::live`]).
+#[utoipa::path(get, path = "/events/stream", tag = "events", params(StreamFilters,
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event received (`<epoch>-<seq>`): the feed resumes after it")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: started|improved|ended|updated` with `id: <epoch>-<seq>` and the event as JSON in `data:`; `event: lagged` with the number of changes missed (`unknown` after a restart); `event: closed` with why, when the caller's access ends", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A parameter is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+    ))]
 async fn stream(
     State(state): State<AppState>,
     caller: Caller,
@@ -384,12 +455,34 @@ impl StreamFilter {
     }
 }
 
+/// One workflow step taken on an event.
+#[derive(Serialize, ToSchema)]
+struct EventAction {
+    id: i64,
+    at: DateTime<Utc>,
+    user: String,
+    #[schema(value_type = WorkflowAction)]
+    action: String,
+    #[schema(value_type = Option<String>)]
+    assignee: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    note: Option<serde_json::Value>,
+    /// The state before.
+    #[schema(value_type = Option<WorkflowState>)]
+    from: Option<serde_json::Value>,
+    /// The state after.
+    #[schema(value_type = Option<WorkflowState>)]
+    to: Option<serde_json::Value>,
+}
+
 /// `GET /events/{id}/actions`: the event's audit trail, oldest first.
+#[utoipa::path(get, path = "/events/{id}/actions", tag = "events", params(("id" = i64, Path, description = "the event's id")),
+    responses((status = 200, description = "The workflow steps, oldest first", body = List<EventAction>), (status = 400, description = "Not an event id (`invalid_parameter`)", body = crate::error::ErrorBody), (status = 404, description = "No such event, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody)))]
 async fn actions(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<List<EventAction>>, ApiError> {
     let id = visible_event(&state, &caller, &id).await?.id;
     let mut items = state
         .access
@@ -401,29 +494,31 @@ async fn actions(
         .await
         .map_err(ApiError::internal)?;
     items.reverse();
-    let items: Vec<serde_json::Value> = items
+    let items = items
         .into_iter()
-        .map(|a| {
-            serde_json::json!({
-                "id": a.id,
-                "at": a.at,
-                "user": a.user,
-                "action": a.action,
-                "assignee": a.detail.get("assignee"),
-                "note": a.detail.get("note"),
-                "from": a.detail.get("from"),
-                "to": a.detail.get("to"),
-            })
+        .map(|a| EventAction {
+            id: a.id,
+            at: a.at,
+            user: a.user,
+            action: a.action,
+            assignee: a.detail.get("assignee").cloned(),
+            note: a.detail.get("note").cloned(),
+            from: a.detail.get("from").cloned(),
+            to: a.detail.get("to").cloned(),
         })
         .collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(List { items }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionRequest {
     action: WorkflowAction,
+    /// Required to assign.
+    #[schema(max_length = 2000)]
     assignee: Option<String>,
+    /// Required for a note.
+    #[schema(max_length = 2000)]
     note: Option<String>,
 }
 
@@ -442,8 +537,19 @@ fn text(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /events/{id}/actions`: acknowledge, assign, resolve, mark a false
-/// alarm or add a note; recorded with the caller and time. Acknowledging
-/// also acknowledges the event's alert, which stops its escalation.
+/// alarm, add a note, keep or unkeep; recorded with the caller and time.
+///
+/// Acknowledging also acknowledges the event's alert, which stops its
+/// escalation. `keep` marks the event to keep (a case file): retention and
+/// the disk budget never delete it; `unkeep` takes the mark off.
+#[utoipa::path(post, path = "/events/{id}/actions", tag = "events", params(("id" = i64, Path, description = "the event's id")), request_body = ActionRequest,
+    responses(
+        (status = 200, description = "Done: the event after it", body = EventBody),
+        (status = 400, description = "Not an event id, or a field is missing or too long (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an operator (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such event, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody),
+        (status = 409, description = "The event's state does not allow it (`invalid_transition`)", body = crate::error::ErrorBody),
+    ))]
 async fn act(
     State(state): State<AppState>,
     caller: Caller,
@@ -479,7 +585,9 @@ async fn act(
     {
         StepOutcome::Done(e) => *e,
         StepOutcome::NoSuchEvent => return Err(ApiError::not_found(format!("no event {id}"))),
-        StepOutcome::Refused(why) => return Err(ApiError::conflict("invalid_transition", why)),
+        StepOutcome::Refused(why) => {
+            return Err(ApiError::conflict(ErrorCode::InvalidTransition, why))
+        }
     };
     if req.action == WorkflowAction::Acknowledge {
         acknowledge_alert(&state, id, &caller.user.username).await;

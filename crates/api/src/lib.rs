@@ -10,6 +10,7 @@ mod body;
 mod cameras;
 mod control;
 mod dashboard;
+mod document;
 mod error;
 mod event_body;
 mod events;
@@ -24,8 +25,8 @@ mod tokens;
 mod users;
 
 use axum::http::{header, HeaderValue};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -33,6 +34,9 @@ use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
 use xueliang_store::retention::RetentionTotals;
 use xueliang_store::{AccessStore, EventStore, TroubleKind};
@@ -145,14 +149,19 @@ const BODY_LIMIT: usize = 256 * 1024;
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        error::ErrorCode::MethodNotAllowed,
         "this endpoint does not take that method (see the Allow header)",
     )
 }
 
-pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/openapi.json", get(openapi))
+/// Where the API is served.
+const API_PREFIX: &str = "/api/v1";
+
+/// The API's routes, each routed and documented by its handler's annotation
+/// (paths relative to [`API_PREFIX`]).
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(openapi))
         .merge(auth::router())
         .merge(users::router())
         .merge(tokens::router())
@@ -162,15 +171,35 @@ pub fn app(state: AppState) -> Router {
         .merge(stats::router())
         .merge(reports::router())
         .merge(alerts::router())
+}
+
+/// What the OpenAPI document describes: `/healthz`, and `api` under [`API_PREFIX`].
+fn documented(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(document::Header::openapi())
+        .routes(routes!(healthz))
+        .nest(API_PREFIX, api)
+}
+
+/// The OpenAPI document of the API [`app`] serves, generated from the
+/// handlers' annotations and the bodies' types.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = documented(api_routes()).into_openapi();
+    document::add_common_errors(&mut doc);
+    doc
+}
+
+pub fn app(state: AppState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .nest("/api/v1", api)
+        ))
+        .layer(Extension(Arc::new(openapi_document())));
+    let (routes, _) = documented(api.into()).split_for_parts();
+    routes
         .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)
@@ -191,40 +220,85 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// The OpenAPI document, kept true by a test that checks it against the router.
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
+/// `GET /api/v1/openapi.json`: the document, made once when the app is built.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
+async fn openapi(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
+    Json(doc.as_ref()).into_response()
 }
 
-/// `ok` while the store takes writes; `degraded`, with the store's reason,
-/// while its writes fail (a full disk: events wait in memory and are retried).
-/// Always 200: the process serves, and restarting it would not free a disk.
-async fn healthz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> Json<serde_json::Value> {
+/// `ok` or `degraded`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum HealthState {
+    Ok,
+    Degraded,
+}
+
+/// The answer of `/healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Healthz {
+    /// `degraded` while the store's writes fail (they are retried).
+    status: HealthState,
+    store: StoreState,
+}
+
+/// The store's state: its writes succeed, or fail since a time.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct StoreState {
+    state: HealthState,
+    /// Why, in words (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    /// `full`: the disk is full (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<TroubleKind>,
+    /// The first failed write (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Failed writes since then, each retry counting (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failures: Option<u64>,
+    /// The latest failure, as the database said it (only when degraded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `GET /healthz`: `ok` while the store takes writes; `degraded`, with the
+/// store's reason, while its writes fail (a full disk: events wait in memory
+/// and are retried). Always 200: the process serves, and restarting it would
+/// not free a disk.
+#[utoipa::path(get, path = "/healthz", tag = "meta", security(),
+    responses((status = 200, description = "Serving; `status` says whether the store takes writes", body = Healthz)))]
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Healthz> {
     let Some(t) = state.store.health().current() else {
-        return Json(serde_json::json!({ "status": "ok", "store": { "state": "ok" } }));
+        return Json(Healthz {
+            status: HealthState::Ok,
+            store: StoreState {
+                state: HealthState::Ok,
+                reason: None,
+                kind: None,
+                since: None,
+                failures: None,
+                error: None,
+            },
+        });
     };
     let reason = match t.kind {
         TroubleKind::Full => "disk full: writes wait and are retried until space returns",
         TroubleKind::Error => "writes fail: they wait and are retried",
     };
-    Json(serde_json::json!({
-        "status": "degraded",
-        "store": {
-            "state": "degraded",
-            "reason": reason,
-            "kind": t.kind,
-            "since": t.since,
-            "failures": t.failures,
-            "error": t.reason,
-        }
-    }))
+    Json(Healthz {
+        status: HealthState::Degraded,
+        store: StoreState {
+            state: HealthState::Degraded,
+            reason: Some(reason),
+            kind: Some(t.kind),
+            since: Some(t.since),
+            failures: Some(t.failures),
+            error: Some(t.reason),
+        },
+    })
 }
 
 /// Serves the Prometheus metrics on their own listener until `shutdown` resolves.

@@ -75,6 +75,27 @@ pub fn check_buckets(
     Ok(())
 }
 
+/// A page of a listing, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The `cursor` of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The page a listing asks for (read by [`Params::limit`] and [`Params::cursor`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    #[param(minimum = 1)]
+    cursor: Option<i64>,
+    /// Items per page: 1..=`MAX_PAGE` (500), default [`DEFAULT_LIMIT`] (50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<u32>,
+}
+
 /// Page size when the caller gives none.
 pub const DEFAULT_LIMIT: u32 = 50;
 

@@ -6,28 +6,65 @@ use crate::error::ApiError;
 use crate::params::{check_buckets, Params, MAX_RANGE_DAYS};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{AvailabilityGroup, AvailabilityRow, Bucket, CrossingCount};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/reports/availability", get(availability))
-        .route("/reports/line-crossings", get(line_crossings))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(availability))
+        .routes(routes!(line_crossings))
 }
 
-#[derive(Serialize)]
+/// The range of a report: default the 24 hours before `to`, `to` now.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct Range {
+    from: Option<DateTime<Utc>>,
+    /// After `from`.
+    to: Option<DateTime<Utc>>,
+}
+
+/// Which crossings, and their buckets.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct CrossingQuery {
+    /// Crossings of this camera (its id).
+    #[param(min_length = 1)]
+    camera: Option<String>,
+    /// Crossings of this line (its name).
+    #[param(min_length = 1)]
+    line: Option<String>,
+    #[param(inline, default = "hour")]
+    bucket: Option<Bucket>,
+}
+
+#[derive(Serialize, ToSchema)]
 struct CrossingReport {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    #[schema(value_type = Bucket)]
     bucket: &'static str,
     items: Vec<CrossingCount>,
 }
 
 /// Crossings of counting lines per direction and time bucket (UTC-aligned).
+///
+/// `from`..`to` covers at most 366 days, and at most 10000 buckets (400
+/// naming `from` or `bucket`).
+#[utoipa::path(get, path = "/reports/line-crossings", tag = "reports", params(CrossingQuery, Range),
+    responses(
+        (status = 200, description = "The counts", body = CrossingReport),
+        (status = 400, description = "A parameter is not valid, the range is over 366 days (naming `from`), or over 10000 buckets (naming `bucket`) (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such camera, or not in the caller's villages (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn line_crossings(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,14 +110,35 @@ fn range(p: &Params) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     Ok((from, to))
 }
 
-#[derive(Serialize)]
+/// How the availability report is grouped.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct AvailabilityQuery {
+    #[param(inline, default = "camera")]
+    group_by: Option<AvailabilityGroup>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = AvailabilityReport)]
 struct Report {
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    #[schema(value_type = AvailabilityGroup)]
     group_by: &'static str,
     items: Vec<AvailabilityRow>,
 }
 
+/// The online rate (在线率) per camera, village, grid or for the township.
+///
+/// `from`..`to` covers at most 366 days, and at most 10000 buckets (400
+/// naming `from` or `bucket`).
+#[utoipa::path(get, path = "/reports/availability", tag = "reports", params(Range, AvailabilityQuery),
+    responses(
+        (status = 200, description = "The report", body = Report),
+        (status = 400, description = "A parameter is not valid, the range is over 366 days (naming `from`), or over 10000 buckets (naming `bucket`) (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "The township figure asked by a user limited to some villages (`forbidden`)", body = crate::error::ErrorBody),
+    ))]
 async fn availability(
     State(state): State<AppState>,
     caller: Caller,

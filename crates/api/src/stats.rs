@@ -7,22 +7,52 @@ use crate::events::event_query;
 use crate::params::{check_buckets, Params};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{Bucket, StatsKey, StatsQuery, StatsRow};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/stats/events", get(events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
-#[derive(Serialize)]
+/// How the counts are grouped: by some keys, and by time bucket.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // it describes the query string; `Params` reads it
+struct Grouping {
+    /// Comma-separated keys: `kind`, `village`, `camera`.
+    #[param(min_length = 1, default = "kind")]
+    group_by: Option<String>,
+    #[param(inline, default = "none")]
+    bucket: Option<StatsBucket>,
+    /// Buckets start at midnight (or the hour) of this offset from UTC.
+    #[param(pattern = r"^[+-][0-9]{2}:[0-9]{2}$", default = "+08:00")]
+    utc_offset: Option<String>,
+}
+
+/// Time buckets of the counts (`none`: one count per group).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // it describes the parameter; `events` reads it
+enum StatsBucket {
+    Hour,
+    Day,
+    None,
+}
+
+#[derive(Serialize, ToSchema)]
 struct Stats {
     since: DateTime<Utc>,
     until: DateTime<Utc>,
+    /// The buckets asked for (`hour` or `day`); `null` without.
+    #[schema(value_type = Option<Bucket>)]
     bucket: Option<&'static str>,
+    /// Like `+08:00`.
     utc_offset: String,
     total: u64,
     items: Vec<StatsRow>,
@@ -52,6 +82,13 @@ fn format_offset(s: i32) -> String {
     format!("{sign}{:02}:{:02}", s.abs() / 3600, s.abs() % 3600 / 60)
 }
 
+/// Event counts per kind, village or camera and per hour or day, over a
+/// range (default: the 7 days before `until`, which defaults to now).
+///
+/// At most 10000 buckets (400 naming `bucket`).
+#[utoipa::path(get, path = "/stats/events", tag = "stats",
+    params(crate::events::EventFilters, Grouping),
+    responses((status = 200, description = "The counts", body = Stats), (status = 400, description = "A parameter is not valid, or over 10000 buckets (naming `bucket`) (`invalid_parameter`)", body = crate::error::ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,50 +6,60 @@
 
 use crate::auth::{new_token, verify_login, Caller, ClientAddr};
 use crate::body::JsonBody;
-use crate::error::ApiError;
+use crate::body::List;
+use crate::error::{ApiError, ErrorCode};
 use crate::users::{audit, path_id};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
-use chrono::DateTime;
-use chrono::{Duration, Utc};
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{Role, TokenInfo, TokenKind};
 use xueliang_store::NewToken;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
 }
 
+/// Tokens: the caller's own (admins: everyone's), never the tokens themselves.
+#[utoipa::path(get, path = "/tokens", tag = "tokens",
+    responses((status = 200, description = "Tokens", body = List<TokenInfo>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<List<TokenInfo>>, ApiError> {
     let whose = (caller.user.role != Role::Admin).then_some(caller.user.id);
     let tokens = state
         .access
         .list_tokens(whose)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(serde_json::json!({ "items": tokens })))
+    Ok(Json(List { items: tokens }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewToken)]
 struct CreateToken {
+    /// 1-64 characters, trimmed.
+    #[schema(min_length = 1, max_length = 64)]
     name: String,
-    /// Days until it expires (1..=3650); absent: never.
+    /// Days until it expires (1..=3650); absent or `null`: never.
+    #[schema(minimum = 1, maximum = 3650)]
     expires_in_days: Option<i64>,
     /// The caller's password: needed (unless admin) for a token that would
     /// outlive the token making it.
     password: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = NewTokenCreated)]
 struct Created {
     #[serde(flatten)]
     info: TokenInfo,
@@ -67,6 +77,18 @@ fn outlives(new: Option<DateTime<Utc>>, current: Option<DateTime<Utc>>) -> bool 
     }
 }
 
+/// Make an API token for the caller; the token is in the answer, and only there.
+///
+/// A token cannot make a token that outlives it unless the caller is an
+/// admin or gives `password`.
+#[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = CreateToken,
+    responses(
+        (status = 201, description = "Made", body = Created),
+        (status = 400, description = "`name` or `expires_in_days` not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "The token would outlive the caller's own (a session's expiry) and `password` is missing (`password_required`) or wrong (`wrong_password`)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many failed password checks (`too_many_attempts`)", body = crate::error::ErrorBody,
+            headers(("Retry-After" = i64, description = "Seconds to wait"))),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,7 +113,7 @@ async fn create(
         let Some(password) = req.password else {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "password_required",
+                ErrorCode::PasswordRequired,
                 "this token would outlive the one making it: give your `password`, or a shorter `expires_in_days`",
             ));
         };
@@ -100,7 +122,11 @@ async fn create(
             .await
             .map_err(|e| {
                 if e.status() == StatusCode::UNAUTHORIZED {
-                    ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "wrong password")
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::WrongPassword,
+                        "wrong password",
+                    )
                 } else {
                     e
                 }
@@ -127,6 +153,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Created { info, token })))
 }
 
+/// Revoke a token (one's own; admins: anyone's).
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path, minimum = 1, description = "the token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Not an id (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such valid token of the caller's (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

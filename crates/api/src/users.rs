@@ -3,20 +3,23 @@
 
 use crate::auth::{check_password, hash_password, Caller};
 use crate::body::JsonBody;
-use crate::error::ApiError;
+use crate::body::List;
+use crate::error::{ApiError, ErrorCode};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use xueliang_core::{NewUser, Role, User, UserPatch};
 use xueliang_store::StoreError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/{id}", get(one).patch(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, update, remove))
 }
 
 /// A path id: a positive integer, else 400 naming `id`.
@@ -69,19 +72,30 @@ async fn hash(state: &AppState, password: String) -> Result<String, ApiError> {
         .map_err(ApiError::internal)
 }
 
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+/// Users (admin).
+#[utoipa::path(get, path = "/users", tag = "users",
+    responses(
+        (status = 200, description = "Users", body = List<User>),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+    ))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<List<User>>, ApiError> {
     caller.require(Role::Admin)?;
     let users = state
         .access
         .list_users()
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(serde_json::json!({ "items": users })))
+    Ok(Json(List { items: users }))
 }
 
+/// A user (admin).
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = i64, Path, minimum = 1, description = "the user's id")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "Not an id (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = crate::error::ErrorBody),
+    ))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,16 +112,31 @@ async fn one(
         .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewUser)]
 struct CreateUser {
+    /// Letters, digits, `_`, `-`, `.` or `@`.
+    #[schema(min_length = 1, max_length = 64)]
     username: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8)]
     password: String,
+    #[schema(value_type = Role)]
     role: String,
+    /// Villages the user may see (each a non-empty name of at most 128
+    /// bytes); empty: every village.
     #[serde(default)]
     villages: Vec<String>,
 }
 
+/// Make a user (admin).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
+    responses(
+        (status = 201, description = "Made", body = User),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 409, description = "The username is taken (`conflict`)", body = crate::error::ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,7 +157,7 @@ async fn create(
         })
         .await
         .map_err(|e| match e {
-            StoreError::Conflict(m) => ApiError::conflict("conflict", m),
+            StoreError::Conflict(m) => ApiError::conflict(ErrorCode::Conflict, m),
             e => ApiError::internal(e),
         })?;
     let detail = serde_json::json!({ "username": user.username, "role": user.role, "villages": user.villages });
@@ -136,15 +165,31 @@ async fn create(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Deserialize)]
+/// Changes to a user: absent or `null` fields stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UserPatch)]
 struct UpdateUser {
+    /// At least 8 characters, at most 1024 bytes.
+    #[schema(min_length = 8)]
     password: Option<String>,
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
+    /// Villages the user may see (each a non-empty name of at most 128
+    /// bytes); empty: every village.
     villages: Option<Vec<String>>,
     disabled: Option<bool>,
 }
 
+/// Change a user (admin); every change is audited.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = i64, Path, minimum = 1, description = "the user's id")), request_body = UpdateUser,
+    responses(
+        (status = 200, description = "Changed", body = User),
+        (status = 400, description = "Not an id, or a field is not valid (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = crate::error::ErrorBody),
+        (status = 409, description = "It would leave no active admin (`last_admin`)", body = crate::error::ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -190,6 +235,15 @@ async fn update(
     Ok(Json(user))
 }
 
+/// Delete a user (admin).
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = i64, Path, minimum = 1, description = "the user's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Not an id (`invalid_parameter`)", body = crate::error::ErrorBody),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such user (`not_found`)", body = crate::error::ErrorBody),
+        (status = 409, description = "It is the last active admin (`last_admin`)", body = crate::error::ErrorBody),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,7 +287,7 @@ async fn guard_last_admin(state: &AppState, id: i64) -> Result<(), ApiError> {
             <= 1
     {
         return Err(ApiError::conflict(
-            "last_admin",
+            ErrorCode::LastAdmin,
             "this is the last active admin; make another admin first",
         ));
     }

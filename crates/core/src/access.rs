@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// What a user may do. Each role can do everything the ones after it can.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads cameras, events, reports.
@@ -50,7 +51,7 @@ impl fmt::Display for Role {
 }
 
 /// A user of the API and dashboard (never with the password hash).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -94,7 +95,7 @@ pub struct UserPatch {
 
 /// Session tokens come from logging in and end with the session; API tokens
 /// are made for integrations and live until revoked or expired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     Session,
@@ -122,7 +123,8 @@ impl FromStr for TokenKind {
 }
 
 /// A token as listed: never the token itself (only its hash is stored).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[schema(as = Token)]
 pub struct TokenInfo {
     pub id: i64,
     pub user_id: i64,
@@ -136,7 +138,7 @@ pub struct TokenInfo {
 }
 
 /// Where an operator has taken an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowState {
     /// Nobody has looked at it yet.
@@ -186,7 +188,7 @@ impl FromStr for WorkflowState {
 }
 
 /// What an operator does to an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkflowAction {
     Acknowledge,
@@ -254,7 +256,7 @@ impl WorkflowAction {
 }
 
 /// An event's workflow as the API shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Workflow {
     pub state: WorkflowState,
     pub assignee: Option<String>,
@@ -285,7 +287,7 @@ pub struct WorkflowStep {
 }
 
 /// One line of the audit trail: who did what to what, when.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,

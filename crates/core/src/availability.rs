@@ -4,6 +4,7 @@ use crate::camera::CameraState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// A camera's state over one sampling interval ending at `at`.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,7 +18,8 @@ pub struct HealthSample {
 }
 
 /// How an availability report is grouped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum AvailabilityGroup {
     Camera,
     Village,
@@ -53,7 +55,7 @@ impl FromStr for AvailabilityGroup {
 }
 
 /// One row of an availability report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct AvailabilityRow {
     /// The camera id, village or grid (`null` for cameras without one, and
     /// for the township row).
@@ -65,5 +67,6 @@ pub struct AvailabilityRow {
     /// Seconds of that time the cameras delivered video.
     pub online_s: f64,
     /// `online_s / sampled_s`, 0..1.
+    #[schema(minimum = 0, maximum = 1)]
     pub online_rate: f64,
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 /// A cheap handle naming a camera: its index in the running set (used to find
 /// per-camera state without hashing) and its configured id.
@@ -18,7 +19,7 @@ pub struct CameraRef {
 
 /// Where a camera stands. The ingest worker publishes connecting / online /
 /// offline; the health monitor refines online into degraded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraState {
     Connecting,
@@ -47,7 +48,7 @@ impl CameraState {
 }
 
 /// Why a camera is offline or degraded, as an operator would look for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthReason {
     /// No answer: host down, wrong address, network down, or a timeout.
@@ -189,7 +190,7 @@ pub struct CameraStats {
 }
 
 /// What the picture checks currently see on a camera.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PictureFlags {
     /// The picture has not changed at all for a while.
     pub frozen: bool,
@@ -274,7 +275,7 @@ impl CameraStats {
 
 /// A camera's health as the monitor sees it, published on a `watch` channel
 /// for the API and the metrics.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct CameraHealth {
     pub state: CameraState,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -724,14 +724,21 @@ pub struct CameraConfig {
     pub rules: CameraRules,
 }
 
-#[derive(Deserialize)]
+/// A camera's definition: the fields of a `[[cameras]]` table of the config
+/// file (see docs/configuration.md), as `POST /api/v1/cameras` takes it. The
+/// config's `[detection]` and `[health]` defaults apply to what is left out.
+/// `password` is stored (it is needed to connect) and never returned.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RawCamera {
+#[schema(as = CameraDefinition)]
+pub struct RawCamera {
     // Required; optional here so that a missing one is refused with its name.
     id: Option<String>,
     name: Option<String>,
+    /// `rtsp://host:port/path`, without credentials.
     url: Option<String>,
     username: Option<String>,
+    #[schema(value_type = Option<String>, write_only)]
     password: Option<Secret>,
     password_env: Option<String>,
     village: Option<String>,
@@ -739,11 +746,16 @@ struct RawCamera {
     location: Option<String>,
     #[serde(default = "yes")]
     enabled: bool,
+    /// Overrides of the `[detection]` defaults.
+    #[schema(value_type = Option<Object>)]
     detection: Option<toml::Table>,
+    /// Overrides of the `[health]` defaults.
+    #[schema(value_type = Option<Object>)]
     health: Option<toml::Table>,
     #[serde(default)]
     filters: std::collections::BTreeMap<String, crate::zones::LabelFilter>,
     #[serde(default)]
+    #[schema(value_type = Vec<Vec<[f64]>>)]
     masks: Vec<Vec<crate::zones::Point>>,
     #[serde(default)]
     zones: Vec<crate::zones::ZoneConfig>,

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the line's left side to its right side, looking from `from` to `to`.
@@ -45,7 +46,8 @@ pub struct Crossing {
 }
 
 /// Time buckets of a crossing-count report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Bucket {
     Minute,
     Hour,
@@ -85,7 +87,7 @@ impl FromStr for Bucket {
 }
 
 /// Crossings of one line in one direction during one bucket (UTC-aligned).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct CrossingCount {
     pub camera_id: String,
     pub line: String,

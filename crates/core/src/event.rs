@@ -4,10 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// What kind of happening an event records. Detection events are `object`;
 /// rules and camera health add their own kinds later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// An object of a watched label appeared in the picture.
@@ -110,7 +111,7 @@ impl fmt::Display for EventKind {
 }
 
 /// Lifecycle of an event: `active` while the object is in view, `ended` after.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
     Active,
@@ -140,7 +141,7 @@ impl FromStr for EventStatus {
 }
 
 /// A box of an event, in pixels of the event's frame (`frame_width x frame_height`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BoxRecord {
     pub label: String,
     pub score: f32,
@@ -200,7 +201,7 @@ impl Default for NewEvent {
 }
 
 /// A point of an object's track: when, and its box in frame pixels.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TrackPoint {
     pub at: DateTime<Utc>,
     pub x1: f32,
@@ -316,7 +317,7 @@ impl EventUpdate {
 }
 
 /// A stored event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Event {
     pub id: i64,
     pub camera_id: String,

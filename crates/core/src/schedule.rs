@@ -18,7 +18,7 @@ const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DAY_MINUTES: u32 = 24 * 60;
 
 /// A window as written in the configuration. Check it with [`Window::parse`].
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleWindow {
     /// `"mon-fri"`, `"sat,sun"`, `"mon,wed-fri"`; default every day.
@@ -161,6 +161,24 @@ pub struct Window {
     /// `24 * 60` for the end of the day.
     pub to_min: u32,
 }
+
+/// In the API, a window is shown as written in the configuration, inside the
+/// object that holds it (a roster entry): so its schema is
+/// [`ScheduleWindow`]'s without `additionalProperties: false`, which would
+/// refuse the holder's own fields.
+impl utoipa::PartialSchema for Window {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let mut schema = <ScheduleWindow as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut schema {
+            object.additional_properties = None;
+            object.description = Some("When: days and a daily window of local time (`[detection] timezone`), as the configuration writes them.".into());
+        }
+        schema
+    }
+}
+
+impl utoipa::ToSchema for Window {}
 
 impl Window {
     /// Checks a window; the message names the field (`` `from` ``).

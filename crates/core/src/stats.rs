@@ -5,6 +5,7 @@ use crate::event::EventQuery;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::str::FromStr;
+use utoipa::ToSchema;
 
 /// A dimension events are counted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,15 +53,20 @@ pub struct StatsQuery {
 }
 
 /// One count. Keys not grouped by are absent.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct StatsRow {
+    /// The bucket's start; only with `bucket`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket: Option<DateTime<Utc>>,
+    /// Only when grouped by kind.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::EventKind>)]
     pub kind: Option<String>,
     /// The village; `null` for cameras without one when grouping by village.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable)]
     pub village: Option<Option<String>>,
+    /// Only when grouped by camera.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub camera_id: Option<String>,
     pub count: u64,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 pub type Point = [f64; 2];
 
 /// Per-label shape filters; detections outside them are ignored.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LabelFilter {
     /// Smallest box, as a share of the frame's area.
@@ -24,7 +24,7 @@ pub struct LabelFilter {
     pub max_aspect: Option<f64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// An object of the rule's labels is in the zone while the schedule is active.
@@ -37,7 +37,7 @@ pub enum RuleKind {
     VehicleDwell,
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub name: String,
@@ -58,11 +58,12 @@ fn default_cooldown() -> f64 {
     60.0
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
     pub name: String,
     /// At least 3 points.
+    #[schema(value_type = Vec<[f64]>)]
     pub polygon: Vec<Point>,
     /// Labels the zone cares about; default the camera's detection labels.
     pub labels: Option<Vec<String>>,
@@ -74,7 +75,7 @@ pub struct ZoneConfig {
 }
 
 /// Which crossings of a line make events (all are counted).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineEvents {
     #[default]
@@ -86,11 +87,13 @@ pub enum LineEvents {
 
 /// A tripwire from `from` to `to`. Crossing it from its left side to its
 /// right side (looking from `from` towards `to`) is `forward`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineConfig {
     pub name: String,
+    #[schema(value_type = [f64])]
     pub from: Point,
+    #[schema(value_type = [f64])]
     pub to: Point,
     /// Labels counted; default the camera's detection labels.
     pub labels: Option<Vec<String>>,

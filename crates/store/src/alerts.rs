@@ -9,10 +9,11 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use utoipa::ToSchema;
 
 /// Who a delivery is for: the on-duty officer and the route's channels
 /// (`primary`), or the duty leader after nobody acknowledged (`escalation`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryLevel {
     Primary,
@@ -37,7 +38,7 @@ impl DeliveryLevel {
 }
 
 /// Where a delivery stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// To send (first time, or again after a retriable failure).
@@ -68,7 +69,7 @@ impl DeliveryStatus {
 }
 
 /// How one attempt ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Ok,
@@ -139,12 +140,15 @@ pub enum RouteOutcome {
     AlreadyRouted,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// An alert: what an event (and the events merged into it) made the
+/// dispatcher send, and who acknowledged it.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Alert {
     pub id: i64,
     pub event_id: i64,
     pub camera_id: String,
     pub rule_key: String,
+    /// Events merged into the alert.
     pub count: i64,
     pub created_at: DateTime<Utc>,
     pub last_event_at: DateTime<Utc>,
@@ -157,7 +161,8 @@ pub struct Alert {
     pub acked_via: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One message of an alert to one channel (and officer).
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Delivery {
     pub id: i64,
     pub alert_id: i64,
@@ -175,7 +180,8 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One try at sending a delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Attempt {
     pub at: DateTime<Utc>,
     pub duration_ms: i64,
