@@ -8,9 +8,8 @@ mod common;
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tokio::sync::watch;
-use xueliang_api::{CameraView, FixedCameras};
-use xueliang_core::{CameraHealth, CameraState, CameraStats, Config, EventKind, NewEvent, Role};
+use xueliang_api::FixedCameras;
+use xueliang_core::{Config, EventKind, NewEvent, Role};
 use xueliang_store::{AccessStore, EventStore, SqliteStore};
 
 const CONFIG: &str = r#"
@@ -42,15 +41,7 @@ struct Centre {
 async fn centre() -> Centre {
     let (store, dir) = common::store().await;
     let config = Config::parse(CONFIG).unwrap();
-    let cameras = config
-        .cameras
-        .iter()
-        .map(|c| CameraView {
-            config: c.clone(),
-            health: watch::channel(CameraHealth::new(CameraState::Online, Utc::now())).1,
-            stats: Arc::new(CameraStats::default()),
-        })
-        .collect();
+    let cameras = common::online_cameras(&config);
     let base = common::serve(&store, Arc::new(FixedCameras(cameras))).await;
     Centre {
         base,

@@ -12,12 +12,9 @@ use common::PASSWORD;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
-use tokio::sync::watch;
 use xueliang_api::limiter::LoginPolicy;
-use xueliang_api::{AppState, CameraView, FixedCameras};
-use xueliang_core::{
-    CameraHealth, CameraState, CameraStats, Config, EventKind, ManualClock, Role, TrustedProxies,
-};
+use xueliang_api::{AppState, FixedCameras};
+use xueliang_core::{Config, EventKind, ManualClock, Role, TrustedProxies};
 use xueliang_store::{AccessStore, EventStore, SqliteStore};
 
 const CONFIG: &str = r#"
@@ -111,15 +108,7 @@ fn proxies(list: &[&str]) -> TrustedProxies {
 async fn centre_with(configure: impl FnOnce(AppState) -> AppState) -> Centre {
     let (store, dir) = common::store().await;
     let config = Config::parse(CONFIG).unwrap();
-    let cameras = config
-        .cameras
-        .iter()
-        .map(|c| CameraView {
-            config: c.clone(),
-            health: watch::channel(CameraHealth::new(CameraState::Online, Utc::now())).1,
-            stats: Arc::new(CameraStats::default()),
-        })
-        .collect();
+    let cameras = common::online_cameras(&config);
     let setup = xueliang_alerts::AlertSetup::from_config(&config).unwrap();
     let alerts = Arc::new(xueliang_alerts::AlertService::new(store.clone(), &setup));
     let state = configure(AppState::new(

@@ -30,6 +30,23 @@ pub async fn serve_state(state: AppState) -> String {
     base
 }
 
+/// Each camera of `config`, online now, with fresh counters.
+pub fn online_cameras(config: &xueliang_core::Config) -> Vec<xueliang_api::CameraView> {
+    config
+        .cameras
+        .iter()
+        .map(|c| xueliang_api::CameraView {
+            config: c.clone(),
+            health: tokio::sync::watch::channel(xueliang_core::CameraHealth::new(
+                xueliang_core::CameraState::Online,
+                Utc::now(),
+            ))
+            .1,
+            stats: Arc::new(xueliang_core::CameraStats::default()),
+        })
+        .collect()
+}
+
 pub const PASSWORD: &str = "a-long-password-1";
 
 /// Makes a user (password [`PASSWORD`]) directly in the store; its id.
