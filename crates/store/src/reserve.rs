@@ -96,5 +96,5 @@ fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     }
     // SAFETY: statvfs filled it in (rc == 0).
     let st = unsafe { st.assume_init() };
-    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
