@@ -170,12 +170,7 @@ fn fill(path: &Path) {
         }
     }
     // The last bytes: fill the final partial block too.
-    loop {
-        match f.write_all(&[0u8; 512]) {
-            Ok(()) => {}
-            Err(_) => break,
-        }
-    }
+    while f.write_all(&[0u8; 512]).is_ok() {}
     let _ = f.sync_all();
 }
 
