@@ -110,6 +110,8 @@ fn a_full_disk_keeps_the_service_up_and_loses_no_event() -> Result<()> {
         assert_eq!(gate["id"], "gate");
         assert_eq!(gate["health"]["state"], "online", "{gate}");
         assert_eq!(http_get_json(&healthz)?["status"], "degraded");
+        // Stored events are still read (new connections write nothing).
+        assert!(!objects(&x)?.is_empty());
     }
 
     // Space returns.
