@@ -2,7 +2,8 @@
 //! mounted by the test (needs root; the test fails, never skips, when it
 //! cannot mount), filled by the test while a camera is watched. The process
 //! stays up, `/healthz` says why the store is degraded, the camera stays
-//! online; once space returns a `store_full` event is recorded and the
+//! online and is still watched (an outage and its recovery show in its
+//! health while the disk is full); once space returns a `store_full` event is recorded and the
 //! events of the full stretch are stored.
 
 use anyhow::Result;
@@ -64,17 +65,19 @@ fn objects(x: &Xueliang) -> Result<Vec<Value>> {
 
 #[test]
 fn a_full_disk_keeps_the_service_up_and_loses_no_event() -> Result<()> {
-    let server = RtspServer::start(&[
+    let args = [
         "--mount".into(),
         format!("gate={}", fixture("vtest-h264.mp4").display()),
         "--loop".into(),
-    ])?;
+    ];
+    let server = RtspServer::start(&args)?;
+    let rtsp_port = server.port;
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let fs = Tmpfs::mount(&data, "64m");
     let port = free_port();
     let config = format!(
-        "{}\n[health]\nsample_interval_s = 1\n\n[[cameras]]\nid = \"gate\"\nname = \"gate\"\nurl = \"{}\"\n\
+        "{}\n[health]\nsample_interval_s = 1\noffline_grace_s = 2\n\n[[cameras]]\nid = \"gate\"\nname = \"gate\"\nurl = \"{}\"\n\
          detection = {{ fps = 5, labels = [\"person\"], min_score = 0.5, cooldown_s = 2, lost_after_s = 1 }}\n",
         config_header(dir.path(), port, 0.5),
         server.url("gate"),
@@ -114,6 +117,19 @@ fn a_full_disk_keeps_the_service_up_and_loses_no_event() -> Result<()> {
         assert!(!objects(&x)?.is_empty());
     }
 
+    // The camera is still watched: it goes offline (its camera_offline event
+    // written or waiting) and comes back, and its health shows both.
+    drop(server);
+    wait_for(Duration::from_secs(20), || {
+        Ok((x.health("gate")?["state"] == "offline").then_some(()))
+    })?;
+    std::thread::sleep(Duration::from_secs(4)); // past the grace period
+    let _back = RtspServer::start_on(rtsp_port, &args)?;
+    wait_for(Duration::from_secs(30), || {
+        Ok((x.health("gate")?["state"] == "online").then_some(()))
+    })?;
+    assert_eq!(http_get_json(&healthz)?["status"], "degraded");
+
     // Space returns.
     std::fs::remove_file(&filler)?;
     let full = wait_for(Duration::from_secs(60), || {
@@ -128,7 +144,9 @@ fn a_full_disk_keeps_the_service_up_and_loses_no_event() -> Result<()> {
         "{full}"
     );
     assert_eq!(http_get_json(&healthz)?["status"], "ok");
-    // Events of the full stretch were stored, none lost on the way.
+    // The outage's events and those of the full stretch were stored.
+    let offline = x.all_events("&kind=camera_offline&camera=gate")?;
+    assert_eq!(offline.len(), 1, "{offline:?}");
     let later = wait_for(Duration::from_secs(30), || {
         let later: Vec<Value> = objects(&x)?
             .into_iter()
