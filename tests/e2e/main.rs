@@ -7,6 +7,7 @@ mod bad_input;
 mod cameras;
 mod config;
 mod dashboard;
+mod full_disk;
 mod health;
 mod logs;
 mod paths;

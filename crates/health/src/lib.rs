@@ -16,7 +16,9 @@ mod condition;
 mod monitor;
 mod picture;
 mod task;
+mod writes;
 
 pub use monitor::{CameraMonitor, Counters};
 pub use picture::PictureChecker;
 pub use task::{run_monitor, MonitorChange, MonitoredCamera, FIRST_SAMPLE_AFTER};
+pub use writes::QUEUED_SAMPLE_ROUNDS;

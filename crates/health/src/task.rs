@@ -3,8 +3,12 @@
 //! sample per enabled camera for the online-rate reports (the first after at
 //! most [`FIRST_SAMPLE_AFTER`], so a fresh start reports within seconds).
 //! Cameras are added and removed while it runs ([`MonitorChange`]).
+//! Its store writes go through a queue to a writer task of their own
+//! ([`crate::writes`]): a write that waits for a full disk never stops the
+//! cameras being watched.
 
 use crate::monitor::{CameraMonitor, Counters};
+use crate::writes::HealthWrites;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -12,11 +16,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use xueliang_core::config::CameraConfig;
 use xueliang_core::{CameraHealth, CameraStats, CameraStatus, Clock, HealthSample};
-use xueliang_store::{EventStore, EventWriter};
+use xueliang_store::EventStore;
 
 /// The longest wait for the first sample after the start: a report asked
 /// for in the first minutes of a run shows those minutes.
 pub const FIRST_SAMPLE_AFTER: Duration = Duration::from_secs(10);
+
+/// How long, after `shutdown`, the writer task may take to store what is
+/// queued (it may be retrying a full disk); then it is stopped.
+const WRITES_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 
 pub struct MonitoredCamera {
     pub config: CameraConfig,
@@ -58,7 +66,7 @@ pub async fn run_monitor(
         next_producer += 1;
     };
     let mut changes_open = true;
-    let mut writer = EventWriter::new(store.clone());
+    let (writes, writer_task) = HealthWrites::start(store);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sample = start;
@@ -70,7 +78,7 @@ pub async fn run_monitor(
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             change = changes.recv(), if changes_open => {
                 let now = clock.now();
                 match change {
@@ -79,7 +87,7 @@ pub async fn run_monitor(
                         if let Some(pos) = watched.iter().position(|w| w.camera.config.id == id) {
                             let mut w = watched.remove(pos);
                             for u in w.monitor.stop(now) {
-                                writer.apply(w.producer, u).await;
+                                writes.event(w.producer, u);
                             }
                         }
                     }
@@ -101,7 +109,7 @@ pub async fn run_monitor(
             );
             cam.health.send_replace(w.monitor.health().clone());
             for u in updates {
-                writer.apply(w.producer, u).await;
+                writes.event(w.producer, u);
             }
         }
         if now - last_sample >= next_after {
@@ -121,20 +129,17 @@ pub async fn run_monitor(
                     interval_ms,
                 })
                 .collect();
-            match store.insert_health_samples(samples).await {
-                Ok(()) => {
-                    if let Some(trouble) = store.health().succeeded() {
-                        writer.recovered(trouble).await;
-                    }
-                }
-                Err(e) => {
-                    if e.is_retriable() {
-                        store.health().failed(&e, chrono::Utc::now());
-                    }
-                    warn!(error = %e, "cannot store health samples; this interval is missing from the reports");
-                }
-            }
+            writes.samples(samples);
         }
+    }
+    writes.close();
+    let abort = writer_task.abort_handle();
+    if tokio::time::timeout(WRITES_AT_SHUTDOWN, writer_task)
+        .await
+        .is_err()
+    {
+        abort.abort();
+        warn!("the store did not take the health monitor's last writes before shutdown");
     }
 }
 

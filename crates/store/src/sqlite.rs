@@ -8,8 +8,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
 use std::path::PathBuf;
@@ -70,18 +69,34 @@ impl SqliteStore {
             pool,
             outbox_signal: Default::default(),
             changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
-            health: Default::default(),
+            health: Arc::new(match reserve_path(options.get_filename()) {
+                Some(reserve) => StoreHealth::with_reserve(reserve),
+                None => StoreHealth::default(),
+            }),
             file: options.get_filename().to_owned(),
         })
     }
 }
 
+/// The reserve file beside the database `file` (`<file>.reserve`); none
+/// for an in-memory database.
+fn reserve_path(file: &std::path::Path) -> Option<PathBuf> {
+    if file.as_os_str() == ":memory:" {
+        return None;
+    }
+    let mut name = file.as_os_str().to_owned();
+    name.push(".reserve");
+    Some(PathBuf::from(name))
+}
+
 /// Retention gives freed pages back to the file system with `PRAGMA
-/// incremental_vacuum`, which needs `auto_vacuum = INCREMENTAL`. A new
-/// database has it from its first page (the connection options set it); a
-/// database made before has it after one full `VACUUM`, done here once: it
+/// incremental_vacuum`, which needs `auto_vacuum = INCREMENTAL`. A database
+/// has it after one full `VACUUM`, done here once (instant for a new one): it
 /// rewrites the file (needing as much free space again, and time in
-/// proportion to its size) and is logged.
+/// proportion to its size) and is logged. It is not a connection option: on
+/// a database that has it, setting it again writes the header, so every new
+/// connection would write, and on a full disk fail (`SQLITE_FULL`) before
+/// it could read anything.
 async fn enable_incremental_vacuum(pool: &SqlitePool) -> Result<(), StoreError> {
     let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
         .fetch_one(pool)
@@ -112,7 +127,6 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     Ok(options
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
-        .auto_vacuum(SqliteAutoVacuum::Incremental)
         // The WAL is cut back to this after a checkpoint (it counts in the budget).
         .pragma("journal_size_limit", (64 * 1024 * 1024).to_string())
         .foreign_keys(true)

@@ -3,6 +3,7 @@
 //! until a write succeeds again; `/healthz` shows why, and the writer that
 //! sees the first success after a full disk records a `store_full` event.
 
+use crate::reserve::Reserve;
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -37,9 +38,19 @@ pub struct StoreTrouble {
 pub struct StoreHealth {
     troubled: AtomicBool,
     trouble: Mutex<Option<StoreTrouble>>,
+    /// Deleted at the first full-disk failure, made again after a success.
+    reserve: Option<Reserve>,
 }
 
 impl StoreHealth {
+    /// Health with a reserve file of disk space at `reserve` (made now).
+    pub(crate) fn with_reserve(reserve: std::path::PathBuf) -> Self {
+        StoreHealth {
+            reserve: Some(Reserve::new(reserve)),
+            ..Default::default()
+        }
+    }
+
     /// Records a failed write.
     pub fn failed(&self, e: &StoreError, at: DateTime<Utc>) {
         let kind = if e.is_full() {
@@ -47,6 +58,11 @@ impl StoreHealth {
         } else {
             TroubleKind::Error
         };
+        if kind == TroubleKind::Full {
+            if let Some(r) = &self.reserve {
+                r.release();
+            }
+        }
         let mut t = self.lock();
         match t.as_mut() {
             Some(t) => {
@@ -70,12 +86,21 @@ impl StoreHealth {
     }
 
     /// Records a successful write; returns the stretch of failures it ends,
-    /// to exactly one caller.
+    /// to exactly one caller. A full-disk stretch ends only once the reserve
+    /// file is made again (space has returned): writes that succeed in the
+    /// room the deleted reserve left do not end it.
     pub fn succeeded(&self) -> Option<StoreTrouble> {
+        if let Some(r) = &self.reserve {
+            r.restore();
+        }
         if !self.troubled.load(Ordering::Acquire) {
             return None;
         }
         let mut t = self.lock();
+        let full = t.as_ref().is_some_and(|t| t.kind == TroubleKind::Full);
+        if full && self.reserve.as_ref().is_some_and(|r| r.is_missing()) {
+            return None;
+        }
         self.troubled.store(false, Ordering::Release);
         t.take()
     }

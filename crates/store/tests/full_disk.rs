@@ -156,3 +156,115 @@ fn query() -> EventQuery {
         ..Default::default()
     }
 }
+
+/// Writes a file of zeros until the disk refuses more.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        match f.write_all(&block) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("cannot fill the disk: {e}"),
+        }
+    }
+    // The last bytes: fill the final partial block too.
+    while f.write_all(&[0u8; 512]).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_disk_full_a_stored_event_is_read_and_its_alert_delivered() {
+    use xueliang_store::alerts::{AlertPlan, AttemptOutcome, AttemptRecord, Busy, PlannedDelivery};
+    use xueliang_store::AlertStore;
+    let fs = Tmpfs::mount("16m");
+    let store = Arc::new(
+        SqliteStore::open(&format!("sqlite://{}", fs.0.join("x.db").display()))
+            .await
+            .unwrap(),
+    );
+    let reserve = fs.0.join("x.db.reserve");
+    assert_eq!(
+        std::fs::metadata(&reserve).unwrap().len() as usize,
+        xueliang_store::RESERVE_BYTES
+    );
+    let stored = store.insert_event(event(0)).await.unwrap();
+    fill(&fs.0.join("filler"));
+    // An event in flight meets the full disk: the writer deletes the
+    // reserve and the event is stored in the room it left.
+    let mut writer = EventWriter::new(store.clone());
+    let in_flight = EventUpdate::Started {
+        key: 1,
+        event: event(1),
+    };
+    tokio::time::timeout(Duration::from_secs(30), writer.apply(0, in_flight))
+        .await
+        .expect("the event in flight was not stored in the reserve's room");
+    assert!(!reserve.exists());
+    let trouble = store.health().current().expect("not degraded");
+    assert_eq!(trouble.kind, TroubleKind::Full);
+    // Writes too big for any room fail and their connections are closed:
+    // every pooled connection is a fresh one after this.
+    for _ in 0..8 {
+        let huge = NewEvent {
+            snapshot: Some(vec![7u8; 2 * xueliang_store::RESERVE_BYTES]),
+            ..event(2)
+        };
+        let e = store.insert_event(huge).await.unwrap_err();
+        assert!(e.is_full(), "{e}");
+    }
+    // The stored event is read and its alert routed and delivered.
+    let got = store.get_event(stored).await.unwrap().unwrap();
+    assert_eq!(got.id, stored);
+    let waiting = store.waiting_outbox(10).await.unwrap();
+    assert!(waiting.contains(&stored), "{waiting:?}");
+    let plan = AlertPlan {
+        camera_id: "gate".into(),
+        rule_key: "object:person".into(),
+        flood_window: chrono::Duration::minutes(5),
+        escalate_at: None,
+        deliveries: vec![PlannedDelivery {
+            channel: "duty".into(),
+            officer: None,
+        }],
+    };
+    store
+        .route_event(stored, Utc::now(), Some(plan))
+        .await
+        .unwrap();
+    let due = store
+        .due_deliveries(
+            Utc::now() + chrono::Duration::seconds(1),
+            10,
+            &Busy::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    store
+        .record_attempt(AttemptRecord {
+            delivery_id: due[0].id,
+            at: Utc::now(),
+            duration_ms: 5,
+            outcome: AttemptOutcome::Ok,
+            error: None,
+            retry_at: None,
+        })
+        .await
+        .unwrap();
+    // Writes succeed in the reserve's room, yet the disk is still full.
+    assert!(store.health().succeeded().is_none());
+    assert!(store.health().current().is_some());
+
+    // Space returns: the reserve is made again and the stretch ends.
+    std::fs::remove_file(fs.0.join("filler")).unwrap();
+    let mut ended = None;
+    let start = Instant::now();
+    while ended.is_none() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ended = store.health().succeeded();
+    }
+    assert_eq!(ended.map(|t| t.kind), Some(TroubleKind::Full));
+    assert!(reserve.exists());
+}
