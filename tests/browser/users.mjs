@@ -80,7 +80,12 @@ async function run(page, context, browser) {
   check((await theirPage.$("#users-create")) === null, "a viewer sees the create form");
   const refused = await theirs.request.get(`${base}/api/v1/users`);
   check(refused.status() === 403, `GET /users as a viewer: ${refused.status()}`);
-  const made = await theirs.request.post(`${base}/api/v1/tokens`, { data: { name: "县平台" } });
+  // A session cannot make a longer-lived token without the password again.
+  const unconfirmed = await theirs.request.post(`${base}/api/v1/tokens`, { data: { name: "县平台" } });
+  check(unconfirmed.status() === 403, `POST /tokens without the password as ${newUser}: ${unconfirmed.status()}`);
+  const made = await theirs.request.post(`${base}/api/v1/tokens`, {
+    data: { name: "县平台", password: firstPassword },
+  });
   check(made.status() === 201, `POST /tokens as ${newUser}: ${made.status()}`);
   const apiToken = (await made.json()).token;
   const asToken = () => request.newContext({
