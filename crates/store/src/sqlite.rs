@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 use xueliang_core::{
     AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
     Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint, Workflow,
@@ -64,7 +64,17 @@ impl SqliteStore {
                 source,
             })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        enable_incremental_vacuum(&pool).await?;
+        if let Err(e) = enable_incremental_vacuum(&pool).await {
+            // An upgraded site with a large file and less free space than
+            // its size: start anyway; deleted rows' pages are still reused
+            // inside the file, only not given back to the file system.
+            warn!(
+                error = %e,
+                "cannot switch the database to incremental vacuum (it needs as much free space \
+                 as the file); retention frees pages for reuse inside the file; tried again at \
+                 the next start"
+            );
+        }
         Ok(SqliteStore {
             pool,
             outbox_signal: Default::default(),
