@@ -2,100 +2,18 @@
 //! monitor: the cameras are still watched and their health published, and
 //! the events are stored once the store takes writes again.
 
-use chrono::{DateTime, Duration, Utc};
-use futures::future::BoxFuture;
+use chrono::{Duration, Utc};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use xueliang_core::{
-    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, CameraHealth, CameraState, CameraStats,
-    CameraStatus, Clock, Config, Crossing, CrossingCount, Event, EventQuery, HealthReason,
-    HealthSample, ManualClock, NewEvent, TrackPoint,
+    CameraHealth, CameraState, CameraStats, CameraStatus, Clock, Config, EventQuery, HealthReason,
+    ManualClock,
 };
 use xueliang_health::{run_monitor, MonitorChange, MonitoredCamera};
-use xueliang_store::{EventStore, SqliteStore, StoreError, StoreHealth};
-
-/// A real SQLite store whose event inserts wait until `open` turns true.
-struct StuckStore {
-    inner: SqliteStore,
-    open: watch::Receiver<bool>,
-}
-
-impl EventStore for StuckStore {
-    fn insert_event(&self, event: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(async move {
-            let mut open = self.open.clone();
-            let _ = open.wait_for(|o| *o).await;
-            self.inner.insert_event(event).await
-        })
-    }
-    fn end_event(
-        &self,
-        id: i64,
-        ended_at: DateTime<Utc>,
-        score: f32,
-        boxes: Vec<BoxRecord>,
-        track: Vec<TrackPoint>,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.inner.end_event(id, ended_at, score, boxes, track)
-    }
-    fn improve_event(
-        &self,
-        id: i64,
-        score: f32,
-        boxes: Vec<BoxRecord>,
-        snapshot: Option<Vec<u8>>,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.inner.improve_event(id, score, boxes, snapshot)
-    }
-    fn record_crossings(&self, c: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.inner.record_crossings(c)
-    }
-    fn crossing_counts(
-        &self,
-        camera_id: Option<String>,
-        line: Option<String>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket: Bucket,
-    ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>> {
-        self.inner
-            .crossing_counts(camera_id, line, from, to, bucket)
-    }
-    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.end_orphaned_events(at)
-    }
-    fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
-        self.inner.get_event(id)
-    }
-    fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
-        self.inner.list_events(q)
-    }
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<xueliang_core::EventChange> {
-        self.inner.subscribe()
-    }
-    fn health(&self) -> &StoreHealth {
-        self.inner.health()
-    }
-    fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
-        self.inner.snapshot(id)
-    }
-    fn insert_health_samples(
-        &self,
-        samples: Vec<HealthSample>,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.inner.insert_health_samples(samples)
-    }
-    fn availability(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        group: AvailabilityGroup,
-    ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>> {
-        self.inner.availability(from, to, group)
-    }
-}
+use xueliang_store::testing::HeldInserts;
+use xueliang_store::{EventStore, SqliteStore};
 
 /// Waits (real time, up to 10 s) for the published health to satisfy `ok`.
 async fn published_when(
@@ -119,8 +37,9 @@ async fn a_waiting_event_write_does_not_stop_the_cameras_being_watched() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("h.db").display());
     let (open_tx, open) = watch::channel(false);
-    let store = Arc::new(StuckStore {
+    let store = Arc::new(HeldInserts {
         inner: SqliteStore::open(&url).await.unwrap(),
+        camera: None,
         open,
     });
     let t0 = Utc::now();

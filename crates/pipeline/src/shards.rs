@@ -129,100 +129,11 @@ fn run_shard(rx: Receiver<ShardInput>, writes: StoreQueue) {
 mod tests {
     use super::*;
     use chrono::{DateTime, Duration as Span, TimeZone, Utc};
-    use futures::future::BoxFuture;
     use std::time::{Duration, Instant};
     use tokio::sync::watch;
-    use xueliang_core::{
-        AvailabilityGroup, AvailabilityRow, BBox, BoxRecord, Bucket, CameraRef, Config, Crossing,
-        CrossingCount, DecodedFrame, Detection, Event, EventQuery, HealthSample, NewEvent,
-        TrackPoint,
-    };
-    use xueliang_store::{SqliteStore, StoreError};
-
-    /// A real SQLite store whose inserts of `stuck_camera`'s events wait
-    /// until `open` turns true: a database write that hangs.
-    struct StuckStore {
-        inner: SqliteStore,
-        stuck_camera: &'static str,
-        open: watch::Receiver<bool>,
-    }
-
-    impl EventStore for StuckStore {
-        fn insert_event(&self, event: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>> {
-            Box::pin(async move {
-                if event.camera_id == self.stuck_camera {
-                    let mut open = self.open.clone();
-                    let _ = open.wait_for(|o| *o).await;
-                }
-                self.inner.insert_event(event).await
-            })
-        }
-        fn end_event(
-            &self,
-            id: i64,
-            ended_at: DateTime<Utc>,
-            score: f32,
-            boxes: Vec<BoxRecord>,
-            track: Vec<TrackPoint>,
-        ) -> BoxFuture<'_, Result<(), StoreError>> {
-            self.inner.end_event(id, ended_at, score, boxes, track)
-        }
-        fn improve_event(
-            &self,
-            id: i64,
-            score: f32,
-            boxes: Vec<BoxRecord>,
-            snapshot: Option<Vec<u8>>,
-        ) -> BoxFuture<'_, Result<(), StoreError>> {
-            self.inner.improve_event(id, score, boxes, snapshot)
-        }
-        fn record_crossings(&self, c: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
-            self.inner.record_crossings(c)
-        }
-        fn crossing_counts(
-            &self,
-            camera_id: Option<String>,
-            line: Option<String>,
-            from: DateTime<Utc>,
-            to: DateTime<Utc>,
-            bucket: Bucket,
-        ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>> {
-            self.inner
-                .crossing_counts(camera_id, line, from, to, bucket)
-        }
-        fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
-            self.inner.end_orphaned_events(at)
-        }
-        fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
-            self.inner.get_event(id)
-        }
-        fn health(&self) -> &xueliang_store::StoreHealth {
-            self.inner.health()
-        }
-        fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
-            self.inner.list_events(q)
-        }
-        fn subscribe(&self) -> tokio::sync::broadcast::Receiver<xueliang_core::EventChange> {
-            self.inner.subscribe()
-        }
-        fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
-            self.inner.snapshot(id)
-        }
-        fn insert_health_samples(
-            &self,
-            samples: Vec<HealthSample>,
-        ) -> BoxFuture<'_, Result<(), StoreError>> {
-            self.inner.insert_health_samples(samples)
-        }
-        fn availability(
-            &self,
-            from: DateTime<Utc>,
-            to: DateTime<Utc>,
-            group: AvailabilityGroup,
-        ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>> {
-            self.inner.availability(from, to, group)
-        }
-    }
+    use xueliang_core::{BBox, CameraRef, Config, DecodedFrame, Detection, Event, EventQuery};
+    use xueliang_store::testing::HeldInserts;
+    use xueliang_store::SqliteStore;
 
     const CONFIG: &str = "[detection]\nlabels = [\"person\"]\n\
         [[cameras]]\nid = \"a\"\nname = \"A\"\nurl = \"rtsp://h/a\"\n\
@@ -266,9 +177,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("x.db").display());
         let (open_tx, open) = watch::channel(false);
-        let store = Arc::new(StuckStore {
+        let store = Arc::new(HeldInserts {
             inner: rt.block_on(SqliteStore::open(&url)).unwrap(),
-            stuck_camera: "a",
+            camera: Some("a"),
             open,
         });
         let (shards, threads) = Shards::start(2, store.clone(), rt.handle().clone()).unwrap();

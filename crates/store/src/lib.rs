@@ -14,6 +14,8 @@ mod sqlite_access;
 mod sqlite_alerts;
 mod sqlite_cameras;
 mod store_health;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod writer;
 
 pub use access::{AccessStore, NewToken, StepOutcome};
