@@ -152,6 +152,10 @@ const zh = {
   "reason.low_fps": "帧率过低",
   "reason.packet_loss": "丢包",
   "reason.decode_errors": "部分帧解码失败",
+  "reason.device_offline": "设备未注册",
+  "reason.keepalive_lost": "设备心跳超时",
+  "reason.invite_refused": "设备拒绝点播",
+  "reason.no_media": "收流超时",
 
   "report.from": "开始",
   "report.to": "结束",
@@ -363,6 +367,10 @@ const en = {
   "reason.low_fps": "low frame rate",
   "reason.packet_loss": "packet loss",
   "reason.decode_errors": "some frames fail to decode",
+  "reason.device_offline": "device not registered",
+  "reason.keepalive_lost": "device keepalives stopped",
+  "reason.invite_refused": "device refused the stream request",
+  "reason.no_media": "no media after the stream request",
 
   "report.from": "From",
   "report.to": "To",

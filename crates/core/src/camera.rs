@@ -77,6 +77,15 @@ pub enum HealthReason {
     PacketLoss,
     /// Degraded: some frames fail to decode.
     DecodeErrors,
+    /// GB/T 28181: the device is not registered (never was, unregistered, or
+    /// its registration expired).
+    DeviceOffline,
+    /// GB/T 28181: the device stopped sending keepalives.
+    KeepaliveLost,
+    /// GB/T 28181: the device refused the INVITE (the detail has the SIP code).
+    InviteRefused,
+    /// GB/T 28181: the INVITE was accepted but no media arrived (收流超时).
+    NoMedia,
 }
 
 impl HealthReason {
@@ -95,6 +104,10 @@ impl HealthReason {
             HealthReason::LowFps => "low_fps",
             HealthReason::PacketLoss => "packet_loss",
             HealthReason::DecodeErrors => "decode_errors",
+            HealthReason::DeviceOffline => "device_offline",
+            HealthReason::KeepaliveLost => "keepalive_lost",
+            HealthReason::InviteRefused => "invite_refused",
+            HealthReason::NoMedia => "no_media",
         }
     }
 }

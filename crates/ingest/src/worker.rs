@@ -1,28 +1,28 @@
-//! The per-camera worker: `run()` loops `run_once()` until shutdown, backing off
-//! between sessions; every await races the shutdown token and has a timeout.
+//! The per-camera worker: `run()` loops sessions of its [`FrameSource`] until
+//! shutdown, backing off between them; every await races the shutdown token,
+//! and a silence watchdog ends a session that stops sending video.
 
 use crate::classify::SessionError;
+use crate::source::{AccessUnit, FrameSource, SourceSession};
 use chrono::Utc;
-use futures::StreamExt;
-use retina::client::{PlayOptions, Session, SessionOptions, SetupOptions, Transport};
-use retina::codec::{CodecItem, FrameFormat};
-use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, info_span, warn, Instrument};
-use xueliang_core::config::{CameraConfig, IngestConfig};
+use xueliang_core::config::IngestConfig;
 use xueliang_core::{
     CameraRef, CameraState, CameraStats, CameraStatus, EncodedFrame, FrameSink, HealthReason,
-    PushOutcome, RetryPolicy, VideoCodec,
+    PushOutcome, RetryPolicy,
 };
 
 /// Timeouts and backoff of the ingest workers.
 #[derive(Clone, Debug)]
 pub struct IngestSettings {
+    /// Limit of each step of opening a session (RTSP: DESCRIBE, SETUP, PLAY).
     pub connect_timeout: Duration,
+    /// A session with no video for this long is ended and opened again.
     pub frame_timeout: Duration,
     /// Delays between sessions: `backoff_initial_s` doubling to
     /// `backoff_max_s`, the lower half random.
@@ -42,9 +42,9 @@ impl From<&IngestConfig> for IngestSettings {
     }
 }
 
-pub struct CameraWorker {
+pub struct CameraWorker<S> {
     pub camera: CameraRef,
-    pub config: CameraConfig,
+    pub source: S,
     pub settings: IngestSettings,
     pub sink: Arc<dyn FrameSink>,
     pub stats: Arc<CameraStats>,
@@ -58,7 +58,7 @@ enum Stop {
     Failed(SessionError),
 }
 
-impl CameraWorker {
+impl<S: FrameSource> CameraWorker<S> {
     /// Runs sessions until shutdown. Never returns an error: failures become the
     /// published state and a backed-off retry.
     pub async fn run(&self) {
@@ -73,7 +73,7 @@ impl CameraWorker {
             self.sink.reset(&self.camera);
             self.publish(CameraStatus::new(CameraState::Connecting, Utc::now()));
             let mut got_frames = false;
-            match self.run_once(&mut got_frames).await {
+            match self.session(&mut got_frames).await {
                 Stop::Shutdown => return,
                 Stop::Failed(e) => {
                     if got_frames {
@@ -110,100 +110,18 @@ impl CameraWorker {
         });
     }
 
-    /// Races `fut` against shutdown and a timeout.
-    async fn bounded<T>(
-        &self,
-        stage: &str,
-        limit: Duration,
-        fut: impl Future<Output = Result<T, retina::Error>>,
-    ) -> Result<T, Stop> {
-        tokio::select! {
+    /// One session: open, skip to the first key frame, hand every access unit
+    /// to the sink until the source fails, goes silent or shutdown.
+    async fn session(&self, got_frames: &mut bool) -> Stop {
+        let mut session = tokio::select! {
             biased;
-            _ = self.shutdown.cancelled() => Err(Stop::Shutdown),
-            r = tokio::time::timeout(limit, fut) => match r {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(Stop::Failed(SessionError::from_retina(stage, &e))),
-                Err(_) => Err(Stop::Failed(SessionError::new(
-                    HealthReason::Unreachable,
-                    format!("{stage}: no answer within {} s", limit.as_secs_f64()),
-                ))),
+            _ = self.shutdown.cancelled() => return Stop::Shutdown,
+            r = self.source.open() => match r {
+                Ok(s) => s,
+                Err(e) => return Stop::Failed(e),
             },
-        }
-    }
-
-    async fn run_once(&self, got_frames: &mut bool) -> Stop {
-        match self.session(got_frames).await {
-            Ok(never) => match never {},
-            Err(stop) => stop,
-        }
-    }
-
-    async fn session(&self, got_frames: &mut bool) -> Result<std::convert::Infallible, Stop> {
-        let creds = self
-            .config
-            .username
-            .as_ref()
-            .map(|u| retina::client::Credentials {
-                username: u.clone(),
-                password: self
-                    .config
-                    .password
-                    .as_ref()
-                    .map(|p| p.expose().to_owned())
-                    .unwrap_or_default(),
-            });
-        let options = SessionOptions::default()
-            .creds(creds)
-            .user_agent(concat!("xueliang/", env!("CARGO_PKG_VERSION")).to_owned());
-        let limit = self.settings.connect_timeout;
-        let mut session = self
-            .bounded(
-                "DESCRIBE",
-                limit,
-                Session::describe(self.config.url.clone(), options),
-            )
-            .await?;
-        let (index, codec) = session
-            .streams()
-            .iter()
-            .enumerate()
-            .find_map(|(i, s)| {
-                if s.media() != "video" {
-                    return None;
-                }
-                match s.encoding_name() {
-                    "h264" => Some((i, VideoCodec::H264)),
-                    "h265" => Some((i, VideoCodec::H265)),
-                    _ => None,
-                }
-            })
-            .ok_or_else(|| {
-                let found: Vec<String> = session
-                    .streams()
-                    .iter()
-                    .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
-                    .collect();
-                Stop::Failed(SessionError::new(
-                    HealthReason::UnsupportedCodec,
-                    format!(
-                        "no H.264 or H.265 video stream (found: {})",
-                        found.join(", ")
-                    ),
-                ))
-            })?;
-        let setup = SetupOptions::default()
-            .transport(Transport::Tcp(Default::default()))
-            .frame_format(FrameFormat::SIMPLE);
-        self.bounded("SETUP", limit, session.setup(index, setup))
-            .await?;
-        let playing = self
-            .bounded("PLAY", limit, session.play(PlayOptions::default()))
-            .await?;
-        let mut frames = playing
-            .demuxed()
-            .map_err(|e| Stop::Failed(SessionError::from_retina("PLAY", &e)))?;
-        info!(codec = codec.as_str(), "session playing");
-
+        };
+        info!("session open");
         let mut waiting_for_key = true;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -211,47 +129,33 @@ impl CameraWorker {
         loop {
             let item = tokio::select! {
                 biased;
-                _ = self.shutdown.cancelled() => return Err(Stop::Shutdown),
+                _ = self.shutdown.cancelled() => return Stop::Shutdown,
                 _ = tick.tick() => {
                     if last_frame.elapsed() > self.settings.frame_timeout {
-                        return Err(Stop::Failed(SessionError::new(
+                        return Stop::Failed(SessionError::new(
                             HealthReason::Stalled,
                             format!(
                                 "no video frame for {} s",
                                 self.settings.frame_timeout.as_secs_f64()
                             ),
-                        )));
+                        ));
                     }
                     continue;
                 }
-                item = frames.next() => item,
+                item = session.next() => item,
             };
-            let frame = match item {
-                None => {
-                    return Err(Stop::Failed(SessionError::new(
+            let unit = match item {
+                Ok(Some(unit)) => unit,
+                Ok(None) => {
+                    return Stop::Failed(SessionError::new(
                         HealthReason::StreamEnded,
                         "the server ended the stream",
-                    )));
+                    ));
                 }
-                Some(Err(e)) => {
-                    return Err(Stop::Failed(SessionError::from_retina("read", &e)));
-                }
-                Some(Ok(CodecItem::VideoFrame(f))) => f,
-                Some(Ok(CodecItem::Rtcp(rtcp))) => {
-                    // RTCP BYE (type 203): the sender says the stream is over.
-                    if rtcp.pkts().any(|p| p.payload_type() == 203) {
-                        return Err(Stop::Failed(SessionError::new(
-                            HealthReason::StreamEnded,
-                            "the server ended the stream (RTCP BYE)",
-                        )));
-                    }
-                    continue;
-                }
-                Some(Ok(_)) => continue,
+                Err(e) => return Stop::Failed(e),
             };
             last_frame = Instant::now();
-            let is_key = frame.is_random_access_point();
-            if waiting_for_key && !is_key {
+            if waiting_for_key && !unit.is_key {
                 continue;
             }
             if waiting_for_key {
@@ -259,36 +163,48 @@ impl CameraWorker {
                 *got_frames = true;
                 self.publish(CameraStatus::new(CameraState::Online, Utc::now()));
             }
-            let received_at = Utc::now();
-            let stats = &self.stats;
-            CameraStats::add(&stats.frames_received, 1);
-            CameraStats::add(&stats.bytes_received, frame.data().len() as u64);
-            CameraStats::add(&stats.lost_packets, frame.loss() as u64);
-            stats.last_frame_unix_ms.store(
-                received_at.timestamp_millis().max(1) as u64,
-                Ordering::Relaxed,
-            );
-            let encoded = EncodedFrame {
-                camera: self.camera.clone(),
-                codec,
-                is_key,
-                new_parameters: frame.has_new_parameters(),
-                stream_time: frame.timestamp().elapsed_secs(),
-                received_at,
-                data: frame.into_data(),
-            };
-            match self.sink.push(encoded) {
-                PushOutcome::Accepted => {}
-                PushOutcome::Dropped => CameraStats::add(&stats.frames_dropped_decode, 1),
-                PushOutcome::Closed => return Err(Stop::Shutdown),
+            if let Err(stop) = self.hand_on(unit) {
+                return stop;
             }
+        }
+    }
+
+    /// Counts an access unit and pushes it to the sink (never blocks).
+    fn hand_on(&self, unit: AccessUnit) -> Result<(), Stop> {
+        let received_at = Utc::now();
+        let stats = &self.stats;
+        CameraStats::add(&stats.frames_received, 1);
+        CameraStats::add(&stats.bytes_received, unit.data.len() as u64);
+        CameraStats::add(&stats.lost_packets, unit.lost_packets as u64);
+        stats.last_frame_unix_ms.store(
+            received_at.timestamp_millis().max(1) as u64,
+            Ordering::Relaxed,
+        );
+        let encoded = EncodedFrame {
+            camera: self.camera.clone(),
+            codec: unit.codec,
+            is_key: unit.is_key,
+            new_parameters: unit.new_parameters,
+            stream_time: unit.stream_time,
+            received_at,
+            data: unit.data,
+        };
+        match self.sink.push(encoded) {
+            PushOutcome::Accepted => Ok(()),
+            PushOutcome::Dropped => {
+                CameraStats::add(&stats.frames_dropped_decode, 1);
+                Ok(())
+            }
+            PushOutcome::Closed => Err(Stop::Shutdown),
         }
     }
 }
 
 /// Spawns the worker under a supervisor: a panic is logged with the camera id
 /// and the worker restarts after a pause; it is never silently lost.
-pub fn spawn_supervised(worker: Arc<CameraWorker>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_supervised<S: FrameSource>(
+    worker: Arc<CameraWorker<S>>,
+) -> tokio::task::JoinHandle<()> {
     let span = info_span!("camera", camera = %worker.camera.id);
     tokio::spawn(
         async move {

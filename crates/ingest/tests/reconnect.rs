@@ -10,7 +10,7 @@ use xueliang_core::{
     CameraRef, CameraState, CameraStats, CameraStatus, Config, EncodedFrame, FrameSink,
     PushOutcome, RetryPolicy,
 };
-use xueliang_ingest::{CameraWorker, IngestSettings};
+use xueliang_ingest::{CameraWorker, IngestSettings, RtspSource};
 
 /// Records when each session starts (the worker resets its sink then).
 #[derive(Default)]
@@ -56,7 +56,7 @@ async fn reconnect_delays_grow_and_are_capped() -> anyhow::Result<()> {
             index: 0,
             id: "gate".into(),
         },
-        config: config.cameras[0].clone(),
+        source: RtspSource::for_camera(&config.cameras[0], Duration::from_secs(2)),
         settings: IngestSettings {
             connect_timeout: Duration::from_secs(2),
             frame_timeout: Duration::from_secs(2),

@@ -20,7 +20,7 @@ use xueliang_core::{
     CameraStatus,
 };
 use xueliang_health::{MonitorChange, MonitoredCamera};
-use xueliang_ingest::{spawn_supervised, CameraWorker, IngestSettings};
+use xueliang_ingest::{spawn_supervised, CameraWorker, IngestSettings, RtspSource};
 use xueliang_store::{CameraStore, SqliteStore};
 
 /// Applies a JSON merge patch (RFC 7396) to `target`.
@@ -186,9 +186,11 @@ impl CameraRegistry {
             match added {
                 Ok(Some((sink, latest))) => {
                     let token = self.parts.shutdown.child_token();
+                    let source =
+                        RtspSource::for_camera(&config, self.parts.settings.connect_timeout);
                     let worker = CameraWorker {
                         camera,
-                        config: config.clone(),
+                        source,
                         settings: self.parts.settings.clone(),
                         sink,
                         stats: stats.clone(),

@@ -1,0 +1,1 @@
+//! SIP: the platform side of GB/T 28181 signalling.
