@@ -10,6 +10,7 @@ mod body;
 mod cameras;
 mod control;
 mod dashboard;
+mod devices;
 mod document;
 mod error;
 mod event_body;
@@ -77,6 +78,8 @@ pub struct AppState {
     live: Arc<live::LiveFeed>,
     /// What retention removed (for the metrics); `None` when it does not run.
     pub retention: Option<Arc<RetentionTotals>>,
+    /// The GB/T 28181 devices; `None` when `[gb28181]` is not configured.
+    pub devices: Option<Arc<dyn xueliang_core::gb28181::DeviceDirectory>>,
 }
 
 impl AppState {
@@ -97,12 +100,22 @@ impl AppState {
             access_changes: Arc::new(watch::channel(0).0),
             live: Default::default(),
             retention: None,
+            devices: None,
         }
     }
 
     /// The same state, with retention's totals shown in the metrics.
     pub fn with_retention(mut self, totals: Arc<RetentionTotals>) -> Self {
         self.retention = Some(totals);
+        self
+    }
+
+    /// The same state, with the GB/T 28181 devices in the API.
+    pub fn with_devices(
+        mut self,
+        devices: Arc<dyn xueliang_core::gb28181::DeviceDirectory>,
+    ) -> Self {
+        self.devices = Some(devices);
         self
     }
 
@@ -167,6 +180,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(audit::router())
         .merge(cameras::router())
+        .merge(devices::router())
         .merge(events::router())
         .merge(stats::router())
         .merge(reports::router())

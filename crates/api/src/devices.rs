@@ -1,0 +1,67 @@
+//! `GET /gb28181/devices` and `POST /gb28181/devices/{id}/catalog`: the
+//! GB/T 28181 devices registered to the centre (admins only: the list shows
+//! network addresses).
+
+use crate::auth::Caller;
+use crate::body::List;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use xueliang_core::access::Role;
+use xueliang_core::gb28181::{CatalogError, GbDevice};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(catalog))
+}
+
+/// The GB/T 28181 devices (admin): registration, address, last keepalive
+/// and channels. Empty when `[gb28181]` is not configured.
+#[utoipa::path(get, path = "/gb28181/devices", tag = "gb28181",
+    responses((status = 200, description = "Devices", body = List<GbDevice>),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<List<GbDevice>>, ApiError> {
+    caller.require(Role::Admin)?;
+    let items = state
+        .devices
+        .as_ref()
+        .map(|d| d.devices())
+        .unwrap_or_default();
+    Ok(Json(List { items }))
+}
+
+/// Ask a device for its catalog again (admin); its channels are updated
+/// when the answer arrives.
+#[utoipa::path(post, path = "/gb28181/devices/{id}/catalog", tag = "gb28181",
+    params(("id" = String, Path, description = "the device's 20-digit id")),
+    responses((status = 202, description = "Asked"),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody),
+        (status = 404, description = "No such device (`not_found`)", body = crate::error::ErrorBody),
+        (status = 409, description = "The device is offline (`conflict`)", body = crate::error::ErrorBody)))]
+async fn catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let Some(devices) = state.devices.as_ref() else {
+        return Err(ApiError::not_found(format!("no device with id \"{id}\"")));
+    };
+    match devices.query_catalog(&id).await {
+        Ok(()) => Ok(StatusCode::ACCEPTED),
+        Err(e @ CatalogError::NotFound(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ CatalogError::Offline(_)) => Err(ApiError::conflict(
+            crate::error::ErrorCode::Conflict,
+            e.to_string(),
+        )),
+        Err(CatalogError::Failed(cause)) => Err(ApiError::internal(cause)),
+    }
+}
