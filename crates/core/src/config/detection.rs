@@ -1,0 +1,133 @@
+//! `[detection]` and a camera's `detection` table: rate, labels, score
+//! thresholds, event cooldown, and the time zone of schedules.
+
+use crate::camera_error::CameraError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Detection settings: the `[detection]` defaults, overridden per camera by
+/// `[cameras.detection]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionSettings {
+    /// Detections per second to run on this camera (independent of its frame rate).
+    pub fps: f64,
+    /// Labels that make events.
+    pub labels: Vec<String>,
+    /// Minimum score for labels without their own threshold.
+    pub min_score: f32,
+    /// Per-label minimum scores.
+    pub thresholds: BTreeMap<String, f32>,
+    /// Seconds after an event of a label starts on a camera before another
+    /// event of the same label may start there.
+    pub cooldown_s: f64,
+    /// Seconds an object may go unseen before its appearance (and event) ends.
+    pub lost_after_s: f64,
+    /// Time zone of zone schedules (IANA name).
+    pub timezone: String,
+}
+
+impl Default for DetectionSettings {
+    fn default() -> Self {
+        DetectionSettings {
+            fps: 5.0,
+            labels: vec![
+                "person".into(),
+                "car".into(),
+                "motorcycle".into(),
+                "bicycle".into(),
+                "truck".into(),
+                "bus".into(),
+            ],
+            min_score: 0.5,
+            thresholds: BTreeMap::new(),
+            cooldown_s: 30.0,
+            lost_after_s: 3.0,
+            timezone: "Asia/Shanghai".into(),
+        }
+    }
+}
+
+impl DetectionSettings {
+    /// The minimum score for a label, or `None` when the label makes no events.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
+    pub fn threshold(&self, label: &str) -> Option<f32> {
+        if !self.labels.iter().any(|l| l == label) {
+            return None;
+        }
+        Some(
+            self.thresholds
+                .get(label)
+                .copied()
+                .unwrap_or(self.min_score),
+        )
+    }
+
+    /// The lowest threshold of any watched label: detections below it are noise.
+    pub fn floor(&self) -> f32 {
+        self.labels
+            .iter()
+            .filter_map(|l| self.threshold(l))
+            .fold(f32::INFINITY, f32::min)
+    }
+
+    /// Checks the values; the error names the field inside the table.
+    pub(super) fn validate(&self) -> Result<(), CameraError> {
+        if !(self.fps > 0.0 && self.fps <= 60.0) {
+            return Err(CameraError::new(
+                "fps",
+                format!("field `fps`: must be in (0, 60], got {}", self.fps),
+            ));
+        }
+        if self.labels.is_empty() {
+            return Err(CameraError::new(
+                "labels",
+                "field `labels`: must name at least one label",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return Err(CameraError::new(
+                "min_score",
+                format!(
+                    "field `min_score`: must be in [0, 1], got {}",
+                    self.min_score
+                ),
+            ));
+        }
+        for (label, t) in &self.thresholds {
+            if !(0.0..=1.0).contains(t) {
+                let field = format!("thresholds.{label}");
+                let message = format!("field `{field}`: must be in [0, 1], got {t}");
+                return Err(CameraError::new(field, message));
+            }
+        }
+        if !(self.cooldown_s >= 0.0 && self.cooldown_s.is_finite()) {
+            return Err(CameraError::new(
+                "cooldown_s",
+                format!("field `cooldown_s`: must be >= 0, got {}", self.cooldown_s),
+            ));
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(CameraError::new(
+                "timezone",
+                format!(
+                    "field `timezone`: unknown time zone \"{}\" (use an IANA name such as Asia/Shanghai)",
+                    self.timezone
+                ),
+            ));
+        }
+        if !(self.lost_after_s > 0.0 && self.lost_after_s.is_finite()) {
+            return Err(CameraError::new(
+                "lost_after_s",
+                format!(
+                    "field `lost_after_s`: must be > 0, got {}",
+                    self.lost_after_s
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,43 @@
+//! The TOML configuration file: parsing, defaults and validation.
+//!
+//! Cameras are parsed one by one so that every error names the camera
+//! (`cameras[2] (id "east-gate")`) and the field.
+//!
+//! One file per section of the file: `server.rs`, `storage.rs`,
+//! `detector.rs`, `decode.rs`, `ingest.rs`, `detection.rs`, `health.rs` and
+//! `camera.rs` (one `[[cameras]]` table). `file.rs` holds [`Config`], which
+//! puts them together; `camera_defaults.rs` what a camera inherits;
+//! `tables.rs` the TOML/JSON helpers they share. `[organisation]` and
+//! `[alerts]` are kept as tables and read by the alerts crate.
+//!
+//! A new section `[name]`: a file `name.rs` here with its struct, its
+//! `Default` and a `validate` returning the message without the section's
+//! name; a field in `RawConfig` and `Config` and a line in `Config::parse`
+//! (`file.rs`); its types re-exported below. Its tests go in `tests/`.
+
+mod camera;
+mod camera_defaults;
+mod decode;
+mod detection;
+mod detector;
+mod file;
+mod health;
+mod ingest;
+mod server;
+mod storage;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+pub use crate::camera_error::CameraError;
+pub use camera::{redact_userinfo, CameraConfig, RawCamera};
+pub use camera_defaults::CameraDefaults;
+pub use decode::{DecodeConfig, HwAccel};
+pub use detection::DetectionSettings;
+pub use detector::{DetectorConfig, ExecutionProvider, DEFAULT_MODEL, DEFAULT_ONNXRUNTIME};
+pub use file::{Config, ConfigError};
+pub use health::{HealthDefaults, HealthSettings};
+pub use ingest::IngestConfig;
+pub use server::ServerConfig;
+pub use storage::StorageConfig;
+pub use tables::toml_to_json;
