@@ -14,7 +14,6 @@ pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod gb28181;
-pub mod gb28181_config;
 pub mod luma;
 pub mod paths;
 pub mod proxies;

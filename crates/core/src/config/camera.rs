@@ -199,8 +199,19 @@ impl CameraConfig {
 /// refused (they would end up in logs); they go in `username`/`password`.
 fn parse_rtsp_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| format!("\"{}\" is not a URL: {e}", redact_userinfo(s)))?;
+    if url.scheme() == "gb28181" {
+        return match super::gb28181::gb_channel_of(&url) {
+            Some(_) => Ok(url),
+            None => Err(format!(
+                "\"{s}\": a GB/T 28181 channel is gb28181://<device id>/<channel id>, both 20 digits"
+            )),
+        };
+    }
     if url.scheme() != "rtsp" {
-        return Err(format!("scheme must be rtsp, got \"{}\"", url.scheme()));
+        return Err(format!(
+            "scheme must be rtsp (or gb28181), got \"{}\"",
+            url.scheme()
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("the URL has no host".into());

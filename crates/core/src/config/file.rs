@@ -42,6 +42,8 @@ pub struct Config {
     /// `[alerts]` (routing, channels) as written; the alerts stage parses and
     /// validates it.
     pub alerts: toml::Table,
+    /// `[gb28181]`: the SIP platform GB/T 28181 devices register to.
+    pub gb28181: Option<super::Gb28181Config>,
     pub cameras: Vec<CameraConfig>,
     /// What cameras inherit (`[detection]`, `[health]`): to read cameras
     /// defined outside the file (through the API) with the same rules.
@@ -72,6 +74,7 @@ struct RawConfig {
     organisation: toml::Table,
     #[serde(default)]
     alerts: toml::Table,
+    gb28181: Option<toml::Value>,
     #[serde(default)]
     cameras: Vec<toml::Value>,
 }
@@ -191,6 +194,19 @@ impl Config {
             }
             cameras.push(cam);
         }
+        let gb28181 = raw
+            .gb28181
+            .map(super::Gb28181Config::from_toml)
+            .transpose()
+            .map_err(|e| format!("[gb28181]: {e}"))?;
+        if gb28181.is_none() {
+            if let Some(c) = cameras.iter().find(|c| c.url.scheme() == "gb28181") {
+                return Err(format!(
+                    "camera \"{}\": field `url`: a gb28181:// camera needs a [gb28181] section",
+                    c.id
+                ));
+            }
+        }
         Ok(Config {
             server: raw.server,
             storage: raw.storage,
@@ -201,6 +217,7 @@ impl Config {
             health: health_defaults,
             organisation: raw.organisation,
             alerts: raw.alerts,
+            gb28181,
             cameras,
             camera_defaults,
             camera_definitions,

@@ -125,6 +125,16 @@ pub fn is_gb_id(s: &str) -> bool {
     s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The `(device id, channel id)` of a `gb28181://<device>/<channel>` URL.
+pub fn gb_channel_of(url: &url::Url) -> Option<(String, String)> {
+    if url.scheme() != "gb28181" {
+        return None;
+    }
+    let device = url.host_str()?;
+    let channel = url.path().strip_prefix('/')?;
+    (is_gb_id(device) && is_gb_id(channel)).then(|| (device.to_owned(), channel.to_owned()))
+}
+
 /// `password` or the variable `password_env` names; `at` names the table.
 fn one_password(
     at: &str,
