@@ -84,11 +84,13 @@ impl Dialogs {
         self.slots.get(call_id).and_then(|s| s.ack.clone())
     }
 
-    /// Ends a dialog, telling its owner why; false when there was none.
-    pub fn end(&mut self, call_id: &str, why: DialogEnd) -> Option<ByeInfo> {
+    /// Ends a dialog, telling its owner why. Returns the device's id and,
+    /// once the dialog was confirmed, what a BYE needs; `None` when there
+    /// was no such dialog.
+    pub fn end(&mut self, call_id: &str, why: DialogEnd) -> Option<(String, Option<ByeInfo>)> {
         let slot = self.slots.remove(call_id)?;
         slot.end.send_replace(Some(why));
-        slot.bye
+        Some((slot.device_id, slot.bye))
     }
 
     fn end_where(&mut self, why: DialogEnd, pick: impl Fn(&Slot) -> bool) -> Vec<ByeInfo> {
@@ -98,7 +100,9 @@ impl Dialogs {
             .filter(|(_, s)| pick(s))
             .map(|(id, _)| id.clone())
             .collect();
-        ids.iter().filter_map(|id| self.end(id, why)).collect()
+        ids.iter()
+            .filter_map(|id| self.end(id, why).and_then(|(_, bye)| bye))
+            .collect()
     }
 }
 
@@ -262,9 +266,9 @@ impl Shared {
     pub(super) fn on_bye(&self, request: &Message, peer: &super::transport::Peer) -> Message {
         let call_id = request.call_id().unwrap_or_default();
         match self.dialogs().end(call_id, DialogEnd::ByeFromDevice) {
-            Some(info) => {
+            Some((device_id, _)) => {
                 SipCounters::add(&self.counters.byes_received);
-                info!(device = %info.device_id, call_id, "device ended the dialog (BYE)");
+                info!(device = %device_id, call_id, "device ended the dialog (BYE)");
                 self.reply(request, peer, 200, "OK")
             }
             None => self.reply(request, peer, 481, "Call/Transaction Does Not Exist"),

@@ -81,8 +81,9 @@ impl Shared {
         };
         let ack = ack_for_success(self, &bye, &peer, &response);
         let ack_bytes = ack.to_bytes();
-        let _ = self.transport.send(&peer, ack_bytes.clone()).await;
-        self.dialogs().confirm(&call_id, ack_bytes, bye.clone());
+        // Confirmed before the ACK goes: the device may send BYE right after it.
+        self.dialogs().confirm(&call_id, ack_bytes.clone(), bye.clone());
+        let _ = self.transport.send(&peer, ack_bytes).await;
         let answer = sdp::parse_answer(&String::from_utf8_lossy(&response.body));
         let established = Established {
             device_id: device_id.to_owned(),

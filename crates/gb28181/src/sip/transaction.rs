@@ -183,14 +183,15 @@ pub struct ResponseCache {
 }
 
 impl ResponseCache {
-    /// The key of a request: branch (or Call-ID and CSeq for old devices),
-    /// method and source.
+    /// The key of a request: branch, Call-ID, CSeq and source. The Call-ID
+    /// is there because some devices reuse branches across calls.
     pub fn key(request: &Message, peer: &Peer) -> Option<String> {
         let cseq = request.header("CSeq")?;
-        let id = headers::top_via(request)
+        let branch = headers::top_via(request)
             .and_then(|v| v.branch().map(str::to_owned))
-            .unwrap_or_else(|| request.call_id().unwrap_or_default().to_owned());
-        Some(format!("{id} {cseq} {}", peer.addr()))
+            .unwrap_or_default();
+        let call_id = request.call_id().unwrap_or_default();
+        Some(format!("{branch} {call_id} {cseq} {}", peer.addr()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
@@ -269,6 +270,8 @@ mod tests {
         assert_eq!(cache.seen(&key), Seen::Answered(b"SIP/2.0 200 OK".to_vec()));
         let other = Peer::Udp("10.0.0.2:5060".parse().unwrap());
         assert_ne!(ResponseCache::key(&reg, &other), Some(key));
+        let reused_branch = msg("REGISTER sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: other\r\nCSeq: 1 REGISTER\r\n\r\n");
+        assert_eq!(cache.seen(&ResponseCache::key(&reused_branch, &peer).unwrap()), Seen::New);
         let no_cseq = msg("REGISTER sip:a@b SIP/2.0\r\n\r\n");
         assert_eq!(ResponseCache::key(&no_cseq, &peer), None);
     }
