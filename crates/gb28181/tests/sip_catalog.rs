@@ -22,7 +22,8 @@ async fn catalog_across_two_messages(tcp: bool) -> Result<()> {
         ..Device::new(common::free_udp_port()?)
     };
     let run = device.spawn(server.addr())?;
-    let updated = run.explain(event(&mut events, Duration::from_secs(10), catalog_updated).await)?;
+    let updated =
+        run.explain(event(&mut events, Duration::from_secs(10), catalog_updated).await)?;
     assert_eq!(
         updated,
         DeviceEvent::CatalogUpdated {
@@ -45,15 +46,25 @@ async fn catalog_across_two_messages(tcp: bool) -> Result<()> {
     assert_eq!(first.status, ChannelStatus::On);
     assert_eq!(first.parent_id.as_deref(), Some(DEVICE));
     assert_eq!(first.civil_code.as_deref(), Some("340200"));
-    assert_eq!((first.longitude, first.latitude), (Some(117.283), Some(31.8612)));
+    assert_eq!(
+        (first.longitude, first.latitude),
+        (Some(117.283), Some(31.8612))
+    );
     assert_eq!(info.channels[1].status, ChannelStatus::Off);
-    assert_eq!(info.channels[2].manufacturer.as_deref(), Some("Uniview"), "attribute form");
+    assert_eq!(
+        info.channels[2].manufacturer.as_deref(),
+        Some("Uniview"),
+        "attribute form"
+    );
     assert_eq!(server.counter("catalog_items"), 3);
 
     // On demand: the device answers again, the channels stay three.
     server.sip.query_catalog(DEVICE).await?;
     let again = run.explain(event(&mut events, Duration::from_secs(10), catalog_updated).await)?;
-    assert!(matches!(again, DeviceEvent::CatalogUpdated { channels: 3, .. }));
+    assert!(matches!(
+        again,
+        DeviceEvent::CatalogUpdated { channels: 3, .. }
+    ));
     assert_eq!(server.counter("catalog_items"), 6);
     assert_eq!(server.counter("catalog_incomplete"), 0);
     run.finish(Duration::from_secs(20)).await

@@ -48,7 +48,11 @@ async fn registered_device(tcp: bool, keepalives: u32) -> Result<(Server, common
 
 async fn answered_invite_then_bye(tcp: bool) -> Result<()> {
     let (server, run) = registered_device(tcp, 6).await?;
-    let transport = if tcp { MediaTransport::TcpPassive } else { MediaTransport::Udp };
+    let transport = if tcp {
+        MediaTransport::TcpPassive
+    } else {
+        MediaTransport::Udp
+    };
     let dialog = run.explain(
         server
             .sip
@@ -56,8 +60,15 @@ async fn answered_invite_then_bye(tcp: bool) -> Result<()> {
             .await
             .context("INVITE"),
     )?;
-    assert_eq!(dialog.offer_ssrc, 200_000_001, "0 + domain digits 4-8 + sequence 0001");
-    assert_eq!(dialog.answer_ssrc, Some(DEVICE_SSRC), "the device's y= wins");
+    assert_eq!(
+        dialog.offer_ssrc, 200_000_001,
+        "0 + domain digits 4-8 + sequence 0001"
+    );
+    assert_eq!(
+        dialog.answer_ssrc,
+        Some(DEVICE_SSRC),
+        "the device's y= wins"
+    );
     assert_eq!(dialog.remote_media, Some("127.0.0.1:15060".parse()?));
     assert_eq!(dialog.remote_transport, transport);
     assert_eq!(dialog.ended(), None);
@@ -133,8 +144,14 @@ async fn a_silent_device_times_out() -> Result<()> {
         .expect_err("no answer");
     assert_eq!(error, InviteError::Timeout);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(3100) && waited < Duration::from_secs(5), "{waited:?}");
-    assert!(server.counter("retransmissions_sent") >= 5, "INVITE retransmitted (Timer A)");
+    assert!(
+        waited >= Duration::from_millis(3100) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert!(
+        server.counter("retransmissions_sent") >= 5,
+        "INVITE retransmitted (Timer A)"
+    );
     assert_eq!(server.counter("transaction_timeouts"), 1);
     drop(run);
     Ok(())
@@ -143,7 +160,10 @@ async fn a_silent_device_times_out() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bye_from_the_device_reaches_the_dialog_owner() -> Result<()> {
     let (server, run) = registered_device(false, 4).await?;
-    let mut dialog = server.sip.invite(DEVICE, HANGS_UP, offer(MediaTransport::Udp)).await?;
+    let mut dialog = server
+        .sip
+        .invite(DEVICE, HANGS_UP, offer(MediaTransport::Udp))
+        .await?;
     let end = tokio::time::timeout(Duration::from_secs(5), dialog.closed())
         .await
         .context("no BYE from the device")?;
@@ -155,6 +175,27 @@ async fn a_bye_from_the_device_reaches_the_dialog_owner() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_server_says_bye_to_open_dialogs() -> Result<()> {
+    let (server, run) = registered_device(false, 2).await?;
+    let mut dialog = server
+        .sip
+        .invite(DEVICE, ANSWERS, offer(MediaTransport::Udp))
+        .await?;
+    let call_id = dialog.call_id.clone();
+    server.stop();
+    let end = tokio::time::timeout(Duration::from_secs(3), dialog.closed()).await?;
+    assert_eq!(end, DialogEnd::ServerShutdown);
+    common::until(Duration::from_secs(3), "the device got our BYE", || {
+        run.saw(&format!("Call-ID: {call_id}")) && run.saw("BYE sip:34020000001310000001@")
+    })
+    .await?;
+    assert_eq!(server.counter("byes_sent"), 1);
+    drop(dialog);
+    assert_eq!(server.counter("byes_sent"), 1, "no second BYE on drop");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unregistered_device_is_refused_at_once() -> Result<()> {
     let server = Server::start(common::settings()).await?;
     let error = server
@@ -162,7 +203,12 @@ async fn an_unregistered_device_is_refused_at_once() -> Result<()> {
         .invite(DEVICE, ANSWERS, offer(MediaTransport::Udp))
         .await
         .expect_err("offline");
-    assert_eq!(error, InviteError::DeviceOffline { device_id: DEVICE.into() });
+    assert_eq!(
+        error,
+        InviteError::DeviceOffline {
+            device_id: DEVICE.into()
+        }
+    );
     assert_eq!(server.counter("invites"), 0);
     Ok(())
 }

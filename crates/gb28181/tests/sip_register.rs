@@ -27,7 +27,14 @@ async fn registers_and_keeps_alive(tcp: bool) -> Result<()> {
     // sipp checks the 401, the digest answer and the Date's GB form.
     run.finish(Duration::from_secs(20)).await?;
     let info = server.sip.device(DEVICE).context("device listed")?;
-    assert_eq!(info.transport, if tcp { SipTransport::Tcp } else { SipTransport::Udp });
+    assert_eq!(
+        info.transport,
+        if tcp {
+            SipTransport::Tcp
+        } else {
+            SipTransport::Udp
+        }
+    );
     assert_eq!(info.address.ip().to_string(), "127.0.0.1");
     if !tcp {
         assert_eq!(info.address.port(), port, "replies go to the source port");
@@ -78,7 +85,10 @@ async fn silence_takes_the_device_offline_and_a_new_registration_brings_it_back(
     assert_eq!(info.offline_reason, Some(OfflineReason::KeepaliveLost));
     assert!(info.keepalive_interval >= Duration::from_millis(900));
     event(&mut events, Duration::from_secs(10), registered).await?;
-    assert!(silent_since.elapsed() >= Duration::from_secs(1), "back only after the silence");
+    assert!(
+        silent_since.elapsed() >= Duration::from_secs(1),
+        "back only after the silence"
+    );
     assert!(server.sip.device(DEVICE).context("listed")?.online);
     run.finish(Duration::from_secs(20)).await?;
     assert_eq!(server.counter("keepalive_lost"), 1);
@@ -102,7 +112,13 @@ async fn a_registration_that_runs_out_takes_the_device_offline() -> Result<()> {
         matches!(e, DeviceEvent::Offline { .. })
     })
     .await?;
-    assert!(matches!(offline, DeviceEvent::Offline { reason: OfflineReason::Expired, .. }));
+    assert!(matches!(
+        offline,
+        DeviceEvent::Offline {
+            reason: OfflineReason::Expired,
+            ..
+        }
+    ));
     // Its next keepalive is refused (404): it must register again.
     common::until(Duration::from_secs(3), "a refused keepalive", || {
         server.counter("not_registered") >= 1
@@ -123,9 +139,11 @@ async fn unregistering_takes_the_device_offline() -> Result<()> {
     };
     let run = device.spawn(server.addr())?;
     event(&mut events, Duration::from_secs(10), registered).await?;
-    event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, DeviceEvent::Unregistered { device_id } if device_id == DEVICE)
-    })
+    event(
+        &mut events,
+        Duration::from_secs(10),
+        |e| matches!(e, DeviceEvent::Unregistered { device_id } if device_id == DEVICE),
+    )
     .await?;
     run.finish(Duration::from_secs(10)).await?;
     let info = server.sip.device(DEVICE).context("device listed")?;
@@ -143,7 +161,10 @@ async fn wrong_passwords_are_throttled_per_device_and_address() -> Result<()> {
         ..Device::new(common::free_udp_port()?)
     };
     // 401 after each wrong answer until the fifth, then 403, and 403 again.
-    wrong.spawn(server.addr())?.finish(Duration::from_secs(20)).await?;
+    wrong
+        .spawn(server.addr())?
+        .finish(Duration::from_secs(20))
+        .await?;
     assert_eq!(server.counter("auth_failures"), 5);
     assert!(server.counter("auth_blocked") >= 1);
     assert!(server.sip.device(DEVICE).is_none());
@@ -152,7 +173,10 @@ async fn wrong_passwords_are_throttled_per_device_and_address() -> Result<()> {
         scenario: "register_refused.xml",
         ..Device::new(common::free_udp_port()?)
     };
-    right.spawn(server.addr())?.finish(Duration::from_secs(20)).await?;
+    right
+        .spawn(server.addr())?
+        .finish(Duration::from_secs(20))
+        .await?;
     assert!(server.sip.device(DEVICE).is_none());
     assert_eq!(server.counter("registrations"), 0);
     Ok(())
@@ -169,9 +193,16 @@ async fn only_known_devices_register_when_accept_is_known() -> Result<()> {
         scenario: "register_refused.xml",
         ..Device::new(common::free_udp_port()?)
     };
-    stranger.spawn(server.addr())?.finish(Duration::from_secs(20)).await?;
+    stranger
+        .spawn(server.addr())?
+        .finish(Duration::from_secs(20))
+        .await?;
     assert_eq!(server.counter("unknown_device"), 2);
-    assert_eq!(server.counter("auth_challenges"), 0, "refused before any challenge");
+    assert_eq!(
+        server.counter("auth_challenges"),
+        0,
+        "refused before any challenge"
+    );
     assert!(server.sip.devices().is_empty());
     let mut events = server.sip.subscribe();
     let known = Device::new(common::free_udp_port()?).spawn(server.addr())?;

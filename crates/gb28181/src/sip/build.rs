@@ -79,7 +79,7 @@ pub struct Local {
 }
 
 impl Local {
-    pub fn from_header(&self, tag: &str) -> NameAddr {
+    pub fn identity(&self, tag: &str) -> NameAddr {
         NameAddr::new(SipUri::new(&self.server_id, &self.domain, None)).with_tag(tag)
     }
 
@@ -113,7 +113,7 @@ pub fn request(local: &Local, out: &Outgoing<'_>) -> Message {
         ),
     );
     m.headers
-        .push("From", local.from_header(out.from_tag).to_string());
+        .push("From", local.identity(out.from_tag).to_string());
     m.headers.push("To", out.to.to_string());
     m.headers.push("Call-ID", out.call_id);
     m.headers

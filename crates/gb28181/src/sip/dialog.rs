@@ -265,9 +265,9 @@ impl Shared {
     /// A BYE from a device: ends the dialog and tells its owner.
     pub(super) fn on_bye(&self, request: &Message, peer: &super::transport::Peer) -> Message {
         let call_id = request.call_id().unwrap_or_default();
+        SipCounters::add(&self.counters.byes_received);
         match self.dialogs().end(call_id, DialogEnd::ByeFromDevice) {
             Some((device_id, _)) => {
-                SipCounters::add(&self.counters.byes_received);
                 info!(device = %device_id, call_id, "device ended the dialog (BYE)");
                 self.reply(request, peer, 200, "OK")
             }
@@ -354,10 +354,9 @@ mod tests {
         assert_eq!(*rx.borrow(), Some(DialogEnd::DeviceOffline));
         assert_eq!(*other.borrow(), None);
         assert!(d.end("a", DialogEnd::ByeFromDevice).is_none());
-        assert!(
-            d.end("b", DialogEnd::ByeFromDevice).is_none(),
-            "unconfirmed: no BYE info"
-        );
+        let (device, bye) = d.end("b", DialogEnd::ByeFromDevice).unwrap();
+        assert_eq!(device, "dev2");
+        assert!(bye.is_none(), "unconfirmed: no BYE info");
         assert_eq!(*other.borrow(), Some(DialogEnd::ByeFromDevice));
     }
 }

@@ -82,7 +82,8 @@ impl Shared {
         let ack = ack_for_success(self, &bye, &peer, &response);
         let ack_bytes = ack.to_bytes();
         // Confirmed before the ACK goes: the device may send BYE right after it.
-        self.dialogs().confirm(&call_id, ack_bytes.clone(), bye.clone());
+        self.dialogs()
+            .confirm(&call_id, ack_bytes.clone(), bye.clone());
         let _ = self.transport.send(&peer, ack_bytes).await;
         let answer = sdp::parse_answer(&String::from_utf8_lossy(&response.body));
         let established = Established {

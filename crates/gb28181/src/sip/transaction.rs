@@ -271,7 +271,10 @@ mod tests {
         let other = Peer::Udp("10.0.0.2:5060".parse().unwrap());
         assert_ne!(ResponseCache::key(&reg, &other), Some(key));
         let reused_branch = msg("REGISTER sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\nCall-ID: other\r\nCSeq: 1 REGISTER\r\n\r\n");
-        assert_eq!(cache.seen(&ResponseCache::key(&reused_branch, &peer).unwrap()), Seen::New);
+        assert_eq!(
+            cache.seen(&ResponseCache::key(&reused_branch, &peer).unwrap()),
+            Seen::New
+        );
         let no_cseq = msg("REGISTER sip:a@b SIP/2.0\r\n\r\n");
         assert_eq!(ResponseCache::key(&no_cseq, &peer), None);
     }

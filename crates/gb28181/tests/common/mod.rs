@@ -123,17 +123,23 @@ fn sipp() -> PathBuf {
     });
     match found {
         Some(path) => path,
-        None => panic!("sipp is not installed: run scripts/setup.sh (it installs Debian's sip-tester)"),
+        None => {
+            panic!("sipp is not installed: run scripts/setup.sh (it installs Debian's sip-tester)")
+        }
     }
 }
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
 }
 
 /// A free UDP port on loopback for sipp to use.
 pub fn free_udp_port() -> Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A sipp device and how it is run.
@@ -193,7 +199,11 @@ impl Device {
         if self.scenario == "device.xml" {
             cmd.args(["-set", "keepalives", &self.keepalives.to_string()])
                 .args(["-set", "lapse", &self.lapse_secs.to_string()])
-                .args(["-set", "unregister", if self.unregister { "1" } else { "0" }]);
+                .args([
+                    "-set",
+                    "unregister",
+                    if self.unregister { "1" } else { "0" },
+                ]);
         }
         let child = cmd
             .stdin(Stdio::null())
@@ -216,6 +226,12 @@ impl DeviceRun {
     /// Adds sipp's logs to an error, to see what the device saw.
     pub fn explain<T>(&self, result: Result<T>) -> Result<T> {
         result.with_context(|| self.logs())
+    }
+
+    /// Whether sipp's message log has this text (what it sent and received).
+    pub fn saw(&self, text: &str) -> bool {
+        std::fs::read(self.dir.path().join("messages.log"))
+            .is_ok_and(|log| String::from_utf8_lossy(&log).contains(text))
     }
 
     fn logs(&self) -> String {
