@@ -210,3 +210,35 @@ async fn only_known_devices_register_when_accept_is_known() -> Result<()> {
     known.finish(Duration::from_secs(20)).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_device_password_overrides_the_global_one() -> Result<()> {
+    let mut settings = common::settings();
+    settings
+        .device_passwords
+        .insert(DEVICE.into(), xueliang_core::Secret::new("its-own"));
+    settings.auth_failures_before_block = 2;
+    let server = Server::start(settings).await?;
+    // Its own password is right...
+    let mut events = server.sip.subscribe();
+    let own = Device {
+        password: "its-own".into(),
+        keepalives: 1,
+        ..Device::new(common::free_udp_port()?)
+    };
+    let run = own.spawn(server.addr())?;
+    run.explain(event(&mut events, Duration::from_secs(10), registered).await)?;
+    run.finish(Duration::from_secs(20)).await?;
+    // ...and the global one is wrong for it.
+    let global = Device {
+        scenario: "register_refused.xml",
+        ..Device::new(common::free_udp_port()?)
+    };
+    global
+        .spawn_from("127.0.0.2", server.addr())?
+        .finish(Duration::from_secs(20))
+        .await?;
+    assert_eq!(server.counter("auth_failures"), 2);
+    assert_eq!(server.counter("registrations"), 1);
+    Ok(())
+}

@@ -170,6 +170,11 @@ impl Device {
     }
 
     pub fn spawn(&self, server: SocketAddr) -> Result<DeviceRun> {
+        self.spawn_from("127.0.0.1", server)
+    }
+
+    /// Runs sipp from another loopback address (the throttle is per address).
+    pub fn spawn_from(&self, ip: &str, server: SocketAddr) -> Result<DeviceRun> {
         let dir = tempfile::tempdir()?;
         let mut cmd = Command::new(sipp());
         cmd.arg(server.to_string())
@@ -177,7 +182,7 @@ impl Device {
             .arg(scenario(self.scenario))
             .arg("-oocsf")
             .arg(scenario("device_ooc.xml"))
-            .args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-nd"])
+            .args(["-m", "1", "-i", ip, "-nostdin", "-nd"])
             .args(["-t", if self.tcp { "t1" } else { "u1" }])
             .args(["-p", &self.port.to_string()])
             .args(["-s", SERVER_ID, "-au", &self.id, "-ap", &self.password])
