@@ -23,8 +23,8 @@ pub const INBOUND_QUEUE: usize = 1024;
 const TCP_WRITE_QUEUE: usize = 64;
 /// A TCP connection that sends nothing for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(600);
-/// At shutdown, how long a connection may still write what is queued.
-const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
+/// When a connection ends, how long it may still write what is queued.
+const FLUSH: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SipTransport {
@@ -238,14 +238,10 @@ async fn tcp_connection(stream: TcpStream, addr: SocketAddr, context: Arc<TcpCon
     });
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
-    let mut stopping = false;
     'read: loop {
         let read = tokio::select! {
             biased;
-            _ = context.shutdown.cancelled() => {
-                stopping = true;
-                break;
-            }
+            _ = context.shutdown.cancelled() => break,
             r = tokio::time::timeout(TCP_IDLE, reader.read(&mut chunk)) => r,
         };
         let n = match read {
@@ -282,9 +278,8 @@ async fn tcp_connection(stream: TcpStream, addr: SocketAddr, context: Arc<TcpCon
         }
     }
     drop(peer);
-    if stopping {
-        // Let the BYEs of a shutdown go out before the connection closes.
-        let _ = tokio::time::timeout(SHUTDOWN_FLUSH, &mut writer_task).await;
-    }
+    // Let answers still on their way out go (the answer to the last good
+    // request before a bad frame, BYEs at shutdown), then close.
+    let _ = tokio::time::timeout(FLUSH, &mut writer_task).await;
     writer_task.abort();
 }
