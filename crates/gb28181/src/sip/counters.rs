@@ -90,6 +90,8 @@ counters! {
     send_errors,
     /// TCP connections accepted.
     tcp_connections,
+    /// TCP connections closed at once because too many were open.
+    tcp_refused,
 }
 
 impl SipCounters {
@@ -152,7 +154,7 @@ mod tests {
         let snap = c.snapshot();
         assert!(snap.contains(&("malformed", 2)));
         assert!(snap.contains(&("tcp_connections", 0)));
-        assert_eq!(snap.len(), 32);
+        assert_eq!(snap.len(), 33);
     }
 
     #[test]

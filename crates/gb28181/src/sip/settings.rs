@@ -131,8 +131,21 @@ impl SipSettings {
         if self.expires_min == 0 || self.expires_min > self.expires_max {
             return bad("expires_min", "must be at least 1 and at most expires_max");
         }
-        if self.t1.is_zero() || self.sweep_interval.is_zero() || self.keepalive_interval.is_zero() {
-            return bad("t1", "timers must be above zero");
+        let hour = Duration::from_secs(3600);
+        for (field, value, max) in [
+            ("t1", self.t1, Duration::from_secs(10)),
+            ("sweep_interval", self.sweep_interval, hour),
+            ("keepalive_interval", self.keepalive_interval, hour),
+            ("invite_timeout", self.invite_timeout, hour),
+            ("catalog_timeout", self.catalog_timeout, hour),
+            ("auth_block", self.auth_block, Duration::from_secs(86_400)),
+        ] {
+            if value.is_zero() || value > max {
+                return bad(
+                    field,
+                    &format!("must be above zero and at most {}s", max.as_secs()),
+                );
+            }
         }
         if self.max_message_bytes < 1024 {
             return bad("max_message_bytes", "must be at least 1024");

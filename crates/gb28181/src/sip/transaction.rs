@@ -105,7 +105,7 @@ impl ClientTransactions {
         let mut retransmit = matches!(peer, Peer::Udp(_));
         let mut interval = context.t1;
         let mut next_retransmit = start + interval;
-        let mut deadline = start + context.t1 * 64;
+        let mut deadline = start + context.t1.saturating_mul(64);
         loop {
             tokio::select! {
                 biased;
@@ -129,7 +129,11 @@ impl ClientTransactions {
                 _ = sleep_until(next_retransmit.into()), if retransmit => {
                     let _ = context.transport.send(peer, bytes.clone()).await;
                     SipCounters::add(&context.counters.retransmissions_sent);
-                    interval = if is_invite { interval * 2 } else { (interval * 2).min(T2) };
+                    interval = if is_invite {
+                        interval.saturating_mul(2)
+                    } else {
+                        interval.saturating_mul(2).min(T2)
+                    };
                     next_retransmit = Instant::now() + interval;
                 }
                 _ = sleep_until(deadline.into()) => {

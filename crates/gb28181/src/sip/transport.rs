@@ -23,6 +23,8 @@ pub const INBOUND_QUEUE: usize = 1024;
 const TCP_WRITE_QUEUE: usize = 64;
 /// A TCP connection that sends nothing for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(600);
+/// At most this many TCP connections at once; more are closed at accept.
+const MAX_TCP_CONNECTIONS: usize = 4096;
 /// When a connection ends, how long it may still write what is queued.
 const FLUSH: Duration = Duration::from_secs(1);
 
@@ -202,6 +204,7 @@ pub struct TcpContext {
 }
 
 pub async fn tcp_accept_loop(listener: TcpListener, context: Arc<TcpContext>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_TCP_CONNECTIONS));
     loop {
         let accepted = tokio::select! {
             biased;
@@ -210,8 +213,19 @@ pub async fn tcp_accept_loop(listener: TcpListener, context: Arc<TcpContext>) {
         };
         match accepted {
             Ok((stream, addr)) => {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    SipCounters::add(&context.counters.tcp_refused);
+                    if let Some(suppressed) = context.logs.allow("tcp_refused") {
+                        warn!(source = %addr, suppressed, "too many SIP TCP connections: closed a new one");
+                    }
+                    continue;
+                };
                 SipCounters::add(&context.counters.tcp_connections);
-                tokio::spawn(tcp_connection(stream, addr, context.clone()));
+                let context = context.clone();
+                tokio::spawn(async move {
+                    tcp_connection(stream, addr, context).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait a little, go on.
