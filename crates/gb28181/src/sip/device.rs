@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+use xueliang_core::HealthReason;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OfflineReason {
@@ -27,6 +28,14 @@ impl OfflineReason {
             OfflineReason::KeepaliveLost => "keepalive_lost",
             OfflineReason::Expired => "expired",
             OfflineReason::Unregistered => "unregistered",
+        }
+    }
+
+    /// The health reason of the device's cameras.
+    pub fn health_reason(self) -> HealthReason {
+        match self {
+            OfflineReason::KeepaliveLost => HealthReason::KeepaliveLost,
+            OfflineReason::Expired | OfflineReason::Unregistered => HealthReason::DeviceOffline,
         }
     }
 }
