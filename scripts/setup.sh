@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Xueliang needs to build, run and test, and only what is missing:
-#   - Debian packages (FFmpeg development files, GStreamer RTSP server, ffmpeg CLI),
+#   - Debian packages (FFmpeg development files, GStreamer RTSP server, ffmpeg CLI,
+#     sipp from sip-tester: the GB/T 28181 device in the SIP tests),
 #   - the onnxruntime shared library from the PyPI wheel, into .local/onnxruntime/,
 #   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi,
 #   - the dashboard's browser test: Debian's chromium, Node.js and npm, and
@@ -20,6 +21,7 @@ APT_PACKAGES=(
   gir1.2-gst-rtsp-server-1.0 python3-gi python3-venv
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-tools
+  sip-tester
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -1,1 +1,42 @@
-//! SIP: the platform side of GB/T 28181 signalling.
+//! SIP: the platform side of GB/T 28181 signalling. Devices register to
+//! [`SipServer`] (digest auth, keepalives, catalog); the platform asks them
+//! for live video with [`SipServer::invite`], which gives a [`Dialog`].
+//!
+//! Our own small SIP layer (see design/gb28181.md): [`message`] and
+//! [`parse`] for the wire form, [`headers`] for the header values GB uses,
+//! [`transaction`] for retransmissions and timeouts, [`transport`] for UDP
+//! and TCP on one port.
+
+mod auth_limit;
+mod build;
+mod catalog;
+pub mod charset;
+mod counters;
+mod device;
+mod dialog;
+pub mod digest;
+mod error;
+pub mod headers;
+mod inbox;
+mod invite;
+mod keepalive;
+pub mod manscdp;
+pub mod message;
+pub mod parse;
+mod registrar;
+pub mod sdp;
+mod server;
+mod settings;
+mod transaction;
+mod transport;
+
+pub use counters::SipCounters;
+pub use device::{DeviceEvent, DeviceInfo, OfflineReason};
+pub use dialog::{Dialog, DialogEnd};
+pub use error::{InviteError, SipError};
+pub use manscdp::{Channel, ChannelStatus};
+pub use registrar::gb_date;
+pub use sdp::{MediaOffer, MediaTransport};
+pub use server::SipServer;
+pub use settings::{Accept, SipSettings};
+pub use transport::SipTransport;

@@ -1,0 +1,195 @@
+//! The SDP of a GB/T 28181 live-video INVITE: our offer (`s=Play`, PS over
+//! RTP, `y=` SSRC, `f=`), and what we read from the device's answer (its
+//! media address, transport and the SSRC it will really use).
+
+use std::net::{IpAddr, SocketAddr};
+
+/// How the media comes: RTP over UDP, or RTP over TCP (RFC 4571) with the
+/// device connecting to us (`a=setup:passive` on our side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaTransport {
+    Udp,
+    TcpPassive,
+}
+
+/// Where we want the media: what the media receiver bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaOffer {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub transport: MediaTransport,
+    /// The SSRC to ask for; `None` lets the server make a live one
+    /// (`0` + domain digits 4-8 + a 4-digit sequence).
+    pub ssrc: Option<u32>,
+}
+
+/// The SSRC as SDP's `y=` writes it: 10 decimal digits.
+pub fn ssrc_text(ssrc: u32) -> String {
+    format!("{ssrc:010}")
+}
+
+/// A live-view SSRC: `0`, digits 4 to 8 of the domain, then `seq` in 4 digits.
+pub fn live_ssrc(domain: &str, seq: u32) -> u32 {
+    let middle: u32 = domain.get(3..8).and_then(|d| d.parse().ok()).unwrap_or(0);
+    middle * 10_000 + seq % 10_000
+}
+
+fn ip_line(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(ip) => format!("IN IP4 {ip}"),
+        IpAddr::V6(ip) => format!("IN IP6 {ip}"),
+    }
+}
+
+/// The offer for a live stream of `channel_id`.
+pub fn offer(channel_id: &str, offer: &MediaOffer, ssrc: u32) -> String {
+    let ip = ip_line(offer.ip);
+    let (proto, tcp) = match offer.transport {
+        MediaTransport::Udp => ("RTP/AVP", ""),
+        MediaTransport::TcpPassive => ("TCP/RTP/AVP", "a=setup:passive\r\na=connection:new\r\n"),
+    };
+    format!(
+        "v=0\r\no={channel_id} 0 0 {ip}\r\ns=Play\r\nu={channel_id}:0\r\nc={ip}\r\nt=0 0\r\n\
+         m=video {port} {proto} 96 97 98\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n\
+         a=rtpmap:98 H264/90000\r\na=rtpmap:97 MPEG4/90000\r\n{tcp}y={ssrc}\r\nf=\r\n",
+        port = offer.port,
+        ssrc = ssrc_text(ssrc),
+    )
+}
+
+/// What the device's answer says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// Where the device sends from (UDP) or listens (TCP active on our side).
+    pub addr: Option<SocketAddr>,
+    pub tcp: bool,
+    /// `a=setup:` of the answer (`active`: the device connects to us).
+    pub setup: Option<String>,
+    /// The SSRC from `y=`, which real devices do not always take from the offer.
+    pub ssrc: Option<u32>,
+}
+
+fn connection_ip(value: &str) -> Option<IpAddr> {
+    let mut parts = value.split_whitespace();
+    let (Some("IN"), Some(_), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    // A multicast address may carry /ttl.
+    addr.split('/').next()?.parse().ok()
+}
+
+/// Reads an answer; lines it does not know are skipped, bad values ignored.
+pub fn parse_answer(text: &str) -> Answer {
+    let mut answer = Answer::default();
+    let (mut session_ip, mut media_ip, mut port) = (None, None, None);
+    let (mut in_video, mut any_media) = (false, false);
+    for line in text.lines().map(str::trim) {
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
+        match kind {
+            "m" => {
+                any_media = true;
+                let mut parts = value.split_whitespace();
+                in_video = parts.next() == Some("video");
+                if in_video {
+                    port = parts.next().and_then(|p| p.parse::<u16>().ok());
+                    answer.tcp = parts
+                        .next()
+                        .is_some_and(|p| p.to_ascii_uppercase().starts_with("TCP"));
+                }
+            }
+            "c" if in_video => media_ip = connection_ip(value),
+            "c" if !any_media => session_ip = connection_ip(value),
+            "a" if in_video => {
+                if let Some(setup) = value.strip_prefix("setup:") {
+                    answer.setup = Some(setup.trim().to_owned());
+                }
+            }
+            "y" => answer.ssrc = value.trim().parse().ok(),
+            _ => {}
+        }
+    }
+    answer.addr = match (media_ip.or(session_ip), port) {
+        (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+        _ => None,
+    };
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_ssrc_from_the_domain() {
+        assert_eq!(live_ssrc("3402000000", 1), 200_000_001);
+        assert_eq!(ssrc_text(live_ssrc("3402000000", 1)), "0200000001");
+        assert_eq!(ssrc_text(live_ssrc("3402000000", 12_345)), "0200002345");
+        assert_eq!(live_ssrc("x", 7), 7);
+    }
+
+    #[test]
+    fn offers_as_the_standard_writes_them() {
+        let udp = MediaOffer {
+            ip: "10.0.0.2".parse().unwrap(),
+            port: 30000,
+            transport: MediaTransport::Udp,
+            ssrc: None,
+        };
+        let sdp = offer("34020000001310000001", &udp, 200_000_001);
+        for line in [
+            "o=34020000001310000001 0 0 IN IP4 10.0.0.2",
+            "s=Play",
+            "u=34020000001310000001:0",
+            "c=IN IP4 10.0.0.2",
+            "m=video 30000 RTP/AVP 96 97 98",
+            "a=recvonly",
+            "a=rtpmap:96 PS/90000",
+            "a=rtpmap:98 H264/90000",
+            "a=rtpmap:97 MPEG4/90000",
+            "y=0200000001",
+            "f=",
+        ] {
+            assert!(sdp.lines().any(|l| l == line), "{line} missing in\n{sdp}");
+        }
+        assert!(!sdp.contains("setup"));
+        let tcp = offer(
+            "c",
+            &MediaOffer {
+                transport: MediaTransport::TcpPassive,
+                ..udp
+            },
+            1,
+        );
+        assert!(tcp.contains("m=video 30000 TCP/RTP/AVP 96 97 98\r\n"));
+        assert!(tcp.contains("a=setup:passive\r\na=connection:new\r\n"));
+    }
+
+    #[test]
+    fn answers_with_their_quirks() {
+        let a = parse_answer(
+            "v=0\r\no=34020000001310000001 0 0 IN IP4 192.168.1.64\r\ns=Play\r\n\
+             c=IN IP4 192.168.1.64\r\nt=0 0\r\nm=video 15060 TCP/RTP/AVP 96\r\n\
+             a=setup:active\r\na=sendonly\r\ny=0200000099\r\nf=\r\n",
+        );
+        assert_eq!(a.addr, Some("192.168.1.64:15060".parse().unwrap()));
+        assert!(a.tcp);
+        assert_eq!(a.setup.as_deref(), Some("active"));
+        assert_eq!(a.ssrc, Some(200_000_099));
+        let media_level = parse_answer(
+            "m=audio 1 RTP/AVP 8\nc=IN IP4 1.1.1.1\nm=video 9 RTP/AVP 96\nc=IN IP4 2.2.2.2\n",
+        );
+        assert_eq!(media_level.addr, Some("2.2.2.2:9".parse().unwrap()));
+        assert!(!media_level.tcp);
+        for junk in [
+            "",
+            "garbage",
+            "m=video x RTP/AVP\ny=abc\nc=IN",
+            "y=99999999999",
+        ] {
+            let a = parse_answer(junk);
+            assert_eq!((a.addr, a.ssrc), (None, None), "{junk}");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! What the SIP tests share: a SipServer on free ports with short timers,
+//! and sipp (Debian's sip-tester) run as a GB/T 28181 device against it
+//! with the scenarios of tests/sipp/.
+
+#![allow(dead_code)] // each test file uses its part
+
+use anyhow::{bail, Context, Result};
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use xueliang_core::Secret;
+use xueliang_gb28181::sip::{DeviceEvent, SipServer, SipSettings};
+
+pub const SERVER_ID: &str = "34020000002000000001";
+pub const DOMAIN: &str = "3402000000";
+pub const DEVICE: &str = "34020000001320000001";
+pub const PASSWORD: &str = "12345678";
+/// The channels of the device's catalog (device_ooc.xml) and their names,
+/// sent GBK-encoded.
+pub const CHANNELS: [(&str, &str); 3] = [
+    ("34020000001310000001", "东门口 枪机"),
+    ("34020000001310000002", "西门（北）球机"),
+    ("34020000001310000003", "镇政府大院"),
+];
+
+/// Test settings: free ports on loopback, 1 s keepalives, quick timers.
+pub fn settings() -> SipSettings {
+    let mut s = SipSettings::new(
+        SERVER_ID,
+        "127.0.0.1:0".parse().expect("address"),
+        "127.0.0.1".parse().expect("address"),
+    );
+    s.password = Some(Secret::new(PASSWORD));
+    s.accept = xueliang_gb28181::sip::Accept::Any;
+    s.keepalive_interval = Duration::from_secs(1);
+    s.keepalive_misses = 3;
+    s.sweep_interval = Duration::from_millis(100);
+    s.t1 = Duration::from_millis(100);
+    s.invite_timeout = Duration::from_secs(5);
+    s.catalog_timeout = Duration::from_secs(5);
+    s
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    pub sip: SipServer,
+    stop: CancellationToken,
+}
+
+impl Server {
+    pub async fn start(settings: SipSettings) -> Result<Server> {
+        let stop = CancellationToken::new();
+        let sip = SipServer::start(settings, stop.clone()).await?;
+        Ok(Server { sip, stop })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.sip.local_addr()
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.sip
+            .counters()
+            .snapshot()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, v)| v)
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Waits for the first event that `pick` accepts (others are skipped).
+pub async fn event(
+    events: &mut broadcast::Receiver<DeviceEvent>,
+    within: Duration,
+    pick: impl Fn(&DeviceEvent) -> bool,
+) -> Result<DeviceEvent> {
+    tokio::time::timeout(within, async {
+        loop {
+            match events.recv().await {
+                Ok(e) if pick(&e) => return Ok(e),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => bail!("event channel closed"),
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("no such device event within {within:?}"))?
+}
+
+/// Waits until `check` holds, polling.
+pub async fn until(within: Duration, what: &str, check: impl Fn() -> bool) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while !check() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn sipp() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("sipp"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(path) => path,
+        None => {
+            panic!("sipp is not installed: run scripts/setup.sh (it installs Debian's sip-tester)")
+        }
+    }
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// A free UDP port on loopback for sipp to use.
+pub fn free_udp_port() -> Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// A sipp device and how it is run.
+pub struct Device {
+    pub id: String,
+    pub password: String,
+    pub scenario: &'static str,
+    pub tcp: bool,
+    pub port: u16,
+    pub keepalives: u32,
+    pub lapse_secs: u32,
+    pub unregister: bool,
+}
+
+impl Device {
+    /// The device of device.xml with the right password, over UDP.
+    pub fn new(port: u16) -> Device {
+        Device {
+            id: DEVICE.to_owned(),
+            password: PASSWORD.to_owned(),
+            scenario: "device.xml",
+            tcp: false,
+            port,
+            keepalives: 3,
+            lapse_secs: 0,
+            unregister: false,
+        }
+    }
+
+    pub fn spawn(&self, server: SocketAddr) -> Result<DeviceRun> {
+        self.spawn_from("127.0.0.1", server)
+    }
+
+    /// Runs sipp from another loopback address (the throttle is per address).
+    pub fn spawn_from(&self, ip: &str, server: SocketAddr) -> Result<DeviceRun> {
+        let dir = tempfile::tempdir()?;
+        let mut cmd = Command::new(sipp());
+        cmd.arg(server.to_string())
+            .arg("-sf")
+            .arg(scenario(self.scenario))
+            .arg("-oocsf")
+            .arg(scenario("device_ooc.xml"))
+            .args(["-m", "1", "-i", ip, "-nostdin", "-nd"])
+            .args(["-t", if self.tcp { "t1" } else { "u1" }])
+            .args(["-p", &self.port.to_string()])
+            .args(["-s", SERVER_ID, "-au", &self.id, "-ap", &self.password])
+            .args(["-key", "device", &self.id, "-key", "domain", DOMAIN])
+            .args(["-timeout", "60s", "-timeout_error"])
+            .arg("-trace_err")
+            .arg("-error_file")
+            .arg(dir.path().join("errors.log"))
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(dir.path().join("messages.log"));
+        for (i, (_, name)) in CHANNELS.iter().enumerate() {
+            let (gbk, _, unmappable) = encoding_rs::GBK.encode(name);
+            assert!(!unmappable, "{name} is not GBK");
+            cmd.arg("-key")
+                .arg(format!("name{}", i + 1))
+                .arg(OsStr::from_bytes(&gbk));
+        }
+        if self.scenario == "device.xml" {
+            cmd.args(["-set", "keepalives", &self.keepalives.to_string()])
+                .args(["-set", "lapse", &self.lapse_secs.to_string()])
+                .args([
+                    "-set",
+                    "unregister",
+                    if self.unregister { "1" } else { "0" },
+                ]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting sipp")?;
+        Ok(DeviceRun { child, dir })
+    }
+}
+
+/// A running sipp; killed when dropped.
+pub struct DeviceRun {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl DeviceRun {
+    /// Adds sipp's logs to an error, to see what the device saw.
+    pub fn explain<T>(&self, result: Result<T>) -> Result<T> {
+        result.with_context(|| self.logs())
+    }
+
+    /// Whether sipp's message log has this text (what it sent and received).
+    pub fn saw(&self, text: &str) -> bool {
+        std::fs::read(self.dir.path().join("messages.log"))
+            .is_ok_and(|log| String::from_utf8_lossy(&log).contains(text))
+    }
+
+    fn logs(&self) -> String {
+        let read = |name: &str| std::fs::read(self.dir.path().join(name)).unwrap_or_default();
+        format!(
+            "--- sipp errors ---\n{}\n--- sipp messages ---\n{}",
+            String::from_utf8_lossy(&read("errors.log")),
+            String::from_utf8_lossy(&read("messages.log"))
+        )
+    }
+
+    /// Waits for sipp to end its scenario; an error (with its logs) unless
+    /// every call of it succeeded.
+    pub async fn finish(mut self, within: Duration) -> Result<()> {
+        let status = match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status?,
+            Err(_) => bail!("sipp still running after {within:?}\n{}", self.logs()),
+        };
+        if !status.success() {
+            let mut stderr = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = e.read_to_string(&mut stderr).await;
+            }
+            bail!("sipp failed ({status}): {stderr}\n{}", self.logs());
+        }
+        Ok(())
+    }
+}
