@@ -21,7 +21,7 @@ use crate::media::counters::{Counter, MediaCounters};
 use pack::Parsed;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use units::{StreamCodec, UnitAssembler};
+use units::{StreamCodec, UnitAssembler, PES_HEAD};
 use xueliang_ingest::AccessUnit;
 
 /// The largest access unit kept by default; bigger ones are dropped and
@@ -34,20 +34,30 @@ pub struct PsDemuxer {
     pos: usize,
     /// Skipping to the next start code; the error was already counted.
     resyncing: bool,
-    /// A whole packet was parsed once: garbage before that is where a
-    /// stream was joined, not an error.
+    /// A header was parsed once: garbage before that is where a stream was
+    /// joined, not an error.
     synced_once: bool,
-    /// For a video PES without a length: how far (from `pos`) the search
-    /// for its end has got.
-    open_pes_scan: Option<usize>,
+    /// Inside the body of a packet whose header was parsed.
+    body: Option<Body>,
     video_stream: Option<u8>,
     /// The last PSM's (stream id, stream type) entries.
     stream_map: Vec<(u8, u8)>,
-    max_unit: usize,
     units: UnitAssembler,
     ready: VecDeque<AccessUnit>,
     ended: bool,
     counters: Arc<MediaCounters>,
+}
+
+/// The rest of a packet, streamed rather than buffered whole.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    /// Video payload; `None`: a PES without length (allowed only in
+    /// transport streams, sent by some devices anyway) that runs to the
+    /// next packet start code.
+    Video { remaining: Option<usize> },
+    /// A packet the demuxer does not need (audio, private, padding, system
+    /// header, other video streams).
+    Skip { remaining: usize },
 }
 
 enum Step {
@@ -70,10 +80,9 @@ impl PsDemuxer {
             pos: 0,
             resyncing: false,
             synced_once: false,
-            open_pes_scan: None,
+            body: None,
             video_stream: None,
             stream_map: Vec::new(),
-            max_unit,
             units: UnitAssembler::new(max_unit, counters.clone()),
             ready: VecDeque::new(),
             ended: false,
@@ -119,7 +128,7 @@ impl PsDemuxer {
         while let Step::Progress = self.step() {}
         self.input.clear();
         self.pos = 0;
-        self.open_pes_scan = None;
+        self.body = None;
         self.resyncing = true;
         self.units.note_loss(lost);
     }
@@ -130,6 +139,9 @@ impl PsDemuxer {
     }
 
     fn step(&mut self) -> Step {
+        if let Some(body) = self.body {
+            return self.step_body(body);
+        }
         let data = &self.input[self.pos..];
         if data.len() < 4 {
             return Step::NeedMore;
@@ -141,14 +153,26 @@ impl PsDemuxer {
             return Step::Progress;
         }
         let parsed = match data[3] {
-            pack::PACK_START => pack::pack_header_len(data),
+            pack::PACK_START => match pack::pack_header_len(data) {
+                Parsed::Done(len) if data.len() < len => Parsed::Need,
+                other => other,
+            },
             pack::PROGRAM_END => Parsed::Done(4),
-            id => match pack::packet_len(data) {
-                Parsed::Done(6) if pack::is_video_stream(id) => self.open_pes(id),
+            pack::STREAM_MAP => match pack::packet_len(data) {
                 Parsed::Done(len) if data.len() < len => Parsed::Need,
                 Parsed::Done(len) => {
-                    self.packet(id, len);
+                    self.stream_map_packet(len);
                     Parsed::Done(len)
+                }
+                other => other,
+            },
+            id if pack::is_video_stream(id) && *self.video_stream.get_or_insert(id) == id => {
+                self.video_header()
+            }
+            _ => match pack::packet_len(data) {
+                Parsed::Done(len) => {
+                    self.body = Some(Body::Skip { remaining: len - 6 });
+                    Parsed::Done(6)
                 }
                 other => other,
             },
@@ -157,7 +181,7 @@ impl PsDemuxer {
             Parsed::Need => Step::NeedMore,
             Parsed::Bad => {
                 self.lose_sync();
-                self.open_pes_scan = None;
+                self.body = None;
                 self.pos += 1;
                 Step::Progress
             }
@@ -165,67 +189,81 @@ impl PsDemuxer {
                 self.pos += len;
                 self.resyncing = false;
                 self.synced_once = true;
-                self.open_pes_scan = None;
                 Step::Progress
             }
         }
     }
 
-    /// A whole packet of `len` bytes at `pos` with stream id `id`.
-    fn packet(&mut self, id: u8, len: usize) {
-        let packet = &self.input[self.pos..self.pos + len];
-        match id {
-            pack::STREAM_MAP => match psm::parse(packet) {
-                Some(map) => {
-                    self.stream_map = map;
-                    self.update_stream_codec();
-                }
-                None => self.counters.bump(Counter::PsErrors),
-            },
-            id if pack::is_video_stream(id) => {
-                if *self.video_stream.get_or_insert(id) != id {
-                    return;
-                }
-                self.update_stream_codec();
-                let packet = &self.input[self.pos..self.pos + len];
-                match pes::parse(packet, true) {
-                    Parsed::Done(h) => {
-                        let payload = &packet[h.payload_start..];
-                        self.units.push_pes(h.pts, payload, &mut self.ready);
-                    }
-                    _ => self.counters.bump(Counter::PsErrors),
-                }
-            }
-            // System header, audio, private and padding streams.
-            _ => {}
-        }
-    }
-
-    /// A video PES with length 0 (allowed only in transport streams, sent by
-    /// some devices anyway): it runs to the next packet start code.
-    fn open_pes(&mut self, id: u8) -> Parsed<usize> {
+    /// The header of a PES packet of the video stream: the unit assembler
+    /// sees it (and the first payload bytes) before the payload streams in.
+    fn video_header(&mut self) -> Parsed<usize> {
+        self.update_stream_codec();
         let data = &self.input[self.pos..];
-        let header = match pes::parse(data, false) {
-            Parsed::Done(h) => h,
+        let len = match pack::packet_len(data) {
+            Parsed::Done(len) => len,
+            other => return other,
+        };
+        let open_ended = len == 6;
+        let visible = if open_ended { data } else { &data[..len.min(data.len())] };
+        let complete = self.ended || (!open_ended && data.len() >= len);
+        let header = match pes::parse(visible, complete) {
+            Parsed::Done(header) => header,
             Parsed::Need => return Parsed::Need,
             Parsed::Bad => return Parsed::Bad,
         };
-        let from = self.open_pes_scan.unwrap_or(0).max(header.payload_start);
-        let end = match pack::find_packet_start(data, from) {
-            Some(end) => end,
-            None if self.ended => data.len(),
-            None if data.len() > self.max_unit => return Parsed::Bad,
-            None => {
-                self.open_pes_scan = Some(data.len().saturating_sub(3).max(from));
-                return Parsed::Need;
-            }
+        let remaining = (!open_ended).then(|| len - header.payload_start);
+        let head_len = remaining.unwrap_or(PES_HEAD).min(PES_HEAD);
+        let head_end = header.payload_start + head_len;
+        let head = match data.get(header.payload_start..head_end) {
+            Some(head) => head,
+            None if self.ended => &data[header.payload_start.min(data.len())..],
+            None => return Parsed::Need,
         };
-        if *self.video_stream.get_or_insert(id) == id {
-            self.update_stream_codec();
-            let payload = &self.input[self.pos + header.payload_start..self.pos + end];
-            self.units.push_pes(header.pts, payload, &mut self.ready);
+        self.units.begin_pes(header.pts, head, &mut self.ready);
+        self.body = Some(Body::Video { remaining });
+        Parsed::Done(header.payload_start)
+    }
+
+    /// Moves through the body of the current packet.
+    fn step_body(&mut self, body: Body) -> Step {
+        let data = &self.input[self.pos..];
+        let (take, rest) = match body {
+            Body::Video { remaining: Some(r) } | Body::Skip { remaining: r } => {
+                let take = r.min(data.len());
+                (take, (r > take).then(|| r - take))
+            }
+            Body::Video { remaining: None } => match pack::find_packet_start(data, 0) {
+                Some(end) => (end, None),
+                None if self.ended => (data.len(), None),
+                // Keep three bytes back: they may begin the next start code.
+                None => (data.len().saturating_sub(3), Some(0)),
+            },
+        };
+        if take == 0 && rest.is_some() {
+            return Step::NeedMore;
         }
-        Parsed::Done(end)
+        if let Body::Video { .. } = body {
+            self.units.append(&data[..take]);
+        }
+        self.pos += take;
+        self.body = match (body, rest) {
+            (_, None) => None,
+            (Body::Video { remaining: None }, Some(_)) => Some(body),
+            (Body::Video { .. }, Some(r)) => Some(Body::Video { remaining: Some(r) }),
+            (Body::Skip { .. }, Some(r)) => Some(Body::Skip { remaining: r }),
+        };
+        Step::Progress
+    }
+
+    /// A whole PSM packet of `len` bytes at `pos`.
+    fn stream_map_packet(&mut self, len: usize) {
+        match psm::parse(&self.input[self.pos..self.pos + len]) {
+            Some(map) => {
+                self.stream_map = map;
+                self.update_stream_codec();
+            }
+            None => self.counters.bump(Counter::PsErrors),
+        }
     }
 
     fn update_stream_codec(&mut self) {

@@ -15,7 +15,7 @@
 //! After a loss (and at the start, which may be mid-stream) units are
 //! dropped until a key frame that is whole: it opens with a start code, its
 //! first slice starts the picture and it is not the rest of the unit the
-//! loss fell into. Its `lost_packets` says how many packets went missing.
+//! loss fell into (same PTS, or no PTS in a stream that has them). Its `lost_packets` says how many packets went missing.
 
 use crate::media::counters::{Counter, MediaCounters};
 use crate::media::nal::{self, NalKind, ParamKind};
@@ -25,6 +25,10 @@ use xueliang_core::VideoCodec;
 use xueliang_ingest::AccessUnit;
 
 use super::psm::{STREAM_TYPE_H264, STREAM_TYPE_H265};
+
+/// Payload bytes [`UnitAssembler::begin_pes`] wants to see: a four-byte
+/// start code and the first three bytes of a NAL unit.
+pub(super) const PES_HEAD: usize = 7;
 
 /// What the PSM says the video stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +176,9 @@ pub(super) struct UnitAssembler {
     awaiting_key: bool,
     /// The PTS of the unit a loss fell into: its remains are not a new unit.
     poisoned_pts: Option<u64>,
+    /// The stream carries PTS: a unit whose first PES has none is a
+    /// fragment of one whose start was lost.
+    seen_pts: bool,
     lost: u32,
 }
 
@@ -187,6 +194,7 @@ impl UnitAssembler {
             clock: PtsClock::default(),
             awaiting_key: true,
             poisoned_pts: None,
+            seen_pts: false,
             lost: 0,
         }
     }
@@ -201,16 +209,17 @@ impl UnitAssembler {
         }
     }
 
-    /// One PES payload of the video stream.
-    pub(super) fn push_pes(&mut self, pts: Option<u64>, payload: &[u8], out: &mut VecDeque<AccessUnit>) {
+    /// A PES packet of the video stream begins; `head` is the start of its
+    /// payload (up to [`PES_HEAD`] bytes, enough to see its first NAL unit
+    /// header). The payload itself follows through [`Self::append`].
+    pub(super) fn begin_pes(&mut self, pts: Option<u64>, head: &[u8], out: &mut VecDeque<AccessUnit>) {
+        self.seen_pts |= pts.is_some();
         let hint = self.codec_hint();
         let ends_unit = match &mut self.pending {
             None => false,
             Some(p) if pts.is_some() && pts != p.pts => true,
             Some(p) => match hint {
-                Some(codec) if !p.oversized => {
-                    starts_access_unit(codec, payload) && p.has_slice(codec)
-                }
+                Some(codec) if !p.oversized => starts_access_unit(codec, head) && p.has_slice(codec),
                 _ => false,
             },
         };
@@ -219,17 +228,21 @@ impl UnitAssembler {
                 self.finish(done, out);
             }
         }
-        let pending = self.pending.get_or_insert_with(|| Pending::new(pts));
-        if pending.oversized {
+        self.pending.get_or_insert_with(|| Pending::new(pts));
+    }
+
+    /// Payload bytes of the PES packet begun last.
+    pub(super) fn append(&mut self, bytes: &[u8]) {
+        let Some(pending) = self.pending.as_mut().filter(|p| !p.oversized) else {
             return;
-        }
-        if pending.data.len() + payload.len() > self.max_unit {
+        };
+        if pending.data.len() + bytes.len() > self.max_unit {
             pending.oversized = true;
             pending.data = Vec::new();
             self.counters.bump(Counter::PsErrors);
             return;
         }
-        pending.data.extend_from_slice(payload);
+        pending.data.extend_from_slice(bytes);
     }
 
     /// Packets were lost (or the stream restarted) before the next payload.
@@ -291,9 +304,11 @@ impl UnitAssembler {
             }
         }
         if self.awaiting_key {
-            let clean = opens_cleanly
-                && summary.starts_picture
-                && (unit.pts.is_none() || unit.pts != self.poisoned_pts);
+            let fresh = match unit.pts {
+                Some(pts) => Some(pts) != self.poisoned_pts,
+                None => !self.seen_pts,
+            };
+            let clean = opens_cleanly && summary.starts_picture && fresh;
             if !(is_key && clean) {
                 self.drop_unit();
                 return;
