@@ -63,7 +63,7 @@ fn assert_clean(demux: &PsDemuxer) {
 }
 
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(config(48))]
 
     #[test]
     fn any_chunking_gives_back_the_same_units(
@@ -335,4 +335,26 @@ fn index_of(footage: &Footage, unit: &AccessUnit) -> usize {
         .iter()
         .position(|u| *u == unit.data)
         .unwrap_or(usize::MAX)
+}
+
+/// Joining a stream in the middle of a key frame: the rest of it is
+/// dropped, the next key frame is the first unit.
+#[test]
+fn a_stream_joined_mid_unit_starts_at_the_next_key_frame() {
+    for codec in [VideoCodec::H264, VideoCodec::H265] {
+        for pes_per_nal in [true, false] {
+            let footage = footage(codec);
+            let options = MuxOptions {
+                pes_per_nal,
+                ..MuxOptions::hikvision(codec)
+            };
+            let (packets, owner) = packetize(&mux(footage, options), 0);
+            let mut lost = vec![false; packets.len()];
+            lost[0] = true;
+            let (units, demux, _) = through_reorder(&packets, &lost);
+            let got: Vec<(usize, u32)> = units.iter().map(|u| (index_of(footage, u), u.lost_packets)).collect();
+            assert_eq!(got, expected_after_loss(footage, &owner, &lost), "{codec:?} {pes_per_nal}");
+            assert_eq!(demux.counters().get(Counter::PsErrors), 0);
+        }
+    }
 }

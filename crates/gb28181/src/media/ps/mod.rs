@@ -13,6 +13,7 @@
 //! a loss: see `units.rs`.
 
 mod pack;
+mod params;
 mod pes;
 mod psm;
 mod units;
@@ -21,7 +22,7 @@ use crate::media::counters::{Counter, MediaCounters};
 use pack::Parsed;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use units::{StreamCodec, UnitAssembler, PES_HEAD};
+use units::{StreamCodec, UnitAssembler};
 use xueliang_ingest::AccessUnit;
 
 /// The largest access unit kept by default; bigger ones are dropped and
@@ -194,8 +195,8 @@ impl PsDemuxer {
         }
     }
 
-    /// The header of a PES packet of the video stream: the unit assembler
-    /// sees it (and the first payload bytes) before the payload streams in.
+    /// The header of a PES packet of the video stream; its payload streams
+    /// in after it.
     fn video_header(&mut self) -> Parsed<usize> {
         self.update_stream_codec();
         let data = &self.input[self.pos..];
@@ -212,14 +213,7 @@ impl PsDemuxer {
             Parsed::Bad => return Parsed::Bad,
         };
         let remaining = (!open_ended).then(|| len - header.payload_start);
-        let head_len = remaining.unwrap_or(PES_HEAD).min(PES_HEAD);
-        let head_end = header.payload_start + head_len;
-        let head = match data.get(header.payload_start..head_end) {
-            Some(head) => head,
-            None if self.ended => &data[header.payload_start.min(data.len())..],
-            None => return Parsed::Need,
-        };
-        self.units.begin_pes(header.pts, head, &mut self.ready);
+        self.units.begin_pes(header.pts);
         self.body = Some(Body::Video { remaining });
         Parsed::Done(header.payload_start)
     }
@@ -243,7 +237,7 @@ impl PsDemuxer {
             return Step::NeedMore;
         }
         if let Body::Video { .. } = body {
-            self.units.append(&data[..take]);
+            self.units.append(&data[..take], &mut self.ready);
         }
         self.pos += take;
         self.body = match (body, rest) {

@@ -71,6 +71,36 @@ fn mpeg1(data: &[u8]) -> Option<Option<PesHeader>> {
     }))
 }
 
+/// 90 kHz PTS to seconds since the first one given, across the 33-bit
+/// wrap (a camera's PTS wraps every 26.5 hours).
+#[derive(Default)]
+pub(super) struct PtsClock {
+    last: Option<u64>,
+    ticks: i64,
+    seconds: f64,
+}
+
+impl PtsClock {
+    /// Seconds at `pts`; without one, the time of the last.
+    pub(super) fn seconds(&mut self, pts: Option<u64>) -> f64 {
+        const WRAP: u64 = 1 << 33;
+        let Some(pts) = pts else {
+            return self.seconds;
+        };
+        if let Some(last) = self.last {
+            let diff = pts.wrapping_sub(last) & (WRAP - 1);
+            self.ticks += if diff >= WRAP / 2 {
+                diff as i64 - WRAP as i64
+            } else {
+                diff as i64
+            };
+        }
+        self.last = Some(pts);
+        self.seconds = self.ticks as f64 / 90_000.0;
+        self.seconds
+    }
+}
+
 /// A 33-bit time stamp spread over 5 bytes with marker bits.
 fn timestamp(b: &[u8]) -> u64 {
     (u64::from(b[0] >> 1) & 0x07) << 30
@@ -98,6 +128,16 @@ mod tests {
         assert_eq!(parse(&next, true), Parsed::Done(PesHeader { pts: None, payload_start: 12 }));
         assert_eq!(parse(&next[..10], false), Parsed::Need);
         assert_eq!(parse(&next[..10], true), Parsed::Bad);
+    }
+
+    #[test]
+    fn the_clock_unwraps_and_goes_back_for_b_frames() {
+        let mut clock = PtsClock::default();
+        let near_wrap = (1 << 33) - 3000;
+        assert_eq!(clock.seconds(Some(near_wrap)), 0.0);
+        assert_eq!(clock.seconds(None), 0.0);
+        assert_eq!(clock.seconds(Some(6000)), 0.1);
+        assert_eq!(clock.seconds(Some(3000)), 1.0 / 15.0);
     }
 
     #[test]

@@ -1,34 +1,35 @@
-//! Access-unit assembly: PES payloads of the video stream in, whole Annex B
+//! Access-unit assembly: the video stream's PES payloads in, whole Annex B
 //! access units out.
 //!
 //! Where a unit ends, from what devices send: Hikvision opens every frame
 //! with a pack header and one PES per NAL unit (SPS, PPS, SEI, slice, big
-//! slices over several PES), only the first with a PTS; Dahua and ffmpeg
-//! write a PTS on a frame's first PES and split the rest by size, over
-//! several packs. So a pack header is not a frame boundary. A unit ends
-//! when a PES brings a different PTS, or when a PES opens with a NAL unit
-//! that starts a new access unit (first slice of a picture, parameter set,
-//! delimiter, SEI) while the unit already has a slice: that covers devices
-//! that repeat one PTS or send none. The last unit leaves when the next one
-//! starts (one frame of latency) or at the end of the stream.
+//! slices over several PES), only the first with a PTS; Dahua writes a PTS
+//! on every PES; ffmpeg fills 2 kB packs, so one PES ends a frame and
+//! starts the next, and its PTS belongs to the frame that starts in it
+//! (ISO/IEC 13818-1 2.4.3.7). So neither a pack header nor a PES with a new
+//! PTS is a frame boundary. The NAL units are: a unit ends before a NAL
+//! unit that starts a new access unit (first slice of a picture, parameter
+//! set, delimiter, SEI; H.264 7.4.1.2.3, H.265 7.4.2.4.4) once it has a
+//! slice. A unit takes the PTS of the PES it starts in; one that starts in
+//! a PES whose PTS was taken keeps the time of the one before. A unit leaves
+//! when the next one starts (one frame of latency) or at the end of the
+//! stream. Without a PSM the codec is the one the first decisive NAL unit
+//! header proves (see `nal::guess_codec`); a proof against the PSM wins.
 //!
 //! After a loss (and at the start, which may be mid-stream) units are
-//! dropped until a key frame that is whole: it opens with a start code, its
-//! first slice starts the picture and it is not the rest of the unit the
-//! loss fell into (same PTS, or no PTS in a stream that has them). Its `lost_packets` says how many packets went missing.
+//! dropped until a key frame whose start is whole and that is not the rest
+//! of the unit the loss fell into (same PTS, or no PTS in a stream that has
+//! them). Its `lost_packets` says how many packets went missing.
 
+use super::params::{self, ParamCache};
+use super::pes::PtsClock;
+use super::psm::{STREAM_TYPE_H264, STREAM_TYPE_H265};
 use crate::media::counters::{Counter, MediaCounters};
-use crate::media::nal::{self, NalKind, ParamKind};
+use crate::media::nal::{self, NalKind};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use xueliang_core::VideoCodec;
 use xueliang_ingest::AccessUnit;
-
-use super::psm::{STREAM_TYPE_H264, STREAM_TYPE_H265};
-
-/// Payload bytes [`UnitAssembler::begin_pes`] wants to see: a four-byte
-/// start code and the first three bytes of a NAL unit.
-pub(super) const PES_HEAD: usize = 7;
 
 /// What the PSM says the video stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,126 +52,40 @@ impl StreamCodec {
     }
 }
 
-struct Pending {
+/// NAL header bytes needed to classify a NAL unit (H.265's
+/// first_slice_segment_in_pic_flag is in its third byte).
+const HEADER_BYTES: usize = 3;
+
+/// The unit being assembled.
+#[derive(Default)]
+struct Unit {
     data: Vec<u8>,
     pts: Option<u64>,
-    /// Bytes of `data` already searched for a slice.
+    /// Where the search for NAL unit headers goes on.
     scanned: usize,
     has_slice: bool,
-    /// Went over the size cap: its bytes were let go, it will be dropped.
+    /// The codec `scanned` and `has_slice` were found with.
+    scanned_as: Option<VideoCodec>,
+    /// Went over the size cap: dropped when it ends; meanwhile only the
+    /// bytes not yet scanned are kept.
     oversized: bool,
 }
 
-impl Pending {
-    fn new(pts: Option<u64>) -> Self {
-        Pending {
-            data: Vec::new(),
-            pts,
-            scanned: 0,
-            has_slice: false,
-            oversized: false,
-        }
-    }
-
-    /// Whether a slice NAL unit is in `data`, searching only new bytes.
-    fn has_slice(&mut self, codec: VideoCodec) -> bool {
-        while !self.has_slice {
-            let Some(at) = nal::find_start_code(&self.data, self.scanned) else {
-                self.scanned = self.data.len().saturating_sub(2);
-                break;
-            };
-            let Some(header) = self.data.get(at + 3..).filter(|h| !h.is_empty()) else {
-                self.scanned = at;
-                break;
-            };
-            self.has_slice = matches!(NalKind::of(codec, header), NalKind::Slice { .. });
-            self.scanned = at + 3;
-        }
-        self.has_slice
-    }
-}
-
-/// The latest parameter sets, to put before key frames that lack them.
-#[derive(Default)]
-struct ParamCache {
-    vps: Option<Vec<u8>>,
-    sps: Option<Vec<u8>>,
-    pps: Option<Vec<u8>>,
-}
-
-impl ParamCache {
-    fn slot(&mut self, kind: ParamKind) -> &mut Option<Vec<u8>> {
-        match kind {
-            ParamKind::Vps => &mut self.vps,
-            ParamKind::Sps => &mut self.sps,
-            ParamKind::Pps => &mut self.pps,
-        }
-    }
-
-    fn needed(codec: VideoCodec) -> &'static [ParamKind] {
-        match codec {
-            VideoCodec::H264 => &[ParamKind::Sps, ParamKind::Pps],
-            VideoCodec::H265 => &[ParamKind::Vps, ParamKind::Sps, ParamKind::Pps],
-        }
-    }
-
-    /// Annex B of all the parameter sets `codec` needs, if all are known.
-    fn annex_b(&mut self, codec: VideoCodec) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        for &kind in Self::needed(codec) {
-            out.extend_from_slice(&[0, 0, 0, 1]);
-            out.extend_from_slice(self.slot(kind).as_deref()?);
-        }
-        Some(out)
-    }
-}
-
-/// 90 kHz PTS to seconds since the first unit, across the 33-bit wrap.
-#[derive(Default)]
-struct PtsClock {
-    last: Option<u64>,
-    ticks: i64,
-    seconds: f64,
-}
-
-impl PtsClock {
-    fn seconds(&mut self, pts: Option<u64>) -> f64 {
-        const WRAP: u64 = 1 << 33;
-        let Some(pts) = pts else {
-            return self.seconds;
-        };
-        if let Some(last) = self.last {
-            let diff = pts.wrapping_sub(last) & (WRAP - 1);
-            let diff = if diff >= WRAP / 2 {
-                diff as i64 - WRAP as i64
-            } else {
-                diff as i64
-            };
-            self.ticks += diff;
-        }
-        self.last = Some(pts);
-        self.seconds = self.ticks as f64 / 90_000.0;
-        self.seconds
-    }
-}
-
-/// What one unit's NAL units say.
-#[derive(Default)]
-struct Summary {
-    has_slice: bool,
-    random_access: bool,
-    /// The first slice is the first of its picture.
-    starts_picture: bool,
-    params: Vec<ParamKind>,
-    new_sps: bool,
+/// The PTS of a PES, for the unit that starts in it.
+struct PtsMark {
+    pts: u64,
+    /// Where the PES payload starts in the current unit's data.
+    offset: usize,
 }
 
 pub(super) struct UnitAssembler {
     max_unit: usize,
     counters: Arc<MediaCounters>,
-    pending: Option<Pending>,
+    unit: Unit,
+    mark: Option<PtsMark>,
     stream_codec: StreamCodec,
     codec: Option<VideoCodec>,
+    codec_changed: bool,
     params: ParamCache,
     clock: PtsClock,
     awaiting_key: bool,
@@ -187,9 +102,11 @@ impl UnitAssembler {
         UnitAssembler {
             max_unit,
             counters,
-            pending: None,
+            unit: Unit::default(),
+            mark: None,
             stream_codec: StreamCodec::Unknown,
             codec: None,
+            codec_changed: false,
             params: ParamCache::default(),
             clock: PtsClock::default(),
             awaiting_key: true,
@@ -209,107 +126,185 @@ impl UnitAssembler {
         }
     }
 
-    /// A PES packet of the video stream begins; `head` is the start of its
-    /// payload (up to [`PES_HEAD`] bytes, enough to see its first NAL unit
-    /// header). The payload itself follows through [`Self::append`].
-    pub(super) fn begin_pes(&mut self, pts: Option<u64>, head: &[u8], out: &mut VecDeque<AccessUnit>) {
-        self.seen_pts |= pts.is_some();
-        let hint = self.codec_hint();
-        let ends_unit = match &mut self.pending {
-            None => false,
-            Some(p) if pts.is_some() && pts != p.pts => true,
-            Some(p) => match hint {
-                Some(codec) if !p.oversized => starts_access_unit(codec, head) && p.has_slice(codec),
-                _ => false,
-            },
-        };
-        if ends_unit {
-            if let Some(done) = self.pending.take() {
-                self.finish(done, out);
-            }
+    /// A PES packet of the video stream begins; its payload follows
+    /// through [`Self::append`].
+    pub(super) fn begin_pes(&mut self, pts: Option<u64>) {
+        let Some(pts) = pts else { return };
+        self.seen_pts = true;
+        if self.unit.data.is_empty() {
+            self.unit.pts = Some(pts);
+            self.mark = None;
+        } else {
+            self.mark = Some(PtsMark {
+                pts,
+                offset: self.unit.data.len(),
+            });
         }
-        self.pending.get_or_insert_with(|| Pending::new(pts));
     }
 
     /// Payload bytes of the PES packet begun last.
-    pub(super) fn append(&mut self, bytes: &[u8]) {
-        let Some(pending) = self.pending.as_mut().filter(|p| !p.oversized) else {
-            return;
-        };
-        if pending.data.len() + bytes.len() > self.max_unit {
-            pending.oversized = true;
-            pending.data = Vec::new();
+    pub(super) fn append(&mut self, bytes: &[u8], out: &mut VecDeque<AccessUnit>) {
+        let unit = &mut self.unit;
+        if !unit.oversized && unit.data.len() + bytes.len() > self.max_unit {
+            unit.oversized = true;
             self.counters.bump(Counter::PsErrors);
-            return;
         }
-        pending.data.extend_from_slice(bytes);
+        unit.data.extend_from_slice(bytes);
+        self.scan(out, false);
+        let unit = &mut self.unit;
+        if unit.oversized && unit.scanned > 0 {
+            let gone = unit.scanned;
+            unit.data.drain(..gone);
+            unit.scanned = 0;
+            if let Some(mark) = &mut self.mark {
+                mark.offset = mark.offset.saturating_sub(gone);
+            }
+        }
     }
 
     /// Packets were lost (or the stream restarted) before the next payload.
     pub(super) fn note_loss(&mut self, lost: u32) {
         self.lost = self.lost.saturating_add(lost);
         self.awaiting_key = true;
-        if let Some(p) = self.pending.take() {
-            self.poisoned_pts = p.pts;
-            if !p.data.is_empty() || p.oversized {
-                self.counters.bump(Counter::UnitsDropped);
-            }
+        let unit = std::mem::take(&mut self.unit);
+        self.poisoned_pts = unit.pts;
+        self.mark = None;
+        if !unit.data.is_empty() {
+            self.counters.bump(Counter::UnitsDropped);
         }
     }
 
     /// The end of the stream: the last unit is whole.
     pub(super) fn flush(&mut self, out: &mut VecDeque<AccessUnit>) {
-        if let Some(done) = self.pending.take() {
-            self.finish(done, out);
+        self.scan(out, true);
+        let unit = std::mem::take(&mut self.unit);
+        self.finish(unit, out);
+    }
+
+    /// Walks the NAL unit headers not seen yet, cutting units where a new
+    /// one starts. `at_end`: no more bytes will come.
+    fn scan(&mut self, out: &mut VecDeque<AccessUnit>, at_end: bool) {
+        loop {
+            let hint = self.codec_hint();
+            let unit = &mut self.unit;
+            if unit.scanned_as != hint {
+                // The codec became known (PSM or proof): read it all again.
+                unit.scanned_as = hint;
+                unit.scanned = 0;
+                unit.has_slice = false;
+            }
+            let Some(at) = nal::find_start_code(&unit.data, unit.scanned) else {
+                unit.scanned = unit.scanned.max(unit.data.len().saturating_sub(2));
+                return;
+            };
+            let available = unit.data.len() - (at + 3);
+            if available < HEADER_BYTES && !at_end {
+                unit.scanned = at;
+                return;
+            }
+            let mut head = [0u8; HEADER_BYTES];
+            let len = available.min(HEADER_BYTES);
+            head[..len].copy_from_slice(&unit.data[at + 3..at + 3 + len]);
+            let header = &head[..len];
+            let cut = if at > 0 && unit.data[at - 1] == 0 { at - 1 } else { at };
+            let hint = self.codec_hint();
+            let codec = match nal::guess_codec(header).filter(|g| hint != Some(*g)) {
+                // A codec proven before any unit was decided (the rescan
+                // below reads what came before again with it).
+                Some(proven) if self.codec.is_none() => {
+                    self.codec = Some(proven);
+                    continue;
+                }
+                // The codec changed: what came before is of the old one.
+                Some(proven) => {
+                    self.cut(cut, out);
+                    self.codec = Some(proven);
+                    self.codec_changed = true;
+                    self.params = ParamCache::default();
+                    continue;
+                }
+                None => match hint {
+                    Some(codec) => codec,
+                    None => {
+                        self.unit.scanned = at + 3;
+                        continue;
+                    }
+                },
+            };
+            let kind = NalKind::of(codec, header);
+            // A unit that opens mid-NAL (the rest of one whose start was
+            // lost) ends at the first access unit start too.
+            let fragment = cut > 0 && !nal::starts_with_start_code(&self.unit.data);
+            if kind.starts_access_unit() && (self.unit.has_slice || fragment) {
+                self.cut(cut, out);
+                continue;
+            }
+            self.unit.has_slice |= matches!(kind, NalKind::Slice { .. });
+            self.unit.scanned = at + 3;
         }
     }
 
     fn codec_hint(&self) -> Option<VideoCodec> {
         match self.stream_codec {
-            StreamCodec::Known(codec) => Some(codec),
+            StreamCodec::Known(codec) if self.codec.is_none() => Some(codec),
             _ => self.codec,
         }
     }
 
-    fn finish(&mut self, unit: Pending, out: &mut VecDeque<AccessUnit>) {
+    /// Ends the current unit before byte `at`; the rest starts the next.
+    fn cut(&mut self, at: usize, out: &mut VecDeque<AccessUnit>) {
+        let rest = self.unit.data.split_off(at);
+        let pts = match self.mark.take() {
+            Some(mark) if mark.offset <= at + 4 => Some(mark.pts),
+            Some(mark) => {
+                self.mark = Some(PtsMark {
+                    pts: mark.pts,
+                    offset: mark.offset - at,
+                });
+                None
+            }
+            None => None,
+        };
+        let scanned_as = self.codec_hint();
+        let done = std::mem::replace(
+            &mut self.unit,
+            Unit {
+                data: rest,
+                pts,
+                scanned_as,
+                ..Unit::default()
+            },
+        );
+        self.finish(done, out);
+    }
+
+    fn finish(&mut self, unit: Unit, out: &mut VecDeque<AccessUnit>) {
+        if unit.data.is_empty() {
+            return;
+        }
         if unit.oversized {
             self.drop_unit();
             return;
         }
-        let Some((codec, codec_changed)) = self.decide_codec(&unit.data) else {
-            if !unit.data.is_empty() {
-                self.counters.bump(Counter::UnitsDropped);
-            }
+        let codec = match self.stream_codec {
+            StreamCodec::Unsupported(_) => None,
+            _ => self.codec_hint(),
+        };
+        let Some(codec) = codec else {
+            self.drop_unit();
             return;
         };
-        let summary = self.summarise(codec, &unit.data);
-        if !summary.has_slice {
+        self.codec = Some(codec);
+        let Some(picture) = params::picture(codec, unit.data, &mut self.params) else {
             // Parameter sets or SEI on their own: remembered, nothing to decode.
             return;
-        }
-        let opens_cleanly = nal::starts_with_start_code(&unit.data);
-        let mut data = unit.data;
-        let has_all_params = ParamCache::needed(codec)
-            .iter()
-            .all(|k| summary.params.contains(k));
-        let mut is_key = summary.random_access || has_all_params;
-        if is_key && !has_all_params {
-            match self.params.annex_b(codec) {
-                Some(mut prefix) => {
-                    let start = nal::find_start_code(&data, 0).unwrap_or(0);
-                    prefix.extend_from_slice(&data[start..]);
-                    data = prefix;
-                }
-                None => is_key = false,
-            }
-        }
+        };
         if self.awaiting_key {
             let fresh = match unit.pts {
                 Some(pts) => Some(pts) != self.poisoned_pts,
                 None => !self.seen_pts,
             };
-            let clean = opens_cleanly && summary.starts_picture && fresh;
-            if !(is_key && clean) {
+            if !(picture.is_key && picture.whole_start && fresh) {
                 self.drop_unit();
                 return;
             }
@@ -319,9 +314,9 @@ impl UnitAssembler {
         self.counters.bump(Counter::Units);
         out.push_back(AccessUnit {
             codec,
-            data,
-            is_key,
-            new_parameters: summary.new_sps || codec_changed,
+            data: picture.data,
+            is_key: picture.is_key,
+            new_parameters: picture.new_sps || std::mem::take(&mut self.codec_changed),
             stream_time: self.clock.seconds(unit.pts),
             lost_packets: std::mem::take(&mut self.lost),
         });
@@ -331,62 +326,4 @@ impl UnitAssembler {
         self.counters.bump(Counter::UnitsDropped);
         self.awaiting_key = true;
     }
-
-    /// The codec of a unit: what its parameter sets prove, else the PSM's,
-    /// else the last one; and whether it changed. A change of codec forgets
-    /// the parameter sets.
-    fn decide_codec(&mut self, data: &[u8]) -> Option<(VideoCodec, bool)> {
-        if let StreamCodec::Unsupported(_) = self.stream_codec {
-            return None;
-        }
-        let proven = nal::nal_units(data).find_map(nal::guess_codec);
-        let codec = match (proven, self.stream_codec) {
-            (Some(codec), _) | (None, StreamCodec::Known(codec)) => codec,
-            _ => self.codec?,
-        };
-        let changed = self.codec.is_some_and(|c| c != codec);
-        if changed {
-            self.params = ParamCache::default();
-        }
-        self.codec = Some(codec);
-        Some((codec, changed))
-    }
-
-    fn summarise(&mut self, codec: VideoCodec, data: &[u8]) -> Summary {
-        let mut s = Summary::default();
-        for unit in nal::nal_units(data) {
-            match NalKind::of(codec, unit) {
-                NalKind::Slice {
-                    random_access,
-                    first_in_picture,
-                } => {
-                    if !s.has_slice {
-                        s.starts_picture = first_in_picture;
-                    }
-                    s.has_slice = true;
-                    s.random_access |= random_access;
-                }
-                NalKind::Param(kind) => {
-                    let slot = self.params.slot(kind);
-                    if slot.as_deref() != Some(unit) {
-                        s.new_sps |= kind == ParamKind::Sps && slot.is_some();
-                        *slot = Some(unit.to_vec());
-                    }
-                    s.params.push(kind);
-                }
-                NalKind::Leading | NalKind::Other => {}
-            }
-        }
-        s
-    }
-}
-
-/// Whether a PES payload opens with a NAL unit that starts an access unit.
-fn starts_access_unit(codec: VideoCodec, payload: &[u8]) -> bool {
-    if !nal::starts_with_start_code(payload) {
-        return false;
-    }
-    nal::nal_units(payload)
-        .next()
-        .is_some_and(|first| NalKind::of(codec, first).starts_access_unit())
 }
