@@ -78,6 +78,18 @@ impl Clip {
         Ok(Clip { codec, fps, units })
     }
 
+    /// Whether unit `index` is a key frame (IDR/IRAP slice, or parameter
+    /// sets): where a device puts the PSM.
+    pub fn is_key(&self, index: usize) -> bool {
+        self.units.get(index).is_some_and(|unit| {
+            nal::nal_units(unit).any(|nal| match NalKind::of(self.codec, nal) {
+                NalKind::Slice { random_access, .. } => random_access,
+                NalKind::Param(_) => true,
+                _ => false,
+            })
+        })
+    }
+
     /// The 90 kHz PTS of frame `index` at the clip's frame rate.
     pub fn pts(&self, index: usize) -> u64 {
         (index as f64 * 90_000.0 / self.fps).round() as u64
