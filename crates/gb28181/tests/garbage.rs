@@ -15,14 +15,6 @@ use xueliang_gb28181::media::tcp_framing::Rfc4571Deframer;
 use xueliang_gb28181::media::testing::MuxOptions;
 use xueliang_gb28181::media::Counter;
 
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// An edit of a real stream: at a fraction of its length, flip a byte,
 /// insert random bytes, or cut some out.
 #[derive(Clone, Debug)]
@@ -35,7 +27,8 @@ enum Edit {
 fn edit_strategy() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (0.0f64..1.0, 1u8..=255).prop_map(|(at, x)| Edit::Flip(at, x)),
-        (0.0f64..1.0, prop::collection::vec(any::<u8>(), 1..64)).prop_map(|(at, b)| Edit::Insert(at, b)),
+        (0.0f64..1.0, prop::collection::vec(any::<u8>(), 1..64))
+            .prop_map(|(at, b)| Edit::Insert(at, b)),
         (0.0f64..1.0, 1usize..3000).prop_map(|(at, n)| Edit::Cut(at, n)),
     ]
 }

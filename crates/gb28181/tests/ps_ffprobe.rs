@@ -22,7 +22,11 @@ fn ffprobe_packets(path: &Path) -> (String, Vec<(i64, bool)>) {
         .arg(path)
         .output()
         .expect("running ffprobe");
-    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut codec = String::new();
     let mut packets = Vec::new();
@@ -35,7 +39,9 @@ fn ffprobe_packets(path: &Path) -> (String, Vec<(i64, bool)>) {
         if line.starts_with("stream") {
             codec = field("codec_name").to_string();
         } else if line.starts_with("packet") {
-            let pts = field("pts").parse().expect("ffprobe gives every packet a PTS");
+            let pts = field("pts")
+                .parse()
+                .expect("ffprobe gives every packet a PTS");
             packets.push((pts, field("flags").starts_with('K')));
         }
     }
@@ -104,7 +110,11 @@ fn our_demuxer_reads_what_ffmpeg_muxes() {
                 );
                 assert_eq!(unit.is_key, footage.keys[i], "{codec:?} {format} unit {i}");
             }
-            assert_eq!(demux.counters().get(Counter::PsErrors), 0, "{codec:?} {format}");
+            assert_eq!(
+                demux.counters().get(Counter::PsErrors),
+                0,
+                "{codec:?} {format}"
+            );
         }
     }
 }

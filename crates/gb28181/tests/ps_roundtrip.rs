@@ -48,14 +48,6 @@ fn options_strategy(codec: VideoCodec) -> impl Strategy<Value = MuxOptions> {
         )
 }
 
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 fn assert_clean(demux: &PsDemuxer) {
     let c = demux.counters();
     assert_eq!(c.get(Counter::PsErrors), 0, "ps errors");
@@ -147,7 +139,10 @@ fn a_split_at_every_byte_boundary_of_the_headers_gives_back_the_same_units() {
             units.extend(std::iter::from_fn(|| demux.pop()));
             assert_eq!(units.len(), 3, "{codec:?} split at {split}");
             for (i, u) in units.iter().enumerate() {
-                assert!(u.data == footage.clip.units[i], "{codec:?} split at {split}, unit {i}");
+                assert!(
+                    u.data == footage.clip.units[i],
+                    "{codec:?} split at {split}, unit {i}"
+                );
             }
         }
     }
@@ -184,7 +179,9 @@ fn one_byte_at_a_time_gives_back_the_same_units() {
 fn parameter_sets_are_repeated_before_key_frames_and_changes_flagged() {
     let codec = VideoCodec::H264;
     let footage = footage(codec);
-    let key_frames: Vec<usize> = (0..footage.keys.len()).filter(|&i| footage.keys[i]).collect();
+    let key_frames: Vec<usize> = (0..footage.keys.len())
+        .filter(|&i| footage.keys[i])
+        .collect();
     let strip_params = |unit: &[u8]| -> Vec<u8> {
         let sps_pps_end = find_nal(unit, 5).expect("IDR in a key frame");
         unit[sps_pps_end..].to_vec()
@@ -192,15 +189,24 @@ fn parameter_sets_are_repeated_before_key_frames_and_changes_flagged() {
     let muxer = xueliang_gb28181::media::testing::PsMuxer::new(MuxOptions::hikvision(codec));
     let mut ps = Vec::new();
     for (i, unit) in footage.clip.units.iter().enumerate() {
-        let unit = if i == key_frames[1] { strip_params(unit) } else { unit.clone() };
+        let unit = if i == key_frames[1] {
+            strip_params(unit)
+        } else {
+            unit.clone()
+        };
         ps.extend(muxer.mux(&unit, footage.clip.pts(i), footage.keys[i]));
     }
     let (units, _) = demux_chunked(&ps, &[1400]);
     assert_eq!(units.len(), footage.clip.units.len());
     let k = key_frames[1];
     assert!(units[k].is_key);
-    assert!(units[k].data.starts_with(&[0, 0, 0, 1, 0x67]), "SPS put back first");
-    assert!(units[k].data.ends_with(&strip_params(&footage.clip.units[k])));
+    assert!(
+        units[k].data.starts_with(&[0, 0, 0, 1, 0x67]),
+        "SPS put back first"
+    );
+    assert!(units[k]
+        .data
+        .ends_with(&strip_params(&footage.clip.units[k])));
     assert!(units.iter().all(|u| !u.new_parameters));
 
     // The same stream with the second key frame's SPS changed (one more
@@ -215,7 +221,9 @@ fn parameter_sets_are_repeated_before_key_frames_and_changes_flagged() {
         ps.extend(muxer.mux(&unit, footage.clip.pts(i), footage.keys[i]));
     }
     let (units, _) = demux_chunked(&ps, &[1400]);
-    let flagged: Vec<usize> = (0..units.len()).filter(|&i| units[i].new_parameters).collect();
+    let flagged: Vec<usize> = (0..units.len())
+        .filter(|&i| units[i].new_parameters)
+        .collect();
     assert_eq!(flagged, vec![key_frames[1], key_frames[2]]);
 }
 
@@ -256,8 +264,8 @@ fn through_reorder(packets: &[Vec<u8>], lost: &[bool]) -> (Vec<AccessUnit>, PsDe
     let mut reordered = 0;
     let start = Instant::now();
     let feed = |d: xueliang_gb28181::media::reorder::Delivery<Vec<u8>>,
-                    demux: &mut PsDemuxer,
-                    units: &mut Vec<AccessUnit>| {
+                demux: &mut PsDemuxer,
+                units: &mut Vec<AccessUnit>| {
         if d.lost_before > 0 || d.restarted {
             demux.note_loss(d.lost_before);
         }
@@ -270,7 +278,9 @@ fn through_reorder(packets: &[Vec<u8>], lost: &[bool]) -> (Vec<AccessUnit>, PsDe
             continue;
         }
         let now = start + Duration::from_millis(i as u64);
-        let seq = RtpPacket::parse(packet).expect("own packets parse").sequence;
+        let seq = RtpPacket::parse(packet)
+            .expect("own packets parse")
+            .sequence;
         if let xueliang_gb28181::media::reorder::Admission::Accepted { reordered: true } =
             reorder.push(seq, packet.len(), packet.clone(), now)
         {
@@ -321,7 +331,10 @@ fn expected_after_loss(footage: &Footage, owner: &[usize], lost: &[bool]) -> Vec
             continue;
         }
         synced = true;
-        let lost_before = lost[counted_up_to..first_packet[unit]].iter().filter(|l| **l).count();
+        let lost_before = lost[counted_up_to..first_packet[unit]]
+            .iter()
+            .filter(|l| **l)
+            .count();
         counted_up_to = first_packet[unit];
         out.push((unit, lost_before as u32));
     }
@@ -352,8 +365,15 @@ fn a_stream_joined_mid_unit_starts_at_the_next_key_frame() {
             let mut lost = vec![false; packets.len()];
             lost[0] = true;
             let (units, demux, _) = through_reorder(&packets, &lost);
-            let got: Vec<(usize, u32)> = units.iter().map(|u| (index_of(footage, u), u.lost_packets)).collect();
-            assert_eq!(got, expected_after_loss(footage, &owner, &lost), "{codec:?} {pes_per_nal}");
+            let got: Vec<(usize, u32)> = units
+                .iter()
+                .map(|u| (index_of(footage, u), u.lost_packets))
+                .collect();
+            assert_eq!(
+                got,
+                expected_after_loss(footage, &owner, &lost),
+                "{codec:?} {pes_per_nal}"
+            );
             assert_eq!(demux.counters().get(Counter::PsErrors), 0);
         }
     }

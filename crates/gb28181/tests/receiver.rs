@@ -28,7 +28,11 @@ fn pool() -> PortPool {
 }
 
 /// Units until `n` arrived, the stream ended, or `idle` passed without one.
-async fn collect(receiver: &mut MediaReceiver, n: usize, idle: Duration) -> (Vec<AccessUnit>, bool) {
+async fn collect(
+    receiver: &mut MediaReceiver,
+    n: usize,
+    idle: Duration,
+) -> (Vec<AccessUnit>, bool) {
     let mut units = Vec::new();
     while units.len() < n {
         match tokio::time::timeout(idle, receiver.next_unit()).await {
@@ -55,7 +59,12 @@ fn ps_send(to: SocketAddr, transport: &str, ssrc: u32, seconds: f64) -> tokio::p
         .arg("--input")
         .arg(fixture(VideoCodec::H264))
         .args(["--to", &to.to_string(), "--transport", transport])
-        .args(["--ssrc", &ssrc.to_string(), "--seconds", &seconds.to_string()])
+        .args([
+            "--ssrc",
+            &ssrc.to_string(),
+            "--seconds",
+            &seconds.to_string(),
+        ])
         .args(["--rate", "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -68,10 +77,17 @@ fn ps_send(to: SocketAddr, transport: &str, ssrc: u32, seconds: f64) -> tokio::p
 async fn udp_from_the_ps_send_tool() {
     let footage = footage(VideoCodec::H264);
     let pool = pool();
-    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp).await.unwrap();
+    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp)
+        .await
+        .unwrap();
     assert_eq!(receiver.local_port() % 2, 0);
     receiver.expect_ssrc(Some(1234));
-    let mut sender = ps_send(SocketAddr::new(LOCALHOST, receiver.local_port()), "udp", 1234, 4.0);
+    let mut sender = ps_send(
+        SocketAddr::new(LOCALHOST, receiver.local_port()),
+        "udp",
+        1234,
+        4.0,
+    );
     // 40 frames sent; over UDP the last stays open until a next one starts.
     let (units, ended) = collect(&mut receiver, 39, Duration::from_secs(10)).await;
     assert!(sender.wait().await.unwrap().success());
@@ -91,9 +107,16 @@ async fn udp_from_the_ps_send_tool() {
 async fn tcp_passive_from_the_ps_send_tool_with_a_mismatching_ssrc() {
     let footage = footage(VideoCodec::H264);
     let pool = pool();
-    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::TcpPassive).await.unwrap();
+    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::TcpPassive)
+        .await
+        .unwrap();
     receiver.expect_ssrc(Some(1234));
-    let mut sender = ps_send(SocketAddr::new(LOCALHOST, receiver.local_port()), "tcp", 999, 4.0);
+    let mut sender = ps_send(
+        SocketAddr::new(LOCALHOST, receiver.local_port()),
+        "tcp",
+        999,
+        4.0,
+    );
     let (units, ended) = collect(&mut receiver, 100, Duration::from_secs(10)).await;
     assert!(sender.wait().await.unwrap().success());
     assert!(ended, "the device closing the connection ends the stream");
@@ -108,7 +131,13 @@ async fn tcp_passive_from_the_ps_send_tool_with_a_mismatching_ssrc() {
 /// RTP packets of the footage, optionally without a PSM.
 fn packets(codec: VideoCodec, psm: bool) -> Vec<Vec<u8>> {
     let footage = footage(codec);
-    let frames = mux(footage, MuxOptions { psm, ..MuxOptions::hikvision(codec) });
+    let frames = mux(
+        footage,
+        MuxOptions {
+            psm,
+            ..MuxOptions::hikvision(codec)
+        },
+    );
     packetize(&frames, 65_400).0
 }
 
@@ -117,12 +146,17 @@ async fn h265_without_psm_over_tcp_with_cancelled_waits() {
     let codec = VideoCodec::H265;
     let footage = footage(codec);
     let pool = pool();
-    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::TcpPassive).await.unwrap();
+    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::TcpPassive)
+        .await
+        .unwrap();
     let port = receiver.local_port();
     let sender = tokio::spawn(async move {
         let mut stream = TcpStream::connect((LOCALHOST, port)).await.unwrap();
         for (i, packet) in packets(codec, false).iter().enumerate() {
-            stream.write_all(&tcp_framing::frame(packet).unwrap()).await.unwrap();
+            stream
+                .write_all(&tcp_framing::frame(packet).unwrap())
+                .await
+                .unwrap();
             if i % 50 == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -148,7 +182,9 @@ async fn udp_reordered_lost_and_garbage_packets() {
     let codec = VideoCodec::H264;
     let footage = footage(codec);
     let pool = pool();
-    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp).await.unwrap();
+    let mut receiver = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp)
+        .await
+        .unwrap();
     let to = SocketAddr::new(LOCALHOST, receiver.local_port());
     let mut packets = packets(codec, true);
     // Swap neighbours through the first GOP; lose one packet in the second
@@ -164,7 +200,10 @@ async fn udp_reordered_lost_and_garbage_packets() {
             socket.send_to(packet, to).await.unwrap();
             if i % 40 == 0 {
                 socket.send_to(b"not rtp at all", to).await.unwrap();
-                socket.send_to(&[0x80, 200, 0, 1, 0, 0, 0, 0], to).await.unwrap();
+                socket
+                    .send_to(&[0x80, 200, 0, 1, 0, 0, 0, 0], to)
+                    .await
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
@@ -172,16 +211,28 @@ async fn udp_reordered_lost_and_garbage_packets() {
     let (units, _) = collect(&mut receiver, 100, Duration::from_secs(2)).await;
     sender.await.unwrap();
     let c = receiver.counters();
-    assert!(c.get(Counter::Reordered) >= 20, "{}", c.get(Counter::Reordered));
+    assert!(
+        c.get(Counter::Reordered) >= 20,
+        "{}",
+        c.get(Counter::Reordered)
+    );
     assert_eq!(c.get(Counter::Lost), 1);
     assert!(c.get(Counter::BadRtp) > 5);
     // Units before the loss come whole; after it, from the next key frame,
     // carrying the loss.
-    let resumed = units.iter().position(|u| u.lost_packets > 0).expect("a unit reports the loss");
+    let resumed = units
+        .iter()
+        .position(|u| u.lost_packets > 0)
+        .expect("a unit reports the loss");
     assert!(units[resumed].is_key);
     assert_eq!(units[resumed].lost_packets, 1);
     assert_units_match(footage, &units[..resumed], codec);
-    let k = footage.clip.units.iter().position(|u| *u == units[resumed].data).unwrap();
+    let k = footage
+        .clip
+        .units
+        .iter()
+        .position(|u| *u == units[resumed].data)
+        .unwrap();
     for (i, unit) in units[resumed..].iter().enumerate() {
         assert!(unit.data == footage.clip.units[k + i]);
     }
@@ -194,13 +245,22 @@ async fn ports_come_from_the_pool_and_go_back() {
     let pool = PortPool::new(base..=base + 3).unwrap();
     // Someone else holds the first port: it is skipped.
     let squatter = std::net::UdpSocket::bind((LOCALHOST, base)).unwrap();
-    let a = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp).await.unwrap();
+    let a = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp)
+        .await
+        .unwrap();
     assert_eq!(a.local_port(), base + 2);
-    let err = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp).await.err();
-    assert!(matches!(err, Some(MediaError::NoFreePort { .. })), "{err:?}");
+    let err = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::Udp)
+        .await
+        .err();
+    assert!(
+        matches!(err, Some(MediaError::NoFreePort { .. })),
+        "{err:?}"
+    );
     drop(squatter);
     drop(a);
     assert_eq!(pool.available(), 2);
-    let b = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::TcpPassive).await.unwrap();
+    let b = MediaReceiver::bind(&pool, LOCALHOST, MediaTransport::TcpPassive)
+        .await
+        .unwrap();
     assert_eq!(b.local_port(), base);
 }

@@ -104,7 +104,9 @@ impl Sender {
             }
             Sender::Tcp(stream) => {
                 let framed = tcp_framing::frame(packet).context("RTP packet over 65535 bytes")?;
-                stream.write_all(&framed).context("the platform closed the TCP connection")?;
+                stream
+                    .write_all(&framed)
+                    .context("the platform closed the TCP connection")?;
             }
         }
         Ok(())

@@ -21,9 +21,9 @@ mod nal;
 mod ports;
 pub mod ps;
 mod receiver;
-mod ssrc;
 pub mod reorder;
 pub mod rtp;
+mod ssrc;
 pub mod tcp_framing;
 pub mod testing;
 

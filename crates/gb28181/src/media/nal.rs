@@ -148,7 +148,9 @@ mod tests {
 
     #[test]
     fn splits_annex_b_with_three_and_four_byte_start_codes() {
-        let data = [9, 9, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 0, 1, 0x65, 0x88];
+        let data = [
+            9, 9, 0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 2, 0, 0, 0, 0, 1, 0x65, 0x88,
+        ];
         let nals: Vec<&[u8]> = nal_units(&data).collect();
         assert_eq!(nals, vec![&[0x67, 1][..], &[0x68, 2], &[0x65, 0x88]]);
         assert_eq!(nal_units(&[1, 2, 3]).count(), 0);
@@ -157,7 +159,10 @@ mod tests {
     #[test]
     fn kinds_of_real_headers() {
         use VideoCodec::*;
-        assert_eq!(NalKind::of(H264, &[0x67, 0x64]), NalKind::Param(ParamKind::Sps));
+        assert_eq!(
+            NalKind::of(H264, &[0x67, 0x64]),
+            NalKind::Param(ParamKind::Sps)
+        );
         assert_eq!(
             NalKind::of(H264, &[0x65, 0x88]),
             NalKind::Slice {
@@ -172,7 +177,10 @@ mod tests {
                 first_in_picture: false
             }
         );
-        assert_eq!(NalKind::of(H265, &[0x40, 0x01, 0x0c]), NalKind::Param(ParamKind::Vps));
+        assert_eq!(
+            NalKind::of(H265, &[0x40, 0x01, 0x0c]),
+            NalKind::Param(ParamKind::Vps)
+        );
         assert_eq!(
             NalKind::of(H265, &[0x2a, 0x01, 0xaf]),
             NalKind::Slice {
@@ -185,13 +193,23 @@ mod tests {
 
     #[test]
     fn codec_guesses_only_on_decisive_units() {
-        for nal in [[0x67u8, 0x64, 0], [0x27, 0x42, 0], [0x65, 0x88, 0x84], [0x25, 0xb8, 0]] {
+        for nal in [
+            [0x67u8, 0x64, 0],
+            [0x27, 0x42, 0],
+            [0x65, 0x88, 0x84],
+            [0x25, 0xb8, 0],
+        ] {
             assert_eq!(guess_codec(&nal), Some(VideoCodec::H264), "{nal:02x?}");
         }
         for nal in [[0x40u8, 0x01, 0x0c], [0x42, 0x01, 0x01], [0x44, 0x01, 0xc1]] {
             assert_eq!(guess_codec(&nal), Some(VideoCodec::H265), "{nal:02x?}");
         }
-        for nal in [[0x41u8, 0x9a, 0], [0x06, 0x05, 0], [0x02, 0x01, 0xd0], [0x26, 0x01, 0xaf]] {
+        for nal in [
+            [0x41u8, 0x9a, 0],
+            [0x06, 0x05, 0],
+            [0x02, 0x01, 0xd0],
+            [0x26, 0x01, 0xaf],
+        ] {
             assert_eq!(guess_codec(&nal), None, "{nal:02x?}");
         }
     }

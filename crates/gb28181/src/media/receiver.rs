@@ -107,6 +107,7 @@ pub struct MediaReceiver {
     datagram: Box<[u8]>,
     peer: Option<SocketAddr>,
     logged_bad_input: bool,
+    logged_ps_errors: bool,
 }
 
 impl MediaReceiver {
@@ -145,7 +146,12 @@ impl MediaReceiver {
         Err(MediaError::NoFreePort { tried })
     }
 
-    fn new(lease: PortLease, transport: MediaTransport, link: Link, settings: ReceiverSettings) -> Self {
+    fn new(
+        lease: PortLease,
+        transport: MediaTransport,
+        link: Link,
+        settings: ReceiverSettings,
+    ) -> Self {
         let counters = Arc::new(MediaCounters::default());
         MediaReceiver {
             lease,
@@ -159,6 +165,7 @@ impl MediaReceiver {
             datagram: vec![0; 65536].into_boxed_slice(),
             peer: None,
             logged_bad_input: false,
+            logged_ps_errors: false,
         }
     }
 
@@ -196,6 +203,7 @@ impl MediaReceiver {
             }
             if let Some(delivery) = self.reorder.pop(Instant::now().into_std()) {
                 self.feed(delivery);
+                self.log_ps_errors();
                 continue;
             }
             if let Link::Closed = self.link {
@@ -242,15 +250,20 @@ impl MediaReceiver {
                 self.log_bad_input(&error);
             }
             Incoming::Closed => {
-                tracing::debug!(port = self.lease.port(), "media TCP connection closed by the device");
+                tracing::debug!(
+                    port = self.lease.port(),
+                    "media TCP connection closed by the device"
+                );
                 self.link = Link::Closed;
             }
         }
     }
 
+    /// One datagram (`from` set) or one TCP frame (its 2-byte length gone).
     fn on_packet(&mut self, bytes: Bytes, from: Option<SocketAddr>) {
         let framing = if from.is_some() { 0 } else { 2 };
-        self.counters.add(Counter::Bytes, (bytes.len() + framing) as u64);
+        self.counters
+            .add(Counter::Bytes, (bytes.len() + framing) as u64);
         let packet = match RtpPacket::parse(&bytes) {
             Ok(packet) => packet,
             Err(e) if e.is_rtcp() => return,
@@ -271,14 +284,21 @@ impl MediaReceiver {
         match verdict {
             SsrcVerdict::Accept => {}
             SsrcVerdict::Switched => {
-                tracing::debug!(port = self.lease.port(), ssrc = packet.ssrc, "media SSRC changed");
+                tracing::debug!(
+                    port = self.lease.port(),
+                    ssrc = packet.ssrc,
+                    "media SSRC changed"
+                );
                 self.reorder.reset();
             }
             SsrcVerdict::Reject => return,
         }
         let payload = bytes.slice_ref(packet.payload);
         let now = Instant::now().into_std();
-        match self.reorder.push(packet.sequence, payload.len(), payload, now) {
+        match self
+            .reorder
+            .push(packet.sequence, payload.len(), payload, now)
+        {
             Admission::Accepted { reordered: true } => self.counters.bump(Counter::Reordered),
             Admission::Accepted { reordered: false } => {}
             Admission::Late | Admission::Duplicate => self.counters.bump(Counter::Late),
@@ -287,10 +307,24 @@ impl MediaReceiver {
 
     fn feed(&mut self, delivery: Delivery<Bytes>) {
         if delivery.lost_before > 0 || delivery.restarted {
-            self.counters.add(Counter::Lost, u64::from(delivery.lost_before));
+            self.counters
+                .add(Counter::Lost, u64::from(delivery.lost_before));
             self.demux.note_loss(delivery.lost_before);
         }
         self.demux.push(&delivery.item);
+    }
+
+    /// The first PS error of a session gets a log line, the rest a count.
+    fn log_ps_errors(&mut self) {
+        if !self.logged_ps_errors && self.counters.get(Counter::PsErrors) > 0 {
+            self.logged_ps_errors = true;
+            tracing::warn!(
+                port = self.lease.port(),
+                peer = ?self.peer,
+                "broken MPEG-PS from the device (bad headers, unsupported codec or oversized \
+                 frames); skipped to the next start code, further errors only counted"
+            );
+        }
     }
 
     fn log_bad_input(&mut self, error: &dyn std::error::Error) {

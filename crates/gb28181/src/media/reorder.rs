@@ -272,7 +272,10 @@ mod tests {
         let t = Instant::now();
         let mut buf = ReorderBuffer::new(settings(16));
         for seq in [65534u16, 65535, 0, 1] {
-            assert_eq!(buf.push(seq, 10, seq, t), Admission::Accepted { reordered: false });
+            assert_eq!(
+                buf.push(seq, 10, seq, t),
+                Admission::Accepted { reordered: false }
+            );
             assert_eq!(pop_all(&mut buf, t), vec![(seq, 0, false)]);
         }
         assert_eq!(buf.deadline(), None);
@@ -284,10 +287,16 @@ mod tests {
         let mut buf = ReorderBuffer::new(settings(16));
         buf.push(10, 1, 10, t);
         assert_eq!(pop_all(&mut buf, t).len(), 1);
-        assert_eq!(buf.push(12, 1, 12, t), Admission::Accepted { reordered: false });
+        assert_eq!(
+            buf.push(12, 1, 12, t),
+            Admission::Accepted { reordered: false }
+        );
         assert!(pop_all(&mut buf, t).is_empty());
         assert_eq!(buf.deadline(), Some(t + Duration::from_millis(100)));
-        assert_eq!(buf.push(11, 1, 11, t), Admission::Accepted { reordered: true });
+        assert_eq!(
+            buf.push(11, 1, 11, t),
+            Admission::Accepted { reordered: true }
+        );
         assert_eq!(pop_all(&mut buf, t), vec![(11, 0, false), (12, 0, false)]);
         assert_eq!(buf.push(11, 1, 11, t), Admission::Late);
     }
@@ -301,7 +310,10 @@ mod tests {
         buf.push(4, 1, 4, t);
         assert_eq!(buf.push(4, 1, 4, t), Admission::Duplicate);
         assert!(pop_all(&mut buf, t + Duration::from_millis(99)).is_empty());
-        assert_eq!(pop_all(&mut buf, t + Duration::from_millis(100)), vec![(4, 2, false)]);
+        assert_eq!(
+            pop_all(&mut buf, t + Duration::from_millis(100)),
+            vec![(4, 2, false)]
+        );
         assert_eq!(buf.push(2, 1, 2, t), Admission::Late);
     }
 
@@ -336,7 +348,10 @@ mod tests {
         buf.push(3, 1000, 3, t);
         assert!(pop_all(&mut buf, t).is_empty());
         buf.push(4, 1000, 4, t);
-        assert_eq!(pop_all(&mut buf, t), vec![(2, 1, false), (3, 0, false), (4, 0, false)]);
+        assert_eq!(
+            pop_all(&mut buf, t),
+            vec![(2, 1, false), (3, 0, false), (4, 0, false)]
+        );
     }
 
     #[test]
@@ -346,9 +361,15 @@ mod tests {
         buf.push(40000, 1, 1, t);
         pop_all(&mut buf, t);
         assert_eq!(buf.push(7, 1, 2, t), Admission::Late);
-        assert_eq!(buf.push(8, 1, 3, t), Admission::Accepted { reordered: false });
+        assert_eq!(
+            buf.push(8, 1, 3, t),
+            Admission::Accepted { reordered: false }
+        );
         assert_eq!(pop_all(&mut buf, t), vec![(3, 0, true)]);
-        assert_eq!(buf.push(9, 1, 4, t), Admission::Accepted { reordered: false });
+        assert_eq!(
+            buf.push(9, 1, 4, t),
+            Admission::Accepted { reordered: false }
+        );
         assert_eq!(pop_all(&mut buf, t), vec![(4, 0, false)]);
     }
 

@@ -73,7 +73,9 @@ impl<'a> RtpPacket<'a> {
             .ok_or(RtpError::TruncatedCsrc { count: csrc_count })?;
         offset = csrc_end;
         let extension = if has_extension {
-            let head = buf.get(offset..offset + 4).ok_or(RtpError::TruncatedExtension)?;
+            let head = buf
+                .get(offset..offset + 4)
+                .ok_or(RtpError::TruncatedExtension)?;
             let profile = u16::from_be_bytes([head[0], head[1]]);
             let words = usize::from(u16::from_be_bytes([head[2], head[3]]));
             let data = buf
@@ -111,7 +113,9 @@ mod tests {
     use super::*;
 
     fn header(first: u8, second: u8) -> Vec<u8> {
-        vec![first, second, 0x12, 0x34, 0, 0, 0x0e, 0x10, 0xde, 0xad, 0xbe, 0xef]
+        vec![
+            first, second, 0x12, 0x34, 0, 0, 0x0e, 0x10, 0xde, 0xad, 0xbe, 0xef,
+        ]
     }
 
     #[test]
@@ -146,8 +150,14 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert_eq!(RtpPacket::parse(&[0x80; 5]), Err(RtpError::TooShort { len: 5 }));
-        assert_eq!(RtpPacket::parse(&header(0x40, 96)), Err(RtpError::Version(1)));
+        assert_eq!(
+            RtpPacket::parse(&[0x80; 5]),
+            Err(RtpError::TooShort { len: 5 })
+        );
+        assert_eq!(
+            RtpPacket::parse(&header(0x40, 96)),
+            Err(RtpError::Version(1))
+        );
         assert!(RtpPacket::parse(&header(0x80, 200)).unwrap_err().is_rtcp());
         assert_eq!(
             RtpPacket::parse(&header(0x83, 96)),
@@ -160,13 +170,19 @@ mod tests {
         pad.extend_from_slice(&[1, 2, 0]);
         assert_eq!(
             RtpPacket::parse(&pad),
-            Err(RtpError::BadPadding { padding: 0, available: 3 })
+            Err(RtpError::BadPadding {
+                padding: 0,
+                available: 3
+            })
         );
         let mut pad = header(0xa0, 96);
         pad.extend_from_slice(&[1, 9]);
         assert_eq!(
             RtpPacket::parse(&pad),
-            Err(RtpError::BadPadding { padding: 9, available: 2 })
+            Err(RtpError::BadPadding {
+                padding: 9,
+                available: 2
+            })
         );
     }
 }

@@ -141,7 +141,10 @@ mod tests {
         d.extend(&[0x0f, 0xff, 0x80]);
         assert_eq!(
             d.next_frame(),
-            Some(Err(FramingError::Oversized { len: 4095, max: 2000 }))
+            Some(Err(FramingError::Oversized {
+                len: 4095,
+                max: 2000
+            }))
         );
         let mut d = Rfc4571Deframer::new(2000);
         d.extend(&[0, 5, 0x40, 0, 0, 0, 0]);

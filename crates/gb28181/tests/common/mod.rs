@@ -11,6 +11,16 @@ use xueliang_gb28181::media::testing::{Clip, MuxOptions, PsMuxer, RtpPacketizer}
 use xueliang_gb28181::media::{MediaCounters, PsDemuxer};
 use xueliang_ingest::AccessUnit;
 
+/// Property test settings: `cases` random cases, nothing written to disk
+/// (a failure prints its minimal input).
+pub fn config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..Default::default()
+    }
+}
+
 /// Seconds of footage the tests use: three key frames at a 2 s GOP.
 pub const SECONDS: f64 = 5.0;
 

@@ -205,7 +205,11 @@ impl PsDemuxer {
             other => return other,
         };
         let open_ended = len == 6;
-        let visible = if open_ended { data } else { &data[..len.min(data.len())] };
+        let visible = if open_ended {
+            data
+        } else {
+            &data[..len.min(data.len())]
+        };
         let complete = self.ended || (!open_ended && data.len() >= len);
         let header = match pes::parse(visible, complete) {
             Parsed::Done(header) => header,

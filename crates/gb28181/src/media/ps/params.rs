@@ -87,7 +87,9 @@ pub(super) fn picture(codec: VideoCodec, data: Vec<u8>, cache: &mut ParamCache) 
         return None;
     }
     let whole_start = nal::starts_with_start_code(&data) && first_slice_starts_picture;
-    let carries_all = ParamCache::needed(codec).iter().all(|k| carried.contains(k));
+    let carries_all = ParamCache::needed(codec)
+        .iter()
+        .all(|k| carried.contains(k));
     let mut is_key = random_access || carries_all;
     let mut data = data;
     if is_key && !carries_all {
@@ -128,7 +130,12 @@ mod tests {
         assert!(bare.is_key);
         assert_eq!(bare.data, [SPS, PPS, &IDR[1..]].concat());
         let changed_sps = [0, 0, 0, 1, 0x67, 0x42, 0, 0x1f];
-        let next = picture(VideoCodec::H264, [&changed_sps, PPS, IDR].concat(), &mut cache).unwrap();
+        let next = picture(
+            VideoCodec::H264,
+            [&changed_sps, PPS, IDR].concat(),
+            &mut cache,
+        )
+        .unwrap();
         assert!(next.new_sps);
         assert!(picture(VideoCodec::H264, [SPS, PPS].concat(), &mut cache).is_none());
     }

@@ -117,15 +117,26 @@ mod tests {
     #[test]
     fn hikvision_headers_with_and_without_pts() {
         // PTS 0x0e5d80aa with two stuffing bytes in the header data.
-        let first = [0, 0, 1, 0xe0, 0, 0x26, 0x8c, 0x80, 0x07, 0x21, 0x00, 0x07, 0xb0, 0x55, 0xff, 0xfc, 0, 0, 0, 1];
+        let first = [
+            0, 0, 1, 0xe0, 0, 0x26, 0x8c, 0x80, 0x07, 0x21, 0x00, 0x07, 0xb0, 0x55, 0xff, 0xfc, 0,
+            0, 0, 1,
+        ];
         let h = match parse(&first, false) {
             Parsed::Done(h) => h,
             other => panic!("{other:?}"),
         };
         assert_eq!(h.payload_start, 16);
         assert_eq!(h.pts, Some(0x1d82a));
-        let next = [0, 0, 1, 0xe0, 0, 0x0e, 0x8c, 0, 3, 0xff, 0xff, 0xfc, 0, 0, 0, 1];
-        assert_eq!(parse(&next, true), Parsed::Done(PesHeader { pts: None, payload_start: 12 }));
+        let next = [
+            0, 0, 1, 0xe0, 0, 0x0e, 0x8c, 0, 3, 0xff, 0xff, 0xfc, 0, 0, 0, 1,
+        ];
+        assert_eq!(
+            parse(&next, true),
+            Parsed::Done(PesHeader {
+                pts: None,
+                payload_start: 12
+            })
+        );
         assert_eq!(parse(&next[..10], false), Parsed::Need);
         assert_eq!(parse(&next[..10], true), Parsed::Bad);
     }
@@ -145,10 +156,19 @@ mod tests {
         let with_pts = [0, 0, 1, 0xe0, 0, 9, 0xff, 0x40, 0, 0x21, 0, 1, 0, 1, 9];
         assert_eq!(
             parse(&with_pts, true),
-            Parsed::Done(PesHeader { pts: Some(0), payload_start: 14 })
+            Parsed::Done(PesHeader {
+                pts: Some(0),
+                payload_start: 14
+            })
         );
         let bare = [0, 0, 1, 0xe0, 0, 2, 0x0f, 9];
-        assert_eq!(parse(&bare, true), Parsed::Done(PesHeader { pts: None, payload_start: 7 }));
+        assert_eq!(
+            parse(&bare, true),
+            Parsed::Done(PesHeader {
+                pts: None,
+                payload_start: 7
+            })
+        );
         let junk = [0, 0, 1, 0xe0, 0, 2, 0x55, 9];
         assert_eq!(parse(&junk, true), Parsed::Bad);
     }

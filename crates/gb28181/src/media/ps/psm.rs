@@ -40,7 +40,10 @@ mod tests {
         psm.extend_from_slice(&[1, 2, 3, 4]);
         let len = (psm.len() - 6) as u16;
         psm[4..6].copy_from_slice(&len.to_be_bytes());
-        assert_eq!(parse(&psm), Some(vec![(0xe0, 0x1b), (0xc0, 0x90), (0xe1, 0x24)]));
+        assert_eq!(
+            parse(&psm),
+            Some(vec![(0xe0, 0x1b), (0xc0, 0x90), (0xe1, 0x24)])
+        );
         let broken = &psm[..psm.len() - 8];
         assert_eq!(parse(broken), None);
     }

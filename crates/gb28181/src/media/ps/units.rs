@@ -119,7 +119,10 @@ impl UnitAssembler {
     pub(super) fn set_stream_codec(&mut self, codec: StreamCodec) {
         if codec != self.stream_codec {
             if let StreamCodec::Unsupported(stream_type) = codec {
-                tracing::debug!(stream_type, "PS video stream type is neither H.264 nor H.265");
+                tracing::debug!(
+                    stream_type,
+                    "PS video stream type is neither H.264 nor H.265"
+                );
                 self.counters.bump(Counter::PsErrors);
             }
             self.stream_codec = codec;
@@ -206,7 +209,11 @@ impl UnitAssembler {
             let len = available.min(HEADER_BYTES);
             head[..len].copy_from_slice(&unit.data[at + 3..at + 3 + len]);
             let header = &head[..len];
-            let cut = if at > 0 && unit.data[at - 1] == 0 { at - 1 } else { at };
+            let cut = if at > 0 && unit.data[at - 1] == 0 {
+                at - 1
+            } else {
+                at
+            };
             let hint = self.codec_hint();
             let codec = match nal::guess_codec(header).filter(|g| hint != Some(*g)) {
                 // A codec proven before any unit was decided (the rescan

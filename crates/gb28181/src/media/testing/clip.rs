@@ -67,9 +67,13 @@ impl Clip {
         if let Some(seconds) = seconds {
             ffmpeg.args(["-t", &format!("{seconds}")]);
         }
-        ffmpeg
-            .args(["-map", "0:v:0", "-c:v", "copy"])
-            .args(["-bsf:v", &format!("{format}_mp4toannexb"), "-f", format, "-"]);
+        ffmpeg.args(["-map", "0:v:0", "-c:v", "copy"]).args([
+            "-bsf:v",
+            &format!("{format}_mp4toannexb"),
+            "-f",
+            format,
+            "-",
+        ]);
         let stream = run("ffmpeg", &mut ffmpeg)?;
         let units = split_access_units(codec, &stream);
         if units.is_empty() {
@@ -127,7 +131,11 @@ pub fn split_access_units(codec: VideoCodec, stream: &[u8]) -> Vec<Vec<u8>> {
     let mut from = 0;
     while let Some(at) = nal::find_start_code(stream, from) {
         from = at + 3;
-        let cut = if at > 0 && stream[at - 1] == 0 { at - 1 } else { at };
+        let cut = if at > 0 && stream[at - 1] == 0 {
+            at - 1
+        } else {
+            at
+        };
         let Some(header) = stream.get(at + 3..).filter(|h| !h.is_empty()) else {
             break;
         };
@@ -156,8 +164,8 @@ mod tests {
     #[test]
     fn units_are_cut_at_picture_starts() {
         let stream = [
-            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 0x88, 0, 0, 1, 0x65, 0x08,
-            0, 0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x41, 0x1a, 0, 0, 0, 1, 0x06, 5, 0, 0, 1, 0x41, 0x9a,
+            0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2, 0, 0, 1, 0x65, 0x88, 0, 0, 1, 0x65, 0x08, 0,
+            0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x41, 0x1a, 0, 0, 0, 1, 0x06, 5, 0, 0, 1, 0x41, 0x9a,
         ];
         let units = split_access_units(VideoCodec::H264, &stream);
         assert_eq!(units.len(), 3);

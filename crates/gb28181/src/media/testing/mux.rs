@@ -96,14 +96,21 @@ fn nal_pieces(unit: &[u8]) -> Vec<&[u8]> {
     let mut cuts = vec![0];
     let mut from = 1;
     while let Some(at) = nal::find_start_code(unit, from) {
-        let cut = if at > 0 && unit[at - 1] == 0 { at - 1 } else { at };
+        let cut = if at > 0 && unit[at - 1] == 0 {
+            at - 1
+        } else {
+            at
+        };
         if cut > *cuts.last().unwrap_or(&0) {
             cuts.push(cut);
         }
         from = at + 3;
     }
     cuts.push(unit.len());
-    cuts.windows(2).map(|w| &unit[w[0]..w[1]]).filter(|p| !p.is_empty()).collect()
+    cuts.windows(2)
+        .map(|w| &unit[w[0]..w[1]])
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn pack_header(out: &mut Vec<u8>, scr: u64, stuffing: u8) {

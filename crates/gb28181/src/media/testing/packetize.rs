@@ -56,7 +56,10 @@ mod tests {
         p.max_payload = 4;
         let packets = p.packetize(b"0123456789", 3600);
         assert_eq!(packets.len(), 3);
-        let parsed: Vec<_> = packets.iter().map(|b| RtpPacket::parse(b).unwrap()).collect();
+        let parsed: Vec<_> = packets
+            .iter()
+            .map(|b| RtpPacket::parse(b).unwrap())
+            .collect();
         assert_eq!(
             parsed.iter().map(|r| r.sequence).collect::<Vec<_>>(),
             vec![65535, 0, 1]
@@ -67,6 +70,8 @@ mod tests {
         );
         let payload: Vec<u8> = parsed.iter().flat_map(|r| r.payload.to_vec()).collect();
         assert_eq!(payload, b"0123456789");
-        assert!(parsed.iter().all(|r| r.ssrc == 0x0100_0001 && r.timestamp == 3600));
+        assert!(parsed
+            .iter()
+            .all(|r| r.ssrc == 0x0100_0001 && r.timestamp == 3600));
     }
 }
