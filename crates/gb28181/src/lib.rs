@@ -6,6 +6,11 @@
 //!   streaming MPEG-PS demuxer that yields H.264/H.265 access units.
 //! - [`sip`]: the SIP side: registrar with digest authentication,
 //!   keepalives, catalog, INVITE/BYE.
+//! - [`GbAccess`]: both for the pipeline: a channel as a camera's frame
+//!   source, and the device directory the API shows.
 
+mod access;
 pub mod media;
 pub mod sip;
+
+pub use access::{sip_settings, GbAccess, GbSession, GbSource};

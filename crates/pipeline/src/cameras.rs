@@ -17,10 +17,11 @@ use xueliang_alerts::Dispatcher;
 use xueliang_api::{CameraChangeError, CameraControl, CameraView};
 use xueliang_core::{
     CameraConfig, CameraDefaults, CameraError, CameraHealth, CameraRef, CameraState, CameraStats,
-    CameraStatus,
+    CameraStatus, FrameSink, HealthReason,
 };
+use xueliang_gb28181::GbAccess;
 use xueliang_health::{MonitorChange, MonitoredCamera};
-use xueliang_ingest::{spawn_supervised, CameraWorker, IngestSettings, RtspSource};
+use xueliang_ingest::{spawn_supervised, CameraWorker, FrameSource, IngestSettings, RtspSource};
 use xueliang_store::{CameraStore, SqliteStore};
 
 /// Applies a JSON merge patch (RFC 7396) to `target`.
@@ -78,6 +79,30 @@ fn invalid(e: CameraError) -> CameraChangeError {
     }
 }
 
+/// A camera's worker, whatever its source.
+struct WorkerParts {
+    camera: CameraRef,
+    settings: IngestSettings,
+    sink: Arc<dyn FrameSink>,
+    stats: Arc<CameraStats>,
+    status: watch::Sender<CameraStatus>,
+    shutdown: CancellationToken,
+}
+
+impl WorkerParts {
+    fn spawn<S: FrameSource>(self, source: S) -> JoinHandle<()> {
+        spawn_supervised(Arc::new(CameraWorker {
+            camera: self.camera,
+            source,
+            settings: self.settings,
+            sink: self.sink,
+            stats: self.stats,
+            status: self.status,
+            shutdown: self.shutdown,
+        }))
+    }
+}
+
 /// What the registry starts cameras with.
 pub struct RegistryParts {
     pub store: Arc<SqliteStore>,
@@ -89,6 +114,8 @@ pub struct RegistryParts {
     pub settings: IngestSettings,
     /// Cancelled at shutdown; each camera's worker has a child token.
     pub shutdown: CancellationToken,
+    /// GB/T 28181 (`[gb28181]`): the source of `gb28181://` cameras.
+    pub gb28181: Option<Arc<GbAccess>>,
 }
 
 pub struct CameraRegistry {
@@ -158,6 +185,29 @@ impl CameraRegistry {
         }
     }
 
+    /// Starts the ingest worker of `config` on the source its URL names.
+    fn spawn_worker(&self, config: &CameraConfig, w: WorkerParts) -> JoinHandle<()> {
+        let timeout = self.parts.settings.connect_timeout;
+        if config.url.scheme() != "gb28181" {
+            return w.spawn(RtspSource::for_camera(config, timeout));
+        }
+        let gb = self.parts.gb28181.as_ref();
+        // Video must start within the worker's frame timeout after the INVITE.
+        let first_media = self.parts.settings.frame_timeout;
+        match gb.and_then(|gb| gb.source(&config.id, &config.url, first_media)) {
+            Some(source) => w.spawn(source),
+            None => {
+                warn!(camera = %config.id, "a gb28181:// camera needs a [gb28181] section; not started");
+                w.status.send_replace(CameraStatus::offline(
+                    HealthReason::Other,
+                    "a gb28181:// camera needs a [gb28181] section in the config".into(),
+                    Utc::now(),
+                ));
+                tokio::spawn(async {})
+            }
+        }
+    }
+
     /// Starts a camera (its worker and pipeline place if enabled) and makes
     /// its entry; every camera is watched by the health monitor.
     async fn start(&self, config: CameraConfig, definition: serde_json::Value) -> Entry {
@@ -186,11 +236,8 @@ impl CameraRegistry {
             match added {
                 Ok(Some((sink, latest))) => {
                     let token = self.parts.shutdown.child_token();
-                    let source =
-                        RtspSource::for_camera(&config, self.parts.settings.connect_timeout);
-                    let worker = CameraWorker {
+                    let worker = WorkerParts {
                         camera,
-                        source,
                         settings: self.parts.settings.clone(),
                         sink,
                         stats: stats.clone(),
@@ -200,7 +247,7 @@ impl CameraRegistry {
                     running = Some(Running {
                         index,
                         token,
-                        task: spawn_supervised(Arc::new(worker)),
+                        task: self.spawn_worker(&config, worker),
                         latest,
                     });
                 }

@@ -7,11 +7,13 @@
 //! Every channel states its when-full policy where it is made.
 
 mod cameras;
+mod gb_channels;
 mod monitor;
 mod pipeline;
 mod shards;
 mod store_writer;
 
 pub use cameras::{merge_patch, parse_camera, CameraRegistry, RegistryParts};
+pub use gb_channels::{adopt_channels, is_video_channel};
 pub use monitor::HealthMonitor;
 pub use pipeline::{LatestFrame, Pipeline, PipelineCamera};

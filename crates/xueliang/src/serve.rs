@@ -195,6 +195,22 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         Arc::new(SystemClock),
     ));
 
+    // GB/T 28181: the SIP server devices register to, before the cameras
+    // that use it start.
+    let gb28181 = match &config.gb28181 {
+        Some(gb) => Some(
+            xueliang_gb28181::GbAccess::start(gb, shutdown.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "[gb28181] listen: cannot start the SIP server on {}",
+                        gb.listen
+                    )
+                })?,
+        ),
+        None => None,
+    };
+
     let registry = Arc::new(CameraRegistry::new(RegistryParts {
         store: store.clone(),
         defaults: config.camera_defaults.clone(),
@@ -204,8 +220,19 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         dispatcher: dispatcher.clone(),
         settings: IngestSettings::from(&config.ingest),
         shutdown: shutdown.clone(),
+        gb28181: gb28181.clone(),
     }));
     registry.start_all(cameras).await;
+    if let (Some(access), Some(gb)) = (&gb28181, &config.gb28181) {
+        if gb.auto_cameras {
+            tokio::spawn(xueliang_pipeline::adopt_channels(
+                registry.clone(),
+                access.clone(),
+                gb.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
     let dispatcher_task = tokio::spawn(dispatcher.run(shutdown.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -232,6 +259,10 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     )
     .with_retention(retention_totals)
     .with_trusted_proxies(config.server.trusted_proxies.clone());
+    let state = match &gb28181 {
+        Some(access) => state.with_devices(access.clone()),
+        None => state,
+    };
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,
