@@ -3,8 +3,10 @@
 //! does when the platform's SDP says `a=setup:passive`), paced in real time.
 //! The sipp device scenarios run it after answering an INVITE.
 //!
-//!     gb28181-ps-send --input clip.mp4 --to 127.0.0.1:30000 --transport tcp \
-//!         --ssrc 0100000001 --loop --seconds 60
+//! ```text
+//! gb28181-ps-send --input clip.mp4 --to 127.0.0.1:30000 --transport tcp \
+//!     --ssrc 0100000001 --loop --seconds 60
+//! ```
 //!
 //! It needs the `ffmpeg` and `ffprobe` commands (it reads the clip with them).
 

@@ -214,7 +214,6 @@ impl UnitAssembler {
             } else {
                 at
             };
-            let hint = self.codec_hint();
             let codec = match nal::guess_codec(header).filter(|g| hint != Some(*g)) {
                 // A codec proven before any unit was decided (the rescan
                 // below reads what came before again with it).
