@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -p xueliang
+cargo build --release -p xueliang -p xueliang-gb28181 --bins
 cargo test --release --workspace "$@"

@@ -8,6 +8,7 @@ mod cameras;
 mod config;
 mod dashboard;
 mod full_disk;
+mod gb28181;
 mod health;
 mod logs;
 mod paths;
