@@ -5,48 +5,18 @@
 //! first admin is by `Xueliang::start`), waits for an event to arrive live on
 //! the wall, opens and acknowledges it, and checks the audit trail and the API.
 //! A second script (tests/browser/users.mjs) manages a user on the users
-//! page as the admin; the result is read back through the API.
+//! page as the admin; the result is read back through the API. The GB/T
+//! 28181 device list is checked in the browser by tests/e2e/gb28181.rs.
 
-use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use anyhow::{Context, Result};
+use std::time::Duration;
 use xueliang_e2e::{
-    add_user, config_header, fixture, free_port, repo, wait_for, RtspServer, Xueliang, ADMIN,
+    add_user, browser, config_header, fixture, free_port, wait_for, RtspServer, Xueliang, ADMIN,
     ADMIN_PASSWORD,
 };
 
-const SETUP: &str = "run scripts/setup.sh (it installs chromium, nodejs and npm, and runs \
-                     `npm ci` in tests/browser)";
-
-/// The browser test's tools, or a failure that says how to get them: a
-/// missing tool fails the test, it never skips it.
-fn browser_tools() -> Result<(PathBuf, PathBuf)> {
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        bail!("`node` is not on PATH: {SETUP}");
-    }
-    let chromium =
-        PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned()));
-    if !chromium.is_file() {
-        bail!("{} is missing: {SETUP}", chromium.display());
-    }
-    let browser_dir = repo().join("tests/browser");
-    if !browser_dir
-        .join("node_modules/playwright-core/package.json")
-        .is_file()
-    {
-        bail!(
-            "{}/node_modules/playwright-core is missing: {SETUP}",
-            browser_dir.display()
-        );
-    }
-    Ok((chromium, browser_dir))
-}
-
 #[test]
 fn an_operator_sees_a_live_event_and_acknowledges_it_in_the_browser() -> Result<()> {
-    let (chromium, browser_dir) = browser_tools()?;
     let clip = fixture("vtest-h264.mp4");
     let rtsp = RtspServer::start(&[
         "--mount".into(),
@@ -84,79 +54,25 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = 5, lo
     })
     .with_context(|| format!("the camera did not come online: {}", x.log()))?;
 
-    let screenshot = x.dir.path().join("dashboard-failure.png");
-    let started = Instant::now();
-    let out = Command::new("node")
-        .arg(browser_dir.join("dashboard.mjs"))
-        .env("XUELIANG_URL", &x.base)
-        .env("XUELIANG_USER", "zhang.wei")
-        .env("XUELIANG_PASSWORD", &password)
-        .env("XUELIANG_SCREENSHOT", &screenshot)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .output()
-        .context("running node tests/browser/dashboard.mjs")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!(
-        "browser test ({:.1} s):\n{stdout}{stderr}",
-        started.elapsed().as_secs_f64()
-    );
-    if !out.status.success() {
-        // Keep the screenshot where a person can look at it.
-        let kept = std::env::temp_dir().join(format!("xueliang-dashboard-failure-{port}.png"));
-        let _ = std::fs::copy(&screenshot, &kept);
-        bail!(
-            "the browser test failed ({}); screenshot: {}\nserver log:\n{}",
-            out.status,
-            kept.display(),
-            x.log()
-        );
-    }
-    assert!(
-        stdout.contains("PASS"),
-        "the script exited 0 without passing"
-    );
+    browser::run_script(&x, "dashboard.mjs", "zhang.wei", &password, &[])?;
     x.stop()?;
     Ok(())
 }
 
 #[test]
 fn an_admin_manages_users_in_the_browser() -> Result<()> {
-    let (chromium, browser_dir) = browser_tools()?;
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let config = config_header(dir.path(), port, 1.0);
     let x = Xueliang::start(dir, port, &config, &[])?;
 
-    let screenshot = x.dir.path().join("users-failure.png");
-    let out = Command::new("node")
-        .arg(browser_dir.join("users.mjs"))
-        .env("XUELIANG_URL", &x.base)
-        .env("XUELIANG_USER", ADMIN)
-        .env("XUELIANG_PASSWORD", ADMIN_PASSWORD)
-        .env("XUELIANG_NEW_USER", "li.na")
-        .env("XUELIANG_SCREENSHOT", &screenshot)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .output()
-        .context("running node tests/browser/users.mjs")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    if !out.status.success() {
-        let kept = std::env::temp_dir().join(format!("xueliang-users-failure-{port}.png"));
-        let _ = std::fs::copy(&screenshot, &kept);
-        bail!(
-            "the users page test failed ({}); screenshot: {}\nserver log:\n{}",
-            out.status,
-            kept.display(),
-            x.log()
-        );
-    }
-    assert!(
-        stdout.contains("PASS"),
-        "the script exited 0 without passing"
-    );
+    browser::run_script(
+        &x,
+        "users.mjs",
+        ADMIN,
+        ADMIN_PASSWORD,
+        &[("XUELIANG_NEW_USER", "li.na")],
+    )?;
 
     // What the page did, read back through the API.
     let users = x.get("/api/v1/users")?;

@@ -4,7 +4,9 @@
 //! RTP by the `gb28181-ps-send` tool to the ports Xueliang offers. The channel
 //! becomes a camera, person events come out of the API, and when the
 //! device's keepalives stop its camera goes offline with the right reason
-//! and comes back when it registers again.
+//! and comes back when it registers again. The device list is checked on
+//! the dashboard in a real browser, and the SIP and media counters in the
+//! metrics.
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -13,7 +15,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use xueliang_e2e::{config_header, fixture, free_port, repo, wait_for, ChildGuard, Xueliang};
+use xueliang_e2e::{
+    browser, config_header, fixture, free_port, repo, wait_for, ChildGuard, Xueliang, ADMIN,
+    ADMIN_PASSWORD,
+};
 
 const SERVER_ID: &str = "34020000002000000001";
 const DEVICE: &str = "34020000001320000001";
@@ -74,18 +79,24 @@ fn device(sip_port: u16, keepalives: u32, lapse: u32) -> Result<ChildGuard> {
     Ok(ChildGuard(child))
 }
 
-/// The footage as PS over RTP to `port`, looped.
-fn media(port: u16) -> Result<ChildGuard> {
-    let child = Command::new(ps_send())
-        .arg("--input")
+/// The footage as PS over RTP to `port`, looped; over TCP (`transport` =
+/// "tcp") it connects, and connects again whenever the centre closes the
+/// connection, as a device does.
+fn media(port: u16, transport: &str) -> Result<ChildGuard> {
+    let mut cmd = Command::new(ps_send());
+    cmd.arg("--input")
         .arg(fixture("vtest-h264.mp4"))
         .args([
             "--to",
             &format!("127.0.0.1:{port}"),
             "--transport",
-            "udp",
-            "--loop",
+            transport,
         ])
+        .arg("--loop");
+    if transport == "tcp" {
+        cmd.args(["--reconnect", "--connect-timeout", "300"]);
+    }
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -93,26 +104,77 @@ fn media(port: u16) -> Result<ChildGuard> {
     Ok(ChildGuard(child))
 }
 
-#[test]
-fn a_registered_channel_becomes_a_camera_with_events_and_keepalive_health() -> Result<()> {
+/// A centre with `[gb28181]` (media over `transport`), the footage waiting
+/// on its three media ports, and sipp as the device with `keepalives` 1 s
+/// apart, then `lapse` s of silence and a second registration.
+struct Setup {
+    x: Xueliang,
+    _media: [ChildGuard; 3],
+    _device: ChildGuard,
+}
+
+fn start(transport: &str, keepalives: u32, lapse: u32) -> Result<Setup> {
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let sip_port = free_port();
     let rtp = rtp_base();
     // The first camera asked for video gets the pool's first port; the
-    // sender starts before it is bound (UDP), as a device would resend.
-    let _media = [media(rtp)?, media(rtp + 2)?, media(rtp + 4)?];
+    // sender starts before it is bound, as a device would resend (UDP) or
+    // try to connect again (TCP).
+    let media = [
+        media(rtp, transport)?,
+        media(rtp + 2, transport)?,
+        media(rtp + 4, transport)?,
+    ];
     let config = format!(
         "{}\n[health]\noffline_grace_s = 2\nsample_interval_s = 1\n\
          [gb28181]\nserver_id = \"{SERVER_ID}\"\nlisten = \"127.0.0.1:{sip_port}\"\n\
-         password = \"{PASSWORD}\"\nrtp_ports = \"{rtp}-{}\"\n\
+         password = \"{PASSWORD}\"\nrtp_ports = \"{rtp}-{}\"\nmedia_transport = \"{transport}\"\n\
          [[gb28181.devices]]\nid = \"{DEVICE}\"\nname = \"东门 NVR\"\n\
          [[gb28181.areas]]\nprefix = \"3402000000131\"\nvillage = \"东村\"\ngrid = \"一网格\"\n",
         config_header(dir.path(), port, 0.5),
         rtp + 5
     );
     let x = Xueliang::start(dir, port, &config, &[])?;
-    let _device = device(sip_port, 25, 8)?;
+    let device = device(sip_port, keepalives, lapse)?;
+    Ok(Setup {
+        x,
+        _media: media,
+        _device: device,
+    })
+}
+
+/// Waits for the channel's camera (made from the catalog) to be online and
+/// for a person event from its footage.
+fn online_with_person_events(x: &Xueliang) -> Result<()> {
+    wait_for(Duration::from_secs(40), || {
+        // 404 until the catalog has made the camera.
+        let health = x.health(CHANNEL).ok();
+        Ok(health.filter(|h| h["state"] == "online").map(|_| ()))
+    })
+    .with_context(|| x.log())?;
+    let person = wait_for(Duration::from_secs(60), || {
+        Ok(x.all_events(&format!("&camera={CHANNEL}&label=person"))?
+            .pop())
+    })
+    .with_context(|| x.log())?;
+    assert_eq!(person["kind"], "object", "{person}");
+    Ok(())
+}
+
+/// A counter of the metrics (`xueliang_gb28181_<name>_total`); -1 when absent.
+fn total(metrics: &str, name: &str) -> f64 {
+    let prefix = format!("xueliang_gb28181_{name}_total ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn a_registered_channel_becomes_a_camera_with_events_and_keepalive_health() -> Result<()> {
+    let setup = start("udp", 30, 8)?;
+    let x = &setup.x;
 
     // Registered; the catalog's channels (GBK names) are cameras.
     let camera = wait_for(Duration::from_secs(30), || {
@@ -136,23 +198,44 @@ fn a_registered_channel_becomes_a_camera_with_events_and_keepalive_health() -> R
     assert_eq!(d["online"], true);
     assert_eq!(d["channels"].as_array().map(Vec::len), Some(3), "{d}");
     assert_eq!(d["channels"][1]["name"], NAMES[1]);
+    // The same list on the dashboard's cameras page, in a real browser.
+    browser::run_script(
+        x,
+        "gb-devices.mjs",
+        ADMIN,
+        ADMIN_PASSWORD,
+        &[
+            ("XUELIANG_DEVICE", DEVICE),
+            ("XUELIANG_DEVICE_NAME", "东门 NVR"),
+            ("XUELIANG_CHANNEL_NAME", NAMES[0]),
+        ],
+    )?;
 
     // Video arrives: online, and the footage's people become events.
-    wait_for(Duration::from_secs(30), || {
-        Ok((x.health(CHANNEL)?["state"] == "online").then_some(()))
-    })
-    .with_context(|| x.log())?;
-    let person = wait_for(Duration::from_secs(60), || {
-        Ok(x.all_events(&format!("&camera={CHANNEL}&label=person"))?
-            .pop())
-    })
-    .with_context(|| x.log())?;
-    assert_eq!(person["kind"], "object", "{person}");
+    online_with_person_events(x)?;
     // The second channel's INVITE is refused (486): its own reason.
     wait_for(Duration::from_secs(20), || {
         let h = x.health("34020000001310000002")?;
         Ok((h["reason"] == "invite_refused").then_some(()))
     })?;
+    // The SIP server's and the media receivers' counters are in the metrics.
+    let metrics = x.metrics()?;
+    let total = |name: &str| total(&metrics, name);
+    assert!(total("sip_registrations") >= 1.0, "{metrics}");
+    assert!(total("sip_keepalives") >= 1.0, "{metrics}");
+    assert!(total("sip_invites_refused") >= 1.0, "{metrics}");
+    assert!(total("media_packets") > 100.0, "{metrics}");
+    assert!(total("media_units") > 10.0, "{metrics}");
+    let devices: f64 = ["online", "offline"]
+        .iter()
+        .filter_map(|s| {
+            let line = format!("xueliang_gb28181_devices{{state=\"{s}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&line)?.parse::<f64>().ok())
+        })
+        .sum();
+    assert_eq!(devices, 1.0, "{metrics}");
 
     // The device goes silent: offline (keepalive lost), a health event.
     let h = wait_for(Duration::from_secs(40), || {
@@ -175,5 +258,18 @@ fn a_registered_channel_becomes_a_camera_with_events_and_keepalive_health() -> R
         )
     })
     .with_context(|| x.log())?;
+    Ok(())
+}
+
+#[test]
+fn video_over_tcp_media_gives_the_same_events() -> Result<()> {
+    // The device connects to the offered port (a=setup:passive, RFC 4571).
+    let setup = start("tcp", 90, 1)?;
+    let x = &setup.x;
+    online_with_person_events(x)?;
+    let metrics = x.metrics()?;
+    assert!(total(&metrics, "media_packets") > 100.0, "{metrics}");
+    assert_eq!(total(&metrics, "media_framing_errors"), 0.0, "{metrics}");
+    assert_eq!(total(&metrics, "media_bad_rtp_packets"), 0.0, "{metrics}");
     Ok(())
 }

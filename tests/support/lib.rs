@@ -2,6 +2,8 @@
 //! server, the `xueliang` binary) as child processes that are killed when the
 //! handle drops, and talk to the API.
 
+pub mod browser;
+
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -297,6 +299,22 @@ impl Xueliang {
             bail!("GET {path}: {status} {v}");
         }
         Ok(v)
+    }
+
+    /// The Prometheus text from the metrics listener named in the config.
+    pub fn metrics(&self) -> Result<String> {
+        let config = std::fs::read_to_string(self.dir.path().join("config.toml"))?;
+        let listen = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("metrics_listen = "))
+            .context("the config has no metrics_listen")?
+            .trim_matches('"');
+        let (status, _, body) =
+            http_request("GET", &format!("http://{listen}/metrics"), None, None)?;
+        if status != 200 {
+            bail!("GET /metrics: {status}");
+        }
+        Ok(String::from_utf8(body)?)
     }
 
     /// GET as the admin: status, content type, body.

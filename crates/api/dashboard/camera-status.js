@@ -1,12 +1,14 @@
 // 摄像机: every camera grouped by village, with its live state, the reason
 // when it is not online, its frame rate and its latest frame. Polls
 // GET /api/v1/cameras every few seconds and updates the cards in place.
+// Admins also see the GB/T 28181 devices below (gb-devices.js).
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
 import { t, tOr, errorText } from "./i18n.js";
 import { beijingTime, duration } from "./format.js";
 import { rememberCameras } from "./camera-directory.js";
+import * as gbDevices from "./gb-devices.js";
 
 const REFRESH_S = 5;
 /** Thumbnails are heavier than the JSON: every second refresh. */
@@ -73,7 +75,7 @@ function byVillage(cameras) {
   return [...groups.entries()].sort(([a], [b]) => (a === "" ? 1 : b === "" ? -1 : a.localeCompare(b, "zh-CN")));
 }
 
-export function mount(root) {
+export function mount(root, session) {
   const summary = el("p", { class: "summary" });
   const hint = el("span", { class: "muted" }, t("cameras.refreshing", { s: REFRESH_S }));
   const error = el("p", { class: "error", hidden: true, role: "alert" });
@@ -132,5 +134,9 @@ export function mount(root) {
 
   refresh();
   const timer = setInterval(refresh, REFRESH_S * 1000);
-  return () => clearInterval(timer);
+  const unmountDevices = gbDevices.mount(root, session);
+  return () => {
+    clearInterval(timer);
+    unmountDevices();
+  };
 }

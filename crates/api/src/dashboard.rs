@@ -54,6 +54,7 @@ static ASSETS: &[Asset] = &[
     asset!("event-list.js", JS),
     asset!("event-detail.js", JS),
     asset!("camera-status.js", JS),
+    asset!("gb-devices.js", JS),
     asset!("bar-chart.js", JS),
     asset!("availability-report.js", JS),
     asset!("users.js", JS),

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::fmt::Write;
+use xueliang_core::gb28181::DeviceDirectory;
 use xueliang_core::telemetry::{telemetry, HistogramSnapshot, Telemetry};
 use xueliang_core::{CameraState, CameraStats, HwAccel};
 use xueliang_store::OutboxDepth;
@@ -41,6 +42,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         },
     };
     render_process(&mut body, telemetry(), depth);
+    if let Some(devices) = &state.devices {
+        render_gb28181(&mut body, devices.as_ref());
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -62,6 +66,31 @@ fn family(
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for c in cams {
         let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", c.config.id, value(c));
+    }
+}
+
+/// The GB/T 28181 side: devices by state, then the SIP server's and the
+/// media receivers' totals (no per-device labels: a township has hundreds).
+fn render_gb28181(out: &mut String, directory: &dyn DeviceDirectory) {
+    let devices = directory.devices();
+    let online = devices.iter().filter(|d| d.online).count();
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_gb28181_devices GB/T 28181 devices known to the SIP server, by state.\n# TYPE xueliang_gb28181_devices gauge\nxueliang_gb28181_devices{{state=\"online\"}} {online}\nxueliang_gb28181_devices{{state=\"offline\"}} {}",
+        devices.len() - online
+    );
+    let channels: usize = devices.iter().map(|d| d.channels.len()).sum();
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_gb28181_channels Channels in the devices' catalogs.\n# TYPE xueliang_gb28181_channels gauge\nxueliang_gb28181_channels {channels}"
+    );
+    for c in directory.counters() {
+        let name = format!("xueliang_gb28181_{}_total", c.name);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {}\n# TYPE {name} counter\n{name} {}",
+            c.help, c.value
+        );
     }
 }
 
@@ -324,4 +353,80 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &HistogramSnapshot) {
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
     let _ = writeln!(out, "{name}_sum {}", h.sum_seconds);
     let _ = writeln!(out, "{name}_count {}", h.count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::future::BoxFuture;
+    use xueliang_core::gb28181::{CatalogError, GbChannel, GbCounter, GbDevice};
+
+    struct Directory(Vec<GbDevice>);
+
+    impl DeviceDirectory for Directory {
+        fn devices(&self) -> Vec<GbDevice> {
+            self.0.clone()
+        }
+        fn query_catalog(&self, _: &str) -> BoxFuture<'_, Result<(), CatalogError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn counters(&self) -> Vec<GbCounter> {
+            vec![GbCounter {
+                name: "sip_keepalives".into(),
+                help: "Keepalives received.",
+                value: 42,
+            }]
+        }
+    }
+
+    fn device(id: &str, online: bool, channels: usize) -> GbDevice {
+        GbDevice {
+            id: id.into(),
+            name: None,
+            online,
+            reason: None,
+            address: None,
+            transport: None,
+            registered_at: None,
+            expires_at: None,
+            last_keepalive: None,
+            catalog_at: None,
+            channels: (0..channels)
+                .map(|i| GbChannel {
+                    id: format!("{id}-{i}"),
+                    name: None,
+                    manufacturer: None,
+                    model: None,
+                    status: None,
+                    camera_id: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn gb28181_devices_by_state_and_counters_as_totals() {
+        let directory = Directory(vec![
+            device("34020000001320000001", true, 2),
+            device("34020000001320000002", false, 1),
+            device("34020000001320000003", true, 0),
+        ]);
+        let mut out = String::new();
+        render_gb28181(&mut out, &directory);
+        let lines: Vec<&str> = out.lines().collect();
+        for want in [
+            "xueliang_gb28181_devices{state=\"online\"} 2",
+            "xueliang_gb28181_devices{state=\"offline\"} 1",
+            "xueliang_gb28181_channels 3",
+            "# TYPE xueliang_gb28181_sip_keepalives_total counter",
+            "# HELP xueliang_gb28181_sip_keepalives_total Keepalives received.",
+            "xueliang_gb28181_sip_keepalives_total 42",
+        ] {
+            assert!(lines.contains(&want), "missing {want:?} in\n{out}");
+        }
+        assert!(
+            !out.contains("34020000001320000001"),
+            "no device ids as labels"
+        );
+    }
 }

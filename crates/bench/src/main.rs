@@ -6,6 +6,7 @@
 
 mod http;
 mod limits;
+mod peers;
 mod procfs;
 mod run;
 mod stats;
@@ -39,7 +40,7 @@ received and detection fps achieved per camera (counter deltas from GET /api/v1/
 measuring window); frames dropped before detection and before decoding; resident memory (VmRSS) \
 total and per camera; frame-arrival-to-event-stored latency p50/p99 (recorded_at - started_at of \
 the object events that started in the window); and the ratios to the limits.\n\n\
-Columns: cpu% = xueliang, % of one core; %/cam = per camera; rtsp% = the test server; other% = \
+Columns: cpu% = xueliang, % of one core; %/cam = per camera; peer% = the cameras' side (the RTSP server, or the GB devices: sipp and the PS senders); other% = \
 everything else on the machine; det fps = mean/slowest camera; drop dt/dc = frames dropped before \
 detection/decoding; inf = inference workers x threads; dec us/f = decode threads' CPU per decoded \
 frame; codec us/f, conv us/f = of that, inside the video decoder and converting pictures (the \
@@ -93,6 +94,12 @@ struct Cli {
     /// Serve this clip instead (an MP4 with H.264 or H.265 video).
     #[arg(long)]
     clip: Option<PathBuf>,
+    /// How the cameras reach xueliang: rtsp (the GStreamer RTSP server), or
+    /// gb28181 (a sipp device per camera, the clip as PS over RTP/UDP from
+    /// gb28181-ps-send; needs sipp and the gb28181-ps-send binary next to
+    /// xueliang).
+    #[arg(long, value_enum, default_value_t = peers::Source::Rtsp)]
+    source: peers::Source,
     /// `[detector] threads` (per inference session); 0 = xueliang's default.
     #[arg(long, default_value_t = 0)]
     inference_threads: usize,
@@ -392,11 +399,15 @@ fn real_main(cli: Cli) -> Result<()> {
         decode_threads: cli.decode_threads,
         hwaccel: cli.hwaccel.clone(),
         execution_providers: cli.execution_providers.clone(),
+        source: cli.source,
         keep_logs: cli.keep_logs,
     };
     let mut runs: Vec<RunEntry> = Vec::new();
     let measure = |n: usize, runs: &mut Vec<RunEntry>| -> Verdict {
-        eprintln!("[bench] N = {n}: starting the RTSP server and xueliang");
+        eprintln!(
+            "[bench] N = {n}: starting the cameras ({:?}) and xueliang",
+            cli.source
+        );
         let entry = match run::run(&spec_for(n)) {
             Ok(r) => {
                 let ratios = limits.as_ref().map(|l| ratios(&r, l)).unwrap_or_default();
@@ -787,7 +798,7 @@ fn print_table(entries: &[RunEntry]) {
     println!();
     println!(
         "{:>4} {:>5} | {:>6} {:>6} {:>6} {:>6} | {:>6} {:>9} {:>7} {:>7} | {:>7} {:>6} | {:>5} {:>6} {:>6} | verdict",
-        "N", "load1", "cpu%", "%/cam", "rtsp%", "other%", "fps in", "det fps", "drop dt", "drop dc",
+        "N", "load1", "cpu%", "%/cam", "peer%", "other%", "fps in", "det fps", "drop dt", "drop dc",
         "RSS MB", "MB/cam", "evts", "p50 ms", "p99 ms"
     );
     for e in entries {
@@ -816,7 +827,7 @@ fn print_table(entries: &[RunEntry]) {
             r.loadavg_after[0],
             r.xueliang_cpu_pct,
             r.xueliang_cpu_pct_per_camera,
-            r.rtsp_server_cpu_pct,
+            r.peers_cpu_pct,
             r.other_cpu_pct,
             r.stream_fps_mean,
             r.detect_fps_mean,

@@ -2,6 +2,7 @@
 //! serve`, a warm-up, then a measuring window read from /proc and the API.
 
 use crate::http;
+use crate::peers::{Peers, Source};
 use crate::procfs::{self, Stat};
 use crate::stats;
 use anyhow::{bail, Context, Result};
@@ -9,7 +10,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,23 +36,29 @@ pub struct RunSpec {
     /// when not empty (the binary's defaults: software, the CPU).
     pub hwaccel: Vec<String>,
     pub execution_providers: Vec<String>,
+    /// RTSP cameras, or GB/T 28181 devices.
+    pub source: Source,
     pub keep_logs: bool,
 }
 
 /// A child process killed and reaped on drop (after a polite SIGTERM when
 /// `stop` was not called).
-struct Guard {
+pub struct Guard {
     child: Child,
     name: &'static str,
 }
 
 impl Guard {
-    fn pid(&self) -> u32 {
+    pub fn new(child: Child, name: &'static str) -> Guard {
+        Guard { child, name }
+    }
+
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// SIGTERM, then up to `patience` for a clean exit, then SIGKILL.
-    fn stop(&mut self, patience: Duration) -> Result<()> {
+    pub fn stop(&mut self, patience: Duration) -> Result<()> {
         if self.child.try_wait()?.is_some() {
             return Ok(());
         }
@@ -82,7 +88,7 @@ impl Drop for Guard {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -91,39 +97,6 @@ fn free_port() -> Result<u16> {
 /// The camera ids of a run: `cam001`, `cam002`, ...
 pub fn camera_id(i: usize) -> String {
     format!("cam{:03}", i + 1)
-}
-
-fn start_rtsp_server(spec: &RunSpec, log: &Path) -> Result<(Guard, u16)> {
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.arg(spec.repo.join("tests/rtsp-server/serve.py"))
-        .args(["--port", "0", "--loop"]);
-    for i in 0..spec.cameras {
-        cmd.arg("--mount")
-            .arg(format!("{}={}", camera_id(i), spec.clip.display()));
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log)?)
-        .spawn()
-        .context("starting /usr/bin/python3 tests/rtsp-server/serve.py (scripts/setup.sh installs GStreamer)")?;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let guard = Guard {
-        child,
-        name: "the RTSP server",
-    };
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port = line
-        .trim()
-        .strip_prefix("READY port=")
-        .and_then(|p| p.parse().ok())
-        .with_context(|| {
-            format!(
-                "the RTSP server did not start (said {line:?}); its log: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        })?;
-    Ok((guard, port))
 }
 
 /// `key = ["a", "b"]` and a new line; nothing for an empty list.
@@ -135,8 +108,15 @@ fn toml_list(key: &str, items: &[String]) -> String {
     format!("{key} = [{}]\n", quoted.join(", "))
 }
 
-/// The config the bench runs `xueliang serve` with.
-pub fn config_text(spec: &RunSpec, data_dir: &Path, api: u16, metrics: u16, rtsp: u16) -> String {
+/// The config the bench runs `xueliang serve` with; `cameras` are the
+/// peers' camera tables (and sections).
+pub fn config_text(
+    spec: &RunSpec,
+    data_dir: &Path,
+    api: u16,
+    metrics: u16,
+    cameras: &str,
+) -> String {
     let mut c = format!(
         r#"# written by xueliang-bench
 [server]
@@ -174,12 +154,7 @@ lost_after_s = 1
         hwaccel = toml_list("hwaccel", &spec.hwaccel),
         fps = spec.detect_fps,
     );
-    for i in 0..spec.cameras {
-        let id = camera_id(i);
-        c.push_str(&format!(
-            "\n[[cameras]]\nid = \"{id}\"\nname = \"bench {id}\"\nurl = \"rtsp://127.0.0.1:{rtsp}/{id}\"\n"
-        ));
-    }
+    c.push_str(cameras);
     c
 }
 
@@ -336,13 +311,14 @@ struct Snapshot {
     wall: DateTime<Utc>,
     xueliang: Stat,
     threads: BTreeMap<u32, Stat>,
-    server: Option<Stat>,
+    /// The peers' CPU ticks summed (those still running).
+    peers: u64,
     bench: Option<Stat>,
     machine: procfs::CpuTotals,
     cameras: BTreeMap<String, Counters>,
 }
 
-fn snapshot(xl_pid: u32, server_pid: u32, api: &http::Api) -> Result<Snapshot> {
+fn snapshot(xl_pid: u32, peers: &[u32], api: &http::Api) -> Result<Snapshot> {
     // API first: the counters are then at most a request older than the CPU times.
     let cameras = cameras(api)?;
     Ok(Snapshot {
@@ -350,7 +326,11 @@ fn snapshot(xl_pid: u32, server_pid: u32, api: &http::Api) -> Result<Snapshot> {
         wall: Utc::now(),
         xueliang: procfs::read_stat(xl_pid).context("xueliang exited")?,
         threads: procfs::read_threads(xl_pid),
-        server: procfs::read_stat(server_pid),
+        peers: peers
+            .iter()
+            .filter_map(|p| procfs::read_stat(*p))
+            .map(|s| s.ticks())
+            .sum(),
         bench: procfs::read_self_stat(),
         machine: procfs::read_cpu_totals(),
         cameras,
@@ -374,7 +354,9 @@ pub struct RunResult {
     pub xueliang_cpu_pct_per_camera: f64,
     /// The part of `xueliang_cpu_pct` spent in the kernel (system time).
     pub xueliang_sys_pct: f64,
-    pub rtsp_server_cpu_pct: f64,
+    /// The cameras' side: the RTSP server, or the GB devices (sipp and
+    /// the PS senders).
+    pub peers_cpu_pct: f64,
     pub bench_cpu_pct: f64,
     /// Everything else on the machine (other users' work).
     pub other_cpu_pct: f64,
@@ -503,9 +485,15 @@ fn api_token(spec: &RunSpec, config: &Path) -> Result<String> {
 fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     let ticks = procfs::clock_ticks();
     let n = spec.cameras;
-    let (mut server, rtsp_port) = start_rtsp_server(spec, &dir.join("rtsp-server.log"))?;
+    let mut peers = Peers::start(spec, dir)?;
     let api_port = free_port()?;
-    let config = config_text(spec, &dir.join("data"), api_port, free_port()?, rtsp_port);
+    let config = config_text(
+        spec,
+        &dir.join("data"),
+        api_port,
+        free_port()?,
+        &peers.config,
+    );
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config)?;
     let log_path = dir.join("xueliang.log");
@@ -527,6 +515,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         addr: ([127, 0, 0, 1], api_port).into(),
         token: api_token(spec, &config_path)?,
     };
+    peers.register_devices(spec, dir)?;
     let log_tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -567,7 +556,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     std::thread::sleep(spec.warmup);
 
     let load_before = procfs::read_loadavg();
-    let s0 = snapshot(xl_pid, server.pid(), &api)?;
+    let s0 = snapshot(xl_pid, &peers.pids(), &api)?;
     let mut rss_max_kb = 0u64;
     let end = s0.at + spec.seconds;
     while Instant::now() < end {
@@ -578,7 +567,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
             Duration::from_secs(1).min(end.saturating_duration_since(Instant::now())),
         );
     }
-    let s1 = snapshot(xl_pid, server.pid(), &api)?;
+    let s1 = snapshot(xl_pid, &peers.pids(), &api)?;
     let load_after = procfs::read_loadavg();
     let rss_end_kb = procfs::read_vmrss_kb(xl_pid).unwrap_or(0);
     rss_max_kb = rss_max_kb.max(rss_end_kb);
@@ -590,16 +579,13 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
     let latencies: Vec<f64> = evs.iter().filter_map(event_latency_ms).collect();
 
     xl.stop(Duration::from_secs(20))?;
-    server.stop(Duration::from_secs(5))?;
+    peers.stop();
     let layout = parse_detector_layout(&std::fs::read_to_string(&log_path).unwrap_or_default());
 
     let window = (s1.at - s0.at).as_secs_f64();
     let pct = |t0: u64, t1: u64| t1.saturating_sub(t0) as f64 / ticks / window * 100.0;
     let xl_pct = pct(s0.xueliang.ticks(), s1.xueliang.ticks());
-    let server_pct = match (&s0.server, &s1.server) {
-        (Some(a), Some(b)) => pct(a.ticks(), b.ticks()),
-        _ => 0.0,
-    };
+    let server_pct = pct(s0.peers, s1.peers);
     let bench_pct = match (&s0.bench, &s1.bench) {
         (Some(a), Some(b)) => pct(a.ticks(), b.ticks()),
         _ => 0.0,
@@ -662,7 +648,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         xueliang_cpu_pct: xl_pct,
         xueliang_cpu_pct_per_camera: xl_pct / n as f64,
         xueliang_sys_pct: pct(s0.xueliang.stime, s1.xueliang.stime),
-        rtsp_server_cpu_pct: server_pct,
+        peers_cpu_pct: server_pct,
         bench_cpu_pct: bench_pct,
         other_cpu_pct: (machine_pct - xl_pct - server_pct - bench_pct).max(0.0),
         threads_cpu_pct,
@@ -707,6 +693,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peers;
 
     #[test]
     fn latency_from_event_times() {
@@ -772,9 +759,10 @@ mod tests {
             decode_threads: 0,
             hwaccel: vec!["cuda".into(), "vaapi".into()],
             execution_providers: vec!["cuda".into(), "cpu".into()],
+            source: Source::Rtsp,
             keep_logs: false,
         };
-        let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, 3);
+        let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, &peers::rtsp_cameras(3, 3));
         assert_eq!(c.matches("[[cameras]]").count(), 3);
         assert!(c.contains("url = \"rtsp://127.0.0.1:3/cam003\""));
         let parsed = xueliang_core::Config::parse(&c).expect("a valid config");
@@ -792,7 +780,39 @@ mod tests {
             execution_providers: vec![],
             ..spec
         };
-        let c = config_text(&plain, Path::new("/tmp/d"), 1, 2, 3);
+        let c = config_text(&plain, Path::new("/tmp/d"), 1, 2, "");
         assert!(!c.contains("hwaccel") && !c.contains("execution_providers"));
+    }
+
+    #[test]
+    fn gb28181_config_has_a_device_channel_per_camera() {
+        let spec = RunSpec {
+            repo: "/r".into(),
+            xueliang: "/r/x".into(),
+            clip: "/r/c.mp4".into(),
+            model: "/r/m.toml".into(),
+            onnxruntime: "/r/o.so".into(),
+            cameras: 2,
+            detect_fps: 5.0,
+            warmup: Duration::ZERO,
+            seconds: Duration::ZERO,
+            inference_threads: 0,
+            inference_workers: 0,
+            decode_threads: 0,
+            hwaccel: vec![],
+            execution_providers: vec![],
+            source: Source::Gb28181,
+            keep_logs: false,
+        };
+        let cameras = peers::gb28181_cameras(2, 5070, 30000);
+        let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, &cameras);
+        let parsed = xueliang_core::Config::parse(&c).expect("a valid config");
+        let gb = parsed.gb28181.expect("a [gb28181] section");
+        assert_eq!(gb.rtp_ports, (30000, 30003));
+        assert_eq!(parsed.cameras.len(), 2);
+        assert_eq!(
+            parsed.cameras[1].url.as_str(),
+            "gb28181://34020000001320000002/34020000001310000001"
+        );
     }
 }

@@ -55,9 +55,22 @@ pub enum CatalogError {
     Failed(String),
 }
 
+/// One total since start of the GB/T 28181 side (SIP messages, media
+/// packets), for the metrics: exported as `xueliang_gb28181_<name>_total`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GbCounter {
+    /// snake_case, e.g. `sip_registrations` or `media_lost_packets`.
+    pub name: String,
+    /// One line for the metric's HELP.
+    pub help: &'static str,
+    pub value: u64,
+}
+
 /// The GB/T 28181 devices, as the SIP server knows them.
 pub trait DeviceDirectory: Send + Sync {
     fn devices(&self) -> Vec<GbDevice>;
     /// Asks the device for its catalog again; the answer arrives later.
     fn query_catalog(&self, id: &str) -> BoxFuture<'_, Result<(), CatalogError>>;
+    /// The SIP server's and the media receivers' counters.
+    fn counters(&self) -> Vec<GbCounter>;
 }

@@ -3,7 +3,7 @@
 //! RTP; BYE when the session is dropped), and the device directory the API
 //! shows.
 
-use crate::media::{self, MediaReceiver, PortPool};
+use crate::media::{self, Counter, MediaCounters, MediaReceiver, PortPool, ReceiverSettings};
 use crate::sip::{self, Dialog, DialogEnd, SipError, SipServer, SipSettings};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use tracing::info;
 use url::Url;
 use xueliang_core::config::gb28181::{Accept, MediaTransport};
 use xueliang_core::config::{gb_channel_of, Gb28181Config};
-use xueliang_core::gb28181::{CatalogError, DeviceDirectory, GbChannel, GbDevice};
+use xueliang_core::gb28181::{CatalogError, DeviceDirectory, GbChannel, GbCounter, GbDevice};
 use xueliang_core::HealthReason;
 use xueliang_ingest::{AccessUnit, FrameSource, SessionError, SourceSession};
 
@@ -30,6 +30,8 @@ pub struct GbAccess {
     names: HashMap<String, String>,
     /// Channel id -> the camera showing it.
     cameras: Mutex<HashMap<String, String>>,
+    /// Totals over every media session.
+    media_counters: Arc<MediaCounters>,
 }
 
 /// The SIP server's settings from `[gb28181]`.
@@ -73,6 +75,7 @@ impl GbAccess {
                 .filter_map(|(id, d)| d.name.clone().map(|n| (id.clone(), n)))
                 .collect(),
             cameras: Mutex::new(HashMap::new()),
+            media_counters: Arc::default(),
         }))
     }
 
@@ -153,6 +156,25 @@ impl DeviceDirectory for GbAccess {
             })
         })
     }
+
+    fn counters(&self) -> Vec<GbCounter> {
+        let sip = self
+            .sip
+            .counters()
+            .snapshot()
+            .into_iter()
+            .map(|(name, help, value)| GbCounter {
+                name: format!("sip_{name}"),
+                help,
+                value,
+            });
+        let media = Counter::ALL.into_iter().map(|c| GbCounter {
+            name: format!("media_{}", c.name()),
+            help: c.help(),
+            value: self.media_counters.get(c),
+        });
+        sip.chain(media).collect()
+    }
 }
 
 /// One GB/T 28181 channel as a camera's frame source.
@@ -206,9 +228,15 @@ impl FrameSource for GbSource {
             return Err(self.device_offline());
         }
         let (media_transport, sip_transport) = transports(a.transport);
-        let mut receiver = MediaReceiver::bind(&a.ports, a.bind_ip, media_transport)
-            .await
-            .map_err(|e| SessionError::new(HealthReason::Other, e.to_string()))?;
+        let mut receiver = MediaReceiver::bind_counting(
+            &a.ports,
+            a.bind_ip,
+            media_transport,
+            ReceiverSettings::default(),
+            a.media_counters.clone(),
+        )
+        .await
+        .map_err(|e| SessionError::new(HealthReason::Other, e.to_string()))?;
         let offer = sip::MediaOffer {
             ip: a.media_ip,
             port: receiver.local_port(),

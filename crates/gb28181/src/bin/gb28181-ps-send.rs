@@ -57,6 +57,10 @@ struct Args {
     /// How long to keep trying to connect over TCP.
     #[arg(long, default_value_t = 10.0)]
     connect_timeout: f64,
+    /// Over TCP, connect again when the platform closes the connection
+    /// (each time within --connect-timeout) and go on from the next frame.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 enum Sender {
@@ -135,21 +139,32 @@ fn main() -> anyhow::Result<()> {
     let mut packetizer = RtpPacketizer::new(args.ssrc, rand::random());
     packetizer.payload_type = args.payload_type;
     let mut sender = Sender::open(&args)?;
-    let start = Instant::now();
+    // Pacing restarts after a reconnect: (when, from which frame).
+    let mut epoch = (Instant::now(), 0usize);
     let mut sent = 0usize;
     for i in 0..frames {
         let index = i % clip.units.len();
         if !args.looping && i >= clip.units.len() {
             break;
         }
-        let due = start + Duration::from_secs_f64(i as f64 / clip.fps / args.rate);
+        let ahead = (i - epoch.1) as f64 / clip.fps / args.rate;
+        let due = epoch.0 + Duration::from_secs_f64(ahead);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
         let pts = clip.pts(i) & ((1 << 33) - 1);
         let ps = muxer.mux(&clip.units[index], pts, clip.is_key(index));
         for packet in packetizer.packetize(&ps, pts as u32) {
-            sender.send(&packet)?;
+            match sender.send(&packet) {
+                Ok(()) => {}
+                Err(e) if args.reconnect && matches!(sender, Sender::Tcp(_)) => {
+                    eprintln!("gb28181-ps-send: {e:#}; connecting again");
+                    sender = Sender::open(&args)?;
+                    epoch = (Instant::now(), i + 1);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
         sent += 1;
     }

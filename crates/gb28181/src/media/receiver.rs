@@ -128,6 +128,19 @@ impl MediaReceiver {
         transport: MediaTransport,
         settings: ReceiverSettings,
     ) -> Result<MediaReceiver, MediaError> {
+        let counters = Arc::new(MediaCounters::default());
+        Self::bind_counting(pool, ip, transport, settings, counters).await
+    }
+
+    /// [`MediaReceiver::bind_with`], counting into `counters` (shared by
+    /// several receivers for totals over all sessions).
+    pub async fn bind_counting(
+        pool: &PortPool,
+        ip: IpAddr,
+        transport: MediaTransport,
+        settings: ReceiverSettings,
+        counters: Arc<MediaCounters>,
+    ) -> Result<MediaReceiver, MediaError> {
         let mut tried = 0;
         while tried < pool.size() {
             let Some(lease) = pool.lease() else { break };
@@ -138,7 +151,7 @@ impl MediaReceiver {
                 MediaTransport::TcpPassive => TcpListener::bind(addr).await.map(Link::Listening),
             };
             match link {
-                Ok(link) => return Ok(Self::new(lease, transport, link, settings)),
+                Ok(link) => return Ok(Self::new(lease, transport, link, settings, counters)),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(source) => return Err(MediaError::Bind { addr, source }),
             }
@@ -151,8 +164,8 @@ impl MediaReceiver {
         transport: MediaTransport,
         link: Link,
         settings: ReceiverSettings,
+        counters: Arc<MediaCounters>,
     ) -> Self {
-        let counters = Arc::new(MediaCounters::default());
         MediaReceiver {
             lease,
             transport,

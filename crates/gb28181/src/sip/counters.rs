@@ -16,10 +16,14 @@ macro_rules! counters {
         }
 
         impl SipCounters {
-            /// Every counter by name, for the metrics exporter
-            /// (`xueliang_gb28181_sip_<name>_total`).
-            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+            /// Every counter by name with its doc line, for the metrics
+            /// exporter (`xueliang_gb28181_sip_<name>_total`).
+            pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((
+                    stringify!($name),
+                    concat!($($doc),*).trim_ascii(),
+                    self.$name.load(Ordering::Relaxed),
+                ),)*]
             }
         }
     };
@@ -152,8 +156,13 @@ mod tests {
         SipCounters::add(&c.malformed);
         SipCounters::add(&c.malformed);
         let snap = c.snapshot();
-        assert!(snap.contains(&("malformed", 2)));
-        assert!(snap.contains(&("tcp_connections", 0)));
+        assert!(snap.contains(&("malformed", "Messages that did not parse as SIP.", 2)));
+        assert!(snap
+            .iter()
+            .any(|(n, _, v)| *n == "tcp_connections" && *v == 0));
+        assert!(snap
+            .iter()
+            .all(|(_, help, _)| !help.is_empty() && !help.starts_with(' ')));
         assert_eq!(snap.len(), 33);
     }
 

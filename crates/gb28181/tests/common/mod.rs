@@ -69,8 +69,8 @@ impl Server {
             .counters()
             .snapshot()
             .into_iter()
-            .find(|(n, _)| *n == name)
-            .map_or(0, |(_, v)| v)
+            .find(|(n, _, _)| *n == name)
+            .map_or(0, |(_, _, v)| v)
     }
 
     pub fn stop(&self) {
