@@ -97,9 +97,11 @@ struct Cli {
     /// How the cameras reach xueliang: rtsp (the GStreamer RTSP server), or
     /// gb28181 (a sipp device per camera, the clip as PS over RTP/UDP from
     /// gb28181-ps-send; needs sipp and the gb28181-ps-send binary next to
-    /// xueliang).
-    #[arg(long, value_enum, default_value_t = peers::Source::Rtsp)]
-    source: peers::Source,
+    /// xueliang). Several (`rtsp,gb28181`): each N is run with each, one
+    /// after the other, and the CPU of each is compared with the first's
+    /// (--find-max uses the first only).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "rtsp")]
+    source: Vec<peers::Source>,
     /// `[detector] threads` (per inference session); 0 = xueliang's default.
     #[arg(long, default_value_t = 0)]
     inference_threads: usize,
@@ -213,6 +215,7 @@ struct Limits {
 #[derive(Serialize)]
 struct RunEntry {
     cameras: usize,
+    source: peers::Source,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<run::RunResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -384,7 +387,7 @@ fn real_main(cli: Cli) -> Result<()> {
         print_limits(l, cli.detect_fps);
     }
 
-    let spec_for = |n: usize| run::RunSpec {
+    let spec_for = |n: usize, source: peers::Source| run::RunSpec {
         repo: repo.clone(),
         xueliang: xueliang.clone(),
         clip: clip.clone(),
@@ -399,20 +402,19 @@ fn real_main(cli: Cli) -> Result<()> {
         decode_threads: cli.decode_threads,
         hwaccel: cli.hwaccel.clone(),
         execution_providers: cli.execution_providers.clone(),
-        source: cli.source,
+        source,
         keep_logs: cli.keep_logs,
     };
     let mut runs: Vec<RunEntry> = Vec::new();
-    let measure = |n: usize, runs: &mut Vec<RunEntry>| -> Verdict {
-        eprintln!(
-            "[bench] N = {n}: starting the cameras ({:?}) and xueliang",
-            cli.source
-        );
-        let entry = match run::run(&spec_for(n)) {
+    let first_source = cli.source.first().copied().unwrap_or_default();
+    let measure_from = |n: usize, source: peers::Source, runs: &mut Vec<RunEntry>| -> Verdict {
+        eprintln!("[bench] N = {n}: starting the cameras ({source:?}) and xueliang");
+        let entry = match run::run(&spec_for(n, source)) {
             Ok(r) => {
                 let ratios = limits.as_ref().map(|l| ratios(&r, l)).unwrap_or_default();
                 RunEntry {
                     cameras: n,
+                    source,
                     result: Some(r),
                     error: None,
                     ratios: Some(ratios),
@@ -422,6 +424,7 @@ fn real_main(cli: Cli) -> Result<()> {
                 eprintln!("[bench] N = {n} failed: {e:#}");
                 RunEntry {
                     cameras: n,
+                    source,
                     result: None,
                     error: Some(format!("{e:#}")),
                     ratios: None,
@@ -435,6 +438,7 @@ fn real_main(cli: Cli) -> Result<()> {
         std::thread::sleep(Duration::from_secs(3));
         verdict
     };
+    let measure = |n: usize, runs: &mut Vec<RunEntry>| measure_from(n, first_source, runs);
 
     let mut find_max = None;
     if cli.find_max && !cli.limits_only {
@@ -503,7 +507,9 @@ fn real_main(cli: Cli) -> Result<()> {
         });
     } else if !cli.limits_only {
         for &n in &cli.cameras {
-            measure(n, &mut runs);
+            for &source in &cli.source {
+                measure_from(n, source, &mut runs);
+            }
         }
     }
 
@@ -511,6 +517,7 @@ fn real_main(cli: Cli) -> Result<()> {
     println!("== summary ==");
     print_table(&runs);
     print_rss_slope(&runs);
+    print_source_comparison(&runs);
     if let Some(f) = &find_max {
         let show = |v: Option<usize>| v.map_or("none".to_owned(), |n| n.to_string());
         println!(
@@ -794,6 +801,55 @@ fn opt(v: Option<f64>, prec: usize) -> String {
     v.map_or("-".to_owned(), |v| format!("{v:.prec$}"))
 }
 
+/// The CPU of each run from another source than the first run's against
+/// the nearest run of the same N from the first source (same clip, same
+/// settings, one after the other; the one before it when there is one).
+fn print_source_comparison(runs: &[RunEntry]) {
+    let Some(first) = runs.first().map(|r| r.source) else {
+        return;
+    };
+    let mut lines = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let Some(o) = &run.result else { continue };
+        if run.source == first {
+            continue;
+        }
+        let same_n = |e: &&RunEntry| e.cameras == run.cameras && e.source == first;
+        let before = runs[..i].iter().rev().find(same_n);
+        let Some(b) = before
+            .or_else(|| runs[i + 1..].iter().find(same_n))
+            .and_then(|e| e.result.as_ref())
+        else {
+            continue;
+        };
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        let group = |r: &run::RunResult, g: &str| r.threads_cpu_pct.get(g).copied().unwrap_or(0.0);
+        lines.push(format!(
+            "N = {}: {:?}/{first:?} CPU per camera {:.3} ({:.2} % vs {:.2} %), per received frame {:.3}; \
+             tokio (ingest, API) {:.1} % vs {:.1} %; decode {:.1} % vs {:.1} %",
+            run.cameras,
+            run.source,
+            ratio(o.xueliang_cpu_pct_per_camera, b.xueliang_cpu_pct_per_camera),
+            o.xueliang_cpu_pct_per_camera,
+            b.xueliang_cpu_pct_per_camera,
+            ratio(
+                o.process_cpu_us_per_frame.unwrap_or(0.0),
+                b.process_cpu_us_per_frame.unwrap_or(0.0)
+            ),
+            group(o, "tokio"),
+            group(b, "tokio"),
+            group(o, "decode"),
+            group(b, "decode"),
+        ));
+    }
+    if !lines.is_empty() {
+        println!("sources compared (target for gb28181/rtsp: within 10 %, i.e. 0.90-1.10):");
+        for l in lines {
+            println!("  {l}");
+        }
+    }
+}
+
 fn print_table(entries: &[RunEntry]) {
     println!();
     println!(
@@ -817,10 +873,13 @@ fn print_table(entries: &[RunEntry]) {
         } else {
             "BEHIND"
         };
-        let verdict = match r.cameras_idle {
+        let mut verdict = match r.cameras_idle {
             0 => verdict.to_owned(),
             k => format!("{verdict} ({k} idle)"),
         };
+        if e.source != peers::Source::Rtsp {
+            verdict.push_str(&format!(" [{:?}]", e.source));
+        }
         println!(
             "{:>4} {:>5.2} | {:>6.1} {:>6.2} {:>6.1} {:>6.1} | {:>6.2} {:>4.2}/{:<4.2} {:>7} {:>7} | {:>7.1} {:>6.2} | {:>5} {:>6} {:>6} | {}",
             r.cameras,
