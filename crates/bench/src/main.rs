@@ -873,9 +873,10 @@ fn print_table(entries: &[RunEntry]) {
         } else {
             "BEHIND"
         };
-        let mut verdict = match r.cameras_idle {
-            0 => verdict.to_owned(),
-            k => format!("{verdict} ({k} idle)"),
+        let mut verdict = match (r.cameras_idle, r.settled_s) {
+            (0, _) => verdict.to_owned(),
+            (k, None) => format!("{verdict} ({k} idle)"),
+            (k, Some(t)) => format!("{verdict} ({k} idle; all by {t:.0} s)"),
         };
         if e.source != peers::Source::Rtsp {
             verdict.push_str(&format!(" [{:?}]", e.source));

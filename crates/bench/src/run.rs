@@ -238,6 +238,11 @@ fn cameras(api: &http::Api) -> Result<BTreeMap<String, Counters>> {
         .collect())
 }
 
+/// Every camera idle (key frames only) right now.
+fn all_idle(api: &http::Api) -> bool {
+    cameras(api).is_ok_and(|c| !c.is_empty() && c.values().all(|c| c.idle))
+}
+
 /// Object events that started in `[since, until)`, following `next_cursor`.
 fn events(api: &http::Api, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<Value>> {
     let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -380,6 +385,9 @@ pub struct RunResult {
     pub cameras_not_online: usize,
     /// Cameras idle at the end of the window (no motion: key frames only).
     pub cameras_idle: usize,
+    /// Seconds from xueliang's start until every camera was idle at once
+    /// (looked at every second of the warm-up; None: not within it).
+    pub settled_s: Option<f64>,
     /// Frames never decoded because their camera was idle, over the window.
     pub frames_skipped_idle: u64,
     pub rss_mb_end: f64,
@@ -511,6 +519,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         name: "xueliang",
     };
     let xl_pid = xl.pid();
+    let started = Instant::now();
     let api = http::Api {
         addr: ([127, 0, 0, 1], api_port).into(),
         token: api_token(spec, &config_path)?,
@@ -553,7 +562,14 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         "[bench] {n} cameras online; warming up for {}s",
         spec.warmup.as_secs_f64()
     );
-    std::thread::sleep(spec.warmup);
+    let mut settled_s = None;
+    let warm_end = Instant::now() + spec.warmup;
+    while Instant::now() < warm_end {
+        if settled_s.is_none() && all_idle(&api) {
+            settled_s = Some(started.elapsed().as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_secs(1).min(warm_end.saturating_duration_since(Instant::now())));
+    }
 
     let load_before = procfs::read_loadavg();
     let s0 = snapshot(xl_pid, &peers.pids(), &api)?;
@@ -672,6 +688,7 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         reconnects: total.reconnects,
         cameras_not_online: not_online + n.saturating_sub(s1.cameras.len()),
         cameras_idle: idle,
+        settled_s,
         frames_skipped_idle: total.frames_skipped_idle,
         rss_mb_end: mb(rss_end_kb),
         rss_mb_max: mb(rss_max_kb),

@@ -153,9 +153,25 @@ impl<P> Activity<P> {
         self.kept.len()
     }
 
-    /// The decoder lost its state (new session, queue overflow): the kept
-    /// packets are useless. Back to busy; the quiet time starts again.
-    /// Returns how many kept packets were dropped.
+    /// The decoder lost its references (packets dropped before it because
+    /// its queue was full, a new session): the kept packets are useless, and
+    /// it waits for the next key frame. What the scene does has not changed,
+    /// so idle stays idle, and the quiet time and the baseline go on: an
+    /// overloaded machine that drops packets must not keep every camera busy
+    /// because of the drops (at a start of hundreds of cameras that would
+    /// keep them all busy, and the overload with them). A new session with
+    /// a restarted stream time is still a [`Activity::reset`]. Returns how
+    /// many kept packets were dropped.
+    pub fn lose_references(&mut self) -> usize {
+        let dropped = self.kept.len();
+        self.kept.clear();
+        self.kept_bytes = 0;
+        dropped
+    }
+
+    /// A new stream (its time started again): the kept packets are useless.
+    /// Back to busy; the quiet time starts again. Returns how many kept
+    /// packets were dropped.
     pub fn reset(&mut self) -> usize {
         let dropped = self.kept.len();
         self.kept.clear();
@@ -369,6 +385,34 @@ mod tests {
             assert!(matches!(st, Step::Kept | Step::Key { .. }), "{st:?}");
         }
         assert!(s.a.is_idle());
+    }
+
+    #[test]
+    fn lost_references_do_not_restart_the_quiet_time() {
+        // Overloaded at a start: packets dropped before the decoder every
+        // few seconds. The camera still goes idle after its quiet time.
+        let mut s = Stream::new(ActivitySettings::default());
+        for _ in 0..3 {
+            s.run(seconds(3.0), QUIET, false);
+            s.a.lose_references();
+        }
+        assert!(!s.a.is_idle());
+        s.run(seconds(1.2), QUIET, false);
+        assert!(s.a.is_idle(), "idle 10 s after the start, drops or not");
+        // And an idle camera stays idle; what it kept is gone.
+        while !s.n.is_multiple_of(GOP) {
+            s.next(QUIET, false);
+        }
+        assert!(matches!(s.next(QUIET, false), Step::Key { .. }));
+        s.run(5, QUIET, false);
+        assert_eq!(s.a.kept(), 5);
+        assert_eq!(s.a.lose_references(), 5);
+        assert!(s.a.is_idle());
+        assert_eq!(s.a.kept(), 0);
+        // A new session (stream time restarts) is busy again.
+        s.n = 0;
+        s.next(QUIET, false);
+        assert!(!s.a.is_idle());
     }
 
     #[test]

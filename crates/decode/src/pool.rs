@@ -281,14 +281,16 @@ impl<C> CameraDecoder<C> {
         }
     }
 
+    /// The decoder starts again from the next key frame (packets were
+    /// dropped before it, or a new session began). Idle or busy stays as it
+    /// was (see [`Activity::lose_references`]).
     fn resync(&mut self) {
         self.decoder = None;
         self.waiting_for_key = true;
         self.next_due = None;
-        let dropped = self.activity.reset();
+        let dropped = self.activity.lose_references();
         self.key_motion.forget();
         CameraStats::add(&self.spec.stats.frames_skipped_idle, dropped as u64);
-        self.spec.stats.set_idle(false);
     }
 
     /// Opens a decoder for `codec`, on the device while the camera has one
