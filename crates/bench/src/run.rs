@@ -568,7 +568,9 @@ fn run_in(spec: &RunSpec, dir: &Path) -> Result<RunResult> {
         if settled_s.is_none() && all_idle(&api) {
             settled_s = Some(started.elapsed().as_secs_f64());
         }
-        std::thread::sleep(Duration::from_secs(1).min(warm_end.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_secs(1).min(warm_end.saturating_duration_since(Instant::now())),
+        );
     }
 
     let load_before = procfs::read_loadavg();

@@ -193,13 +193,11 @@ pub struct GbSession {
     access: Arc<GbAccess>,
 }
 
-fn transports(t: MediaTransport) -> (media::MediaTransport, sip::MediaTransport) {
+/// The configured media transport as the receiver and the offer take it.
+fn transport(t: MediaTransport) -> media::MediaTransport {
     match t {
-        MediaTransport::Udp => (media::MediaTransport::Udp, sip::MediaTransport::Udp),
-        MediaTransport::Tcp => (
-            media::MediaTransport::TcpPassive,
-            sip::MediaTransport::TcpPassive,
-        ),
+        MediaTransport::Udp => media::MediaTransport::Udp,
+        MediaTransport::Tcp => media::MediaTransport::TcpPassive,
     }
 }
 
@@ -227,7 +225,7 @@ impl FrameSource for GbSource {
         if !a.sip.device(&self.device_id).is_some_and(|d| d.online) {
             return Err(self.device_offline());
         }
-        let (media_transport, sip_transport) = transports(a.transport);
+        let media_transport = transport(a.transport);
         let mut receiver = MediaReceiver::bind_counting(
             &a.ports,
             a.bind_ip,
@@ -240,7 +238,7 @@ impl FrameSource for GbSource {
         let offer = sip::MediaOffer {
             ip: a.media_ip,
             port: receiver.local_port(),
-            transport: sip_transport,
+            transport: media_transport,
             ssrc: None,
         };
         let dialog = a

@@ -4,13 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// How the media comes: RTP over UDP, or RTP over TCP (RFC 4571) with the
-/// device connecting to us (`a=setup:passive` on our side).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MediaTransport {
-    Udp,
-    TcpPassive,
-}
+/// How the media comes: the media receiver's own type, so that what the
+/// offer says and what the receiver binds cannot differ.
+pub use crate::media::MediaTransport;
 
 /// Where we want the media: what the media receiver bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
