@@ -111,9 +111,11 @@ fn sixteen_cameras_four_failing_the_twelve_good_keep_their_frame_rate() -> Resul
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let mut config = config_header(dir.path(), port, 1.0);
-    // Two detections a second: the point is the frame rate of the good
-    // cameras beside failing ones, and 12 x 2/s fits on two slow cores.
-    config.push_str("\n[detection]\nfps = 2\n");
+    // One detection a second: the point is the frame rate of the good
+    // cameras beside failing ones. On the slow (AVX2) hosts of 2026-12 a
+    // detection costs ~63 ms of CPU, so 12 x 2/s (1.5 cores for inference
+    // alone) left no room and detection fell behind now and then.
+    config.push_str("\n[detection]\nfps = 1\n");
     for i in 0..12 {
         config.push_str(&camera(
             &format!("good{i}"),
@@ -173,17 +175,17 @@ fn sixteen_cameras_four_failing_the_twelve_good_keep_their_frame_rate() -> Resul
         rates.push(fps);
         assert!((9.0..=11.0).contains(&fps), "good{i} at {fps} fps: {h}");
         assert!(
-            (1.8..=2.2).contains(&h["detection_fps"].as_f64().unwrap()),
+            (0.85..=1.15).contains(&h["detection_fps"].as_f64().unwrap()),
             "good{i}: {h}"
         );
         assert_eq!(h["frames_dropped_decode"], 0, "good{i}: {h}");
         assert_eq!(h["reconnects"], 0, "good{i}: {h}");
     }
-    // Detection keeps up in steady state: 12 cameras x 2/s x 12 s = 288 frames
+    // Detection keeps up in steady state: 12 cameras x 1/s x 12 s = 144 frames
     // offered; a few may be replaced while other tests load the machine.
-    eprintln!("12 good cameras, fps: {rates:?}; {dropped} of ~288 frames dropped before detection");
+    eprintln!("12 good cameras, fps: {rates:?}; {dropped} of ~144 frames dropped before detection");
     assert!(
-        dropped <= 15,
+        dropped <= 8,
         "{dropped} frames dropped before detection in 12 s"
     );
 

@@ -3,14 +3,12 @@
 
 use crate::geometry::inside;
 use crate::rules::{foot, Happening, RuleEngine};
-use crate::snapshot::encode_jpeg_with_boxes;
 use crate::tracker::{Track, Tracker};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
-use tracing::warn;
 use xueliang_core::config::CameraConfig;
 use xueliang_core::{
-    BBox, BoxRecord, DecodedFrame, Detection, EventKind, EventUpdate, NewEvent, TrackPoint,
+    BBox, BoxRecord, DecodedFrame, Detection, EventKind, EventUpdate, NewEvent, Picture, TrackPoint,
 };
 
 /// Points kept of an object's track in a stored event.
@@ -103,7 +101,11 @@ impl CameraAnalytics {
     }
 
     /// Feeds one frame's detections; returns the event updates.
-    pub fn observe(&mut self, frame: &DecodedFrame, detections: &[Detection]) -> Vec<EventUpdate> {
+    pub fn observe(
+        &mut self,
+        frame: &DecodedFrame,
+        detections: &[Detection],
+    ) -> Vec<EventUpdate<Picture>> {
         let now = frame.received_at;
         let (w, h) = (frame.width, frame.height);
         let kept: Vec<Detection> = detections
@@ -190,7 +192,7 @@ impl CameraAnalytics {
         happenings: Vec<Happening>,
         frame: &DecodedFrame,
         ended: &[Track],
-    ) -> Vec<EventUpdate> {
+    ) -> Vec<EventUpdate<Picture>> {
         let mut out = Vec::new();
         for h in happenings {
             match h {
@@ -220,13 +222,7 @@ impl CameraAnalytics {
                         .map(|t| record(&t.label, t.score, &t.bbox))
                         .collect();
                     let rects: Vec<BBox> = tracks.iter().map(|t| t.bbox).collect();
-                    let snapshot = match encode_jpeg_with_boxes(frame, &rects) {
-                        Ok(j) => Some(j),
-                        Err(e) => {
-                            warn!(camera = %self.camera.id, error = %e, "event stored without snapshot");
-                            None
-                        }
-                    };
+                    let snapshot = Some(Picture::of(frame, rects));
                     let object_id = (objects.len() == 1).then_some(objects[0]);
                     let event = NewEvent {
                         camera_id: self.camera.id.clone(),
@@ -267,7 +263,7 @@ impl CameraAnalytics {
     }
 
     /// A clearly better view of a single object's open event replaces its picture.
-    fn improve(&mut self, frame: &DecodedFrame, out: &mut Vec<EventUpdate>) {
+    fn improve(&mut self, frame: &DecodedFrame, out: &mut Vec<EventUpdate<Picture>>) {
         let now = frame.received_at;
         let mut better = Vec::new();
         for (key, e) in &self.open {
@@ -285,7 +281,7 @@ impl CameraAnalytics {
             }
         }
         for (key, label, score, bbox) in better {
-            let snapshot = encode_jpeg_with_boxes(frame, &[bbox]).ok();
+            let snapshot = Some(Picture::of(frame, vec![bbox]));
             let boxes = vec![record(&label, score, &bbox)];
             if let Some(e) = self.open.get_mut(&key) {
                 e.best_score = score;
@@ -302,7 +298,7 @@ impl CameraAnalytics {
     }
 
     /// Ends every open event (the camera stopped or the service shuts down).
-    pub fn end_all(&mut self) -> Vec<EventUpdate> {
+    pub fn end_all(&mut self) -> Vec<EventUpdate<Picture>> {
         let now = self
             .tracker
             .tracks()
@@ -333,7 +329,12 @@ impl CameraAnalytics {
     }
 
     /// Closes an open event, with the object's track while it lasted.
-    fn close(&mut self, key: u64, at: DateTime<Utc>, ended: &[Track]) -> Option<EventUpdate> {
+    fn close(
+        &mut self,
+        key: u64,
+        at: DateTime<Utc>,
+        ended: &[Track],
+    ) -> Option<EventUpdate<Picture>> {
         let open = self.open.remove(&key)?;
         let track = match open.objects.as_slice() {
             [id] => self

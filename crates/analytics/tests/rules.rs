@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::Arc;
-use xueliang_analytics::CameraAnalytics;
-use xueliang_core::{BBox, CameraRef, Config, DecodedFrame, Detection, EventKind, EventUpdate};
+use xueliang_analytics::{encode_jpeg_with_boxes, CameraAnalytics};
+use xueliang_core::{
+    BBox, CameraRef, Config, DecodedFrame, Detection, EventKind, EventUpdate, NewEvent, Picture,
+};
 
 const W: u32 = 640;
 const H: u32 = 480;
@@ -61,7 +63,7 @@ fn car(x: f32, y: f32) -> Detection {
 /// detections `at(i)`; collects every update.
 struct Run {
     cam: CameraAnalytics,
-    updates: Vec<EventUpdate>,
+    updates: Vec<EventUpdate<Picture>>,
 }
 
 impl Run {
@@ -79,7 +81,7 @@ impl Run {
         }
     }
 
-    fn started(&self, kind: EventKind) -> Vec<&xueliang_core::NewEvent> {
+    fn started(&self, kind: EventKind) -> Vec<&NewEvent<Picture>> {
         self.updates
             .iter()
             .filter_map(|u| match u {
@@ -136,7 +138,12 @@ fn without_rules_each_object_makes_one_event_with_a_snapshot_and_a_track() {
         ),
         ("person", Some("东村"), true)
     );
-    let jpeg = e.snapshot.as_ref().expect("snapshot");
+    // The picture is handed on unencoded (the store writer encodes it),
+    // with the object's box to draw in.
+    let picture = e.snapshot.as_ref().expect("snapshot");
+    assert_eq!(picture.boxes.len(), 1);
+    assert!(picture.frame.model_input.is_none(), "planes only");
+    let jpeg = encode_jpeg_with_boxes(&picture.frame, &picture.boxes).unwrap();
     let mut d = jpeg_decoder::Decoder::new(&jpeg[..]);
     d.decode().unwrap();
     assert_eq!(d.info().map(|i| (i.width, i.height)), Some((640, 480)));

@@ -1,5 +1,6 @@
 //! Events: what the monitoring centre sees, queries and is alerted about.
 
+use crate::{BBox, DecodedFrame};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -151,9 +152,43 @@ pub struct BoxRecord {
     pub y2: f32,
 }
 
-/// An event as analytics creates it, before the store gives it an id.
+/// An event's picture before it is a JPEG: a copy of the frame's planes
+/// (no model input) and the boxes to draw in. Analytics hands these on in
+/// its [`EventUpdate<Picture>`]s, and the shard's store writer encodes them
+/// on the blocking pool, so that encoding never holds up the tracking of the
+/// other cameras on the same analytics thread.
 #[derive(Clone, Debug)]
-pub struct NewEvent {
+pub struct Picture {
+    pub frame: DecodedFrame,
+    pub boxes: Vec<BBox>,
+}
+
+impl Picture {
+    /// The picture of `frame` with `boxes`; the planes are copied.
+    pub fn of(frame: &DecodedFrame, boxes: Vec<BBox>) -> Picture {
+        Picture {
+            frame: DecodedFrame {
+                camera: frame.camera.clone(),
+                width: frame.width,
+                height: frame.height,
+                y: frame.y.clone(),
+                u: frame.u.clone(),
+                v: frame.v.clone(),
+                full_range: frame.full_range,
+                stream_time: frame.stream_time,
+                received_at: frame.received_at,
+                model_input: None,
+            },
+            boxes,
+        }
+    }
+}
+
+/// An event as analytics creates it, before the store gives it an id. `S`
+/// is its snapshot: a JPEG (what the store takes), or a [`Picture`] still
+/// to be encoded.
+#[derive(Clone, Debug)]
+pub struct NewEvent<S = Vec<u8>> {
     pub camera_id: String,
     pub village: Option<String>,
     pub grid: Option<String>,
@@ -173,11 +208,36 @@ pub struct NewEvent {
     pub frame_width: u32,
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,
-    /// JPEG of the frame the event started on.
-    pub snapshot: Option<Vec<u8>>,
+    /// The frame the event started on (a JPEG once stored).
+    pub snapshot: Option<S>,
 }
 
-impl Default for NewEvent {
+impl<S> NewEvent<S> {
+    /// The same event with its snapshot (if any) turned into another form
+    /// by `convert` (`None`: the snapshot is left out).
+    pub fn map_snapshot<T>(self, convert: impl FnOnce(S) -> Option<T>) -> NewEvent<T> {
+        NewEvent {
+            camera_id: self.camera_id,
+            village: self.village,
+            grid: self.grid,
+            kind: self.kind,
+            label: self.label,
+            score: self.score,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            detail: self.detail,
+            zone: self.zone,
+            rule: self.rule,
+            object_id: self.object_id,
+            frame_width: self.frame_width,
+            frame_height: self.frame_height,
+            boxes: self.boxes,
+            snapshot: self.snapshot.and_then(convert),
+        }
+    }
+}
+
+impl<S> Default for NewEvent<S> {
     fn default() -> Self {
         NewEvent {
             camera_id: String::new(),
@@ -249,18 +309,19 @@ impl NewEvent {
 /// What a stage that makes events asks the store to do. `key` names an event
 /// within its producer (a camera's analytics or health checks) until the store
 /// has given it an id.
+/// `S` is the snapshot's form, as in [`NewEvent`].
 #[derive(Debug)]
-pub enum EventUpdate {
+pub enum EventUpdate<S = Vec<u8>> {
     Started {
         key: u64,
-        event: NewEvent,
+        event: NewEvent<S>,
     },
     /// A better picture of the event's object: replaces score, boxes and snapshot.
     Improved {
         key: u64,
         score: f32,
         boxes: Vec<BoxRecord>,
-        snapshot: Option<Vec<u8>>,
+        snapshot: Option<S>,
     },
     Ended {
         key: u64,
@@ -273,6 +334,53 @@ pub enum EventUpdate {
     },
     /// An object crossed a counting line (counted whether or not it makes an event).
     Crossed(crate::crossing::Crossing),
+}
+
+impl<S> EventUpdate<S> {
+    /// The same update with its snapshot (if any) turned into another form
+    /// by `convert` (`None`: the snapshot is left out).
+    pub fn map_snapshot<T>(self, convert: impl FnOnce(S) -> Option<T>) -> EventUpdate<T> {
+        match self {
+            EventUpdate::Started { key, event } => EventUpdate::Started {
+                key,
+                event: event.map_snapshot(convert),
+            },
+            EventUpdate::Improved {
+                key,
+                score,
+                boxes,
+                snapshot,
+            } => EventUpdate::Improved {
+                key,
+                score,
+                boxes,
+                snapshot: snapshot.and_then(convert),
+            },
+            EventUpdate::Ended {
+                key,
+                ended_at,
+                score,
+                boxes,
+                track,
+            } => EventUpdate::Ended {
+                key,
+                ended_at,
+                score,
+                boxes,
+                track,
+            },
+            EventUpdate::Crossed(c) => EventUpdate::Crossed(c),
+        }
+    }
+
+    /// The snapshot this update carries, if any.
+    pub fn snapshot(&self) -> Option<&S> {
+        match self {
+            EventUpdate::Started { event, .. } => event.snapshot.as_ref(),
+            EventUpdate::Improved { snapshot, .. } => snapshot.as_ref(),
+            EventUpdate::Ended { .. } | EventUpdate::Crossed(_) => None,
+        }
+    }
 }
 
 /// A change to a stored event, announced to live subscribers (the SSE feed).

@@ -42,7 +42,7 @@ pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{
     BoxRecord, ChangeKind, Event, EventChange, EventKind, EventQuery, EventStatus, EventUpdate,
-    NewEvent, TrackPoint, HEALTH_LABEL, STORE_LABEL,
+    NewEvent, Picture, TrackPoint, HEALTH_LABEL, STORE_LABEL,
 };
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,

@@ -1,9 +1,9 @@
-//! Analytics (tracking, rules, snapshots, picture checks) sharded over
-//! threads by camera: a camera is pinned to shard `index % shards`, so its
-//! frames are analysed in the order the inference workers hand them on, and
-//! each shard writes its events through its own store writer
-//! ([`StoreQueue`]), so a slow write of one camera never delays another
-//! shard's tracking.
+//! Analytics (tracking, rules, picture checks) sharded over threads by
+//! camera: a camera is pinned to shard `index % shards`, so its frames are
+//! analysed in the order the inference workers hand them on, and each shard
+//! writes its events through its own store writer ([`StoreQueue`]), which
+//! also encodes their snapshots, so neither a slow write nor JPEG encoding
+//! delays tracking.
 
 use crate::pipeline::LatestFrame;
 use crate::store_writer::StoreQueue;
@@ -253,6 +253,11 @@ mod tests {
                     .all(|p| p[0].at < p[1].at && p[0].x1 < p[1].x1),
                 "camera {camera}'s frames out of order: {track:?}"
             );
+            // Its picture was encoded by the writer (off the shard thread)
+            // and stored as the event's JPEG snapshot.
+            let jpeg = rt.block_on(store.inner.snapshot(got[0].id)).unwrap();
+            let jpeg = jpeg.unwrap_or_else(|| panic!("camera {camera}: no snapshot"));
+            assert_eq!(&jpeg[..2], &[0xff, 0xd8], "camera {camera}: not a JPEG");
         }
     }
 }
