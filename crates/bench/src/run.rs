@@ -761,25 +761,34 @@ mod tests {
         );
     }
 
-    #[test]
-    fn config_has_every_camera() {
-        let spec = RunSpec {
+    /// A spec of `cameras` cameras from `source` with the binary's defaults.
+    fn spec(cameras: usize, source: Source) -> RunSpec {
+        RunSpec {
             repo: "/r".into(),
             xueliang: "/r/x".into(),
             clip: "/r/c.mp4".into(),
             model: "/r/m.toml".into(),
             onnxruntime: "/r/o.so".into(),
-            cameras: 3,
+            cameras,
             detect_fps: 5.0,
             warmup: Duration::ZERO,
             seconds: Duration::ZERO,
             inference_threads: 0,
             inference_workers: 0,
             decode_threads: 0,
+            hwaccel: vec![],
+            execution_providers: vec![],
+            source,
+            keep_logs: false,
+        }
+    }
+
+    #[test]
+    fn config_has_every_camera() {
+        let spec = RunSpec {
             hwaccel: vec!["cuda".into(), "vaapi".into()],
             execution_providers: vec!["cuda".into(), "cpu".into()],
-            source: Source::Rtsp,
-            keep_logs: false,
+            ..spec(3, Source::Rtsp)
         };
         let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, &peers::rtsp_cameras(3, 3));
         assert_eq!(c.matches("[[cameras]]").count(), 3);
@@ -805,24 +814,7 @@ mod tests {
 
     #[test]
     fn gb28181_config_has_a_device_channel_per_camera() {
-        let spec = RunSpec {
-            repo: "/r".into(),
-            xueliang: "/r/x".into(),
-            clip: "/r/c.mp4".into(),
-            model: "/r/m.toml".into(),
-            onnxruntime: "/r/o.so".into(),
-            cameras: 2,
-            detect_fps: 5.0,
-            warmup: Duration::ZERO,
-            seconds: Duration::ZERO,
-            inference_threads: 0,
-            inference_workers: 0,
-            decode_threads: 0,
-            hwaccel: vec![],
-            execution_providers: vec![],
-            source: Source::Gb28181,
-            keep_logs: false,
-        };
+        let spec = spec(2, Source::Gb28181);
         let cameras = peers::gb28181_cameras(2, 5070, 30000);
         let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, &cameras);
         let parsed = xueliang_core::Config::parse(&c).expect("a valid config");
