@@ -377,7 +377,12 @@ impl AccessStore for SqliteStore {
 
     fn workflow_step(&self, step: WorkflowStep) -> BoxFuture<'_, Result<StepOutcome, StoreError>> {
         async move {
-            let mut tx = self.pool.begin().await?;
+            // IMMEDIATE: this transaction reads, then writes. A deferred one
+            // would take its write lock only at the UPDATE, and if another
+            // connection (the pipeline's store writer) wrote in between,
+            // SQLite answers SQLITE_BUSY at once, without the busy timeout's
+            // wait: the operator's action failed with a 500.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let current: Option<String> =
                 sqlx::query_scalar("SELECT workflow FROM events WHERE id = ?")
                     .bind(step.event_id)
