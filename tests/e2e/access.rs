@@ -16,6 +16,8 @@ const VILLAGE_PASSWORD: &str = "village-Pa55-e2e-3d2";
 
 #[test]
 fn tokens_scopes_and_no_secret_in_logs_or_answers() -> Result<()> {
+    // Checks answers and stored state, no timing: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
     let clip = format!("gate={}", fixture("vtest-h264.mp4").display());
     let server = RtspServer::start(&[
         "--loop".into(),

@@ -42,6 +42,8 @@ grid = "东村一网格"
 
 #[test]
 fn kill_9_between_storing_and_delivering_delivers_once_after_restart() -> Result<()> {
+    // Checks answers and stored state, no timing: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let hook_port = free_port(); // nobody listens yet: the receiver is down

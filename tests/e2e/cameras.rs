@@ -86,6 +86,8 @@ fn stop_keeping_dir(mut x: Xueliang) -> Result<tempfile::TempDir> {
 
 #[test]
 fn cameras_change_through_the_api_without_a_restart_and_the_changes_are_kept() -> Result<()> {
+    // Checks answers and stored state, no timing: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
     let clip = fixture("vtest-h264.mp4"); // 768x576
     let d1 = fixture("vtest-d1-25fps.mp4"); // 704x576
     let args: Vec<String> = [

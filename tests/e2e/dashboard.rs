@@ -17,6 +17,8 @@ use xueliang_e2e::{
 
 #[test]
 fn an_operator_sees_a_live_event_and_acknowledges_it_in_the_browser() -> Result<()> {
+    // Checks answers and stored state, no timing: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
     let clip = fixture("vtest-h264.mp4");
     let rtsp = RtspServer::start(&[
         "--mount".into(),
@@ -61,6 +63,8 @@ detection = {{ fps = 5, labels = ["person"], min_score = 0.5, cooldown_s = 5, lo
 
 #[test]
 fn an_admin_manages_users_in_the_browser() -> Result<()> {
+    // Checks answers and stored state, no timing: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
     let dir = tempfile::tempdir()?;
     let port = free_port();
     let config = config_header(dir.path(), port, 1.0);

@@ -218,8 +218,14 @@ fn a_registered_channel_becomes_a_camera_with_events_and_keepalive_health() -> R
         let h = x.health("34020000001310000002")?;
         Ok((h["reason"] == "invite_refused").then_some(()))
     })?;
-    // The SIP server's and the media receivers' counters are in the metrics.
-    let metrics = x.metrics()?;
+    // The SIP server's and the media receivers' counters are in the metrics
+    // (the first person event may come from the first few units: wait for
+    // more video to have arrived).
+    let metrics = wait_for(Duration::from_secs(20), || {
+        let metrics = x.metrics()?;
+        Ok((total(&metrics, "media_units") > 10.0).then_some(metrics))
+    })
+    .or_else(|e| x.metrics().map(|m| format!("{e}: {m}")))?;
     let total = |name: &str| total(&metrics, name);
     assert!(total("sip_registrations") >= 1.0, "{metrics}");
     assert!(total("sip_keepalives") >= 1.0, "{metrics}");

@@ -103,6 +103,8 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Result<(Option<i32>, String
 
 #[test]
 fn schemathesis_finds_no_server_errors_and_answers_match_the_document() -> Result<()> {
+    // Checks answers and stored state, no timing: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
     let st = repo().join(".local/venv/bin/schemathesis");
     assert!(
         st.is_file(),

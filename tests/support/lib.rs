@@ -116,27 +116,53 @@ pub struct Xueliang {
     _turn: Turn,
 }
 
-/// One test at a time runs `xueliang serve`: the tests measure frame rates,
-/// detections and event counts on real footage in real time, which two
-/// cores cannot give to several servers at once. A test may hold several
-/// servers (a restart) on its own turn.
-type Turn = std::rc::Rc<std::sync::MutexGuard<'static, ()>>;
+/// A test's turn to run `xueliang serve`. Tests that measure frame rates,
+/// detections or event counts on real footage in real time take the machine
+/// alone (the default: two cores cannot give that to several servers at
+/// once); a test that only checks answers, states or files may call
+/// [`share_the_machine`] first and then runs beside other such tests. A test
+/// may hold several servers (a restart) on its own turn.
+type Turn = std::rc::Rc<TurnGuard>;
+
+#[allow(dead_code)] // held for their drop
+enum TurnGuard {
+    Alone(std::sync::RwLockWriteGuard<'static, ()>),
+    Shared(std::sync::RwLockReadGuard<'static, ()>),
+}
+
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    static HELD: std::cell::RefCell<std::rc::Weak<TurnGuard>> = Default::default();
+}
+
+fn hold(guard: TurnGuard) -> Turn {
+    let turn = std::rc::Rc::new(guard);
+    HELD.with(|held| *held.borrow_mut() = std::rc::Rc::downgrade(&turn));
+    turn
+}
 
 fn take_turn() -> Turn {
-    static SERVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    thread_local! {
-        static HELD: std::cell::RefCell<std::rc::Weak<std::sync::MutexGuard<'static, ()>>> =
-            Default::default();
+    if let Some(turn) = HELD.with(|held| held.borrow().upgrade()) {
+        return turn;
     }
-    HELD.with(|held| {
-        if let Some(turn) = held.borrow().upgrade() {
-            return turn;
-        }
-        let turn = std::rc::Rc::new(SERVING.lock().unwrap_or_else(|p| p.into_inner()));
-        *held.borrow_mut() = std::rc::Rc::downgrade(&turn);
-        turn
-    })
+    hold(TurnGuard::Alone(
+        MACHINE.write().unwrap_or_else(|p| p.into_inner()),
+    ))
 }
+
+/// Declares that this test measures no timing: its servers run beside other
+/// such tests (never beside a test that takes the machine alone). Keep the
+/// returned turn for the whole test.
+#[must_use = "the turn lasts while it is held"]
+pub fn share_the_machine() -> SharedTurn {
+    SharedTurn(hold(TurnGuard::Shared(
+        MACHINE.read().unwrap_or_else(|p| p.into_inner()),
+    )))
+}
+
+/// A turn taken by [`share_the_machine`].
+pub struct SharedTurn(#[allow(dead_code)] Turn);
 
 /// An organisation of one village (东村, grid 东村一网格) and one officer on
 /// duty for it, reached through the channel `hook`: append `[alerts]` with a

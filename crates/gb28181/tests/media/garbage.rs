@@ -3,10 +3,7 @@
 //! flipped, inserted and cut; random sequence numbers through the reorder
 //! buffer. After garbage, a real stream comes out whole again.
 
-#[path = "media_common/mod.rs"]
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 use xueliang_core::VideoCodec;

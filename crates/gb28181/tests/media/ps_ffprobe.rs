@@ -4,10 +4,7 @@
 //! ffmpeg's PS muxers write (MPEG-2 `vob` with 2 kB packs, MPEG-1 `mpeg`,
 //! no GB-style PSM) and must give back the clip's access units.
 
-#[path = "media_common/mod.rs"]
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 use xueliang_core::VideoCodec;

@@ -3,10 +3,7 @@
 //! the window, with or without a PSM, H.264 and H.265; lost packets drop
 //! exactly the damaged units and the demuxer picks up at the next key frame.
 
-#[path = "media_common/mod.rs"]
-mod common;
-
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use std::time::{Duration, Instant};
 use xueliang_core::VideoCodec;

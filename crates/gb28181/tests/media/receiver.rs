@@ -4,10 +4,7 @@
 //! counts, over UDP and over TCP with RFC 4571 framing, through reordering,
 //! loss, SSRC mismatches, garbage datagrams, and cancelled waits.
 
-#[path = "media_common/mod.rs"]
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,10 +2,8 @@
 //! stops the server: odd requests from sipp, then garbage, truncated and
 //! oversized datagrams and TCP streams; a device registers fine afterwards.
 
-mod common;
-
+use crate::common::{event, Device, Server, DEVICE};
 use anyhow::{Context, Result};
-use common::{event, Device, Server, DEVICE};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
@@ -13,10 +11,10 @@ use xueliang_gb28181::sip::DeviceEvent;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_requests_get_their_sip_answers() -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let peer = Device {
         scenario: "odd_requests.xml",
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     // sipp checks each answer: 501, 405, 400, 404, 200.
     peer.spawn(server.addr())?
@@ -44,7 +42,7 @@ fn register(via: bool, content_length: &str, body: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_truncated_and_oversized_datagrams_are_counted_and_dropped() -> Result<()> {
-    let mut settings = common::settings();
+    let mut settings = crate::common::settings();
     settings.max_message_bytes = 2048;
     let server = Server::start(settings).await?;
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
@@ -62,7 +60,7 @@ async fn garbage_truncated_and_oversized_datagrams_are_counted_and_dropped() -> 
     for d in &datagrams {
         socket.send(d).await?;
     }
-    common::until(Duration::from_secs(3), "bad datagrams counted", || {
+    crate::common::until(Duration::from_secs(3), "bad datagrams counted", || {
         server.counter("malformed") == 4
             && server.counter("truncated") == 1
             && server.counter("oversized") == 1
@@ -85,7 +83,7 @@ async fn garbage_truncated_and_oversized_datagrams_are_counted_and_dropped() -> 
 
     // And a real device registers.
     let mut events = server.sip.subscribe();
-    let run = Device::new(common::free_udp_port()?).spawn(server.addr())?;
+    let run = Device::new(crate::common::free_udp_port()?).spawn(server.addr())?;
     run.explain(
         event(&mut events, Duration::from_secs(10), |e| {
             matches!(e, DeviceEvent::Registered { .. })
@@ -97,7 +95,7 @@ async fn garbage_truncated_and_oversized_datagrams_are_counted_and_dropped() -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_stream_is_read_up_to_its_first_bad_frame() -> Result<()> {
-    let mut settings = common::settings();
+    let mut settings = crate::common::settings();
     settings.max_message_bytes = 2048;
     let server = Server::start(settings).await?;
 

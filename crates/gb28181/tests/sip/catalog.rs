@@ -2,10 +2,8 @@
 //! demand, answered in two MESSAGEs (SumNum 3, element and attribute forms)
 //! with GBK-encoded Chinese names that must come out as they went in.
 
-mod common;
-
+use crate::common::{event, Device, Server, CHANNELS, DEVICE};
 use anyhow::{Context, Result};
-use common::{event, Device, Server, CHANNELS, DEVICE};
 use std::time::Duration;
 use xueliang_gb28181::sip::{ChannelStatus, DeviceEvent};
 
@@ -14,12 +12,12 @@ fn catalog_updated(e: &DeviceEvent) -> bool {
 }
 
 async fn catalog_across_two_messages(tcp: bool) -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let mut events = server.sip.subscribe();
     let device = Device {
         tcp,
         keepalives: 4,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     let run = device.spawn(server.addr())?;
     let updated =
@@ -82,7 +80,7 @@ async fn catalog_in_two_gbk_messages_over_tcp() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catalog_query_to_an_unregistered_device_fails_at_once() -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let error = server
         .sip
         .query_catalog(DEVICE)

@@ -4,10 +4,8 @@
 //! device's own BYE reaches the dialog's owner; offline devices are
 //! refused at once.
 
-mod common;
-
+use crate::common::{event, Device, Server, DEVICE};
 use anyhow::{Context, Result};
-use common::{event, Device, Server, DEVICE};
 use std::time::{Duration, Instant};
 use xueliang_gb28181::sip::{DeviceEvent, DialogEnd, InviteError, MediaOffer, MediaTransport};
 
@@ -28,13 +26,16 @@ fn offer(transport: MediaTransport) -> MediaOffer {
 }
 
 /// A server with a registered sipp device that stays for `keepalives` seconds.
-async fn registered_device(tcp: bool, keepalives: u32) -> Result<(Server, common::DeviceRun)> {
-    let server = Server::start(common::settings()).await?;
+async fn registered_device(
+    tcp: bool,
+    keepalives: u32,
+) -> Result<(Server, crate::common::DeviceRun)> {
+    let server = Server::start(crate::common::settings()).await?;
     let mut events = server.sip.subscribe();
     let device = Device {
         tcp,
         keepalives,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     let run = device.spawn(server.addr())?;
     run.explain(
@@ -80,7 +81,7 @@ async fn answered_invite_then_bye(tcp: bool) -> Result<()> {
     let dropped = server.sip.invite(DEVICE, ANSWERS, offer(transport)).await?;
     assert_eq!(dropped.offer_ssrc, 200_000_002);
     drop(dropped);
-    common::until(Duration::from_secs(3), "BYE of a dropped dialog", || {
+    crate::common::until(Duration::from_secs(3), "BYE of a dropped dialog", || {
         server.counter("byes_sent") == 2
     })
     .await?;
@@ -123,13 +124,13 @@ async fn a_busy_device_refuses_with_its_code() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_device_times_out() -> Result<()> {
-    let mut settings = common::settings();
+    let mut settings = crate::common::settings();
     settings.t1 = Duration::from_millis(50); // Timer B = 64*T1 = 3.2 s
     let server = Server::start(settings).await?;
     let mut events = server.sip.subscribe();
     let run = Device {
         keepalives: 6,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     }
     .spawn(server.addr())?;
     event(&mut events, Duration::from_secs(10), |e| {
@@ -185,7 +186,7 @@ async fn stopping_the_server_says_bye_to_open_dialogs() -> Result<()> {
     server.stop();
     let end = tokio::time::timeout(Duration::from_secs(3), dialog.closed()).await?;
     assert_eq!(end, DialogEnd::ServerShutdown);
-    common::until(Duration::from_secs(3), "the device got our BYE", || {
+    crate::common::until(Duration::from_secs(3), "the device got our BYE", || {
         run.saw(&format!("Call-ID: {call_id}")) && run.saw("BYE sip:34020000001310000001@")
     })
     .await?;
@@ -197,7 +198,7 @@ async fn stopping_the_server_says_bye_to_open_dialogs() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unregistered_device_is_refused_at_once() -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let error = server
         .sip
         .invite(DEVICE, ANSWERS, offer(MediaTransport::Udp))

@@ -2,10 +2,8 @@
 //! `Date`), keepalives, offline after missed keepalives or at expiry,
 //! unregistration, wrong passwords throttled, unknown devices refused.
 
-mod common;
-
+use crate::common::{event, Device, Server, DEVICE};
 use anyhow::{Context, Result};
-use common::{event, Device, Server, DEVICE};
 use std::time::{Duration, Instant};
 use xueliang_gb28181::sip::{DeviceEvent, OfflineReason, SipTransport};
 
@@ -14,9 +12,9 @@ fn registered(e: &DeviceEvent) -> bool {
 }
 
 async fn registers_and_keeps_alive(tcp: bool) -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let mut events = server.sip.subscribe();
-    let port = common::free_udp_port()?;
+    let port = crate::common::free_udp_port()?;
     let device = Device {
         tcp,
         keepalives: 3,
@@ -59,12 +57,12 @@ async fn registers_with_digest_and_keeps_alive_over_tcp() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silence_takes_the_device_offline_and_a_new_registration_brings_it_back() -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let mut events = server.sip.subscribe();
     let device = Device {
         keepalives: 3,
         lapse_secs: 6,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     let run = device.spawn(server.addr())?;
     event(&mut events, Duration::from_secs(10), registered).await?;
@@ -97,14 +95,14 @@ async fn silence_takes_the_device_offline_and_a_new_registration_brings_it_back(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_that_runs_out_takes_the_device_offline() -> Result<()> {
-    let mut settings = common::settings();
+    let mut settings = crate::common::settings();
     settings.expires_min = 2;
     settings.expires_max = 2;
     let server = Server::start(settings).await?;
     let mut events = server.sip.subscribe();
     let device = Device {
         keepalives: 10,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     let run = device.spawn(server.addr())?;
     event(&mut events, Duration::from_secs(10), registered).await?;
@@ -120,7 +118,7 @@ async fn a_registration_that_runs_out_takes_the_device_offline() -> Result<()> {
         }
     ));
     // Its next keepalive is refused (404): it must register again.
-    common::until(Duration::from_secs(3), "a refused keepalive", || {
+    crate::common::until(Duration::from_secs(3), "a refused keepalive", || {
         server.counter("not_registered") >= 1
     })
     .await?;
@@ -130,12 +128,12 @@ async fn a_registration_that_runs_out_takes_the_device_offline() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistering_takes_the_device_offline() -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let mut events = server.sip.subscribe();
     let device = Device {
         keepalives: 1,
         unregister: true,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     let run = device.spawn(server.addr())?;
     event(&mut events, Duration::from_secs(10), registered).await?;
@@ -154,11 +152,11 @@ async fn unregistering_takes_the_device_offline() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_are_throttled_per_device_and_address() -> Result<()> {
-    let server = Server::start(common::settings()).await?;
+    let server = Server::start(crate::common::settings()).await?;
     let wrong = Device {
         password: "not-the-password".into(),
         scenario: "register_refused.xml",
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     // 401 after each wrong answer until the fifth, then 403, and 403 again.
     wrong
@@ -171,7 +169,7 @@ async fn wrong_passwords_are_throttled_per_device_and_address() -> Result<()> {
     // The address stays blocked for the period, even for the right password.
     let right = Device {
         scenario: "register_refused.xml",
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     right
         .spawn(server.addr())?
@@ -184,14 +182,14 @@ async fn wrong_passwords_are_throttled_per_device_and_address() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_known_devices_register_when_accept_is_known() -> Result<()> {
-    let mut settings = common::settings();
+    let mut settings = crate::common::settings();
     settings.accept = xueliang_gb28181::sip::Accept::Known;
     settings.known_devices.insert(DEVICE.into());
     let server = Server::start(settings).await?;
     let stranger = Device {
         id: "34020000001320000099".into(),
         scenario: "register_refused.xml",
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     stranger
         .spawn(server.addr())?
@@ -205,7 +203,7 @@ async fn only_known_devices_register_when_accept_is_known() -> Result<()> {
     );
     assert!(server.sip.devices().is_empty());
     let mut events = server.sip.subscribe();
-    let known = Device::new(common::free_udp_port()?).spawn(server.addr())?;
+    let known = Device::new(crate::common::free_udp_port()?).spawn(server.addr())?;
     event(&mut events, Duration::from_secs(10), registered).await?;
     known.finish(Duration::from_secs(20)).await?;
     Ok(())
@@ -213,7 +211,7 @@ async fn only_known_devices_register_when_accept_is_known() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_per_device_password_overrides_the_global_one() -> Result<()> {
-    let mut settings = common::settings();
+    let mut settings = crate::common::settings();
     settings
         .device_passwords
         .insert(DEVICE.into(), xueliang_core::Secret::new("its-own"));
@@ -224,7 +222,7 @@ async fn a_per_device_password_overrides_the_global_one() -> Result<()> {
     let own = Device {
         password: "its-own".into(),
         keepalives: 1,
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     let run = own.spawn(server.addr())?;
     run.explain(event(&mut events, Duration::from_secs(10), registered).await)?;
@@ -232,7 +230,7 @@ async fn a_per_device_password_overrides_the_global_one() -> Result<()> {
     // ...and the global one is wrong for it.
     let global = Device {
         scenario: "register_refused.xml",
-        ..Device::new(common::free_udp_port()?)
+        ..Device::new(crate::common::free_udp_port()?)
     };
     global
         .spawn_from("127.0.0.2", server.addr())?

@@ -2,8 +2,6 @@
 //! headers on every response, every module that index.html (and each module)
 //! imports exists, and every file of crates/api/dashboard/ is embedded.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,8 +17,8 @@ struct Server {
 }
 
 async fn server() -> Server {
-    let (store, dir) = common::store().await;
-    let base = common::serve(&store, Arc::new(FixedCameras(Vec::new()))).await;
+    let (store, dir) = crate::common::store().await;
+    let base = crate::common::serve(&store, Arc::new(FixedCameras(Vec::new()))).await;
     Server { base, _dir: dir }
 }
 

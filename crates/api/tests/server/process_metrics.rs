@@ -2,8 +2,6 @@
 //! listener over a real SQLite file: each name is there and moves when its
 //! stage does the thing it counts.
 
-mod common;
-
 use chrono::Utc;
 use std::sync::Arc;
 use xueliang_api::{AppState, FixedCameras};
@@ -30,7 +28,7 @@ async fn scrape(base: &str) -> String {
 
 #[tokio::test]
 async fn process_metrics_move_with_their_stages() {
-    let (store, _dir) = common::store().await;
+    let (store, _dir) = crate::common::store().await;
     let setup = xueliang_alerts::AlertSetup::from_config(&Config::parse("").unwrap()).unwrap();
     let alerts = Arc::new(xueliang_alerts::AlertService::new(store.clone(), &setup));
     let state = AppState::new(
@@ -68,7 +66,7 @@ async fn process_metrics_move_with_their_stages() {
 
     // An event written by the event writer: one store write, one outbox row.
     let mut writer = EventWriter::new(store.clone());
-    let event = common::event(
+    let event = crate::common::event(
         "school",
         "东村",
         EventKind::Object,
@@ -80,7 +78,7 @@ async fn process_metrics_move_with_their_stages() {
         .apply(0, EventUpdate::Started { key: 1, event })
         .await;
     // A login with a wrong password.
-    common::user(&store, "li", xueliang_core::Role::Viewer, &[]).await;
+    crate::common::user(&store, "li", xueliang_core::Role::Viewer, &[]).await;
     let refused = reqwest::Client::new()
         .post(format!("{api_base}/api/v1/auth/login"))
         .json(&serde_json::json!({"username": "li", "password": "wrong-password-123"}))

@@ -1,7 +1,5 @@
 //! The API served on a real port over a real SQLite file.
 
-mod common;
-
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
 use std::sync::Arc;
@@ -50,7 +48,7 @@ fn client_with(token: &str) -> reqwest::Client {
 }
 
 async fn server() -> Server {
-    let (store, dir) = common::store().await;
+    let (store, dir) = crate::common::store().await;
     let config = Config::parse(
         r#"
 [[cameras]]
@@ -80,8 +78,8 @@ village = "东村"
                 .collect(),
         ),
     });
-    let base = common::serve(&store, cameras.clone()).await;
-    let token = common::user_token(&store, "admin", Role::Admin, &[]).await;
+    let base = crate::common::serve(&store, cameras.clone()).await;
+    let token = crate::common::user_token(&store, "admin", Role::Admin, &[]).await;
     Server {
         base,
         store,
@@ -94,7 +92,7 @@ village = "东村"
 
 fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
     let at = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap() + Duration::minutes(minute);
-    common::event("school", "东村", EventKind::Object, label, at, snapshot)
+    crate::common::event("school", "东村", EventKind::Object, label, at, snapshot)
 }
 
 /// The API's side of the camera seam, in memory: parses with the config's
@@ -597,7 +595,7 @@ async fn availability_report_groups_and_validates() {
             .get(&format!("{}/api/v1/reports/availability?{query}", s.base))
             .await;
         assert_eq!(code, 400, "{query}");
-        common::assert_names(&body, name, &format!("{body}"));
+        crate::common::assert_names(&body, name, &format!("{body}"));
     }
 }
 

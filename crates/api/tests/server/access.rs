@@ -3,8 +3,6 @@
 //! here), the event workflow and its audit trail, stats, pagination while
 //! events arrive, and secrets that never come back.
 
-mod common;
-
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -39,10 +37,10 @@ struct Centre {
 }
 
 async fn centre() -> Centre {
-    let (store, dir) = common::store().await;
+    let (store, dir) = crate::common::store().await;
     let config = Config::parse(CONFIG).unwrap();
-    let cameras = common::online_cameras(&config);
-    let base = common::serve(&store, Arc::new(FixedCameras(cameras))).await;
+    let cameras = crate::common::online_cameras(&config);
+    let base = crate::common::serve(&store, Arc::new(FixedCameras(cameras))).await;
     Centre {
         base,
         store,
@@ -50,16 +48,16 @@ async fn centre() -> Centre {
     }
 }
 
-use common::PASSWORD;
+use crate::common::PASSWORD;
 
 impl Centre {
     async fn user(&self, name: &str, role: Role, villages: &[&str]) -> i64 {
-        common::user(&self.store, name, role, villages).await
+        crate::common::user(&self.store, name, role, villages).await
     }
 
     /// A user and an API token for them.
     async fn token(&self, name: &str, role: Role, villages: &[&str]) -> String {
-        common::user_token(&self.store, name, role, villages).await
+        crate::common::user_token(&self.store, name, role, villages).await
     }
 
     async fn call(
@@ -103,7 +101,7 @@ impl Centre {
 
     async fn event(&self, camera: &str, village: &str, minute: i64) -> i64 {
         let at = Utc.with_ymd_and_hms(2026, 11, 29, 14, 0, 0).unwrap() + Duration::minutes(minute);
-        let mut e = common::event(camera, village, EventKind::Intrusion, "person", at, true);
+        let mut e = crate::common::event(camera, village, EventKind::Intrusion, "person", at, true);
         e.score = 0.5 + minute as f32 / 1000.0;
         self.store.insert_event(e).await.unwrap()
     }
@@ -566,7 +564,7 @@ async fn stats_count_per_kind_village_and_bucket() {
     ] {
         let (s, v) = c.get(&t, &format!("/api/v1/stats/events?{query}")).await;
         assert_eq!(s, 400, "{query}");
-        common::assert_names(&v, name, &format!("{query}: {v}"));
+        crate::common::assert_names(&v, name, &format!("{query}: {v}"));
     }
 }
 
@@ -715,7 +713,7 @@ async fn bodies_are_checked_and_limited_and_cors_is_off() {
             .call(Some(&admin), "POST", "/api/v1/users", Some(body.clone()))
             .await;
         assert_eq!((s, code(&v)), (400, "invalid_parameter"), "{body}");
-        common::assert_names(&v, name, &format!("{v}"));
+        crate::common::assert_names(&v, name, &format!("{v}"));
         assert!(
             !v.to_string().contains("long-enough-1"),
             "no password echoed: {v}"

@@ -5,10 +5,8 @@
 //! organisation, bounded reports, acknowledgement links that act only on
 //! POST and expire, and the live feed's end on revocation and its resumption.
 
-mod common;
-
+use crate::common::PASSWORD;
 use chrono::{Duration, TimeZone, Utc};
-use common::PASSWORD;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -106,9 +104,9 @@ fn proxies(list: &[&str]) -> TrustedProxies {
 }
 
 async fn centre_with(configure: impl FnOnce(AppState) -> AppState) -> Centre {
-    let (store, dir) = common::store().await;
+    let (store, dir) = crate::common::store().await;
     let config = Config::parse(CONFIG).unwrap();
-    let cameras = common::online_cameras(&config);
+    let cameras = crate::common::online_cameras(&config);
     let setup = xueliang_alerts::AlertSetup::from_config(&config).unwrap();
     let alerts = Arc::new(xueliang_alerts::AlertService::new(store.clone(), &setup));
     let state = configure(AppState::new(
@@ -117,7 +115,7 @@ async fn centre_with(configure: impl FnOnce(AppState) -> AppState) -> Centre {
         Arc::new(FixedCameras(cameras)),
         Some(alerts),
     ));
-    let base = common::serve_state(state.clone()).await;
+    let base = crate::common::serve_state(state.clone()).await;
     Centre {
         base,
         store,
@@ -187,7 +185,7 @@ impl Centre {
 
     async fn event(&self, camera: &str, village: &str, minute: i64) -> i64 {
         let at = Utc.with_ymd_and_hms(2026, 11, 29, 14, 0, 0).unwrap() + Duration::minutes(minute);
-        let e = common::event(camera, village, EventKind::Intrusion, "person", at, false);
+        let e = crate::common::event(camera, village, EventKind::Intrusion, "person", at, false);
         self.store.insert_event(e).await.unwrap()
     }
 }
@@ -226,7 +224,7 @@ async fn a_correct_password_after_failures_still_works_after_growing_delays() {
 
 impl Centre {
     async fn user_named(&self, name: &str) -> i64 {
-        common::user(&self.store, name, Role::Operator, &[]).await
+        crate::common::user(&self.store, name, Role::Operator, &[]).await
     }
 }
 
@@ -314,7 +312,7 @@ async fn the_address_limit_counts_the_client_behind_a_trusted_proxy_only() {
 async fn a_session_cannot_make_a_token_that_outlives_it_without_the_password() {
     let c = centre().await;
     c.user_named("duty").await;
-    common::user(&c.store, "chief", Role::Admin, &[]).await;
+    crate::common::user(&c.store, "chief", Role::Admin, &[]).await;
     let session = c.session("duty").await;
     let make = |body: Value| c.call(Some(&session), "POST", "/api/v1/tokens", Some(body));
     let (status, v) = make(json!({"name": "script"})).await;
@@ -349,8 +347,8 @@ async fn a_session_cannot_make_a_token_that_outlives_it_without_the_password() {
 #[tokio::test]
 async fn a_password_change_revokes_the_users_api_tokens() {
     let c = centre().await;
-    let admin = common::user_token(&c.store, "chief", Role::Admin, &[]).await;
-    let api = common::user_token(&c.store, "county", Role::Viewer, &[]).await;
+    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let api = crate::common::user_token(&c.store, "county", Role::Viewer, &[]).await;
     assert_eq!(
         c.call(Some(&api), "GET", "/api/v1/auth/me", None).await.0,
         200
@@ -381,8 +379,8 @@ async fn a_password_change_revokes_the_users_api_tokens() {
 #[tokio::test]
 async fn the_organisation_shows_a_village_user_only_their_villages() {
     let c = centre().await;
-    let east = common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
-    let all = common::user_token(&c.store, "centre", Role::Operator, &[]).await;
+    let east = crate::common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
+    let all = crate::common::user_token(&c.store, "centre", Role::Operator, &[]).await;
     let (status, org) = c
         .call(Some(&east), "GET", "/api/v1/organisation", None)
         .await;
@@ -409,7 +407,7 @@ async fn the_organisation_shows_a_village_user_only_their_villages() {
 #[tokio::test]
 async fn report_ranges_and_bucket_counts_are_bounded() {
     let c = centre().await;
-    let t = common::user_token(&c.store, "centre", Role::Viewer, &[]).await;
+    let t = crate::common::user_token(&c.store, "centre", Role::Viewer, &[]).await;
     for (path, name) in [
         (
             "/api/v1/reports/availability?from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
@@ -426,7 +424,7 @@ async fn report_ranges_and_bucket_counts_are_bounded() {
     ] {
         let (status, v) = c.call(Some(&t), "GET", path, None).await;
         assert_eq!((status, code(&v)), (400, "invalid_parameter"), "{path}: {v}");
-        common::assert_names(&v, name, path);
+        crate::common::assert_names(&v, name, path);
     }
     let ok = "/api/v1/reports/availability?from=2025-06-01T00:00:00Z&to=2026-01-01T00:00:00Z";
     assert_eq!(c.call(Some(&t), "GET", ok, None).await.0, 200);
@@ -460,7 +458,7 @@ fn ack_link(c: &Centre, alert: i64, officer: &str, expires: i64) -> String {
 #[tokio::test]
 async fn the_ack_link_shows_the_alert_and_only_its_post_acknowledges() {
     let c = centre().await;
-    let admin = common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
     let alert = open_alert(&c).await;
     let status_of = || async {
         let (_, a) = c
@@ -511,7 +509,7 @@ async fn the_ack_link_shows_the_alert_and_only_its_post_acknowledges() {
 #[tokio::test]
 async fn an_expired_or_altered_ack_link_does_nothing() {
     let c = centre().await;
-    let admin = common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
     let alert = open_alert(&c).await;
     let http = reqwest::Client::new();
     let expired = ack_link(
@@ -624,7 +622,7 @@ fn event_id(e: &SseEvent) -> i64 {
 #[tokio::test]
 async fn the_live_feed_ends_when_its_token_or_user_changes() {
     let c = centre().await;
-    let admin = common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
     // Logged out.
     c.user_named("duty").await;
     let session = c.session("duty").await;
@@ -640,7 +638,7 @@ async fn the_live_feed_ends_when_its_token_or_user_changes() {
     feed.assert_closed("token_revoked").await;
 
     // Villages changed by an admin.
-    let east = common::user(&c.store, "east", Role::Operator, &["东村"]).await;
+    let east = crate::common::user(&c.store, "east", Role::Operator, &["东村"]).await;
     let session = c.session("east").await;
     let mut feed = Sse::open(&c, &session, None).await;
     let patch = json!({"villages": ["东村", "西村"]});
@@ -667,7 +665,7 @@ async fn the_live_feed_ends_when_its_token_or_user_changes() {
 #[tokio::test]
 async fn the_live_feed_notices_a_revocation_made_outside_the_api() {
     let c = centre_with(|s| s.with_live_recheck(StdDuration::from_millis(200))).await;
-    let token = common::user_token(&c.store, "county", Role::Viewer, &[]).await;
+    let token = crate::common::user_token(&c.store, "county", Role::Viewer, &[]).await;
     let mut feed = Sse::open(&c, &token, None).await;
     // As `xueliang` on the command line would: straight into the database.
     let tokens = c.store.list_tokens(None).await.unwrap();
@@ -683,7 +681,7 @@ async fn the_live_feed_notices_a_revocation_made_outside_the_api() {
 #[tokio::test]
 async fn last_event_id_resumes_the_feed_without_missing_changes() {
     let c = centre().await;
-    let east = common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
+    let east = crate::common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
     let mut feed = Sse::open(&c, &east, None).await;
     let first = c.event("east-gate", "东村", 1).await;
     let seen = feed.next().await.unwrap();
