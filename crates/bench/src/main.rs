@@ -52,7 +52,8 @@ inf/bare = bare CPU per inference / ours; det/cap = detections/s / the bare sess
 rate. A run keeps up with <= 1 % dropped before detection, >= 95 % of the detection rate and every \
 camera online.\n\n\
 Needs: the release `xueliang` binary next to this one (cargo build --release -p xueliang), \
-Debian's /usr/bin/python3 with GStreamer, the ffmpeg CLI, onnxruntime under .local/ \
+Debian's /usr/bin/python3 with GStreamer (or, with --rtsp-peer light, \
+xueliang-rtsp-peer next to this binary: cargo build --release -p xueliang-bench), the ffmpeg CLI, onnxruntime under .local/ \
 (scripts/setup.sh). The clip is made by scripts/make-fixtures.sh when missing.\n\n\
 Examples:\n  cargo run --release -p xueliang-bench -- --cameras 8 --seconds 60\n  \
 cargo run --release -p xueliang-bench -- --find-max --seconds 30 --json bench.json"
@@ -102,6 +103,13 @@ struct Cli {
     /// (--find-max uses the first only).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "rtsp")]
     source: Vec<peers::Source>,
+    /// The RTSP server of `--source rtsp`: gstreamer (tests/rtsp-server/serve.py,
+    /// one pipeline per camera, as in the figures so far; it takes about a
+    /// core per 100 cameras) or light (xueliang-rtsp-peer next to this
+    /// executable: the clip packetized once, a task per camera; next to no
+    /// CPU, for runs of hundreds of cameras).
+    #[arg(long, value_enum, default_value_t = peers::RtspPeer::Gstreamer)]
+    rtsp_peer: peers::RtspPeer,
     /// `[detector] threads` (per inference session); 0 = xueliang's default.
     #[arg(long, default_value_t = 0)]
     inference_threads: usize,
@@ -367,6 +375,9 @@ fn real_main(cli: Cli) -> Result<()> {
         machine.loadavg_at_start[2]
     );
     println!("  xueliang: {}", xueliang.display());
+    if cli.source.contains(&peers::Source::Rtsp) {
+        println!("  RTSP server: {:?}", cli.rtsp_peer);
+    }
     println!(
         "  clip: {} ({:?} scene), detection {} fps; [detector] workers {}, threads {}; [decode] threads {}",
         clip.display(),
@@ -403,6 +414,7 @@ fn real_main(cli: Cli) -> Result<()> {
         hwaccel: cli.hwaccel.clone(),
         execution_providers: cli.execution_providers.clone(),
         source,
+        rtsp_peer: cli.rtsp_peer,
         keep_logs: cli.keep_logs,
     };
     let mut runs: Vec<RunEntry> = Vec::new();

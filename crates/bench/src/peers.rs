@@ -1,7 +1,8 @@
-//! The cameras' side of a run: the GStreamer RTSP server serving the clip
-//! once per camera, or one GB/T 28181 device per camera (sipp registering,
-//! keeping alive and answering the INVITE, as in the e2e tests, and
-//! `gb28181-ps-send` sending the clip as PS over RTP to the port offered).
+//! The cameras' side of a run: an RTSP server serving the clip once per
+//! camera (the GStreamer one, or the light `xueliang-rtsp-peer`), or one
+//! GB/T 28181 device per camera (sipp registering, keeping alive and
+//! answering the INVITE, as in the e2e tests, and `gb28181-ps-send` sending
+//! the clip as PS over RTP to the port offered).
 
 use crate::run::{camera_id, free_port, Guard, RunSpec};
 use anyhow::{Context, Result};
@@ -20,6 +21,19 @@ pub enum Source {
     Rtsp,
     /// The cameras are GB/T 28181 devices: PS over RTP/UDP after an INVITE.
     Gb28181,
+}
+
+/// Which RTSP server serves the cameras of `--source rtsp`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspPeer {
+    /// tests/rtsp-server/serve.py: GStreamer, one pipeline per client
+    /// (what the figures so far were measured with).
+    #[default]
+    Gstreamer,
+    /// `xueliang-rtsp-peer` next to the bench: the clip read and packetized
+    /// once, a task per client; next to no CPU, for scale runs.
+    Light,
 }
 
 const SERVER_ID: &str = "34020000002000000001";
@@ -106,18 +120,35 @@ impl Peers {
 }
 
 fn rtsp(spec: &RunSpec, log: &Path) -> Result<Peers> {
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.arg(spec.repo.join("tests/rtsp-server/serve.py"))
-        .args(["--port", "0", "--loop"]);
-    for i in 0..spec.cameras {
-        cmd.arg("--mount")
-            .arg(format!("{}={}", camera_id(i), spec.clip.display()));
-    }
+    let (mut cmd, starting) = match spec.rtsp_peer {
+        RtspPeer::Gstreamer => {
+            let mut cmd = Command::new("/usr/bin/python3");
+            cmd.arg(spec.repo.join("tests/rtsp-server/serve.py"))
+                .args(["--port", "0", "--loop"]);
+            for i in 0..spec.cameras {
+                cmd.arg("--mount")
+                    .arg(format!("{}={}", camera_id(i), spec.clip.display()));
+            }
+            (
+                cmd,
+                "starting /usr/bin/python3 tests/rtsp-server/serve.py (scripts/setup.sh installs GStreamer)".to_owned(),
+            )
+        }
+        RtspPeer::Light => {
+            // Every path serves the clip: the cameras' paths need no mounts.
+            let exe = light_peer_exe()?;
+            let mut cmd = Command::new(&exe);
+            cmd.arg("--clip")
+                .arg(&spec.clip)
+                .args(["--bind", "127.0.0.1", "--port", "0"]);
+            (cmd, format!("starting {}", exe.display()))
+        }
+    };
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log)?)
         .spawn()
-        .context("starting /usr/bin/python3 tests/rtsp-server/serve.py (scripts/setup.sh installs GStreamer)")?;
+        .context(starting)?;
     let stdout = child.stdout.take().context("the RTSP server's stdout")?;
     let guard = Guard::new(child, "the RTSP server");
     let mut line = String::new();
@@ -137,6 +168,21 @@ fn rtsp(spec: &RunSpec, log: &Path) -> Result<Peers> {
         config: rtsp_cameras(spec.cameras, port),
         sip_port: None,
     })
+}
+
+/// `xueliang-rtsp-peer` in the bench's own directory (target/release).
+fn light_peer_exe() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?
+        .parent()
+        .context("the bench's directory")?
+        .join("xueliang-rtsp-peer");
+    if !exe.is_file() {
+        anyhow::bail!(
+            "{} is missing: build it with `cargo build --release -p xueliang-bench`",
+            exe.display()
+        );
+    }
+    Ok(exe)
 }
 
 /// `n` cameras on the RTSP server's `port`.

@@ -38,6 +38,8 @@ pub struct RunSpec {
     pub execution_providers: Vec<String>,
     /// RTSP cameras, or GB/T 28181 devices.
     pub source: Source,
+    /// The RTSP server of `Source::Rtsp`.
+    pub rtsp_peer: crate::peers::RtspPeer,
     pub keep_logs: bool,
 }
 
@@ -779,6 +781,7 @@ mod tests {
             hwaccel: vec![],
             execution_providers: vec![],
             source,
+            rtsp_peer: crate::peers::RtspPeer::Gstreamer,
             keep_logs: false,
         }
     }
