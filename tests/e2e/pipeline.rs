@@ -1,5 +1,7 @@
 //! Footage in, events out: an H.264 and an H.265 camera served from the test
-//! clip, each watched by the real pipeline until its stream ends.
+//! clip, each watched by the real pipeline until its stream ends, beside a
+//! third camera of the same clip with a zone and a counting line
+//! (`crate::rules`): one 80 s run of the footage for both.
 
 use anyhow::Result;
 use serde_json::Value;
@@ -96,32 +98,42 @@ fn check_camera(x: &Xueliang, id: &str) -> Result<usize> {
 }
 
 #[test]
-fn h264_and_h265_cameras_turn_the_footage_into_person_events() -> Result<()> {
+fn h264_and_h265_cameras_and_a_camera_with_rules_turn_the_footage_into_events() -> Result<()> {
     let server = RtspServer::start(&[
         "--mount".into(),
         format!("h264={}", fixture("vtest-h264.mp4").display()),
         "--mount".into(),
         format!("h265={}", fixture("vtest-h265.mp4").display()),
+        "--mount".into(),
+        format!("cam={}", fixture("vtest-h264.mp4").display()),
     ])?;
     let dir = tempfile::tempdir()?;
     let port = free_port();
     // A long backoff: after the clip ends the camera must not replay it within the test.
     let config = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         config_header(dir.path(), port, 120.0),
         camera("h264", &server.url("h264")),
-        camera("h265", &server.url("h265"))
+        camera("h265", &server.url("h265")),
+        crate::rules::campus_camera(&server.url("cam"))
     );
     let x = Xueliang::start(dir, port, &config, &[])?;
+    wait_for(Duration::from_secs(20), || {
+        Ok((x.health("campus")?["state"] == "online").then_some(()))
+    })?;
+    let campus_online = std::time::Instant::now();
+    let clip_start = chrono::Utc::now();
 
     // A person event arrives through the API within seconds of the stream starting.
     let first = wait_for(Duration::from_secs(20), || {
-        Ok(x.all_events("&label=person")?.into_iter().next())
+        Ok(x.all_events("&label=person&kind=object")?
+            .into_iter()
+            .next())
     })?;
     assert_eq!(first["status"], "active", "{first}");
 
-    // Both streams run to the end of the clip in real time, then end.
-    for id in ["h264", "h265"] {
+    // The streams run to the end of the clip in real time, then end.
+    for id in ["h264", "h265", "campus"] {
         let h = wait_for(Duration::from_secs(120), || {
             let h = x.health(id)?;
             Ok((h["state"] == "offline").then_some(h))
@@ -147,6 +159,11 @@ fn h264_and_h265_cameras_turn_the_footage_into_person_events() -> Result<()> {
             "{id}: {dropped} frames dropped before detection: {h}"
         );
     }
+    assert!(
+        campus_online.elapsed() > Duration::from_secs(70),
+        "the whole clip was watched"
+    );
+    crate::rules::check_campus(&x, clip_start)?;
     let n264 = check_camera(&x, "h264")?;
     let n265 = check_camera(&x, "h265")?;
     // The same footage in two codecs gives nearly the same events.

@@ -1,4 +1,5 @@
-//! Zones and counting lines on the real footage.
+//! Zones and counting lines on the real footage: the camera "campus",
+//! watched in the footage run of `crate::pipeline`.
 //!
 //! How the expectations were checked: contact sheets of the clip every 2 s
 //! (`ffmpeg -i tests/fixtures/vtest-h264.mp4 -vf "select='not(mod(n\,20))',
@@ -16,8 +17,7 @@
 //! the walkway there counts several crossings in each direction.
 
 use anyhow::Result;
-use std::time::{Duration, Instant};
-use xueliang_e2e::{config_header, fixture, free_port, wait_for, RtspServer, Xueliang};
+use xueliang_e2e::Xueliang;
 
 /// Whether a point lies on the lawn zone below: left of x = 0.55 and below
 /// its top edge from (0, 0.55) to (0.55, 0.8).
@@ -25,20 +25,16 @@ fn on_lawn(p: [f64; 2]) -> bool {
     p[0] <= 0.55 && p[1] >= 0.55 + 0.25 / 0.55 * p[0]
 }
 
-#[test]
-fn a_lawn_zone_and_a_walkway_line_on_the_footage() -> Result<()> {
-    let server = RtspServer::start(&[
-        "--mount".into(),
-        format!("cam={}", fixture("vtest-h264.mp4").display()),
-    ])?;
-    let dir = tempfile::tempdir()?;
-    let port = free_port();
-    let config = format!(
-        r#"{}
+/// The camera "campus" on `url` (the test footage) with the lawn zone and
+/// the walkway line. Watched beside the plain cameras of
+/// `crate::pipeline` in one run of the clip (a run takes 80 s).
+pub(crate) fn campus_camera(url: &str) -> String {
+    format!(
+        r#"
 [[cameras]]
 id = "campus"
 name = "校园步道"
-url = "{}"
+url = "{url}"
 detection = {{ labels = ["person"], fps = 5 }}
 
 [[cameras.zones]]
@@ -53,25 +49,14 @@ from = [0.45, 0.25]
 to = [0.45, 0.75]
 labels = ["person"]
 events = "both"
-"#,
-        config_header(dir.path(), port, 120.0),
-        server.url("cam")
-    );
-    let x = Xueliang::start(dir, port, &config, &[])?;
-    wait_for(Duration::from_secs(20), || {
-        Ok((x.health("campus")?["state"] == "online").then_some(()))
-    })?;
-    let online_at = Instant::now();
-    let clip_start = chrono::Utc::now();
-    wait_for(Duration::from_secs(120), || {
-        Ok((x.health("campus")?["state"] == "offline").then_some(()))
-    })?;
-    assert!(
-        online_at.elapsed() > Duration::from_secs(70),
-        "the whole clip was watched"
-    );
+"#
+    )
+}
 
-    let intrusions = x.all_events("&kind=intrusion&zone=lawn")?;
+/// Checks the campus camera's rule events once its stream has ended;
+/// `clip_start` is when it came online.
+pub(crate) fn check_campus(x: &Xueliang, clip_start: chrono::DateTime<chrono::Utc>) -> Result<()> {
+    let intrusions = x.all_events("&camera=campus&kind=intrusion&zone=lawn")?;
     eprintln!("lawn intrusions: {}", intrusions.len());
     assert!((2..=4).contains(&intrusions.len()), "{intrusions:#?}");
     for e in &intrusions {
@@ -113,14 +98,14 @@ events = "both"
     eprintln!("walkway crossings: forward {fwd}, backward {back}");
     assert!(fwd >= 3 && back >= 3, "{report}");
     assert!(fwd + back <= 60, "no double counting: {report}");
-    let events = x.all_events("&kind=line_crossing&zone=walkway")?;
+    let events = x.all_events("&camera=campus&kind=line_crossing&zone=walkway")?;
     assert_eq!(
         events.len() as u64,
         fwd + back,
         "events = \"both\": one event per crossing"
     );
     assert!(
-        x.all_events("&kind=object")?.is_empty(),
+        x.all_events("&camera=campus&kind=object")?.is_empty(),
         "a camera with rules makes no plain object events"
     );
     Ok(())

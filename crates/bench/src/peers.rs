@@ -138,9 +138,17 @@ fn rtsp(spec: &RunSpec, log: &Path) -> Result<Peers> {
             // Every path serves the clip: the cameras' paths need no mounts.
             let exe = light_peer_exe()?;
             let mut cmd = Command::new(&exe);
-            cmd.arg("--clip")
-                .arg(&spec.clip)
-                .args(["--bind", "127.0.0.1", "--port", "0"]);
+            // Each camera's first frame within one GOP of the bench's clips
+            // (2 s): their key frames spread as real cameras' do instead of
+            // all arriving together.
+            cmd.arg("--clip").arg(&spec.clip).args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--stagger",
+                "2",
+            ]);
             (cmd, format!("starting {}", exe.display()))
         }
     };

@@ -779,3 +779,27 @@ fn a_clip_without_h264_or_h265_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("only H.264 and H.265"), "{stderr}");
 }
+
+#[test]
+fn stagger_spreads_the_clients_first_frames_over_the_window() {
+    // Eight clients at once, each first frame delayed by a random time
+    // below 2 s: in their first 3 s they get 25-75 frames, and not all the
+    // same count (without the stagger every one gets ~75).
+    let peer = Peer::start(&d1(), &["--stagger", "2"]);
+    let port = peer.port;
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let (mut c, _) = Client::play(port, &format!("cam{i:03}"));
+                frames(&rtp(&c.packets_for(Duration::from_secs(3)))).len()
+            })
+        })
+        .collect();
+    let counts: Vec<usize> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    assert!(
+        *min >= 18,
+        "a client waited more than the 2 s window: {counts:?}"
+    );
+    assert!(max - min >= 10, "first frames not spread: {counts:?}");
+}

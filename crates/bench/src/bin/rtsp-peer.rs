@@ -73,6 +73,11 @@ struct Args {
     /// frame.
     #[arg(long, default_value_t = 256 * 1024)]
     send_buffer: usize,
+    /// Delay each client's first frame by a random time below this many
+    /// seconds (e.g. one GOP), so that the clients' key frames are spread as
+    /// real cameras' are, not all aligned; 0 = no delay.
+    #[arg(long, default_value_t = 0.0)]
+    stagger: f64,
     /// Worker threads; 1 runs every client on the main thread.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -92,6 +97,9 @@ fn main() {
 fn real_main(args: Args) -> Result<()> {
     if !(args.sender_report >= 0.0 && args.sender_report.is_finite()) {
         bail!("--sender-report must be a number of seconds >= 0");
+    }
+    if !(args.stagger >= 0.0 && args.stagger <= 60.0) {
+        bail!("--stagger must be 0 to 60 seconds");
     }
     if !(100..=65_000).contains(&args.max_payload) {
         bail!("--max-payload must be 100 to 65000 bytes");
@@ -123,6 +131,7 @@ fn real_main(args: Args) -> Result<()> {
             .then(|| Duration::from_secs_f64(args.sender_report)),
         idle_timeout: Duration::from_secs(60),
         send_buffer: (args.send_buffer > 0).then_some(args.send_buffer),
+        stagger: Duration::from_secs_f64(args.stagger),
         verbose: args.verbose,
     };
     let runtime = if args.threads <= 1 {

@@ -43,6 +43,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// SO_SNDBUF of each connection; None: the kernel's (growing) default.
     pub send_buffer: Option<usize>,
+    /// Each client's first frame waits a random time below this, so that
+    /// the clients' key frames do not all arrive at once (real cameras'
+    /// GOPs are not aligned); zero: every client starts at once.
+    pub stagger: Duration,
     /// Log every connection, not only trouble.
     pub verbose: bool,
 }
@@ -373,8 +377,9 @@ impl Connection {
                 );
                 if self.playing.is_none() {
                     let now = Instant::now();
+                    let delay = self.config.stagger.mul_f64(rand::random::<f64>());
                     self.playing = Some(Playing {
-                        start: now,
+                        start: now + delay,
                         index: 0,
                         loops: 0,
                         need_key: false,
