@@ -63,7 +63,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xueliang", default=str(REPO / "target/release/xueliang"))
     ap.add_argument("--onsets", type=int, default=2)
+    ap.add_argument("--quiet-cameras", type=int, default=0,
+                    help="this many more cameras, each a still scene served by xueliang-rtsp-peer "
+                         "(target/release; the bench's idle clip, made by `xueliang-bench --scene "
+                         "idle`), GOPs staggered: the onset measured on a loaded server")
     args = ap.parse_args()
+    quiet_clip = REPO / ".local/cache/bench/vtest-d1-25fps-still.mp4"
+    if args.quiet_cameras and not quiet_clip.is_file():
+        sys.exit(f"{quiet_clip} is missing: run `target/release/xueliang-bench --scene idle "
+                 "--cameras 1 --seconds 5 --skip-limits` once to make it")
     clip = REPO / ".local/cache/bench/onset-d1-25fps.mp4"
     clip.parent.mkdir(parents=True, exist_ok=True)
     make_clip(clip)
@@ -80,6 +88,18 @@ def main():
             stdout=subprocess.PIPE, stderr=open(work / "rtsp.log", "w"), text=True)
         procs.append(server)
         rtsp = int(server.stdout.readline().strip().removeprefix("READY port="))
+        quiet = ""
+        if args.quiet_cameras:
+            peer = subprocess.Popen(
+                [str(REPO / "target/release/xueliang-rtsp-peer"), "--clip", str(quiet_clip),
+                 "--port", "0", "--stagger", "2"],
+                stdout=subprocess.PIPE, stderr=open(work / "rtsp-peer.log", "w"), text=True)
+            procs.append(peer)
+            peer_port = int(peer.stdout.readline().strip().removeprefix("READY port="))
+            quiet = "".join(
+                f'[[cameras]]\nid = "quiet{i:03}"\nname = "quiet {i}"\n'
+                f'url = "rtsp://127.0.0.1:{peer_port}/quiet{i:03}"\n'
+                for i in range(args.quiet_cameras))
         api = free_port()
         config = work / "config.toml"
         config.write_text(f"""
@@ -100,7 +120,7 @@ lost_after_s = 1
 id = "cam001"
 name = "onset"
 url = "rtsp://127.0.0.1:{rtsp}/cam001"
-""")
+{quiet}""")
         user = [args.xueliang, "user"]
         subprocess.run(user + ["add", "--username", "onset", "--role", "viewer", "--password-stdin",
                                "--config", str(config)], input="not-used-password\n", text=True,
@@ -145,7 +165,7 @@ url = "rtsp://127.0.0.1:{rtsp}/cam001"
                 "first_detection_ms": round((det[0] - arrival[0]) * 1e3) if det else None,
             })
         gaps = [b[0] - a[0] for a, b in zip(polls, polls[1:])]
-        print(json.dumps({"polls": len(polls), "poll_ms_mean": round(1e3 * sum(gaps) / max(len(gaps), 1), 1),
+        print(json.dumps({"quiet_cameras": args.quiet_cameras, "polls": len(polls), "poll_ms_mean": round(1e3 * sum(gaps) / max(len(gaps), 1), 1),
                           "load": os.getloadavg(), "onsets": results}, indent=1))
     finally:
         for p in reversed(procs):
