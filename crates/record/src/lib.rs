@@ -49,7 +49,7 @@
 //! ring that can start a clip 10 s before any moment (from the key frame at
 //! or before it) needs 1.60 MB (1 602 172 bytes, 56 bytes of it per sample
 //! overhead); 10 s of samples alone are at most 1.35 MB; the rest is the
-//! GOP alignment. `tests/ring.rs` measures it (run it with `--nocapture`).
+//! GOP alignment. `tests/media/ring.rs` measures it (run it with `--nocapture`).
 //!
 //! Errors are [`MuxError`]; nothing here panics on bad input (the
 //! property tests in `tests/media/garbage.rs` feed random and damaged streams).

@@ -3,7 +3,7 @@
 //! inserts events, as in a running server.
 
 use chrono::{TimeZone, Utc};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use xueliang_core::{EventKind, NewEvent, WorkflowAction, WorkflowStep};
 use xueliang_store::{AccessStore, EventStore, SqliteStore};
@@ -41,21 +41,30 @@ async fn workflow_steps_succeed_while_events_are_inserted() {
     let store = SqliteStore::open(&url).await.unwrap();
     let target = store.insert_event(event(0)).await.unwrap();
 
+    // The writer inserts until told to stop; the steps go on until the
+    // writer has committed at least 100 events while they ran (however the
+    // two tasks are scheduled beside the other tests of this binary).
     let stop = Arc::new(AtomicBool::new(false));
+    let inserted = Arc::new(AtomicU64::new(0));
     let writer = {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, inserted) = (store.clone(), stop.clone(), inserted.clone());
         tokio::spawn(async move {
             let mut n = 1;
             while !stop.load(Ordering::Relaxed) {
                 store.insert_event(event(n)).await.unwrap();
+                inserted.fetch_add(1, Ordering::Relaxed);
                 n += 1;
             }
-            n
         })
     };
     let mut failures = Vec::new();
-    for i in 0..300 {
-        let action = if i % 2 == 0 {
+    let mut steps = 0;
+    while steps < 100 || inserted.load(Ordering::Relaxed) < 100 {
+        assert!(
+            steps < 20_000,
+            "the writer was starved: {inserted:?} inserts"
+        );
+        let action = if steps % 2 == 0 {
             WorkflowAction::Keep
         } else {
             WorkflowAction::Unkeep
@@ -71,23 +80,27 @@ async fn workflow_steps_succeed_while_events_are_inserted() {
         if let Err(e) = store.workflow_step(step).await {
             failures.push(e.to_string());
         }
+        steps += 1;
         tokio::task::yield_now().await;
     }
     stop.store(true, Ordering::Relaxed);
-    let inserted = writer.await.unwrap();
-    assert!(
-        inserted > 50,
-        "the writer ran alongside: {inserted} inserts"
-    );
+    writer.await.unwrap();
     assert!(
         failures.is_empty(),
-        "{} of 300 steps failed: {:?}",
+        "{} of {steps} steps failed beside {inserted:?} inserts: {:?}",
         failures.len(),
         &failures[..failures.len().min(3)]
     );
-    let audit = store
-        .list_audit(Some(("event".into(), target.to_string())), None, 1000)
-        .await
-        .unwrap();
-    assert_eq!(audit.len(), 300, "every step is in the audit trail");
+    let mut audited = 0;
+    let mut before = None;
+    loop {
+        let page = store
+            .list_audit(Some(("event".into(), target.to_string())), before, 500)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        audited += page.len();
+    }
+    assert_eq!(audited, steps, "every step is in the audit trail");
 }
