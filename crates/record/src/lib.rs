@@ -34,7 +34,11 @@
 //! A key frame with different parameter sets (a resolution change) yields a
 //! new [`Segment::Init`] carrying the new [`TrackConfig`]; sequence numbers
 //! and decode time go on across it. A key frame always starts a media
-//! segment, so viewers can join a shared stream at one.
+//! segment, so viewers can join a shared stream at one. Headless Chromium
+//! (Debian's) plays the segments through Media Source Extensions, with and
+//! without B-frames (`tests/media/browser.rs`); it takes H.264 but not H.265
+//! (`MediaSource.isTypeSupported` says no for `hvc1`), so H.265 cameras need
+//! another way to the browser.
 //!
 //! # Event clips: [`PacketRing`] and [`write_mp4`]
 //!
