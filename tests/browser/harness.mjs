@@ -36,7 +36,7 @@ export function watch(page) {
       problems.push(`CSP: ${text}`);
     }
   });
-  page.on("pageerror", (err) => problems.push(`script error: ${err.message}`));
+  page.on("pageerror", (err) => problems.push(`script error: ${err.name}: ${err.message}\n${err.stack || ""}`));
 }
 
 /** Logs in through the form on `base`; waits for the session bar. */

@@ -10,6 +10,7 @@ mod dashboard;
 mod full_disk;
 mod gb28181;
 mod health;
+mod live_view;
 mod logs;
 mod paths;
 mod pipeline;

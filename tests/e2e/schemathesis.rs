@@ -30,7 +30,8 @@ response_headers_conformance,response_schema_conformance,ignored_auth";
 ///   after which disabling or deleting the test's admin, whose token it
 ///   uses, is allowed; everything after would be a 401. crates/api's tests
 ///   cover these three;
-/// - the live feed: its answer never ends (it would only time out).
+/// - the live event feed and live video: their answers never end (they
+///   would only time out).
 ///
 /// Logging out stays in: the run uses an API token, which logging out
 /// leaves valid.
@@ -39,6 +40,7 @@ const EXCLUDED: &[&str] = &[
     "PATCH /api/v1/users/{id}",
     "DELETE /api/v1/users/{id}",
     "GET /api/v1/events/stream",
+    "GET /api/v1/cameras/{id}/live.mp4",
 ];
 
 fn config(dir: &std::path::Path, port: u16, hook_port: u16, camera_url: &str) -> String {

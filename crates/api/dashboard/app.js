@@ -3,6 +3,7 @@
 //   #/events        事件列表
 //   #/events/{id}   event detail
 //   #/cameras       摄像机
+//   #/wall          视频墙
 //   #/report        在线率报表
 //   #/users         用户管理 (administrators)
 
@@ -14,6 +15,7 @@ import * as liveWall from "./live-wall.js";
 import * as eventList from "./event-list.js";
 import * as eventDetail from "./event-detail.js";
 import * as cameraStatus from "./camera-status.js";
+import * as videoWall from "./video-wall.js";
 import * as availabilityReport from "./availability-report.js";
 import * as users from "./users.js";
 
@@ -38,6 +40,7 @@ function route() {
   if (name === "events" && id) return { name: "events", mount: (root) => eventDetail.mount(root, session, decodeURIComponent(id)) };
   if (name === "events") return { name, mount: (root) => eventList.mount(root, session) };
   if (name === "cameras") return { name, mount: (root) => cameraStatus.mount(root, session) };
+  if (name === "wall") return { name, mount: (root) => videoWall.mount(root, session) };
   if (name === "report") return { name, mount: (root) => availabilityReport.mount(root, session) };
   if (name === "users") return { name, mount: (root) => users.mount(root, session) };
   return { name: "live", mount: (root) => liveWall.mount(root, session) };

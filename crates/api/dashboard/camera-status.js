@@ -9,6 +9,7 @@ import { t, tOr, errorText } from "./i18n.js";
 import { beijingTime, duration } from "./format.js";
 import { rememberCameras } from "./camera-directory.js";
 import * as gbDevices from "./gb-devices.js";
+import { liveButton } from "./live-player.js";
 
 const REFRESH_S = 5;
 /** Thumbnails are heavier than the JSON: every second refresh. */
@@ -36,9 +37,11 @@ function card(camera) {
   const reason = el("span", { class: "reason" });
   const facts = el("dl", { class: "facts" });
   const thumb = thumbnail(camera);
+  const live = liveButton(camera);
   const node = el("article", { class: "camera-card", dataset: { cameraId: camera.id } },
     thumb,
     el("div", { class: "card-body" },
+      live,
       el("div", { class: "card-line" }, el("strong", { class: "camera-name" }, camera.name || camera.id), state),
       reason,
       facts,
@@ -62,6 +65,7 @@ function card(camera) {
     );
   };
   node.thumb = thumb;
+  node.stop = () => live.stop();
   return node;
 }
 
@@ -104,6 +108,7 @@ export function mount(root, session) {
     const shape = JSON.stringify(groups.map(([v, cams]) => [v, cams.map((c) => [c.id, c.name])]));
     if (shape !== layout) {
       layout = shape;
+      for (const c of cards.values()) c.stop();
       cards.clear();
       groupsNode.replaceChildren(
         ...groups.map(([village, cams]) =>
@@ -137,6 +142,7 @@ export function mount(root, session) {
   const unmountDevices = gbDevices.mount(root, session);
   return () => {
     clearInterval(timer);
+    for (const c of cards.values()) c.stop();
     unmountDevices();
   };
 }

@@ -8,6 +8,7 @@ import { t, tOr, errorText } from "./i18n.js";
 import { beijingTime, percent } from "./format.js";
 import { loadCameras, cameraName } from "./camera-directory.js";
 import { snapshotFigure } from "./snapshot.js";
+import { liveButton } from "./live-player.js";
 import { kindBadge, workflowBadge } from "./event-card.js";
 
 const ACTIONS = ["acknowledge", "assign", "resolve", "false_alarm", "note"];
@@ -118,7 +119,10 @@ function actionForm(state, onAction) {
 export function mount(root, session, id) {
   let alive = true;
   const body = el("div", { class: "detail", id: "event-detail" });
-  root.append(el("p", {}, el("a", { href: "#/events", class: "back" }, t("detail.back"))), body);
+  // The camera's live video, opened on demand; kept across re-renders.
+  const liveBox = el("section", { class: "detail-live", id: "event-live" });
+  let live = null;
+  root.append(el("p", {}, el("a", { href: "#/events", class: "back" }, t("detail.back"))), body, liveBox);
 
   async function render(flash) {
     let event;
@@ -159,10 +163,15 @@ export function mount(root, session, id) {
       el("div", { class: "detail-picture" }, snapshotFigure(event, String(event.score))),
       side,
     );
+    if (!live) {
+      live = liveButton({ id: event.camera_id, name: cameraName(event.camera_id) });
+      liveBox.replaceChildren(live);
+    }
   }
 
   render();
   return () => {
     alive = false;
+    if (live) live.stop();
   };
 }

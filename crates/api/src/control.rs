@@ -2,6 +2,7 @@
 //! asks for changes; the binary's implementation validates, persists and
 //! applies them to the workers without a restart.
 
+use crate::video::{LiveFeed, LiveRefusal};
 use crate::CameraView;
 use futures::future::BoxFuture;
 use xueliang_core::CameraConfig;
@@ -58,6 +59,28 @@ pub trait CameraControl: Send + Sync {
 
     /// The newest decoded frame of a running camera as JPEG, if there is one.
     fn latest_frame_jpeg(&self, id: &str) -> BoxFuture<'_, Option<Vec<u8>>>;
+
+    /// Starts watching a running camera's live video (counted against the
+    /// viewer limits until the feed's guard is dropped).
+    fn live(&self, _id: &str) -> Result<LiveFeed, LiveRefusal> {
+        Err(LiveRefusal::NotRunning)
+    }
+
+    /// Live viewers now, in all.
+    fn live_viewers(&self) -> LiveTotals {
+        LiveTotals::default()
+    }
+}
+
+/// Live video's counters, for the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveTotals {
+    /// Viewers watching now.
+    pub viewers: u64,
+    /// Bytes sent to viewers since the start.
+    pub bytes_sent: u64,
+    /// Requests refused by a viewer limit since the start.
+    pub refused: u64,
 }
 
 /// A fixed set of cameras that refuses changes: for tests of the read-only

@@ -54,6 +54,8 @@ static ASSETS: &[Asset] = &[
     asset!("event-list.js", JS),
     asset!("event-detail.js", JS),
     asset!("camera-status.js", JS),
+    asset!("live-player.js", JS),
+    asset!("video-wall.js", JS),
     asset!("gb-devices.js", JS),
     asset!("bar-chart.js", JS),
     asset!("availability-report.js", JS),
@@ -61,8 +63,10 @@ static ASSETS: &[Asset] = &[
 ];
 
 /// The policy of every dashboard page: only our own scripts, styles and
-/// connections; pictures from us (or data:/blob: URLs we make).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
+/// connections; pictures from us (or data:/blob: URLs we make), video
+/// from the blob: URLs of Media Source Extensions.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
      style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'";
 

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     PasswordRequired,
     /// The password given to make a long-lived token is wrong.
     WrongPassword,
+    /// The live-viewer limit of a camera or of the server is reached.
+    TooManyViewers,
 }
 
 /// Every error: `{"error": {"code", "message"}}`.
@@ -116,6 +118,14 @@ impl ApiError {
                 ErrorCode::TooManyAttempts,
                 format!("too many failed logins; try again in {retry_after_s} s"),
             )
+        }
+    }
+
+    /// 503 with `Retry-After`: a limit on something shared is reached.
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>, retry_after_s: i64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_s),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
         }
     }
 

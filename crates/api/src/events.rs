@@ -403,34 +403,46 @@ impl Feed {
     /// Whether the feed's token and user still allow it; if not, the last
     /// event to send (`event: closed`, `data:` why), and the feed ends.
     async fn check_caller(&mut self) -> Option<SseEvent> {
-        let caller = &self.filter.caller;
-        let access = &self.state.access;
-        let reason = match (
-            access.get_token(caller.token.id).await,
-            access.get_user(caller.user.id).await,
-        ) {
-            (Ok(Some(token)), Ok(Some(user))) => {
-                let now = chrono::Utc::now();
-                if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
-                    Some("token_revoked")
-                } else if user.disabled {
-                    Some("user_disabled")
-                } else if user.villages != caller.user.villages || user.role != caller.user.role {
-                    Some("access_changed")
-                } else {
-                    None
-                }
-            }
-            (Ok(_), Ok(_)) => Some("token_revoked"),
-            // Unable to tell: end it; the client reconnects and is checked anew.
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "live feed: cannot re-check the caller");
-                Some("recheck_failed")
-            }
-        }?;
+        let reason = caller_still_allowed(&self.state, &self.filter.caller)
+            .await
+            .err()?;
         self.ended = true;
         Some(SseEvent::default().event("closed").data(reason))
     }
+}
+
+/// Whether an open stream's token and user still allow it (not revoked,
+/// expired or disabled; the same role and villages); if not, why. Asked by
+/// the event feed and by live video.
+pub(crate) async fn caller_still_allowed(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(), &'static str> {
+    let access = &state.access;
+    let reason = match (
+        access.get_token(caller.token.id).await,
+        access.get_user(caller.user.id).await,
+    ) {
+        (Ok(Some(token)), Ok(Some(user))) => {
+            let now = chrono::Utc::now();
+            if token.revoked_at.is_some() || token.expires_at.is_some_and(|e| e <= now) {
+                "token_revoked"
+            } else if user.disabled {
+                "user_disabled"
+            } else if user.villages != caller.user.villages || user.role != caller.user.role {
+                "access_changed"
+            } else {
+                return Ok(());
+            }
+        }
+        (Ok(_), Ok(_)) => "token_revoked",
+        // Unable to tell: end it; the client reconnects and is checked anew.
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "live stream: cannot re-check the caller");
+            "recheck_failed"
+        }
+    };
+    Err(reason)
 }
 
 struct StreamFilter {

@@ -24,6 +24,7 @@ mod reports;
 mod stats;
 mod tokens;
 mod users;
+mod video;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -42,8 +43,9 @@ use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
 use xueliang_store::retention::RetentionTotals;
 use xueliang_store::{AccessStore, EventStore, TroubleKind};
 
-pub use control::{CameraChangeError, CameraControl, FixedCameras};
+pub use control::{CameraChangeError, CameraControl, FixedCameras, LiveTotals};
 pub use error::ApiError;
+pub use video::{LiveFeed, LivePiece, LiveRefusal};
 
 /// A camera as the API sees it: its configuration, its health as the health
 /// monitor publishes it, and its counters.
@@ -180,6 +182,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(audit::router())
         .merge(cameras::router())
+        .merge(video::router())
         .merge(devices::router())
         .merge(events::router())
         .merge(stats::router())

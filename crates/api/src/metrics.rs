@@ -42,6 +42,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         },
     };
     render_process(&mut body, telemetry(), depth);
+    render_live(&mut body, state.cameras.live_viewers());
     if let Some(devices) = &state.devices {
         render_gb28181(&mut body, devices.as_ref());
     }
@@ -92,6 +93,17 @@ fn render_gb28181(out: &mut String, directory: &dyn DeviceDirectory) {
             c.help, c.value
         );
     }
+}
+
+/// Live video: viewers now, bytes sent and viewers refused since start.
+fn render_live(out: &mut String, live: crate::LiveTotals) {
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_live_viewers Live video viewers now.\n# TYPE xueliang_live_viewers gauge\nxueliang_live_viewers {}\n\
+         # HELP xueliang_live_sent_bytes_total Live video bytes sent to viewers.\n# TYPE xueliang_live_sent_bytes_total counter\nxueliang_live_sent_bytes_total {}\n\
+         # HELP xueliang_live_refused_total Live video requests refused by a viewer limit.\n# TYPE xueliang_live_refused_total counter\nxueliang_live_refused_total {}",
+        live.viewers, live.bytes_sent, live.refused
+    );
 }
 
 /// The store's health, and what retention removed since start.

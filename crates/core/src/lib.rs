@@ -36,7 +36,7 @@ pub use camera::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     CameraConfig, CameraDefaults, CameraError, Config, ConfigError, DetectionSettings,
-    ExecutionProvider, HwAccel,
+    ExecutionProvider, HwAccel, LiveConfig,
 };
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};

@@ -4,6 +4,7 @@
 //! stops and a new one starts with the new definition, with a new pipeline
 //! index, without touching the other cameras.
 
+use crate::media::{CameraMedia, LiveLimits, TappedSink};
 use crate::pipeline::{LatestFrame, Pipeline, PipelineCamera};
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -14,7 +15,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use xueliang_alerts::Dispatcher;
-use xueliang_api::{CameraChangeError, CameraControl, CameraView};
+use xueliang_api::{
+    CameraChangeError, CameraControl, CameraView, LiveFeed, LiveRefusal, LiveTotals,
+};
 use xueliang_core::{
     CameraConfig, CameraDefaults, CameraError, CameraHealth, CameraRef, CameraState, CameraStats,
     CameraStatus, FrameSink, HealthReason,
@@ -116,6 +119,8 @@ pub struct RegistryParts {
     pub shutdown: CancellationToken,
     /// GB/T 28181 (`[gb28181]`): the source of `gb28181://` cameras.
     pub gb28181: Option<Arc<GbAccess>>,
+    /// Live video's viewer limits (`[live]`).
+    pub live: Arc<LiveLimits>,
 }
 
 pub struct CameraRegistry {
@@ -141,6 +146,7 @@ struct Running {
     token: CancellationToken,
     task: JoinHandle<()>,
     latest: Arc<LatestFrame>,
+    media: Arc<CameraMedia>,
 }
 
 impl CameraRegistry {
@@ -180,6 +186,7 @@ impl CameraRegistry {
             .filter_map(|e| e.running.take())
             .collect();
         for r in running {
+            r.media.close();
             r.token.cancel();
             let _ = r.task.await;
         }
@@ -236,6 +243,11 @@ impl CameraRegistry {
             match added {
                 Ok(Some((sink, latest))) => {
                     let token = self.parts.shutdown.child_token();
+                    let media = CameraMedia::new(self.parts.live.clone());
+                    let sink = Arc::new(TappedSink {
+                        media: media.clone(),
+                        inner: sink,
+                    });
                     let worker = WorkerParts {
                         camera,
                         settings: self.parts.settings.clone(),
@@ -249,6 +261,7 @@ impl CameraRegistry {
                         token,
                         task: self.spawn_worker(&config, worker),
                         latest,
+                        media,
                     });
                 }
                 // Shutting down: the camera is not started.
@@ -287,6 +300,7 @@ impl CameraRegistry {
     /// Stops a camera's worker and removes it from the pipeline and the monitor.
     async fn stop(&self, id: &str, running: Option<Running>) {
         if let Some(r) = running {
+            r.media.close();
             r.token.cancel();
             let _ = r.task.await;
             let pipeline = self.parts.pipeline.clone();
@@ -409,6 +423,19 @@ impl CameraControl for CameraRegistry {
     fn delete(&self, id: &str) -> BoxFuture<'_, Result<(), CameraChangeError>> {
         let id = id.to_owned();
         Box::pin(async move { self.delete_camera(&id).await })
+    }
+
+    fn live(&self, id: &str) -> Result<LiveFeed, LiveRefusal> {
+        let media = self
+            .lock()
+            .iter()
+            .find(|e| e.view.config.id == id)
+            .and_then(|e| e.running.as_ref().map(|r| r.media.clone()));
+        media.ok_or(LiveRefusal::NotRunning)?.watch()
+    }
+
+    fn live_viewers(&self) -> LiveTotals {
+        self.parts.live.totals()
     }
 
     fn latest_frame_jpeg(&self, id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {

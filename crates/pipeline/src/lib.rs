@@ -1,13 +1,15 @@
 //! The pipeline of `xueliang serve`, from ingest's frame sink to the store
 //! writer and the health monitor: the threads after ingest ([`Pipeline`]),
 //! the running cameras and the changes made to them through the API
-//! ([`CameraRegistry`]), and the health monitor's task ([`HealthMonitor`]).
+//! ([`CameraRegistry`]), each camera's compressed video for live view
+//! ([`CameraMedia`]), and the health monitor's task ([`HealthMonitor`]).
 //! The binary keeps the command line, the configuration and start-up.
 //!
 //! Every channel states its when-full policy where it is made.
 
 mod cameras;
 mod gb_channels;
+mod media;
 mod monitor;
 mod pipeline;
 mod shards;
@@ -15,5 +17,6 @@ mod store_writer;
 
 pub use cameras::{merge_patch, parse_camera, CameraRegistry, RegistryParts};
 pub use gb_channels::{adopt_channels, is_video_channel};
+pub use media::{CameraMedia, LiveLimits};
 pub use monitor::HealthMonitor;
 pub use pipeline::{LatestFrame, Pipeline, PipelineCamera};

@@ -221,6 +221,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         settings: IngestSettings::from(&config.ingest),
         shutdown: shutdown.clone(),
         gb28181: gb28181.clone(),
+        live: Arc::new(xueliang_pipeline::LiveLimits::new(config.live.clone())),
     }));
     registry.start_all(cameras).await;
     if let (Some(access), Some(gb)) = (&gb28181, &config.gb28181) {

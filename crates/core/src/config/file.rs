@@ -9,6 +9,7 @@ use super::detection::DetectionSettings;
 use super::detector::DetectorConfig;
 use super::health::HealthDefaults;
 use super::ingest::IngestConfig;
+use super::live::LiveConfig;
 use super::server::ServerConfig;
 use super::storage::StorageConfig;
 use super::tables::{settings, toml_to_json};
@@ -34,6 +35,7 @@ pub struct Config {
     pub detector: DetectorConfig,
     pub decode: DecodeConfig,
     pub ingest: IngestConfig,
+    pub live: LiveConfig,
     pub detection: DetectionSettings,
     pub health: HealthDefaults,
     /// `[organisation]` (villages, grids, officers, duty roster) as written;
@@ -66,6 +68,8 @@ struct RawConfig {
     decode: DecodeConfig,
     #[serde(default)]
     ingest: IngestConfig,
+    #[serde(default)]
+    live: LiveConfig,
     #[serde(default)]
     detection: toml::Table,
     #[serde(default)]
@@ -168,6 +172,7 @@ impl Config {
         raw.ingest
             .validate()
             .map_err(|e| format!("[ingest]: {e}"))?;
+        raw.live.validate().map_err(|e| format!("[live]: {e}"))?;
 
         let camera_defaults = CameraDefaults {
             detection: raw.detection.clone(),
@@ -213,6 +218,7 @@ impl Config {
             detector: raw.detector,
             decode: raw.decode,
             ingest: raw.ingest,
+            live: raw.live,
             detection,
             health: health_defaults,
             organisation: raw.organisation,

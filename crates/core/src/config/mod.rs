@@ -4,7 +4,7 @@
 //! (`cameras[2] (id "east-gate")`) and the field.
 //!
 //! One file per section of the file: `server.rs`, `storage.rs`,
-//! `detector.rs`, `decode.rs`, `ingest.rs`, `detection.rs`, `health.rs` and
+//! `detector.rs`, `decode.rs`, `ingest.rs`, `live.rs`, `detection.rs`, `health.rs` and
 //! `camera.rs` (one `[[cameras]]` table). `file.rs` holds [`Config`], which
 //! puts them together; `camera_defaults.rs` what a camera inherits;
 //! `tables.rs` the TOML/JSON helpers they share. `[organisation]` and
@@ -24,6 +24,7 @@ mod file;
 pub mod gb28181;
 mod health;
 mod ingest;
+mod live;
 mod server;
 mod storage;
 mod tables;
@@ -40,6 +41,7 @@ pub use file::{Config, ConfigError};
 pub use gb28181::{gb_channel_of, Gb28181Config};
 pub use health::{HealthDefaults, HealthSettings};
 pub use ingest::IngestConfig;
+pub use live::LiveConfig;
 pub use server::ServerConfig;
 pub use storage::StorageConfig;
 pub use tables::toml_to_json;

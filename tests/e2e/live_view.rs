@@ -1,0 +1,331 @@
+//! Live video (`GET /api/v1/cameras/{id}/live.mp4`) from the real binary,
+//! with an H.264 camera in one village and an H.265 camera in another:
+//! the streams are the cameras' own codecs remuxed (checked by ffprobe and
+//! decoded by ffmpeg, independent peers), start at once, respect village
+//! scope and the viewer limits, end when the caller's session ends, and show
+//! in the metrics. Then headless Chromium (tests/browser/live-view.mjs)
+//! plays the H.264 camera on the video wall and on the cameras page and
+//! falls back to frames for H.265 where it cannot play it.
+
+use anyhow::{bail, ensure, Context, Result};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use xueliang_e2e::{
+    add_user, browser, config_header, fixture, free_port, login, wait_for, RtspServer, Xueliang,
+};
+
+/// What a viewer got from one live stream.
+struct Watched {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+    /// The server ended the stream before the viewer stopped reading.
+    ended: bool,
+    first_byte: Option<Duration>,
+}
+
+/// Reads a live stream for `limit` (or until the server ends it).
+fn watch(url: &str, token: &str, limit: Duration) -> Result<Watched> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let started = Instant::now();
+        let mut r = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut body = Vec::new();
+        let mut first_byte = None;
+        let deadline = tokio::time::Instant::now() + limit;
+        let ended = loop {
+            match tokio::time::timeout_at(deadline, r.chunk()).await {
+                Err(_) => break false,
+                Ok(Ok(Some(chunk))) => {
+                    first_byte.get_or_insert_with(|| started.elapsed());
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(Ok(None)) => break true,
+                Ok(Err(e)) => bail!("reading {url}: {e}"),
+            }
+        };
+        Ok(Watched {
+            status,
+            content_type,
+            body,
+            ended,
+            first_byte,
+        })
+    })
+}
+
+/// The top-level MP4 boxes of a stream, in order.
+fn boxes(data: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        out.push(String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned());
+        if size < 8 {
+            break;
+        }
+        at += size;
+    }
+    out
+}
+
+/// ffprobe's codec and size of the stream, and the frames ffmpeg decodes
+/// from it with no error.
+fn probe(data: &[u8]) -> Result<(String, String, u64)> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("live.mp4");
+    std::fs::write(&file, data)?;
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=codec_name,width,height"])
+        .args(["-of", "csv=p=0"])
+        .arg(&file)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout)?.trim().to_owned();
+    let (codec, size) = line.split_once(',').context("ffprobe's answer")?;
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i", "-", "-f", "null", "-"])
+        .args(["-progress", "pipe:1", "-nostats"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    ffmpeg.stdin.take().context("stdin")?.write_all(data)?;
+    let out = ffmpeg.wait_with_output()?;
+    let errors = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.success() && errors.trim().is_empty(),
+        "ffmpeg decoding the stream: {errors}"
+    );
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok((codec.to_owned(), size.replace(',', "x"), frames))
+}
+
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn live_video_streams_each_camera_s_own_codec_within_scope_and_limits() -> Result<()> {
+    // Checks answers and streams, no timing of the pipeline: runs beside such tests.
+    let _turn = xueliang_e2e::share_the_machine();
+    let rtsp = RtspServer::start(&[
+        "--mount".into(),
+        format!("walkway={}", fixture("vtest-h264.mp4").display()),
+        "--mount".into(),
+        format!("hevc={}", fixture("vtest-h265.mp4").display()),
+        "--loop".into(),
+    ])?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    let config = format!(
+        r#"{header}
+[live]
+max_viewers_per_camera = 2
+max_viewers = 3
+
+[[cameras]]
+id = "walkway"
+name = "村口步道"
+url = "{walkway}"
+village = "东村"
+grid = "东村一网格"
+detection = {{ fps = 1, labels = ["person"] }}
+
+[[cameras]]
+id = "hevc"
+name = "西村路口"
+url = "{hevc}"
+village = "西村"
+detection = {{ fps = 1, labels = ["person"] }}
+"#,
+        header = config_header(dir.path(), port, 1.0),
+        walkway = rtsp.url("walkway"),
+        hevc = rtsp.url("hevc"),
+    );
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, &config)?;
+    let password = format!("pw-{}-西村", std::process::id());
+    add_user(&config_path, "li.xi", &password, "operator", &["西村"], &[])?;
+    add_user(&config_path, "zhao.wall", &password, "operator", &[], &[])?;
+    let x = Xueliang::start(dir, port, &config, &[])?;
+    for id in ["walkway", "hevc"] {
+        wait_for(Duration::from_secs(30), || {
+            Ok((x.health(id)?["state"] == "online").then_some(()))
+        })
+        .with_context(|| format!("camera {id} did not come online: {}", x.log()))?;
+    }
+    // Let each camera pass a key frame, so a stream can start at once.
+    std::thread::sleep(Duration::from_secs(3));
+    let live = |id: &str| format!("{}/api/v1/cameras/{id}/live.mp4", x.base);
+
+    // The H.264 camera: its own codec, starting at a key frame, decodable.
+    let w = watch(&live("walkway"), &x.token, Duration::from_secs(4))?;
+    ensure!(
+        w.status == 200,
+        "walkway: {} {}",
+        w.status,
+        String::from_utf8_lossy(&w.body)
+    );
+    ensure!(
+        w.content_type.starts_with("video/mp4; codecs=\"avc1."),
+        "walkway content type {}",
+        w.content_type
+    );
+    ensure!(!w.ended, "the stream ended by itself");
+    let first = w.first_byte.context("no byte")?;
+    ensure!(first < Duration::from_secs(1), "first byte after {first:?}");
+    let b = boxes(&w.body);
+    ensure!(
+        b.len() > 20 && b[..2] == ["ftyp", "moov"],
+        "boxes {:?}",
+        &b[..b.len().min(6)]
+    );
+    ensure!(
+        b[2..]
+            .chunks(2)
+            .all(|p| p[0] == "moof" && p.get(1).is_none_or(|m| m == "mdat")),
+        "boxes {b:?}"
+    );
+    let (codec, size, frames) = probe(&w.body)?;
+    ensure!(
+        codec == "h264" && size == "768x576",
+        "walkway: {codec} {size}"
+    );
+    // 4 s at the footage's 10 fps, plus the frames since the last key frame.
+    ensure!(
+        frames >= 38,
+        "walkway: ffmpeg decoded {frames} frames from 4 s"
+    );
+    eprintln!(
+        "walkway: {} bytes, {frames} frames in 4 s, first byte after {first:?}",
+        w.body.len()
+    );
+
+    // The H.265 camera: H.265 as it came (hvc1), decodable.
+    let h = watch(&live("hevc"), &x.token, Duration::from_secs(3))?;
+    ensure!(h.status == 200, "hevc: {}", h.status);
+    ensure!(
+        h.content_type.contains("codecs=\"hvc1."),
+        "hevc content type {}",
+        h.content_type
+    );
+    let (codec, size, frames) = probe(&h.body)?;
+    ensure!(codec == "hevc" && size == "768x576", "hevc: {codec} {size}");
+    ensure!(
+        frames >= 28,
+        "hevc: ffmpeg decoded {frames} frames from 3 s"
+    );
+
+    // Village scope: 西村's operator does not see 东村's camera at all.
+    let li = login(&x.base, "li.xi", &password)?;
+    let other = watch(&live("walkway"), &li, Duration::from_secs(1))?;
+    ensure!(
+        other.status == 404,
+        "a camera outside the user's villages: {}",
+        other.status
+    );
+    ensure!(watch(&live("nope"), &x.token, Duration::from_secs(1))?.status == 404);
+
+    // Limits: two viewers of a camera, three in all.
+    let url = live("walkway");
+    let token = x.token.clone();
+    let viewers: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, token) = (url.clone(), token.clone());
+            std::thread::spawn(move || watch(&url, &token, Duration::from_secs(6)))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let third = watch(&url, &x.token, Duration::from_secs(1))?;
+    let refusal = String::from_utf8_lossy(&third.body);
+    ensure!(
+        third.status == 503
+            && refusal.contains("too_many_viewers")
+            && refusal.contains("max_viewers_per_camera"),
+        "a third viewer of one camera: {} {refusal}",
+        third.status
+    );
+    let metrics = x.metrics()?;
+    ensure!(
+        metric(&metrics, "xueliang_live_viewers") == Some(2),
+        "viewers in the metrics:\n{metrics}"
+    );
+    ensure!(metric(&metrics, "xueliang_live_refused_total") >= Some(1));
+    ensure!(metric(&metrics, "xueliang_live_sent_bytes_total") > Some(100_000));
+    let hevc_viewer = {
+        let (url, token) = (live("hevc"), token.clone());
+        std::thread::spawn(move || watch(&url, &token, Duration::from_secs(3)))
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let fourth = watch(&live("hevc"), &x.token, Duration::from_secs(1))?;
+    ensure!(
+        fourth.status == 503
+            && String::from_utf8_lossy(&fourth.body).contains("[live] max_viewers"),
+        "a fourth viewer in all: {}",
+        fourth.status
+    );
+    for v in viewers {
+        let v = v.join().expect("viewer thread")?;
+        ensure!(
+            v.status == 200 && !v.ended && v.body.len() > 100_000,
+            "a shared viewer: {} {}",
+            v.status,
+            v.body.len()
+        );
+    }
+    ensure!(hevc_viewer.join().expect("viewer thread")?.status == 200);
+    wait_for(Duration::from_secs(5), || {
+        Ok((metric(&x.metrics()?, "xueliang_live_viewers") == Some(0)).then_some(()))
+    })
+    .context("viewers are not counted out when they leave")?;
+
+    // Logging out ends the session's stream (re-checked at once).
+    let ends = {
+        let (url, li) = (live("hevc"), li.clone());
+        std::thread::spawn(move || watch(&url, &li, Duration::from_secs(20)))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, _, _) = xueliang_e2e::http_request(
+        "POST",
+        &format!("{}/api/v1/auth/logout", x.base),
+        Some(&li),
+        None,
+    )?;
+    ensure!(status == 204, "logout: {status}");
+    let cut = ends.join().expect("viewer thread")?;
+    ensure!(
+        cut.status == 200 && cut.ended,
+        "the stream outlived its session"
+    );
+
+    // In the browser: the wall plays H.264 and falls back for H.265.
+    browser::run_script(&x, "live-view.mjs", "zhao.wall", &password, &[])?;
+    x.stop()?;
+    Ok(())
+}
