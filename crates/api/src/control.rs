@@ -66,21 +66,26 @@ pub trait CameraControl: Send + Sync {
         Err(LiveRefusal::NotRunning)
     }
 
-    /// Live viewers now, in all.
-    fn live_viewers(&self) -> LiveTotals {
-        LiveTotals::default()
+    /// Live video's and event clips' counters.
+    fn media_totals(&self) -> MediaTotals {
+        MediaTotals::default()
     }
 }
 
-/// Live video's counters, for the metrics.
+/// Live video's and event clips' counters, for the metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LiveTotals {
+pub struct MediaTotals {
     /// Viewers watching now.
     pub viewers: u64,
     /// Bytes sent to viewers since the start.
     pub bytes_sent: u64,
     /// Requests refused by a viewer limit since the start.
     pub refused: u64,
+    /// Event clips stored since the start, and their bytes.
+    pub clips_written: u64,
+    pub clip_bytes: u64,
+    /// Event clips lost: dropped (the writer was behind) or failed.
+    pub clips_failed: u64,
 }
 
 /// A fixed set of cameras that refuses changes: for tests of the read-only

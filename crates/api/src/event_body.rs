@@ -1,5 +1,6 @@
 //! The JSON body of one event, shared by the listings (`/events`) and the
-//! live feed (`/events/stream`): the event and the link to its snapshot.
+//! live feed (`/events/stream`): the event and the links to its snapshot
+//! and its clip.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,6 +13,8 @@ pub(crate) struct EventBody {
     pub event: Event,
     /// Where the snapshot is; `null` without one.
     snapshot_url: Option<String>,
+    /// Where the clip is; `null` until it is written.
+    clip_url: Option<String>,
 }
 
 impl From<Event> for EventBody {
@@ -19,9 +22,14 @@ impl From<Event> for EventBody {
         let snapshot_url = event
             .has_snapshot
             .then(|| format!("/api/v1/events/{}/snapshot.jpg", event.id));
+        let clip_url = event
+            .clip
+            .is_some()
+            .then(|| format!("/api/v1/events/{}/clip.mp4", event.id));
         EventBody {
             event,
             snapshot_url,
+            clip_url,
         }
     }
 }

@@ -146,7 +146,11 @@ async fn list(
 
 /// The event with this id if the caller may see it; 404 otherwise (an
 /// event of another village is as absent as one that never was).
-async fn visible_event(state: &AppState, caller: &Caller, raw: &str) -> Result<Event, ApiError> {
+pub(crate) async fn visible_event(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<Event, ApiError> {
     visible_event_id(state, caller, event_id(raw)?).await
 }
 

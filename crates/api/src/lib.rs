@@ -8,6 +8,7 @@ mod audit;
 pub mod auth;
 mod body;
 mod cameras;
+mod clips;
 mod control;
 mod dashboard;
 mod devices;
@@ -43,7 +44,7 @@ use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
 use xueliang_store::retention::RetentionTotals;
 use xueliang_store::{AccessStore, EventStore, TroubleKind};
 
-pub use control::{CameraChangeError, CameraControl, FixedCameras, LiveTotals};
+pub use control::{CameraChangeError, CameraControl, FixedCameras, MediaTotals};
 pub use error::ApiError;
 pub use video::{LiveFeed, LivePiece, LiveRefusal};
 
@@ -185,6 +186,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(video::router())
         .merge(devices::router())
         .merge(events::router())
+        .merge(clips::router())
         .merge(stats::router())
         .merge(reports::router())
         .merge(alerts::router())

@@ -42,7 +42,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         },
     };
     render_process(&mut body, telemetry(), depth);
-    render_live(&mut body, state.cameras.live_viewers());
+    render_media(&mut body, state.cameras.media_totals());
     if let Some(devices) = &state.devices {
         render_gb28181(&mut body, devices.as_ref());
     }
@@ -95,14 +95,22 @@ fn render_gb28181(out: &mut String, directory: &dyn DeviceDirectory) {
     }
 }
 
-/// Live video: viewers now, bytes sent and viewers refused since start.
-fn render_live(out: &mut String, live: crate::LiveTotals) {
+/// Live video (viewers now, bytes sent and viewers refused since start)
+/// and event clips.
+fn render_media(out: &mut String, live: crate::MediaTotals) {
     let _ = writeln!(
         out,
         "# HELP xueliang_live_viewers Live video viewers now.\n# TYPE xueliang_live_viewers gauge\nxueliang_live_viewers {}\n\
          # HELP xueliang_live_sent_bytes_total Live video bytes sent to viewers.\n# TYPE xueliang_live_sent_bytes_total counter\nxueliang_live_sent_bytes_total {}\n\
          # HELP xueliang_live_refused_total Live video requests refused by a viewer limit.\n# TYPE xueliang_live_refused_total counter\nxueliang_live_refused_total {}",
         live.viewers, live.bytes_sent, live.refused
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_clips_written_total Event clips stored.\n# TYPE xueliang_clips_written_total counter\nxueliang_clips_written_total {}\n\
+         # HELP xueliang_clip_bytes_total Bytes of the event clips stored.\n# TYPE xueliang_clip_bytes_total counter\nxueliang_clip_bytes_total {}\n\
+         # HELP xueliang_clips_failed_total Event clips lost: dropped while the clip writer was behind, or failed to mux or store.\n# TYPE xueliang_clips_failed_total counter\nxueliang_clips_failed_total {}",
+        live.clips_written, live.clip_bytes, live.clips_failed
     );
 }
 

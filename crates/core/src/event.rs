@@ -396,7 +396,8 @@ pub enum ChangeKind {
     Started,
     Improved,
     Ended,
-    /// An operator changed its workflow (acknowledged, assigned, ...).
+    /// An operator changed its workflow (acknowledged, assigned, ...), or
+    /// its clip was written.
     Updated,
 }
 
@@ -450,11 +451,23 @@ pub struct Event {
     pub frame_height: u32,
     pub boxes: Vec<BoxRecord>,
     pub has_snapshot: bool,
+    /// The event's video clip, once written (after the event's end and
+    /// `[clips] post_s`); `null` without one.
+    pub clip: Option<ClipInfo>,
     /// Where operators have taken it.
     pub workflow: crate::access::Workflow,
     /// Marked by an operator to keep (a case file): retention and the disk
     /// budget never remove it.
     pub keep: bool,
+}
+
+/// An event's stored clip.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ClipInfo {
+    /// Length of the video, seconds.
+    pub duration_s: f64,
+    /// Size of the MP4 file.
+    pub bytes: u64,
 }
 
 /// Filters and page of an event listing. Newest first; `before_id` is the cursor.

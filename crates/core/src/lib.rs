@@ -35,14 +35,14 @@ pub use camera::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    CameraConfig, CameraDefaults, CameraError, Config, ConfigError, DetectionSettings,
+    CameraConfig, CameraDefaults, CameraError, ClipsConfig, Config, ConfigError, DetectionSettings,
     ExecutionProvider, HwAccel, LiveConfig,
 };
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
 pub use event::{
-    BoxRecord, ChangeKind, Event, EventChange, EventKind, EventQuery, EventStatus, EventUpdate,
-    NewEvent, Picture, TrackPoint, HEALTH_LABEL, STORE_LABEL,
+    BoxRecord, ChangeKind, ClipInfo, Event, EventChange, EventKind, EventQuery, EventStatus,
+    EventUpdate, NewEvent, Picture, TrackPoint, HEALTH_LABEL, STORE_LABEL,
 };
 pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,

@@ -4,6 +4,7 @@
 //! stops and a new one starts with the new definition, with a new pipeline
 //! index, without touching the other cameras.
 
+use crate::clips::ClipRecorder;
 use crate::media::{CameraMedia, LiveLimits, TappedSink};
 use crate::pipeline::{LatestFrame, Pipeline, PipelineCamera};
 use chrono::Utc;
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use xueliang_alerts::Dispatcher;
 use xueliang_api::{
-    CameraChangeError, CameraControl, CameraView, LiveFeed, LiveRefusal, LiveTotals,
+    CameraChangeError, CameraControl, CameraView, LiveFeed, LiveRefusal, MediaTotals,
 };
 use xueliang_core::{
     CameraConfig, CameraDefaults, CameraError, CameraHealth, CameraRef, CameraState, CameraStats,
@@ -121,6 +122,8 @@ pub struct RegistryParts {
     pub gb28181: Option<Arc<GbAccess>>,
     /// Live video's viewer limits (`[live]`).
     pub live: Arc<LiveLimits>,
+    /// Event clips (`[clips]`).
+    pub clips: Arc<ClipRecorder>,
 }
 
 pub struct CameraRegistry {
@@ -142,11 +145,20 @@ struct Entry {
 }
 
 struct Running {
+    camera_id: String,
     index: usize,
     token: CancellationToken,
     task: JoinHandle<()>,
     latest: Arc<LatestFrame>,
     media: Arc<CameraMedia>,
+}
+
+impl Running {
+    /// The camera's clips no longer start (the ones being collected were
+    /// handed over by `CameraMedia::close`).
+    fn media_detach(&self, clips: &ClipRecorder) {
+        clips.detach(&self.camera_id);
+    }
 }
 
 impl CameraRegistry {
@@ -187,6 +199,7 @@ impl CameraRegistry {
             .collect();
         for r in running {
             r.media.close();
+            r.media_detach(&self.parts.clips);
             r.token.cancel();
             let _ = r.task.await;
         }
@@ -243,7 +256,8 @@ impl CameraRegistry {
             match added {
                 Ok(Some((sink, latest))) => {
                     let token = self.parts.shutdown.child_token();
-                    let media = CameraMedia::new(self.parts.live.clone());
+                    let media = CameraMedia::new(self.parts.live.clone(), self.parts.clips.sink());
+                    self.parts.clips.attach(&config.id, media.clone());
                     let sink = Arc::new(TappedSink {
                         media: media.clone(),
                         inner: sink,
@@ -257,6 +271,7 @@ impl CameraRegistry {
                         shutdown: token.clone(),
                     };
                     running = Some(Running {
+                        camera_id: config.id.clone(),
                         index,
                         token,
                         task: self.spawn_worker(&config, worker),
@@ -301,6 +316,7 @@ impl CameraRegistry {
     async fn stop(&self, id: &str, running: Option<Running>) {
         if let Some(r) = running {
             r.media.close();
+            r.media_detach(&self.parts.clips);
             r.token.cancel();
             let _ = r.task.await;
             let pipeline = self.parts.pipeline.clone();
@@ -434,8 +450,17 @@ impl CameraControl for CameraRegistry {
         media.ok_or(LiveRefusal::NotRunning)?.watch()
     }
 
-    fn live_viewers(&self) -> LiveTotals {
-        self.parts.live.totals()
+    fn media_totals(&self) -> MediaTotals {
+        let (viewers, bytes_sent, refused) = self.parts.live.totals();
+        let (clips_written, clip_bytes, clips_failed) = self.parts.clips.totals();
+        MediaTotals {
+            viewers,
+            bytes_sent,
+            refused,
+            clips_written,
+            clip_bytes,
+            clips_failed,
+        }
     }
 
     fn latest_frame_jpeg(&self, id: &str) -> BoxFuture<'_, Option<Vec<u8>>> {

@@ -1,13 +1,14 @@
 //! The pipeline of `xueliang serve`, from ingest's frame sink to the store
 //! writer and the health monitor: the threads after ingest ([`Pipeline`]),
 //! the running cameras and the changes made to them through the API
-//! ([`CameraRegistry`]), each camera's compressed video for live view
-//! ([`CameraMedia`]), and the health monitor's task ([`HealthMonitor`]).
+//! ([`CameraRegistry`]), each camera's compressed video for live view and
+//! event clips ([`CameraMedia`], [`ClipRecorder`]), and the health monitor's task ([`HealthMonitor`]).
 //! The binary keeps the command line, the configuration and start-up.
 //!
 //! Every channel states its when-full policy where it is made.
 
 mod cameras;
+mod clips;
 mod gb_channels;
 mod media;
 mod monitor;
@@ -16,6 +17,7 @@ mod shards;
 mod store_writer;
 
 pub use cameras::{merge_patch, parse_camera, CameraRegistry, RegistryParts};
+pub use clips::ClipRecorder;
 pub use gb_channels::{adopt_channels, is_video_channel};
 pub use media::{CameraMedia, LiveLimits};
 pub use monitor::HealthMonitor;

@@ -20,7 +20,7 @@ use xueliang_core::{
 use xueliang_decode::{ActivitySettings, CameraDecodeSpec, DecodePool, HardwarePlan};
 use xueliang_detect::{spawn_inference_workers, Detector, InferenceCamera};
 use xueliang_health::PictureChecker;
-use xueliang_store::EventStore;
+use xueliang_store::{EventLifecycle, EventStore};
 
 /// Full slots each inference worker's ready queue holds (more running cameras
 /// than this per worker lose frames only when all of them are full at once).
@@ -69,7 +69,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Pipeline {
     /// Starts the threads with no cameras; [`Pipeline::add`] adds them.
-    /// `analytics_threads` shards analytics (at least one).
+    /// `analytics_threads` shards analytics (at least one); `lifecycle` is
+    /// told of events as they are written (the clip recorder).
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         decode_threads: usize,
@@ -79,6 +80,7 @@ impl Pipeline {
         detectors: Vec<Box<dyn Detector>>,
         geometry: xueliang_core::InputGeometry,
         store: Arc<dyn EventStore>,
+        lifecycle: Option<Arc<dyn EventLifecycle>>,
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<Pipeline> {
         let (slots, ready) = LatestFrameSlots::<DecodedFrame, InferenceCamera>::sharded(
@@ -86,7 +88,7 @@ impl Pipeline {
             detectors.len(),
         );
         let decode = DecodePool::start(decode_threads, geometry, hardware, slots)?;
-        let (shards, mut threads) = Shards::start(analytics_threads, store, runtime)?;
+        let (shards, mut threads) = Shards::start(analytics_threads, store, lifecycle, runtime)?;
         threads.extend(spawn_inference_workers(detectors, ready, shards.clone())?);
         Ok(Pipeline {
             decode: Mutex::new(Some(decode)),

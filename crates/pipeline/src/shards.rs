@@ -16,7 +16,7 @@ use xueliang_analytics::CameraAnalytics;
 use xueliang_core::{CameraStats, FrameDetections};
 use xueliang_detect::DetectedSink;
 use xueliang_health::PictureChecker;
-use xueliang_store::EventStore;
+use xueliang_store::{EventLifecycle, EventStore};
 
 /// Detected frames and camera changes waiting for a shard; when full the
 /// sender (an inference worker, or a camera change) waits: a frame that
@@ -52,13 +52,14 @@ impl Shards {
     pub(crate) fn start(
         count: usize,
         store: Arc<dyn EventStore>,
+        lifecycle: Option<Arc<dyn EventLifecycle>>,
         runtime: tokio::runtime::Handle,
     ) -> std::io::Result<(Shards, Vec<JoinHandle<()>>)> {
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for i in 0..count.max(1) {
             let (tx, rx) = sync_channel(SHARD_QUEUE);
-            let writes = StoreQueue::start(store.clone(), runtime.clone());
+            let writes = StoreQueue::start(store.clone(), lifecycle.clone(), runtime.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("analytics-{i}"))
@@ -182,7 +183,7 @@ mod tests {
             camera: Some("a"),
             open,
         });
-        let (shards, threads) = Shards::start(2, store.clone(), rt.handle().clone()).unwrap();
+        let (shards, threads) = Shards::start(2, store.clone(), None, rt.handle().clone()).unwrap();
         let mut config = Config::parse(CONFIG).unwrap();
         let mut cameras = Vec::new();
         for (index, cam) in config.cameras.drain(..).enumerate() {

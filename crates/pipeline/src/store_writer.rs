@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 use xueliang_analytics::encode_jpeg_with_boxes;
 use xueliang_core::{EventUpdate, Picture};
-use xueliang_store::{EventStore, EventWriter};
+use xueliang_store::{EventLifecycle, EventStore, EventWriter};
 
 /// What a shard hands its writer: an update whose picture is still to be
 /// encoded (object events), or one ready to store (picture checks).
@@ -75,9 +75,13 @@ pub(crate) struct StoreQueue {
 
 impl StoreQueue {
     /// Starts the writer task on `runtime`.
-    pub(crate) fn start(store: Arc<dyn EventStore>, runtime: Handle) -> Self {
+    pub(crate) fn start(
+        store: Arc<dyn EventStore>,
+        lifecycle: Option<Arc<dyn EventLifecycle>>,
+        runtime: Handle,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<(usize, Write)>(WRITE_QUEUE);
-        let mut writer = EventWriter::new(store);
+        let mut writer = EventWriter::new(store).with_lifecycle(lifecycle);
         let task = runtime.spawn(async move {
             while let Some((producer, write)) = rx.recv().await {
                 let update = match write {

@@ -26,7 +26,7 @@ pub use reserve::RESERVE_BYTES;
 pub use retention::{Retention, RetentionPass, RetentionPolicy};
 pub use sqlite::SqliteStore;
 pub use store_health::{StoreHealth, StoreTrouble, TroubleKind};
-pub use writer::EventWriter;
+pub use writer::{EventLifecycle, EventWriter};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -98,6 +98,18 @@ pub trait EventStore: Send + Sync {
 
     /// The JPEG snapshot of an event, if it has one.
     fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Stores an event's clip (replacing one it had); `false` when the event
+    /// is gone (removed by retention meanwhile).
+    fn put_clip(
+        &self,
+        id: i64,
+        mp4: Vec<u8>,
+        duration_s: f64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// The MP4 clip of an event, if it has one.
+    fn clip(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
 
     /// Stores one sampling round of camera states.
     fn insert_health_samples(

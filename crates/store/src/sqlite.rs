@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 use xueliang_core::{
-    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
-    Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint, Workflow,
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, ClipInfo, Crossing,
+    CrossingCount, Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
+    Workflow,
 };
 
 #[derive(Clone)]
@@ -172,7 +173,9 @@ pub(crate) async fn pooled_if_written<T>(
 }
 
 pub(crate) const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
-     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, keep, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot";
+     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, keep, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot, \
+     (SELECT duration_ms FROM clips c WHERE c.event_id = events.id) AS clip_ms, \
+     (SELECT bytes FROM clips c WHERE c.event_id = events.id) AS clip_bytes";
 
 pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -218,6 +221,16 @@ pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
         frame_height: row.try_get::<i64, _>("frame_height")? as u32,
         boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
         has_snapshot: row.try_get("has_snapshot")?,
+        clip: match (
+            row.try_get::<Option<i64>, _>("clip_ms")?,
+            row.try_get::<Option<i64>, _>("clip_bytes")?,
+        ) {
+            (Some(ms), Some(bytes)) => Some(ClipInfo {
+                duration_s: ms as f64 / 1000.0,
+                bytes: bytes.max(0) as u64,
+            }),
+            _ => None,
+        },
         workflow: Workflow {
             state: row
                 .try_get::<String, _>("workflow")?
@@ -512,6 +525,46 @@ impl EventStore for SqliteStore {
         async move {
             Ok(
                 sqlx::query_scalar("SELECT jpeg FROM snapshots WHERE event_id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        }
+        .boxed()
+    }
+
+    fn put_clip(
+        &self,
+        id: i64,
+        mp4: Vec<u8>,
+        duration_s: f64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        async move {
+            let bytes = mp4.len() as i64;
+            let written = sqlx::query(
+                "INSERT OR REPLACE INTO clips (event_id, mp4, duration_ms, bytes) \
+                 SELECT id, ?, ?, ? FROM events WHERE id = ?",
+            )
+            .bind(mp4)
+            .bind((duration_s * 1000.0).round() as i64)
+            .bind(bytes)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                > 0;
+            if written {
+                self.announce(id, ChangeKind::Updated);
+            }
+            Ok(written)
+        }
+        .boxed()
+    }
+
+    fn clip(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        async move {
+            Ok(
+                sqlx::query_scalar("SELECT mp4 FROM clips WHERE event_id = ?")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?,

@@ -48,6 +48,17 @@ impl EventStore for HeldInserts {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.improve_event(id, score, boxes, snapshot)
     }
+    fn put_clip(
+        &self,
+        id: i64,
+        mp4: Vec<u8>,
+        duration_s: f64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.put_clip(id, mp4, duration_s)
+    }
+    fn clip(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        self.inner.clip(id)
+    }
     fn record_crossings(&self, c: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.record_crossings(c)
     }

@@ -6,7 +6,7 @@
 //! the writer that sees a full disk end records a `store_full` event.
 
 use crate::{EventStore, StoreError, StoreTrouble, TroubleKind};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,8 +20,16 @@ fn write_retry() -> RetryPolicy {
     RetryPolicy::new(Duration::from_millis(100), Duration::from_secs(10))
 }
 
+/// Told of each event's start (with its stored id) and end once they are
+/// written: how event clips are recorded. Must not block.
+pub trait EventLifecycle: Send + Sync {
+    fn started(&self, id: i64, event: &NewEvent);
+    fn ended(&self, id: i64, ended_at: DateTime<Utc>);
+}
+
 pub struct EventWriter {
     store: Arc<dyn EventStore>,
+    lifecycle: Option<Arc<dyn EventLifecycle>>,
     /// (producer, key) -> stored event id.
     ids: HashMap<(usize, u64), i64>,
     /// A stretch of failures that a write of this writer ended.
@@ -32,9 +40,16 @@ impl EventWriter {
     pub fn new(store: Arc<dyn EventStore>) -> Self {
         EventWriter {
             store,
+            lifecycle: None,
             ids: HashMap::new(),
             ended_trouble: None,
         }
+    }
+
+    /// The same writer, telling `lifecycle` of events started and ended.
+    pub fn with_lifecycle(mut self, lifecycle: Option<Arc<dyn EventLifecycle>>) -> Self {
+        self.lifecycle = lifecycle;
+        self
     }
 
     /// Records a `store_full` event for a stretch of failures that ended
@@ -72,6 +87,12 @@ impl EventWriter {
                     .await
                 {
                     info!(camera = %camera, kind = kind.as_str(), label = %label, event = id, "event started");
+                    if let Some(l) = &self.lifecycle {
+                        l.started(id, &event);
+                        if let Some(at) = event.ended_at {
+                            l.ended(id, at);
+                        }
+                    }
                     if open {
                         self.ids.insert((producer, key), id);
                     }
@@ -104,6 +125,9 @@ impl EventWriter {
                         store.end_event(id, ended_at, score, boxes.clone(), track.clone())
                     })
                     .await;
+                    if let Some(l) = &self.lifecycle {
+                        l.ended(id, ended_at);
+                    }
                 }
             }
             EventUpdate::Crossed(crossing) => {

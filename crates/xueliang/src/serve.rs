@@ -141,6 +141,11 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         0 => cores(),
         n => n,
     };
+    let clips = xueliang_pipeline::ClipRecorder::start(
+        config.clips.clone(),
+        store.clone(),
+        &tokio::runtime::Handle::current(),
+    );
     let pipeline = Arc::new(
         Pipeline::start(
             decode_threads,
@@ -157,6 +162,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
             detectors,
             geometry,
             store.clone(),
+            Some(clips.clone()),
             tokio::runtime::Handle::current(),
         )
         .context("cannot start the pipeline threads")?,
@@ -222,6 +228,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         gb28181: gb28181.clone(),
         live: Arc::new(xueliang_pipeline::LiveLimits::new(config.live.clone())),
+        clips: clips.clone(),
     }));
     registry.start_all(cameras).await;
     if let (Some(access), Some(gb)) = (&gb28181, &config.gb28181) {
@@ -288,6 +295,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         Ok(Ok(())) => {}
     }
     tokio::task::spawn_blocking(move || pipeline.finish()).await?;
+    clips.finish().await;
     info!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use super::camera::CameraConfig;
 use super::camera_defaults::CameraDefaults;
+use super::clips::ClipsConfig;
 use super::decode::DecodeConfig;
 use super::detection::DetectionSettings;
 use super::detector::DetectorConfig;
@@ -36,6 +37,7 @@ pub struct Config {
     pub decode: DecodeConfig,
     pub ingest: IngestConfig,
     pub live: LiveConfig,
+    pub clips: ClipsConfig,
     pub detection: DetectionSettings,
     pub health: HealthDefaults,
     /// `[organisation]` (villages, grids, officers, duty roster) as written;
@@ -70,6 +72,8 @@ struct RawConfig {
     ingest: IngestConfig,
     #[serde(default)]
     live: LiveConfig,
+    #[serde(default)]
+    clips: ClipsConfig,
     #[serde(default)]
     detection: toml::Table,
     #[serde(default)]
@@ -173,6 +177,7 @@ impl Config {
             .validate()
             .map_err(|e| format!("[ingest]: {e}"))?;
         raw.live.validate().map_err(|e| format!("[live]: {e}"))?;
+        raw.clips.validate().map_err(|e| format!("[clips]: {e}"))?;
 
         let camera_defaults = CameraDefaults {
             detection: raw.detection.clone(),
@@ -219,6 +224,7 @@ impl Config {
             decode: raw.decode,
             ingest: raw.ingest,
             live: raw.live,
+            clips: raw.clips,
             detection,
             health: health_defaults,
             organisation: raw.organisation,

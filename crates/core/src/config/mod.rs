@@ -4,7 +4,7 @@
 //! (`cameras[2] (id "east-gate")`) and the field.
 //!
 //! One file per section of the file: `server.rs`, `storage.rs`,
-//! `detector.rs`, `decode.rs`, `ingest.rs`, `live.rs`, `detection.rs`, `health.rs` and
+//! `detector.rs`, `decode.rs`, `ingest.rs`, `live.rs`, `clips.rs`, `detection.rs`, `health.rs` and
 //! `camera.rs` (one `[[cameras]]` table). `file.rs` holds [`Config`], which
 //! puts them together; `camera_defaults.rs` what a camera inherits;
 //! `tables.rs` the TOML/JSON helpers they share. `[organisation]` and
@@ -17,6 +17,7 @@
 
 mod camera;
 mod camera_defaults;
+mod clips;
 mod decode;
 mod detection;
 mod detector;
@@ -34,6 +35,7 @@ mod tests;
 pub use crate::camera_error::CameraError;
 pub use camera::{redact_userinfo, CameraConfig, RawCamera};
 pub use camera_defaults::CameraDefaults;
+pub use clips::ClipsConfig;
 pub use decode::{DecodeConfig, HwAccel};
 pub use detection::DetectionSettings;
 pub use detector::{DetectorConfig, ExecutionProvider, DEFAULT_MODEL, DEFAULT_ONNXRUNTIME};
