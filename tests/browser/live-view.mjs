@@ -3,7 +3,8 @@
 // advances, the picture has a size, playback stays close behind the newest
 // frame) and shows the H.265 camera as frames where this Chromium cannot
 // play H.265 (or plays it where it can), without an error; the chosen layout
-// survives a reload; the cameras page opens a live tile on demand. Run by
+// survives a reload; the cameras page opens a live tile on demand; an
+// event's clip plays on its page (XUELIANG_CLIP_EVENT, the event's id). Run by
 // tests/e2e/live_view.rs; by hand:
 //
 //   XUELIANG_URL=http://127.0.0.1:8080 XUELIANG_USER=... XUELIANG_PASSWORD=... \
@@ -16,6 +17,7 @@ import { check, logIn, required, runInBrowser, step } from "./harness.mjs";
 const base = required("XUELIANG_URL").replace(/\/$/, "");
 const user = required("XUELIANG_USER");
 const password = required("XUELIANG_PASSWORD");
+const clipEvent = required("XUELIANG_CLIP_EVENT");
 
 const video = (tile) => (v) => ({
   time: v.currentTime,
@@ -85,6 +87,18 @@ async function run(page) {
   await plays(page, `${card} .live-tile`, "H.264 on the cameras page");
   await page.click(`${card} .live-close`);
   await page.waitForSelector(`${card} .live-open`);
+
+  step(`event ${clipEvent}'s clip plays on its page`);
+  await page.goto(`${base}/#/events/${clipEvent}`);
+  await page.waitForSelector("#event-clip");
+  await page.$eval("#event-clip", (v) => { v.muted = true; return v.play(); });
+  await page.waitForFunction(() => {
+    const v = document.querySelector("#event-clip");
+    return v && v.currentTime > 1 && v.videoWidth === 768;
+  }, null, { timeout: 15_000 });
+  const clip = await page.$eval("#event-clip", (v) => ({ error: v.error && v.error.message, duration: v.duration }));
+  check(!clip.error && clip.duration > 2, `the clip: ${JSON.stringify(clip)}`);
+  console.log(`event ${clipEvent}: its ${clip.duration.toFixed(1)} s clip plays`);
 }
 
 await runInBrowser("live video on the wall and the cameras page", run);

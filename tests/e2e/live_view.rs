@@ -130,6 +130,108 @@ fn metric(text: &str, name: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// GET with a `Range` header: status, `Content-Range`, body.
+fn get_range(x: &Xueliang, path: &str, range: &str) -> Result<(u16, String, Vec<u8>)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", x.base))
+            .bearer_auth(&x.token)
+            .header("Range", range)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let content_range = r
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Ok((status, content_range, r.bytes().await?.to_vec()))
+    })
+}
+
+/// The clip starts with a key frame, its timestamps rise, its length is the
+/// event's plus pre and post roll (within a GOP), and Range requests get
+/// the right bytes.
+fn check_clip(x: &Xueliang, event: &serde_json::Value) -> Result<()> {
+    let id = event["id"].as_i64().context("id")?;
+    let path = format!("/api/v1/events/{id}/clip.mp4");
+    let (status, ctype, mp4) = x.get_bytes(&path)?;
+    ensure!(
+        status == 200 && ctype == "video/mp4",
+        "GET {path}: {status} {ctype}"
+    );
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("clip.mp4");
+    std::fs::write(&file, &mp4)?;
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=dts_time,flags:format=duration", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let (format_line, packets) = lines.split_last().context("ffprobe printed nothing")?;
+    ensure!(
+        packets.first().is_some_and(|p| p.contains('K')),
+        "the clip does not start with a key frame: {:?}",
+        packets.first()
+    );
+    let dts: Vec<f64> = packets
+        .iter()
+        .filter_map(|p| p.split(',').next()?.parse().ok())
+        .collect();
+    ensure!(
+        dts.len() == packets.len() && dts.windows(2).all(|w| w[0] < w[1]),
+        "timestamps do not rise"
+    );
+    let duration: f64 = format_line.trim().parse().context("clip duration")?;
+    let time = |k: &str| -> Result<chrono::DateTime<chrono::Utc>> {
+        Ok(event[k].as_str().context("time")?.parse()?)
+    };
+    let lasted = (time("ended_at")? - time("started_at")?).num_milliseconds() as f64 / 1000.0;
+    let expected = (lasted + 2.0 + 2.0).min(20.0);
+    // The start moves back to the key frame before (GOP 2 s); frames come
+    // at 10 fps.
+    ensure!(
+        duration >= expected - 0.5 && duration <= expected + 2.5,
+        "clip of {duration} s for an event of {lasted} s (expected {expected} s + up to a GOP)"
+    );
+    let said = event["clip"]["duration_s"]
+        .as_f64()
+        .context("clip.duration_s")?;
+    ensure!(
+        (said - duration).abs() < 0.2,
+        "the event says {said} s, the file {duration} s"
+    );
+    ensure!(event["clip"]["bytes"].as_u64() == Some(mp4.len() as u64));
+    let (status, range, part) = get_range(x, &path, "bytes=100-199")?;
+    ensure!(
+        status == 206 && part == mp4[100..200] && range == format!("bytes 100-199/{}", mp4.len()),
+        "a range: {status} {range}"
+    );
+    let (status, _, tail) = get_range(x, &path, "bytes=-16")?;
+    ensure!(status == 206 && tail == mp4[mp4.len() - 16..]);
+    let (status, range, _) = get_range(x, &path, &format!("bytes={}-", mp4.len()))?;
+    ensure!(
+        status == 416 && range == format!("bytes */{}", mp4.len()),
+        "past the end: {status} {range}"
+    );
+    eprintln!(
+        "clip of event {id}: {} bytes, {duration:.2} s for an event of {lasted:.2} s",
+        mp4.len()
+    );
+    Ok(())
+}
+
 #[test]
 fn live_video_streams_each_camera_s_own_codec_within_scope_and_limits() -> Result<()> {
     // Checks answers and streams, no timing of the pipeline: runs beside such tests.
@@ -149,13 +251,18 @@ fn live_video_streams_each_camera_s_own_codec_within_scope_and_limits() -> Resul
 max_viewers_per_camera = 2
 max_viewers = 3
 
+[clips]
+pre_s = 2
+post_s = 2
+max_s = 20
+
 [[cameras]]
 id = "walkway"
 name = "村口步道"
 url = "{walkway}"
 village = "东村"
 grid = "东村一网格"
-detection = {{ fps = 1, labels = ["person"] }}
+detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }}
 
 [[cameras]]
 id = "hevc"
@@ -324,8 +431,46 @@ detection = {{ fps = 1, labels = ["person"] }}
         "the stream outlived its session"
     );
 
-    // In the browser: the wall plays H.264 and falls back for H.265.
-    browser::run_script(&x, "live-view.mjs", "zhao.wall", &password, &[])?;
+    // Event clips: an ended person event of the H.264 camera gets one.
+    let event = wait_for(Duration::from_secs(90), || {
+        Ok(x.all_events("&camera=walkway&status=ended")?
+            .into_iter()
+            .find(|e| !e["clip_url"].is_null()))
+    })
+    .with_context(|| format!("no event got a clip: {}", x.log()))?;
+    let id = event["id"].as_i64().context("event id")?;
+    check_clip(&x, &event)?;
+    let path = format!("/api/v1/events/{id}/clip.mp4");
+    let (status, _, _) = xueliang_e2e::http_request(
+        "GET",
+        &format!("{}{path}", x.base),
+        Some(&login(&x.base, "li.xi", &password)?),
+        None,
+    )?;
+    ensure!(
+        status == 404,
+        "a clip outside the user's villages: {status}"
+    );
+    let metrics = x.metrics()?;
+    ensure!(
+        metric(&metrics, "xueliang_clips_written_total") >= Some(1),
+        "{metrics}"
+    );
+    ensure!(
+        metric(&metrics, "xueliang_clips_failed_total") == Some(0),
+        "{metrics}"
+    );
+
+    // In the browser: the wall plays H.264 and falls back for H.265; the
+    // event's clip plays on its page.
+    let id = id.to_string();
+    browser::run_script(
+        &x,
+        "live-view.mjs",
+        "zhao.wall",
+        &password,
+        &[("XUELIANG_CLIP_EVENT", &id)],
+    )?;
     x.stop()?;
     Ok(())
 }

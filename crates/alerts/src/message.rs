@@ -60,6 +60,10 @@ pub struct AlertMessage {
     pub local_time: String,
     pub event_url: String,
     pub snapshot_url: Option<String>,
+    /// The event's video clip, when it was written before this delivery
+    /// (clips are written after the event ends: escalations and late
+    /// deliveries carry it, a first alert at the event's start does not).
+    pub clip_url: Option<String>,
     pub officer: Option<OfficerInfo>,
     /// The acknowledgement link of the addressed officer (signed).
     pub ack_url: Option<String>,
@@ -137,6 +141,10 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     let snapshot_url = event
         .has_snapshot
         .then(|| format!("{public_url}/api/v1/events/{}/snapshot.jpg", event.id));
+    let clip_url = event
+        .clip
+        .is_some()
+        .then(|| format!("{public_url}/api/v1/events/{}/clip.mp4", event.id));
     let ack_officer = officer
         .as_ref()
         .map(|o| o.id.clone())
@@ -187,6 +195,9 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
     if let Some(s) = &snapshot_url {
         text.push_str(&format!("\n截图：{s}"));
     }
+    if let Some(c) = &clip_url {
+        text.push_str(&format!("\n录像：{c}"));
+    }
     if let Some(a) = &ack_url {
         text.push_str(&format!("\n确认收到：{a}"));
     }
@@ -204,6 +215,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         local_time,
         event_url,
         snapshot_url,
+        clip_url,
         officer,
         ack_url,
         detail: event.detail.clone(),

@@ -159,8 +159,13 @@ export function mount(root, session, id) {
     } else {
       side.append(el("p", { class: "muted" }, t("detail.viewerHint")));
     }
+    const clip = event.clip_url
+      ? el("figure", { class: "event-clip" },
+        el("video", { controls: true, preload: "metadata", src: event.clip_url, id: "event-clip" }),
+        el("figcaption", {}, t("detail.clip", { s: event.clip.duration_s.toFixed(1) })))
+      : el("p", { class: "muted" }, t(event.status === "active" ? "detail.clipLater" : "detail.noClip"));
     body.replaceChildren(
-      el("div", { class: "detail-picture" }, snapshotFigure(event, String(event.score))),
+      el("div", { class: "detail-picture" }, snapshotFigure(event, String(event.score)), clip),
       side,
     );
     if (!live) {

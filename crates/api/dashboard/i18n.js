@@ -123,6 +123,9 @@ const zh = {
   "label.truck": "货车",
   "label.camera": "摄像机",
 
+  "detail.clip": "事件录像（{s} 秒）",
+  "detail.clipLater": "事件结束后生成录像。",
+  "detail.noClip": "无录像。",
   "player.connecting": "正在连接…",
   "player.reconnecting": "视频中断，正在重连…",
   "player.lost": "无法连接视频",
@@ -366,6 +369,9 @@ const en = {
   "label.truck": "truck",
   "label.camera": "camera",
 
+  "detail.clip": "Event video ({s} s)",
+  "detail.clipLater": "The video is made when the event ends.",
+  "detail.noClip": "No video.",
   "player.connecting": "Connecting…",
   "player.reconnecting": "Video lost; reconnecting…",
   "player.lost": "Cannot reach the video",
