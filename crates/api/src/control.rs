@@ -86,6 +86,8 @@ pub struct MediaTotals {
     pub clip_bytes: u64,
     /// Event clips lost: dropped (the writer was behind) or failed.
     pub clips_failed: u64,
+    /// Bytes held now in the cameras' rings of recent video.
+    pub ring_bytes: u64,
 }
 
 /// A fixed set of cameras that refuses changes: for tests of the read-only

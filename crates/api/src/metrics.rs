@@ -109,8 +109,9 @@ fn render_media(out: &mut String, live: crate::MediaTotals) {
         out,
         "# HELP xueliang_clips_written_total Event clips stored.\n# TYPE xueliang_clips_written_total counter\nxueliang_clips_written_total {}\n\
          # HELP xueliang_clip_bytes_total Bytes of the event clips stored.\n# TYPE xueliang_clip_bytes_total counter\nxueliang_clip_bytes_total {}\n\
-         # HELP xueliang_clips_failed_total Event clips lost: dropped while the clip writer was behind, or failed to mux or store.\n# TYPE xueliang_clips_failed_total counter\nxueliang_clips_failed_total {}",
-        live.clips_written, live.clip_bytes, live.clips_failed
+         # HELP xueliang_clips_failed_total Event clips lost: dropped while the clip writer was behind, or failed to mux or store.\n# TYPE xueliang_clips_failed_total counter\nxueliang_clips_failed_total {}\n\
+         # HELP xueliang_media_ring_bytes Bytes held in the cameras' rings of recent compressed video (live view's start, clips' pre-roll).\n# TYPE xueliang_media_ring_bytes gauge\nxueliang_media_ring_bytes {}",
+        live.clips_written, live.clip_bytes, live.clips_failed, live.ring_bytes
     );
 }
 

@@ -453,7 +453,14 @@ impl CameraControl for CameraRegistry {
     fn media_totals(&self) -> MediaTotals {
         let (viewers, bytes_sent, refused) = self.parts.live.totals();
         let (clips_written, clip_bytes, clips_failed) = self.parts.clips.totals();
+        let ring_bytes = self
+            .lock()
+            .iter()
+            .filter_map(|e| e.running.as_ref())
+            .map(|r| r.media.ring_bytes() as u64)
+            .sum();
         MediaTotals {
+            ring_bytes,
             viewers,
             bytes_sent,
             refused,
