@@ -257,7 +257,9 @@ impl CameraRegistry {
                 Ok(Some((sink, latest))) => {
                     let token = self.parts.shutdown.child_token();
                     let media = CameraMedia::new(self.parts.live.clone(), self.parts.clips.sink());
-                    self.parts.clips.attach(&config.id, media.clone());
+                    self.parts
+                        .clips
+                        .attach(&config.id, media.clone(), config.clips.as_deref());
                     let sink = Arc::new(TappedSink {
                         media: media.clone(),
                         inner: sink,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-use xueliang_core::{ClipsConfig, NewEvent};
+use xueliang_core::{ClipsConfig, EventKind, NewEvent};
 use xueliang_record::{write_mp4, Sample};
 use xueliang_store::{EventLifecycle, EventStore};
 
@@ -98,8 +98,8 @@ pub struct ClipRecorder {
     /// Taken at shutdown, so that the writer task ends once the cameras'
     /// clones are gone too.
     sink: Mutex<Option<ClipSink>>,
-    /// Running cameras by id.
-    cameras: Mutex<HashMap<String, Arc<CameraMedia>>>,
+    /// Running cameras by id, with the kinds that get clips on each.
+    cameras: Mutex<HashMap<String, (Arc<CameraMedia>, Vec<EventKind>)>>,
     /// Events whose clips are being collected, and their camera.
     active: Mutex<HashMap<i64, Arc<CameraMedia>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -141,8 +141,15 @@ impl ClipRecorder {
         sink.filter(|_| self.config.enabled)
     }
 
-    pub(crate) fn attach(&self, camera_id: &str, media: Arc<CameraMedia>) {
-        crate::pipeline::lock(&self.cameras).insert(camera_id.to_owned(), media);
+    /// A running camera; `kinds` overrides `[clips] kinds` for it.
+    pub(crate) fn attach(
+        &self,
+        camera_id: &str,
+        media: Arc<CameraMedia>,
+        kinds: Option<&[EventKind]>,
+    ) {
+        let kinds = kinds.unwrap_or(&self.config.kinds).to_vec();
+        crate::pipeline::lock(&self.cameras).insert(camera_id.to_owned(), (media, kinds));
     }
 
     pub(crate) fn detach(&self, camera_id: &str) {
@@ -168,12 +175,13 @@ impl ClipRecorder {
 
 impl EventLifecycle for ClipRecorder {
     fn started(&self, id: i64, event: &NewEvent) {
-        if !self.config.enabled || !self.config.kinds.contains(&event.kind) {
+        if !self.config.enabled {
             return;
         }
         let media = crate::pipeline::lock(&self.cameras)
             .get(&event.camera_id)
-            .cloned();
+            .filter(|(_, kinds)| kinds.contains(&event.kind))
+            .map(|(media, _)| media.clone());
         let Some(media) = media else { return };
         media.record(id, event.started_at, self.config.pre_s, self.config.max_s);
         crate::pipeline::lock(&self.active).insert(id, media);

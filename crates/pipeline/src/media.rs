@@ -28,7 +28,7 @@ use xueliang_record::{
 /// Pieces (about one frame each) a viewer may fall behind before it skips
 /// to the next key frame: 2.5 s at 25 fps.
 const PIECES: usize = 64;
-/// The ring's bound without clips: enough for the current GOP, which a new
+/// The ring's bound without clips: room for the current GOP, which a new
 /// viewer starts with (a larger GOP is not kept, and a viewer then starts at
 /// the next key frame).
 const GOP_BYTES: usize = 4 << 20;

@@ -1,6 +1,6 @@
-//! Media groundwork for live view and event clips (issue #16): the camera's
-//! own H.264/H.265 access units remuxed into MP4 without decoding or
-//! encoding anything. A pure library: no I/O but the `impl Write` a clip is
+//! MP4 for live view and event clips (used by crates/pipeline's media tap;
+//! design/live-view.md): the camera's own H.264/H.265 access units remuxed
+//! into MP4 without decoding or encoding anything. A pure library: no I/O but the `impl Write` a clip is
 //! written to, no threads, no clocks.
 //!
 //! # Input
@@ -37,8 +37,8 @@
 //! segment, so viewers can join a shared stream at one. Headless Chromium
 //! (Debian's) plays the segments through Media Source Extensions, with and
 //! without B-frames (`tests/media/browser.rs`); it takes H.264 but not H.265
-//! (`MediaSource.isTypeSupported` says no for `hvc1`), so H.265 cameras need
-//! another way to the browser.
+//! (`MediaSource.isTypeSupported` says no for `hvc1`), so the dashboard
+//! shows H.265 cameras as decoded frames there.
 //!
 //! # Event clips: [`PacketRing`] and [`write_mp4`]
 //!

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use xueliang_api::FixedCameras;
 
-const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; \
+const CSP: &str =
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; \
                    script-src 'self'; connect-src 'self'; frame-ancestors 'none'; \
                    base-uri 'none'; form-action 'self'";
 

@@ -28,6 +28,9 @@ pub struct CameraConfig {
     pub health: HealthSettings,
     /// Filters, masks, zones with rules, counting lines.
     pub rules: CameraRules,
+    /// The event kinds that get a clip on this camera (`[]`: none);
+    /// `None`: `[clips] kinds`.
+    pub clips: Option<Vec<crate::EventKind>>,
 }
 
 /// A camera's definition: the fields of a `[[cameras]]` table of the config
@@ -67,6 +70,9 @@ pub struct RawCamera {
     zones: Vec<crate::zones::ZoneConfig>,
     #[serde(default)]
     lines: Vec<crate::zones::LineConfig>,
+    /// The event kinds that get a clip on this camera (`[]`: none); absent:
+    /// `[clips] kinds`.
+    clips: Option<Vec<crate::EventKind>>,
 }
 
 fn yes() -> bool {
@@ -155,6 +161,7 @@ pub(super) fn camera_from_raw(
         detection,
         health,
         rules,
+        clips: raw.clips,
     })
 }
 

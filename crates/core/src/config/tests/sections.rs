@@ -149,3 +149,35 @@ fn trusted_proxies_are_read_and_a_bad_one_is_named() {
         "{e}"
     );
 }
+
+#[test]
+fn live_and_clips_defaults_checks_and_camera_kinds() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!((c.live.max_viewers_per_camera, c.live.max_viewers), (8, 64));
+    assert!(c.clips.enabled && c.clips.kinds.contains(&crate::EventKind::Intrusion));
+    assert_eq!(c.clips.ring_bytes(), 4 << 20);
+    assert_eq!(c.cameras[0].clips, None);
+    // Values out of range name the section and field; unknown fields and
+    // kinds are refused by the parser, which names them and the line.
+    for (section, bad, field, checked) in [
+        ("live", "max_viewers = 0", "max_viewers", true),
+        (
+            "live",
+            "max_viewers_per_camera = 0",
+            "max_viewers_per_camera",
+            true,
+        ),
+        ("live", "max_viewer = 3", "max_viewer", false),
+        ("clips", "pre_s = -1.0", "pre_s", true),
+        ("clips", "max_s = 0.0", "max_s", true),
+        ("clips", "ring_mb = 0.0", "ring_mb", true),
+        ("clips", "kinds = [\"camera_offline\"]", "kinds", true),
+        ("clips", "kinds = [\"intrusionn\"]", "intrusionn", false),
+    ] {
+        let e = Config::parse(&format!("[{section}]\n{bad}\n{MINIMAL}")).unwrap_err();
+        assert!(!checked || e.starts_with(&format!("[{section}]")), "{e}");
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+    let c = Config::parse(&MINIMAL.replace("url =", "clips = [\"loitering\"]\nurl =")).unwrap();
+    assert_eq!(c.cameras[0].clips, Some(vec![crate::EventKind::Loitering]));
+}
