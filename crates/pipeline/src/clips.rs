@@ -91,6 +91,12 @@ impl ClipSink {
     }
 }
 
+/// A running camera and the event kinds that get clips on it.
+struct Recorded {
+    media: Arc<CameraMedia>,
+    kinds: Vec<EventKind>,
+}
+
 /// Records event clips for the running cameras.
 pub struct ClipRecorder {
     config: ClipsConfig,
@@ -98,8 +104,8 @@ pub struct ClipRecorder {
     /// Taken at shutdown, so that the writer task ends once the cameras'
     /// clones are gone too.
     sink: Mutex<Option<ClipSink>>,
-    /// Running cameras by id, with the kinds that get clips on each.
-    cameras: Mutex<HashMap<String, (Arc<CameraMedia>, Vec<EventKind>)>>,
+    /// Running cameras by id.
+    cameras: Mutex<HashMap<String, Recorded>>,
     /// Events whose clips are being collected, and their camera.
     active: Mutex<HashMap<i64, Arc<CameraMedia>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -149,7 +155,8 @@ impl ClipRecorder {
         kinds: Option<&[EventKind]>,
     ) {
         let kinds = kinds.unwrap_or(&self.config.kinds).to_vec();
-        crate::pipeline::lock(&self.cameras).insert(camera_id.to_owned(), (media, kinds));
+        crate::pipeline::lock(&self.cameras)
+            .insert(camera_id.to_owned(), Recorded { media, kinds });
     }
 
     pub(crate) fn detach(&self, camera_id: &str) {
@@ -180,8 +187,8 @@ impl EventLifecycle for ClipRecorder {
         }
         let media = crate::pipeline::lock(&self.cameras)
             .get(&event.camera_id)
-            .filter(|(_, kinds)| kinds.contains(&event.kind))
-            .map(|(media, _)| media.clone());
+            .filter(|r| r.kinds.contains(&event.kind))
+            .map(|r| r.media.clone());
         let Some(media) = media else { return };
         media.record(id, event.started_at, self.config.pre_s, self.config.max_s);
         crate::pipeline::lock(&self.active).insert(id, media);
