@@ -20,22 +20,16 @@ import argparse
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from xlrun import REPO, config_head, free_port, serve, stop
+
 CLIP = REPO / "tests/fixtures/vtest-d1-25fps.mp4"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -86,15 +80,7 @@ def main():
             f'[[cameras]]\nid = "cam{i:03}"\nname = "cam {i}"\n'
             f'url = "rtsp://127.0.0.1:{rtsp}/cam{i:03}"\n' for i in range(args.cameras))
         config = work / "config.toml"
-        config.write_text(f"""
-[server]
-listen = "127.0.0.1:{api}"
-metrics_listen = "127.0.0.1:{metrics}"
-[storage]
-data_dir = "{work / 'data'}"
-[detector]
-model = "{REPO / 'models/ssd_mobilenet_v2_coco.toml'}"
-onnxruntime = "{REPO / '.local/onnxruntime/libonnxruntime.so.1.32.0'}"
+        config.write_text(config_head(work, api, metrics) + f"""
 [detection]
 fps = 1
 labels = ["person", "car"]
@@ -102,15 +88,7 @@ labels = ["person", "car"]
 max_viewers_per_camera = {args.viewers}
 max_viewers = {args.viewers}
 {cameras}""")
-        user = [args.xueliang, "user"]
-        subprocess.run(user + ["add", "--username", "cost", "--role", "viewer", "--password-stdin",
-                               "--config", str(config)], input="not-used-password\n", text=True,
-                       check=True, capture_output=True)
-        token = subprocess.run(user + ["token", "--username", "cost", "--name", "cost",
-                                       "--config", str(config)],
-                               check=True, capture_output=True, text=True).stdout.strip()
-        xl = subprocess.Popen([args.xueliang, "serve", "--config", str(config)],
-                              stdout=open(work / "xueliang.log", "w"), stderr=subprocess.STDOUT)
+        xl, token = serve(args.xueliang, config, work, "cost")
         procs.append(xl)
         time.sleep(20)
         idle_cpu, idle_rss = window(xl.pid, args.seconds)
@@ -136,12 +114,7 @@ max_viewers = {args.viewers}
             "load": os.getloadavg(),
         }, indent=1))
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 if __name__ == "__main__":

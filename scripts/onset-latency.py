@@ -25,14 +25,14 @@ import argparse
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from xlrun import REPO, config_head, free_port, serve, stop
+
 FPS = 25
 STILL = 763  # frames: 30.52 s; the onset frame is number 763 (from 0), 13 after a key frame
 BUSY = REPO / "tests/fixtures/vtest-d1-25fps.mp4"
@@ -51,12 +51,6 @@ def make_clip(path):
          "-movflags", "+faststart", "-f", "mp4", str(path)],
         check=True,
     )
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -102,15 +96,7 @@ def main():
                 for i in range(args.quiet_cameras))
         api = free_port()
         config = work / "config.toml"
-        config.write_text(f"""
-[server]
-listen = "127.0.0.1:{api}"
-metrics_listen = "127.0.0.1:{free_port()}"
-[storage]
-data_dir = "{work / 'data'}"
-[detector]
-model = "{REPO / 'models/ssd_mobilenet_v2_coco.toml'}"
-onnxruntime = "{REPO / '.local/onnxruntime/libonnxruntime.so.1.32.0'}"
+        config.write_text(config_head(work, api, free_port()) + f"""
 [detection]
 fps = 5
 labels = ["person", "car"]
@@ -121,15 +107,7 @@ id = "cam001"
 name = "onset"
 url = "rtsp://127.0.0.1:{rtsp}/cam001"
 {quiet}""")
-        user = [args.xueliang, "user"]
-        subprocess.run(user + ["add", "--username", "onset", "--role", "viewer", "--password-stdin",
-                               "--config", str(config)], input="not-used-password\n", text=True,
-                       check=True, capture_output=True)
-        token = subprocess.run(user + ["token", "--username", "onset", "--name", "onset",
-                                       "--config", str(config)],
-                               check=True, capture_output=True, text=True).stdout.strip()
-        xl = subprocess.Popen([args.xueliang, "serve", "--config", str(config)],
-                              stdout=open(work / "xueliang.log", "w"), stderr=subprocess.STDOUT)
+        xl, token = serve(args.xueliang, config, work, "onset")
         procs.append(xl)
 
         def health():
@@ -168,12 +146,7 @@ url = "rtsp://127.0.0.1:{rtsp}/cam001"
         print(json.dumps({"quiet_cameras": args.quiet_cameras, "polls": len(polls), "poll_ms_mean": round(1e3 * sum(gaps) / max(len(gaps), 1), 1),
                           "load": os.getloadavg(), "onsets": results}, indent=1))
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
 
 
 if __name__ == "__main__":

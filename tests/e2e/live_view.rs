@@ -27,10 +27,7 @@ struct Watched {
 
 /// Reads a live stream for `limit` (or until the server ends it).
 fn watch(url: &str, token: &str, limit: Duration) -> Result<Watched> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    block_on(async {
         let started = Instant::now();
         let mut r = reqwest::Client::new()
             .get(url)
@@ -38,12 +35,7 @@ fn watch(url: &str, token: &str, limit: Duration) -> Result<Watched> {
             .send()
             .await?;
         let status = r.status().as_u16();
-        let content_type = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = header_of(&r, "content-type");
         let mut body = Vec::new();
         let mut first_byte = None;
         let deadline = tokio::time::Instant::now() + limit;
@@ -83,15 +75,20 @@ fn boxes(data: &[u8]) -> Vec<String> {
     out
 }
 
-/// ffprobe's codec and size of the stream, and the frames ffmpeg decodes
-/// from it with no error.
-fn probe(data: &[u8]) -> Result<(String, String, u64)> {
+/// ffprobe's CSV of `entries` for the video of an MP4 held in memory.
+fn ffprobe(data: &[u8], entries: &str) -> Result<String> {
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("live.mp4");
+    let file = dir.path().join("video.mp4");
     std::fs::write(&file, data)?;
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,width,height"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            entries,
+        ])
         .args(["-of", "csv=p=0"])
         .arg(&file)
         .output()?;
@@ -100,7 +97,15 @@ fn probe(data: &[u8]) -> Result<(String, String, u64)> {
         "ffprobe: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = String::from_utf8(out.stdout)?.trim().to_owned();
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// ffprobe's codec and size of the stream, and the frames ffmpeg decodes
+/// from it with no error.
+fn probe(data: &[u8]) -> Result<(String, String, u64)> {
+    let line = ffprobe(data, "stream=codec_name,width,height")?
+        .trim()
+        .to_owned();
     let (codec, size) = line.split_once(',').context("ffprobe's answer")?;
     let mut ffmpeg = Command::new("ffmpeg")
         .args(["-v", "error", "-xerror", "-i", "-", "-f", "null", "-"])
@@ -132,10 +137,7 @@ fn metric(text: &str, name: &str) -> Option<u64> {
 
 /// GET with a `Range` header: status, `Content-Range`, body.
 fn get_range(x: &Xueliang, path: &str, range: &str) -> Result<(u16, String, Vec<u8>)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    block_on(async {
         let r = reqwest::Client::new()
             .get(format!("{}{path}", x.base))
             .bearer_auth(&x.token)
@@ -143,14 +145,26 @@ fn get_range(x: &Xueliang, path: &str, range: &str) -> Result<(u16, String, Vec<
             .send()
             .await?;
         let status = r.status().as_u16();
-        let content_range = r
-            .headers()
-            .get("content-range")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_range = header_of(&r, "content-range");
         Ok((status, content_range, r.bytes().await?.to_vec()))
     })
+}
+
+/// Runs `f` on a runtime of its own (the tests are plain threads).
+fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+/// A response header as text (empty when absent).
+fn header_of(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The clip starts with a key frame, its timestamps rise, its length is the
@@ -164,20 +178,7 @@ fn check_clip(x: &Xueliang, event: &serde_json::Value) -> Result<()> {
         status == 200 && ctype == "video/mp4",
         "GET {path}: {status} {ctype}"
     );
-    let dir = tempfile::tempdir()?;
-    let file = dir.path().join("clip.mp4");
-    std::fs::write(&file, &mp4)?;
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["packet=dts_time,flags:format=duration", "-of", "csv=p=0"])
-        .arg(&file)
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "ffprobe: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout)?;
+    let text = ffprobe(&mp4, "packet=dts_time,flags:format=duration")?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let (format_line, packets) = lines.split_last().context("ffprobe printed nothing")?;
     ensure!(
