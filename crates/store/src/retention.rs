@@ -1,6 +1,6 @@
 //! Retention and the disk budget (design/retention.md): removes what is older
 //! than its retention, and while the service's files are over the budget the
-//! oldest snapshots, then the oldest events. Never removed: events an operator
+//! oldest clips, then the oldest snapshots, then the oldest events. Never removed: events an operator
 //! marked to keep, events whose alert is not yet delivered (or whose outbox
 //! row is not yet routed), events still active, and — by the budget — the
 //! latest day.
@@ -71,17 +71,21 @@ pub struct Removed {
     pub line_crossings: u64,
     pub health_samples: u64,
     pub audit: u64,
+    /// Event clips removed by the disk budget (those of removed events go
+    /// with them, uncounted).
+    pub clips: u64,
 }
 
 impl Removed {
     /// `(kind, count)` with the metric label of each kind.
-    pub fn by_kind(&self) -> [(&'static str, u64); 5] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 6] {
         [
             ("events", self.events),
             ("snapshots", self.snapshots),
             ("line_crossings", self.line_crossings),
             ("health_samples", self.health_samples),
             ("audit", self.audit),
+            ("clips", self.clips),
         ]
     }
 
@@ -125,7 +129,7 @@ impl RetentionPass {
 /// Totals since start, for the metrics.
 #[derive(Debug, Default)]
 pub struct RetentionTotals {
-    removed: [AtomicU64; 5],
+    removed: [AtomicU64; 6],
     reclaimed_bytes: AtomicU64,
     passes: AtomicU64,
     disk_bytes: AtomicU64,
@@ -327,17 +331,18 @@ impl Retention {
         Ok(Some((events, snapshots)))
     }
 
-    /// One batch of the oldest removable events' snapshots from before `cutoff`.
-    /// `None` when none was left.
-    async fn remove_snapshots(
+    /// One batch of what `table` (`snapshots` or `clips`) holds for the
+    /// oldest removable events from before `cutoff`. `None` when none was left.
+    async fn remove_attached(
         &self,
+        table: &str,
         cutoff: DateTime<Utc>,
         batch: i64,
     ) -> Result<Option<u64>, StoreError> {
         let t = Instant::now();
         let ids: Vec<i64> = sqlx::query_scalar(&format!(
             "SELECT e.id FROM events e WHERE e.started_at < ? \
-             AND EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = e.id) AND {REMOVABLE} \
+             AND EXISTS (SELECT 1 FROM {table} s WHERE s.event_id = e.id) AND {REMOVABLE} \
              ORDER BY e.started_at LIMIT ?"
         ))
         .bind(cutoff.timestamp_millis())
@@ -348,7 +353,7 @@ impl Retention {
             return Ok(None);
         }
         let n = in_ids(
-            "DELETE FROM snapshots WHERE event_id IN (SELECT id FROM events WHERE keep = 0 AND id IN (",
+            &format!("DELETE FROM {table} WHERE event_id IN (SELECT id FROM events WHERE keep = 0 AND id IN ("),
             &ids,
             "))",
         )
@@ -360,7 +365,8 @@ impl Retention {
         Ok(Some(n))
     }
 
-    /// Removes the oldest snapshots, then the oldest events, from before
+    /// Removes the oldest clips, then the oldest snapshots, then the oldest
+    /// events, from before
     /// `cutoff` while the files hold more than `budget` bytes of data.
     /// Returns whether still over the budget.
     async fn enforce_budget(
@@ -373,7 +379,14 @@ impl Retention {
             if self.used_bytes().await? <= budget {
                 return Ok(false);
             }
-            if let Some(n) = self.remove_snapshots(cutoff, BUDGET_BATCH).await? {
+            if let Some(n) = self.remove_attached("clips", cutoff, BUDGET_BATCH).await? {
+                removed.clips += n;
+                continue;
+            }
+            if let Some(n) = self
+                .remove_attached("snapshots", cutoff, BUDGET_BATCH)
+                .await?
+            {
                 removed.snapshots += n;
                 continue;
             }
@@ -494,6 +507,7 @@ pub fn log_pass(p: &RetentionPass) {
             line_crossings = r("line_crossings"),
             health_samples = r("health_samples"),
             audit = r("audit"),
+            clips = r("clips"),
             disk_bytes = p.disk_bytes_after,
             reclaimed_bytes = p.reclaimed_bytes(),
             took_ms = p.took.as_millis() as u64,

@@ -272,3 +272,55 @@ async fn the_disk_budget_removes_the_oldest_snapshots_first_then_events_never_th
         assert!(exists(&store, *id).await && has_snapshot(&store, *id).await);
     }
 }
+
+#[tokio::test]
+async fn the_disk_budget_removes_the_oldest_clips_before_any_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    const SNAPSHOT: usize = 20_000;
+    const CLIP: usize = 200_000;
+    let mut old = Vec::new();
+    for i in 0..60 {
+        let id = routed(&store, event(30.0 - i as f64 * 0.2, SNAPSHOT)).await;
+        assert!(store.put_clip(id, vec![7; CLIP], 12.5).await.unwrap());
+        old.push(id);
+    }
+    let policy = |budget: Option<u64>| RetentionPolicy {
+        max_disk_bytes: budget,
+        data_dir: Some(dir.path().to_owned()),
+        ..RetentionPolicy::days(90, 400, 365)
+    };
+    let size = retention(&store, policy(None))
+        .pass()
+        .await
+        .unwrap()
+        .disk_bytes_after;
+    assert!(size > 60 * (SNAPSHOT + CLIP) as u64, "{size}");
+    // 10 clips too many: only clips go, the oldest first; every snapshot stays.
+    let budget = size - 10 * CLIP as u64;
+    let pass = retention(&store, policy(Some(budget)))
+        .pass()
+        .await
+        .unwrap();
+    assert!(!pass.still_over_budget, "{pass:?}");
+    assert_eq!(
+        (pass.over_budget.events, pass.over_budget.snapshots),
+        (0, 0),
+        "{pass:?}"
+    );
+    let gone = pass.over_budget.clips as usize;
+    assert!((10..=60).contains(&gone), "{pass:?}");
+    for (i, id) in old.iter().enumerate() {
+        let e = store.get_event(*id).await.unwrap().unwrap();
+        assert!(e.has_snapshot, "event #{i}");
+        assert_eq!(e.clip.is_some(), i >= gone, "event #{i}");
+        if i >= gone {
+            assert_eq!(e.clip.unwrap().bytes, CLIP as u64);
+            assert_eq!(store.clip(*id).await.unwrap().unwrap().len(), CLIP);
+        }
+    }
+    // Deleting an event takes its clip with it.
+    let r = retention(&store, policy(Some(1))).pass().await.unwrap();
+    assert_eq!(r.over_budget.events, 60, "{r:?}");
+    assert_eq!(count(&dir, "SELECT COUNT(*) FROM clips").await, 0);
+}
