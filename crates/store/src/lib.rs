@@ -1,18 +1,24 @@
-//! Event storage behind one trait ([`EventStore`]). The embedded default is
-//! SQLite (one file under the data directory) with its own migrations in
-//! `migrations/sqlite/`; other backends add their own migrations folder and
-//! pass the same conformance tests.
+//! Event storage behind traits ([`EventStore`], [`AlertStore`],
+//! [`AccessStore`], [`CameraStore`]; together [`Store`]). The embedded
+//! default is SQLite (one file under the data directory, migrations in
+//! `migrations/sqlite/`); PostgreSQL (`migrations/postgres/`) is for sites
+//! that run several nodes or back their database up with their own tools.
+//! Both pass the same conformance tests; [`open`] picks one by its URL.
 
 pub mod access;
 pub mod alerts;
 pub mod cameras;
+mod cameras_sql;
 mod error;
+mod postgres;
+mod postgres_access;
+mod postgres_alerts;
 mod reserve;
 pub mod retention;
+mod rows;
 mod sqlite;
 mod sqlite_access;
 mod sqlite_alerts;
-mod sqlite_cameras;
 mod store_health;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,6 +28,7 @@ pub use access::{AccessStore, NewToken, StepOutcome};
 pub use alerts::{AlertStore, OutboxDepth};
 pub use cameras::{CameraStore, StoredCamera};
 pub use error::StoreError;
+pub use postgres::{redact, PgStore};
 pub use reserve::RESERVE_BYTES;
 pub use retention::{Retention, RetentionPass, RetentionPolicy};
 pub use sqlite::SqliteStore;
@@ -34,6 +41,69 @@ use xueliang_core::{
     AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, Crossing, CrossingCount, Event,
     EventQuery, HealthSample, NewEvent, TrackPoint,
 };
+
+/// Changes kept for a slow live subscriber before it lags.
+pub(crate) const CHANGE_BUFFER: usize = 1024;
+
+/// Everything the service keeps, on one backend.
+pub trait Store: EventStore + AlertStore + AccessStore + CameraStore + 'static {
+    /// Whether writes succeed (shared by every writer and `/healthz`).
+    fn store_health(&self) -> std::sync::Arc<StoreHealth>;
+    /// The backend itself, for what differs between them (retention).
+    fn backend(&self) -> Backend;
+}
+
+/// The backends, for the few things that are not the same on both.
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store for SqliteStore {
+    fn store_health(&self) -> std::sync::Arc<StoreHealth> {
+        SqliteStore::store_health(self)
+    }
+    fn backend(&self) -> Backend {
+        Backend::Sqlite(self.clone())
+    }
+}
+
+impl Store for PgStore {
+    fn store_health(&self) -> std::sync::Arc<StoreHealth> {
+        PgStore::store_health(self)
+    }
+    fn backend(&self) -> Backend {
+        Backend::Postgres(self.clone())
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store `url` names (`sqlite://path` or `postgres://...`),
+/// creating a SQLite file if missing, and brings its schema up to date.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(if is_postgres(url) {
+        std::sync::Arc::new(PgStore::open(url).await?)
+    } else {
+        std::sync::Arc::new(SqliteStore::open(url).await?)
+    })
+}
+
+/// Like [`open`], but `None` (and no file made) when a SQLite file does not
+/// exist yet. A PostgreSQL database must exist; connecting is the test.
+pub async fn open_existing(url: &str) -> Result<Option<std::sync::Arc<dyn Store>>, StoreError> {
+    Ok(if is_postgres(url) {
+        Some(std::sync::Arc::new(PgStore::open(url).await?))
+    } else {
+        SqliteStore::open_existing(url)
+            .await?
+            .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn Store>)
+    })
+}
 
 /// The largest page the API hands out. A listing returns at most one more
 /// row, so a caller can ask for `page + 1` to learn whether another page follows.

@@ -7,13 +7,17 @@
 //!
 //! Work is done in short transactions of [`BATCH`] rows; after each the task
 //! pauses as long as the batch took, so writers wait at most about one batch.
-//! Freed pages go back to the file system with `PRAGMA incremental_vacuum`,
-//! also in steps.
+//! On SQLite freed pages go back to the file system with `PRAGMA
+//! incremental_vacuum`, also in steps; on PostgreSQL its own (auto)vacuum
+//! makes them reusable, and the budget counts the pictures and clips the
+//! database holds (design/retention.md).
+//!
+//! The statements are the same on both backends (numbered parameters, which
+//! SQLite takes too); [`Backend`] runs them.
 
-use crate::{SqliteStore, StoreError};
+use crate::{Backend, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -180,7 +184,7 @@ impl RetentionTotals {
 
 /// The retention task of one store.
 pub struct Retention {
-    store: SqliteStore,
+    store: Backend,
     policy: RetentionPolicy,
     clock: Arc<dyn Clock>,
     totals: Arc<RetentionTotals>,
@@ -196,9 +200,9 @@ const REMOVABLE: &str = "e.keep = 0 AND e.status = 'ended' \
          OR EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id AND d.status = 'pending')))";
 
 impl Retention {
-    pub fn new(store: SqliteStore, policy: RetentionPolicy, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: impl Into<Backend>, policy: RetentionPolicy, clock: Arc<dyn Clock>) -> Self {
         Retention {
-            store,
+            store: store.into(),
             policy,
             clock,
             totals: Default::default(),
@@ -233,7 +237,7 @@ impl Retention {
     pub async fn pass(&self) -> Result<RetentionPass, StoreError> {
         let started = Instant::now();
         let now = self.clock.now();
-        let disk_bytes_before = self.disk_bytes();
+        let disk_bytes_before = self.disk_bytes().await?;
         let mut pass = RetentionPass {
             disk_bytes_before,
             ..Default::default()
@@ -250,8 +254,10 @@ impl Retention {
                 .enforce_budget(budget, now - LAST_DAY, &mut pass.over_budget)
                 .await?;
         }
-        self.give_back_free_pages().await?;
-        pass.disk_bytes_after = self.disk_bytes();
+        if let Backend::Sqlite(s) = &self.store {
+            give_back_free_pages(s).await?;
+        }
+        pass.disk_bytes_after = self.disk_bytes().await?;
         pass.took = started.elapsed();
         self.totals.add(&pass);
         Ok(pass)
@@ -259,18 +265,17 @@ impl Retention {
 
     /// Removes rows of `table` (with an `at` column) older than `cutoff`.
     async fn expire_rows(&self, table: &str, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let row = self.store.row_id();
         let sql = format!(
-            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE at < ? LIMIT ?)"
+            "DELETE FROM {table} WHERE {row} IN (SELECT {row} FROM {table} WHERE at < $1 LIMIT $2)"
         );
         let mut removed = 0;
         loop {
             let t = Instant::now();
-            let n = sqlx::query(&sql)
-                .bind(cutoff.timestamp_millis())
-                .bind(BATCH)
-                .execute(&self.store.pool)
-                .await?
-                .rows_affected();
+            let n = self
+                .store
+                .execute(&[(sql.clone(), vec![cutoff.timestamp_millis(), BATCH])])
+                .await?[0];
             removed += n;
             if n < BATCH as u64 {
                 return Ok(removed);
@@ -299,36 +304,33 @@ impl Retention {
         batch: i64,
     ) -> Result<Option<(u64, u64)>, StoreError> {
         let t = Instant::now();
-        let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT e.id FROM events e WHERE e.started_at < ? AND {REMOVABLE} \
-             ORDER BY e.started_at LIMIT ?"
-        ))
-        .bind(cutoff.timestamp_millis())
-        .bind(batch)
-        .fetch_all(&self.store.pool)
-        .await?;
+        let ids = self
+            .store
+            .ids(
+                &format!(
+                    "SELECT e.id FROM events e WHERE e.started_at < $1 AND {REMOVABLE} \
+                     ORDER BY e.started_at LIMIT $2"
+                ),
+                &[cutoff.timestamp_millis(), batch],
+            )
+            .await?;
         if ids.is_empty() {
             return Ok(None);
         }
-        let mut tx = self.store.pool.begin().await?;
         // The keep mark is checked again: an operator may have set it since.
-        let snapshots = in_ids(
-            "DELETE FROM snapshots WHERE event_id IN (SELECT id FROM events WHERE keep = 0 AND id IN (",
-            &ids,
-            "))",
-        )
-        .build()
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let events = in_ids("DELETE FROM events WHERE keep = 0 AND id IN (", &ids, ")")
-            .build()
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
+        let removed = self
+            .store
+            .execute(&[
+                in_ids(
+                    "DELETE FROM snapshots WHERE event_id IN (SELECT id FROM events WHERE keep = 0 AND id IN (",
+                    &ids,
+                    "))",
+                ),
+                in_ids("DELETE FROM events WHERE keep = 0 AND id IN (", &ids, ")"),
+            ])
+            .await?;
         pause(t.elapsed()).await;
-        Ok(Some((events, snapshots)))
+        Ok(Some((removed[1], removed[0])))
     }
 
     /// One batch of what `table` (`snapshots` or `clips`) holds for the
@@ -340,27 +342,28 @@ impl Retention {
         batch: i64,
     ) -> Result<Option<u64>, StoreError> {
         let t = Instant::now();
-        let ids: Vec<i64> = sqlx::query_scalar(&format!(
-            "SELECT e.id FROM events e WHERE e.started_at < ? \
-             AND EXISTS (SELECT 1 FROM {table} s WHERE s.event_id = e.id) AND {REMOVABLE} \
-             ORDER BY e.started_at LIMIT ?"
-        ))
-        .bind(cutoff.timestamp_millis())
-        .bind(batch)
-        .fetch_all(&self.store.pool)
-        .await?;
+        let ids = self
+            .store
+            .ids(
+                &format!(
+                    "SELECT e.id FROM events e WHERE e.started_at < $1 \
+                     AND EXISTS (SELECT 1 FROM {table} s WHERE s.event_id = e.id) AND {REMOVABLE} \
+                     ORDER BY e.started_at LIMIT $2"
+                ),
+                &[cutoff.timestamp_millis(), batch],
+            )
+            .await?;
         if ids.is_empty() {
             return Ok(None);
         }
-        let n = in_ids(
-            &format!("DELETE FROM {table} WHERE event_id IN (SELECT id FROM events WHERE keep = 0 AND id IN ("),
-            &ids,
-            "))",
-        )
-        .build()
-        .execute(&self.store.pool)
-        .await?
-        .rows_affected();
+        let n = self
+            .store
+            .execute(&[in_ids(
+                &format!("DELETE FROM {table} WHERE event_id IN (SELECT id FROM events WHERE keep = 0 AND id IN ("),
+                &ids,
+                "))",
+            )])
+            .await?[0];
         pause(t.elapsed()).await;
         Ok(Some(n))
     }
@@ -398,49 +401,67 @@ impl Retention {
         }
     }
 
-    /// Bytes the files hold in data: their size less the database's free pages.
+    /// Bytes the service's data takes. SQLite: the files (database, WAL,
+    /// data directory) less the database's free pages. PostgreSQL: the data
+    /// directory and the snapshots and clips the database holds (its own
+    /// files are the database administrator's, and space its vacuum frees
+    /// is reused without the files shrinking).
     async fn used_bytes(&self) -> Result<u64, StoreError> {
-        let free = self.free_pages().await? * self.page_size().await?;
-        Ok(self.disk_bytes().saturating_sub(free as u64))
-    }
-
-    async fn free_pages(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("PRAGMA freelist_count")
-            .fetch_one(&self.store.pool)
-            .await?)
-    }
-
-    async fn page_size(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("PRAGMA page_size")
-            .fetch_one(&self.store.pool)
-            .await?)
-    }
-
-    /// Gives free pages back to the file system in steps, then checkpoints
-    /// the WAL (which truncates the file in WAL mode) and cuts the WAL back.
-    async fn give_back_free_pages(&self) -> Result<(), StoreError> {
-        while self.free_pages().await? > 0 {
-            let t = Instant::now();
-            sqlx::query(&format!("PRAGMA incremental_vacuum({VACUUM_STEP})"))
-                .execute(&self.store.pool)
+        let data_dir = self.policy.data_dir.as_deref();
+        match &self.store {
+            Backend::Sqlite(s) => {
+                let free = pragma(s, "freelist_count").await? * pragma(s, "page_size").await?;
+                Ok(disk_bytes(&s.file, data_dir).saturating_sub(free as u64))
+            }
+            Backend::Postgres(p) => {
+                let media: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE((SELECT SUM(octet_length(jpeg)) FROM snapshots), 0) \
+                     + COALESCE((SELECT SUM(bytes) FROM clips), 0) AS BIGINT)",
+                )
+                .fetch_one(&p.pool)
                 .await?;
-            pause(t.elapsed()).await;
+                Ok(data_dir.map(dir_bytes).unwrap_or(0) + media.max(0) as u64)
+            }
         }
-        // PASSIVE never waits for writers; the TRUNCATE after it has little left to copy.
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&self.store.pool)
-            .await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.store.pool)
-            .await?;
-        Ok(())
     }
 
-    /// The service's files, in bytes: everything under the data directory,
-    /// and the database with its WAL and shared-memory files wherever they are.
-    pub fn disk_bytes(&self) -> u64 {
-        disk_bytes(&self.store.file, self.policy.data_dir.as_deref())
+    /// The service's data, in bytes. SQLite: its files (everything under
+    /// the data directory, and the database with its WAL and shared-memory
+    /// files wherever they are). PostgreSQL: as [`Retention::used_bytes`].
+    pub async fn disk_bytes(&self) -> Result<u64, StoreError> {
+        match &self.store {
+            Backend::Sqlite(s) => Ok(disk_bytes(&s.file, self.policy.data_dir.as_deref())),
+            Backend::Postgres(_) => self.used_bytes().await,
+        }
     }
+}
+
+/// A number from a SQLite `PRAGMA`.
+async fn pragma(s: &crate::SqliteStore, name: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(&format!("PRAGMA {name}"))
+        .fetch_one(&s.pool)
+        .await?)
+}
+
+/// Gives SQLite's free pages back to the file system in steps, then
+/// checkpoints the WAL (which truncates the file in WAL mode) and cuts the
+/// WAL back.
+async fn give_back_free_pages(s: &crate::SqliteStore) -> Result<(), StoreError> {
+    while pragma(s, "freelist_count").await? > 0 {
+        let t = Instant::now();
+        sqlx::query(&format!("PRAGMA incremental_vacuum({VACUUM_STEP})"))
+            .execute(&s.pool)
+            .await?;
+        pause(t.elapsed()).await;
+    }
+    // PASSIVE never waits for writers; the TRUNCATE after it has little left to copy.
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(&s.pool)
+        .await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&s.pool)
+        .await?;
+    Ok(())
 }
 
 /// Bytes of the database `file` (with `-wal`, `-shm`) and of every file under
@@ -481,15 +502,72 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// `head id, id, ... tail` with the ids bound.
-fn in_ids<'a>(head: &str, ids: &'a [i64], tail: &str) -> QueryBuilder<'a, Sqlite> {
-    let mut b = QueryBuilder::new(head);
-    let mut list = b.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
+/// `head $1, $2, ... tail` and the ids to bind.
+fn in_ids(head: &str, ids: &[i64], tail: &str) -> (String, Vec<i64>) {
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    (format!("{head}{}{tail}", list.join(", ")), ids.to_vec())
+}
+
+impl From<crate::SqliteStore> for Backend {
+    fn from(s: crate::SqliteStore) -> Backend {
+        Backend::Sqlite(s)
     }
-    b.push(tail);
-    b
+}
+
+impl From<crate::PgStore> for Backend {
+    fn from(s: crate::PgStore) -> Backend {
+        Backend::Postgres(s)
+    }
+}
+
+impl Backend {
+    /// The column that names a row of a table without a key.
+    fn row_id(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "rowid",
+            Backend::Postgres(_) => "ctid",
+        }
+    }
+
+    /// The ids a query selects (its parameters all numbers).
+    async fn ids(&self, sql: &str, binds: &[i64]) -> Result<Vec<i64>, StoreError> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut q = sqlx::query_scalar(sql);
+                for b in binds {
+                    q = q.bind(*b);
+                }
+                q.fetch_all($pool).await?
+            }};
+        }
+        Ok(match self {
+            Backend::Sqlite(s) => run!(&s.pool),
+            Backend::Postgres(p) => run!(&p.pool),
+        })
+    }
+
+    /// Runs the statements in one transaction; the rows each changed.
+    async fn execute(&self, statements: &[(String, Vec<i64>)]) -> Result<Vec<u64>, StoreError> {
+        macro_rules! run {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let mut changed = Vec::with_capacity(statements.len());
+                for (sql, binds) in statements {
+                    let mut q = sqlx::query(sql);
+                    for b in binds {
+                        q = q.bind(*b);
+                    }
+                    changed.push(q.execute(&mut *tx).await?.rows_affected());
+                }
+                tx.commit().await?;
+                changed
+            }};
+        }
+        Ok(match self {
+            Backend::Sqlite(s) => run!(s.pool),
+            Backend::Postgres(p) => run!(p.pool),
+        })
+    }
 }
 
 /// Lets writers in after a batch that held the write lock for `worked`.

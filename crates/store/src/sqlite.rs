@@ -1,25 +1,26 @@
 //! The embedded SQLite backend.
 
 use crate::error::StoreError;
+use crate::rows::{
+    availability_from_row, availability_sql, boxes_json, count_crossings, crossing_count_from_row,
+    event_from_row, insert_crossings, insert_health_samples, millis, push_filters, COLUMNS,
+};
 use crate::store_health::StoreHealth;
 use crate::{EventStore, MAX_PAGE};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 use xueliang_core::{
-    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, ClipInfo, Crossing,
-    CrossingCount, Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
-    Workflow,
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
+    Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
 };
 
 #[derive(Clone)]
@@ -34,9 +35,6 @@ pub struct SqliteStore {
     /// The database file (its `-wal` and `-shm` files lie beside it).
     pub(crate) file: PathBuf,
 }
-
-/// Changes kept for a slow live subscriber before it lags.
-const CHANGE_BUFFER: usize = 1024;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`) and
@@ -79,7 +77,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             outbox_signal: Default::default(),
-            changes: tokio::sync::broadcast::channel(CHANGE_BUFFER).0,
+            changes: tokio::sync::broadcast::channel(crate::CHANGE_BUFFER).0,
             health: Arc::new(match reserve_path(options.get_filename()) {
                 Some(reserve) => StoreHealth::with_reserve(reserve),
                 None => StoreHealth::default(),
@@ -170,126 +168,6 @@ pub(crate) async fn pooled_if_written<T>(
         let _ = conn.detach().close().await;
     }
     written
-}
-
-pub(crate) const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
-     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, keep, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot, \
-     (SELECT duration_ms FROM clips c WHERE c.event_id = events.id) AS clip_ms, \
-     (SELECT bytes FROM clips c WHERE c.event_id = events.id) AS clip_bytes";
-
-pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-pub(crate) fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
-}
-
-pub(crate) fn event_from_row(row: &SqliteRow) -> Result<Event, StoreError> {
-    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    let boxes: String = row.try_get("boxes")?;
-    let ended_at: Option<i64> = row.try_get("ended_at")?;
-    Ok(Event {
-        id: row.try_get("id")?,
-        camera_id: row.try_get("camera_id")?,
-        village: row.try_get("village")?,
-        grid: row.try_get("grid")?,
-        kind: kind.parse().map_err(|e| corrupt("kind", e))?,
-        label: row.try_get("label")?,
-        score: row.try_get::<f64, _>("score")? as f32,
-        started_at: time(row.try_get("started_at")?)?,
-        ended_at: ended_at.map(time).transpose()?,
-        status: status.parse().map_err(|e| corrupt("status", e))?,
-        detail: row.try_get("detail")?,
-        recorded_at: row
-            .try_get::<Option<i64>, _>("recorded_at")?
-            .map(time)
-            .transpose()?,
-        zone: row.try_get("zone")?,
-        rule: row.try_get("rule")?,
-        object_id: row
-            .try_get::<Option<i64>, _>("object_id")?
-            .map(|v| v as u64),
-        track: match row.try_get::<Option<String>, _>("track")? {
-            Some(t) => serde_json::from_str(&t).map_err(|e| corrupt("track", e.to_string()))?,
-            None => Vec::new(),
-        },
-        frame_width: row.try_get::<i64, _>("frame_width")? as u32,
-        frame_height: row.try_get::<i64, _>("frame_height")? as u32,
-        boxes: serde_json::from_str(&boxes).map_err(|e| corrupt("boxes", e.to_string()))?,
-        has_snapshot: row.try_get("has_snapshot")?,
-        clip: match (
-            row.try_get::<Option<i64>, _>("clip_ms")?,
-            row.try_get::<Option<i64>, _>("clip_bytes")?,
-        ) {
-            (Some(ms), Some(bytes)) => Some(ClipInfo {
-                duration_s: ms as f64 / 1000.0,
-                bytes: bytes.max(0) as u64,
-            }),
-            _ => None,
-        },
-        workflow: Workflow {
-            state: row
-                .try_get::<String, _>("workflow")?
-                .parse()
-                .map_err(|e| corrupt("workflow", e))?,
-            assignee: row.try_get("assignee")?,
-            updated_at: row
-                .try_get::<Option<i64>, _>("workflow_at")?
-                .map(time)
-                .transpose()?,
-            updated_by: row.try_get("workflow_by")?,
-        },
-        keep: row.try_get("keep")?,
-    })
-}
-
-/// The `AND ...` conditions of an event query (everything but the cursor).
-pub(crate) fn push_filters(b: &mut QueryBuilder<'_, Sqlite>, q: &EventQuery) {
-    let text = |b: &mut QueryBuilder<'_, Sqlite>, column: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            b.push(format!(" AND {column} = ")).push_bind(v.clone());
-        }
-    };
-    text(b, "camera_id", &q.camera_id);
-    text(b, "village", &q.village);
-    text(b, "grid", &q.grid);
-    text(b, "label", &q.label);
-    text(b, "zone", &q.zone);
-    text(b, "rule", &q.rule);
-    if let Some(v) = q.kind {
-        b.push(" AND kind = ").push_bind(v.as_str());
-    }
-    if let Some(v) = q.status {
-        b.push(" AND status = ").push_bind(v.as_str());
-    }
-    if let Some(v) = q.workflow {
-        b.push(" AND workflow = ").push_bind(v.as_str());
-    }
-    if let Some(v) = q.min_score {
-        b.push(" AND score >= ").push_bind(v as f64);
-    }
-    if let Some(villages) = &q.villages {
-        // An empty scope sees nothing (not everything).
-        b.push(" AND village IN (NULL");
-        for v in villages {
-            b.push(", ").push_bind(v.clone());
-        }
-        b.push(")");
-    }
-    if let Some(v) = q.since {
-        b.push(" AND started_at >= ").push_bind(millis(v));
-    }
-    if let Some(v) = q.until {
-        b.push(" AND started_at < ").push_bind(millis(v));
-    }
-}
-
-fn boxes_json(boxes: &[BoxRecord]) -> String {
-    serde_json::to_string(boxes).expect("boxes serialise")
 }
 
 impl EventStore for SqliteStore {
@@ -424,17 +302,10 @@ impl EventStore for SqliteStore {
             if crossings.is_empty() {
                 return Ok(());
             }
-            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO line_crossings (camera_id, line, direction, label, at) ",
-            );
-            b.push_values(crossings, |mut row, c| {
-                row.push_bind(c.camera_id)
-                    .push_bind(c.line)
-                    .push_bind(c.direction.as_str())
-                    .push_bind(c.label)
-                    .push_bind(millis(c.at));
-            });
-            b.build().execute(&self.pool).await?;
+            insert_crossings::<Sqlite>(crossings)
+                .build()
+                .execute(&self.pool)
+                .await?;
             Ok(())
         }
         .boxed()
@@ -449,31 +320,12 @@ impl EventStore for SqliteStore {
         bucket: Bucket,
     ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>> {
         async move {
-            let size = bucket.millis();
-            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "SELECT camera_id, line, direction, (at / {size}) * {size} AS bucket, COUNT(*) AS n \
-                 FROM line_crossings WHERE at >= "
-            ));
-            b.push_bind(millis(from)).push(" AND at < ").push_bind(millis(to));
-            if let Some(c) = camera_id {
-                b.push(" AND camera_id = ").push_bind(c);
-            }
-            if let Some(l) = line {
-                b.push(" AND line = ").push_bind(l);
-            }
-            b.push(" GROUP BY 1, 2, 3, 4 ORDER BY 4, 1, 2, 3");
-            let rows = b.build().fetch_all(&self.pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let direction: String = r.try_get("direction")?;
-                    Ok(CrossingCount {
-                        camera_id: r.try_get("camera_id")?,
-                        line: r.try_get("line")?,
-                        direction: direction.parse().map_err(StoreError::Corrupt)?,
-                        bucket_start: time(r.try_get("bucket")?)?,
-                        count: r.try_get::<i64, _>("n")? as u64,
-                    })
-                })
+            count_crossings::<Sqlite>(camera_id, line, from, to, bucket)
+                .build()
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(crossing_count_from_row)
                 .collect()
         }
         .boxed()
@@ -581,18 +433,10 @@ impl EventStore for SqliteStore {
             if samples.is_empty() {
                 return Ok(());
             }
-            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO health_samples (camera_id, village, grid, at, state, interval_ms) ",
-            );
-            b.push_values(samples, |mut row, s| {
-                row.push_bind(s.camera_id)
-                    .push_bind(s.village)
-                    .push_bind(s.grid)
-                    .push_bind(millis(s.at))
-                    .push_bind(s.state.as_str())
-                    .push_bind(s.interval_ms);
-            });
-            b.build().execute(&self.pool).await?;
+            insert_health_samples::<Sqlite>(samples)
+                .build()
+                .execute(&self.pool)
+                .await?;
             Ok(())
         }
         .boxed()
@@ -605,30 +449,13 @@ impl EventStore for SqliteStore {
         group: AvailabilityGroup,
     ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>> {
         async move {
-            let key = match group {
-                AvailabilityGroup::Camera => "camera_id",
-                AvailabilityGroup::Village => "village",
-                AvailabilityGroup::Grid => "grid",
-                AvailabilityGroup::Township => "NULL",
-            };
-            let sql = format!(
-                "SELECT {key} AS key, COUNT(DISTINCT camera_id) AS cameras, SUM(interval_ms) AS sampled, \
-                 SUM(CASE WHEN state IN ('online', 'degraded') THEN interval_ms ELSE 0 END) AS online \
-                 FROM health_samples WHERE at >= ? AND at < ? GROUP BY 1 ORDER BY 1"
-            );
-            let rows = sqlx::query(&sql).bind(millis(from)).bind(millis(to)).fetch_all(&self.pool).await?;
-            rows.iter()
-                .map(|r| {
-                    let sampled: i64 = r.try_get("sampled")?;
-                    let online: i64 = r.try_get("online")?;
-                    Ok(AvailabilityRow {
-                        key: r.try_get("key")?,
-                        cameras: r.try_get::<i64, _>("cameras")? as u32,
-                        sampled_s: sampled as f64 / 1000.0,
-                        online_s: online as f64 / 1000.0,
-                        online_rate: if sampled > 0 { online as f64 / sampled as f64 } else { 0.0 },
-                    })
-                })
+            sqlx::query(&availability_sql(group))
+                .bind(millis(from))
+                .bind(millis(to))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(availability_from_row)
                 .collect()
         }
         .boxed()

@@ -1,85 +1,22 @@
 //! [`AccessStore`] on SQLite (tables from migration 0006).
 
 use crate::access::{AccessStore, NewToken, StepOutcome};
-use crate::sqlite::{event_from_row, millis, push_filters, time, COLUMNS};
+use crate::rows::{
+    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, push_filters, time,
+    token_from_row, user_from_row, villages_json, COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+};
 use crate::{SqliteStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use xueliang_core::{
-    AuditEntry, ChangeKind, NewAuditEntry, NewUser, Role, StatsQuery, StatsRow, TokenInfo,
-    TokenKind, User, UserPatch, WorkflowAction, WorkflowState, WorkflowStep,
+    AuditEntry, ChangeKind, NewAuditEntry, NewUser, Role, StatsQuery, StatsRow, TokenInfo, User,
+    UserPatch, WorkflowAction, WorkflowState, WorkflowStep,
 };
-
-const USER_COLUMNS: &str = "id, username, role, villages, disabled, created_at";
-const TOKEN_COLUMNS: &str = "t.id, t.user_id, u.username, t.kind, t.name, t.created_at, \
-     t.expires_at, t.last_used_at, t.revoked_at";
 
 /// How often a token's `last_used_at` is written at most.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn opt_time(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    row.try_get::<Option<i64>, _>(column)?.map(time).transpose()
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
-    let villages: String = row.try_get("villages")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        role: row
-            .try_get::<String, _>("role")?
-            .parse::<Role>()
-            .map_err(|e| corrupt("role", e))?,
-        villages: serde_json::from_str(&villages).map_err(|e| corrupt("villages", e))?,
-        disabled: row.try_get("disabled")?,
-        created_at: time(row.try_get("created_at")?)?,
-    })
-}
-
-fn token_from_row(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
-    Ok(TokenInfo {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        kind: row
-            .try_get::<String, _>("kind")?
-            .parse::<TokenKind>()
-            .map_err(|e| corrupt("kind", e))?,
-        name: row.try_get("name")?,
-        created_at: time(row.try_get("created_at")?)?,
-        expires_at: opt_time(row, "expires_at")?,
-        last_used_at: opt_time(row, "last_used_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-    })
-}
-
-fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
-    let detail: String = row.try_get("detail")?;
-    Ok(AuditEntry {
-        id: row.try_get("id")?,
-        at: time(row.try_get("at")?)?,
-        user: row.try_get("user")?,
-        action: row.try_get("action")?,
-        target_kind: row.try_get("target_kind")?,
-        target_id: row.try_get("target_id")?,
-        detail: serde_json::from_str(&detail).map_err(|e| corrupt("detail", e))?,
-    })
-}
-
-fn villages_json(villages: &[String]) -> String {
-    serde_json::to_string(villages).expect("strings serialise")
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
 
 async fn insert_audit<'c>(
     conn: impl sqlx::Executor<'c, Database = Sqlite>,

@@ -1,57 +1,20 @@
 //! [`AlertStore`] on the embedded SQLite backend (tables of migration 0004).
 
 use crate::alerts::{
-    parse_level, parse_outcome, parse_status, Alert, AlertPlan, AlertStore, Attempt,
-    AttemptOutcome, AttemptRecord, Busy, Delivery, DeliveryLevel, DeliveryStatus, PlannedDelivery,
-    RouteOutcome,
+    parse_outcome, Alert, AlertPlan, AlertStore, Attempt, AttemptOutcome, AttemptRecord, Busy,
+    Delivery, DeliveryLevel, DeliveryStatus, PlannedDelivery, RouteOutcome,
 };
 use crate::error::StoreError;
+use crate::rows::{
+    alert_from_row, delivery_from_row, millis, opt_time, time, ALERT_COLUMNS, DELIVERY_COLUMNS,
+};
 use crate::sqlite::SqliteStore;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 use std::sync::Arc;
 use tokio::sync::Notify;
-
-fn millis(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
-}
-
-fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    ms.map(time).transpose()
-}
-
-const ALERT_COLUMNS: &str = "id, event_id, camera_id, rule_key, count, created_at, last_event_at, \
-     last_event_id, flood_until, escalate_at, escalated_at, acked_at, acked_by, acked_via";
-
-fn alert_from_row(r: &SqliteRow) -> Result<Alert, StoreError> {
-    Ok(Alert {
-        id: r.try_get("id")?,
-        event_id: r.try_get("event_id")?,
-        camera_id: r.try_get("camera_id")?,
-        rule_key: r.try_get("rule_key")?,
-        count: r.try_get("count")?,
-        created_at: time(r.try_get("created_at")?)?,
-        last_event_at: time(r.try_get("last_event_at")?)?,
-        last_event_id: r.try_get("last_event_id")?,
-        flood_until: time(r.try_get("flood_until")?)?,
-        escalate_at: opt_time(r.try_get("escalate_at")?)?,
-        escalated_at: opt_time(r.try_get("escalated_at")?)?,
-        acked_at: opt_time(r.try_get("acked_at")?)?,
-        acked_by: r.try_get("acked_by")?,
-        acked_via: r.try_get("acked_via")?,
-    })
-}
-
-const DELIVERY_COLUMNS: &str = "d.id, d.alert_id, a.event_id, d.channel, d.officer, d.level, \
-     d.idempotency_key, d.status, d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.delivered_at";
 
 /// Leaves out [`Busy`] deliveries: binds the JSON arrays of [`busy_json`].
 const NOT_BUSY: &str = "d.id NOT IN (SELECT value FROM json_each(?)) \
@@ -63,24 +26,6 @@ fn busy_json(busy: &Busy) -> (String, String) {
         serde_json::to_string(&busy.deliveries).expect("ids serialise"),
         serde_json::to_string(&busy.channels).expect("names serialise"),
     )
-}
-
-fn delivery_from_row(r: &SqliteRow) -> Result<Delivery, StoreError> {
-    Ok(Delivery {
-        id: r.try_get("id")?,
-        alert_id: r.try_get("alert_id")?,
-        event_id: r.try_get("event_id")?,
-        channel: r.try_get("channel")?,
-        officer: r.try_get("officer")?,
-        level: parse_level(&r.try_get::<String, _>("level")?)?,
-        idempotency_key: r.try_get("idempotency_key")?,
-        status: parse_status(&r.try_get::<String, _>("status")?)?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_at: time(r.try_get("next_attempt_at")?)?,
-        last_error: r.try_get("last_error")?,
-        created_at: time(r.try_get("created_at")?)?,
-        delivered_at: opt_time(r.try_get("delivered_at")?)?,
-    })
 }
 
 /// Inserts deliveries; the idempotency key names the alert, level, channel and

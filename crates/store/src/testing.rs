@@ -106,3 +106,134 @@ impl EventStore for HeldInserts {
         self.inner.availability(from, to, group)
     }
 }
+
+/// The PostgreSQL server the tests use: `XUELIANG_TEST_POSTGRES`, or the
+/// role `scripts/setup.sh` makes on the local server.
+pub fn test_postgres_url() -> String {
+    std::env::var("XUELIANG_TEST_POSTGRES").unwrap_or_else(|_| {
+        "postgres://xueliang_test:xueliang_test@127.0.0.1:5432/postgres".to_owned()
+    })
+}
+
+/// A fresh PostgreSQL database on [`test_postgres_url`]'s server, dropped
+/// (with its connections) when this goes. Fails loudly when the server is
+/// not there: a test that needs it never skips.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    admin: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let admin = test_postgres_url();
+        let name = format!(
+            "xl_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                "the tests need PostgreSQL at {} (scripts/setup.sh installs and starts it): {e}",
+                crate::redact(&admin)
+            )
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            name,
+            admin,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop may run inside a runtime: drop the database from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+/// Which backend a test store is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+impl TestBackend {
+    /// `XUELIANG_TEST_BACKEND` (`sqlite`, the default, or `postgres`): the
+    /// backend of the stores other crates' tests run on (scripts/test.sh
+    /// runs them once on each).
+    pub fn from_env() -> TestBackend {
+        match std::env::var("XUELIANG_TEST_BACKEND").as_deref() {
+            Ok("postgres") => TestBackend::Postgres,
+            Ok("sqlite") | Err(_) => TestBackend::Sqlite,
+            Ok(other) => panic!("XUELIANG_TEST_BACKEND={other}: expected sqlite or postgres"),
+        }
+    }
+}
+
+/// A store for a test and what keeps it alive (its directory or database).
+pub struct TestStore {
+    pub store: std::sync::Arc<dyn crate::Store>,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<TestDatabase>,
+}
+
+impl TestStore {
+    /// A fresh, empty store on `backend`.
+    pub async fn new(backend: TestBackend) -> TestStore {
+        match backend {
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("events.db").display());
+                TestStore {
+                    store: crate::open(&url).await.unwrap(),
+                    url,
+                    _dir: Some(dir),
+                    _db: None,
+                }
+            }
+            TestBackend::Postgres => {
+                let db = TestDatabase::create().await;
+                TestStore {
+                    store: crate::open(&db.url).await.unwrap(),
+                    url: db.url.clone(),
+                    _dir: None,
+                    _db: Some(db),
+                }
+            }
+        }
+    }
+
+    /// A fresh store on the backend `XUELIANG_TEST_BACKEND` names.
+    pub async fn from_env() -> TestStore {
+        TestStore::new(TestBackend::from_env()).await
+    }
+}

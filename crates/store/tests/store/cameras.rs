@@ -73,6 +73,8 @@ async fn sqlite_cameras() {
     assert_eq!(store.list_cameras().await.unwrap().len(), 3);
 }
 
+on_both_backends!(definitions_tombstones_and_order, forgetting);
+
 async fn forgetting(store: &dyn CameraStore) {
     let a = json!({"id": "a", "name": "A", "url": "rtsp://h/a"});
     store.put_camera("a", &a, t0()).await.unwrap();
@@ -88,14 +90,6 @@ async fn forgetting(store: &dyn CameraStore) {
     // Stored again after being forgotten: a new camera.
     let again = store.put_camera("a", &a, t0()).await.unwrap();
     assert!(!again.deleted);
-}
-
-#[tokio::test]
-async fn sqlite_forget_cameras() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("events.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
-    forgetting(&store).await;
 }
 
 #[tokio::test]

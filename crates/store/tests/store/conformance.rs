@@ -1,5 +1,5 @@
 //! The store's contract, written once against the trait and run against every
-//! backend (for now the embedded SQLite, on a real file).
+//! backend: the embedded SQLite on a real file, and PostgreSQL.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use xueliang_core::{
@@ -389,39 +389,17 @@ async fn rules_and_crossings(store: &dyn EventStore) {
     assert!(none.is_empty());
 }
 
+on_both_backends!(
+    roundtrip,
+    filters,
+    health_events_and_availability,
+    rules_and_crossings,
+    pagination
+);
+
 async fn sqlite_store(dir: &tempfile::TempDir) -> SqliteStore {
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
     SqliteStore::open(&url).await.unwrap()
-}
-
-#[tokio::test]
-async fn sqlite_roundtrip() {
-    let dir = tempfile::tempdir().unwrap();
-    roundtrip(&sqlite_store(&dir).await).await;
-}
-
-#[tokio::test]
-async fn sqlite_filters() {
-    let dir = tempfile::tempdir().unwrap();
-    filters(&sqlite_store(&dir).await).await;
-}
-
-#[tokio::test]
-async fn sqlite_health_events_and_availability() {
-    let dir = tempfile::tempdir().unwrap();
-    health_events_and_availability(&sqlite_store(&dir).await).await;
-}
-
-#[tokio::test]
-async fn sqlite_rules_and_crossings() {
-    let dir = tempfile::tempdir().unwrap();
-    rules_and_crossings(&sqlite_store(&dir).await).await;
-}
-
-#[tokio::test]
-async fn sqlite_pagination() {
-    let dir = tempfile::tempdir().unwrap();
-    pagination(&sqlite_store(&dir).await).await;
 }
 
 #[tokio::test]
@@ -444,4 +422,34 @@ async fn sqlite_unopenable_path_is_a_clear_error() {
         .expect("must fail");
     let msg = err.to_string();
     assert!(msg.contains("/nonexistent-dir/x/events.db"), "{msg}");
+}
+
+#[tokio::test]
+async fn postgres_events_survive_reconnecting() {
+    let db = xueliang_store::testing::TestDatabase::create().await;
+    let id = xueliang_store::PgStore::open(&db.url)
+        .await
+        .unwrap()
+        .insert_event(event("a", "person", t0(), true))
+        .await
+        .unwrap();
+    let again = xueliang_store::PgStore::open(&db.url).await.unwrap();
+    let e = again.get_event(id).await.unwrap().unwrap();
+    assert_eq!(e.camera_id, "a");
+    assert!(e.has_snapshot);
+    assert_eq!(
+        again.snapshot(id).await.unwrap().unwrap(),
+        [0xff, 0xd8, 0xff, 0xd9]
+    );
+}
+
+#[tokio::test]
+async fn postgres_unreachable_server_is_a_clear_error_without_the_password() {
+    let err = xueliang_store::PgStore::open("postgres://xl:s3cret@127.0.0.1:1/xueliang")
+        .await
+        .err()
+        .expect("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("127.0.0.1:1/xueliang"), "{msg}");
+    assert!(!msg.contains("s3cret"), "{msg}");
 }

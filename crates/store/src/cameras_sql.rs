@@ -1,37 +1,17 @@
-//! [`CameraStore`] on the embedded SQLite backend (table of migration 0007).
+//! [`CameraStore`] on both backends: the same statements (numbered
+//! parameters, which SQLite takes as well) on either pool.
 
 use crate::cameras::{CameraStore, StoredCamera};
 use crate::error::StoreError;
-use crate::sqlite::SqliteStore;
+use crate::rows::{camera_from_row, CAMERA_COLUMNS as COLUMNS};
+use crate::{PgStore, SqliteStore};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
 
-fn time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
-}
-
-const COLUMNS: &str = "id, definition, deleted, created_at, updated_at, position";
-
-fn camera_from_row(r: &SqliteRow) -> Result<StoredCamera, StoreError> {
-    let id: String = r.try_get("id")?;
-    let definition: String = r.try_get("definition")?;
-    Ok(StoredCamera {
-        // Never show the definition in the error: it holds the password.
-        definition: serde_json::from_str(&definition)
-            .map_err(|_| StoreError::Corrupt(format!("camera \"{id}\": definition is not JSON")))?,
-        id,
-        deleted: r.try_get::<i64, _>("deleted")? != 0,
-        created_at: time(r.try_get("created_at")?)?,
-        updated_at: time(r.try_get("updated_at")?)?,
-        position: r.try_get("position")?,
-    })
-}
-
-impl CameraStore for SqliteStore {
+macro_rules! camera_store {
+    ($store:ty) => {
+impl CameraStore for $store {
     fn list_cameras(&self) -> BoxFuture<'_, Result<Vec<StoredCamera>, StoreError>> {
         async move {
             let rows = sqlx::query(&format!(
@@ -58,12 +38,12 @@ impl CameraStore for SqliteStore {
             // tombstoned one goes to the end as a new camera.
             let row = sqlx::query(&format!(
                 "INSERT INTO cameras (id, definition, deleted, created_at, updated_at, position) \
-                 VALUES (?1, ?2, 0, ?3, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
+                 VALUES ($1, $2, 0, $3, $3, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
                  ON CONFLICT (id) DO UPDATE SET \
                    definition = excluded.definition, \
                    updated_at = excluded.updated_at, \
-                   created_at = CASE WHEN cameras.deleted THEN excluded.created_at ELSE cameras.created_at END, \
-                   position = CASE WHEN cameras.deleted THEN excluded.position ELSE cameras.position END, \
+                   created_at = CASE WHEN cameras.deleted <> 0 THEN excluded.created_at ELSE cameras.created_at END, \
+                   position = CASE WHEN cameras.deleted <> 0 THEN excluded.position ELSE cameras.position END, \
                    deleted = 0 \
                  RETURNING {COLUMNS}",
             ))
@@ -83,7 +63,7 @@ impl CameraStore for SqliteStore {
             let at = at.timestamp_millis();
             sqlx::query(
                 "INSERT INTO cameras (id, definition, deleted, created_at, updated_at, position) \
-                 VALUES (?1, '{}', 1, ?2, ?2, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
+                 VALUES ($1, '{}', 1, $2, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM cameras)) \
                  ON CONFLICT (id) DO UPDATE SET definition = '{}', deleted = 1, updated_at = excluded.updated_at",
             )
             .bind(&id)
@@ -98,7 +78,7 @@ impl CameraStore for SqliteStore {
     fn forget_camera(&self, id: &str) -> BoxFuture<'_, Result<bool, StoreError>> {
         let id = id.to_owned();
         async move {
-            let done = sqlx::query("DELETE FROM cameras WHERE id = ?1")
+            let done = sqlx::query("DELETE FROM cameras WHERE id = $1")
                 .bind(&id)
                 .execute(&self.pool)
                 .await?;
@@ -107,3 +87,8 @@ impl CameraStore for SqliteStore {
         .boxed()
     }
 }
+    };
+}
+
+camera_store!(SqliteStore);
+camera_store!(PgStore);

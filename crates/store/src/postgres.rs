@@ -1,0 +1,371 @@
+//! The PostgreSQL backend (`[storage] url = "postgres://..."`): the same
+//! tables as SQLite's (migrations/postgres/), the same row mapping
+//! (crate::rows), and the same transactions. PostgreSQL serialises nothing
+//! the way SQLite's single writer does, so a read-modify-write is a
+//! `SELECT ... FOR UPDATE` inside its transaction where SQLite's is an
+//! immediate transaction.
+
+use crate::rows::{
+    availability_from_row, availability_sql, boxes_json, count_crossings, crossing_count_from_row,
+    event_from_row, insert_crossings, insert_health_samples, millis, push_filters, COLUMNS,
+};
+use crate::store_health::StoreHealth;
+use crate::{EventStore, StoreError, MAX_PAGE};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use xueliang_core::{
+    AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
+    Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
+};
+
+/// Connections per node: the pipeline's store writers, the dispatcher, the
+/// API's readers and retention, with room for bursts.
+const MAX_CONNECTIONS: u32 = 16;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    /// Notified after each event insert: its alert outbox row is waiting.
+    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+    changes: tokio::sync::broadcast::Sender<EventChange>,
+    health: Arc<StoreHealth>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and
+    /// brings its schema up to date. The database must exist.
+    pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        let open_error = |source| StoreError::Open {
+            url: redact(url),
+            source,
+        };
+        let options = PgConnectOptions::from_str(url).map_err(open_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore {
+            pool,
+            outbox_signal: Default::default(),
+            changes: tokio::sync::broadcast::channel(crate::CHANGE_BUFFER).0,
+            health: Arc::new(StoreHealth::default()),
+        })
+    }
+
+    /// Whether writes succeed (shared with [`EventStore::health`]).
+    pub fn store_health(&self) -> Arc<StoreHealth> {
+        self.health.clone()
+    }
+
+    pub(crate) fn announce(&self, id: i64, change: ChangeKind) {
+        let _ = self.changes.send(EventChange { id, change });
+    }
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl EventStore for PgStore {
+    fn insert_event(&self, e: NewEvent) -> BoxFuture<'_, Result<i64, StoreError>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO events (camera_id, village, grid, kind, label, score, started_at, ended_at, \
+                 status, detail, frame_width, frame_height, boxes, recorded_at, zone, rule, object_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+            )
+            .bind(&e.camera_id)
+            .bind(&e.village)
+            .bind(&e.grid)
+            .bind(e.kind.as_str())
+            .bind(&e.label)
+            .bind(e.score as f64)
+            .bind(millis(e.started_at))
+            .bind(e.ended_at.map(millis))
+            .bind(if e.ended_at.is_some() { EventStatus::Ended } else { EventStatus::Active }.as_str())
+            .bind(&e.detail)
+            .bind(e.frame_width as i64)
+            .bind(e.frame_height as i64)
+            .bind(boxes_json(&e.boxes))
+            .bind(millis(Utc::now()))
+            .bind(&e.zone)
+            .bind(&e.rule)
+            .bind(e.object_id.map(|v| v as i64))
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(jpeg) = &e.snapshot {
+                sqlx::query("INSERT INTO snapshots (event_id, jpeg) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(jpeg)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // The alert outbox row, in the event's transaction (design/alerts.md).
+            sqlx::query("INSERT INTO alert_outbox (event_id, created_at) VALUES ($1, $2)")
+                .bind(id)
+                .bind(millis(Utc::now()))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            self.outbox_signal.notify_one();
+            self.announce(id, ChangeKind::Started);
+            Ok(id)
+        }
+        .boxed()
+    }
+
+    fn end_event(
+        &self,
+        id: i64,
+        ended_at: DateTime<Utc>,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+        track: Vec<TrackPoint>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let track = (!track.is_empty())
+                .then(|| serde_json::to_string(&track).expect("track serialises"));
+            sqlx::query(
+                "UPDATE events SET ended_at = $1, status = $2, score = GREATEST(score, $3), boxes = $4, \
+                 track = COALESCE($5, track) WHERE id = $6",
+            )
+            .bind(millis(ended_at))
+            .bind(EventStatus::Ended.as_str())
+            .bind(score as f64)
+            .bind(boxes_json(&boxes))
+            .bind(track)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+            self.announce(id, ChangeKind::Ended);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn improve_event(
+        &self,
+        id: i64,
+        score: f32,
+        boxes: Vec<BoxRecord>,
+        snapshot: Option<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE events SET score = $1, boxes = $2 WHERE id = $3")
+                .bind(score as f64)
+                .bind(boxes_json(&boxes))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(jpeg) = snapshot {
+                sqlx::query(
+                    "INSERT INTO snapshots (event_id, jpeg) VALUES ($1, $2) \
+                     ON CONFLICT (event_id) DO UPDATE SET jpeg = excluded.jpeg",
+                )
+                .bind(id)
+                .bind(jpeg)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            self.announce(id, ChangeKind::Improved);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<EventChange> {
+        self.changes.subscribe()
+    }
+
+    fn health(&self) -> &StoreHealth {
+        &self.health
+    }
+
+    fn record_crossings(&self, crossings: Vec<Crossing>) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            if crossings.is_empty() {
+                return Ok(());
+            }
+            insert_crossings::<Postgres>(crossings)
+                .build()
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn crossing_counts(
+        &self,
+        camera_id: Option<String>,
+        line: Option<String>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket: Bucket,
+    ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>> {
+        async move {
+            count_crossings::<Postgres>(camera_id, line, from, to, bucket)
+                .build()
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(crossing_count_from_row)
+                .collect()
+        }
+        .boxed()
+    }
+
+    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+        async move {
+            let r = sqlx::query(
+                "UPDATE events SET ended_at = GREATEST(started_at, $1), status = $2 WHERE status = $3",
+            )
+            .bind(millis(at))
+            .bind(EventStatus::Ended.as_str())
+            .bind(EventStatus::Active.as_str())
+            .execute(&self.pool)
+            .await?;
+            Ok(r.rows_affected())
+        }
+        .boxed()
+    }
+
+    fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
+        async move {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            row.as_ref().map(event_from_row).transpose()
+        }
+        .boxed()
+    }
+
+    fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
+        async move {
+            let mut b: QueryBuilder<Postgres> =
+                QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE 1 = 1"));
+            push_filters(&mut b, &q);
+            if let Some(v) = q.before_id {
+                b.push(" AND id < ").push_bind(v);
+            }
+            b.push(" ORDER BY id DESC LIMIT ")
+                .push_bind(q.limit.clamp(1, MAX_PAGE + 1) as i64);
+            let rows = b.build().fetch_all(&self.pool).await?;
+            rows.iter().map(event_from_row).collect()
+        }
+        .boxed()
+    }
+
+    fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        async move {
+            Ok(
+                sqlx::query_scalar("SELECT jpeg FROM snapshots WHERE event_id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        }
+        .boxed()
+    }
+
+    fn put_clip(
+        &self,
+        id: i64,
+        mp4: Vec<u8>,
+        duration_s: f64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        async move {
+            let bytes = mp4.len() as i64;
+            let written = sqlx::query(
+                "INSERT INTO clips (event_id, mp4, duration_ms, bytes) \
+                 SELECT id, $1, $2, $3 FROM events WHERE id = $4 \
+                 ON CONFLICT (event_id) DO UPDATE SET mp4 = excluded.mp4, \
+                 duration_ms = excluded.duration_ms, bytes = excluded.bytes",
+            )
+            .bind(mp4)
+            .bind((duration_s * 1000.0).round() as i64)
+            .bind(bytes)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                > 0;
+            if written {
+                self.announce(id, ChangeKind::Updated);
+            }
+            Ok(written)
+        }
+        .boxed()
+    }
+
+    fn clip(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        async move {
+            Ok(
+                sqlx::query_scalar("SELECT mp4 FROM clips WHERE event_id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?,
+            )
+        }
+        .boxed()
+    }
+
+    fn insert_health_samples(
+        &self,
+        samples: Vec<HealthSample>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            if samples.is_empty() {
+                return Ok(());
+            }
+            insert_health_samples::<Postgres>(samples)
+                .build()
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn availability(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group: AvailabilityGroup,
+    ) -> BoxFuture<'_, Result<Vec<AvailabilityRow>, StoreError>> {
+        async move {
+            sqlx::query(&availability_sql(group))
+                .bind(millis(from))
+                .bind(millis(to))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(availability_from_row)
+                .collect()
+        }
+        .boxed()
+    }
+}
