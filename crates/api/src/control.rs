@@ -70,6 +70,23 @@ pub trait CameraControl: Send + Sync {
     fn media_totals(&self) -> MediaTotals {
         MediaTotals::default()
     }
+
+    /// Whether the detector takes frames; `GET /readyz` reads it. The default
+    /// says ready: `xueliang serve` loads the model and starts the inference
+    /// workers before the API listens, and exits when it cannot. An
+    /// implementation that can tell its detector stopped later (an inference
+    /// thread that ended) says so here.
+    fn detector_readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
+}
+
+/// Whether a part of the process can do its work now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not ready, and why in words (shown by `/readyz`; never a secret).
+    NotReady(String),
 }
 
 /// Live video's and event clips' counters, for the metrics.

@@ -20,8 +20,8 @@ use utoipa::{Modify, ToSchema};
         version = "1",
         description = "Monitoring-centre API of Xueliang. JSON, times RFC 3339 UTC, errors \
             `{\"error\": {\"code\", \"message\"}}`. Unknown query parameters are refused (400). \
-            Every request but logging in, `/healthz` and the signed acknowledgement link needs a \
-            token: `Authorization: Bearer <token>` or the session cookie. See docs/api.md."
+            Every request but logging in, `/healthz`, `/readyz` and the signed acknowledgement link \
+            needs a token: `Authorization: Bearer <token>` or the session cookie. See docs/api.md."
     ),
     servers((url = "/")),
     security(("bearerAuth" = []), ("cookieAuth" = [])),

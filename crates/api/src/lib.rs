@@ -44,7 +44,7 @@ use xueliang_core::{CameraConfig, CameraHealth, CameraStats};
 use xueliang_store::retention::RetentionTotals;
 use xueliang_store::{AccessStore, EventStore, TroubleKind};
 
-pub use control::{CameraChangeError, CameraControl, FixedCameras, MediaTotals};
+pub use control::{CameraChangeError, CameraControl, FixedCameras, MediaTotals, Readiness};
 pub use error::ApiError;
 pub use video::{LiveFeed, LivePiece, LiveRefusal};
 
@@ -192,10 +192,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(alerts::router())
 }
 
-/// What the OpenAPI document describes: `/healthz`, and `api` under [`API_PREFIX`].
+/// What the OpenAPI document describes: `/healthz`, `/readyz`, and `api`
+/// under [`API_PREFIX`].
 fn documented(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(document::Header::openapi())
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .nest(API_PREFIX, api)
 }
 
@@ -318,6 +320,63 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
             error: Some(t.reason),
         },
     })
+}
+
+/// `ready` or `not_ready`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ReadyState {
+    Ready,
+    NotReady,
+}
+
+/// The answer of `/readyz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Readyz {
+    status: ReadyState,
+    /// Why not, one line per part that is not ready, each starting with the
+    /// part (`store: ...`, `detector: ...`); only when not ready.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<String>,
+}
+
+/// `GET /readyz`: 200 `ready` when this node should be sent work: the store
+/// takes writes (what `/healthz` reports) and the detector is ready; 503
+/// `not_ready` with the reasons otherwise. For load balancers and
+/// Kubernetes' readiness probe; `/healthz` is for liveness.
+#[utoipa::path(get, path = "/readyz", tag = "meta", security(),
+    responses(
+        (status = 200, description = "Ready: the store takes writes and the detector is ready", body = Readyz),
+        (status = 503, description = "Not ready; `reasons` says why", body = Readyz),
+    ))]
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let mut reasons = Vec::new();
+    if let Some(t) = state.store.health().current() {
+        let what = match t.kind {
+            TroubleKind::Full => "disk full",
+            TroubleKind::Error => "writes fail",
+        };
+        reasons.push(format!(
+            "store: {what} since {} ({} failed writes)",
+            t.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            t.failures
+        ));
+    }
+    if let Readiness::NotReady(why) = state.cameras.detector_readiness() {
+        reasons.push(format!("detector: {why}"));
+    }
+    if reasons.is_empty() {
+        let body = Readyz {
+            status: ReadyState::Ready,
+            reasons,
+        };
+        return Json(body).into_response();
+    }
+    let body = Readyz {
+        status: ReadyState::NotReady,
+        reasons,
+    };
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// Serves the Prometheus metrics on their own listener until `shutdown` resolves.

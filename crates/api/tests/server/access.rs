@@ -121,6 +121,7 @@ async fn every_endpoint_needs_a_token() {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let public = path == "/healthz"
+                || path == "/readyz"
                 || path == "/api/v1/auth/login"
                 || (path == "/api/v1/alerts/{id}/ack" && method == "get");
             assert_eq!(
@@ -148,6 +149,7 @@ async fn every_endpoint_needs_a_token() {
     }
     assert!(checked >= 15, "only {checked} operations checked");
     assert_eq!(c.call(None, "GET", "/healthz", None).await.0, 200);
+    assert_eq!(c.call(None, "GET", "/readyz", None).await.0, 200);
 }
 
 #[tokio::test]

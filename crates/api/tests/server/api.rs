@@ -4,12 +4,14 @@ use chrono::{Duration, TimeZone, Utc};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::watch;
-use xueliang_api::{AppState, CameraChangeError, CameraControl, CameraView, FixedCameras};
+use xueliang_api::{
+    AppState, CameraChangeError, CameraControl, CameraView, FixedCameras, Readiness,
+};
 use xueliang_core::{
     CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, HwAccel, NewEvent,
     Role,
 };
-use xueliang_store::{EventStore, SqliteStore};
+use xueliang_store::{EventStore, SqliteStore, StoreError};
 
 struct Server {
     base: String,
@@ -77,6 +79,7 @@ village = "东村"
                 .zip(config.camera_definitions.iter().cloned())
                 .collect(),
         ),
+        detector: std::sync::Mutex::new(Readiness::Ready),
     });
     let base = crate::common::serve(&store, cameras.clone()).await;
     let token = crate::common::user_token(&store, "admin", Role::Admin, &[]).await;
@@ -100,6 +103,8 @@ fn new_event(label: &str, minute: i64, snapshot: bool) -> NewEvent {
 struct TestCameras {
     defaults: xueliang_core::CameraDefaults,
     cameras: std::sync::Mutex<Vec<(CameraView, Value)>>,
+    /// What the detector says to `/readyz`.
+    detector: std::sync::Mutex<Readiness>,
 }
 
 impl TestCameras {
@@ -191,6 +196,10 @@ impl CameraControl for TestCameras {
     fn latest_frame_jpeg(&self, id: &str) -> futures::future::BoxFuture<'_, Option<Vec<u8>>> {
         let jpeg = (id == "school").then(|| vec![0xff, 0xd8, 0xff, 0xd9]);
         Box::pin(async move { jpeg })
+    }
+
+    fn detector_readiness(&self) -> Readiness {
+        self.detector.lock().unwrap().clone()
     }
 }
 
@@ -553,6 +562,66 @@ async fn bad_parameters_get_400_naming_the_parameter() {
         assert!(allow.contains("GET"), "{path}: Allow {allow}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "method_not_allowed", "{path}");
+    }
+}
+
+/// `/readyz` without a token: status and JSON body.
+async fn readyz(s: &Server) -> (u16, Value) {
+    let r = reqwest::get(format!("{}/readyz", s.base)).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn readyz_needs_the_store_to_take_writes_and_the_detector_ready() {
+    let s = server().await;
+    let (code, body) = readyz(&s).await;
+    assert_eq!((code, body), (200, serde_json::json!({"status": "ready"})));
+
+    // The store's writes fail (as a writer reports them): not ready, while
+    // /healthz still answers 200 (the process lives).
+    s.store
+        .health()
+        .failed(&StoreError::Corrupt("test failure".into()), Utc::now());
+    let (code, body) = readyz(&s).await;
+    assert_eq!((code, body["status"].as_str()), (503, Some("not_ready")));
+    let reasons = body["reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{body}");
+    assert!(
+        reasons[0]
+            .as_str()
+            .unwrap()
+            .starts_with("store: writes fail"),
+        "{body}"
+    );
+    let (code, health) = s.get(&format!("{}/healthz", s.base)).await;
+    assert_eq!((code, health["status"].as_str()), (200, Some("degraded")));
+
+    // And the detector too: both reasons.
+    *s.cameras.detector.lock().unwrap() = Readiness::NotReady("inference stopped".into());
+    let (code, body) = readyz(&s).await;
+    assert_eq!(code, 503);
+    assert_eq!(body["reasons"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["reasons"][1], "detector: inference stopped");
+
+    // A write succeeds again: only the detector keeps it out.
+    assert!(s.store.health().succeeded().is_some());
+    let (code, body) = readyz(&s).await;
+    assert_eq!(
+        (code, body),
+        (
+            503,
+            serde_json::json!({"status": "not_ready", "reasons": ["detector: inference stopped"]})
+        )
+    );
+    *s.cameras.detector.lock().unwrap() = Readiness::Ready;
+    assert_eq!(readyz(&s).await.0, 200);
+
+    // In the OpenAPI document, public, with both answers.
+    let doc = serde_json::to_value(xueliang_api::openapi_document()).unwrap();
+    let op = &doc["paths"]["/readyz"]["get"];
+    assert_eq!(op["security"], serde_json::json!([]), "{op}");
+    for status in ["200", "503"] {
+        assert!(op["responses"][status].is_object(), "{status}: {op}");
     }
 }
 
