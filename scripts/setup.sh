@@ -6,7 +6,8 @@
 #   - the test footage (tests/fixtures/), made from Debian's opencv-doc vtest.avi,
 #   - the dashboard's browser test: Debian's chromium, Node.js and npm, and
 #     playwright-core (pinned in tests/browser/package-lock.json) via `npm ci`.
-#   - schemathesis (the API fuzz test) in a Python virtual environment, .local/venv/.
+#   - schemathesis (the API fuzz test) and kubernetes-validate (the deploy/
+#     manifests' test) in a Python virtual environment, .local/venv/.
 # Idempotent: a second run does nothing but checks. Run as root on Debian 12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ root=$(pwd)
 
 ORT_VERSION=1.32.0
 SCHEMATHESIS_VERSION=4.32.5
+KUBERNETES_VALIDATE_VERSION=1.37.0
 APT_PACKAGES=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
@@ -42,7 +44,6 @@ ort_dir="$root/.local/onnxruntime"
 ort_lib="$ort_dir/libonnxruntime.so.$ORT_VERSION"
 if [ ! -f "$ort_lib" ]; then
   log "fetching onnxruntime==$ORT_VERSION wheel from PyPI"
-  tmp=$(mktemp -d)
   py=$(command -v python3)
   if ! "$py" -m pip --version >/dev/null 2>&1; then
     # Debian's python3 comes without pip; `pip download` only fetches the wheel.
@@ -51,24 +52,7 @@ if [ ! -f "$ort_lib" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
   fi
-  "$py" -m pip download --quiet --no-deps --only-binary=:all: \
-    --python-version 3.11 --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 \
-    "onnxruntime==$ORT_VERSION" -d "$tmp"
-  mkdir -p "$ort_dir"
-  "$py" - "$tmp" "$ort_dir" <<'PY'
-import glob, sys, zipfile, os
-tmp, out = sys.argv[1], sys.argv[2]
-whl = glob.glob(os.path.join(tmp, "onnxruntime-*.whl"))[0]
-with zipfile.ZipFile(whl) as z:
-    for n in z.namelist():
-        if n.startswith("onnxruntime/capi/libonnxruntime.so"):
-            target = os.path.join(out, os.path.basename(n))
-            with z.open(n) as src, open(target, "wb") as dst:
-                dst.write(src.read())
-            print(target)
-PY
-  rm -rf "$tmp"
-  [ -f "$ort_lib" ] || { log "the wheel had no libonnxruntime.so.$ORT_VERSION"; ls "$ort_dir"; exit 1; }
+  PYTHON="$py" "$root/scripts/fetch-onnxruntime.sh" "$ORT_VERSION" "$ort_dir" >/dev/null
 fi
 
 # Mosquitto: the alerts tests publish to, and subscribe at, a real MQTT broker
@@ -119,6 +103,12 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "version $SCHEMATH
   log "installing schemathesis==$SCHEMATHESIS_VERSION into a new Python virtual environment, .local/venv"
   python3 -m venv --clear "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+# kubernetes-validate: tests/e2e/deploy.rs checks deploy/kubernetes/ against
+# the Kubernetes schemas with it (and reads deploy/compose.yaml with its PyYAML).
+if [ "$("$venv/bin/kubernetes-validate" --version 2>/dev/null)" != "$KUBERNETES_VALIDATE_VERSION" ]; then
+  log "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into .local/venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
 
 "$root/scripts/make-fixtures.sh"

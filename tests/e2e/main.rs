@@ -7,6 +7,7 @@ mod bad_input;
 mod cameras;
 mod config;
 mod dashboard;
+mod deploy;
 mod full_disk;
 mod gb28181;
 mod health;
