@@ -151,7 +151,7 @@ impl Bucket {
     }
 }
 
-pub struct Dispatcher<S> {
+pub struct Dispatcher<S: ?Sized> {
     store: Arc<S>,
     setup: AlertSetup,
     /// Camera names and places for the messages (routing uses the event's
@@ -164,7 +164,7 @@ pub struct Dispatcher<S> {
     clock: Arc<dyn Clock>,
 }
 
-impl<S: AlertStore + EventStore + 'static> Dispatcher<S> {
+impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
     pub fn new(
         store: Arc<S>,
         setup: AlertSetup,

@@ -26,7 +26,7 @@ use xueliang_core::{
 use xueliang_gb28181::GbAccess;
 use xueliang_health::{MonitorChange, MonitoredCamera};
 use xueliang_ingest::{spawn_supervised, CameraWorker, FrameSource, IngestSettings, RtspSource};
-use xueliang_store::{CameraStore, SqliteStore};
+use xueliang_store::Store;
 
 /// Applies a JSON merge patch (RFC 7396) to `target`.
 pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
@@ -109,12 +109,12 @@ impl WorkerParts {
 
 /// What the registry starts cameras with.
 pub struct RegistryParts {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub defaults: CameraDefaults,
     pub labels: Vec<String>,
     pub pipeline: Arc<Pipeline>,
     pub monitor: mpsc::Sender<MonitorChange>,
-    pub dispatcher: Arc<Dispatcher<SqliteStore>>,
+    pub dispatcher: Arc<Dispatcher<dyn Store>>,
     pub settings: IngestSettings,
     /// Cancelled at shutdown; each camera's worker has a child token.
     pub shutdown: CancellationToken,

@@ -8,7 +8,6 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xueliang_core::{Config, Secret};
-use xueliang_store::{AccessStore, CameraStore, SqliteStore};
 
 #[derive(Subcommand)]
 pub enum CameraCommand {
@@ -141,7 +140,7 @@ pub fn stored_refusals(
 ) -> anyhow::Result<Vec<String>> {
     crate::offline::runtime()?.block_on(async {
         let url = config.storage.database_url();
-        let Some(store) = SqliteStore::open_existing(&url)
+        let Some(store) = xueliang_store::open_existing(&url)
             .await
             .context("[storage]")?
         else {

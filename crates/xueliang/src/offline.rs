@@ -4,8 +4,9 @@
 use anyhow::Context;
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
 use xueliang_core::{Config, NewAuditEntry};
-use xueliang_store::SqliteStore;
+use xueliang_store::Store;
 
 /// A single-threaded runtime for one command.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -27,14 +28,14 @@ pub fn block_on(command: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 }
 
 /// The configured database, made if missing (with its data directory).
-pub async fn open(config: &Config) -> anyhow::Result<SqliteStore> {
+pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
         format!(
             "[storage] data_dir: cannot create {}",
             config.storage.data_dir.display()
         )
     })?;
-    SqliteStore::open(&config.storage.database_url())
+    xueliang_store::open(&config.storage.database_url())
         .await
         .context("[storage]")
 }

@@ -14,9 +14,7 @@ use xueliang_core::{CameraConfig, CameraError, Config, SystemClock};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
 use xueliang_ingest::IngestSettings;
 use xueliang_pipeline::{parse_camera, CameraRegistry, HealthMonitor, Pipeline, RegistryParts};
-use xueliang_store::{
-    CameraStore, EventStore, Retention, RetentionPolicy, SqliteStore, StoredCamera,
-};
+use xueliang_store::{EventStore, Retention, RetentionPolicy, StoredCamera};
 
 /// How often retention runs (and once right after start).
 const RETENTION_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -116,11 +114,9 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
             config.storage.data_dir.display()
         )
     })?;
-    let store = Arc::new(
-        SqliteStore::open(&config.storage.database_url())
-            .await
-            .context("[storage]")?,
-    );
+    let store = xueliang_store::open(&config.storage.database_url())
+        .await
+        .context("[storage]")?;
     let orphans = store
         .end_orphaned_events(Utc::now())
         .await
@@ -170,7 +166,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let retention = Arc::new(Retention::new(
-        (*store).clone(),
+        store.backend(),
         retention_policy(&config),
         Arc::new(SystemClock),
     ));

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use std::io::BufRead;
 use std::process::ExitCode;
 use xueliang_core::{Config, NewAuditEntry, NewUser, Role, UserPatch};
-use xueliang_store::{AccessStore, StoreError};
+use xueliang_store::StoreError;
 
 #[derive(Subcommand)]
 pub enum UserCommand {

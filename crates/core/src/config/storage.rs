@@ -9,7 +9,9 @@ use std::path::PathBuf;
 pub struct StorageConfig {
     /// Directory for the embedded database and other state.
     pub data_dir: PathBuf,
-    /// Database URL; default `sqlite://<data_dir>/xueliang.db`.
+    /// Database URL: `sqlite://<file>` (default `sqlite://<data_dir>/xueliang.db`)
+    /// or `postgres://user@host:port/database` (the password in the URL, or in
+    /// the environment as `PGPASSWORD`).
     pub url: Option<String>,
     /// Days events, their snapshots and alerts, and line crossings are kept.
     pub retention_days: u32,
@@ -44,6 +46,16 @@ impl StorageConfig {
         ] {
             if v == 0 {
                 return Err(format!("field `{name}`: must be at least 1 day"));
+            }
+        }
+        if let Some(url) = &self.url {
+            let known = ["sqlite://", "sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|k| url.starts_with(k)) {
+                let scheme = url.split_once(':').map_or(url.as_str(), |(s, _)| s);
+                return Err(format!(
+                    "field `url`: expected sqlite://<file> or postgres://<user>@<host>/<database>, \
+                     got a URL starting \"{scheme}\""
+                ));
             }
         }
         if let Some(gb) = self.max_disk_gb {

@@ -23,10 +23,17 @@ fn storage_retention_defaults_and_checks() {
     .unwrap();
     assert_eq!(c.storage.max_disk_bytes(), Some(2_500_000_000));
     assert_eq!(c.storage.retention_days, 30);
+    let c = Config::parse(&format!(
+        "[storage]\nurl = \"postgres://xl@db:5432/xueliang\"\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(c.storage.database_url(), "postgres://xl@db:5432/xueliang");
     for (bad, field) in [
         ("retention_days = 0", "retention_days"),
         ("max_disk_gb = -1.0", "max_disk_gb"),
         ("health_retention_days = 0", "health_retention_days"),
+        ("url = \"mysql://db/xl\"", "url"),
+        ("url = \"postgress://db/xl\"", "url"),
     ] {
         let e = Config::parse(&format!("[storage]\n{bad}\n{MINIMAL}")).unwrap_err();
         assert!(e.starts_with("[storage]") && e.contains(field), "{e}");
