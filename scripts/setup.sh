@@ -70,6 +70,43 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null || { log "mosquitto did not start on 127.0.0.1:1883"; exit 1; }
 fi
 
+# PostgreSQL: the store's second backend. Its tests (and the API's and the
+# alert dispatcher's, run again on it) use the role xueliang_test on the
+# local server, which may make databases; sqlite3 and psql read the files
+# and tables the way someone with the database would.
+pg_missing=()
+command -v sqlite3 >/dev/null || pg_missing+=(sqlite3)
+command -v psql >/dev/null || pg_missing+=(postgresql-client)
+command -v pg_ctlcluster >/dev/null || pg_missing+=(postgresql)
+if [ ${#pg_missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${pg_missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pg_missing[@]}" >/dev/null
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  log "starting PostgreSQL on 127.0.0.1:5432"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+  [ -n "$cluster" ] || { log "no PostgreSQL cluster (pg_lsclusters shows none)"; exit 1; }
+  # shellcheck disable=SC2086
+  $SUDO pg_ctlcluster $cluster start
+  for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
+  pg_isready -q -h 127.0.0.1 -p 5432 || { log "PostgreSQL did not start on 127.0.0.1:5432"; exit 1; }
+fi
+if ! PGPASSWORD=xueliang_test psql -h 127.0.0.1 -U xueliang_test -d postgres -Atc "SELECT 1" >/dev/null 2>&1; then
+  log "making the PostgreSQL role xueliang_test (may make databases) for the tests"
+  sql="DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'xueliang_test') THEN
+         CREATE ROLE xueliang_test LOGIN CREATEDB PASSWORD 'xueliang_test'; END IF; END \$\$;"
+  # As the server's superuser over its socket (peer authentication on a
+  # fresh Debian machine), else over TCP as postgres (trust here).
+  if id postgres >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- psql -q -d postgres -c "$sql"
+  else
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "$sql"
+  fi
+fi
+
 # The dashboard's browser test: headless Chromium from Debian (never a
 # downloaded browser) driven by playwright-core from npm.
 browser_missing=()

@@ -10,3 +10,7 @@ scripts/setup.sh
 # dependencies twice (80 s of a cold build on 2 cores).
 cargo build --release --workspace --bins --tests
 cargo test --release --workspace "$@"
+# The store's own tests run on both backends; the API's and the alert
+# dispatcher's, which use every store operation through the service's
+# seams, run once more on PostgreSQL.
+XUELIANG_TEST_BACKEND=postgres cargo test --release -p xueliang-api -p xueliang-alerts "$@"

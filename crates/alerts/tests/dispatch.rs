@@ -17,7 +17,8 @@ use std::time::Duration;
 use xueliang_alerts::sign::{dingtalk_sign, hmac_sha256, verify_ack};
 use xueliang_alerts::{AlertSetup, Dispatcher};
 use xueliang_core::{Clock, Config, EventKind, ManualClock, NewEvent};
-use xueliang_store::{AlertStore, EventStore, SqliteStore};
+use xueliang_store::testing::TestStore;
+use xueliang_store::Store;
 
 #[derive(Clone, Debug)]
 struct Received {
@@ -155,12 +156,12 @@ officer = "wang"
 }
 
 struct Rig {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
-    dispatcher: Arc<Dispatcher<SqliteStore>>,
+    dispatcher: Arc<Dispatcher<dyn Store>>,
     setup: AlertSetup,
     cameras: Vec<xueliang_core::CameraConfig>,
-    _dir: tempfile::TempDir,
+    _store: TestStore,
 }
 
 impl Rig {
@@ -187,10 +188,8 @@ async fn rig(alerts: &str) -> Result<Rig> {
     let text = format!("{}\n{alerts}\n{CAMERAS}", organisation());
     let config = Config::parse(&text).map_err(anyhow::Error::msg)?;
     let setup = AlertSetup::from_config(&config)?;
-    let dir = tempfile::tempdir()?;
-    let store = Arc::new(
-        SqliteStore::open(&format!("sqlite://{}", dir.path().join("x.db").display())).await?,
-    );
+    let test_store = TestStore::from_env().await;
+    let store = test_store.store.clone();
     let clock = Arc::new(ManualClock::new(t0()));
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
@@ -204,7 +203,7 @@ async fn rig(alerts: &str) -> Result<Rig> {
         dispatcher,
         setup,
         cameras: config.cameras,
-        _dir: dir,
+        _store: test_store,
     })
 }
 

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use xueliang_api::FixedCameras;
 use xueliang_core::{Config, EventKind, NewEvent, Role};
-use xueliang_store::{AccessStore, EventStore, SqliteStore};
+use xueliang_store::testing::TestStore;
+use xueliang_store::Store;
 
 const CONFIG: &str = r#"
 [[cameras]]
@@ -32,8 +33,8 @@ grid = "西村二网格"
 
 struct Centre {
     base: String,
-    store: Arc<SqliteStore>,
-    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    _dir: TestStore,
 }
 
 async fn centre() -> Centre {
@@ -52,12 +53,12 @@ use crate::common::PASSWORD;
 
 impl Centre {
     async fn user(&self, name: &str, role: Role, villages: &[&str]) -> i64 {
-        crate::common::user(&self.store, name, role, villages).await
+        crate::common::user(&*self.store, name, role, villages).await
     }
 
     /// A user and an API token for them.
     async fn token(&self, name: &str, role: Role, villages: &[&str]) -> String {
-        crate::common::user_token(&self.store, name, role, villages).await
+        crate::common::user_token(&*self.store, name, role, villages).await
     }
 
     async fn call(
@@ -205,27 +206,25 @@ async fn login_sets_a_session_cookie_and_logout_ends_it() {
 }
 
 async fn sqlx_hashes(c: &Centre) -> Vec<String> {
-    // Read the file the way an attacker with the database would.
-    let db = c._dir.path().join("e.db");
-    let out = std::process::Command::new("sqlite3")
-        .arg(&db)
-        .arg("SELECT token_hash FROM tokens")
-        .output();
+    // Read the database the way an attacker with it would: with its own
+    // shell (sqlite3 on the file, psql on the server).
+    let sql = "SELECT token_hash FROM tokens";
+    let url = &c._dir.url;
+    let out = match url.strip_prefix("sqlite://") {
+        Some(file) => std::process::Command::new("sqlite3")
+            .args([file, sql])
+            .output(),
+        None => std::process::Command::new("psql")
+            .args([url.as_str(), "-Atc", sql])
+            .output(),
+    };
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .lines()
             .map(str::to_owned)
             .collect(),
-        // No sqlite3 shell: ask the store instead (hashes are not exposed,
-        // so fall back to checking every listed token has no secret field).
-        _ => {
-            let tokens = c.store.list_tokens(None).await.unwrap();
-            tokens
-                .iter()
-                .map(|t| serde_json::to_string(t).unwrap())
-                .chain([xueliang_api::auth::token_hash("")])
-                .collect()
-        }
+        Ok(o) => panic!("{sql}: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => panic!("the database's shell (sqlite3 or psql) is needed: {e}"),
     }
 }
 

@@ -13,7 +13,8 @@ use std::time::{Duration as StdDuration, Instant};
 use xueliang_api::limiter::LoginPolicy;
 use xueliang_api::{AppState, FixedCameras};
 use xueliang_core::{Config, EventKind, ManualClock, Role, TrustedProxies};
-use xueliang_store::{AccessStore, EventStore, SqliteStore};
+use xueliang_store::testing::TestStore;
+use xueliang_store::Store;
 
 const CONFIG: &str = r#"
 [organisation]
@@ -84,10 +85,10 @@ const ACK_KEY: &str = "test-ack-key-0123456789";
 
 struct Centre {
     base: String,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     config: Config,
     state: AppState,
-    _dir: tempfile::TempDir,
+    _dir: TestStore,
 }
 
 /// Short delays so that waiting is quick.
@@ -224,7 +225,7 @@ async fn a_correct_password_after_failures_still_works_after_growing_delays() {
 
 impl Centre {
     async fn user_named(&self, name: &str) -> i64 {
-        crate::common::user(&self.store, name, Role::Operator, &[]).await
+        crate::common::user(&*self.store, name, Role::Operator, &[]).await
     }
 }
 
@@ -312,7 +313,7 @@ async fn the_address_limit_counts_the_client_behind_a_trusted_proxy_only() {
 async fn a_session_cannot_make_a_token_that_outlives_it_without_the_password() {
     let c = centre().await;
     c.user_named("duty").await;
-    crate::common::user(&c.store, "chief", Role::Admin, &[]).await;
+    crate::common::user(&*c.store, "chief", Role::Admin, &[]).await;
     let session = c.session("duty").await;
     let make = |body: Value| c.call(Some(&session), "POST", "/api/v1/tokens", Some(body));
     let (status, v) = make(json!({"name": "script"})).await;
@@ -347,8 +348,8 @@ async fn a_session_cannot_make_a_token_that_outlives_it_without_the_password() {
 #[tokio::test]
 async fn a_password_change_revokes_the_users_api_tokens() {
     let c = centre().await;
-    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
-    let api = crate::common::user_token(&c.store, "county", Role::Viewer, &[]).await;
+    let admin = crate::common::user_token(&*c.store, "chief", Role::Admin, &[]).await;
+    let api = crate::common::user_token(&*c.store, "county", Role::Viewer, &[]).await;
     assert_eq!(
         c.call(Some(&api), "GET", "/api/v1/auth/me", None).await.0,
         200
@@ -379,8 +380,8 @@ async fn a_password_change_revokes_the_users_api_tokens() {
 #[tokio::test]
 async fn the_organisation_shows_a_village_user_only_their_villages() {
     let c = centre().await;
-    let east = crate::common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
-    let all = crate::common::user_token(&c.store, "centre", Role::Operator, &[]).await;
+    let east = crate::common::user_token(&*c.store, "east", Role::Operator, &["东村"]).await;
+    let all = crate::common::user_token(&*c.store, "centre", Role::Operator, &[]).await;
     let (status, org) = c
         .call(Some(&east), "GET", "/api/v1/organisation", None)
         .await;
@@ -407,7 +408,7 @@ async fn the_organisation_shows_a_village_user_only_their_villages() {
 #[tokio::test]
 async fn report_ranges_and_bucket_counts_are_bounded() {
     let c = centre().await;
-    let t = crate::common::user_token(&c.store, "centre", Role::Viewer, &[]).await;
+    let t = crate::common::user_token(&*c.store, "centre", Role::Viewer, &[]).await;
     for (path, name) in [
         (
             "/api/v1/reports/availability?from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
@@ -443,7 +444,6 @@ async fn open_alert(c: &Centre) -> i64 {
         Arc::new(ManualClock::new(Utc::now())),
     ));
     dispatcher.tick().await.unwrap();
-    use xueliang_store::AlertStore;
     c.store.alert_of_event(event).await.unwrap().unwrap().id
 }
 
@@ -458,7 +458,7 @@ fn ack_link(c: &Centre, alert: i64, officer: &str, expires: i64) -> String {
 #[tokio::test]
 async fn the_ack_link_shows_the_alert_and_only_its_post_acknowledges() {
     let c = centre().await;
-    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let admin = crate::common::user_token(&*c.store, "chief", Role::Admin, &[]).await;
     let alert = open_alert(&c).await;
     let status_of = || async {
         let (_, a) = c
@@ -509,7 +509,7 @@ async fn the_ack_link_shows_the_alert_and_only_its_post_acknowledges() {
 #[tokio::test]
 async fn an_expired_or_altered_ack_link_does_nothing() {
     let c = centre().await;
-    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let admin = crate::common::user_token(&*c.store, "chief", Role::Admin, &[]).await;
     let alert = open_alert(&c).await;
     let http = reqwest::Client::new();
     let expired = ack_link(
@@ -622,7 +622,7 @@ fn event_id(e: &SseEvent) -> i64 {
 #[tokio::test]
 async fn the_live_feed_ends_when_its_token_or_user_changes() {
     let c = centre().await;
-    let admin = crate::common::user_token(&c.store, "chief", Role::Admin, &[]).await;
+    let admin = crate::common::user_token(&*c.store, "chief", Role::Admin, &[]).await;
     // Logged out.
     c.user_named("duty").await;
     let session = c.session("duty").await;
@@ -638,7 +638,7 @@ async fn the_live_feed_ends_when_its_token_or_user_changes() {
     feed.assert_closed("token_revoked").await;
 
     // Villages changed by an admin.
-    let east = crate::common::user(&c.store, "east", Role::Operator, &["东村"]).await;
+    let east = crate::common::user(&*c.store, "east", Role::Operator, &["东村"]).await;
     let session = c.session("east").await;
     let mut feed = Sse::open(&c, &session, None).await;
     let patch = json!({"villages": ["东村", "西村"]});
@@ -665,7 +665,7 @@ async fn the_live_feed_ends_when_its_token_or_user_changes() {
 #[tokio::test]
 async fn the_live_feed_notices_a_revocation_made_outside_the_api() {
     let c = centre_with(|s| s.with_live_recheck(StdDuration::from_millis(200))).await;
-    let token = crate::common::user_token(&c.store, "county", Role::Viewer, &[]).await;
+    let token = crate::common::user_token(&*c.store, "county", Role::Viewer, &[]).await;
     let mut feed = Sse::open(&c, &token, None).await;
     // As `xueliang` on the command line would: straight into the database.
     let tokens = c.store.list_tokens(None).await.unwrap();
@@ -681,7 +681,7 @@ async fn the_live_feed_notices_a_revocation_made_outside_the_api() {
 #[tokio::test]
 async fn last_event_id_resumes_the_feed_without_missing_changes() {
     let c = centre().await;
-    let east = crate::common::user_token(&c.store, "east", Role::Operator, &["东村"]).await;
+    let east = crate::common::user_token(&*c.store, "east", Role::Operator, &["东村"]).await;
     let mut feed = Sse::open(&c, &east, None).await;
     let first = c.event("east-gate", "东村", 1).await;
     let seen = feed.next().await.unwrap();

@@ -11,16 +11,17 @@ use xueliang_core::{
     CameraHealth, CameraState, CameraStats, Config, EventKind, HealthReason, HwAccel, NewEvent,
     Role,
 };
-use xueliang_store::{EventStore, SqliteStore, StoreError};
+use xueliang_store::testing::TestStore;
+use xueliang_store::{Store, StoreError};
 
 struct Server {
     base: String,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     health: watch::Sender<CameraHealth>,
     cameras: Arc<TestCameras>,
     /// An admin's API token.
     token: String,
-    _dir: tempfile::TempDir,
+    _dir: TestStore,
 }
 
 impl Server {
@@ -82,7 +83,7 @@ village = "东村"
         detector: std::sync::Mutex::new(Readiness::Ready),
     });
     let base = crate::common::serve(&store, cameras.clone()).await;
-    let token = crate::common::user_token(&store, "admin", Role::Admin, &[]).await;
+    let token = crate::common::user_token(&*store, "admin", Role::Admin, &[]).await;
     Server {
         base,
         store,

@@ -14,7 +14,7 @@ const CSP: &str =
 
 struct Server {
     base: String,
-    _dir: tempfile::TempDir,
+    _dir: xueliang_store::testing::TestStore,
 }
 
 async fn server() -> Server {

@@ -78,7 +78,7 @@ async fn process_metrics_move_with_their_stages() {
         .apply(0, EventUpdate::Started { key: 1, event })
         .await;
     // A login with a wrong password.
-    crate::common::user(&store, "li", xueliang_core::Role::Viewer, &[]).await;
+    crate::common::user(&*store, "li", xueliang_core::Role::Viewer, &[]).await;
     let refused = reqwest::Client::new()
         .post(format!("{api_base}/api/v1/auth/login"))
         .json(&serde_json::json!({"username": "li", "password": "wrong-password-123"}))

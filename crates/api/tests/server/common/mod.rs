@@ -8,17 +8,19 @@ use serde_json::Value;
 use std::sync::Arc;
 use xueliang_api::{AppState, CameraControl};
 use xueliang_core::{BoxRecord, EventKind, NewEvent, NewUser, Role, TokenKind};
-use xueliang_store::{AccessStore, NewToken, SqliteStore};
+use xueliang_store::testing::TestStore;
+use xueliang_store::{NewToken, Store};
 
-/// A SQLite store in a fresh temporary directory (kept while the directory is).
-pub async fn store() -> (Arc<SqliteStore>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("e.db").display());
-    (Arc::new(SqliteStore::open(&url).await.unwrap()), dir)
+/// A fresh store on the backend `XUELIANG_TEST_BACKEND` names (SQLite in a
+/// temporary directory, or a new PostgreSQL database), kept while the
+/// [`TestStore`] is.
+pub async fn store() -> (Arc<dyn Store>, TestStore) {
+    let t = TestStore::from_env().await;
+    (t.store.clone(), t)
 }
 
 /// Serves the app over `store` and `cameras` on a free port; the base URL.
-pub async fn serve(store: &Arc<SqliteStore>, cameras: Arc<dyn CameraControl>) -> String {
+pub async fn serve(store: &Arc<dyn Store>, cameras: Arc<dyn CameraControl>) -> String {
     serve_state(AppState::new(store.clone(), store.clone(), cameras, None)).await
 }
 
@@ -50,7 +52,7 @@ pub fn online_cameras(config: &xueliang_core::Config) -> Vec<xueliang_api::Camer
 pub const PASSWORD: &str = "a-long-password-1";
 
 /// Makes a user (password [`PASSWORD`]) directly in the store; its id.
-pub async fn user(store: &SqliteStore, name: &str, role: Role, villages: &[&str]) -> i64 {
+pub async fn user(store: &dyn Store, name: &str, role: Role, villages: &[&str]) -> i64 {
     store
         .create_user(NewUser {
             username: name.into(),
@@ -64,7 +66,7 @@ pub async fn user(store: &SqliteStore, name: &str, role: Role, villages: &[&str]
 }
 
 /// Makes a user and an API token for them; the token.
-pub async fn user_token(store: &SqliteStore, name: &str, role: Role, villages: &[&str]) -> String {
+pub async fn user_token(store: &dyn Store, name: &str, role: Role, villages: &[&str]) -> String {
     let user_id = user(store, name, role, villages).await;
     let (token, token_hash) = xueliang_api::auth::new_token();
     store
