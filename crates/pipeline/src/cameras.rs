@@ -411,6 +411,15 @@ impl CameraRegistry {
 }
 
 impl CameraControl for CameraRegistry {
+    fn detector_readiness(&self) -> xueliang_api::Readiness {
+        match self.parts.pipeline.stopped_threads() {
+            0 => xueliang_api::Readiness::Ready,
+            n => xueliang_api::Readiness::NotReady(format!(
+                "{n} pipeline thread(s) stopped; see the log"
+            )),
+        }
+    }
+
     fn list(&self) -> Vec<CameraView> {
         self.lock().iter().map(|e| e.view.clone()).collect()
     }

@@ -147,6 +147,15 @@ impl Pipeline {
 
     /// Waits for the threads to drain after every ingest worker has stopped.
     /// Open events are ended and written before this returns.
+    /// Pipeline threads (decode, inference, analytics) that have ended
+    /// while the service runs: a panic (logged) took them.
+    pub fn stopped_threads(&self) -> usize {
+        lock(&self.threads)
+            .iter()
+            .filter(|t| t.is_finished())
+            .count()
+    }
+
     pub fn finish(&self) {
         drop(lock(&self.shards).take());
         if let Some(pool) = lock(&self.decode).take() {

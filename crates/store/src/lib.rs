@@ -9,6 +9,7 @@ pub mod access;
 pub mod alerts;
 pub mod cameras;
 mod cameras_sql;
+pub mod copy;
 mod error;
 mod postgres;
 mod postgres_access;

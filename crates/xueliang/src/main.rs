@@ -2,6 +2,7 @@
 //! lives in its own crate.
 
 mod camera_cmd;
+mod migrate;
 mod offline;
 mod serve;
 mod users;
@@ -50,6 +51,18 @@ enum Command {
         #[command(subcommand)]
         command: camera_cmd::CameraCommand,
     },
+    /// Copy a site's SQLite database into an empty PostgreSQL database
+    /// (events, pictures, clips, users, tokens, audit, alerts, cameras).
+    /// Stop the service first.
+    Migrate {
+        /// The SQLite database: `sqlite://<file>`.
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database: `postgres://<user>@<host>/<database>`
+        /// (the password in the URL or in `PGPASSWORD`).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +71,7 @@ fn main() -> ExitCode {
         Command::Serve { config, .. } | Command::CheckConfig { config } => config,
         Command::User { command } => command.config_path(),
         Command::Camera { command } => command.config_path(),
+        Command::Migrate { from, to } => return migrate::run(from, to),
     }
     .to_owned();
     let config = match Config::load(&path) {
@@ -72,6 +86,7 @@ fn main() -> ExitCode {
         Command::Serve { log_format, .. } => serve::run(config, &path, log_format),
         Command::User { command } => users::run(command, &config),
         Command::Camera { command } => camera_cmd::run(command, &config),
+        Command::Migrate { .. } => unreachable!("handled before the config is read"),
     }
 }
 

@@ -28,5 +28,6 @@ macro_rules! on_both_backends {
 mod cameras;
 mod concurrency;
 mod conformance;
+mod copy;
 mod full_disk;
 mod retention;
