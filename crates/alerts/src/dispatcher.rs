@@ -6,13 +6,17 @@
 //! Each attempt runs as its own task, at most `concurrency` per channel, so a
 //! receiver that hangs until the channel's timeout holds up only its own
 //! channel's sends, never routing, escalation or the other channels.
+//!
+//! Nodes sharing a database each run a dispatcher; only the one whose store
+//! says it leads ([`AlertStore::leadership`]) does anything, so a delivery is
+//! sent by one node, under one rate limit (design/alerts.md, "Several nodes").
 
 use crate::channel::{self, Channel};
 use crate::config::{AlertSetup, Route};
 use crate::message::{self, MessageInput, OfficerInfo};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +24,8 @@ use tracing::{debug, error, info, warn};
 use xueliang_core::telemetry::{telemetry, DeliveryOutcome};
 use xueliang_core::{CameraConfig, Clock, Event};
 use xueliang_store::alerts::{
-    AlertPlan, AttemptOutcome, AttemptRecord, Busy, Delivery, PlannedDelivery, RouteOutcome,
+    AlertPlan, AttemptOutcome, AttemptRecord, Busy, Delivery, Leadership, PlannedDelivery,
+    RouteOutcome,
 };
 use xueliang_store::{AlertStore, EventStore, StoreError};
 
@@ -162,6 +167,8 @@ pub struct Dispatcher<S: ?Sized> {
     buckets: Mutex<HashMap<String, Bucket>>,
     in_flight: Arc<Mutex<InFlight>>,
     clock: Arc<dyn Clock>,
+    /// From the store at the first round (it may start an election).
+    leadership: OnceLock<Leadership>,
 }
 
 impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
@@ -207,7 +214,15 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
             buckets: Mutex::new(buckets),
             in_flight: Default::default(),
             clock,
+            leadership: OnceLock::new(),
         }
+    }
+
+    /// Whether this node's dispatcher leads (see the store's election).
+    fn leadership(&self) -> Leadership {
+        self.leadership
+            .get_or_init(|| self.store.leadership())
+            .clone()
     }
 
     /// Adds or replaces a camera (started, added or changed at run time). A
@@ -221,12 +236,14 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
     }
 
     /// Runs until `shutdown`: a round whenever the outbox signals, something
-    /// falls due, a send finishes (its channel may start another), or a
-    /// second passes. Sends run on their own; at shutdown they get
-    /// [`SHUTDOWN_GRACE`] to finish. Never returns an error: store failures
-    /// are logged and retried.
+    /// falls due, a send finishes (its channel may start another), this
+    /// node starts leading, or a second passes; a node that does not lead
+    /// does nothing in its rounds. Sends run on their own; at shutdown they
+    /// get [`SHUTDOWN_GRACE`] to finish. Never returns an error: store
+    /// failures are logged and retried.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let signal = self.store.outbox_signal();
+        let mut leadership = self.leadership();
         info!(
             routes = self.setup.alerts.routes.len(),
             channels = self.channels.len(),
@@ -242,7 +259,12 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
                         if report != TickReport::default() {
                             debug!(?report, "alert round");
                         }
-                        self.until_next_due().await
+                        if leadership.leads_now() {
+                            self.until_next_due().await
+                        } else {
+                            // Another node sends what is due: wait to lead.
+                            IDLE_POLL
+                        }
                     }
                     Err(e) => {
                         warn!(error = %e, "alert dispatcher: store error; retrying");
@@ -258,6 +280,7 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
                 _ = shutdown.cancelled() => break,
                 Some(done) = sends.join_next() => log_unrecorded(done),
                 _ = signal.notified() => {}
+                _ = leadership.changed() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -303,8 +326,12 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
 
     /// One round: route waiting outbox rows, escalate what is due, start
     /// sending what is due into `sends` (without waiting for the sends).
+    /// Nothing unless this node leads.
     async fn step(self: &Arc<Self>, sends: &mut Sends) -> Result<TickReport, StoreError> {
         let mut report = TickReport::default();
+        if !self.leadership().leads().await {
+            return Ok(report);
+        }
         loop {
             let ids = self.store.waiting_outbox(BATCH).await?;
             for &id in &ids {
@@ -430,13 +457,18 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
 
     /// Starts an attempt, in its own task, for each due delivery that is not
     /// in flight, up to `concurrency` per channel; postpones those over their
-    /// channel's rate limit.
+    /// channel's rate limit. Starts none once this node no longer leads
+    /// (sends already started finish).
     async fn start_due(
         self: &Arc<Self>,
         sends: &mut Sends,
         report: &mut TickReport,
     ) -> Result<(), StoreError> {
+        let leadership = self.leadership();
         loop {
+            if !leadership.leads_now() {
+                return Ok(());
+            }
             let now = self.clock.now();
             let due = self.store.due_deliveries(now, BATCH, &self.busy()).await?;
             let n = due.len();

@@ -990,3 +990,119 @@ async fn shutdown_lets_quick_sends_finish_and_leaves_the_rest_due() -> Result<()
     assert_eq!(due.iter().map(|x| x.id).collect::<Vec<_>>(), [d.id]);
     Ok(())
 }
+
+/// Several nodes on one PostgreSQL database (whatever
+/// `XUELIANG_TEST_BACKEND` says): each runs a dispatcher, as `serve` does;
+/// every delivery reaches the receiver once, and when the leading node goes,
+/// the other sends what comes next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_nodes_send_each_delivery_once_and_one_takes_over() -> Result<()> {
+    use tokio_util::sync::CancellationToken;
+    use xueliang_store::testing::TestDatabase;
+    use xueliang_store::{AlertStore, EventStore, PgStore};
+
+    let rx = Receiver::start(0).await?;
+    let alerts = format!(
+        "[alerts]\n[[alerts.routes]]\nkinds = [\"*\"]\nflood_window_min = 0\n{}",
+        webhook_channels(&rx.url("hook"), &rx.url("leader"))
+    );
+    let config = Config::parse(&format!("{}\n{alerts}\n{CAMERAS}", organisation()))
+        .map_err(anyhow::Error::msg)?;
+    let setup = AlertSetup::from_config(&config)?;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let db = TestDatabase::create().await;
+    let start = |store: Arc<PgStore>| {
+        let dispatcher = Arc::new(Dispatcher::new(
+            store,
+            setup.clone(),
+            &config.cameras,
+            clock.clone(),
+        ));
+        let stop = CancellationToken::new();
+        (stop.clone(), tokio::spawn(dispatcher.run(stop)))
+    };
+    let a = Arc::new(PgStore::open(&db.url).await?);
+    let b = Arc::new(PgStore::open(&db.url).await?);
+    let nodes = [(a.clone(), start(a.clone())), (b.clone(), start(b.clone()))];
+
+    // Events on both nodes; each one's alert goes to `hook` once.
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let (store, _) = &nodes[i % 2];
+        ids.push(
+            store
+                .insert_event(event("school-gate", EventKind::CameraOffline))
+                .await?,
+        );
+    }
+    eventually(Duration::from_secs(10), "every event sent", || async {
+        Ok(ids.iter().all(|&id| rx.got_event(id) > 0))
+    })
+    .await?;
+    // Time for a second node's copy to arrive, were there one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let once = |ids: &[i64]| {
+        let got = rx.got();
+        let mut keys: Vec<&str> = got
+            .iter()
+            .map(|g| g.headers["idempotency-key"].as_str())
+            .collect();
+        keys.sort();
+        let all = keys.len();
+        keys.dedup();
+        let per_event: Vec<usize> = ids.iter().map(|&id| rx.got_event(id)).collect();
+        (all, keys.len(), per_event)
+    };
+    assert_eq!(once(&ids), (10, 10, vec![1; 10]));
+
+    // One node leads.
+    let leads: Vec<bool> = nodes
+        .iter()
+        .map(|(s, _)| s.leadership().leads_now())
+        .collect();
+    assert!(
+        leads == [true, false] || leads == [false, true],
+        "{leads:?}"
+    );
+    let [first, second] = nodes;
+    let ((leader, (stop, task)), (survivor, _running)) = if leads[0] {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    // The leader's node stops: its dispatcher, then its store.
+    stop.cancel();
+    task.await?;
+    leader.close().await;
+    drop(leader);
+    drop((a, b));
+
+    let gone = std::time::Instant::now();
+    let more: Vec<i64> = {
+        let mut more = Vec::new();
+        for _ in 0..4 {
+            more.push(
+                survivor
+                    .insert_event(event("school-gate", EventKind::VideoBlocked))
+                    .await?,
+            );
+        }
+        more
+    };
+    eventually(
+        Duration::from_secs(15),
+        "the other node sends what comes next",
+        || async { Ok(more.iter().all(|&id| rx.got_event(id) > 0)) },
+    )
+    .await?;
+    assert!(survivor.leadership().leads_now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all: Vec<i64> = ids.iter().chain(&more).copied().collect();
+    assert_eq!(
+        once(&all),
+        (14, 14, vec![1; 14]),
+        "after {:?}",
+        gone.elapsed()
+    );
+    Ok(())
+}

@@ -412,6 +412,22 @@ impl ChangeKind {
     }
 }
 
+/// The text of [`ChangeKind::as_str`] (other nodes' changes arrive as text).
+impl FromStr for ChangeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "started" => Ok(ChangeKind::Started),
+            "improved" => Ok(ChangeKind::Improved),
+            "ended" => Ok(ChangeKind::Ended),
+            "updated" => Ok(ChangeKind::Updated),
+            other => Err(format!(
+                "unknown event change `{other}` (known: started, improved, ended, updated)"
+            )),
+        }
+    }
+}
+
 impl EventUpdate {
     /// Ends an event that has no score, boxes or track of its own (health events).
     pub fn end(key: u64, ended_at: DateTime<Utc>) -> Self {
@@ -493,4 +509,22 @@ pub struct EventQuery {
     /// Only events with an id below this (the cursor of the previous page).
     pub before_id: Option<i64>,
     pub limit: u32,
+}
+
+#[cfg(test)]
+mod change_kind_tests {
+    use super::ChangeKind;
+
+    #[test]
+    fn change_kinds_read_back_their_text() {
+        for k in [
+            ChangeKind::Started,
+            ChangeKind::Improved,
+            ChangeKind::Ended,
+            ChangeKind::Updated,
+        ] {
+            assert_eq!(k.as_str().parse::<ChangeKind>(), Ok(k));
+        }
+        assert!("closed".parse::<ChangeKind>().is_err());
+    }
 }

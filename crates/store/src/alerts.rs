@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::sync::Arc;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use utoipa::ToSchema;
 
 /// Who a delivery is for: the on-duty officer and the route's channels
@@ -220,8 +220,57 @@ pub struct OutboxDepth {
     pub deliveries: u64,
 }
 
+/// Whether this node's alert dispatcher is the one that routes, escalates
+/// and sends ([`AlertStore::leadership`]). Nodes sharing a database each run
+/// a dispatcher; one leads at a time, the others stand by.
+#[derive(Clone, Debug)]
+pub struct Leadership(watch::Receiver<Option<bool>>);
+
+impl Leadership {
+    /// Always leads: the only node (SQLite).
+    pub fn always() -> Leadership {
+        Leadership(watch::channel(Some(true)).1)
+    }
+
+    /// Follows an election: `None` until its first answer, then whether
+    /// this node leads.
+    pub fn follow(state: watch::Receiver<Option<bool>>) -> Leadership {
+        Leadership(state)
+    }
+
+    /// Whether this node leads now; right after start, waits for the
+    /// election's first answer (one round trip to the database).
+    pub async fn leads(&mut self) -> bool {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(state) => state.unwrap_or(false),
+            // The election stopped (its store closed): no longer leads.
+            Err(_) => false,
+        }
+    }
+
+    /// Whether this node leads now, without waiting (`false` before the
+    /// election's first answer).
+    pub fn leads_now(&self) -> bool {
+        self.0.borrow().unwrap_or(false)
+    }
+
+    /// Returns when leadership may have changed; never if it cannot change.
+    pub async fn changed(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Where alerts live. Every method is one short transaction.
 pub trait AlertStore: Send + Sync {
+    /// Whether this node's dispatcher leads (design/alerts.md, "Several
+    /// nodes"). A store only one node uses (SQLite) always leads; on
+    /// PostgreSQL the nodes elect one with a session advisory lock.
+    fn leadership(&self) -> Leadership {
+        Leadership::always()
+    }
+
     /// Notified after every event insert (a new outbox row), so the dispatcher
     /// need not poll fast.
     fn outbox_signal(&self) -> Arc<Notify>;

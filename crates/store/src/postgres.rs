@@ -4,6 +4,13 @@
 //! the way SQLite's single writer does, so a read-modify-write is a
 //! `SELECT ... FOR UPDATE` inside its transaction where SQLite's is an
 //! immediate transaction.
+//!
+//! Several nodes may share the database. Each event change is told to the
+//! others with `NOTIFY` in the write's own transaction ([`feed`]), and one
+//! node's alert dispatcher leads at a time ([`leader`]).
+
+mod feed;
+mod leader;
 
 use crate::rows::{
     availability_from_row, availability_sql, boxes_json, count_crossings, crossing_count_from_row,
@@ -15,10 +22,12 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use xueliang_core::{
     AvailabilityGroup, AvailabilityRow, BoxRecord, Bucket, ChangeKind, Crossing, CrossingCount,
     Event, EventChange, EventQuery, EventStatus, HealthSample, NewEvent, TrackPoint,
@@ -31,10 +40,48 @@ const MAX_CONNECTIONS: u32 = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    /// Notified after each event insert: its alert outbox row is waiting.
+    /// Notified after each event insert (on any node): its alert outbox row
+    /// is waiting.
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
     changes: tokio::sync::broadcast::Sender<EventChange>,
     health: Arc<StoreHealth>,
+    /// This store's name in the changes it tells the other nodes, so that
+    /// it does not hear its own twice: random, one per [`PgStore::open`].
+    origin: Arc<str>,
+    background: Arc<Background>,
+}
+
+/// The store's own tasks (the other nodes' changes, the dispatcher's
+/// election): they end with the last clone of the store, or when its pool
+/// is closed.
+#[derive(Default)]
+struct Background {
+    tasks: Mutex<Vec<AbortHandle>>,
+    /// Started by the first [`crate::AlertStore::leadership`] call: only a
+    /// node that runs a dispatcher takes part in the election.
+    leadership: OnceLock<watch::Receiver<Option<bool>>>,
+}
+
+impl Background {
+    fn keep(&self, task: AbortHandle) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
 }
 
 impl PgStore {
@@ -53,12 +100,22 @@ impl PgStore {
             .await
             .map_err(open_error)?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore {
+        let store = PgStore {
             pool,
             outbox_signal: Default::default(),
             changes: tokio::sync::broadcast::channel(crate::CHANGE_BUFFER).0,
             health: Arc::new(StoreHealth::default()),
-        })
+            origin: format!("{:016x}", rand::random::<u64>()).into(),
+            background: Default::default(),
+        };
+        store.background.keep(feed::start(&store).await);
+        Ok(store)
+    }
+
+    /// Closes the connections: the other nodes' changes stop arriving, and
+    /// the election (if this node took part) is left at once.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Whether writes succeed (shared with [`EventStore::health`]).
@@ -66,8 +123,37 @@ impl PgStore {
         self.health.clone()
     }
 
+    /// Tells this node's subscribers about a change (after its commit). The
+    /// other nodes learn it from [`PgStore::notify`] in the write's
+    /// transaction.
     pub(crate) fn announce(&self, id: i64, change: ChangeKind) {
         let _ = self.changes.send(EventChange { id, change });
+    }
+
+    /// Tells the other nodes about a change, in `tx`: PostgreSQL delivers
+    /// the notification when `tx` commits, and never if it rolls back.
+    pub(crate) async fn notify(
+        &self,
+        tx: &mut PgConnection,
+        id: i64,
+        change: ChangeKind,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(feed::CHANNEL)
+            .bind(feed::payload(&self.origin, id, change))
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether this node's dispatcher leads; starts the election on the first call.
+    pub(crate) fn leadership(&self) -> crate::alerts::Leadership {
+        let state = self.background.leadership.get_or_init(|| {
+            let (state, task) = leader::start(self.pool.clone());
+            self.background.keep(task);
+            state
+        });
+        crate::alerts::Leadership::follow(state.clone())
     }
 }
 
@@ -126,6 +212,7 @@ impl EventStore for PgStore {
                 .bind(millis(Utc::now()))
                 .execute(&mut *tx)
                 .await?;
+            self.notify(&mut tx, id, ChangeKind::Started).await?;
             tx.commit().await?;
             self.outbox_signal.notify_one();
             self.announce(id, ChangeKind::Started);
@@ -145,9 +232,11 @@ impl EventStore for PgStore {
         async move {
             let track = (!track.is_empty())
                 .then(|| serde_json::to_string(&track).expect("track serialises"));
+            // The other nodes are told in the update's own statement.
             sqlx::query(
-                "UPDATE events SET ended_at = $1, status = $2, score = GREATEST(score, $3), boxes = $4, \
-                 track = COALESCE($5, track) WHERE id = $6",
+                "WITH ended AS (UPDATE events SET ended_at = $1, status = $2, \
+                 score = GREATEST(score, $3), boxes = $4, track = COALESCE($5, track) \
+                 WHERE id = $6 RETURNING id) SELECT pg_notify($7, $8) FROM ended",
             )
             .bind(millis(ended_at))
             .bind(EventStatus::Ended.as_str())
@@ -155,6 +244,8 @@ impl EventStore for PgStore {
             .bind(boxes_json(&boxes))
             .bind(track)
             .bind(id)
+            .bind(feed::CHANNEL)
+            .bind(feed::payload(&self.origin, id, ChangeKind::Ended))
             .execute(&self.pool)
             .await?;
             self.announce(id, ChangeKind::Ended);
@@ -188,6 +279,7 @@ impl EventStore for PgStore {
                 .execute(&mut *tx)
                 .await?;
             }
+            self.notify(&mut tx, id, ChangeKind::Improved).await?;
             tx.commit().await?;
             self.announce(id, ChangeKind::Improved);
             Ok(())
@@ -299,20 +391,23 @@ impl EventStore for PgStore {
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         async move {
             let bytes = mp4.len() as i64;
+            // The other nodes are told in the insert's own statement, if it wrote.
             let written = sqlx::query(
-                "INSERT INTO clips (event_id, mp4, duration_ms, bytes) \
+                "WITH written AS (INSERT INTO clips (event_id, mp4, duration_ms, bytes) \
                  SELECT id, $1, $2, $3 FROM events WHERE id = $4 \
                  ON CONFLICT (event_id) DO UPDATE SET mp4 = excluded.mp4, \
-                 duration_ms = excluded.duration_ms, bytes = excluded.bytes",
+                 duration_ms = excluded.duration_ms, bytes = excluded.bytes RETURNING event_id) \
+                 SELECT pg_notify($5, $6) FROM written",
             )
             .bind(mp4)
             .bind((duration_s * 1000.0).round() as i64)
             .bind(bytes)
             .bind(id)
-            .execute(&self.pool)
+            .bind(feed::CHANNEL)
+            .bind(feed::payload(&self.origin, id, ChangeKind::Updated))
+            .fetch_optional(&self.pool)
             .await?
-            .rows_affected()
-                > 0;
+            .is_some();
             if written {
                 self.announce(id, ChangeKind::Updated);
             }

@@ -365,6 +365,8 @@ impl AccessStore for PgStore {
                 .fetch_one(&mut *tx)
                 .await?;
             let event = event_from_row(&row)?;
+            self.notify(&mut tx, step.event_id, ChangeKind::Updated)
+                .await?;
             tx.commit().await?;
             self.announce(step.event_id, ChangeKind::Updated);
             Ok(StepOutcome::Done(Box::new(event)))

@@ -52,6 +52,10 @@ async fn insert_deliveries(
 }
 
 impl AlertStore for PgStore {
+    fn leadership(&self) -> crate::alerts::Leadership {
+        PgStore::leadership(self)
+    }
+
     fn outbox_signal(&self) -> Arc<Notify> {
         self.outbox_signal.clone()
     }

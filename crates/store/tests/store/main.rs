@@ -30,4 +30,5 @@ mod concurrency;
 mod conformance;
 mod copy;
 mod full_disk;
+mod nodes;
 mod retention;
