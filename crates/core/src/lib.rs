@@ -35,8 +35,8 @@ pub use camera::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    CameraConfig, CameraDefaults, CameraError, ClipsConfig, Config, ConfigError, DetectionSettings,
-    ExecutionProvider, HwAccel, LiveConfig,
+    CameraConfig, CameraDefaults, CameraError, ClipsConfig, ClusterConfig, Config, ConfigError,
+    DetectionSettings, ExecutionProvider, HwAccel, LiveConfig,
 };
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};

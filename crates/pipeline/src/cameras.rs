@@ -124,27 +124,31 @@ pub struct RegistryParts {
     pub live: Arc<LiveLimits>,
     /// Event clips (`[clips]`).
     pub clips: Arc<ClipRecorder>,
+    /// Several nodes (`[cluster]`): a camera starts here only when this
+    /// node takes its lease (crates/pipeline/src/cluster_host.rs); until
+    /// then it is listed, not run.
+    pub clustered: bool,
 }
 
 pub struct CameraRegistry {
-    parts: RegistryParts,
+    pub(crate) parts: RegistryParts,
     /// Serialises changes (held across their awaits); only a change adds,
     /// removes or replaces entries.
-    changes: tokio::sync::Mutex<()>,
+    pub(crate) changes: tokio::sync::Mutex<()>,
     /// In list order. Never held across an await.
     cameras: Mutex<Vec<Entry>>,
     /// Pipeline indices are never reused.
     next_index: AtomicUsize,
 }
 
-struct Entry {
+pub(crate) struct Entry {
     /// As stored (with the password).
-    definition: serde_json::Value,
-    view: CameraView,
-    running: Option<Running>,
+    pub(crate) definition: serde_json::Value,
+    pub(crate) view: CameraView,
+    pub(crate) running: Option<Running>,
 }
 
-struct Running {
+pub(crate) struct Running {
     camera_id: String,
     index: usize,
     token: CancellationToken,
@@ -171,7 +175,7 @@ impl CameraRegistry {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
         crate::pipeline::lock(&self.cameras)
     }
 
@@ -179,7 +183,7 @@ impl CameraRegistry {
     pub async fn start_all(&self, cameras: Vec<(CameraConfig, serde_json::Value)>) {
         let _g = self.changes.lock().await;
         for (config, definition) in cameras {
-            let entry = self.start(config, definition).await;
+            let entry = self.place(config, definition).await;
             self.lock().push(entry);
         }
     }
@@ -228,9 +232,45 @@ impl CameraRegistry {
         }
     }
 
+    /// A new or changed camera's entry: started, or with several nodes
+    /// listed until this node takes its lease.
+    pub(crate) async fn place(&self, config: CameraConfig, definition: serde_json::Value) -> Entry {
+        if self.parts.clustered {
+            self.standby(config, definition)
+        } else {
+            self.start(config, definition).await
+        }
+    }
+
+    /// The entry of a camera listed here and run by whichever node holds
+    /// its lease (maybe this one, later); not watched by this node's monitor.
+    pub(crate) fn standby(&self, config: CameraConfig, definition: serde_json::Value) -> Entry {
+        let mut health = CameraHealth::new(
+            if config.enabled {
+                CameraState::Connecting
+            } else {
+                CameraState::Disabled
+            },
+            Utc::now(),
+        );
+        if config.enabled {
+            health.detail = Some("run by another node of the cluster".into());
+        }
+        self.parts.dispatcher.set_camera(&config);
+        Entry {
+            definition,
+            view: CameraView {
+                config,
+                health: watch::channel(health).1,
+                stats: Arc::new(CameraStats::default()),
+            },
+            running: None,
+        }
+    }
+
     /// Starts a camera (its worker and pipeline place if enabled) and makes
     /// its entry; every camera is watched by the health monitor.
-    async fn start(&self, config: CameraConfig, definition: serde_json::Value) -> Entry {
+    pub(crate) async fn start(&self, config: CameraConfig, definition: serde_json::Value) -> Entry {
         let stats = Arc::new(CameraStats::default());
         let initial = if config.enabled {
             CameraState::Connecting
@@ -315,7 +355,7 @@ impl CameraRegistry {
     }
 
     /// Stops a camera's worker and removes it from the pipeline and the monitor.
-    async fn stop(&self, id: &str, running: Option<Running>) {
+    pub(crate) async fn stop(&self, id: &str, running: Option<Running>) {
         if let Some(r) = running {
             r.media.close();
             r.media_detach(&self.parts.clips);
@@ -331,7 +371,10 @@ impl CameraRegistry {
             .await;
     }
 
-    fn parse(&self, definition: &serde_json::Value) -> Result<CameraConfig, CameraChangeError> {
+    pub(crate) fn parse(
+        &self,
+        definition: &serde_json::Value,
+    ) -> Result<CameraConfig, CameraChangeError> {
         parse_camera(&self.parts.defaults, &self.parts.labels, definition).map_err(invalid)
     }
 
@@ -351,7 +394,7 @@ impl CameraRegistry {
             .await
             .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
         info!(camera = %config.id, enabled = config.enabled, "camera added through the API");
-        let entry = self.start(config.clone(), definition).await;
+        let entry = self.place(config.clone(), definition).await;
         self.lock().push(entry);
         Ok(config)
     }
@@ -388,9 +431,14 @@ impl CameraRegistry {
             .await
             .map_err(|e| CameraChangeError::Internal(format!("cannot store camera: {e}")))?;
         let running = self.lock()[position].running.take();
+        let was_running = running.is_some();
         self.stop(id, running).await;
         info!(camera = %id, enabled = config.enabled, "camera changed through the API; restarted");
-        let entry = self.start(config.clone(), definition).await;
+        let entry = if was_running && config.enabled {
+            self.start(config.clone(), definition).await
+        } else {
+            self.place(config.clone(), definition).await
+        };
         self.lock()[position] = entry;
         Ok(config)
     }

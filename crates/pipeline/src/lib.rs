@@ -9,6 +9,7 @@
 
 mod cameras;
 mod clips;
+mod cluster_host;
 mod gb_channels;
 mod media;
 mod monitor;

@@ -52,6 +52,7 @@ impl CameraStore for $store {
             .bind(at)
             .fetch_one(&self.pool)
             .await?;
+            self.camera_changed(&id).await?;
             camera_from_row(&row)
         }
         .boxed()
@@ -70,6 +71,7 @@ impl CameraStore for $store {
             .bind(at)
             .execute(&self.pool)
             .await?;
+            self.camera_changed(&id).await?;
             Ok(())
         }
         .boxed()
@@ -82,12 +84,20 @@ impl CameraStore for $store {
                 .bind(&id)
                 .execute(&self.pool)
                 .await?;
+            self.camera_changed(&id).await?;
             Ok(done.rows_affected() > 0)
         }
         .boxed()
     }
 }
     };
+}
+
+impl SqliteStore {
+    /// One node: nobody else to tell.
+    async fn camera_changed(&self, _id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 camera_store!(SqliteStore);

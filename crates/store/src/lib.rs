@@ -14,6 +14,7 @@ mod error;
 mod postgres;
 mod postgres_access;
 mod postgres_alerts;
+pub mod postgres_cluster;
 mod reserve;
 pub mod retention;
 mod rows;

@@ -2,6 +2,7 @@
 //! lives in its own crate.
 
 mod camera_cmd;
+mod cluster;
 mod migrate;
 mod offline;
 mod serve;
@@ -51,6 +52,15 @@ enum Command {
         #[command(subcommand)]
         command: camera_cmd::CameraCommand,
     },
+    /// Ask a node of a cluster to hand its cameras over to the others and
+    /// stop (as SIGTERM does, from any machine that reaches the database).
+    Drain {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The node; default this config's `[cluster] node_id`.
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Copy a site's SQLite database into an empty PostgreSQL database
     /// (events, pictures, clips, users, tokens, audit, alerts, cameras).
     /// Stop the service first.
@@ -68,7 +78,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = match &cli.command {
-        Command::Serve { config, .. } | Command::CheckConfig { config } => config,
+        Command::Serve { config, .. }
+        | Command::CheckConfig { config }
+        | Command::Drain { config, .. } => config,
         Command::User { command } => command.config_path(),
         Command::Camera { command } => command.config_path(),
         Command::Migrate { from, to } => return migrate::run(from, to),
@@ -86,6 +98,7 @@ fn main() -> ExitCode {
         Command::Serve { log_format, .. } => serve::run(config, &path, log_format),
         Command::User { command } => users::run(command, &config),
         Command::Camera { command } => camera_cmd::run(command, &config),
+        Command::Drain { node, .. } => cluster::drain(&config, node),
         Command::Migrate { .. } => unreachable!("handled before the config is read"),
     }
 }

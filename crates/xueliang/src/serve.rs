@@ -225,8 +225,13 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         gb28181: gb28181.clone(),
         live: Arc::new(xueliang_pipeline::LiveLimits::new(config.live.clone())),
         clips: clips.clone(),
+        clustered: config.cluster.is_some(),
     }));
     registry.start_all(cameras).await;
+    let coordinator = match &config.cluster {
+        Some(c) => Some(crate::cluster::start(c, &store, &registry, &shutdown).await?),
+        None => None,
+    };
     if let (Some(access), Some(gb)) = (&gb28181, &config.gb28181) {
         if gb.auto_cameras {
             tokio::spawn(xueliang_pipeline::adopt_channels(
@@ -278,8 +283,15 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         api_shutdown.cancelled().await
     }));
 
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        // `xueliang drain`: the cameras are handed over.
+        _ = shutdown.cancelled() => {}
+    }
     info!("shutting down");
+    if let Some(c) = &coordinator {
+        c.drain().await;
+    }
     shutdown.cancel();
     registry.stop_all().await;
     monitor.stopped().await;

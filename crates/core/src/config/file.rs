@@ -38,6 +38,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub live: LiveConfig,
     pub clips: ClipsConfig,
+    /// `[cluster]`: several nodes on one PostgreSQL database; `None`: this
+    /// node runs every camera.
+    pub cluster: Option<super::ClusterConfig>,
     pub detection: DetectionSettings,
     pub health: HealthDefaults,
     /// `[organisation]` (villages, grids, officers, duty roster) as written;
@@ -74,6 +77,7 @@ struct RawConfig {
     live: LiveConfig,
     #[serde(default)]
     clips: ClipsConfig,
+    cluster: Option<super::ClusterConfig>,
     #[serde(default)]
     detection: toml::Table,
     #[serde(default)]
@@ -178,6 +182,13 @@ impl Config {
             .map_err(|e| format!("[ingest]: {e}"))?;
         raw.live.validate().map_err(|e| format!("[live]: {e}"))?;
         raw.clips.validate().map_err(|e| format!("[clips]: {e}"))?;
+        if let Some(cluster) = &raw.cluster {
+            cluster.validate().map_err(|e| format!("[cluster]: {e}"))?;
+            let url = raw.storage.database_url();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err("[cluster]: several nodes share a PostgreSQL database; set [storage] url = \"postgres://...\"".into());
+            }
+        }
 
         let camera_defaults = CameraDefaults {
             detection: raw.detection.clone(),
@@ -225,6 +236,7 @@ impl Config {
             ingest: raw.ingest,
             live: raw.live,
             clips: raw.clips,
+            cluster: raw.cluster,
             detection,
             health: health_defaults,
             organisation: raw.organisation,

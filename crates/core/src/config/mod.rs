@@ -18,6 +18,7 @@
 mod camera;
 mod camera_defaults;
 mod clips;
+mod cluster;
 mod decode;
 mod detection;
 mod detector;
@@ -36,6 +37,7 @@ pub use crate::camera_error::CameraError;
 pub use camera::{redact_userinfo, CameraConfig, RawCamera};
 pub use camera_defaults::CameraDefaults;
 pub use clips::ClipsConfig;
+pub use cluster::ClusterConfig;
 pub use decode::{DecodeConfig, HwAccel};
 pub use detection::DetectionSettings;
 pub use detector::{DetectorConfig, ExecutionProvider, DEFAULT_MODEL, DEFAULT_ONNXRUNTIME};

@@ -188,3 +188,27 @@ fn live_and_clips_defaults_checks_and_camera_kinds() {
     let c = Config::parse(&MINIMAL.replace("url =", "clips = [\"loitering\"]\nurl =")).unwrap();
     assert_eq!(c.cameras[0].clips, Some(vec![crate::EventKind::Loitering]));
 }
+
+#[test]
+fn cluster_needs_postgres_and_checks_its_fields() {
+    let pg = "[storage]\nurl = \"postgres://xl@db/xueliang\"\n";
+    let c = Config::parse(&format!("{pg}[cluster]\nnode_id = \"node-1\"\n{MINIMAL}")).unwrap();
+    let cluster = c.cluster.unwrap();
+    assert_eq!(cluster.node_id(), "node-1");
+    assert_eq!((cluster.max_cameras, cluster.lease_s), (0, 15.0));
+    assert!(Config::parse(MINIMAL).unwrap().cluster.is_none());
+    let e = Config::parse(&format!("[cluster]\nnode_id = \"a\"\n{MINIMAL}")).unwrap_err();
+    assert!(
+        e.starts_with("[cluster]") && e.contains("PostgreSQL"),
+        "{e}"
+    );
+    for (bad, field) in [
+        ("lease_s = 1.0", "lease_s"),
+        ("node_id = \"node 1\"", "node_id"),
+        ("node_id = \"\"", "node_id"),
+        ("nodeid = \"a\"", "nodeid"),
+    ] {
+        let e = Config::parse(&format!("{pg}[cluster]\n{bad}\n{MINIMAL}")).unwrap_err();
+        assert!(e.contains(field), "{bad}: {e}");
+    }
+}

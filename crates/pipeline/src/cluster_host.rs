@@ -1,0 +1,126 @@
+//! The camera registry as the cluster coordinator's host: cameras start
+//! here when this node takes their leases and stop when it gives them up,
+//! and a camera changed through another node's API is re-read here.
+
+use crate::cameras::CameraRegistry;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tracing::{info, warn};
+use xueliang_cluster::CameraHost;
+
+impl CameraHost for CameraRegistry {
+    fn wanted(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|e| e.view.config.enabled)
+            .map(|e| e.view.config.id.clone())
+            .collect()
+    }
+
+    fn running_here(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|e| e.running.is_some())
+            .map(|e| e.view.config.id.clone())
+            .collect()
+    }
+
+    fn start(&self, id: &str) -> BoxFuture<'_, ()> {
+        let id = id.to_owned();
+        async move {
+            let _g = self.changes.lock().await;
+            let found = self.lock().iter().position(|e| e.view.config.id == id);
+            let Some(position) = found else { return };
+            let (config, definition) = {
+                let cameras = self.lock();
+                let e = &cameras[position];
+                if e.running.is_some() || !e.view.config.enabled {
+                    return;
+                }
+                (e.view.config.clone(), e.definition.clone())
+            };
+            info!(camera = %id, "starting camera (lease taken)");
+            let entry = CameraRegistry::start(self, config, definition).await;
+            self.lock()[position] = entry;
+        }
+        .boxed()
+    }
+
+    fn stop(&self, id: &str) -> BoxFuture<'_, ()> {
+        let id = id.to_owned();
+        async move {
+            let _g = self.changes.lock().await;
+            let found = self.lock().iter().position(|e| e.view.config.id == id);
+            let Some(position) = found else { return };
+            let Some(running) = self.lock()[position].running.take() else {
+                return;
+            };
+            CameraRegistry::stop(self, &id, Some(running)).await;
+            let (config, definition) = {
+                let cameras = self.lock();
+                (
+                    cameras[position].view.config.clone(),
+                    cameras[position].definition.clone(),
+                )
+            };
+            self.lock()[position] = self.standby(config, definition);
+        }
+        .boxed()
+    }
+}
+
+impl CameraRegistry {
+    /// Re-reads a camera's stored definition after a change made through
+    /// any node's API: a new camera is listed (the coordinators place it),
+    /// a changed one restarts if it runs here, a deleted one stops.
+    pub async fn reload(&self, id: &str) {
+        let stored = match self.parts.store.list_cameras().await {
+            Ok(all) => all.into_iter().find(|c| c.id == id),
+            Err(e) => {
+                warn!(camera = %id, error = %e, "cannot read a camera changed on another node");
+                return;
+            }
+        };
+        let Some(stored) = stored else { return };
+        let _g = self.changes.lock().await;
+        let position = self.lock().iter().position(|e| e.view.config.id == id);
+        if stored.deleted {
+            if let Some(position) = position {
+                let mut entry = self.lock().remove(position);
+                CameraRegistry::stop(self, id, entry.running.take()).await;
+                info!(camera = %id, "camera deleted on another node");
+            }
+            return;
+        }
+        if position.is_some_and(|p| self.lock()[p].definition == stored.definition) {
+            return; // this node's own change, or nothing new
+        }
+        let config = match self.parse(&stored.definition) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(camera = %id, error = ?e, "a camera changed on another node does not read here; left as it was");
+                return;
+            }
+        };
+        let definition = stored.definition;
+        match position {
+            Some(p) => {
+                let running = self.lock()[p].running.take();
+                let was_running = running.is_some();
+                CameraRegistry::stop(self, id, running).await;
+                let entry = if was_running && config.enabled {
+                    CameraRegistry::start(self, config, definition).await
+                } else {
+                    self.standby(config, definition)
+                };
+                self.lock()[p] = entry;
+                info!(camera = %id, "camera changed on another node");
+            }
+            None => {
+                let entry = self.standby(config, definition);
+                self.lock().push(entry);
+                info!(camera = %id, "camera added on another node");
+            }
+        }
+    }
+}
