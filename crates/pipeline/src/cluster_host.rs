@@ -39,6 +39,17 @@ impl CameraHost for CameraRegistry {
                 }
                 (e.view.config.clone(), e.definition.clone())
             };
+            // Nobody runs it now: what its last runner left open is over.
+            match self
+                .parts
+                .store
+                .end_orphaned_events(Some(id.clone()), chrono::Utc::now())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => info!(camera = %id, orphans = n, "ended events left open by the camera's previous node"),
+                Err(e) => warn!(camera = %id, error = %e, "cannot end the camera's orphaned events"),
+            }
             info!(camera = %id, "starting camera (lease taken)");
             let entry = CameraRegistry::start(self, config, definition).await;
             self.lock()[position] = entry;

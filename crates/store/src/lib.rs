@@ -151,8 +151,12 @@ pub trait EventStore: Send + Sync {
     ) -> BoxFuture<'_, Result<Vec<CrossingCount>, StoreError>>;
 
     /// Ends events left active by a previous run that stopped without ending
-    /// them; returns how many.
-    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// them (of one camera, or of all); returns how many.
+    fn end_orphaned_events(
+        &self,
+        camera_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>>;
 

@@ -329,14 +329,20 @@ impl EventStore for PgStore {
         .boxed()
     }
 
-    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn end_orphaned_events(
+        &self,
+        camera_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
         async move {
             let r = sqlx::query(
-                "UPDATE events SET ended_at = GREATEST(started_at, $1), status = $2 WHERE status = $3",
+                "UPDATE events SET ended_at = GREATEST(started_at, $1), status = $2 WHERE status = $3 \
+                 AND (CAST($4 AS TEXT) IS NULL OR camera_id = $4)",
             )
             .bind(millis(at))
             .bind(EventStatus::Ended.as_str())
             .bind(EventStatus::Active.as_str())
+            .bind(&camera_id)
             .execute(&self.pool)
             .await?;
             Ok(r.rows_affected())

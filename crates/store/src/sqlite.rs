@@ -331,14 +331,21 @@ impl EventStore for SqliteStore {
         .boxed()
     }
 
-    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn end_orphaned_events(
+        &self,
+        camera_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
         async move {
             let r = sqlx::query(
-                "UPDATE events SET ended_at = MAX(started_at, ?), status = ? WHERE status = ?",
+                "UPDATE events SET ended_at = MAX(started_at, ?), status = ? WHERE status = ? \
+                 AND (CAST(? AS TEXT) IS NULL OR camera_id = ?)",
             )
             .bind(millis(at))
             .bind(EventStatus::Ended.as_str())
             .bind(EventStatus::Active.as_str())
+            .bind(&camera_id)
+            .bind(&camera_id)
             .execute(&self.pool)
             .await?;
             Ok(r.rows_affected())

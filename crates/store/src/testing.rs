@@ -73,8 +73,12 @@ impl EventStore for HeldInserts {
         self.inner
             .crossing_counts(camera_id, line, from, to, bucket)
     }
-    fn end_orphaned_events(&self, at: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.inner.end_orphaned_events(at)
+    fn end_orphaned_events(
+        &self,
+        camera_id: Option<String>,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.end_orphaned_events(camera_id, at)
     }
     fn get_event(&self, id: i64) -> BoxFuture<'_, Result<Option<Event>, StoreError>> {
         self.inner.get_event(id)

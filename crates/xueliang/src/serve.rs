@@ -117,10 +117,15 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     let store = xueliang_store::open(&config.storage.database_url())
         .await
         .context("[storage]")?;
-    let orphans = store
-        .end_orphaned_events(Utc::now())
-        .await
-        .context("[storage]")?;
+    // With several nodes the other nodes' events are live: each camera's
+    // orphans are ended when a node takes its lease (cluster_host.rs).
+    let orphans = match config.cluster {
+        Some(_) => 0,
+        None => store
+            .end_orphaned_events(None, Utc::now())
+            .await
+            .context("[storage]")?,
+    };
     if orphans > 0 {
         info!(orphans, "ended events left open by the previous run");
     }

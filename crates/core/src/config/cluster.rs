@@ -7,8 +7,9 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
-    /// This node's name among the others; unique. Default: the host name
-    /// (a StatefulSet's pod name), else `XUELIANG_NODE_ID` when set.
+    /// This node's name among the others; unique. Default:
+    /// `XUELIANG_NODE_ID` when set, else the host name (a StatefulSet's pod
+    /// name).
     pub node_id: Option<String>,
     /// The most cameras this node runs; 0: no cap (a fair share of all).
     pub max_cameras: u32,

@@ -158,7 +158,15 @@ async fn filters(store: &dyn EventStore) {
     assert!(store.list_events(q).await.unwrap().is_empty());
     assert_eq!(
         store
-            .end_orphaned_events(t0() + Duration::hours(1))
+            .end_orphaned_events(Some("nobody".into()), t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        0,
+        "another camera's events stay"
+    );
+    assert_eq!(
+        store
+            .end_orphaned_events(None, t0() + Duration::hours(1))
             .await
             .unwrap(),
         4
