@@ -2,8 +2,9 @@
 
 use crate::access::{AccessStore, NewToken, StepOutcome};
 use crate::rows::{
-    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, push_filters, time,
-    token_from_row, user_from_row, villages_json, COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, push_filters,
+    stats_columns, stats_from_row, token_from_row, user_from_row, villages_json, COLUMNS,
+    TOKEN_COLUMNS, USER_COLUMNS,
 };
 use crate::{SqliteStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -388,21 +389,7 @@ impl AccessStore for SqliteStore {
 
     fn event_stats(&self, q: StatsQuery) -> BoxFuture<'_, Result<Vec<StatsRow>, StoreError>> {
         async move {
-            let offset_ms = q.utc_offset_s as i64 * 1000;
-            let mut select = Vec::new();
-            if let Some(bucket) = q.bucket {
-                let size = bucket.millis();
-                select.push(format!(
-                    "((started_at + {offset_ms}) / {size}) * {size} - {offset_ms} AS bucket"
-                ));
-            }
-            for key in &q.group_by {
-                select.push(key.column().to_owned());
-            }
-            let groups = select
-                .iter()
-                .map(|s| s.rsplit(' ').next().unwrap_or(s).to_owned())
-                .collect::<Vec<_>>();
+            let (select, groups) = stats_columns(&q);
             let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
                 "SELECT {}COUNT(*) AS n FROM events WHERE 1 = 1",
                 select.iter().map(|s| format!("{s}, ")).collect::<String>()
@@ -412,27 +399,7 @@ impl AccessStore for SqliteStore {
                 b.push(format!(" GROUP BY {0} ORDER BY {0}", groups.join(", ")));
             }
             let rows = b.build().fetch_all(&self.pool).await?;
-            let grouped = |key| q.group_by.contains(&key);
-            rows.iter()
-                .map(|r| {
-                    Ok(StatsRow {
-                        bucket: match q.bucket {
-                            Some(_) => Some(time(r.try_get("bucket")?)?),
-                            None => None,
-                        },
-                        kind: grouped(xueliang_core::StatsKey::Kind)
-                            .then(|| r.try_get("kind"))
-                            .transpose()?,
-                        village: grouped(xueliang_core::StatsKey::Village)
-                            .then(|| r.try_get("village"))
-                            .transpose()?,
-                        camera_id: grouped(xueliang_core::StatsKey::Camera)
-                            .then(|| r.try_get("camera_id"))
-                            .transpose()?,
-                        count: r.try_get::<i64, _>("n")? as u64,
-                    })
-                })
-                .collect()
+            rows.iter().map(|r| stats_from_row(r, &q)).collect()
         }
         .boxed()
     }

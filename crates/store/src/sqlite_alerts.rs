@@ -38,12 +38,7 @@ async fn insert_deliveries(
     deliveries: &[PlannedDelivery],
 ) -> Result<(), StoreError> {
     for d in deliveries {
-        let key = format!(
-            "xl-alert{alert_id}-{}-{}-{}",
-            level.as_str(),
-            d.channel,
-            d.officer.as_deref().unwrap_or("-")
-        );
+        let key = crate::rows::delivery_key(alert_id, level, d);
         sqlx::query(
             "INSERT OR IGNORE INTO alert_deliveries (alert_id, channel, officer, level, idempotency_key, \
              status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
