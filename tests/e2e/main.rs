@@ -5,6 +5,7 @@ mod access;
 mod alerts;
 mod bad_input;
 mod cameras;
+mod cluster;
 mod config;
 mod dashboard;
 mod deploy;

@@ -3,6 +3,7 @@
 //! handle drops, and talk to the API.
 
 pub mod browser;
+pub mod proxy;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -274,6 +275,17 @@ impl Xueliang {
         config: &str,
         envs: &[(&str, &str)],
     ) -> Result<Xueliang> {
+        Xueliang::start_with_args(dir, port, config, envs, &[])
+    }
+
+    /// [`Xueliang::start`] with more arguments to `serve` (`--log-format json`).
+    pub fn start_with_args(
+        dir: tempfile::TempDir,
+        port: u16,
+        config: &str,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Result<Xueliang> {
         let turn = take_turn();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config)?;
@@ -287,6 +299,7 @@ impl Xueliang {
         let child = Command::new(xueliang_bin())
             .args(["serve", "--config"])
             .arg(&path)
+            .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)

@@ -9,6 +9,7 @@ pub mod auth;
 mod body;
 mod cameras;
 mod clips;
+mod cluster;
 mod control;
 mod dashboard;
 mod devices;
@@ -83,6 +84,8 @@ pub struct AppState {
     pub retention: Option<Arc<RetentionTotals>>,
     /// The GB/T 28181 devices; `None` when `[gb28181]` is not configured.
     pub devices: Option<Arc<dyn xueliang_core::gb28181::DeviceDirectory>>,
+    /// The cluster's nodes and leases; `None` without `[cluster]`.
+    pub cluster: Option<Arc<dyn xueliang_core::cluster::ClusterDirectory>>,
 }
 
 impl AppState {
@@ -104,6 +107,7 @@ impl AppState {
             live: Default::default(),
             retention: None,
             devices: None,
+            cluster: None,
         }
     }
 
@@ -119,6 +123,15 @@ impl AppState {
         devices: Arc<dyn xueliang_core::gb28181::DeviceDirectory>,
     ) -> Self {
         self.devices = Some(devices);
+        self
+    }
+
+    /// The same state, with the cluster shown at `GET /cluster`.
+    pub fn with_cluster(
+        mut self,
+        cluster: Arc<dyn xueliang_core::cluster::ClusterDirectory>,
+    ) -> Self {
+        self.cluster = Some(cluster);
         self
     }
 
@@ -185,6 +198,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(cameras::router())
         .merge(video::router())
         .merge(devices::router())
+        .merge(cluster::router())
         .merge(events::router())
         .merge(clips::router())
         .merge(stats::router())

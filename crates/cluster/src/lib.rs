@@ -7,8 +7,10 @@
 //! nodes ever run one camera.
 
 mod coordinator;
+mod directory;
 mod load;
 mod share;
 
 pub use coordinator::{CameraHost, ClusterSettings, Coordinator, Ended};
+pub use directory::LeaseDirectory;
 pub use share::fair_share;

@@ -41,6 +41,19 @@ impl CameraState {
         }
     }
 
+    /// The state [`CameraState::as_str`] names.
+    pub fn parse(name: &str) -> Option<CameraState> {
+        [
+            CameraState::Connecting,
+            CameraState::Online,
+            CameraState::Degraded,
+            CameraState::Offline,
+            CameraState::Disabled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
     /// Whether the camera counts as online for the online rate (在线率).
     pub fn delivers_video(self) -> bool {
         matches!(self, CameraState::Online | CameraState::Degraded)

@@ -8,6 +8,7 @@ pub mod availability;
 pub mod camera;
 pub mod camera_error;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod crossing;
 pub mod detection;

@@ -146,6 +146,9 @@ pub(crate) struct Entry {
     pub(crate) definition: serde_json::Value,
     pub(crate) view: CameraView,
     pub(crate) running: Option<Running>,
+    /// A camera another node runs: its health as the shared database
+    /// shows it (crates/pipeline/src/cluster_host.rs), sent here.
+    pub(crate) remote: Option<watch::Sender<CameraHealth>>,
 }
 
 pub(crate) struct Running {
@@ -254,17 +257,19 @@ impl CameraRegistry {
             Utc::now(),
         );
         if config.enabled {
-            health.detail = Some("run by another node of the cluster".into());
+            health.detail = Some(crate::cluster_host::RUN_ELSEWHERE.into());
         }
         self.parts.dispatcher.set_camera(&config);
+        let (remote, health) = watch::channel(health);
         Entry {
             definition,
             view: CameraView {
                 config,
-                health: watch::channel(health).1,
+                health,
                 stats: Arc::new(CameraStats::default()),
             },
             running: None,
+            remote: Some(remote),
         }
     }
 
@@ -351,6 +356,7 @@ impl CameraRegistry {
                 stats,
             },
             running,
+            remote: None,
         }
     }
 

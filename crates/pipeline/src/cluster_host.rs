@@ -3,10 +3,26 @@
 //! and a camera changed through another node's API is re-read here.
 
 use crate::cameras::CameraRegistry;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use std::collections::HashMap;
 use tracing::{info, warn};
 use xueliang_cluster::CameraHost;
+use xueliang_core::{CameraHealth, CameraState};
+
+/// The detail of a camera this node lists but does not run, until the
+/// shared database says more.
+pub(crate) const RUN_ELSEWHERE: &str = "run by another node of the cluster";
+
+/// What the shared database says of a camera another node runs.
+#[derive(Debug, Default)]
+pub struct RemoteCamera {
+    /// The node holding its lease, if any.
+    pub node: Option<String>,
+    /// Its newest health sample: state and time.
+    pub sample: Option<(CameraState, DateTime<Utc>)>,
+}
 
 impl CameraHost for CameraRegistry {
     fn wanted(&self) -> Vec<String> {
@@ -67,6 +83,7 @@ impl CameraHost for CameraRegistry {
                 return;
             };
             CameraRegistry::stop(self, &id, Some(running)).await;
+            info!(camera = %id, "camera stopped (lease given up)");
             let (config, definition) = {
                 let cameras = self.lock();
                 (
@@ -81,6 +98,40 @@ impl CameraHost for CameraRegistry {
 }
 
 impl CameraRegistry {
+    /// Shows, for each camera listed here but run elsewhere, the state its
+    /// runner last sampled and which node that is: the camera list then
+    /// covers the whole site whichever node answers. Counters stay at zero
+    /// (they are the runner's).
+    pub fn show_remote(&self, remote: &HashMap<String, RemoteCamera>) {
+        for e in self.lock().iter() {
+            let Some(sender) = &e.remote else { continue };
+            if !e.view.config.enabled {
+                continue;
+            }
+            let r = remote.get(&e.view.config.id);
+            let ((state, since), detail) = match r.and_then(|r| r.node.as_deref()) {
+                Some(node) => (
+                    r.and_then(|r| r.sample)
+                        .unwrap_or((CameraState::Connecting, Utc::now())),
+                    format!("run by node \"{node}\" of the cluster"),
+                ),
+                None => (
+                    (CameraState::Connecting, Utc::now()),
+                    "no node of the cluster runs it now".to_owned(),
+                ),
+            };
+            sender.send_if_modified(|h| {
+                if h.state == state && h.detail.as_deref() == Some(detail.as_str()) {
+                    return false;
+                }
+                let mut next = CameraHealth::new(state, since);
+                next.detail = Some(detail);
+                *h = next;
+                true
+            });
+        }
+    }
+
     /// Re-reads a camera's stored definition after a change made through
     /// any node's API: a new camera is listed (the coordinators place it),
     /// a changed one restarts if it runs here, a deleted one stops.

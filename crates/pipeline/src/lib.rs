@@ -19,6 +19,7 @@ mod store_writer;
 
 pub use cameras::{merge_patch, parse_camera, CameraRegistry, RegistryParts};
 pub use clips::ClipRecorder;
+pub use cluster_host::RemoteCamera;
 pub use gb_channels::{adopt_channels, is_video_channel};
 pub use media::{CameraMedia, LiveLimits};
 pub use monitor::HealthMonitor;

@@ -193,6 +193,31 @@ impl PgStore {
             .collect()
     }
 
+    /// Each camera's newest health sample of the last `window_ms` (by the
+    /// database's clock): (camera, state, at in ms), by camera. The node
+    /// that runs a camera writes one every sample interval.
+    pub async fn latest_health(
+        &self,
+        window_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT DISTINCT ON (camera_id) camera_id, state, at FROM health_samples \
+             WHERE at > {NOW} - $1 ORDER BY camera_id, at DESC"
+        ))
+        .bind(window_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("camera_id")?,
+                    r.try_get("state")?,
+                    r.try_get("at")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Every lease, live or expired, by camera.
     pub async fn leases(&self) -> Result<Vec<LeaseRow>, StoreError> {
         let rows = sqlx::query(

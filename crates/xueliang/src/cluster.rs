@@ -2,14 +2,16 @@
 //! registry, camera changes from other nodes, and `xueliang drain`.
 
 use anyhow::{bail, Context};
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use xueliang_cluster::{ClusterSettings, Coordinator, Ended};
-use xueliang_core::{ClusterConfig, Config};
-use xueliang_pipeline::CameraRegistry;
+use xueliang_cluster::{ClusterSettings, Coordinator, Ended, LeaseDirectory};
+use xueliang_core::cluster::ClusterDirectory;
+use xueliang_core::{CameraState, ClusterConfig, Config};
+use xueliang_pipeline::{CameraRegistry, RemoteCamera};
 use xueliang_store::{Backend, PgStore, Store};
 
 /// Starts this node's coordinator and the listener for camera changes made
@@ -50,6 +52,11 @@ pub async fn start(
             }
         }
     });
+    tokio::spawn(show_remote_health(
+        pg.clone(),
+        registry.clone(),
+        shutdown.clone(),
+    ));
     let run = coordinator.clone();
     let cancel = shutdown.clone();
     tokio::spawn(async move {
@@ -59,6 +66,62 @@ pub async fn start(
         }
     });
     Ok(coordinator)
+}
+
+/// How often the cameras other nodes run are re-read from the database.
+const REMOTE_HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// Health samples older than this say nothing of a camera's state now.
+const REMOTE_HEALTH_WINDOW_MS: i64 = 60_000;
+
+/// Keeps the camera list's entries of cameras run elsewhere showing their
+/// runner and its newest health sample.
+async fn show_remote_health(pg: PgStore, registry: Arc<CameraRegistry>, stop: CancellationToken) {
+    loop {
+        let read = async {
+            let leases = pg.leases().await?;
+            let samples = pg.latest_health(REMOTE_HEALTH_WINDOW_MS).await?;
+            let now = pg.db_now().await?;
+            Ok::<_, xueliang_store::StoreError>((leases, samples, now))
+        };
+        match read.await {
+            Ok((leases, samples, now)) => {
+                let mut remote: HashMap<String, RemoteCamera> = HashMap::new();
+                for l in leases.into_iter().filter(|l| l.expires_at > now) {
+                    remote.entry(l.camera_id).or_default().node = Some(l.node_id);
+                }
+                for (camera, state, at) in samples {
+                    let (Some(state), Some(at)) = (
+                        CameraState::parse(&state),
+                        chrono::DateTime::from_timestamp_millis(at),
+                    ) else {
+                        continue;
+                    };
+                    remote.entry(camera).or_default().sample = Some((state, at));
+                }
+                registry.show_remote(&remote);
+            }
+            Err(e) => warn!(error = %e, "cannot read the cameras other nodes run"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(REMOTE_HEALTH_EVERY) => {}
+        }
+    }
+}
+
+/// What `GET /api/v1/cluster` reads: the nodes' beats and the leases.
+pub fn directory(
+    config: &ClusterConfig,
+    store: &Arc<dyn Store>,
+) -> Option<Arc<dyn ClusterDirectory>> {
+    let Backend::Postgres(pg) = store.backend() else {
+        return None;
+    };
+    Some(Arc::new(LeaseDirectory::new(
+        pg.clone(),
+        config.node_id(),
+        Duration::from_secs_f64(config.lease_s),
+    )))
 }
 
 /// `xueliang drain --config <file> [--node <id>]`: asks a node to hand its

@@ -277,6 +277,14 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         Some(access) => state.with_devices(access.clone()),
         None => state,
     };
+    let state = match config
+        .cluster
+        .as_ref()
+        .and_then(|c| crate::cluster::directory(c, &store))
+    {
+        Some(directory) => state.with_cluster(directory),
+        None => state,
+    };
     let metrics_shutdown = shutdown.clone();
     tokio::spawn(xueliang_api::serve_metrics(
         metrics_listener,

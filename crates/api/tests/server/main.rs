@@ -4,6 +4,7 @@
 mod access;
 mod access_hardening;
 mod api;
+mod cluster;
 mod common;
 mod dashboard;
 mod process_metrics;
