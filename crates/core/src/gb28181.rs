@@ -73,4 +73,89 @@ pub trait DeviceDirectory: Send + Sync {
     fn query_catalog(&self, id: &str) -> BoxFuture<'_, Result<(), CatalogError>>;
     /// The SIP server's and the media receivers' counters.
     fn counters(&self) -> Vec<GbCounter>;
+    /// The superior platforms we register to (cascade); none by default.
+    fn upstreams(&self) -> Vec<GbUpstream> {
+        Vec::new()
+    }
+}
+
+/// A camera as a superior platform's catalog shows it (cascade).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CascadeCamera {
+    pub id: String,
+    pub name: String,
+    pub village: Option<String>,
+    pub grid: Option<String>,
+    /// Delivering video (online or degraded): `ON` in the catalog.
+    pub online: bool,
+    /// The GB/T 28181 channel id of a `gb28181://` camera: kept as its id
+    /// upward.
+    pub gb_channel: Option<String>,
+}
+
+/// The cameras there are to share with superior platforms, read at each
+/// catalog query.
+pub trait CascadeCameras: Send + Sync {
+    fn cameras(&self) -> Vec<CascadeCamera>;
+}
+
+/// Where a registration to a superior platform stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamState {
+    /// Sending REGISTER (first time, or again after a failure).
+    Registering,
+    /// Registered and keeping alive.
+    Registered,
+    /// The last attempt failed (see `last_error`); retrying with backoff.
+    Failed,
+    /// Unregistered at shutdown.
+    Stopped,
+}
+
+impl UpstreamState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamState::Registering => "registering",
+            UpstreamState::Registered => "registered",
+            UpstreamState::Failed => "failed",
+            UpstreamState::Stopped => "stopped",
+        }
+    }
+
+    pub const ALL: [UpstreamState; 4] = [
+        UpstreamState::Registering,
+        UpstreamState::Registered,
+        UpstreamState::Failed,
+        UpstreamState::Stopped,
+    ];
+}
+
+/// A superior platform Xueliang registers to, and how that goes.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct GbUpstream {
+    /// The superior platform's 20-digit id.
+    pub id: String,
+    /// `host:port` as configured.
+    pub address: String,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// Our id towards it.
+    pub local_id: String,
+    pub state: UpstreamState,
+    /// When the link entered this state.
+    pub since: DateTime<Utc>,
+    /// Why the last attempt failed (`403 Forbidden`, `no answer`,
+    /// `3 keepalives unanswered`), kept after recovery until the next failure.
+    pub last_error: Option<String>,
+    /// When the current registration runs out (refreshed before).
+    pub registered_until: Option<DateTime<Utc>>,
+    /// When the superior last answered a keepalive with 200.
+    pub last_keepalive: Option<DateTime<Utc>>,
+    /// Successful registrations since start (first ones and refreshes).
+    pub registrations: u64,
+    /// Failed attempts since start.
+    pub failures: u64,
+    /// Catalog queries answered since start.
+    pub catalog_queries: u64,
 }

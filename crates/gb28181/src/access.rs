@@ -15,7 +15,9 @@ use tracing::info;
 use url::Url;
 use xueliang_core::config::gb28181::{Accept, MediaTransport};
 use xueliang_core::config::{gb_channel_of, Gb28181Config};
-use xueliang_core::gb28181::{CatalogError, DeviceDirectory, GbChannel, GbCounter, GbDevice};
+use xueliang_core::gb28181::{
+    CascadeCameras, CatalogError, DeviceDirectory, GbChannel, GbCounter, GbDevice, GbUpstream,
+};
 use xueliang_core::HealthReason;
 use xueliang_ingest::{AccessUnit, FrameSource, SessionError, SourceSession};
 
@@ -103,6 +105,24 @@ impl GbAccess {
         })
     }
 
+    /// Registers to every `[[gb28181.upstream]]` superior platform, sharing
+    /// `cameras`. The returned handles end after the unregistration that
+    /// follows the shutdown.
+    pub fn start_cascade(
+        &self,
+        config: &Gb28181Config,
+        cameras: Arc<dyn CascadeCameras>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        config
+            .upstreams
+            .iter()
+            .map(|u| {
+                self.sip
+                    .start_upstream(sip::UpstreamSettings::new(u.clone()), cameras.clone())
+            })
+            .collect()
+    }
+
     fn camera_of(&self, channel_id: &str) -> Option<String> {
         self.cameras.lock().ok()?.get(channel_id).cloned()
     }
@@ -155,6 +175,10 @@ impl DeviceDirectory for GbAccess {
                 e => CatalogError::Failed(e.to_string()),
             })
         })
+    }
+
+    fn upstreams(&self) -> Vec<GbUpstream> {
+        self.sip.upstreams()
     }
 
     fn counters(&self) -> Vec<GbCounter> {

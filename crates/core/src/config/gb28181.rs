@@ -55,6 +55,70 @@ pub struct Gb28181Config {
     pub devices: BTreeMap<String, Gb28181Device>,
     /// Village and grid of discovered channels by id prefix (longest wins).
     pub areas: Vec<Gb28181Area>,
+    /// Superior platforms (上级平台) Xueliang registers to as a lower
+    /// platform (cascade, 级联).
+    pub upstreams: Vec<Gb28181Upstream>,
+}
+
+/// How SIP reaches a superior platform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamTransport {
+    #[default]
+    Udp,
+    /// One TCP connection we open, kept for every request both ways.
+    Tcp,
+}
+
+/// The charset of the MANSCDP bodies we send a superior platform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum UpstreamCharset {
+    /// GB2312 (written with GBK, its superset): what GB/T 28181's examples use.
+    #[default]
+    #[serde(rename = "gb2312")]
+    Gb2312,
+    #[serde(rename = "utf-8")]
+    Utf8,
+}
+
+/// `[[gb28181.upstream]]`, validated: one superior platform.
+#[derive(Clone, Debug)]
+pub struct Gb28181Upstream {
+    /// The superior platform's 20-digit SIP id (上级平台ID).
+    pub id: String,
+    /// Its SIP domain and digest realm (上级平台域), by default its id's first 10 digits.
+    pub domain: String,
+    /// Its host name or IP address.
+    pub address: String,
+    pub port: u16,
+    pub transport: UpstreamTransport,
+    /// The registration password it gave us.
+    pub password: Secret,
+    /// Our 20-digit id towards it (本级平台ID), by default `server_id`.
+    pub local_id: String,
+    /// The registration time we ask for, in seconds.
+    pub register_expires_s: u32,
+    /// Seconds between our keepalives.
+    pub keepalive_s: u32,
+    /// Unanswered keepalives in a row after which we register again.
+    pub keepalive_misses: u32,
+    /// The charset of our catalog answers.
+    pub charset: UpstreamCharset,
+    /// The name of the top node of the catalog we give (业务分组).
+    pub group_name: String,
+    /// Cameras of these villages are shared (with `cameras`: either matches).
+    pub villages: Vec<String>,
+    /// These camera ids are shared. Both lists empty: every camera.
+    pub cameras: Vec<String>,
+}
+
+impl Gb28181Upstream {
+    /// Whether a camera of `village` is in this superior's catalog.
+    pub fn shares(&self, camera_id: &str, village: Option<&str>) -> bool {
+        (self.villages.is_empty() && self.cameras.is_empty())
+            || self.cameras.iter().any(|c| c == camera_id)
+            || village.is_some_and(|v| self.villages.iter().any(|s| s == v))
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -96,6 +160,50 @@ struct RawGb28181 {
     devices: Vec<RawDevice>,
     #[serde(default)]
     areas: Vec<Gb28181Area>,
+    #[serde(default)]
+    upstream: Vec<RawUpstream>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    id: String,
+    domain: Option<String>,
+    address: String,
+    #[serde(default = "default_sip_port")]
+    port: u16,
+    #[serde(default)]
+    transport: UpstreamTransport,
+    password: Option<Secret>,
+    password_env: Option<String>,
+    local_id: Option<String>,
+    #[serde(default = "default_register_expires")]
+    register_expires_s: u32,
+    #[serde(default = "default_keepalive_s")]
+    keepalive_s: u32,
+    #[serde(default = "default_keepalive_misses")]
+    keepalive_misses: u32,
+    #[serde(default)]
+    charset: UpstreamCharset,
+    #[serde(default = "default_group_name")]
+    group_name: String,
+    #[serde(default)]
+    villages: Vec<String>,
+    #[serde(default)]
+    cameras: Vec<String>,
+}
+
+fn default_sip_port() -> u16 {
+    5060
+}
+fn default_register_expires() -> u32 {
+    3600
+}
+fn default_keepalive_s() -> u32 {
+    60
+}
+fn default_group_name() -> String {
+    "雪亮工程".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +261,85 @@ fn one_password(
             }),
         (None, None) => Ok(None),
     }
+}
+
+/// Checks one `[[gb28181.upstream]]`; `server_id` is our default id.
+fn upstream(i: usize, raw: RawUpstream, server_id: &str) -> Result<Gb28181Upstream, String> {
+    let at = format!("[[gb28181.upstream]] #{} ({})", i + 1, raw.id);
+    if !is_gb_id(&raw.id) {
+        return Err(format!(
+            "{at}: field `id`: must be 20 digits (the superior platform's SIP id)"
+        ));
+    }
+    let domain = raw.domain.unwrap_or_else(|| raw.id[..10].to_owned());
+    if domain.is_empty()
+        || domain.len() > 64
+        || !domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(format!(
+            "{at}: field `domain`: \"{domain}\" is not a SIP domain (usually the id's first 10 digits)"
+        ));
+    }
+    let address = raw.address.trim().to_owned();
+    if address.is_empty() || address.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+        return Err(format!(
+            "{at}: field `address`: \"{}\" must be a host name or IP address (the port goes in `port`)",
+            raw.address
+        ));
+    }
+    if raw.port == 0 {
+        return Err(format!("{at}: field `port`: must be 1-65535"));
+    }
+    let password = one_password(&at, raw.password, raw.password_env)?.ok_or_else(|| {
+        format!(
+            "{at}: field `password`: required (or `password_env`): the superior platform gives it"
+        )
+    })?;
+    let local_id = raw.local_id.unwrap_or_else(|| server_id.to_owned());
+    if !is_gb_id(&local_id) {
+        return Err(format!(
+            "{at}: field `local_id`: \"{local_id}\" must be 20 digits"
+        ));
+    }
+    if local_id == raw.id {
+        return Err(format!(
+            "{at}: field `local_id`: must differ from the superior's `id`"
+        ));
+    }
+    if !(60..=86_400).contains(&raw.register_expires_s) {
+        return Err(format!(
+            "{at}: field `register_expires_s`: must be 60-86400"
+        ));
+    }
+    if !(1..=3600).contains(&raw.keepalive_s) {
+        return Err(format!("{at}: field `keepalive_s`: must be 1-3600"));
+    }
+    if raw.keepalive_misses == 0 {
+        return Err(format!(
+            "{at}: field `keepalive_misses`: must be at least 1"
+        ));
+    }
+    if raw.group_name.trim().is_empty() {
+        return Err(format!("{at}: field `group_name`: must not be empty"));
+    }
+    Ok(Gb28181Upstream {
+        id: raw.id,
+        domain,
+        address,
+        port: raw.port,
+        transport: raw.transport,
+        password,
+        local_id,
+        register_expires_s: raw.register_expires_s,
+        keepalive_s: raw.keepalive_s,
+        keepalive_misses: raw.keepalive_misses,
+        charset: raw.charset,
+        group_name: raw.group_name,
+        villages: raw.villages,
+        cameras: raw.cameras,
+    })
 }
 
 fn parse_ports(s: &str) -> Result<(u16, u16), String> {
@@ -242,7 +429,20 @@ impl Gb28181Config {
                 ));
             }
         }
+        let mut upstreams: Vec<Gb28181Upstream> = Vec::new();
+        for (i, u) in raw.upstream.into_iter().enumerate() {
+            let u = upstream(i, u, &raw.server_id)?;
+            if upstreams.iter().any(|o| o.id == u.id) {
+                return Err(format!(
+                    "[[gb28181.upstream]] #{} ({}): field `id`: listed twice",
+                    i + 1,
+                    u.id
+                ));
+            }
+            upstreams.push(u);
+        }
         Ok(Gb28181Config {
+            upstreams,
             server_id: raw.server_id,
             domain,
             listen: raw.listen,
@@ -360,5 +560,84 @@ mod tests {
             Some("镇")
         );
         assert!(c.area_of("11000000001320000001").is_none());
+    }
+
+    const UP: &str = "[[upstream]]\nid = \"11010000002000000001\"\naddress = \"10.1.2.3\"\npassword = \"county-pw\"\n";
+
+    #[test]
+    fn upstream_defaults() {
+        let c = parse(&format!("{OK}{UP}")).unwrap();
+        let u = &c.upstreams[0];
+        assert_eq!(u.domain, "1101000000");
+        assert_eq!(u.port, 5060);
+        assert_eq!(u.transport, UpstreamTransport::Udp);
+        assert_eq!(u.local_id, "34020000002000000001");
+        assert_eq!(
+            (u.register_expires_s, u.keepalive_s, u.keepalive_misses),
+            (3600, 60, 3)
+        );
+        assert_eq!(u.charset, UpstreamCharset::Gb2312);
+        assert!(u.shares("any", None));
+        assert!(!format!("{c:?}").contains("county-pw"), "password shown");
+        let c = parse(&format!(
+            "{OK}{UP}transport = \"tcp\"\ncharset = \"utf-8\"\nvillages = [\"东村\"]\ncameras = [\"west\"]\n"
+        ))
+        .unwrap();
+        let u = &c.upstreams[0];
+        assert_eq!(
+            (u.transport, u.charset),
+            (UpstreamTransport::Tcp, UpstreamCharset::Utf8)
+        );
+        assert!(u.shares("a", Some("东村")) && u.shares("west", None));
+        assert!(!u.shares("a", Some("西村")) && !u.shares("a", None));
+    }
+
+    #[test]
+    fn upstream_mistakes_name_the_field() {
+        std::env::remove_var("XUELIANG_TEST_NO_SUCH_VAR");
+        let without_pw = "[[upstream]]\nid = \"11010000002000000001\"\naddress = \"10.1.2.3\"\n";
+        let cases = [
+            (
+                UP.replace("11010000002000000001", "1101"),
+                "#1 (1101): field `id`",
+            ),
+            (format!("{without_pw}"), "field `password`: required"),
+            (
+                format!("{without_pw}password_env = \"XUELIANG_TEST_NO_SUCH_VAR\"\n"),
+                "XUELIANG_TEST_NO_SUCH_VAR is not set",
+            ),
+            (format!("{UP}password_env = \"X\"\n"), "give one, not both"),
+            (format!("{UP}local_id = \"12\"\n"), "field `local_id`"),
+            (
+                format!("{UP}local_id = \"11010000002000000001\"\n"),
+                "field `local_id`: must differ",
+            ),
+            (UP.replace("10.1.2.3", "10.1.2.3:5060/x"), "field `address`"),
+            (format!("{UP}port = 0\n"), "field `port`"),
+            (
+                format!("{UP}transport = \"sctp\"\n"),
+                "upstream[0].transport",
+            ),
+            (format!("{UP}charset = \"big5\"\n"), "upstream[0].charset"),
+            (
+                format!("{UP}register_expires_s = 5\n"),
+                "register_expires_s",
+            ),
+            (format!("{UP}keepalive_s = 0\n"), "keepalive_s"),
+            (
+                format!("{UP}keepalive_misses = 0\n"),
+                "#1 (11010000002000000001): field `keepalive_misses`",
+            ),
+            (format!("{UP}passwrod = \"x\"\n"), "passwrod"),
+            (
+                format!("{UP}{UP}"),
+                "#2 (11010000002000000001): field `id`: listed twice",
+            ),
+        ];
+        for (text, field) in cases {
+            let text = format!("{OK}{text}");
+            let e = parse(&text).expect_err(&text);
+            assert!(e.contains(field), "{text}: {e}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP digest authentication (RFC 2617 with MD5, the only algorithm GB/T
 //! 28181 devices use) for REGISTER: the challenge, the device's answer and
-//! its check. Nonces are stateless: a timestamp signed with a per-process
+//! its check; and the client side, for our own REGISTER to a superior
+//! platform: reading its challenge and answering it ([`Challenge`]). Nonces are stateless: a timestamp signed with a per-process
 //! key, so a flood of REGISTERs costs no memory.
 
 use chrono::{DateTime, Utc};
@@ -98,6 +99,103 @@ impl Credentials {
             expected.as_bytes(),
             self.response.to_ascii_lowercase().as_bytes(),
         )
+    }
+}
+
+/// A `WWW-Authenticate: Digest ...` challenge from a superior platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    pub opaque: Option<String>,
+    /// `auth` when the challenge offers it (we never use `auth-int`).
+    pub qop_auth: bool,
+    pub stale: bool,
+}
+
+impl Challenge {
+    /// Parses the header value; `None` unless it is a Digest challenge we
+    /// can answer (MD5, or no algorithm named).
+    pub fn parse(value: &str) -> Option<Challenge> {
+        let value = value.trim();
+        let (scheme, rest) = value.split_once(|c: char| c.is_ascii_whitespace())?;
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return None;
+        }
+        let mut fields = std::collections::HashMap::new();
+        for part in split_outside_quotes(rest, ',') {
+            let Some((name, v)) = part.split_once('=') else {
+                continue;
+            };
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            fields.insert(name.trim().to_ascii_lowercase(), v.to_owned());
+        }
+        if fields
+            .get("algorithm")
+            .is_some_and(|a| !a.eq_ignore_ascii_case("MD5"))
+        {
+            return None;
+        }
+        Some(Challenge {
+            realm: fields.remove("realm")?,
+            nonce: fields.remove("nonce")?,
+            opaque: fields.remove("opaque"),
+            qop_auth: fields
+                .get("qop")
+                .is_some_and(|q| q.split(',').any(|q| q.trim().eq_ignore_ascii_case("auth"))),
+            stale: fields
+                .get("stale")
+                .is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        })
+    }
+
+    /// The `Authorization` value answering this challenge: the `nc`-th use
+    /// of its nonce (from 1) by `username` for `method` on `uri`.
+    pub fn answer(
+        &self,
+        method: &str,
+        uri: &str,
+        username: &str,
+        password: &str,
+        nc: u32,
+    ) -> String {
+        let (qop, nc, cnonce) = if self.qop_auth {
+            let cnonce = hex::encode(rand::random::<[u8; 8]>());
+            (
+                Some("auth".to_owned()),
+                Some(format!("{nc:08x}")),
+                Some(cnonce),
+            )
+        } else {
+            (None, None, None)
+        };
+        let mut c = Credentials {
+            username: username.to_owned(),
+            realm: self.realm.clone(),
+            nonce: self.nonce.clone(),
+            uri: uri.to_owned(),
+            response: String::new(),
+            algorithm: Some("MD5".to_owned()),
+            qop,
+            nc,
+            cnonce,
+        };
+        c.response = c.expected_response(method, password);
+        let mut header = format!(
+            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm=MD5",
+            c.username, c.realm, c.nonce, c.uri, c.response
+        );
+        if let (Some(qop), Some(nc), Some(cnonce)) = (&c.qop, &c.nc, &c.cnonce) {
+            header.push_str(&format!(", qop={qop}, nc={nc}, cnonce=\"{cnonce}\""));
+        }
+        if let Some(opaque) = &self.opaque {
+            header.push_str(&format!(", opaque=\"{opaque}\""));
+        }
+        header
     }
 }
 
@@ -205,6 +303,44 @@ mod tests {
         assert!(plain.verify("REGISTER", "12345678"));
         plain.algorithm = Some("SHA-256".into());
         assert!(!plain.verify("REGISTER", "12345678"));
+    }
+
+    #[test]
+    fn our_answers_to_a_challenge_verify() {
+        for offer in [
+            "",
+            ", qop=\"auth,auth-int\"",
+            ", qop=\"auth\", opaque=\"xyz\"",
+        ] {
+            let ch = Challenge::parse(&format!(
+                "Digest realm=\"1101000000\", nonce=\"abc\", algorithm=MD5{offer}"
+            ))
+            .unwrap();
+            assert_eq!(ch.qop_auth, !offer.is_empty());
+            let answer = ch.answer(
+                "REGISTER",
+                "sip:11010000002000000001@1101000000",
+                "34020000002000000001",
+                "pw",
+                2,
+            );
+            let c = Credentials::parse(&answer).unwrap();
+            assert_eq!(c.username, "34020000002000000001");
+            assert!(c.verify("REGISTER", "pw"), "{answer}");
+            assert!(!c.verify("REGISTER", "other"));
+            if ch.qop_auth {
+                assert_eq!(c.nc.as_deref(), Some("00000002"));
+            }
+            assert_eq!(answer.contains("opaque=\"xyz\""), offer.contains("opaque"));
+        }
+        assert!(Challenge::parse("Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256").is_none());
+        assert!(Challenge::parse("Basic realm=\"r\"").is_none());
+        assert!(Challenge::parse("Digest realm=\"r\"").is_none());
+        assert!(
+            Challenge::parse("Digest realm=r, nonce=n, stale=TRUE")
+                .unwrap()
+                .stale
+        );
     }
 
     #[test]

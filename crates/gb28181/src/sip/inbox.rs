@@ -8,15 +8,28 @@ use super::counters::SipCounters;
 use super::headers;
 use super::manscdp::{self, Root};
 use super::message::Message;
-use super::server::Shared;
+use super::server::{Reply, Shared};
 use super::transport::Peer;
 use tracing::debug;
 
 impl Shared {
-    pub(super) fn on_message(&self, request: &Message, peer: &Peer) -> Message {
+    pub(super) fn on_message(&self, request: &Message, peer: &Peer) -> Reply {
         let Some(device_id) = headers::from(request).and_then(|from| from.uri.user) else {
-            return self.reply(request, peer, 400, "Bad Request");
+            return self.reply(request, peer, 400, "Bad Request").into();
         };
+        let upstream = self
+            .upstreams()
+            .iter()
+            .find(|l| l.id() == device_id)
+            .cloned();
+        if let Some(link) = upstream {
+            return self.on_upstream_message(&link, request, peer);
+        }
+        self.on_device_message(&device_id, request, peer).into()
+    }
+
+    fn on_device_message(&self, device_id: &str, request: &Message, peer: &Peer) -> Message {
+        let device_id = device_id.to_owned();
         if !self.settings.accepts(&device_id) {
             SipCounters::add(&self.counters.unknown_device);
             self.log_bad("unknown_device", peer, &device_id);

@@ -172,7 +172,7 @@ pub fn parse(text: &str) -> Result<Command, XmlError> {
 }
 
 /// Escapes text for an XML element.
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -196,6 +196,38 @@ pub fn query(cmd_type: &str, sn: u32, device_id: &str, charset_label: &str) -> S
         escape(cmd_type),
         escape(device_id)
     )
+}
+
+/// A `<Notify>` Keepalive of ours (to a superior platform).
+pub fn keepalive(sn: u32, device_id: &str, charset_label: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n\
+         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n",
+        escape(charset_label),
+        escape(device_id)
+    )
+}
+
+/// A `<Response>` of ours: the common head, then `fields` (already XML).
+pub fn response(
+    cmd_type: &str,
+    sn: u32,
+    device_id: &str,
+    charset_label: &str,
+    fields: &str,
+) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Response>\r\n<CmdType>{}</CmdType>\r\n\
+         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n{fields}</Response>\r\n",
+        escape(charset_label),
+        escape(cmd_type),
+        escape(device_id)
+    )
+}
+
+/// `<name>text</name>` with the text escaped.
+pub fn element(name: &str, text: &str) -> String {
+    format!("<{name}>{}</{name}>\r\n", escape(text))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! SIP: the platform side of GB/T 28181 signalling. Devices register to
 //! [`SipServer`] (digest auth, keepalives, catalog); the platform asks them
 //! for live video with [`SipServer::invite`], which gives a [`Dialog`].
+//! Upward, [`SipServer::start_upstream`] registers us to a superior
+//! platform as a lower platform (cascade: [`upstream`], [`cascade`]).
 //!
 //! Our own small SIP layer (see design/gb28181.md): [`message`] and
 //! [`parse`] for the wire form, [`headers`] for the header values GB uses,
@@ -9,6 +11,7 @@
 
 mod auth_limit;
 mod build;
+pub mod cascade;
 mod catalog;
 pub mod charset;
 mod counters;
@@ -29,6 +32,7 @@ mod server;
 mod settings;
 mod transaction;
 mod transport;
+pub mod upstream;
 
 pub use counters::SipCounters;
 pub use device::{DeviceEvent, DeviceInfo, OfflineReason};
@@ -40,3 +44,4 @@ pub use sdp::{MediaOffer, MediaTransport};
 pub use server::SipServer;
 pub use settings::{Accept, SipSettings};
 pub use transport::SipTransport;
+pub use upstream::UpstreamSettings;

@@ -96,6 +96,7 @@ impl Shared {
         Reply {
             response: self.registered(request, peer, granted, now),
             query_catalog: came_online.then_some(device_id),
+            upstream_query: None,
         }
     }
 

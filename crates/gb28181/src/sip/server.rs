@@ -5,6 +5,7 @@
 
 use super::auth_limit::AuthLimiter;
 use super::build::{self, Local};
+use super::cascade::UpstreamQuery;
 use super::catalog::CatalogAssembler;
 use super::counters::{LogGate, SipCounters};
 use super::device::{DeviceEvent, DeviceInfo, Registry};
@@ -17,6 +18,7 @@ use super::sdp::MediaOffer;
 use super::settings::SipSettings;
 use super::transaction::{ClientTransactions, ResponseCache, Seen, TxContext};
 use super::transport::{self, Inbound, Peer, TcpContext, Transport};
+use super::upstream::{Link, UpstreamSettings};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,6 +40,8 @@ pub(super) struct Reply {
     pub response: Message,
     /// Ask this device for its catalog (it just came online).
     pub query_catalog: Option<String>,
+    /// A superior platform's query, answered in MESSAGEs of our own.
+    pub upstream_query: Option<UpstreamQuery>,
 }
 
 impl From<Message> for Reply {
@@ -45,6 +49,7 @@ impl From<Message> for Reply {
         Reply {
             response,
             query_catalog: None,
+            upstream_query: None,
         }
     }
 }
@@ -63,6 +68,10 @@ pub(super) struct Shared {
     pub dialogs: Mutex<Dialogs>,
     pub auth: Mutex<AuthLimiter>,
     pub nonces: NonceSigner,
+    /// What our own TCP connections (to superior platforms) need.
+    pub tcp: Arc<TcpContext>,
+    /// The superior platforms we register to.
+    upstreams: Mutex<Vec<Arc<Link>>>,
     events: broadcast::Sender<DeviceEvent>,
     sn: AtomicU32,
     ssrc_seq: AtomicU32,
@@ -88,6 +97,10 @@ impl Shared {
 
     pub fn auth(&self) -> MutexGuard<'_, AuthLimiter> {
         lock(&self.auth)
+    }
+
+    pub fn upstreams(&self) -> MutexGuard<'_, Vec<Arc<Link>>> {
+        lock(&self.upstreams)
     }
 
     pub fn publish(&self, event: DeviceEvent) {
@@ -173,7 +186,7 @@ impl Shared {
         }
         let reply = match request.method() {
             Some(Method::Register) => self.on_register(request, peer),
-            Some(Method::Message) => self.on_message(request, peer).into(),
+            Some(Method::Message) => self.on_message(request, peer),
             Some(Method::Bye) => self.on_bye(request, peer).into(),
             Some(Method::Options) => {
                 let mut ok = self.reply(request, peer, 200, "OK");
@@ -198,6 +211,10 @@ impl Shared {
         let bytes = reply.response.to_bytes();
         self.cache.answered(&key, &bytes);
         let _ = self.transport.send(peer, bytes).await;
+        if let Some(query) = reply.upstream_query {
+            let shared = self.clone();
+            tokio::spawn(async move { shared.answer_upstream(query).await });
+        }
         if let Some(device_id) = reply.query_catalog {
             let shared = self.clone();
             tokio::spawn(async move {
@@ -276,7 +293,18 @@ impl SipServer {
             addr: SocketAddr::new(advertised_ip, bound.port()),
         };
         let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let (queue, inbound) = mpsc::channel(transport::INBOUND_QUEUE);
+        let max_bytes = settings.max_message_bytes;
+        let tcp_context = Arc::new(TcpContext {
+            queue: queue.clone(),
+            counters: counters.clone(),
+            logs: logs.clone(),
+            max_bytes,
+            shutdown: shutdown.clone(),
+        });
         let shared = Arc::new(Shared {
+            tcp: tcp_context.clone(),
+            upstreams: Mutex::new(Vec::new()),
             auth: Mutex::new(AuthLimiter::new(
                 settings.auth_failures_before_block,
                 settings.auth_block,
@@ -298,26 +326,15 @@ impl SipServer {
             logs: logs.clone(),
             shutdown: shutdown.clone(),
         });
-        let (queue, inbound) = mpsc::channel(transport::INBOUND_QUEUE);
-        let max_bytes = shared.settings.max_message_bytes;
         tokio::spawn(transport::udp_loop(
             udp,
-            queue.clone(),
-            counters.clone(),
-            logs.clone(),
+            queue,
+            counters,
+            logs,
             max_bytes,
             shutdown.clone(),
         ));
-        tokio::spawn(transport::tcp_accept_loop(
-            tcp,
-            Arc::new(TcpContext {
-                queue,
-                counters,
-                logs,
-                max_bytes,
-                shutdown: shutdown.clone(),
-            }),
-        ));
+        tokio::spawn(transport::tcp_accept_loop(tcp, tcp_context));
         tokio::spawn(run_dispatcher(shared.clone(), inbound));
         tokio::spawn(run_sweeper(shared.clone()));
         info!(listen = %bound, server_id = %shared.settings.server_id, "GB/T 28181 SIP server listening (UDP and TCP)");
@@ -351,6 +368,25 @@ impl SipServer {
     /// query. The answer comes later: a [`DeviceEvent::CatalogUpdated`].
     pub async fn query_catalog(&self, device_id: &str) -> Result<(), SipError> {
         self.shared.query_catalog(device_id).await
+    }
+
+    /// Registers to a superior platform (cascade) and answers its queries
+    /// with `cameras`, until shutdown, when it unregisters. The task ends
+    /// once the unregistration is sent.
+    pub fn start_upstream(
+        &self,
+        settings: UpstreamSettings,
+        cameras: Arc<dyn xueliang_core::gb28181::CascadeCameras>,
+    ) -> tokio::task::JoinHandle<()> {
+        let link = Arc::new(Link::new(settings, cameras, self.shared.clock.now()));
+        self.shared.upstreams().push(link.clone());
+        tokio::spawn(self.shared.clone().run_upstream(link))
+    }
+
+    /// The superior platforms and the state of each registration.
+    pub fn upstreams(&self) -> Vec<xueliang_core::gb28181::GbUpstream> {
+        let links = self.shared.upstreams().clone();
+        links.iter().map(|l| l.view()).collect()
     }
 
     /// Asks a device for live video of one channel.

@@ -236,13 +236,51 @@ pub async fn tcp_accept_loop(listener: TcpListener, context: Arc<TcpContext>) {
     }
 }
 
-async fn tcp_connection(stream: TcpStream, addr: SocketAddr, context: Arc<TcpContext>) {
-    let (mut reader, mut writer) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_WRITE_QUEUE);
+/// Opens a TCP connection of ours (to a superior platform): what it sends
+/// goes to the dispatcher like any peer's, and the returned peer writes to it.
+pub async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+    context: Arc<TcpContext>,
+) -> std::io::Result<Peer> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(connected) => connected?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "TCP connect timed out",
+            ))
+        }
+    };
+    SipCounters::add(&context.counters.tcp_connections);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(TCP_WRITE_QUEUE);
     let peer = Peer::Tcp {
         addr,
         conn: TcpConn { tx },
     };
+    tokio::spawn(serve_tcp(stream, peer.clone(), rx, context));
+    Ok(peer)
+}
+
+async fn tcp_connection(stream: TcpStream, addr: SocketAddr, context: Arc<TcpContext>) {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(TCP_WRITE_QUEUE);
+    let peer = Peer::Tcp {
+        addr,
+        conn: TcpConn { tx },
+    };
+    serve_tcp(stream, peer, rx, context).await;
+}
+
+/// Reads messages from a TCP connection into the dispatcher's queue and
+/// writes what `peer` is given, until either side ends.
+async fn serve_tcp(
+    stream: TcpStream,
+    peer: Peer,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    context: Arc<TcpContext>,
+) {
+    let addr = peer.addr();
+    let (mut reader, mut writer) = stream.into_split();
     let mut writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
             if writer.write_all(&bytes).await.is_err() {

@@ -1,6 +1,7 @@
 //! The SIP server against sipp as the device (one test binary).
 
 mod bad_input;
+mod cascade;
 mod catalog;
 mod common;
 mod invite;

@@ -266,3 +266,120 @@ impl DeviceRun {
         Ok(())
     }
 }
+
+/// The superior platform of the cascade tests (上级平台).
+pub const SUPERIOR: &str = "11010000002000000001";
+pub const SUPERIOR_REALM: &str = "1101000000";
+pub const SUPERIOR_PASSWORD: &str = "county-pw";
+
+/// sipp as a superior platform (superior.xml) on `port`, checking our
+/// digest answer against `password` and granting `grant` seconds.
+pub fn superior(port: u16, password: &str, grant: u32, tcp: bool) -> Result<DeviceRun> {
+    let dir = tempfile::tempdir()?;
+    let child = Command::new(sipp())
+        .arg("-sf")
+        .arg(scenario("superior.xml"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-nostdin",
+            "-nd",
+        ])
+        .args(["-t", if tcp { "t1" } else { "u1" }])
+        .args([
+            "-key",
+            "realm",
+            SUPERIOR_REALM,
+            "-key",
+            "local_id",
+            SERVER_ID,
+        ])
+        .args([
+            "-key",
+            "password",
+            password,
+            "-key",
+            "grant",
+            &grant.to_string(),
+        ])
+        .args(["-timeout", "120s"])
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(dir.path().join("errors.log"))
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(dir.path().join("messages.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting sipp")?;
+    Ok(DeviceRun { child, dir })
+}
+
+/// sipp as the superior asking us `cmd` (superior_query.xml) with `sn`.
+pub fn superior_query(server: SocketAddr, cmd: &str, sn: u32) -> Result<DeviceRun> {
+    let dir = tempfile::tempdir()?;
+    let child = Command::new(sipp())
+        .arg(server.to_string())
+        .arg("-sf")
+        .arg(scenario("superior_query.xml"))
+        .args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-nd", "-t", "u1"])
+        .args(["-p", &free_udp_port()?.to_string()])
+        .args([
+            "-key",
+            "realm",
+            SUPERIOR_REALM,
+            "-key",
+            "local_id",
+            SERVER_ID,
+        ])
+        .args(["-key", "superior", SUPERIOR, "-key", "cmd", cmd])
+        .args(["-key", "sn", &sn.to_string()])
+        .args(["-timeout", "20s", "-timeout_error"])
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(dir.path().join("errors.log"))
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(dir.path().join("messages.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting sipp")?;
+    Ok(DeviceRun { child, dir })
+}
+
+impl DeviceRun {
+    /// The raw bytes of sipp's message log (bodies in their own charset).
+    pub fn message_log(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("messages.log")).unwrap_or_default()
+    }
+
+    /// The MANSCDP bodies in the message log, as bytes, in order.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        let log = self.message_log();
+        let mut bodies = Vec::new();
+        let mut rest = &log[..];
+        while let Some(start) = find(rest, b"<?xml") {
+            let from = &rest[start..];
+            let end = [&b"</Response>"[..], b"</Notify>", b"</Query>"]
+                .iter()
+                .filter_map(|close| find(from, close).map(|at| at + close.len()))
+                .min()
+                .unwrap_or(from.len());
+            bodies.push(from[..end].to_vec());
+            rest = &from[end..];
+        }
+        bodies
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
