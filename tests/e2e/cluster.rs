@@ -13,6 +13,7 @@ use chrono::DateTime;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
+use xueliang_e2e::live::watch;
 use xueliang_e2e::proxy::TcpProxy;
 use xueliang_e2e::{
     config_header, fixture, free_port, wait_for, HttpReceiver, RtspServer, Xueliang,
@@ -43,6 +44,7 @@ fn node_config(
 [cluster]
 node_id = "{node}"
 lease_s = {LEASE_S}
+api_url = "http://127.0.0.1:{port}"
 
 [detection]
 fps = 2
@@ -250,6 +252,35 @@ fn three_nodes_share_cameras_survive_kill_and_partition_without_overlap() -> Res
         Ok((named && h["state"] == "online").then_some(h))
     })?;
     assert_eq!(h["frames_received"], 0, "{h}");
+    // Its newest frame and live video, asked here, come from its runner.
+    let (status, ctype, jpeg) = c.get_bytes(&format!("/api/v1/cameras/{elsewhere}/frame.jpg"))?;
+    assert_eq!(
+        (status, ctype.as_str()),
+        (200, "image/jpeg"),
+        "{}",
+        String::from_utf8_lossy(&jpeg)
+    );
+    assert!(jpeg.starts_with(&[0xff, 0xd8]), "not a JPEG");
+    let url = format!("{}/api/v1/cameras/{elsewhere}/live.mp4", c.base);
+    let w = watch(&url, &c.token, Duration::from_secs(3))?;
+    assert_eq!(w.status, 200, "{}", String::from_utf8_lossy(&w.body));
+    assert!(
+        w.content_type.starts_with("video/mp4"),
+        "{}",
+        w.content_type
+    );
+    assert_eq!(
+        w.body.get(4..8),
+        Some(&b"ftyp"[..]),
+        "the stream starts with its init segment"
+    );
+    assert!(
+        w.body.windows(4).any(|b| b == b"moof"),
+        "no media segment in 3 s"
+    );
+    // A camera nobody runs is not forwarded: the usual 404.
+    let (status, _, _) = c.get_bytes("/api/v1/cameras/nope/frame.jpg")?;
+    assert_eq!(status, 404);
 
     // Let events and alerts happen on every node.
     wait_for(Duration::from_secs(60), || {

@@ -7,58 +7,14 @@
 //! plays the H.264 camera on the video wall and on the cameras page and
 //! falls back to frames for H.265 where it cannot play it.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use xueliang_e2e::live::{block_on, header_of, watch};
 use xueliang_e2e::{
     add_user, browser, config_header, fixture, free_port, login, wait_for, RtspServer, Xueliang,
 };
-
-/// What a viewer got from one live stream.
-struct Watched {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
-    /// The server ended the stream before the viewer stopped reading.
-    ended: bool,
-    first_byte: Option<Duration>,
-}
-
-/// Reads a live stream for `limit` (or until the server ends it).
-fn watch(url: &str, token: &str, limit: Duration) -> Result<Watched> {
-    block_on(async {
-        let started = Instant::now();
-        let mut r = reqwest::Client::new()
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await?;
-        let status = r.status().as_u16();
-        let content_type = header_of(&r, "content-type");
-        let mut body = Vec::new();
-        let mut first_byte = None;
-        let deadline = tokio::time::Instant::now() + limit;
-        let ended = loop {
-            match tokio::time::timeout_at(deadline, r.chunk()).await {
-                Err(_) => break false,
-                Ok(Ok(Some(chunk))) => {
-                    first_byte.get_or_insert_with(|| started.elapsed());
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(Ok(None)) => break true,
-                Ok(Err(e)) => bail!("reading {url}: {e}"),
-            }
-        };
-        Ok(Watched {
-            status,
-            content_type,
-            body,
-            ended,
-            first_byte,
-        })
-    })
-}
 
 /// The top-level MP4 boxes of a stream, in order.
 fn boxes(data: &[u8]) -> Vec<String> {
@@ -148,23 +104,6 @@ fn get_range(x: &Xueliang, path: &str, range: &str) -> Result<(u16, String, Vec<
         let content_range = header_of(&r, "content-range");
         Ok((status, content_range, r.bytes().await?.to_vec()))
     })
-}
-
-/// Runs `f` on a runtime of its own (the tests are plain threads).
-fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(f)
-}
-
-/// A response header as text (empty when absent).
-fn header_of(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// The clip starts with a key frame, its timestamps rise, its length is the

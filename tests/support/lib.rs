@@ -3,6 +3,7 @@
 //! handle drops, and talk to the API.
 
 pub mod browser;
+pub mod live;
 pub mod proxy;
 
 use anyhow::{bail, Context, Result};

@@ -5,12 +5,13 @@ use crate::auth::Caller;
 use crate::body::List;
 use crate::control::CameraChangeError;
 use crate::error::{ApiError, ErrorCode};
+use crate::forward::{to_runner, Lasting};
 use crate::users::audit;
 use crate::{AppState, CameraView};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -316,23 +317,32 @@ async fn delete(
 async fn frame(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     visible_camera(&state, &caller, &id)?;
-    let jpeg = state.cameras.latest_frame_jpeg(&id).await.ok_or_else(|| {
-        ApiError::not_found_code(
+    let Some(jpeg) = state.cameras.latest_frame_jpeg(&id).await else {
+        let elsewhere = Lasting::Total(FORWARDED_FRAME);
+        if let Some(answer) = to_runner(&state, &headers, &id, "frame.jpg", elsewhere).await {
+            return Ok(answer);
+        }
+        return Err(ApiError::not_found_code(
             ErrorCode::NoFrame,
             format!("camera \"{id}\" has no decoded frame yet (disabled, connecting or offline)"),
-        )
-    })?;
+        ));
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         jpeg,
-    ))
+    )
+        .into_response())
 }
+
+/// How long a frame asked of the node that runs the camera may take.
+const FORWARDED_FRAME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The camera's health and counters.
 #[utoipa::path(get, path = "/cameras/{id}/health", tag = "cameras", params(("id" = String, Path, description = "the camera's id")),

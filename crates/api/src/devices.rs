@@ -1,6 +1,8 @@
 //! `GET /gb28181/devices` and `POST /gb28181/devices/{id}/catalog`: the
 //! GB/T 28181 devices registered to the centre (admins only: the list shows
-//! network addresses).
+//! network addresses). `GET /gb28181/upstreams`: the superior platforms
+//! the centre registers to (cascade), and [`CameraCatalog`], the cameras
+//! they are shown.
 
 use crate::auth::Caller;
 use crate::body::List;
@@ -12,12 +14,62 @@ use axum::Json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xueliang_core::access::Role;
-use xueliang_core::gb28181::{CatalogError, GbDevice};
+use crate::CameraControl;
+use std::sync::Arc;
+use xueliang_core::config::gb_channel_of;
+use xueliang_core::gb28181::{CascadeCamera, CascadeCameras, CatalogError, GbDevice, GbUpstream};
+use xueliang_core::CameraState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(catalog))
+        .routes(routes!(upstreams))
+}
+
+/// The superior platforms the centre registers to (admin): state
+/// (`registering`, `registered`, `failed`, `stopped`), last error,
+/// registered until, last keepalive answered. Empty without
+/// `[[gb28181.upstream]]`.
+#[utoipa::path(get, path = "/gb28181/upstreams", tag = "gb28181",
+    responses((status = 200, description = "Superior platforms", body = List<GbUpstream>),
+        (status = 403, description = "Not an admin (`forbidden`)", body = crate::error::ErrorBody)))]
+async fn upstreams(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<List<GbUpstream>>, ApiError> {
+    caller.require(Role::Admin)?;
+    let items = state
+        .devices
+        .as_ref()
+        .map(|d| d.upstreams())
+        .unwrap_or_default();
+    Ok(Json(List { items }))
+}
+
+/// The running cameras as superior platforms' catalogs show them: read at
+/// each query, `ON` while a camera delivers video (online or degraded).
+pub struct CameraCatalog(pub Arc<dyn CameraControl>);
+
+impl CascadeCameras for CameraCatalog {
+    fn cameras(&self) -> Vec<CascadeCamera> {
+        self.0
+            .list()
+            .into_iter()
+            .filter(|v| v.config.enabled)
+            .map(|v| {
+                let state = v.health.borrow().state;
+                CascadeCamera {
+                    gb_channel: gb_channel_of(&v.config.url).map(|(_, channel)| channel),
+                    id: v.config.id,
+                    name: v.config.name,
+                    village: v.config.village,
+                    grid: v.config.grid,
+                    online: matches!(state, CameraState::Online | CameraState::Degraded),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The GB/T 28181 devices (admin): registration, address, last keepalive

@@ -17,6 +17,7 @@ mod document;
 mod error;
 mod event_body;
 mod events;
+mod forward;
 mod hashing;
 pub mod limiter;
 mod live;
@@ -46,6 +47,7 @@ use xueliang_store::retention::RetentionTotals;
 use xueliang_store::{AccessStore, EventStore, TroubleKind};
 
 pub use control::{CameraChangeError, CameraControl, FixedCameras, MediaTotals, Readiness};
+pub use devices::CameraCatalog;
 pub use error::ApiError;
 pub use video::{LiveFeed, LivePiece, LiveRefusal};
 

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use std::fmt::Write;
-use xueliang_core::gb28181::DeviceDirectory;
+use xueliang_core::gb28181::{DeviceDirectory, GbUpstream, UpstreamState};
 use xueliang_core::telemetry::{telemetry, HistogramSnapshot, Telemetry};
 use xueliang_core::{CameraState, CameraStats, HwAccel};
 use xueliang_store::OutboxDepth;
@@ -92,6 +92,43 @@ fn render_gb28181(out: &mut String, directory: &dyn DeviceDirectory) {
             "# HELP {name} {}\n# TYPE {name} counter\n{name} {}",
             c.help, c.value
         );
+    }
+    render_upstreams(out, &directory.upstreams());
+}
+
+/// The superior platforms we register to (cascade), labelled by their id:
+/// a handful per centre at most.
+fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
+    if upstreams.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_gb28181_upstream_state The registration to each superior platform: 1 for its current state.\n# TYPE xueliang_gb28181_upstream_state gauge"
+    );
+    for u in upstreams {
+        for state in UpstreamState::ALL {
+            let _ = writeln!(
+                out,
+                "xueliang_gb28181_upstream_state{{upstream=\"{}\",state=\"{}\"}} {}",
+                u.id,
+                state.as_str(),
+                u8::from(u.state == state)
+            );
+        }
+    }
+    type Pick = fn(&GbUpstream) -> u64;
+    let totals: [(&str, &str, Pick); 3] = [
+        ("registrations", "Successful registrations to the superior platform (first ones and refreshes).", |u| u.registrations),
+        ("failures", "Failed registrations or lost links to the superior platform.", |u| u.failures),
+        ("catalog_queries", "Catalog queries of the superior platform answered.", |u| u.catalog_queries),
+    ];
+    for (name, help, pick) in totals {
+        let name = format!("xueliang_gb28181_upstream_{name}_total");
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for u in upstreams {
+            let _ = writeln!(out, "{name}{{upstream=\"{}\"}} {}", u.id, pick(u));
+        }
     }
 }
 
@@ -398,6 +435,22 @@ mod tests {
                 value: 42,
             }]
         }
+        fn upstreams(&self) -> Vec<GbUpstream> {
+            vec![GbUpstream {
+                id: "11010000002000000001".into(),
+                address: "10.1.2.3:5060".into(),
+                transport: "udp".into(),
+                local_id: "34020000002000000001".into(),
+                state: UpstreamState::Failed,
+                since: chrono::Utc::now(),
+                last_error: Some("403 Forbidden".into()),
+                registered_until: None,
+                last_keepalive: None,
+                registrations: 4,
+                failures: 2,
+                catalog_queries: 1,
+            }]
+        }
     }
 
     fn device(id: &str, online: bool, channels: usize) -> GbDevice {
@@ -442,6 +495,11 @@ mod tests {
             "# TYPE xueliang_gb28181_sip_keepalives_total counter",
             "# HELP xueliang_gb28181_sip_keepalives_total Keepalives received.",
             "xueliang_gb28181_sip_keepalives_total 42",
+            "xueliang_gb28181_upstream_state{upstream=\"11010000002000000001\",state=\"failed\"} 1",
+            "xueliang_gb28181_upstream_state{upstream=\"11010000002000000001\",state=\"registered\"} 0",
+            "xueliang_gb28181_upstream_registrations_total{upstream=\"11010000002000000001\"} 4",
+            "xueliang_gb28181_upstream_failures_total{upstream=\"11010000002000000001\"} 2",
+            "# TYPE xueliang_gb28181_upstream_catalog_queries_total counter",
         ] {
             assert!(lines.contains(&want), "missing {want:?} in\n{out}");
         }
@@ -449,5 +507,6 @@ mod tests {
             !out.contains("34020000001320000001"),
             "no device ids as labels"
         );
+        assert!(!out.contains("403"), "no error strings as labels");
     }
 }

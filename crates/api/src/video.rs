@@ -14,10 +14,11 @@
 use crate::auth::Caller;
 use crate::cameras::visible_camera;
 use crate::error::{ApiError, ErrorCode};
+use crate::forward::{to_runner, Lasting};
 use crate::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -86,10 +87,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn live(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     visible_camera(&state, &caller, &id)?;
-    let mut feed = state.cameras.live(&id).map_err(|r| refused(&id, r))?;
+    let mut feed = match state.cameras.live(&id) {
+        Ok(feed) => feed,
+        Err(LiveRefusal::NotRunning) => {
+            // Maybe another node of the cluster runs it.
+            if let Some(answer) =
+                to_runner(&state, &headers, &id, "live.mp4", Lasting::Stream).await
+            {
+                return Ok(answer);
+            }
+            return Err(refused(&id, LiveRefusal::NotRunning));
+        }
+        Err(r) => return Err(refused(&id, r)),
+    };
     let (mime, init) = match feed.init.take() {
         Some(init) => init,
         None => first_init(&mut feed.pieces).await.ok_or_else(|| {

@@ -39,6 +39,8 @@ pub struct ClusterSettings {
     /// 0: no cap.
     pub max_cameras: usize,
     pub lease: Duration,
+    /// Where this node's API answers the other nodes (forwarded live video).
+    pub api_url: Option<String>,
 }
 
 impl ClusterSettings {
@@ -103,7 +105,11 @@ impl Coordinator {
     /// `shutdown` or a drain asked from outside; the watchdog runs beside.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Ended {
         let s = &self.settings;
-        while let Err(e) = self.store.join(&s.node_id, s.max_cameras as i64).await {
+        while let Err(e) = self
+            .store
+            .join(&s.node_id, s.max_cameras as i64, s.api_url.as_deref())
+            .await
+        {
             warn!(error = %e, node = %s.node_id, "cannot join the cluster; trying again");
             tokio::select! {
                 _ = shutdown.cancelled() => return Ended::Shutdown,
@@ -186,6 +192,7 @@ impl Coordinator {
                 cameras: running.len() as i64,
                 cpu_percent,
                 draining: self.draining.load(Ordering::Relaxed),
+                api_url: s.api_url.clone(),
             })
             .await?;
         let held: HashSet<String> = self

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::time::Duration;
-use xueliang_core::cluster::{ClusterDirectory, ClusterNode, ClusterStatus};
+use xueliang_core::cluster::{ClusterDirectory, ClusterNode, ClusterStatus, Runner};
 use xueliang_store::PgStore;
 
 pub struct LeaseDirectory {
@@ -45,6 +45,7 @@ impl LeaseDirectory {
                 max_cameras: n.max_cameras,
                 cpu_percent: n.cpu_percent,
                 node_id: n.node_id,
+                api_url: n.api_url,
             })
             .collect();
         Ok(ClusterStatus {
@@ -64,5 +65,22 @@ fn time(ms: i64) -> DateTime<Utc> {
 impl ClusterDirectory for LeaseDirectory {
     fn status(&self) -> BoxFuture<'_, Result<ClusterStatus, String>> {
         async move { self.read().await.map_err(|e| e.to_string()) }.boxed()
+    }
+
+    fn this_node(&self) -> &str {
+        &self.node_id
+    }
+
+    fn runner(&self, camera: &str) -> BoxFuture<'_, Result<Option<Runner>, String>> {
+        let camera = camera.to_owned();
+        async move {
+            let found = self
+                .store
+                .runner(&camera)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(found.map(|(node_id, api_url)| Runner { node_id, api_url }))
+        }
+        .boxed()
     }
 }

@@ -142,6 +142,7 @@ async fn node(name: &str, url: &str, ledger: &Arc<Ledger>) -> Node {
             node_id: name.into(),
             max_cameras: 0,
             lease: LEASE,
+            api_url: None,
         },
     ));
     let stop = CancellationToken::new();

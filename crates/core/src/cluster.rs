@@ -24,6 +24,16 @@ pub struct ClusterNode {
     pub cpu_percent: f64,
     /// The cameras whose leases it holds now, by id.
     pub cameras: Vec<String>,
+    /// Where its API answers the other nodes (`[cluster] api_url`).
+    pub api_url: Option<String>,
+}
+
+/// The node that runs a camera now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Runner {
+    pub node_id: String,
+    /// Where its API answers the other nodes; `None`: it did not say.
+    pub api_url: Option<String>,
 }
 
 /// The whole cluster, as one node reads it from the database.
@@ -61,4 +71,10 @@ pub trait ClusterDirectory: Send + Sync {
     /// The nodes and their cameras; `unassigned` is left empty (the caller
     /// knows which cameras are wanted). The error says what failed.
     fn status(&self) -> BoxFuture<'_, Result<ClusterStatus, String>>;
+
+    /// The node answering.
+    fn this_node(&self) -> &str;
+
+    /// The node holding `camera`'s lease now, if any.
+    fn runner(&self, camera: &str) -> BoxFuture<'_, Result<Option<Runner>, String>>;
 }

@@ -27,6 +27,8 @@ pub struct NodeRow {
     pub cameras: i64,
     pub cpu_percent: f64,
     pub draining: bool,
+    /// `[cluster] api_url`: where its API answers the other nodes.
+    pub api_url: Option<String>,
 }
 
 /// A camera's lease.
@@ -48,6 +50,8 @@ pub struct Beat {
     /// Only ever set to true by the node itself (SIGTERM) or `xueliang
     /// drain`; a beat never clears a drain asked for from outside.
     pub draining: bool,
+    /// `[cluster] api_url`.
+    pub api_url: Option<String>,
 }
 
 /// The channel camera changes are announced on; the payload is the id.
@@ -80,15 +84,22 @@ impl PgStore {
     }
 
     /// Records a node starting (clears an old drain mark of the same id).
-    pub async fn join(&self, node_id: &str, max_cameras: i64) -> Result<(), StoreError> {
+    pub async fn join(
+        &self,
+        node_id: &str,
+        max_cameras: i64,
+        api_url: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "INSERT INTO cluster_nodes (node_id, started_at, heartbeat_at, max_cameras) \
-             VALUES ($1, {NOW}, {NOW}, $2) ON CONFLICT (node_id) DO UPDATE SET \
+            "INSERT INTO cluster_nodes (node_id, started_at, heartbeat_at, max_cameras, api_url) \
+             VALUES ($1, {NOW}, {NOW}, $2, $3) ON CONFLICT (node_id) DO UPDATE SET \
              started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, \
-             max_cameras = excluded.max_cameras, cameras = 0, draining = 0"
+             max_cameras = excluded.max_cameras, cameras = 0, draining = 0, \
+             api_url = excluded.api_url"
         ))
         .bind(node_id)
         .bind(max_cameras)
+        .bind(api_url)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -110,7 +121,8 @@ impl PgStore {
         match draining {
             Some(d) => Ok(d != 0),
             None => {
-                self.join(&b.node_id, b.max_cameras).await?;
+                self.join(&b.node_id, b.max_cameras, b.api_url.as_deref())
+                    .await?;
                 Ok(false)
             }
         }
@@ -173,8 +185,8 @@ impl PgStore {
     /// Every node that ever joined, by id.
     pub async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT node_id, started_at, heartbeat_at, max_cameras, cameras, cpu_percent, draining \
-             FROM cluster_nodes ORDER BY node_id",
+            "SELECT node_id, started_at, heartbeat_at, max_cameras, cameras, cpu_percent, draining, \
+             api_url FROM cluster_nodes ORDER BY node_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -188,9 +200,28 @@ impl PgStore {
                     cameras: r.try_get("cameras")?,
                     cpu_percent: r.try_get("cpu_percent")?,
                     draining: r.try_get::<i64, _>("draining")? != 0,
+                    api_url: r.try_get("api_url")?,
                 })
             })
             .collect()
+    }
+
+    /// The node holding a live lease on `camera`, and where its API
+    /// answers (if it said).
+    pub async fn runner(
+        &self,
+        camera: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT l.node_id, n.api_url FROM camera_leases l \
+             LEFT JOIN cluster_nodes n ON n.node_id = l.node_id \
+             WHERE l.camera_id = $1 AND l.expires_at > {NOW}"
+        ))
+        .bind(camera)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("node_id")?, r.try_get("api_url")?)))
+            .transpose()
     }
 
     /// Each camera's newest health sample of the last `window_ms` (by the

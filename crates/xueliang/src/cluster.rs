@@ -29,6 +29,9 @@ pub async fn start(
         node_id: config.node_id(),
         max_cameras: config.max_cameras as usize,
         lease: Duration::from_secs_f64(config.lease_s),
+        api_url: config
+            .api_url()
+            .map_err(|e| anyhow::anyhow!("[cluster]: {e}"))?,
     };
     let mut changes = pg
         .camera_changes()

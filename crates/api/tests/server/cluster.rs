@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use xueliang_api::{AppState, FixedCameras};
-use xueliang_core::cluster::{ClusterDirectory, ClusterNode, ClusterStatus};
+use xueliang_core::cluster::{ClusterDirectory, ClusterNode, ClusterStatus, Runner};
 use xueliang_core::{Config, Role};
 
 /// Two nodes: `n1` holds `gate`, `n2` (dead) holds nothing.
@@ -24,6 +24,7 @@ impl ClusterDirectory for TwoNodes {
             max_cameras: 0,
             cpu_percent: 12.5,
             cameras: cameras.iter().map(|c| c.to_string()).collect(),
+            api_url: None,
         };
         Box::pin(async move {
             Ok(ClusterStatus {
@@ -35,12 +36,24 @@ impl ClusterDirectory for TwoNodes {
             })
         })
     }
+    fn this_node(&self) -> &str {
+        "n1"
+    }
+    fn runner(&self, _camera: &str) -> BoxFuture<'_, Result<Option<Runner>, String>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 struct Broken;
 
 impl ClusterDirectory for Broken {
     fn status(&self) -> BoxFuture<'_, Result<ClusterStatus, String>> {
+        Box::pin(async { Err("connection refused".to_string()) })
+    }
+    fn this_node(&self) -> &str {
+        "n1"
+    }
+    fn runner(&self, _camera: &str) -> BoxFuture<'_, Result<Option<Runner>, String>> {
         Box::pin(async { Err("connection refused".to_string()) })
     }
 }

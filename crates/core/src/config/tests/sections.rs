@@ -196,6 +196,9 @@ fn cluster_needs_postgres_and_checks_its_fields() {
     let cluster = c.cluster.unwrap();
     assert_eq!(cluster.node_id(), "node-1");
     assert_eq!((cluster.max_cameras, cluster.lease_s), (0, 15.0));
+    let with_url = format!("{pg}[cluster]\napi_url = \"http://10.0.0.5:8080/\"\n{MINIMAL}");
+    let c = Config::parse(&with_url).unwrap().cluster.unwrap();
+    assert_eq!(c.api_url(), Ok(Some("http://10.0.0.5:8080".to_owned())));
     assert!(Config::parse(MINIMAL).unwrap().cluster.is_none());
     let e = Config::parse(&format!("[cluster]\nnode_id = \"a\"\n{MINIMAL}")).unwrap_err();
     assert!(
@@ -207,6 +210,9 @@ fn cluster_needs_postgres_and_checks_its_fields() {
         ("node_id = \"node 1\"", "node_id"),
         ("node_id = \"\"", "node_id"),
         ("nodeid = \"a\"", "nodeid"),
+        ("api_url = \"10.0.0.5:8080\"", "api_url"),
+        ("api_url = \"ftp://10.0.0.5\"", "api_url"),
+        ("api_url = \"http://10.0.0.5:8080/api/v1\"", "api_url"),
     ] {
         let e = Config::parse(&format!("{pg}[cluster]\n{bad}\n{MINIMAL}")).unwrap_err();
         assert!(e.contains(field), "{bad}: {e}");
