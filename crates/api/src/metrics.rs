@@ -119,9 +119,21 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
     }
     type Pick = fn(&GbUpstream) -> u64;
     let totals: [(&str, &str, Pick); 3] = [
-        ("registrations", "Successful registrations to the superior platform (first ones and refreshes).", |u| u.registrations),
-        ("failures", "Failed registrations or lost links to the superior platform.", |u| u.failures),
-        ("catalog_queries", "Catalog queries of the superior platform answered.", |u| u.catalog_queries),
+        (
+            "registrations",
+            "Successful registrations to the superior platform (first ones and refreshes).",
+            |u| u.registrations,
+        ),
+        (
+            "failures",
+            "Failed registrations or lost links to the superior platform.",
+            |u| u.failures,
+        ),
+        (
+            "catalog_queries",
+            "Catalog queries of the superior platform answered.",
+            |u| u.catalog_queries,
+        ),
     ];
     for (name, help, pick) in totals {
         let name = format!("xueliang_gb28181_upstream_{name}_total");

@@ -237,6 +237,14 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         Some(c) => Some(crate::cluster::start(c, &store, &registry, &shutdown).await?),
         None => None,
     };
+    // GB/T 28181 cascade: register to the superior platforms, sharing the
+    // cameras; each ends after unregistering at shutdown.
+    let cascade = match (&gb28181, &config.gb28181) {
+        (Some(access), Some(gb)) => {
+            access.start_cascade(gb, Arc::new(xueliang_api::CameraCatalog(registry.clone())))
+        }
+        _ => Vec::new(),
+    };
     if let (Some(access), Some(gb)) = (&gb28181, &config.gb28181) {
         if gb.auto_cameras {
             tokio::spawn(xueliang_pipeline::adopt_channels(
@@ -306,6 +314,9 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         c.drain().await;
     }
     shutdown.cancel();
+    for task in cascade {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     registry.stop_all().await;
     monitor.stopped().await;
     let _ = dispatcher_task.await;

@@ -601,7 +601,7 @@ mod tests {
                 UP.replace("11010000002000000001", "1101"),
                 "#1 (1101): field `id`",
             ),
-            (format!("{without_pw}"), "field `password`: required"),
+            (without_pw.to_string(), "field `password`: required"),
             (
                 format!("{without_pw}password_env = \"XUELIANG_TEST_NO_SUCH_VAR\"\n"),
                 "XUELIANG_TEST_NO_SUCH_VAR is not set",
