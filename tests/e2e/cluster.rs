@@ -281,6 +281,22 @@ fn three_nodes_share_cameras_survive_kill_and_partition_without_overlap() -> Res
     // A camera nobody runs is not forwarded: the usual 404.
     let (status, _, _) = c.get_bytes("/api/v1/cameras/nope/frame.jpg")?;
     assert_eq!(status, 404);
+    // A change made through a node that does not run the camera reaches
+    // the one that does (an offline camera: a walker's restart would reset
+    // its event cooldown, which the checks below rely on).
+    let (changed, owner) = holders(&c)?
+        .into_iter()
+        .find(|(cam, n)| n != "c" && DEAD.contains(&cam.as_str()))
+        .context("an offline camera of another node")?;
+    let owner = if owner == "a" { &a } else { &b };
+    let patch = serde_json::json!({"name": "村口东"});
+    let (status, body) = c.call("PATCH", &format!("/api/v1/cameras/{changed}"), Some(&patch))?;
+    assert_eq!(status, 200, "{body}");
+    wait_for(Duration::from_secs(10), || {
+        let cam = owner.get(&format!("/api/v1/cameras/{changed}"))?;
+        Ok((cam["name"] == "村口东").then_some(()))
+    })
+    .context("the camera's runner never saw the change")?;
 
     // Let events and alerts happen on every node.
     wait_for(Duration::from_secs(60), || {
