@@ -213,6 +213,8 @@ struct Registration {
     from_tag: String,
     cseq: u32,
     challenge: Option<Challenge>,
+    /// The challenge came in a 407: answer in `Proxy-Authorization`.
+    proxy: bool,
     nc: u32,
 }
 
@@ -223,6 +225,7 @@ impl Registration {
             from_tag: build::tag(),
             cseq: 0,
             challenge: None,
+            proxy: false,
             nc: 0,
         }
     }
@@ -306,7 +309,12 @@ impl Shared {
                 c.password.expose(),
                 reg.nc,
             );
-            request.headers.push("Authorization", answer);
+            let name = if reg.proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            };
+            request.headers.push(name, answer);
         }
         request
     }
@@ -352,6 +360,7 @@ impl Shared {
                         reg.nc = 0;
                     }
                     reg.challenge = Some(challenge);
+                    reg.proxy = code == 407;
                 }
                 _ => return Err(LinkError::Refused { code, reason }),
             }

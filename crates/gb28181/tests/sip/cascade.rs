@@ -257,5 +257,13 @@ async fn a_superior_down_then_refusing_then_accepting() -> Result<()> {
         "kept after recovery"
     );
     assert!(l.registered_until.is_some());
+    // The superior goes silent: keepalives go unanswered, then we register again.
+    drop(accepting);
+    until(Duration::from_secs(25), "failed: keepalives lost", || {
+        let l = link(&server.sip);
+        l.state != UpstreamState::Registered
+            && l.last_error.as_deref() == Some("3 keepalives unanswered")
+    })
+    .await?;
     Ok(())
 }
