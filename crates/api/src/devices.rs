@@ -117,3 +117,77 @@ async fn catalog(
         Err(CatalogError::Failed(cause)) => Err(ApiError::internal(cause)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CameraView, FixedCameras};
+    use xueliang_core::{CameraHealth, CameraStats, Config};
+
+    #[test]
+    fn the_catalog_shows_enabled_cameras_on_while_they_deliver_video() {
+        let config = Config::parse(
+            r#"
+[gb28181]
+server_id = "34020000002000000001"
+media_ip = "192.0.2.10"
+password = "pw"
+
+[[cameras]]
+id = "school"
+name = "中心小学"
+url = "rtsp://127.0.0.1:8554/school"
+village = "东村"
+grid = "一网格"
+
+[[cameras]]
+id = "gate"
+name = "东门"
+url = "gb28181://34020000001320000001/34020000001310000001"
+
+[[cameras]]
+id = "river"
+name = "河堤"
+url = "rtsp://127.0.0.1:8554/river"
+
+[[cameras]]
+id = "off"
+name = "停用"
+url = "rtsp://127.0.0.1:8554/off"
+enabled = false
+"#,
+        )
+        .unwrap();
+        let states = [
+            CameraState::Degraded,
+            CameraState::Online,
+            CameraState::Offline,
+            CameraState::Disabled,
+        ];
+        let views = config
+            .cameras
+            .iter()
+            .zip(states)
+            .map(|(c, state)| CameraView {
+                config: c.clone(),
+                health: tokio::sync::watch::channel(CameraHealth::new(state, chrono::Utc::now())).1,
+                stats: Arc::new(CameraStats::default()),
+            })
+            .collect();
+        let cameras = CameraCatalog(Arc::new(FixedCameras(views))).cameras();
+        assert_eq!(cameras.len(), 3, "the disabled camera is not shared");
+        let school = &cameras[0];
+        assert_eq!(
+            (school.id.as_str(), school.name.as_str(), school.online),
+            ("school", "中心小学", true)
+        );
+        assert_eq!(school.village.as_deref(), Some("东村"));
+        assert_eq!(school.grid.as_deref(), Some("一网格"));
+        assert_eq!(school.gb_channel, None);
+        assert_eq!(
+            cameras[1].gb_channel.as_deref(),
+            Some("34020000001310000001")
+        );
+        assert!(!cameras[2].online, "offline is OFF");
+    }
+}
