@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use xueliang_e2e::live::watch;
 use xueliang_e2e::proxy::TcpProxy;
 use xueliang_e2e::{
-    config_header, fixture, free_port, wait_for, HttpReceiver, RtspServer, Xueliang,
+    browser, config_header, fixture, free_port, wait_for, HttpReceiver, RtspServer, Xueliang,
+    ADMIN, ADMIN_PASSWORD,
 };
 use xueliang_store::testing::TestDatabase;
 use xueliang_store::PgStore;
@@ -348,6 +349,14 @@ fn three_nodes_share_cameras_survive_kill_and_partition_without_overlap() -> Res
         .context("c is listed")?;
     assert_eq!(dead["live"], false, "{status}");
     assert_eq!(dead["cameras"], serde_json::json!([]), "{status}");
+    // The same on the dashboard's cameras page, in a real browser.
+    browser::run_script(
+        &a,
+        "cluster.mjs",
+        ADMIN,
+        ADMIN_PASSWORD,
+        &[("XUELIANG_LIVE_NODES", "a,b"), ("XUELIANG_LOST_NODE", "c")],
+    )?;
 
     // Cut b off the database: it stops its cameras before its leases
     // expire, and a takes them after. Nothing b sends reaches the database

@@ -1,7 +1,8 @@
 // 摄像机: every camera grouped by village, with its live state, the reason
 // when it is not online, its frame rate and its latest frame. Polls
 // GET /api/v1/cameras every few seconds and updates the cards in place.
-// Admins also see the GB/T 28181 devices below (gb-devices.js).
+// Admins also see the GB/T 28181 devices below (gb-devices.js); with
+// several nodes, everyone sees the cluster's nodes (cluster-nodes.js).
 
 import { api } from "./api.js";
 import { el } from "./dom.js";
@@ -9,6 +10,7 @@ import { t, tOr, errorText } from "./i18n.js";
 import { beijingTime, duration } from "./format.js";
 import { rememberCameras } from "./camera-directory.js";
 import * as gbDevices from "./gb-devices.js";
+import * as clusterNodes from "./cluster-nodes.js";
 import { liveButton } from "./live-player.js";
 
 const REFRESH_S = 5;
@@ -140,9 +142,11 @@ export function mount(root, session) {
   refresh();
   const timer = setInterval(refresh, REFRESH_S * 1000);
   const unmountDevices = gbDevices.mount(root, session);
+  const unmountNodes = clusterNodes.mount(root);
   return () => {
     clearInterval(timer);
     for (const c of cards.values()) c.stop();
     unmountDevices();
+    unmountNodes();
   };
 }
