@@ -133,6 +133,16 @@ async fn registers_keeps_alive_and_answers(tcp: bool) -> Result<()> {
         .await,
     )?;
 
+    let query = superior_query(server.addr(), "DeviceStatus", 79)?;
+    query.finish(Duration::from_secs(20)).await?;
+    sup.explain(
+        until(Duration::from_secs(10), "device status answered", || {
+            sup.saw("<CmdType>DeviceStatus</CmdType>")
+        })
+        .await,
+    )?;
+    assert!(sup.saw("<Online>ONLINE</Online>"));
+
     // The catalog: parse every Response Catalog the superior received.
     let mut chunks = 0;
     let mut items: HashMap<String, manscdp::Channel> = HashMap::new();
