@@ -249,10 +249,27 @@ fn three_nodes_share_cameras_survive_kill_and_partition_without_overlap() -> Res
         .context("a walker of another node")?;
     let h = wait_for(Duration::from_secs(20), || {
         let h = c.health(&elsewhere)?;
-        let named = h["detail"] == format!("run by node \"{runner}\" of the cluster");
+        let named = h["detail"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(&format!("run by node \"{runner}\" of the cluster")));
         Ok((named && h["state"] == "online").then_some(h))
     })?;
     assert_eq!(h["frames_received"], 0, "{h}");
+    // An offline camera run elsewhere shows its runner's reason.
+    let (dead, dead_runner) = holders(&c)?
+        .into_iter()
+        .find(|(cam, n)| n != "c" && DEAD.contains(&cam.as_str()))
+        .context("an offline camera of another node")?;
+    let h = wait_for(Duration::from_secs(20), || {
+        let h = c.health(&dead)?;
+        Ok((h["state"] == "offline").then_some(h))
+    })?;
+    assert_eq!(h["reason"], "not_found", "{h}");
+    let detail = h["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.ends_with(&format!("run by node \"{dead_runner}\" of the cluster")),
+        "{h}"
+    );
     // Its newest frame and live video, asked here, come from its runner.
     let (status, ctype, jpeg) = c.get_bytes(&format!("/api/v1/cameras/{elsewhere}/frame.jpg"))?;
     assert_eq!(

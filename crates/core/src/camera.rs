@@ -123,6 +123,32 @@ impl HealthReason {
             HealthReason::NoMedia => "no_media",
         }
     }
+
+    /// The reason [`HealthReason::as_str`] names.
+    pub fn parse(name: &str) -> Option<HealthReason> {
+        use HealthReason::*;
+        [
+            Unreachable,
+            Refused,
+            AuthFailed,
+            NotFound,
+            Protocol,
+            UnsupportedCodec,
+            Stalled,
+            StreamEnded,
+            DecodeFailed,
+            Other,
+            LowFps,
+            PacketLoss,
+            DecodeErrors,
+            DeviceOffline,
+            KeepaliveLost,
+            InviteRefused,
+            NoMedia,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
 }
 
 /// The state the ingest worker publishes on its `watch` channel when it changes.

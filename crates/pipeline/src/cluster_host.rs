@@ -3,7 +3,7 @@
 //! and a camera changed through another node's API is re-read here.
 
 use crate::cameras::CameraRegistry;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use std::collections::HashMap;
@@ -20,8 +20,9 @@ pub(crate) const RUN_ELSEWHERE: &str = "run by another node of the cluster";
 pub struct RemoteCamera {
     /// The node holding its lease, if any.
     pub node: Option<String>,
-    /// Its newest health sample: state and time.
-    pub sample: Option<(CameraState, DateTime<Utc>)>,
+    /// Its live health as that node last published it (state, reason,
+    /// detail, since); `None` when the runner has not published yet.
+    pub health: Option<CameraHealth>,
 }
 
 impl CameraHost for CameraRegistry {
@@ -98,10 +99,10 @@ impl CameraHost for CameraRegistry {
 }
 
 impl CameraRegistry {
-    /// Shows, for each camera listed here but run elsewhere, the state its
-    /// runner last sampled and which node that is: the camera list then
-    /// covers the whole site whichever node answers. Counters stay at zero
-    /// (they are the runner's).
+    /// Shows, for each camera listed here but run elsewhere, its runner and
+    /// the health that runner published: the camera list then covers the
+    /// whole site whichever node answers. Counters stay at zero (they are
+    /// the runner's).
     pub fn show_remote(&self, remote: &HashMap<String, RemoteCamera>) {
         for e in self.lock().iter() {
             let Some(sender) = &e.remote else { continue };
@@ -109,27 +110,42 @@ impl CameraRegistry {
                 continue;
             }
             let r = remote.get(&e.view.config.id);
-            let ((state, since), detail) = match r.and_then(|r| r.node.as_deref()) {
-                Some(node) => (
-                    r.and_then(|r| r.sample)
-                        .unwrap_or((CameraState::Connecting, Utc::now())),
-                    format!("run by node \"{node}\" of the cluster"),
-                ),
-                None => (
-                    (CameraState::Connecting, Utc::now()),
-                    "no node of the cluster runs it now".to_owned(),
-                ),
+            let next = match r.and_then(|r| r.node.as_deref()) {
+                Some(node) => {
+                    let mut h = r
+                        .and_then(|r| r.health.clone())
+                        .unwrap_or_else(|| CameraHealth::new(CameraState::Connecting, Utc::now()));
+                    let runner = format!("run by node \"{node}\" of the cluster");
+                    h.detail = Some(match h.detail.take() {
+                        Some(d) => format!("{d}; {runner}"),
+                        None => runner,
+                    });
+                    h
+                }
+                None => {
+                    let mut h = CameraHealth::new(CameraState::Connecting, Utc::now());
+                    h.detail = Some("no node of the cluster runs it now".to_owned());
+                    h
+                }
             };
             sender.send_if_modified(|h| {
-                if h.state == state && h.detail.as_deref() == Some(detail.as_str()) {
-                    return false;
+                let same =
+                    h.state == next.state && h.reason == next.reason && h.detail == next.detail;
+                if !same {
+                    *h = next;
                 }
-                let mut next = CameraHealth::new(state, since);
-                next.detail = Some(detail);
-                *h = next;
-                true
+                !same
             });
         }
+    }
+
+    /// The live health of every camera this node runs, by id.
+    pub fn running_health(&self) -> Vec<(String, CameraHealth)> {
+        self.lock()
+            .iter()
+            .filter(|e| e.running.is_some())
+            .map(|e| (e.view.config.id.clone(), e.view.health.borrow().clone()))
+            .collect()
     }
 
     /// Re-reads a camera's stored definition after a change made through

@@ -54,6 +54,19 @@ pub struct Beat {
     pub api_url: Option<String>,
 }
 
+/// A camera's live state as its runner publishes it for the other nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedState {
+    pub camera_id: String,
+    /// `CameraState::as_str`.
+    pub state: String,
+    /// `HealthReason::as_str`.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    /// ms since the Unix epoch.
+    pub since: i64,
+}
+
 /// The channel camera changes are announced on; the payload is the id.
 pub const CAMERAS_CHANNEL: &str = "xueliang_cameras";
 
@@ -224,26 +237,61 @@ impl PgStore {
             .transpose()
     }
 
-    /// Each camera's newest health sample of the last `window_ms` (by the
-    /// database's clock): (camera, state, at in ms), by camera. The node
-    /// that runs a camera writes one every sample interval.
-    pub async fn latest_health(
+    /// Records the live state of the cameras `node_id` runs (one upsert).
+    pub async fn publish_states(
         &self,
-        window_ms: i64,
-    ) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT DISTINCT ON (camera_id) camera_id, state, at FROM health_samples \
-             WHERE at > {NOW} - $1 ORDER BY camera_id, at DESC"
+        node_id: &str,
+        states: &[PublishedState],
+    ) -> Result<(), StoreError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&PublishedState) -> Option<String>| -> Vec<Option<String>> {
+            states.iter().map(f).collect()
+        };
+        sqlx::query(&format!(
+            "INSERT INTO camera_states (camera_id, node_id, state, reason, detail, since, at) \
+             SELECT c, $1, s, r, d, si, {NOW} \
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) AS t(c, s, r, d, si) \
+             ON CONFLICT (camera_id) DO UPDATE SET node_id = excluded.node_id, \
+             state = excluded.state, reason = excluded.reason, detail = excluded.detail, \
+             since = excluded.since, at = excluded.at"
         ))
-        .bind(window_ms)
+        .bind(node_id)
+        .bind(column(|s| Some(s.camera_id.clone())))
+        .bind(column(|s| Some(s.state.clone())))
+        .bind(column(|s| s.reason.clone()))
+        .bind(column(|s| s.detail.clone()))
+        .bind(states.iter().map(|s| s.since).collect::<Vec<i64>>())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The states written within the last `max_age_ms` (the database's
+    /// clock), by camera: (writer, state).
+    pub async fn camera_states(
+        &self,
+        max_age_ms: i64,
+    ) -> Result<Vec<(String, PublishedState)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT camera_id, node_id, state, reason, detail, since FROM camera_states \
+             WHERE at > {NOW} - $1 ORDER BY camera_id"
+        ))
+        .bind(max_age_ms)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get("camera_id")?,
-                    r.try_get("state")?,
-                    r.try_get("at")?,
+                    r.try_get("node_id")?,
+                    PublishedState {
+                        camera_id: r.try_get("camera_id")?,
+                        state: r.try_get("state")?,
+                        reason: r.try_get("reason")?,
+                        detail: r.try_get("detail")?,
+                        since: r.try_get("since")?,
+                    },
                 ))
             })
             .collect()

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use xueliang_cluster::{ClusterSettings, Coordinator, Ended, LeaseDirectory};
 use xueliang_core::cluster::ClusterDirectory;
-use xueliang_core::{CameraState, ClusterConfig, Config};
+use xueliang_core::{CameraHealth, CameraState, ClusterConfig, Config, HealthReason};
 use xueliang_pipeline::{CameraRegistry, RemoteCamera};
+use xueliang_store::postgres_cluster::{LeaseRow, PublishedState};
 use xueliang_store::{Backend, PgStore, Store};
 
 /// Starts this node's coordinator and the listener for camera changes made
@@ -55,8 +56,9 @@ pub async fn start(
             }
         }
     });
-    tokio::spawn(show_remote_health(
+    tokio::spawn(share_health(
         pg.clone(),
+        coordinator.settings().node_id.clone(),
         registry.clone(),
         shutdown.clone(),
     ));
@@ -71,45 +73,86 @@ pub async fn start(
     Ok(coordinator)
 }
 
-/// How often the cameras other nodes run are re-read from the database.
+/// How often a node publishes its cameras' live state and re-reads the
+/// others'.
 const REMOTE_HEALTH_EVERY: Duration = Duration::from_secs(5);
-/// Health samples older than this say nothing of a camera's state now.
-const REMOTE_HEALTH_WINDOW_MS: i64 = 60_000;
+/// A published state older than this says nothing (its writer stopped).
+const REMOTE_HEALTH_MAX_AGE_MS: i64 = 20_000;
 
-/// Keeps the camera list's entries of cameras run elsewhere showing their
-/// runner and its newest health sample.
-async fn show_remote_health(pg: PgStore, registry: Arc<CameraRegistry>, stop: CancellationToken) {
+/// Publishes the live state of the cameras this node runs, and keeps the
+/// camera list's entries of cameras run elsewhere showing their runner and
+/// the state it published.
+async fn share_health(
+    pg: PgStore,
+    node: String,
+    registry: Arc<CameraRegistry>,
+    stop: CancellationToken,
+) {
     loop {
-        let read = async {
+        let mine: Vec<PublishedState> = registry
+            .running_health()
+            .into_iter()
+            .map(|(camera_id, h)| PublishedState {
+                camera_id,
+                state: h.state.as_str().to_owned(),
+                reason: h.reason.map(|r| r.as_str().to_owned()),
+                detail: h.detail,
+                since: h.since.timestamp_millis(),
+            })
+            .collect();
+        let round = async {
+            pg.publish_states(&node, &mine).await?;
             let leases = pg.leases().await?;
-            let samples = pg.latest_health(REMOTE_HEALTH_WINDOW_MS).await?;
+            let states = pg.camera_states(REMOTE_HEALTH_MAX_AGE_MS).await?;
             let now = pg.db_now().await?;
-            Ok::<_, xueliang_store::StoreError>((leases, samples, now))
+            Ok::<_, xueliang_store::StoreError>((leases, states, now))
         };
-        match read.await {
-            Ok((leases, samples, now)) => {
-                let mut remote: HashMap<String, RemoteCamera> = HashMap::new();
-                for l in leases.into_iter().filter(|l| l.expires_at > now) {
-                    remote.entry(l.camera_id).or_default().node = Some(l.node_id);
-                }
-                for (camera, state, at) in samples {
-                    let (Some(state), Some(at)) = (
-                        CameraState::parse(&state),
-                        chrono::DateTime::from_timestamp_millis(at),
-                    ) else {
-                        continue;
-                    };
-                    remote.entry(camera).or_default().sample = Some((state, at));
-                }
-                registry.show_remote(&remote);
+        match round.await {
+            Ok((leases, states, now)) => registry.show_remote(&remote_cameras(leases, states, now)),
+            Err(e) => {
+                warn!(error = %e, "cannot share the cameras' live state with the other nodes")
             }
-            Err(e) => warn!(error = %e, "cannot read the cameras other nodes run"),
         }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(REMOTE_HEALTH_EVERY) => {}
         }
     }
+}
+
+/// Each leased camera's runner, with the state that runner published (a
+/// state written by an earlier runner is not its runner's).
+fn remote_cameras(
+    leases: Vec<LeaseRow>,
+    states: Vec<(String, PublishedState)>,
+    now: i64,
+) -> HashMap<String, RemoteCamera> {
+    let mut published: HashMap<(String, String), PublishedState> = states
+        .into_iter()
+        .map(|(node, s)| ((node, s.camera_id.clone()), s))
+        .collect();
+    leases
+        .into_iter()
+        .filter(|l| l.expires_at > now)
+        .map(|l| {
+            let health = published
+                .remove(&(l.node_id.clone(), l.camera_id.clone()))
+                .and_then(|s| {
+                    let mut h = CameraHealth::new(
+                        CameraState::parse(&s.state)?,
+                        chrono::DateTime::from_timestamp_millis(s.since)?,
+                    );
+                    h.reason = s.reason.as_deref().and_then(HealthReason::parse);
+                    h.detail = s.detail;
+                    Some(h)
+                });
+            let remote = RemoteCamera {
+                node: Some(l.node_id),
+                health,
+            };
+            (l.camera_id, remote)
+        })
+        .collect()
 }
 
 /// What `GET /api/v1/cluster` reads: the nodes' beats and the leases.
