@@ -122,6 +122,8 @@ struct BackendFigures {
     inserts: load::InsertFigures,
     background_events: u64,
     background_errors: u64,
+    /// Events a second the background writers reached (asked: the need).
+    background_per_s: f64,
     queries: Vec<QueryFigures>,
     load_before: String,
     load_after: String,
@@ -353,9 +355,9 @@ async fn run(backend: BackendName, args: &Args, site: Arc<Site>) -> anyhow::Resu
         target_ms: args.target_ms,
     };
     let queries = load::queries(&*store, &site, &span, &mix).await?;
-    let (background_events, background_errors) = background.stop().await;
+    let (background_events, background_errors, background_per_s) = background.stop().await;
     println!(
-        "queries: {} runs of each shape in {:.0} s, one at a time, while {} events ({} errors) were written at {rate} events/s",
+        "queries: {} runs of each shape in {:.0} s, one at a time, while {} events ({} errors) were written: {background_per_s:.0} events/s of the {rate} asked",
         args.repeats,
         t.elapsed().as_secs_f64(),
         background_events,
@@ -396,6 +398,7 @@ async fn run(backend: BackendName, args: &Args, site: Arc<Site>) -> anyhow::Resu
         inserts,
         background_events,
         background_errors,
+        background_per_s,
         queries,
         load_before,
         load_after,

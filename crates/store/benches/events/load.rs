@@ -202,12 +202,18 @@ pub async fn inserts(store: Arc<dyn Store>, site: Arc<Site>, load: &WriteLoad) -
     }
 }
 
-/// A writer at `per_s` events a second (with their ends) until stopped:
-/// the pipeline's writes while the API is queried.
+/// Writers at `per_s` events a second in all (with their ends) until
+/// stopped: the pipeline's writes while the API is queried. One writer per
+/// 25 events/s, as an event is two commits (its insert and its end) and one
+/// writer alone does not reach 100 events/s on SQLite here.
 pub struct Background {
     stop: Arc<AtomicBool>,
-    task: Option<tokio::task::JoinHandle<WriterLog>>,
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<WriterLog>>,
 }
+
+/// Events a second one background writer is asked for at most.
+const PER_BACKGROUND_WRITER: f64 = 25.0;
 
 impl Background {
     pub fn start(
@@ -217,30 +223,44 @@ impl Background {
         per_s: f64,
     ) -> Background {
         let stop = Arc::new(AtomicBool::new(false));
-        let task = (per_s > 0.0).then(|| {
-            tokio::spawn(writer(
-                store,
-                site,
-                load.seed ^ 0xbac,
-                Arc::new(vec![0x5a; load.snapshot_bytes]),
-                load.track_points,
-                stop.clone(),
-                Some(Duration::from_secs_f64(1.0 / per_s)),
-            ))
-        });
-        Background { stop, task }
+        let writers = if per_s > 0.0 {
+            (per_s / PER_BACKGROUND_WRITER).ceil() as usize
+        } else {
+            0
+        };
+        let snapshot = Arc::new(vec![0x5a; load.snapshot_bytes]);
+        let tasks = (0..writers)
+            .map(|w| {
+                tokio::spawn(writer(
+                    store.clone(),
+                    site.clone(),
+                    load.seed ^ (0xbac + w as u64),
+                    snapshot.clone(),
+                    load.track_points,
+                    stop.clone(),
+                    Some(Duration::from_secs_f64(writers as f64 / per_s)),
+                ))
+            })
+            .collect();
+        Background {
+            stop,
+            started: Instant::now(),
+            tasks,
+        }
     }
 
-    /// Stops it; the events it wrote and the errors it met.
-    pub async fn stop(mut self) -> (u64, u64) {
+    /// Stops them; the events they wrote, the errors they met, and the
+    /// events a second they reached.
+    pub async fn stop(self) -> (u64, u64, f64) {
         self.stop.store(true, Ordering::Relaxed);
-        match self.task.take() {
-            Some(t) => {
-                let log = t.await.expect("background writer");
-                (log.inserts.len() as u64, log.errors)
-            }
-            None => (0, 0),
+        let (mut events, mut errors) = (0, 0);
+        for t in self.tasks {
+            let log = t.await.expect("background writer");
+            events += log.inserts.len() as u64;
+            errors += log.errors;
         }
+        let per_s = events as f64 / self.started.elapsed().as_secs_f64();
+        (events, errors, per_s)
     }
 }
 
