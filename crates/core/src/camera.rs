@@ -4,7 +4,7 @@
 
 use crate::config::HwAccel;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -19,7 +19,7 @@ pub struct CameraRef {
 
 /// Where a camera stands. The ingest worker publishes connecting / online /
 /// offline; the health monitor refines online into degraded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraState {
     Connecting,
@@ -43,15 +43,7 @@ impl CameraState {
 
     /// The state [`CameraState::as_str`] names.
     pub fn parse(name: &str) -> Option<CameraState> {
-        [
-            CameraState::Connecting,
-            CameraState::Online,
-            CameraState::Degraded,
-            CameraState::Offline,
-            CameraState::Disabled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
     }
 
     /// Whether the camera counts as online for the online rate (在线率).
@@ -61,7 +53,7 @@ impl CameraState {
 }
 
 /// Why a camera is offline or degraded, as an operator would look for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthReason {
     /// No answer: host down, wrong address, network down, or a timeout.
@@ -126,28 +118,7 @@ impl HealthReason {
 
     /// The reason [`HealthReason::as_str`] names.
     pub fn parse(name: &str) -> Option<HealthReason> {
-        use HealthReason::*;
-        [
-            Unreachable,
-            Refused,
-            AuthFailed,
-            NotFound,
-            Protocol,
-            UnsupportedCodec,
-            Stalled,
-            StreamEnded,
-            DecodeFailed,
-            Other,
-            LowFps,
-            PacketLoss,
-            DecodeErrors,
-            DeviceOffline,
-            KeepaliveLost,
-            InviteRefused,
-            NoMedia,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
     }
 }
 
@@ -360,5 +331,28 @@ impl CameraHealth {
             detection_fps: 0.0,
             picture: PictureFlags::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn states_and_reasons_parse_back_from_their_names() {
+        for s in ["connecting", "online", "degraded", "offline", "disabled"] {
+            assert_eq!(CameraState::parse(s).map(CameraState::as_str), Some(s));
+        }
+        for r in [
+            "unreachable",
+            "auth_failed",
+            "low_fps",
+            "invite_refused",
+            "no_media",
+        ] {
+            assert_eq!(HealthReason::parse(r).map(HealthReason::as_str), Some(r));
+        }
+        assert_eq!(CameraState::parse("Online"), None);
+        assert_eq!(HealthReason::parse(""), None);
     }
 }

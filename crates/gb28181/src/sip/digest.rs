@@ -39,26 +39,33 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The `name=value` fields of a `Digest ...` header value (names in lower
+/// case, quotes removed, `\"` unescaped); `None` for another scheme.
+fn digest_fields(value: &str) -> Option<std::collections::HashMap<String, String>> {
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(|c: char| c.is_ascii_whitespace())?;
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return None;
+    }
+    let mut fields = std::collections::HashMap::new();
+    for part in split_outside_quotes(rest, ',') {
+        let Some((name, v)) = part.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v);
+        fields.insert(name.trim().to_ascii_lowercase(), v.replace("\\\"", "\""));
+    }
+    Some(fields)
+}
+
 impl Credentials {
     /// Parses the header value; `None` when it is not a complete digest answer.
     pub fn parse(value: &str) -> Option<Credentials> {
-        let value = value.trim();
-        let (scheme, rest) = value.split_once(|c: char| c.is_ascii_whitespace())?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return None;
-        }
-        let mut fields = std::collections::HashMap::new();
-        for part in split_outside_quotes(rest, ',') {
-            let Some((name, v)) = part.split_once('=') else {
-                continue;
-            };
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            fields.insert(name.trim().to_ascii_lowercase(), v.replace("\\\"", "\""));
-        }
+        let mut fields = digest_fields(value)?;
         let mut take = |name: &str| fields.remove(name);
         Some(Credentials {
             username: take("username")?,
@@ -117,23 +124,7 @@ impl Challenge {
     /// Parses the header value; `None` unless it is a Digest challenge we
     /// can answer (MD5, or no algorithm named).
     pub fn parse(value: &str) -> Option<Challenge> {
-        let value = value.trim();
-        let (scheme, rest) = value.split_once(|c: char| c.is_ascii_whitespace())?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return None;
-        }
-        let mut fields = std::collections::HashMap::new();
-        for part in split_outside_quotes(rest, ',') {
-            let Some((name, v)) = part.split_once('=') else {
-                continue;
-            };
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            fields.insert(name.trim().to_ascii_lowercase(), v.to_owned());
-        }
+        let mut fields = digest_fields(value)?;
         if fields
             .get("algorithm")
             .is_some_and(|a| !a.eq_ignore_ascii_case("MD5"))
