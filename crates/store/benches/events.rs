@@ -296,7 +296,7 @@ async fn run(backend: BackendName, args: &Args, site: Arc<Site>) -> anyhow::Resu
                 BackendName::Postgres => fill::postgres(db.url(), &plan).await?,
             };
             println!(
-                "fill: {:.1} s ({:.0} events/s): rows {:.1} s, indexes {:.1} s, snapshots and outbox {:.1} s, {} {:.1} s",
+                "fill: {:.1} s ({:.0} events/s): rows {:.1} s, indexes {:.1} s, snapshots, outbox and hourly counts {:.1} s, {} {:.1} s",
                 times.total_s,
                 args.events as f64 / times.total_s,
                 times.rows_s,

@@ -3,9 +3,8 @@
 
 use crate::access::{AccessStore, NewToken, StepOutcome};
 use crate::rows::{
-    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, push_filters,
-    stats_columns, stats_from_row, step_audit, token_from_row, user_from_row, villages_json,
-    COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, step_audit,
+    token_from_row, user_from_row, villages_json, COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
 };
 use crate::{PgStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -375,32 +374,6 @@ impl AccessStore for PgStore {
     }
 
     fn event_stats(&self, q: StatsQuery) -> BoxFuture<'_, Result<Vec<StatsRow>, StoreError>> {
-        async move {
-            let (select, groups) = stats_columns(&q);
-            let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-                "SELECT {}COUNT(*) AS n FROM events WHERE 1 = 1",
-                select.iter().map(|s| format!("{s}, ")).collect::<String>()
-            ));
-            push_filters(&mut b, &q.events);
-            if !groups.is_empty() {
-                // SQLite sorts NULLs (cameras without a village) first; PostgreSQL last.
-                let order = groups
-                    .iter()
-                    .map(|g| format!("{g} NULLS FIRST"))
-                    .collect::<Vec<_>>();
-                b.push(format!(
-                    " GROUP BY {} ORDER BY {}",
-                    groups.join(", "),
-                    order.join(", ")
-                ));
-            }
-            b.build()
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| stats_from_row(r, &q))
-                .collect()
-        }
-        .boxed()
+        async move { crate::event_queries::event_stats(&self.pool, &q).await }.boxed()
     }
 }

@@ -63,7 +63,7 @@ pub(crate) fn opt_time(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreEr
 }
 
 pub(crate) const COLUMNS: &str = "id, camera_id, village, grid, kind, label, score, started_at, ended_at, status, detail, recorded_at, zone, rule, object_id, track, \
-     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, keep, EXISTS (SELECT 1 FROM snapshots s WHERE s.event_id = events.id) AS has_snapshot, \
+     frame_width, frame_height, boxes, workflow, assignee, workflow_at, workflow_by, keep, COALESCE((SELECT TRUE FROM snapshots s WHERE s.event_id = events.id), FALSE) AS has_snapshot, \
      (SELECT duration_ms FROM clips c WHERE c.event_id = events.id) AS clip_ms, \
      (SELECT bytes FROM clips c WHERE c.event_id = events.id) AS clip_bytes";
 
@@ -485,48 +485,4 @@ pub(crate) fn step_audit(
         target_id: step.event_id.to_string(),
         detail: serde_json::Value::Object(detail),
     }
-}
-
-/// The grouped columns of a stats query (the bucket first, in local time
-/// `utc_offset_s`), each as `expression AS name`, and their names.
-pub(crate) fn stats_columns(q: &xueliang_core::StatsQuery) -> (Vec<String>, Vec<String>) {
-    let offset_ms = q.utc_offset_s as i64 * 1000;
-    let mut select = Vec::new();
-    if let Some(bucket) = q.bucket {
-        let size = bucket.millis();
-        select.push(format!(
-            "((started_at + {offset_ms}) / {size}) * {size} - {offset_ms} AS bucket"
-        ));
-    }
-    for key in &q.group_by {
-        select.push(key.column().to_owned());
-    }
-    let groups = select
-        .iter()
-        .map(|s| s.rsplit(' ').next().unwrap_or(s).to_owned())
-        .collect();
-    (select, groups)
-}
-
-/// One row of a stats query built from [`stats_columns`] (the count is `n`).
-pub(crate) fn stats_from_row(
-    r: &impl Fields,
-    q: &xueliang_core::StatsQuery,
-) -> Result<xueliang_core::StatsRow, StoreError> {
-    use xueliang_core::StatsKey;
-    let grouped = |key| q.group_by.contains(&key);
-    Ok(xueliang_core::StatsRow {
-        bucket: match q.bucket {
-            Some(_) => Some(time(r.get("bucket")?)?),
-            None => None,
-        },
-        kind: grouped(StatsKey::Kind).then(|| r.get("kind")).transpose()?,
-        village: grouped(StatsKey::Village)
-            .then(|| r.get::<Option<String>>("village"))
-            .transpose()?,
-        camera_id: grouped(StatsKey::Camera)
-            .then(|| r.get("camera_id"))
-            .transpose()?,
-        count: r.get::<i64>("n")? as u64,
-    })
 }

@@ -3,16 +3,16 @@
 use crate::error::StoreError;
 use crate::rows::{
     availability_from_row, availability_sql, boxes_json, count_crossings, crossing_count_from_row,
-    event_from_row, insert_crossings, insert_health_samples, millis, push_filters, COLUMNS,
+    event_from_row, insert_crossings, insert_health_samples, millis, COLUMNS,
 };
 use crate::store_health::StoreHealth;
-use crate::{EventStore, MAX_PAGE};
+use crate::{event_queries, EventStore};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Connection, Sqlite, SqlitePool};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -365,19 +365,7 @@ impl EventStore for SqliteStore {
     }
 
     fn list_events(&self, q: EventQuery) -> BoxFuture<'_, Result<Vec<Event>, StoreError>> {
-        async move {
-            let mut b: QueryBuilder<Sqlite> =
-                QueryBuilder::new(format!("SELECT {COLUMNS} FROM events WHERE 1 = 1"));
-            push_filters(&mut b, &q);
-            if let Some(v) = q.before_id {
-                b.push(" AND id < ").push_bind(v);
-            }
-            b.push(" ORDER BY id DESC LIMIT ")
-                .push_bind(q.limit.clamp(1, MAX_PAGE + 1) as i64);
-            let rows = b.build().fetch_all(&self.pool).await?;
-            rows.iter().map(event_from_row).collect()
-        }
-        .boxed()
+        async move { event_queries::list_events(&self.pool, &q).await }.boxed()
     }
 
     fn snapshot(&self, id: i64) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {

@@ -2,9 +2,8 @@
 
 use crate::access::{AccessStore, NewToken, StepOutcome};
 use crate::rows::{
-    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, push_filters,
-    stats_columns, stats_from_row, token_from_row, user_from_row, villages_json, COLUMNS,
-    TOKEN_COLUMNS, USER_COLUMNS,
+    audit_from_row, corrupt, event_from_row, is_unique_violation, millis, token_from_row,
+    user_from_row, villages_json, COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
 };
 use crate::{SqliteStore, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -388,19 +387,6 @@ impl AccessStore for SqliteStore {
     }
 
     fn event_stats(&self, q: StatsQuery) -> BoxFuture<'_, Result<Vec<StatsRow>, StoreError>> {
-        async move {
-            let (select, groups) = stats_columns(&q);
-            let mut b: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
-                "SELECT {}COUNT(*) AS n FROM events WHERE 1 = 1",
-                select.iter().map(|s| format!("{s}, ")).collect::<String>()
-            ));
-            push_filters(&mut b, &q.events);
-            if !groups.is_empty() {
-                b.push(format!(" GROUP BY {0} ORDER BY {0}", groups.join(", ")));
-            }
-            let rows = b.build().fetch_all(&self.pool).await?;
-            rows.iter().map(|r| stats_from_row(r, &q)).collect()
-        }
-        .boxed()
+        async move { crate::event_queries::event_stats(&self.pool, &q).await }.boxed()
     }
 }

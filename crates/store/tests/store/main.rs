@@ -32,3 +32,4 @@ mod copy;
 mod full_disk;
 mod nodes;
 mod retention;
+mod stats;

@@ -220,6 +220,7 @@ async fn retention_removes_what_is_old_and_keeps_kept_undelivered_and_active_eve
     assert_eq!(count(t, "SELECT COUNT(*) FROM line_crossings").await, 1);
     // The two audit lines of the keep mark, and the 100-day-old line.
     assert_eq!(count(t, "SELECT COUNT(*) FROM audit_log").await, 3);
+    assert_counts_follow_events(t).await;
 
     // Nothing more to do; then the operator lets the case go.
     assert_eq!(r.pass().await.unwrap().expired.total(), 0);
@@ -237,6 +238,20 @@ async fn retention_removes_what_is_old_and_keeps_kept_undelivered_and_active_eve
     assert_eq!(r.pass().await.unwrap().expired.events, 1);
     assert!(!exists(store, kept).await);
     assert_eq!(r.totals().removed()[0], ("events", 2));
+    assert_counts_follow_events(t).await;
+}
+
+/// The hourly counts (`event_counts`, kept by triggers) lost what retention
+/// removed.
+async fn assert_counts_follow_events(t: &TestStore) {
+    assert_eq!(
+        count(
+            t,
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM event_counts"
+        )
+        .await,
+        count(t, "SELECT COUNT(*) FROM events").await
+    );
 }
 
 async fn the_disk_budget_removes_the_oldest_snapshots_first_then_events_never_the_last_day(
