@@ -67,8 +67,9 @@ fn clip(codec: VideoCodec) -> &'static Clip {
 }
 
 /// The footage as a running camera: its units at the clip's frame rate
-/// from the first (a key frame), looping; `RUNNING` only.
-struct Footage(VideoCodec);
+/// from the first (a key frame), looping; `RUNNING` only. With a count,
+/// the camera stops after that many units.
+struct Footage(VideoCodec, Option<usize>);
 
 impl LiveUnits for Footage {
     fn subscribe(&self, camera_id: &str) -> Result<BoxStream<'static, LiveUnit>, LiveUnitsError> {
@@ -76,6 +77,7 @@ impl LiveUnits for Footage {
             return Err(LiveUnitsError::NotRunning(camera_id.into()));
         }
         let clip = clip(self.0);
+        let stops_after = self.1.unwrap_or(usize::MAX);
         let period = Duration::from_secs_f64(1.0 / clip.fps);
         let stream = futures::stream::unfold(0usize, move |i| async move {
             tokio::time::sleep(period).await;
@@ -88,7 +90,7 @@ impl LiveUnits for Footage {
             };
             Some((unit, i + 1))
         });
-        Ok(stream.boxed())
+        Ok(stream.take(stops_after).boxed())
     }
 }
 
@@ -120,10 +122,17 @@ fn link(server: &Server) -> GbUpstream {
 
 /// A server registered to a sipp superior, sharing the footage.
 async fn registered(codec: VideoCodec, max_streams: u32) -> Result<(Server, common::DeviceRun)> {
+    registered_with(Footage(codec, None), max_streams).await
+}
+
+async fn registered_with(
+    footage: Footage,
+    max_streams: u32,
+) -> Result<(Server, common::DeviceRun)> {
     let server = Server::start(common::settings()).await?;
     let port = common::free_udp_port()?;
     let sup = superior(port, SUPERIOR_PASSWORD, 3600, false)?;
-    server.sip.share_live_video(Arc::new(Footage(codec)));
+    server.sip.share_live_video(Arc::new(footage));
     let _task = server
         .sip
         .start_upstream(upstream(port, max_streams), Arc::new(Cameras));
@@ -482,5 +491,37 @@ async fn refusals_name_the_reason() -> Result<()> {
         "404, 480 and 486 (the 403 came from another peer)"
     );
     assert_eq!(view.streams, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_camera_that_stops_ends_the_call_with_our_bye() -> Result<()> {
+    // The camera delivers 2 s of video, then stops.
+    let (server, _sup) = registered_with(Footage(VideoCodec::H264, Some(20)), 16).await?;
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let media: Shared = Arc::default();
+    let port = socket.local_addr()?.port();
+    tokio::spawn(receive_udp(socket, media.clone()));
+    let call = Invite {
+        scenario: "superior_invite_bye_from_us.xml",
+        ..Invite::udp(port)
+    }
+    .spawn(server.addr())?;
+    // sipp succeeds only once it got our BYE and answered it.
+    let log = call.explain_finish(Duration::from_secs(20)).await?;
+    assert!(
+        log.contains("BYE sip:11010000002000000001@127.0.0.1"),
+        "{log}"
+    );
+    let r = std::mem::take(&mut *received(&media));
+    assert_eq!(
+        r.packets.iter().filter(|p| p.3).count(),
+        20,
+        "one marked packet per unit the camera gave"
+    );
+    until(Duration::from_secs(5), "stream gone", || {
+        link(&server).streams == 0
+    })
+    .await?;
     Ok(())
 }
