@@ -15,6 +15,7 @@ pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod gb28181;
+pub mod live_units;
 pub mod luma;
 pub mod paths;
 pub mod proxies;
@@ -49,6 +50,7 @@ pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,
     VideoCodec,
 };
+pub use live_units::{LiveUnit, LiveUnits, LiveUnitsError};
 pub use proxies::TrustedProxies;
 pub use retry::RetryPolicy;
 pub use schedule::{ScheduleWindow, Window};

@@ -12,6 +12,7 @@
 mod auth_limit;
 mod build;
 pub mod cascade;
+mod cascade_video;
 mod catalog;
 pub mod charset;
 mod counters;

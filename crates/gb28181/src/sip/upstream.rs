@@ -141,6 +141,9 @@ impl Link {
             registrations: 0,
             failures: 0,
             catalog_queries: 0,
+            streams: 0,
+            streams_refused: 0,
+            stream_bytes: 0,
         };
         Link {
             settings,

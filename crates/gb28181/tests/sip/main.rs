@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cascade;
+mod cascade_video;
 mod catalog;
 mod common;
 mod invite;
