@@ -118,7 +118,7 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
         }
     }
     type Pick = fn(&GbUpstream) -> u64;
-    let totals: [(&str, &str, Pick); 3] = [
+    let totals: [(&str, &str, Pick); 5] = [
         (
             "registrations",
             "Successful registrations to the superior platform (first ones and refreshes).",
@@ -133,6 +133,16 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
             "catalog_queries",
             "Catalog queries of the superior platform answered.",
             |u| u.catalog_queries,
+        ),
+        (
+            "alarms_sent",
+            "Alarms (MESSAGE Notify Alarm) the superior platform accepted.",
+            |u| u.alarms_sent,
+        ),
+        (
+            "alarms_failed",
+            "Alarm attempts to the superior platform that failed (retried from the alert outbox).",
+            |u| u.alarms_failed,
         ),
     ];
     for (name, help, pick) in totals {
@@ -461,6 +471,8 @@ mod tests {
                 registrations: 4,
                 failures: 2,
                 catalog_queries: 1,
+                alarms_sent: 7,
+                alarms_failed: 3,
             }]
         }
     }
@@ -512,6 +524,8 @@ mod tests {
             "xueliang_gb28181_upstream_registrations_total{upstream=\"11010000002000000001\"} 4",
             "xueliang_gb28181_upstream_failures_total{upstream=\"11010000002000000001\"} 2",
             "# TYPE xueliang_gb28181_upstream_catalog_queries_total counter",
+            "xueliang_gb28181_upstream_alarms_sent_total{upstream=\"11010000002000000001\"} 7",
+            "xueliang_gb28181_upstream_alarms_failed_total{upstream=\"11010000002000000001\"} 3",
         ] {
             assert!(lines.contains(&want), "missing {want:?} in\n{out}");
         }

@@ -55,6 +55,8 @@ pub enum Node {
     /// A village or a grid: 虚拟组织 (216).
     Organisation { parent: String, group: String },
     Camera {
+        /// The camera's own id (`[[cameras]]` id) the item stands for.
+        camera_id: String,
         parent: String,
         group: String,
         online: bool,
@@ -196,6 +198,7 @@ pub fn catalog_items(config: &Gb28181Upstream, cameras: &[CascadeCamera]) -> Vec
             id,
             name: camera.name.clone(),
             node: Node::Camera {
+                camera_id: camera.id.clone(),
                 parent,
                 group: group.clone(),
                 online: camera.online,
@@ -222,6 +225,7 @@ fn item_xml(item: &CatalogItem, civil_code: &str) -> String {
             group,
             online,
             village,
+            ..
         } => {
             x += &element("Manufacturer", "Xueliang");
             x += &element("Model", "Camera");
