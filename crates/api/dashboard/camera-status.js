@@ -10,6 +10,7 @@ import { t, tOr, errorText } from "./i18n.js";
 import { beijingTime, duration } from "./format.js";
 import { rememberCameras } from "./camera-directory.js";
 import * as gbDevices from "./gb-devices.js";
+import * as gbUpstreams from "./gb-upstreams.js";
 import * as clusterNodes from "./cluster-nodes.js";
 import { liveButton } from "./live-player.js";
 
@@ -142,11 +143,13 @@ export function mount(root, session) {
   refresh();
   const timer = setInterval(refresh, REFRESH_S * 1000);
   const unmountDevices = gbDevices.mount(root, session);
+  const unmountUpstreams = gbUpstreams.mount(root, session);
   const unmountNodes = clusterNodes.mount(root);
   return () => {
     clearInterval(timer);
     for (const c of cards.values()) c.stop();
     unmountDevices();
+    unmountUpstreams();
     unmountNodes();
   };
 }

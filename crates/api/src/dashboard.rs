@@ -57,6 +57,7 @@ static ASSETS: &[Asset] = &[
     asset!("live-player.js", JS),
     asset!("video-wall.js", JS),
     asset!("gb-devices.js", JS),
+    asset!("gb-upstreams.js", JS),
     asset!("cluster-nodes.js", JS),
     asset!("bar-chart.js", JS),
     asset!("availability-report.js", JS),

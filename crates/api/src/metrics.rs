@@ -117,8 +117,19 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_gb28181_upstream_streams Live video streams to each superior platform now.\n# TYPE xueliang_gb28181_upstream_streams gauge"
+    );
+    for u in upstreams {
+        let _ = writeln!(
+            out,
+            "xueliang_gb28181_upstream_streams{{upstream=\"{}\"}} {}",
+            u.id, u.streams
+        );
+    }
     type Pick = fn(&GbUpstream) -> u64;
-    let totals: [(&str, &str, Pick); 5] = [
+    let totals: [(&str, &str, Pick); 7] = [
         (
             "registrations",
             "Successful registrations to the superior platform (first ones and refreshes).",
@@ -143,6 +154,16 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
             "alarms_failed",
             "Alarm attempts to the superior platform that failed (retried from the alert outbox).",
             |u| u.alarms_failed,
+        ),
+        (
+            "streams_refused",
+            "Live video INVITEs of the superior platform refused.",
+            |u| u.streams_refused,
+        ),
+        (
+            "stream_bytes",
+            "Bytes of live video sent to the superior platform (RTP).",
+            |u| u.stream_bytes,
         ),
     ];
     for (name, help, pick) in totals {
@@ -473,6 +494,9 @@ mod tests {
                 catalog_queries: 1,
                 alarms_sent: 7,
                 alarms_failed: 3,
+                streams: 2,
+                streams_refused: 3,
+                stream_bytes: 4096,
             }]
         }
     }
@@ -526,6 +550,9 @@ mod tests {
             "# TYPE xueliang_gb28181_upstream_catalog_queries_total counter",
             "xueliang_gb28181_upstream_alarms_sent_total{upstream=\"11010000002000000001\"} 7",
             "xueliang_gb28181_upstream_alarms_failed_total{upstream=\"11010000002000000001\"} 3",
+            "xueliang_gb28181_upstream_streams{upstream=\"11010000002000000001\"} 2",
+            "xueliang_gb28181_upstream_streams_refused_total{upstream=\"11010000002000000001\"} 3",
+            "xueliang_gb28181_upstream_stream_bytes_total{upstream=\"11010000002000000001\"} 4096",
         ] {
             assert!(lines.contains(&want), "missing {want:?} in\n{out}");
         }

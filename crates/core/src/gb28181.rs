@@ -163,4 +163,11 @@ pub struct GbUpstream {
     /// Alarm attempts that failed since start (not registered, no answer,
     /// an error response); the alert outbox retries them.
     pub alarms_failed: u64,
+    /// Live video streams to it now (its INVITEs, cascade).
+    pub streams: u32,
+    /// Its INVITEs refused since start (unknown channel, camera not
+    /// running, over `max_upstream_streams`, an offer we cannot serve).
+    pub streams_refused: u64,
+    /// Bytes of live video sent to it since start (RTP, with TCP framing).
+    pub stream_bytes: u64,
 }

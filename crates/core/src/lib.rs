@@ -16,6 +16,7 @@ pub mod event;
 pub mod frame;
 pub mod gb28181;
 pub mod gb_alarm;
+pub mod live_units;
 pub mod luma;
 pub mod paths;
 pub mod proxies;
@@ -50,6 +51,7 @@ pub use frame::{
     DecodedFrame, EncodedFrame, FrameSink, InputGeometry, ModelInput, PushOutcome, ResizeMode,
     VideoCodec,
 };
+pub use live_units::{LiveUnit, LiveUnits, LiveUnitsError};
 pub use proxies::TrustedProxies;
 pub use retry::RetryPolicy;
 pub use schedule::{ScheduleWindow, Window};

@@ -123,6 +123,11 @@ impl GbAccess {
             .collect()
     }
 
+    /// The cameras' own video for the superior platforms' INVITEs.
+    pub fn share_live_video(&self, live: Arc<dyn xueliang_core::LiveUnits>) {
+        self.sip.share_live_video(live);
+    }
+
     fn camera_of(&self, channel_id: &str) -> Option<String> {
         self.cameras.lock().ok()?.get(channel_id).cloned()
     }

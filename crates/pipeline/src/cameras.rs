@@ -9,6 +9,7 @@ use crate::media::{CameraMedia, LiveLimits, TappedSink};
 use crate::pipeline::{LatestFrame, Pipeline, PipelineCamera};
 use chrono::Utc;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
@@ -21,7 +22,7 @@ use xueliang_api::{
 };
 use xueliang_core::{
     CameraConfig, CameraDefaults, CameraError, CameraHealth, CameraRef, CameraState, CameraStats,
-    CameraStatus, FrameSink, HealthReason,
+    CameraStatus, FrameSink, HealthReason, LiveUnit, LiveUnits, LiveUnitsError,
 };
 use xueliang_gb28181::GbAccess;
 use xueliang_health::{MonitorChange, MonitoredCamera};
@@ -461,6 +462,23 @@ impl CameraRegistry {
         self.stop(id, entry.running.take()).await;
         info!(camera = %id, "camera deleted through the API");
         Ok(())
+    }
+}
+
+/// A running camera's own video for forwarding (GB/T 28181 cascade).
+impl LiveUnits for CameraRegistry {
+    fn subscribe(&self, camera_id: &str) -> Result<BoxStream<'static, LiveUnit>, LiveUnitsError> {
+        let media = {
+            let cameras = self.lock();
+            let entry = cameras
+                .iter()
+                .find(|e| e.view.config.id == camera_id)
+                .ok_or_else(|| LiveUnitsError::UnknownCamera(camera_id.to_owned()))?;
+            entry.running.as_ref().map(|r| r.media.clone())
+        };
+        media
+            .ok_or_else(|| LiveUnitsError::NotRunning(camera_id.to_owned()))?
+            .units(camera_id)
     }
 }
 

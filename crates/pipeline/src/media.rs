@@ -11,16 +11,25 @@
 //! frame, in the API). A finished clip is handed to the clip writer with
 //! `try_send`: when the writer is behind (a slow disk) the clip is dropped
 //! and counted, ingest never waits.
+//!
+//! The same units go, as they are, to whoever forwards the camera's video
+//! (GB/T 28181 cascade, [`LiveUnits`]): a broadcast of [`UNITS`] units per
+//! camera, sent to only while someone is subscribed; a subscriber that
+//! falls behind skips to the next key frame, and every subscription starts
+//! at one.
 
 use crate::clips::{ClipSink, FinishedClip};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use tracing::debug;
 use xueliang_api::{LiveFeed, LivePiece, LiveRefusal};
-use xueliang_core::{CameraRef, EncodedFrame, FrameSink, LiveConfig, PushOutcome};
+use xueliang_core::{
+    CameraRef, EncodedFrame, FrameSink, LiveConfig, LiveUnit, LiveUnitsError, PushOutcome,
+};
 use xueliang_record::{
     ticks_from_seconds, FragmentWriter, PacketRing, ParameterSets, Sample, Segment,
 };
@@ -28,6 +37,9 @@ use xueliang_record::{
 /// Pieces (about one frame each) a viewer may fall behind before it skips
 /// to the next key frame: 2.5 s at 25 fps.
 const PIECES: usize = 64;
+/// Units a forwarding subscriber may fall behind before it skips to the
+/// next key frame: 5 s at 25 fps.
+const UNITS: usize = 128;
 /// The ring's bound without clips: room for the current GOP, which a new
 /// viewer starts with (a larger GOP is not kept, and a viewer then starts at
 /// the next key frame).
@@ -95,6 +107,9 @@ struct MediaState {
     recordings: Vec<Recording>,
     /// The camera stopped: no new viewers; the muxer is gone.
     closed: bool,
+    /// The units as they come, for forwarding subscribers; dropped when
+    /// the camera stops, which ends their streams.
+    units: Option<broadcast::Sender<LiveUnit>>,
 }
 
 impl MediaState {
@@ -220,6 +235,7 @@ impl CameraMedia {
                 viewers: 0,
                 recordings: Vec::new(),
                 closed: false,
+                units: Some(broadcast::channel(UNITS).0),
             }),
         })
     }
@@ -243,6 +259,15 @@ impl CameraMedia {
         }
         if let Some(live) = &mut state.live {
             live.feed(&sample);
+        }
+        if let Some(units) = state.units.as_ref().filter(|u| u.receiver_count() > 0) {
+            // Never waits: a subscriber behind loses the oldest units.
+            let _ = units.send(LiveUnit {
+                codec: sample.codec,
+                is_key: sample.is_key,
+                pts: sample.pts,
+                data: sample.data.clone(),
+            });
         }
         if !state.recordings.is_empty() {
             let (going, done): (Vec<_>, Vec<_>) = std::mem::take(&mut state.recordings)
@@ -356,17 +381,54 @@ impl CameraMedia {
         })
     }
 
+    /// The camera's units from its next key frame on, until it stops.
+    pub fn units(&self, camera_id: &str) -> Result<BoxStream<'static, LiveUnit>, LiveUnitsError> {
+        let state = self.state();
+        let units = state
+            .units
+            .as_ref()
+            .filter(|_| !state.closed)
+            .ok_or_else(|| LiveUnitsError::NotRunning(camera_id.to_owned()))?;
+        Ok(from_key_frames(units.subscribe()))
+    }
+
     /// The camera stopped: viewers' streams end, no new ones start, clips
     /// being collected are written as they are.
     pub fn close(&self) {
         let mut state = self.state();
         state.closed = true;
         state.live = None;
+        state.units = None;
         state.ring.clear();
         for r in std::mem::take(&mut state.recordings) {
             self.hand_over(r);
         }
     }
+}
+
+/// A broadcast of units as a stream that starts at a key frame and, after
+/// falling behind, skips to the next one; it ends when the sender is gone.
+fn from_key_frames(receiver: broadcast::Receiver<LiveUnit>) -> BoxStream<'static, LiveUnit> {
+    let stream = futures::stream::unfold((receiver, true), |(mut rx, mut wait_key)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(unit) if wait_key && !unit.is_key => continue,
+                Ok(unit) => {
+                    wait_key = false;
+                    return Some((unit, (rx, wait_key)));
+                }
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    debug!(
+                        skipped,
+                        "forwarded video fell behind: waiting for a key frame"
+                    );
+                    wait_key = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Box::pin(stream)
 }
 
 /// Counts a viewer in while it lives; the last one out stops the muxer.
@@ -583,6 +645,53 @@ mod tests {
         assert_eq!(rx.try_recv().err(), Some(TryRecvError::Closed));
         assert_eq!(media.watch().err(), Some(LiveRefusal::NotRunning));
         assert_eq!(media.ring_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn forwarded_units_start_at_a_key_frame_skip_after_lag_and_end_with_the_camera() {
+        use futures::StreamExt;
+        let frames = frames_of(8);
+        let media = CameraMedia::new(limits(1, 1), None);
+        for f in &frames[..5] {
+            media.push(f);
+        }
+        let mut units = media.units("test").unwrap();
+        // Frames 5..30: the stream starts at the key frame at 25.
+        for f in &frames[5..30] {
+            media.push(f);
+        }
+        let first = units.next().await.unwrap();
+        assert!(first.is_key);
+        assert_eq!(first.pts, 25 * 3600, "90 kHz");
+        assert_eq!(first.data.len(), frames[25].data.len());
+        for n in 26..30 {
+            assert_eq!(units.next().await.unwrap().pts, n * 3600);
+        }
+        // 150 units unread, more than UNITS: the oldest 22 are lost, and it
+        // skips on from frame 52 to the next key frame (75).
+        for f in &frames[30..180] {
+            media.push(f);
+        }
+        let after_lag = units.next().await.unwrap();
+        assert!(after_lag.is_key);
+        assert_eq!(after_lag.pts, 75 * 3600);
+        media.close();
+        let rest: Vec<_> = units.collect().await;
+        assert_eq!(rest.len(), 104, "frames 76..180, then the end");
+        assert_eq!(
+            media.units("test").err(),
+            Some(LiveUnitsError::NotRunning("test".into()))
+        );
+    }
+
+    #[test]
+    fn no_unit_is_sent_without_a_subscriber() {
+        let media = CameraMedia::new(limits(1, 1), None);
+        let before = media.state().units.as_ref().unwrap().len();
+        for f in &frames()[..10] {
+            media.push(f);
+        }
+        assert_eq!(media.state().units.as_ref().unwrap().len(), before);
     }
 
     #[test]

@@ -36,6 +36,12 @@ use xueliang_core::{
 /// Connections per node: the pipeline's store writers, the dispatcher, the
 /// API's readers and retention, with room for bursts.
 const MAX_CONNECTIONS: u32 = 16;
+/// The planner's cost of a page read out of order, on the store's own
+/// connections: the usual value for SSDs, where the server's default (4, for
+/// spinning disks) makes PostgreSQL walk the whole primary key for a listing
+/// by review state instead of its index (docs/performance.md, #17). A URL
+/// whose `options` set it keeps its own.
+const RANDOM_PAGE_COST: &str = "1.1";
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -92,7 +98,10 @@ impl PgStore {
             url: redact(url),
             source,
         };
-        let options = PgConnectOptions::from_str(url).map_err(open_error)?;
+        let mut options = PgConnectOptions::from_str(url).map_err(open_error)?;
+        if !url.contains("random_page_cost") {
+            options = options.options([("random_page_cost", RANDOM_PAGE_COST)]);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))

@@ -138,7 +138,6 @@ where
         }
     };
     text(b, "camera_id", &q.camera_id);
-    text(b, "village", &q.village);
     text(b, "grid", &q.grid);
     text(b, "label", &q.label);
     text(b, "zone", &q.zone);
@@ -155,19 +154,34 @@ where
     if let Some(v) = q.min_score {
         b.push(" AND score >= ").push_bind(v as f64);
     }
-    if let Some(villages) = &q.villages {
-        // An empty scope sees nothing (not everything).
-        b.push(" AND village IN (NULL");
-        for v in villages {
-            b.push(", ").push_bind(v.clone());
-        }
-        b.push(")");
-    }
+    push_village_filters(b, "village", q);
     if let Some(v) = q.since {
         b.push(" AND started_at >= ").push_bind(millis(v));
     }
     if let Some(v) = q.until {
         b.push(" AND started_at < ").push_bind(millis(v));
+    }
+}
+
+/// The query's village and villages (a user's scope) on `column`: the
+/// events' `village`, or an expression of it.
+pub(crate) fn push_village_filters<'a, DB: Database>(
+    b: &mut QueryBuilder<'a, DB>,
+    column: &str,
+    q: &EventQuery,
+) where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    if let Some(v) = &q.village {
+        b.push(format!(" AND {column} = ")).push_bind(v.clone());
+    }
+    if let Some(villages) = &q.villages {
+        // An empty scope sees nothing (not everything).
+        b.push(format!(" AND {column} IN (NULL"));
+        for v in villages {
+            b.push(", ").push_bind(v.clone());
+        }
+        b.push(")");
     }
 }
 

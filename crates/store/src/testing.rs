@@ -241,3 +241,11 @@ impl TestStore {
         TestStore::new(TestBackend::from_env()).await
     }
 }
+
+/// A planner setting as the store's own connections see it (`SHOW name`).
+pub async fn postgres_setting(store: &crate::PgStore, name: &str) -> String {
+    sqlx::query_scalar::<_, String>(&format!("SHOW {name}"))
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}

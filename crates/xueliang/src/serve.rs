@@ -242,6 +242,7 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     // cameras; each ends after unregistering at shutdown.
     let cascade = match (&gb28181, &config.gb28181) {
         (Some(access), Some(gb)) => {
+            access.share_live_video(registry.clone());
             access.start_cascade(gb, Arc::new(xueliang_api::CameraCatalog(registry.clone())))
         }
         _ => Vec::new(),

@@ -110,6 +110,8 @@ pub struct Gb28181Upstream {
     pub villages: Vec<String>,
     /// These camera ids are shared. Both lists empty: every camera.
     pub cameras: Vec<String>,
+    /// Live video streams it may have at once; one more INVITE gets 486.
+    pub max_upstream_streams: u32,
 }
 
 impl Gb28181Upstream {
@@ -191,8 +193,13 @@ struct RawUpstream {
     villages: Vec<String>,
     #[serde(default)]
     cameras: Vec<String>,
+    #[serde(default = "default_max_upstream_streams")]
+    max_upstream_streams: u32,
 }
 
+fn default_max_upstream_streams() -> u32 {
+    16
+}
 fn default_sip_port() -> u16 {
     5060
 }
@@ -321,6 +328,11 @@ fn upstream(i: usize, raw: RawUpstream, server_id: &str) -> Result<Gb28181Upstre
             "{at}: field `keepalive_misses`: must be at least 1"
         ));
     }
+    if !(1..=1024).contains(&raw.max_upstream_streams) {
+        return Err(format!(
+            "{at}: field `max_upstream_streams`: must be 1-1024"
+        ));
+    }
     if raw.group_name.trim().is_empty() {
         return Err(format!("{at}: field `group_name`: must not be empty"));
     }
@@ -339,6 +351,7 @@ fn upstream(i: usize, raw: RawUpstream, server_id: &str) -> Result<Gb28181Upstre
         group_name: raw.group_name,
         villages: raw.villages,
         cameras: raw.cameras,
+        max_upstream_streams: raw.max_upstream_streams,
     })
 }
 

@@ -9,15 +9,19 @@
 //! - [`MediaReceiver`] puts them together on one port from a [`PortPool`],
 //!   over UDP or TCP (passive: the device connects), counting what it sees
 //!   in [`MediaCounters`].
-//! - [`testing`]: a PS muxer and RTP packetizer, used by the tests and the
-//!   `gb28181-ps-send` tool.
+//! - [`mux`] and [`packetize`]: the sending side, a PS muxer shaped like
+//!   the devices' and an RTP packetizer; [`upward`] sends a camera's video
+//!   with them to a superior platform (cascade).
+//! - [`testing`]: clips for the tests and the `gb28181-ps-send` tool.
 //!
 //! The crate's `fuzz/` directory holds cargo-fuzz targets for the parsers;
 //! they need a nightly toolchain (`cargo +nightly fuzz run ps_demux`) and
 //! are not part of the workspace or CI.
 
 pub mod counters;
+pub mod mux;
 mod nal;
+pub mod packetize;
 mod ports;
 pub mod ps;
 mod receiver;
@@ -26,6 +30,7 @@ pub mod rtp;
 mod ssrc;
 pub mod tcp_framing;
 pub mod testing;
+pub mod upward;
 
 pub use counters::{Counter, MediaCounters};
 pub use ports::{PortLease, PortPool};

@@ -52,7 +52,7 @@ pub fn alarm_device_id(
     }
     catalog_items(config, cameras)
         .into_iter()
-        .find(|item| matches!(&item.node, Node::Camera { camera_id: c, .. } if c == camera_id))
+        .find(|item| matches!(&item.node, Node::Camera { camera: c, .. } if c == camera_id))
         .map(|item| item.id)
 }
 
@@ -123,6 +123,7 @@ mod tests {
             group_name: "雪亮工程".into(),
             villages: vec!["东村".into()],
             cameras: vec![],
+            max_upstream_streams: 16,
         }
     }
 

@@ -55,8 +55,8 @@ pub enum Node {
     /// A village or a grid: 虚拟组织 (216).
     Organisation { parent: String, group: String },
     Camera {
-        /// The camera's own id (`[[cameras]]` id) the item stands for.
-        camera_id: String,
+        /// The camera's own id (what an INVITE for this channel streams).
+        camera: String,
         parent: String,
         group: String,
         online: bool,
@@ -198,7 +198,7 @@ pub fn catalog_items(config: &Gb28181Upstream, cameras: &[CascadeCamera]) -> Vec
             id,
             name: camera.name.clone(),
             node: Node::Camera {
-                camera_id: camera.id.clone(),
+                camera: camera.id.clone(),
                 parent,
                 group: group.clone(),
                 online: camera.online,
@@ -397,6 +397,7 @@ mod tests {
             keepalive_misses: 3,
             charset: UpstreamCharset::Gb2312,
             group_name: "雪亮工程".into(),
+            max_upstream_streams: 16,
             villages: vec![],
             cameras: vec![],
         }

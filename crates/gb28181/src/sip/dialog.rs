@@ -264,8 +264,11 @@ impl Shared {
 
     /// A BYE from a device: ends the dialog and tells its owner.
     pub(super) fn on_bye(&self, request: &Message, peer: &super::transport::Peer) -> Message {
-        let call_id = request.call_id().unwrap_or_default();
         SipCounters::add(&self.counters.byes_received);
+        if let Some(ok) = self.on_upward_bye(request, peer) {
+            return ok;
+        }
+        let call_id = request.call_id().unwrap_or_default();
         match self.dialogs().end(call_id, DialogEnd::ByeFromDevice) {
             Some((device_id, _)) => {
                 info!(device = %device_id, call_id, "device ended the dialog (BYE)");

@@ -14,6 +14,7 @@ pub mod alarm;
 mod auth_limit;
 mod build;
 pub mod cascade;
+mod cascade_video;
 mod catalog;
 pub mod charset;
 mod counters;

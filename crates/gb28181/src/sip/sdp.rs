@@ -1,6 +1,8 @@
 //! The SDP of a GB/T 28181 live-video INVITE: our offer (`s=Play`, PS over
 //! RTP, `y=` SSRC, `f=`), and what we read from the device's answer (its
-//! media address, transport and the SSRC it will really use).
+//! media address, transport and the SSRC it will really use). Upward
+//! (cascade), the superior's offer is read the same way and answered with
+//! [`upward_answer`].
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -53,9 +55,13 @@ pub fn offer(channel_id: &str, offer: &MediaOffer, ssrc: u32) -> String {
     )
 }
 
-/// What the device's answer says.
+/// What the device's answer (or a superior's offer) says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Answer {
+    /// `s=`: `Play` for live video (`Playback`, `Download` for recordings).
+    pub session: Option<String>,
+    /// The payload type the video `m=` line maps to `PS/90000`.
+    pub ps_payload: Option<u8>,
     /// Where the device sends from (UDP) or listens (TCP active on our side).
     pub addr: Option<SocketAddr>,
     pub tcp: bool,
@@ -95,11 +101,19 @@ pub fn parse_answer(text: &str) -> Answer {
                         .is_some_and(|p| p.to_ascii_uppercase().starts_with("TCP"));
                 }
             }
+            "s" => answer.session = Some(value.trim().to_owned()),
             "c" if in_video => media_ip = connection_ip(value),
             "c" if !any_media => session_ip = connection_ip(value),
             "a" if in_video => {
                 if let Some(setup) = value.strip_prefix("setup:") {
                     answer.setup = Some(setup.trim().to_owned());
+                }
+                if let Some((pt, "PS/90000")) = value
+                    .strip_prefix("rtpmap:")
+                    .and_then(|m| m.split_once(' '))
+                    .map(|(pt, enc)| (pt, enc.trim()))
+                {
+                    answer.ps_payload = answer.ps_payload.or(pt.parse().ok());
                 }
             }
             "y" => answer.ssrc = value.trim().parse().ok(),
@@ -111,6 +125,31 @@ pub fn parse_answer(text: &str) -> Answer {
         _ => None,
     };
     answer
+}
+
+/// Our answer to a superior's live-video offer: PS on `payload` from
+/// `ip:port` with `ssrc`; over TCP our `a=setup` is the opposite of its.
+pub fn upward_answer(
+    channel_id: &str,
+    ip: IpAddr,
+    port: u16,
+    transport: crate::media::upward::UpwardTransport,
+    payload: u8,
+    ssrc: u32,
+) -> String {
+    use crate::media::upward::UpwardTransport;
+    let ip = ip_line(ip);
+    let (proto, tcp) = match transport {
+        UpwardTransport::Udp => ("RTP/AVP", ""),
+        UpwardTransport::TcpActive => ("TCP/RTP/AVP", "a=setup:active\r\na=connection:new\r\n"),
+        UpwardTransport::TcpPassive => ("TCP/RTP/AVP", "a=setup:passive\r\na=connection:new\r\n"),
+    };
+    format!(
+        "v=0\r\no={channel_id} 0 0 {ip}\r\ns=Play\r\nc={ip}\r\nt=0 0\r\n\
+         m=video {port} {proto} {payload}\r\na=sendonly\r\na=rtpmap:{payload} PS/90000\r\n\
+         {tcp}y={ssrc}\r\nf=\r\n",
+        ssrc = ssrc_text(ssrc),
+    )
 }
 
 #[cfg(test)]
@@ -163,6 +202,32 @@ mod tests {
     }
 
     #[test]
+    fn a_superior_offer_is_read_and_answered() {
+        use crate::media::upward::UpwardTransport;
+        let offer = parse_answer(
+            "v=0\r\no=11010000002000000001 0 0 IN IP4 10.0.0.9\r\ns=Play\r\n\
+             c=IN IP4 10.0.0.9\r\nt=0 0\r\nm=video 6000 RTP/AVP 96 98\r\na=recvonly\r\n\
+             a=rtpmap:96 PS/90000\r\na=rtpmap:98 H264/90000\r\ny=0100000001\r\n",
+        );
+        assert_eq!(offer.ps_payload, Some(96));
+        assert_eq!(offer.addr, Some("10.0.0.9:6000".parse().unwrap()));
+        let answer = upward_answer(
+            "34020000001310000001",
+            "10.0.0.2".parse().unwrap(),
+            9,
+            UpwardTransport::TcpActive,
+            96,
+            100_000_001,
+        );
+        let back = parse_answer(&answer);
+        assert_eq!(back.ps_payload, Some(96));
+        assert_eq!(back.setup.as_deref(), Some("active"));
+        assert!(back.tcp);
+        assert_eq!(back.ssrc, Some(100_000_001));
+        assert!(answer.contains("a=sendonly\r\n") && answer.contains("y=0100000001\r\n"));
+    }
+
+    #[test]
     fn answers_with_their_quirks() {
         let a = parse_answer(
             "v=0\r\no=34020000001310000001 0 0 IN IP4 192.168.1.64\r\ns=Play\r\n\
@@ -173,6 +238,8 @@ mod tests {
         assert!(a.tcp);
         assert_eq!(a.setup.as_deref(), Some("active"));
         assert_eq!(a.ssrc, Some(200_000_099));
+        assert_eq!(a.session.as_deref(), Some("Play"));
+        assert_eq!(a.ps_payload, None);
         let media_level = parse_answer(
             "m=audio 1 RTP/AVP 8\nc=IN IP4 1.1.1.1\nm=video 9 RTP/AVP 96\nc=IN IP4 2.2.2.2\n",
         );

@@ -6,6 +6,7 @@
 use super::auth_limit::AuthLimiter;
 use super::build::{self, Local};
 use super::cascade::UpstreamQuery;
+use super::cascade_video::CascadeVideo;
 use super::catalog::CatalogAssembler;
 use super::counters::{LogGate, SipCounters};
 use super::device::{DeviceEvent, DeviceInfo, Registry};
@@ -33,7 +34,7 @@ use xueliang_core::{Clock, SystemClock};
 const EVENT_QUEUE: usize = 256;
 /// At most one log line per kind of bad input per this interval.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
-const ALLOW: &str = "REGISTER, MESSAGE, BYE, ACK, OPTIONS, SUBSCRIBE";
+const ALLOW: &str = "REGISTER, MESSAGE, INVITE, BYE, ACK, OPTIONS, SUBSCRIBE";
 
 /// A response and what to do once it is sent.
 pub(super) struct Reply {
@@ -72,6 +73,8 @@ pub(super) struct Shared {
     pub tcp: Arc<TcpContext>,
     /// The superior platforms we register to.
     upstreams: Mutex<Vec<Arc<Link>>>,
+    /// Live video to superior platforms (cascade).
+    pub video: CascadeVideo,
     events: broadcast::Sender<DeviceEvent>,
     sn: AtomicU32,
     ssrc_seq: AtomicU32,
@@ -150,7 +153,9 @@ impl Shared {
             StartLine::Request { method, .. } => {
                 SipCounters::add(&self.counters.requests);
                 if *method == Method::Ack {
-                    return; // we never answer INVITEs with 2xx, so no ACK is ours to take
+                    // Only a superior's INVITE gets our 2xx (live video upward).
+                    self.on_ack(&message);
+                    return;
                 }
                 self.on_request(&message, &peer).await;
             }
@@ -187,6 +192,7 @@ impl Shared {
         let reply = match request.method() {
             Some(Method::Register) => self.on_register(request, peer),
             Some(Method::Message) => self.on_message(request, peer),
+            Some(Method::Invite) => self.on_invite(request, peer).await.into(),
             Some(Method::Bye) => self.on_bye(request, peer).into(),
             Some(Method::Subscribe) => self.on_subscribe(request, peer),
             Some(Method::Options) => {
@@ -306,6 +312,7 @@ impl SipServer {
         let shared = Arc::new(Shared {
             tcp: tcp_context.clone(),
             upstreams: Mutex::new(Vec::new()),
+            video: CascadeVideo::default(),
             auth: Mutex::new(AuthLimiter::new(
                 settings.auth_failures_before_block,
                 settings.auth_block,
@@ -387,7 +394,20 @@ impl SipServer {
     /// The superior platforms and the state of each registration.
     pub fn upstreams(&self) -> Vec<xueliang_core::gb28181::GbUpstream> {
         let links = self.shared.upstreams().clone();
-        links.iter().map(|l| l.view()).collect()
+        links
+            .iter()
+            .map(|l| {
+                let mut view = l.view();
+                self.shared.video.fill(&mut view);
+                view
+            })
+            .collect()
+    }
+
+    /// The cameras' own video, for the superior platforms that INVITE
+    /// their channels (without it, such an INVITE gets 480).
+    pub fn share_live_video(&self, live: Arc<dyn xueliang_core::LiveUnits>) {
+        self.shared.video.share(live);
     }
 
     /// Sends an alarm to a superior platform (see [`super::alarm`]).

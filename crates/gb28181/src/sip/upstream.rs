@@ -143,6 +143,9 @@ impl Link {
             catalog_queries: 0,
             alarms_sent: 0,
             alarms_failed: 0,
+            streams: 0,
+            streams_refused: 0,
+            stream_bytes: 0,
         };
         Link {
             settings,

@@ -72,6 +72,7 @@ pub fn upstream(port: u16) -> UpstreamSettings {
         group_name: "雪亮工程 镇".into(),
         villages: vec![],
         cameras: vec![],
+        max_upstream_streams: 16,
     });
     s.backoff_min = Duration::from_millis(200);
     s.backoff_max = Duration::from_secs(1);

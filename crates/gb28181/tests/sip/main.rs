@@ -3,6 +3,7 @@
 mod alarm;
 mod bad_input;
 mod cascade;
+mod cascade_video;
 mod catalog;
 mod common;
 mod invite;

@@ -451,6 +451,20 @@ async fn postgres_events_survive_reconnecting() {
     );
 }
 
+/// The store plans on its connections as for an SSD (a listing by review
+/// state takes its index, not the whole primary key), unless the URL says
+/// otherwise.
+#[tokio::test]
+async fn postgres_connections_plan_for_ssds_unless_the_url_says() {
+    use xueliang_store::testing::postgres_setting;
+    let db = xueliang_store::testing::TestDatabase::create().await;
+    let store = xueliang_store::PgStore::open(&db.url).await.unwrap();
+    assert_eq!(postgres_setting(&store, "random_page_cost").await, "1.1");
+    let own = format!("{}?options=-c%20random_page_cost%3D3", db.url);
+    let store = xueliang_store::PgStore::open(&own).await.unwrap();
+    assert_eq!(postgres_setting(&store, "random_page_cost").await, "3");
+}
+
 #[tokio::test]
 async fn postgres_unreachable_server_is_a_clear_error_without_the_password() {
     let err = xueliang_store::PgStore::open("postgres://xl:s3cret@127.0.0.1:1/xueliang")

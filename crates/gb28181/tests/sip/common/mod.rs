@@ -251,6 +251,10 @@ impl DeviceRun {
     /// Waits for sipp to end its scenario; an error (with its logs) unless
     /// every call of it succeeded.
     pub async fn finish(mut self, within: Duration) -> Result<()> {
+        self.wait(within).await
+    }
+
+    async fn wait(&mut self, within: Duration) -> Result<()> {
         let status = match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status?,
             Err(_) => bail!("sipp still running after {within:?}\n{}", self.logs()),
@@ -402,7 +406,49 @@ fn superior_request(
     Ok(DeviceRun { child, dir })
 }
 
+/// sipp as the superior calling us with `scenario` (a live-video INVITE),
+/// with `keys` as `-key name value` (`hold_ms` as `-set`, where a
+/// scenario has it).
+pub fn superior_call(
+    server: SocketAddr,
+    scenario_name: &str,
+    keys: &[(&str, String)],
+) -> Result<DeviceRun> {
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(sipp());
+    cmd.arg(server.to_string())
+        .arg("-sf")
+        .arg(scenario(scenario_name))
+        .args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-nd", "-t", "u1"])
+        .args(["-p", &free_udp_port()?.to_string()]);
+    for (name, value) in keys {
+        let option = if *name == "hold_ms" { "-set" } else { "-key" };
+        cmd.arg(option).arg(name).arg(value);
+    }
+    let child = cmd
+        .args(["-timeout", "30s", "-timeout_error"])
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(dir.path().join("errors.log"))
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(dir.path().join("messages.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting sipp")?;
+    Ok(DeviceRun { child, dir })
+}
+
 impl DeviceRun {
+    /// Waits for sipp's end like [`DeviceRun::finish`]; then its message log.
+    pub async fn explain_finish(mut self, within: Duration) -> Result<String> {
+        self.wait(within).await?;
+        Ok(String::from_utf8_lossy(&self.message_log()).into_owned())
+    }
+
     /// The raw bytes of sipp's message log (bodies in their own charset).
     pub fn message_log(&self) -> Vec<u8> {
         std::fs::read(self.dir.path().join("messages.log")).unwrap_or_default()

@@ -1,0 +1,481 @@
+//! Live video upward (cascade): a registered superior platform INVITEs one
+//! of the channels of the catalog we gave it ([`super::cascade`]) and gets
+//! that camera's own H.264/H.265 as PS over RTP ([`crate::media::upward`])
+//! from the units ingest already has ([`LiveUnits`]): no transcoding, no
+//! second connection to the camera.
+//!
+//! Answers: 403 to a peer that is not a registered superior, 404 for a
+//! channel not in its catalog, 480 when the camera does not run here, 486
+//! over `max_upstream_streams` of that superior, 400 without a usable SDP
+//! offer, 488 for an offer we cannot serve (not `s=Play`, no PS payload,
+//! TCP without `a=setup`); else 200 with our SDP answer (SSRC from the
+//! offer's `y=`, or our own when it has none or `y=0`), repeated until the ACK. The media starts on
+//! the ACK. A BYE from the superior stops the stream; we send BYE when the
+//! camera stops or the media link fails.
+
+use super::build::{self, Outgoing};
+use super::cascade::{catalog_items, Node};
+use super::headers::{self, NameAddr, SipUri};
+use super::message::{Message, Method};
+use super::sdp;
+use super::server::Shared;
+use super::transport::Peer;
+use super::upstream::Link;
+use crate::media::upward::{send_units, UpwardEnd, UpwardSocket, UpwardTransport};
+use futures::stream::BoxStream;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::{sleep, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn, Instrument};
+use xueliang_core::gb28181::{GbUpstream, UpstreamState};
+use xueliang_core::{LiveUnit, LiveUnits};
+
+/// How long the superior has to connect (TCP passive) or to accept our
+/// connection (TCP active) once it sent the ACK.
+const MEDIA_CONNECT: Duration = Duration::from_secs(10);
+/// The longest wait between repeats of our 200 (RFC 3261's T2).
+const T2: Duration = Duration::from_secs(4);
+
+/// What upward streams share: the cameras' units, the open streams by
+/// Call-ID, and each superior's totals.
+#[derive(Default)]
+pub struct CascadeVideo {
+    live: Mutex<Option<Arc<dyn LiveUnits>>>,
+    streams: Mutex<HashMap<String, Slot>>,
+    totals: Mutex<HashMap<String, Arc<Totals>>>,
+}
+
+/// One superior's totals since start.
+#[derive(Default)]
+struct Totals {
+    refused: AtomicU64,
+    bytes: Arc<AtomicU64>,
+}
+
+struct Slot {
+    upstream: String,
+    acked: CancellationToken,
+    stop: CancellationToken,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl CascadeVideo {
+    pub fn share(&self, live: Arc<dyn LiveUnits>) {
+        *lock(&self.live) = Some(live);
+    }
+
+    fn totals(&self, upstream: &str) -> Arc<Totals> {
+        lock(&self.totals)
+            .entry(upstream.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Adds the streams now, refused and bytes sent to a superior's view.
+    pub fn fill(&self, view: &mut GbUpstream) {
+        view.streams = lock(&self.streams)
+            .values()
+            .filter(|s| s.upstream == view.id)
+            .count() as u32;
+        let totals = self.totals(&view.id);
+        view.streams_refused = totals.refused.load(Ordering::Relaxed);
+        view.stream_bytes = totals.bytes.load(Ordering::Relaxed);
+    }
+
+    fn remove(&self, call_id: &str) -> Option<Slot> {
+        lock(&self.streams).remove(call_id)
+    }
+}
+
+/// Why an INVITE is refused, as its SIP answer.
+#[derive(Debug)]
+enum Refusal {
+    BadOffer(&'static str),
+    UnknownChannel,
+    NotRunning(String),
+    Busy(u32),
+    Unsupported(&'static str),
+    Failed(String),
+}
+
+impl Refusal {
+    fn status(&self) -> (u16, &'static str) {
+        match self {
+            Refusal::BadOffer(_) => (400, "Bad Request"),
+            Refusal::UnknownChannel => (404, "Not Found"),
+            Refusal::NotRunning(_) => (480, "Temporarily Unavailable"),
+            Refusal::Busy(_) => (486, "Busy Here"),
+            Refusal::Unsupported(_) => (488, "Not Acceptable Here"),
+            Refusal::Failed(_) => (500, "Server Internal Error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Refusal::BadOffer(d) | Refusal::Unsupported(d) => (*d).to_owned(),
+            Refusal::UnknownChannel => "no such channel in its catalog".into(),
+            Refusal::NotRunning(d) | Refusal::Failed(d) => d.clone(),
+            Refusal::Busy(max) => format!("{max} upward streams already (max_upstream_streams)"),
+        }
+    }
+}
+
+/// One accepted INVITE, from the 200 to the end of its stream.
+struct Upward {
+    link: Arc<Link>,
+    channel: String,
+    camera: String,
+    call_id: String,
+    peer: Peer,
+    /// Our 200, repeated until the ACK.
+    ok: Vec<u8>,
+    socket: UpwardSocket,
+    remote: SocketAddr,
+    units: BoxStream<'static, LiveUnit>,
+    ssrc: u32,
+    transport: UpwardTransport,
+    bytes: Arc<AtomicU64>,
+    acked: CancellationToken,
+    stop: CancellationToken,
+    bye: UpwardBye,
+}
+
+/// What our BYE needs: the dialog as the INVITE made it.
+struct UpwardBye {
+    /// The superior's Contact (else its From URI at its address).
+    target: SipUri,
+    /// Its From, with its tag: our To.
+    superior: NameAddr,
+    /// Its To with our tag: our From.
+    ours: NameAddr,
+    our_tag: String,
+    cseq: u32,
+}
+
+impl Shared {
+    /// An INVITE: live video for a superior, refused for anyone else.
+    pub(super) async fn on_invite(self: &Arc<Self>, request: &Message, peer: &Peer) -> Message {
+        let from = headers::from(request).and_then(|f| f.uri.user);
+        let link = from.and_then(|id| self.upstreams().iter().find(|l| l.id() == id).cloned());
+        let Some(link) = link.filter(|l| l.view().state == UpstreamState::Registered) else {
+            self.log_bad(
+                "invite_not_superior",
+                peer,
+                "INVITE from a peer that is not a registered superior platform",
+            );
+            return self.reply(request, peer, 403, "Forbidden");
+        };
+        match self.accept_invite(&link, request, peer).await {
+            Ok(ok) => ok,
+            Err(refusal) => {
+                self.video
+                    .totals(link.id())
+                    .refused
+                    .fetch_add(1, Ordering::Relaxed);
+                let (code, reason) = refusal.status();
+                info!(upstream = link.id(), code, detail = %refusal.detail(), "superior's INVITE refused");
+                self.reply(request, peer, code, reason)
+            }
+        }
+    }
+
+    async fn accept_invite(
+        self: &Arc<Self>,
+        link: &Arc<Link>,
+        request: &Message,
+        peer: &Peer,
+    ) -> Result<Message, Refusal> {
+        let channel = request
+            .request_uri()
+            .and_then(SipUri::parse)
+            .and_then(|u| u.user)
+            .ok_or(Refusal::BadOffer("Request-URI without a channel id"))?;
+        let camera = catalog_items(&link.settings.config, &link.cameras.cameras())
+            .into_iter()
+            .find_map(|item| match item.node {
+                Node::Camera { camera, .. } if item.id == channel => Some(camera),
+                _ => None,
+            })
+            .ok_or(Refusal::UnknownChannel)?;
+        if request.body.is_empty() {
+            return Err(Refusal::BadOffer("no SDP offer"));
+        }
+        let offer = sdp::parse_answer(&String::from_utf8_lossy(&request.body));
+        let remote = offer.addr.ok_or(Refusal::BadOffer(
+            "SDP offer without a video address and port",
+        ))?;
+        if offer
+            .session
+            .as_deref()
+            .is_some_and(|s| !s.eq_ignore_ascii_case("Play"))
+        {
+            return Err(Refusal::Unsupported("only live video (s=Play)"));
+        }
+        let payload = offer
+            .ps_payload
+            .ok_or(Refusal::Unsupported("no PS/90000 payload offered"))?;
+        let transport = match (offer.tcp, offer.setup.as_deref()) {
+            (false, _) => UpwardTransport::Udp,
+            (true, Some("passive")) => UpwardTransport::TcpActive,
+            (true, Some("active")) => UpwardTransport::TcpPassive,
+            (true, _) => {
+                return Err(Refusal::Unsupported(
+                    "TCP media without a=setup:active or passive",
+                ))
+            }
+        };
+        let call_id = request
+            .call_id()
+            .ok_or(Refusal::BadOffer("no Call-ID"))?
+            .to_owned();
+        let live = lock(&self.video.live)
+            .clone()
+            .ok_or_else(|| Refusal::NotRunning("no cameras' video shared".into()))?;
+        let max = link.settings.config.max_upstream_streams;
+        let acked = CancellationToken::new();
+        let stop = self.shutdown.child_token();
+        {
+            let mut streams = lock(&self.video.streams);
+            let open = streams.values().filter(|s| s.upstream == link.id()).count();
+            if open >= max as usize {
+                return Err(Refusal::Busy(max));
+            }
+            if streams.contains_key(&call_id) {
+                return Err(Refusal::Unsupported("a re-INVITE of a running stream"));
+            }
+            streams.insert(
+                call_id.clone(),
+                Slot {
+                    upstream: link.id().to_owned(),
+                    acked: acked.clone(),
+                    stop: stop.clone(),
+                },
+            );
+        }
+        let prepared = self
+            .prepare_upward(link, request, peer, &channel, &camera, &live, transport)
+            .await;
+        let (ok, socket, units) = match prepared {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.video.remove(&call_id);
+                return Err(refusal);
+            }
+        };
+        let ssrc = offer
+            .ssrc
+            .filter(|s| *s != 0)
+            .unwrap_or_else(|| self.upward_ssrc(link));
+        let mut ok = ok;
+        ok.body = sdp::upward_answer(
+            &channel,
+            self.local.addr.ip(),
+            socket.port(),
+            transport,
+            payload,
+            ssrc,
+        )
+        .into_bytes();
+        let our_tag = headers::to(&ok)
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap_or_default();
+        let superior = headers::from(request).ok_or(Refusal::BadOffer("no From"))?;
+        let bye = UpwardBye {
+            target: request
+                .header("Contact")
+                .and_then(NameAddr::parse)
+                .map(|c| c.uri)
+                .unwrap_or_else(|| SipUri::at(link.id(), peer.addr())),
+            ours: headers::to(&ok).ok_or(Refusal::BadOffer("no To"))?,
+            superior,
+            our_tag,
+            cseq: headers::CSeq::of(request).map_or(1, |c| c.seq) + 1,
+        };
+        info!(upstream = link.id(), %channel, %camera, transport = transport.as_str(), %remote, ssrc,
+            "superior's INVITE accepted");
+        let session = Upward {
+            link: link.clone(),
+            channel,
+            camera,
+            call_id,
+            peer: peer.clone(),
+            ok: ok.to_bytes(),
+            socket,
+            remote,
+            units,
+            ssrc,
+            transport,
+            bytes: self.video.totals(link.id()).bytes.clone(),
+            acked,
+            stop,
+            bye,
+        };
+        tokio::spawn(self.clone().run_upward(session));
+        Ok(ok)
+    }
+
+    /// The 200 (without its SDP), the bound socket and the camera's units.
+    #[allow(clippy::too_many_arguments)]
+    async fn prepare_upward(
+        &self,
+        link: &Link,
+        request: &Message,
+        peer: &Peer,
+        channel: &str,
+        camera: &str,
+        live: &Arc<dyn LiveUnits>,
+        transport: UpwardTransport,
+    ) -> Result<(Message, UpwardSocket, BoxStream<'static, LiveUnit>), Refusal> {
+        let units = live
+            .subscribe(camera)
+            .map_err(|e| Refusal::NotRunning(e.to_string()))?;
+        let socket = UpwardSocket::bind(self.settings.listen.ip(), transport)
+            .await
+            .map_err(|e| Refusal::Failed(format!("binding a media socket: {e}")))?;
+        let mut ok = build::response(request, peer.addr(), 200, "OK", &build::tag());
+        let contact = SipUri::at(channel, self.upstream_local(link).addr);
+        ok.headers
+            .push("Contact", NameAddr::new(contact).to_string());
+        ok.headers.push("Content-Type", "APPLICATION/SDP");
+        Ok((ok, socket, units))
+    }
+
+    /// Our own SSRC (2022 edition): `0`, the local domain's digits 4-8, a sequence.
+    fn upward_ssrc(&self, link: &Link) -> u32 {
+        let domain: String = link.settings.config.local_id.chars().take(10).collect();
+        sdp::live_ssrc(&domain, self.next_ssrc_seq())
+    }
+
+    /// An ACK: the superior took our 200; its stream may start.
+    pub(super) fn on_ack(&self, request: &Message) {
+        let Some(call_id) = request.call_id() else {
+            return;
+        };
+        if let Some(slot) = lock(&self.video.streams).get(call_id) {
+            slot.acked.cancel();
+        }
+    }
+
+    /// A BYE for an upward stream: stops it (200); `None` when the Call-ID
+    /// is not one of ours.
+    pub(super) fn on_upward_bye(&self, request: &Message, peer: &Peer) -> Option<Message> {
+        let slot = self.video.remove(request.call_id()?)?;
+        slot.stop.cancel();
+        info!(upstream = %slot.upstream, "superior ended the upward stream (BYE)");
+        Some(self.reply(request, peer, 200, "OK"))
+    }
+
+    async fn run_upward(self: Arc<Self>, mut s: Upward) {
+        let span = tracing::info_span!("upward", upstream = %s.link.id(), channel = %s.channel, camera = %s.camera);
+        async {
+            let started = Instant::now();
+            let end = self.stream_upward(&mut s, started).await;
+            self.video.remove(&s.call_id);
+            let ours_to_end = match &end {
+                Ended::Stream(UpwardEnd::Stopped) => false,
+                Ended::NoAck => {
+                    warn!("no ACK to our 200: stream not started");
+                    false
+                }
+                Ended::Connect(e) => {
+                    warn!(error = %e, transport = s.transport.as_str(), "media connection to the superior failed");
+                    true
+                }
+                Ended::Stream(UpwardEnd::SourceEnded) => {
+                    info!("the camera stopped: ending the upward stream");
+                    true
+                }
+                Ended::Stream(UpwardEnd::Failed(e)) => {
+                    warn!(error = %e, "sending media to the superior failed");
+                    true
+                }
+            };
+            if ours_to_end && !self.shutdown.is_cancelled() {
+                self.bye_upward(&s.link, &s.bye, &s.call_id, &s.peer).await;
+            }
+            info!(
+                bytes = s.bytes.load(Ordering::Relaxed),
+                seconds = started.elapsed().as_secs(),
+                "upward stream ended"
+            );
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Waits for the ACK (repeating the 200), opens the media link and
+    /// sends until the end.
+    async fn stream_upward(&self, s: &mut Upward, started: Instant) -> Ended {
+        let mut wait = self.settings.t1;
+        let give_up = started + self.settings.t1 * 64;
+        loop {
+            tokio::select! {
+                biased;
+                _ = s.stop.cancelled() => return Ended::Stream(UpwardEnd::Stopped),
+                _ = s.acked.cancelled() => break,
+                _ = sleep(wait) => {
+                    if Instant::now() >= give_up {
+                        return Ended::NoAck;
+                    }
+                    let _ = self.transport.send(&s.peer, s.ok.clone()).await;
+                    wait = (wait * 2).min(T2);
+                }
+            }
+        }
+        let socket = std::mem::replace(&mut s.socket, UpwardSocket::TcpActive);
+        let link = tokio::select! {
+            biased;
+            _ = s.stop.cancelled() => return Ended::Stream(UpwardEnd::Stopped),
+            link = socket.open(s.remote, MEDIA_CONNECT) => link,
+        };
+        let link = match link {
+            Ok(link) => link,
+            Err(e) => return Ended::Connect(e),
+        };
+        let units = std::mem::replace(&mut s.units, Box::pin(futures::stream::empty()));
+        Ended::Stream(send_units(link, units, s.ssrc, s.bytes.clone(), s.stop.clone()).await)
+    }
+
+    /// Our BYE to the superior, answered or not.
+    async fn bye_upward(&self, link: &Link, bye: &UpwardBye, call_id: &str, peer: &Peer) {
+        let local = self.upstream_local(link);
+        let mut request = build::request(
+            &local,
+            &Outgoing {
+                method: Method::Bye,
+                uri: &bye.target,
+                from_tag: &bye.our_tag,
+                to: &bye.superior,
+                call_id,
+                cseq: bye.cseq,
+                transport: peer.transport(),
+            },
+        );
+        request.headers.set("From", bye.ours.to_string());
+        match self
+            .client
+            .request(&self.tx_context(), &request, peer)
+            .await
+        {
+            Ok(response) => info!(
+                status = response.status().unwrap_or(0),
+                "BYE sent to the superior"
+            ),
+            Err(e) => warn!(error = %e, "BYE to the superior not answered"),
+        }
+    }
+}
+
+/// How one upward stream ended.
+enum Ended {
+    NoAck,
+    Connect(std::io::Error),
+    Stream(UpwardEnd),
+}

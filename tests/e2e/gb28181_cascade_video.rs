@@ -1,0 +1,316 @@
+//! GB/T 28181 cascade, live video upward, end to end: a real `xueliang
+//! serve` with an RTSP camera (the footage, from the GStreamer RTSP
+//! server) registers to sipp as the superior platform, answers its catalog
+//! query, and answers its INVITE for the camera's channel with the
+//! camera's own H.264 as PS over RTP, which ffmpeg decodes; the BYE ends
+//! it. Prints the figures docs/performance.md records (INVITE to first
+//! RTP, bitrate against the camera's, CPU of the service per stream).
+
+use anyhow::{ensure, Context, Result};
+use std::io::Write;
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use xueliang_e2e::{
+    config_header, fixture, free_port, repo, wait_for, ChildGuard, RtspServer, Xueliang,
+};
+
+const SERVER_ID: &str = "34020000002000000001";
+const SUPERIOR: &str = "11010000002000000001";
+const REALM: &str = "1101000000";
+const SUPERIOR_PASSWORD: &str = "county-pw";
+
+fn scenario(name: &str) -> PathBuf {
+    repo().join("crates/gb28181/tests/sipp").join(name)
+}
+
+/// sipp with `scenario`, its message log in `log`.
+fn sipp(args: &[String], log: &std::path::Path) -> Result<ChildGuard> {
+    let child = Command::new("sipp")
+        .args(args)
+        .args(["-i", "127.0.0.1", "-nostdin", "-nd", "-t", "u1"])
+        .args(["-key", "realm", REALM, "-key", "local_id", SERVER_ID])
+        .args(["-key", "superior", SUPERIOR])
+        .arg("-trace_msg")
+        .arg("-message_file")
+        .arg(log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting sipp (scripts/setup.sh installs Debian's sip-tester)")?;
+    Ok(ChildGuard(child))
+}
+
+fn read(log: &std::path::Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned()
+}
+
+/// Waits for a sipp run to end; `Ok` on success.
+fn finished(run: &mut ChildGuard, within: Duration) -> Result<()> {
+    let status = wait_for(within, || Ok(run.0.try_wait()?))?;
+    ensure!(status.success(), "sipp ended with {status}");
+    Ok(())
+}
+
+/// User plus system CPU seconds of the process whose command line names `dir`.
+fn cpu_seconds(dir: &std::path::Path) -> Option<f64> {
+    let needle = dir.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("serve") && cmdline.contains(&needle) {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks: f64 =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            return Some(ticks / 100.0);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_superior_invites_an_rtsp_camera_and_decodes_its_own_h264() -> Result<()> {
+    let rtsp = RtspServer::start(&[
+        "--mount".into(),
+        format!("walkway={}", fixture("vtest-h264.mp4").display()),
+        "--loop".into(),
+    ])?;
+    let dir = tempfile::tempdir()?;
+    let logs = tempfile::tempdir()?;
+    let port = free_port();
+    let sip_port = free_port();
+    let sup_port = free_port();
+    let config = format!(
+        r#"{header}
+[gb28181]
+server_id = "{SERVER_ID}"
+listen = "127.0.0.1:{sip_port}"
+password = "12345678"
+
+[[gb28181.upstream]]
+id = "{SUPERIOR}"
+address = "127.0.0.1"
+port = {sup_port}
+password = "{SUPERIOR_PASSWORD}"
+keepalive_s = 5
+max_upstream_streams = 2
+
+[[cameras]]
+id = "walkway"
+name = "村口步道"
+url = "{url}"
+village = "东村"
+detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }}
+"#,
+        header = config_header(dir.path(), port, 1.0),
+        url = rtsp.url("walkway"),
+    );
+    let superior_log = logs.path().join("superior.log");
+    let _superior = sipp(
+        &[
+            "-sf".into(),
+            scenario("superior.xml").display().to_string(),
+            "-p".into(),
+            sup_port.to_string(),
+            "-key".into(),
+            "password".into(),
+            SUPERIOR_PASSWORD.into(),
+            "-key".into(),
+            "grant".into(),
+            "3600".into(),
+        ],
+        &superior_log,
+    )?;
+    let x = Xueliang::start(dir, port, &config, &[])?;
+    wait_for(Duration::from_secs(30), || {
+        Ok((x.health("walkway")?["state"] == "online").then_some(()))
+    })
+    .with_context(|| format!("camera did not come online: {}", x.log()))?;
+    wait_for(Duration::from_secs(20), || {
+        let up = x.get("/api/v1/gb28181/upstreams")?;
+        Ok((up["items"][0]["state"] == "registered").then_some(()))
+    })
+    .with_context(|| format!("not registered to the superior: {}", x.log()))?;
+
+    // The superior asks for the catalog; the camera's channel id is in it.
+    let mut query = sipp(
+        &[
+            format!("127.0.0.1:{sip_port}"),
+            "-sf".into(),
+            scenario("superior_query.xml").display().to_string(),
+            "-m".into(),
+            "1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-key".into(),
+            "cmd".into(),
+            "Catalog".into(),
+            "-key".into(),
+            "sn".into(),
+            "5".into(),
+        ],
+        &logs.path().join("query.log"),
+    )?;
+    finished(&mut query, Duration::from_secs(20))?;
+    let channel = wait_for(Duration::from_secs(10), || {
+        Ok(read(&superior_log)
+            .split("<DeviceID>")
+            .filter_map(|s| s.split("</DeviceID>").next())
+            .find(|id| id.len() == 20 && &id[10..13] == "131")
+            .map(str::to_owned))
+    })
+    .context("no camera channel in the catalog the superior got")?;
+
+    // Its media end: UDP, strip RTP, keep the PS.
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let rtp_port = socket.local_addr()?.port();
+    let got: Arc<Mutex<(Vec<Instant>, Vec<u8>, u64)>> = Arc::default();
+    let into = got.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let receiver = std::thread::spawn(move || {
+        let mut buf = vec![0; 65536];
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(n) = socket.recv(&mut buf) {
+                if n > 12 && buf[0] >> 6 == 2 {
+                    let mut g = into.lock().unwrap_or_else(|p| p.into_inner());
+                    g.0.push(Instant::now());
+                    g.1.extend_from_slice(&buf[12..n]);
+                    g.2 += n as u64;
+                }
+            }
+        }
+    });
+    let hold_ms = 8000;
+    // The service's CPU without an upward stream, over as long as one runs.
+    let idle_from = cpu_seconds(x.dir.path());
+    std::thread::sleep(Duration::from_millis(hold_ms));
+    let idle_to = cpu_seconds(x.dir.path());
+    let cpu_before = idle_to;
+    let invited = Instant::now();
+    let mut invite = sipp(
+        &[
+            format!("127.0.0.1:{sip_port}"),
+            "-sf".into(),
+            scenario("superior_invite.xml").display().to_string(),
+            "-m".into(),
+            "1".into(),
+            "-p".into(),
+            free_port().to_string(),
+            "-key".into(),
+            "channel".into(),
+            channel.clone(),
+            "-key".into(),
+            "rtp_port".into(),
+            rtp_port.to_string(),
+            "-key".into(),
+            "proto".into(),
+            "RTP/AVP".into(),
+            "-key".into(),
+            "setup".into(),
+            "passive".into(),
+            "-key".into(),
+            "ssrc".into(),
+            "0100000009".into(),
+            "-set".into(),
+            "hold_ms".into(),
+            hold_ms.to_string(),
+        ],
+        &logs.path().join("invite.log"),
+    )?;
+    wait_for(Duration::from_secs(10), || {
+        let up = x.get("/api/v1/gb28181/upstreams")?;
+        Ok((up["items"][0]["streams"] == 1).then_some(()))
+    })
+    .with_context(|| {
+        format!(
+            "no upward stream: {}",
+            read(&logs.path().join("invite.log"))
+        )
+    })?;
+    finished(&mut invite, Duration::from_secs(30))
+        .with_context(|| read(&logs.path().join("invite.log")))?;
+    let cpu_after = cpu_seconds(x.dir.path());
+    let bye = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    receiver.join().ok();
+    let (arrivals, ps, wire) = std::mem::take(&mut *got.lock().unwrap_or_else(|p| p.into_inner()));
+    let first = *arrivals.first().context("no RTP arrived")?;
+    let last = *arrivals.last().context("no RTP arrived")?;
+    ensure!(
+        last < bye + Duration::from_millis(300),
+        "RTP {:?} after the BYE",
+        last - bye
+    );
+
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "mpeg",
+            "-i",
+            "-",
+        ])
+        .args(["-f", "null", "-", "-progress", "pipe:1", "-nostats"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    ffmpeg.stdin.take().context("stdin")?.write_all(&ps)?;
+    let out = ffmpeg.wait_with_output()?;
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    ensure!(
+        frames >= 25,
+        "ffmpeg decoded {frames} frames: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let up = x.get("/api/v1/gb28181/upstreams")?;
+    ensure!(
+        up["items"][0]["streams"] == 0,
+        "the stream outlived the BYE: {up}"
+    );
+    ensure!(up["items"][0]["stream_bytes"].as_u64().unwrap_or(0) >= wire);
+    let metrics = x.metrics()?;
+    ensure!(
+        metrics.contains(&format!(
+            "xueliang_gb28181_upstream_streams{{upstream=\"{SUPERIOR}\"}} 0"
+        )),
+        "no streams gauge in the metrics"
+    );
+    let seconds = (last - first).as_secs_f64().max(0.001);
+    let share =
+        |a: Option<f64>, b: Option<f64>| Some((b? - a?) / (hold_ms as f64 / 1000.0) * 100.0);
+    let cpu = match (share(idle_from, idle_to), share(cpu_before, cpu_after)) {
+        (Some(idle), Some(streaming)) => format!(
+            "service CPU {idle:.1} % of a core without the stream, {streaming:.1} % with it"
+        ),
+        _ => "service CPU not found".into(),
+    };
+    let log = x.log();
+    let first_sent = log
+        .lines()
+        .find(|l| l.contains("first key frame sent"))
+        .unwrap_or("no 'first key frame sent' line in the log");
+    eprintln!("upward e2e, the service's own timing: {first_sent}");
+    eprintln!(
+        "upward e2e: INVITE (sipp start) -> first RTP {} ms; {frames} frames decoded; \
+         {:.0} kb/s on the wire ({:.0} kb/s PS) over {seconds:.1} s; {cpu}",
+        (first - invited).as_millis(),
+        wire as f64 * 8.0 / seconds / 1000.0,
+        ps.len() as f64 * 8.0 / seconds / 1000.0,
+    );
+    Ok(())
+}
