@@ -1,4 +1,5 @@
-//! Channels: how a message reaches people. Each is a [`Channel`]; errors say
+//! Channels: how a message reaches people (and superior platforms, as GB/T
+//! 28181 alarms). Each is a [`Channel`]; errors say
 //! whether trying again may help ([`ChannelError::is_retriable`]). Error texts
 //! never carry a URL (WeCom keys and DingTalk tokens live in URLs) or a secret.
 
@@ -10,7 +11,9 @@ use futures::FutureExt;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use xueliang_core::gb_alarm::{alarm_code, AlarmSendError, GbAlarm, UpstreamAlarms};
 use xueliang_core::Secret;
 
 /// Header carrying the webhook's HMAC-SHA256 signature.
@@ -49,6 +52,11 @@ pub enum ChannelError {
     },
     #[error("{channel}: {message}")]
     Unusable { channel: String, message: String },
+    #[error("{channel}: GB/T 28181: {source}")]
+    Gb28181 {
+        channel: String,
+        source: AlarmSendError,
+    },
 }
 
 impl ChannelError {
@@ -66,6 +74,7 @@ impl ChannelError {
                 *retriable
             }
             ChannelError::Unusable { .. } => false,
+            ChannelError::Gb28181 { source, .. } => source.is_retriable(),
         }
     }
 }
@@ -75,8 +84,20 @@ pub trait Channel: Send + Sync {
     fn send<'a>(&'a self, msg: &'a AlertMessage) -> BoxFuture<'a, Result<(), ChannelError>>;
 }
 
+/// What channels send through besides their own configuration.
+#[derive(Clone)]
+pub struct Senders {
+    pub http: reqwest::Client,
+    /// The SIP side for `gb28181` channels (`None`: not running; their
+    /// sends fail and are retried).
+    pub upstream_alarms: Option<Arc<dyn UpstreamAlarms>>,
+    /// The time zone of GB alarm times (`[detection] timezone`).
+    pub tz: chrono_tz::Tz,
+}
+
 /// Makes the channel described by `cfg`.
-pub fn build(cfg: &ChannelConfig, http: reqwest::Client) -> Box<dyn Channel> {
+pub fn build(cfg: &ChannelConfig, senders: &Senders) -> Box<dyn Channel> {
+    let http = senders.http.clone();
     let name = cfg.name.clone();
     let timeout = cfg.timeout;
     match &cfg.kind {
@@ -138,6 +159,13 @@ pub fn build(cfg: &ChannelConfig, http: reqwest::Client) -> Box<dyn Channel> {
             headers: headers.clone(),
             body: body.clone(),
             api_key: api_key.clone(),
+        }),
+        ChannelKind::Gb28181 { upstream } => Box::new(GbAlarms {
+            name,
+            timeout,
+            upstream: upstream.clone(),
+            sender: senders.upstream_alarms.clone(),
+            tz: senders.tz,
         }),
     }
 }
@@ -549,6 +577,66 @@ impl Channel for Mqtt {
             })?;
             match tokio::time::timeout(self.timeout, self.publish(topic, payload)).await {
                 Ok(r) => r,
+                Err(_) => Err(ChannelError::Timeout {
+                    channel: self.name.clone(),
+                    timeout: self.timeout,
+                }),
+            }
+        }
+        .boxed()
+    }
+}
+
+// ---------------------------------------------------------------- GB/T 28181
+
+/// Alarms to a superior platform (`MESSAGE Notify Alarm`): the event kind's
+/// GB alarm code, the route's priority, the event's start in local time,
+/// and the Chinese kind and camera name as the description.
+struct GbAlarms {
+    name: String,
+    timeout: Duration,
+    upstream: String,
+    sender: Option<Arc<dyn UpstreamAlarms>>,
+    tz: chrono_tz::Tz,
+}
+
+/// The alarm a message makes for `upstream`; `None` for kinds without one
+/// (the configuration refuses to route those here).
+pub fn gb_alarm(msg: &AlertMessage, upstream: &str, tz: chrono_tz::Tz) -> Option<GbAlarm> {
+    Some(GbAlarm {
+        upstream: upstream.to_owned(),
+        camera_id: msg.camera.id.clone(),
+        code: alarm_code(&msg.kind)?,
+        priority: msg.alarm_priority,
+        local_time: msg.started_at.with_timezone(&tz).naive_local(),
+        description: if msg.camera.name.is_empty() {
+            msg.kind_zh.clone()
+        } else {
+            format!("{} · {}", msg.kind_zh, msg.camera.name)
+        },
+    })
+}
+
+impl Channel for GbAlarms {
+    fn send<'a>(&'a self, msg: &'a AlertMessage) -> BoxFuture<'a, Result<(), ChannelError>> {
+        async move {
+            let Some(sender) = &self.sender else {
+                return Err(ChannelError::Connect {
+                    channel: self.name.clone(),
+                    message: "the GB/T 28181 SIP server is not running".into(),
+                });
+            };
+            let Some(alarm) = gb_alarm(msg, &self.upstream, self.tz) else {
+                return Err(ChannelError::Unusable {
+                    channel: self.name.clone(),
+                    message: format!("`{}` events are no GB/T 28181 alarm", msg.kind),
+                });
+            };
+            match tokio::time::timeout(self.timeout, sender.send_alarm(&alarm)).await {
+                Ok(r) => r.map_err(|source| ChannelError::Gb28181 {
+                    channel: self.name.clone(),
+                    source,
+                }),
                 Err(_) => Err(ChannelError::Timeout {
                     channel: self.name.clone(),
                     timeout: self.timeout,

@@ -12,7 +12,7 @@
 //! sent by one node, under one rate limit (design/alerts.md, "Several nodes").
 
 use crate::channel::{self, Channel};
-use crate::config::{AlertSetup, Route};
+use crate::config::{AlertSetup, ChannelKind, Route, DEFAULT_ALARM_PRIORITY};
 use crate::message::{self, MessageInput, OfficerInfo};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
+use xueliang_core::gb_alarm::UpstreamAlarms;
 use xueliang_core::telemetry::{telemetry, DeliveryOutcome};
 use xueliang_core::{CameraConfig, Clock, Event};
 use xueliang_store::alerts::{
@@ -164,6 +165,8 @@ pub struct Dispatcher<S: ?Sized> {
     /// `set_camera`.
     cameras: RwLock<HashMap<String, CameraConfig>>,
     channels: HashMap<String, Box<dyn Channel>>,
+    /// What the channels were built with.
+    senders: channel::Senders,
     buckets: Mutex<HashMap<String, Bucket>>,
     in_flight: Arc<Mutex<InFlight>>,
     clock: Arc<dyn Clock>,
@@ -183,11 +186,16 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_default();
+        let senders = channel::Senders {
+            http,
+            upstream_alarms: None,
+            tz: setup.organisation.tz,
+        };
         let channels = setup
             .alerts
             .channels
             .iter()
-            .map(|c| (c.name.clone(), channel::build(c, http.clone())))
+            .map(|c| (c.name.clone(), channel::build(c, &senders)))
             .collect();
         let now = clock.now();
         let buckets = setup
@@ -213,9 +221,23 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
             channels,
             buckets: Mutex::new(buckets),
             in_flight: Default::default(),
+            senders,
             clock,
             leadership: OnceLock::new(),
         }
+    }
+
+    /// `gb28181` channels send their alarms through `alarms` (the SIP
+    /// server's upstream links).
+    pub fn with_upstream_alarms(mut self, alarms: Arc<dyn UpstreamAlarms>) -> Self {
+        self.senders.upstream_alarms = Some(alarms);
+        for c in &self.setup.alerts.channels {
+            if matches!(c.kind, ChannelKind::Gb28181 { .. }) {
+                self.channels
+                    .insert(c.name.clone(), channel::build(c, &self.senders));
+            }
+        }
+        self
     }
 
     /// Whether this node's dispatcher leads (see the store's election).
@@ -626,6 +648,9 @@ impl<S: AlertStore + EventStore + ?Sized + 'static> Dispatcher<S> {
             ack_expires: (self.clock.now() + self.setup.alerts.ack_link_lifetime).timestamp(),
             escalated_after_min,
             tz: self.setup.organisation.tz,
+            alarm_priority: self
+                .route_for(&event)
+                .map_or(DEFAULT_ALARM_PRIORITY, |r| r.alarm_priority),
         });
         channel.send(&msg).await.map_err(SendError::Channel)
     }

@@ -72,6 +72,10 @@ pub struct AlertMessage {
     pub title: String,
     /// The whole message as plain Chinese text.
     pub text: String,
+    /// `AlarmPriority` of a GB/T 28181 alarm (the route's `alarm_priority`);
+    /// not in the JSON payload.
+    #[serde(skip)]
+    pub alarm_priority: u8,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,6 +108,8 @@ pub struct MessageInput<'a> {
     pub escalated_after_min: Option<f64>,
     /// The time zone of `local_time` (`[detection] timezone`).
     pub tz: chrono_tz::Tz,
+    /// The route's `alarm_priority` (GB/T 28181 alarms).
+    pub alarm_priority: u8,
 }
 
 pub fn build(input: MessageInput<'_>) -> AlertMessage {
@@ -118,6 +124,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         ack_expires,
         escalated_after_min,
         tz,
+        alarm_priority,
     } = input;
     let camera = CameraInfo {
         id: event.camera_id.clone(),
@@ -221,6 +228,7 @@ pub fn build(input: MessageInput<'_>) -> AlertMessage {
         detail: event.detail.clone(),
         title,
         text,
+        alarm_priority,
     }
 }
 

@@ -129,7 +129,7 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
         );
     }
     type Pick = fn(&GbUpstream) -> u64;
-    let totals: [(&str, &str, Pick); 5] = [
+    let totals: [(&str, &str, Pick); 7] = [
         (
             "registrations",
             "Successful registrations to the superior platform (first ones and refreshes).",
@@ -144,6 +144,16 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
             "catalog_queries",
             "Catalog queries of the superior platform answered.",
             |u| u.catalog_queries,
+        ),
+        (
+            "alarms_sent",
+            "Alarms (MESSAGE Notify Alarm) the superior platform accepted.",
+            |u| u.alarms_sent,
+        ),
+        (
+            "alarms_failed",
+            "Alarm attempts to the superior platform that failed (retried from the alert outbox).",
+            |u| u.alarms_failed,
         ),
         (
             "streams_refused",
@@ -482,6 +492,8 @@ mod tests {
                 registrations: 4,
                 failures: 2,
                 catalog_queries: 1,
+                alarms_sent: 7,
+                alarms_failed: 3,
                 streams: 2,
                 streams_refused: 3,
                 stream_bytes: 4096,
@@ -536,6 +548,8 @@ mod tests {
             "xueliang_gb28181_upstream_registrations_total{upstream=\"11010000002000000001\"} 4",
             "xueliang_gb28181_upstream_failures_total{upstream=\"11010000002000000001\"} 2",
             "# TYPE xueliang_gb28181_upstream_catalog_queries_total counter",
+            "xueliang_gb28181_upstream_alarms_sent_total{upstream=\"11010000002000000001\"} 7",
+            "xueliang_gb28181_upstream_alarms_failed_total{upstream=\"11010000002000000001\"} 3",
             "xueliang_gb28181_upstream_streams{upstream=\"11010000002000000001\"} 2",
             "xueliang_gb28181_upstream_streams_refused_total{upstream=\"11010000002000000001\"} 3",
             "xueliang_gb28181_upstream_stream_bytes_total{upstream=\"11010000002000000001\"} 4096",

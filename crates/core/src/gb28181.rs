@@ -158,6 +158,11 @@ pub struct GbUpstream {
     pub failures: u64,
     /// Catalog queries answered since start.
     pub catalog_queries: u64,
+    /// Alarms (MESSAGE Notify Alarm) the superior answered with 2xx since start.
+    pub alarms_sent: u64,
+    /// Alarm attempts that failed since start (not registered, no answer,
+    /// an error response); the alert outbox retries them.
+    pub alarms_failed: u64,
     /// Live video streams to it now (its INVITEs, cascade).
     pub streams: u32,
     /// Its INVITEs refused since start (unknown channel, camera not

@@ -15,6 +15,7 @@ pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod gb28181;
+pub mod gb_alarm;
 pub mod live_units;
 pub mod luma;
 pub mod paths;

@@ -195,15 +195,9 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         store.clone(),
         &alert_setup,
     ));
-    let dispatcher = Arc::new(xueliang_alerts::Dispatcher::new(
-        store.clone(),
-        alert_setup,
-        &[],
-        Arc::new(SystemClock),
-    ));
-
     // GB/T 28181: the SIP server devices register to, before the cameras
-    // that use it start.
+    // that use it start, and before the dispatcher, whose `gb28181`
+    // channels send their alarms through its upstream links.
     let gb28181 = match &config.gb28181 {
         Some(gb) => Some(
             xueliang_gb28181::GbAccess::start(gb, shutdown.clone())
@@ -217,6 +211,13 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         ),
         None => None,
     };
+
+    let dispatcher =
+        xueliang_alerts::Dispatcher::new(store.clone(), alert_setup, &[], Arc::new(SystemClock));
+    let dispatcher = Arc::new(match &gb28181 {
+        Some(access) => dispatcher.with_upstream_alarms(Arc::new(access.sip().clone())),
+        None => dispatcher,
+    });
 
     let registry = Arc::new(CameraRegistry::new(RegistryParts {
         store: store.clone(),

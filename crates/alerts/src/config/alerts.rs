@@ -140,6 +140,12 @@ impl AlertsConfig {
                             o.id
                         ))
                     }
+                    Some(ch) if matches!(ch.kind, ChannelKind::Gb28181 { .. }) => {
+                        return err(format!(
+                            "[[organisation.officers]] `{}` field `channels`: `{c}` is gb28181, which tells a superior platform, not a person; list it in a route's `channels`",
+                            o.id
+                        ))
+                    }
                     Some(ch) if matches!(ch.kind, ChannelKind::Sms { .. }) && o.phone.is_none() => {
                         return err(format!(
                             "[[organisation.officers]] `{}`: channel `{c}` is SMS but the officer has no `phone`",

@@ -49,6 +49,11 @@ pub enum ChannelKind {
         body: String,
         api_key: Option<Secret>,
     },
+    /// GB/T 28181 alarms (`MESSAGE Notify Alarm`) to a superior platform.
+    Gb28181 {
+        /// The `id` of a `[[gb28181.upstream]]`.
+        upstream: String,
+    },
 }
 
 impl ChannelKind {
@@ -59,6 +64,7 @@ impl ChannelKind {
             ChannelKind::DingTalk { .. } => "dingtalk",
             ChannelKind::Mqtt { .. } => "mqtt",
             ChannelKind::Sms { .. } => "sms",
+            ChannelKind::Gb28181 { .. } => "gb28181",
         }
     }
 }
@@ -92,6 +98,7 @@ struct RawChannel {
     body: Option<String>,
     api_key: Option<Secret>,
     api_key_env: Option<String>,
+    upstream: Option<String>,
 }
 
 fn ten() -> f64 {
@@ -127,6 +134,7 @@ fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
             "api_key",
             "api_key_env",
         ],
+        "gb28181" => &["upstream"],
         _ => return None,
     })
 }
@@ -147,7 +155,7 @@ impl ChannelConfig {
         }
         let Some(allowed) = allowed_fields(&r.kind) else {
             return err(format!(
-                "{at} field `type`: unknown channel type `{}` (known: webhook, wecom, dingtalk, mqtt, sms)",
+                "{at} field `type`: unknown channel type `{}` (known: webhook, wecom, dingtalk, mqtt, sms, gb28181)",
                 r.kind
             ));
         };
@@ -212,6 +220,14 @@ impl ChannelConfig {
                     0,
                 )
             }
+            "gb28181" => (
+                ChannelKind::Gb28181 {
+                    upstream: r.upstream.clone().ok_or_else(|| AlertConfigError(format!(
+                        "{at}: field `upstream` is required: the `id` of a [[gb28181.upstream]]"
+                    )))?,
+                },
+                0,
+            ),
             _ => {
                 let url = r.url.clone().ok_or_else(|| AlertConfigError(format!("{at}: field `url` is required")))?;
                 http_url(&at, "url", &url.replace(['{', '}'], ""))?;

@@ -26,5 +26,5 @@ pub use directory::{Officer, Village, VillageView};
 pub use error::AlertConfigError;
 pub use organisation::Organisation;
 pub use roster::{LeaderEntry, RosterEntry};
-pub use routes::Route;
+pub use routes::{Route, DEFAULT_ALARM_PRIORITY};
 pub use setup::AlertSetup;

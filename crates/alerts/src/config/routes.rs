@@ -24,7 +24,13 @@ pub struct Route {
     pub escalate_after: Option<chrono::Duration>,
     /// The same camera and rule within this long is merged into one alert.
     pub flood_window: chrono::Duration,
+    /// `AlarmPriority` (1 most urgent .. 4) of the GB/T 28181 alarms this
+    /// route sends to `gb28181` channels.
+    pub alarm_priority: u8,
 }
+
+/// `alarm_priority` when a route does not set it: 四级警情, the least urgent.
+pub const DEFAULT_ALARM_PRIORITY: u8 = 4;
 
 impl Route {
     pub fn matches(&self, kind: &str, label: &str, village: Option<&str>) -> bool {
@@ -74,8 +80,16 @@ impl Route {
                         "{at} field `channels`: `{c}` is SMS, which needs an officer's phone; list it in an officer's `channels`"
                     ))
                 }
+                Some(ch) if matches!(ch.kind, ChannelKind::Gb28181 { .. }) => {
+                    check_gb_kinds(&at, c, &r.kinds)?;
+                }
                 _ => {}
             }
+        }
+        if !xueliang_core::gb_alarm::PRIORITIES.contains(&r.alarm_priority) {
+            return err(format!(
+                "{at} field `alarm_priority`: must be 1 (一级, most urgent) to 4 (四级)"
+            ));
         }
         if !r.notify_on_duty && r.channels.is_empty() {
             return err(format!(
@@ -102,6 +116,7 @@ impl Route {
             channels: r.channels,
             escalate_after: (r.escalate_after_min > 0.0).then(|| minutes(r.escalate_after_min)),
             flood_window: minutes(r.flood_window_min),
+            alarm_priority: r.alarm_priority,
         })
     }
 }
@@ -122,6 +137,28 @@ struct RawRoute {
     escalate_after_min: f64,
     #[serde(default = "five")]
     flood_window_min: f64,
+    #[serde(default = "least_urgent")]
+    alarm_priority: u8,
+}
+
+fn least_urgent() -> u8 {
+    DEFAULT_ALARM_PRIORITY
+}
+
+/// A `gb28181` channel takes only kinds that are GB alarms, listed by name.
+fn check_gb_kinds(at: &str, channel: &str, kinds: &[String]) -> Result<(), AlertConfigError> {
+    let bad = kinds
+        .iter()
+        .find(|k| xueliang_core::gb_alarm::alarm_code(k).is_none());
+    match bad {
+        None => Ok(()),
+        Some(k) if k == "*" => err(format!(
+            "{at} field `kinds`: \"*\" with channel `{channel}` (gb28181): list the kinds, each must be a GB alarm"
+        )),
+        Some(k) => err(format!(
+            "{at} field `kinds`: `{k}` has no GB/T 28181 alarm, so it cannot go to channel `{channel}` (gb28181); route it without that channel"
+        )),
+    }
 }
 
 fn yes() -> bool {

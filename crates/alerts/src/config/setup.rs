@@ -2,6 +2,7 @@
 //! and checked against its cameras.
 
 use super::alerts::AlertsConfig;
+use super::channels::ChannelKind;
 use super::error::{err, AlertConfigError};
 use super::organisation::Organisation;
 use std::collections::BTreeSet;
@@ -21,6 +22,7 @@ impl AlertSetup {
         let default_url = format!("http://{}", config.server.listen);
         let alerts = AlertsConfig::parse(&config.alerts, &org, &default_url)?;
         check_cameras(&org, &config.cameras)?;
+        check_upstreams(&alerts, config.gb28181.as_ref())?;
         Ok(AlertSetup {
             organisation: org,
             alerts,
@@ -53,6 +55,26 @@ fn check_cameras(org: &Organisation, cameras: &[CameraConfig]) -> Result<(), Ale
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Each `gb28181` channel names a `[[gb28181.upstream]]`.
+fn check_upstreams(
+    alerts: &AlertsConfig,
+    gb: Option<&xueliang_core::config::gb28181::Gb28181Config>,
+) -> Result<(), AlertConfigError> {
+    for c in &alerts.channels {
+        let ChannelKind::Gb28181 { upstream } = &c.kind else {
+            continue;
+        };
+        let known = gb.is_some_and(|g| g.upstreams.iter().any(|u| &u.id == upstream));
+        if !known {
+            return err(format!(
+                "[[alerts.channels]] `{}` field `upstream`: no [[gb28181.upstream]] with id `{upstream}`",
+                c.name
+            ));
         }
     }
     Ok(())

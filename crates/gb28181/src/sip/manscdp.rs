@@ -200,11 +200,12 @@ pub fn query(cmd_type: &str, sn: u32, device_id: &str, charset_label: &str) -> S
 
 /// A `<Notify>` Keepalive of ours (to a superior platform).
 pub fn keepalive(sn: u32, device_id: &str, charset_label: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n\
-         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n",
-        escape(charset_label),
-        escape(device_id)
+    notify(
+        "Keepalive",
+        sn,
+        device_id,
+        charset_label,
+        &element("Status", "OK"),
     )
 }
 
@@ -219,6 +220,23 @@ pub fn response(
     format!(
         "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Response>\r\n<CmdType>{}</CmdType>\r\n\
          <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n{fields}</Response>\r\n",
+        escape(charset_label),
+        escape(cmd_type),
+        escape(device_id)
+    )
+}
+
+/// A `<Notify>` of ours: the common head, then `fields` (already XML).
+pub fn notify(
+    cmd_type: &str,
+    sn: u32,
+    device_id: &str,
+    charset_label: &str,
+    fields: &str,
+) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Notify>\r\n<CmdType>{}</CmdType>\r\n\
+         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n{fields}</Notify>\r\n",
         escape(charset_label),
         escape(cmd_type),
         escape(device_id)

@@ -2,13 +2,15 @@
 //! [`SipServer`] (digest auth, keepalives, catalog); the platform asks them
 //! for live video with [`SipServer::invite`], which gives a [`Dialog`].
 //! Upward, [`SipServer::start_upstream`] registers us to a superior
-//! platform as a lower platform (cascade: [`upstream`], [`cascade`]).
+//! platform as a lower platform (cascade: [`upstream`], [`cascade`]) and
+//! sends it alarms ([`alarm`]).
 //!
 //! Our own small SIP layer (see design/gb28181.md): [`message`] and
 //! [`parse`] for the wire form, [`headers`] for the header values GB uses,
 //! [`transaction`] for retransmissions and timeouts, [`transport`] for UDP
 //! and TCP on one port.
 
+pub mod alarm;
 mod auth_limit;
 mod build;
 pub mod cascade;
@@ -31,6 +33,7 @@ mod registrar;
 pub mod sdp;
 mod server;
 mod settings;
+mod subscribe;
 mod transaction;
 mod transport;
 pub mod upstream;

@@ -34,7 +34,7 @@ use xueliang_core::{Clock, SystemClock};
 const EVENT_QUEUE: usize = 256;
 /// At most one log line per kind of bad input per this interval.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
-const ALLOW: &str = "REGISTER, MESSAGE, INVITE, BYE, ACK, OPTIONS";
+const ALLOW: &str = "REGISTER, MESSAGE, INVITE, BYE, ACK, OPTIONS, SUBSCRIBE";
 
 /// A response and what to do once it is sent.
 pub(super) struct Reply {
@@ -194,6 +194,7 @@ impl Shared {
             Some(Method::Message) => self.on_message(request, peer),
             Some(Method::Invite) => self.on_invite(request, peer).await.into(),
             Some(Method::Bye) => self.on_bye(request, peer).into(),
+            Some(Method::Subscribe) => self.on_subscribe(request, peer),
             Some(Method::Options) => {
                 let mut ok = self.reply(request, peer, 200, "OK");
                 ok.headers.push("Allow", ALLOW);
@@ -409,6 +410,14 @@ impl SipServer {
         self.shared.video.share(live);
     }
 
+    /// Sends an alarm to a superior platform (see [`super::alarm`]).
+    pub async fn send_alarm(
+        &self,
+        alarm: &xueliang_core::gb_alarm::GbAlarm,
+    ) -> Result<(), xueliang_core::gb_alarm::AlarmSendError> {
+        self.shared.send_alarm(alarm).await
+    }
+
     /// Asks a device for live video of one channel.
     pub async fn invite(
         &self,
@@ -444,5 +453,14 @@ async fn run_sweeper(shared: Arc<Shared>) {
         }
         shared.sweep();
         shared.expire_catalogs();
+    }
+}
+
+impl xueliang_core::gb_alarm::UpstreamAlarms for SipServer {
+    fn send_alarm<'a>(
+        &'a self,
+        alarm: &'a xueliang_core::gb_alarm::GbAlarm,
+    ) -> futures::future::BoxFuture<'a, Result<(), xueliang_core::gb_alarm::AlarmSendError>> {
+        Box::pin(self.shared.send_alarm(alarm))
     }
 }

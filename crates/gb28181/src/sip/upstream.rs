@@ -141,6 +141,8 @@ impl Link {
             registrations: 0,
             failures: 0,
             catalog_queries: 0,
+            alarms_sent: 0,
+            alarms_failed: 0,
             streams: 0,
             streams_refused: 0,
             stream_bytes: 0,
@@ -199,7 +201,16 @@ impl Link {
         lock(&self.status).catalog_queries += 1;
     }
 
-    fn state(&self) -> UpstreamState {
+    pub(super) fn alarm_done(&self, sent: bool) {
+        let mut s = lock(&self.status);
+        if sent {
+            s.alarms_sent += 1;
+        } else {
+            s.alarms_failed += 1;
+        }
+    }
+
+    pub(super) fn state(&self) -> UpstreamState {
         lock(&self.status).state
     }
 

@@ -16,7 +16,7 @@ use xueliang_core::Secret;
 use xueliang_gb28181::sip::manscdp::{self, Root};
 use xueliang_gb28181::sip::{charset, SipServer, UpstreamSettings};
 
-struct Cameras(Vec<CascadeCamera>);
+pub struct Cameras(pub Vec<CascadeCamera>);
 
 impl CascadeCameras for Cameras {
     fn cameras(&self) -> Vec<CascadeCamera> {
@@ -35,7 +35,7 @@ fn camera(id: &str, name: &str, village: Option<&str>, grid: Option<&str>) -> Ca
     }
 }
 
-fn cameras() -> Vec<CascadeCamera> {
+pub fn cameras() -> Vec<CascadeCamera> {
     vec![
         camera("east-gate", "东门口 枪机", Some("东村"), Some("一网格")),
         camera("school", "小学操场", Some("东村"), Some("二网格")),
@@ -56,7 +56,7 @@ fn cameras() -> Vec<CascadeCamera> {
     ]
 }
 
-fn upstream(port: u16) -> UpstreamSettings {
+pub fn upstream(port: u16) -> UpstreamSettings {
     let mut s = UpstreamSettings::new(Gb28181Upstream {
         id: SUPERIOR.into(),
         domain: common::SUPERIOR_REALM.into(),
@@ -80,7 +80,7 @@ fn upstream(port: u16) -> UpstreamSettings {
     s
 }
 
-fn link(sip: &SipServer) -> GbUpstream {
+pub fn link(sip: &SipServer) -> GbUpstream {
     sip.upstreams().pop().expect("one upstream")
 }
 

@@ -1,5 +1,6 @@
 //! The SIP server against sipp as the device (one test binary).
 
+mod alarm;
 mod bad_input;
 mod cascade;
 mod cascade_video;

@@ -279,6 +279,22 @@ pub const SUPERIOR_PASSWORD: &str = "county-pw";
 /// sipp as a superior platform (superior.xml) on `port`, checking our
 /// digest answer against `password` and granting `grant` seconds.
 pub fn superior(port: u16, password: &str, grant: u32, tcp: bool) -> Result<DeviceRun> {
+    superior_with(port, password, grant, tcp, false)
+}
+
+/// sipp as a superior (UDP, our password, 60 s) that takes alarms, or
+/// refuses them with 500.
+pub fn superior_taking_alarms(port: u16, refuse: bool) -> Result<DeviceRun> {
+    superior_with(port, SUPERIOR_PASSWORD, 60, false, refuse)
+}
+
+fn superior_with(
+    port: u16,
+    password: &str,
+    grant: u32,
+    tcp: bool,
+    refuse_alarms: bool,
+) -> Result<DeviceRun> {
     let dir = tempfile::tempdir()?;
     let child = Command::new(sipp())
         .arg("-sf")
@@ -308,6 +324,11 @@ pub fn superior(port: u16, password: &str, grant: u32, tcp: bool) -> Result<Devi
             "grant",
             &grant.to_string(),
         ])
+        .args([
+            "-key",
+            "refuse_alarms",
+            if refuse_alarms { "1" } else { "0" },
+        ])
         .args(["-timeout", "120s"])
         .arg("-trace_err")
         .arg("-error_file")
@@ -326,11 +347,37 @@ pub fn superior(port: u16, password: &str, grant: u32, tcp: bool) -> Result<Devi
 
 /// sipp as the superior asking us `cmd` (superior_query.xml) with `sn`.
 pub fn superior_query(server: SocketAddr, cmd: &str, sn: u32) -> Result<DeviceRun> {
+    superior_request(server, "superior_query.xml", cmd, sn, &[])
+}
+
+/// sipp as the superior subscribing with `Event: event` and a `Query cmd`
+/// body (superior_subscribe.xml); 200 and 489 both end it well.
+pub fn superior_subscribe(server: SocketAddr, event: &str, cmd: &str) -> Result<DeviceRun> {
+    superior_request(
+        server,
+        "superior_subscribe.xml",
+        cmd,
+        5,
+        &[("event", event)],
+    )
+}
+
+/// sipp as the superior sending one request of `file` to us, with `cmd`,
+/// `sn` and more `-key` name, value pairs.
+fn superior_request(
+    server: SocketAddr,
+    file: &str,
+    cmd: &str,
+    sn: u32,
+    keys: &[(&str, &str)],
+) -> Result<DeviceRun> {
     let dir = tempfile::tempdir()?;
+    let extra = keys.iter().flat_map(|(k, v)| ["-key", k, v]);
     let child = Command::new(sipp())
         .arg(server.to_string())
         .arg("-sf")
-        .arg(scenario("superior_query.xml"))
+        .arg(scenario(file))
+        .args(extra)
         .args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-nd", "-t", "u1"])
         .args(["-p", &free_udp_port()?.to_string()])
         .args([
