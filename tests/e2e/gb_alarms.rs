@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use xueliang_e2e::{
-    config_header, fixture, free_port, repo, wait_for, ChildGuard, RtspServer, Xueliang,
+    browser, config_header, fixture, free_port, repo, wait_for, ChildGuard, RtspServer, Xueliang,
+    ADMIN, ADMIN_PASSWORD,
 };
 
 const SERVER_ID: &str = "34020000002000000001";
@@ -194,6 +195,23 @@ fn an_intrusion_in_the_footage_reaches_the_superior_as_a_gb_alarm() -> Result<()
         )),
         "{metrics}"
     );
+    // The same link on the dashboard's cameras page (上级平台), in a real
+    // browser: registered, its address, and the alarms it was sent.
+    let sent = upstream["alarms_sent"].to_string();
+    browser::run_script(
+        &x,
+        "gb-upstreams.mjs",
+        ADMIN,
+        ADMIN_PASSWORD,
+        &[
+            ("XUELIANG_UPSTREAM", SUPERIOR),
+            (
+                "XUELIANG_UPSTREAM_ADDRESS",
+                &format!("127.0.0.1:{sup_port}"),
+            ),
+            ("XUELIANG_ALARMS_SENT", &sent),
+        ],
+    )?;
     Ok(())
 }
 

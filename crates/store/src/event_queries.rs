@@ -322,7 +322,13 @@ impl CountedRange {
             return None;
         }
         let since = e.since.map(millis);
-        let until = e.until.map(millis);
+        // An end after now bounds nothing stored (events are stored once
+        // they start): the newest hours come whole from the counts instead
+        // of from the newest rows, which PostgreSQL reads from the heap until
+        // a vacuum marks their pages all-visible (the current hour of a busy
+        // site: p50 7.6 ms at 10 M events for a week's counts).
+        let now = Utc::now().timestamp_millis();
+        let until = e.until.map(millis).filter(|&t| t <= now);
         let hours = (
             since.map(|t| -(-t).div_euclid(HOUR_MS) * HOUR_MS),
             until.map(|t| t.div_euclid(HOUR_MS) * HOUR_MS),

@@ -420,7 +420,8 @@ fn ask(shape: Shape, rng: &mut StdRng, site: &Site, span: &Filled) -> Ask {
         Shape::StatsWeek => Ask::Stats(StatsQuery {
             events: EventQuery {
                 since: Some(end - Span::days(7)),
-                until: Some(Utc::now()),
+                // What the API hands the store when no `until` is given.
+                until: None,
                 ..Default::default()
             },
             group_by: vec![StatsKey::Kind],
@@ -431,7 +432,8 @@ fn ask(shape: Shape, rng: &mut StdRng, site: &Site, span: &Filled) -> Ask {
             events: EventQuery {
                 village: Some(village(rng)),
                 since: Some(end - Span::days(1)),
-                until: Some(Utc::now()),
+                // What the API hands the store when no `until` is given.
+                until: None,
                 ..Default::default()
             },
             group_by: vec![StatsKey::Kind],

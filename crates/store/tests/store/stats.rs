@@ -22,15 +22,20 @@ fn t0() -> DateTime<Utc> {
 /// The stored events: (started, village, kind, camera).
 type Site = Vec<(DateTime<Utc>, Option<&'static str>, EventKind, String)>;
 
-/// 400 events over three days at uneven times, in two villages and none.
+/// 400 events over three days at uneven times, in two villages and none;
+/// three of them in the last two minutes.
 async fn fill(store: &dyn Store) -> Site {
     let mut site = Vec::new();
     let mut x: u64 = 7;
-    for _ in 0..400 {
+    for i in 0..400 {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let at = t0() + Duration::milliseconds(((x >> 16) % (3 * 86_400_000)) as i64);
+        let at = if i < 3 {
+            Utc::now() - Duration::seconds(40 * (i + 1))
+        } else {
+            t0() + Duration::milliseconds(((x >> 16) % (3 * 86_400_000)) as i64)
+        };
         let village = VILLAGES[(x >> 8) as usize % 3];
         let kind = KINDS[(x >> 4) as usize % 3];
         let camera = format!("cam-{}", (x >> 12) % 4);
@@ -132,6 +137,13 @@ async fn counts_add_up_whatever_the_range_filters_and_groups(store: &dyn Store) 
         (Some(at(40, 30)), None),
         (None, Some(at(12, 1))),
         (Some(at(20, 0)), Some(at(10, 0))), // backwards: nothing
+        // Up to a time after now (the dashboard's "last 7 days"): the
+        // newest hours from the counts, the event of a minute ago included.
+        (Some(at(40, 30)), Some(Utc::now() + Duration::minutes(17))),
+        (
+            Some(Utc::now() - Duration::minutes(5)),
+            Some(Utc::now() + Duration::minutes(5)),
+        ),
     ];
     let filters = [
         EventQuery::default(),
@@ -183,7 +195,7 @@ async fn counts_add_up_whatever_the_range_filters_and_groups(store: &dyn Store) 
             }
         }
     }
-    assert_eq!(asked, 8 * 5 * 7);
+    assert_eq!(asked, 10 * 5 * 7);
 }
 
 on_both_backends!(counts_add_up_whatever_the_range_filters_and_groups);
