@@ -33,6 +33,7 @@ fn sipp(args: &[String], log: &std::path::Path) -> Result<ChildGuard> {
         .args(["-i", "127.0.0.1", "-nostdin", "-nd", "-t", "u1"])
         .args(["-key", "realm", REALM, "-key", "local_id", SERVER_ID])
         .args(["-key", "superior", SUPERIOR])
+        .args(["-key", "refuse_alarms", "0"])
         .arg("-trace_msg")
         .arg("-message_file")
         .arg(log)

@@ -12,6 +12,7 @@ mod deploy;
 mod full_disk;
 mod gb28181;
 mod gb28181_cascade_video;
+mod gb28181_two_nodes;
 mod gb_alarms;
 mod health;
 mod live_view;
