@@ -22,6 +22,10 @@ const SUPERIOR: &str = "11010000002000000001";
 const REALM: &str = "1101000000";
 const SUPERIOR_PASSWORD: &str = "county-pw";
 
+/// What the superior's media end got: each packet's arrival, the PS
+/// payloads, and the bytes on the wire.
+type Received = (Vec<Instant>, Vec<u8>, u64);
+
 fn scenario(name: &str) -> PathBuf {
     repo().join("crates/gb28181/tests/sipp").join(name)
 }
@@ -170,7 +174,7 @@ detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let rtp_port = socket.local_addr()?.port();
-    let got: Arc<Mutex<(Vec<Instant>, Vec<u8>, u64)>> = Arc::default();
+    let got: Arc<Mutex<Received>> = Arc::default();
     let into = got.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopped = stop.clone();
