@@ -49,6 +49,9 @@ pub(super) struct Picture {
     /// The unit opens with a start code and its first slice is the first of
     /// its picture: nothing of its start is missing.
     pub whole_start: bool,
+    /// It carried every parameter set its codec needs (before any were
+    /// added from the cache).
+    pub carried_params: bool,
 }
 
 /// Reads a unit, remembers its parameter sets, and completes a key frame
@@ -107,6 +110,7 @@ pub(super) fn picture(codec: VideoCodec, data: Vec<u8>, cache: &mut ParamCache) 
         is_key,
         new_sps,
         whole_start,
+        carried_params: carries_all,
     })
 }
 

@@ -19,7 +19,10 @@
 //! After a loss (and at the start, which may be mid-stream) units are
 //! dropped until a key frame whose start is whole and that is not the rest
 //! of the unit the loss fell into (same PTS, or no PTS in a stream that has
-//! them). Its `lost_packets` says how many packets went missing.
+//! them, or no parameter sets in a stream whose key frames carry them: a
+//! loss that took a key frame's first PES, PTS and all, leaves PES with the
+//! next PTS behind when every PES has one). Its `lost_packets` says how
+//! many packets went missing.
 
 use super::params::{self, ParamCache};
 use super::pes::PtsClock;
@@ -94,6 +97,10 @@ pub(super) struct UnitAssembler {
     /// The stream carries PTS: a unit whose first PES has none is a
     /// fragment of one whose start was lost.
     seen_pts: bool,
+    /// Whether the last key frame passed on carried its parameter sets: in
+    /// a stream whose key frames do, one without them after a loss lost its
+    /// start with them (with a PTS on every PES, its remains look fresh).
+    keys_carry_params: Option<bool>,
     lost: u32,
 }
 
@@ -112,6 +119,7 @@ impl UnitAssembler {
             awaiting_key: true,
             poisoned_pts: None,
             seen_pts: false,
+            keys_carry_params: None,
             lost: 0,
         }
     }
@@ -227,6 +235,7 @@ impl UnitAssembler {
                     self.codec = Some(proven);
                     self.codec_changed = true;
                     self.params = ParamCache::default();
+                    self.keys_carry_params = None;
                     continue;
                 }
                 None => match hint {
@@ -310,12 +319,16 @@ impl UnitAssembler {
                 Some(pts) => Some(pts) != self.poisoned_pts,
                 None => !self.seen_pts,
             };
-            if !(picture.is_key && picture.whole_start && fresh) {
+            let params_whole = picture.carried_params || self.keys_carry_params != Some(true);
+            if !(picture.is_key && picture.whole_start && fresh && params_whole) {
                 self.drop_unit();
                 return;
             }
             self.awaiting_key = false;
             self.poisoned_pts = None;
+        }
+        if picture.is_key {
+            self.keys_carry_params = Some(picture.carried_params);
         }
         self.counters.bump(Counter::Units);
         out.push_back(AccessUnit {
