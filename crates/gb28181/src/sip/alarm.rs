@@ -103,27 +103,12 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xueliang_core::config::gb28181::{UpstreamCharset, UpstreamTransport};
     use xueliang_core::gb_alarm::alarm_code;
-    use xueliang_core::Secret;
 
     fn config() -> Gb28181Upstream {
         Gb28181Upstream {
-            id: "11010000002000000001".into(),
-            domain: "1101000000".into(),
-            address: "127.0.0.1".into(),
-            port: 5060,
-            transport: UpstreamTransport::Udp,
-            password: Secret::new("pw"),
-            local_id: "34020000002000000001".into(),
-            register_expires_s: 3600,
-            keepalive_s: 60,
-            keepalive_misses: 3,
-            charset: UpstreamCharset::Gb2312,
-            group_name: "雪亮工程".into(),
             villages: vec!["东村".into()],
-            cameras: vec![],
-            max_upstream_streams: 16,
+            ..crate::sip::cascade::test_upstream()
         }
     }
 

@@ -377,30 +377,35 @@ impl Shared {
     }
 }
 
+/// A superior sharing every camera, for the unit tests of the cascade.
+#[cfg(test)]
+pub(crate) fn test_upstream() -> Gb28181Upstream {
+    use xueliang_core::config::gb28181::{UpstreamCharset, UpstreamTransport};
+    Gb28181Upstream {
+        id: "11010000002000000001".into(),
+        domain: "1101000000".into(),
+        address: "127.0.0.1".into(),
+        port: 5060,
+        transport: UpstreamTransport::Udp,
+        password: xueliang_core::Secret::new("pw"),
+        local_id: "34020000002000000001".into(),
+        register_expires_s: 3600,
+        keepalive_s: 60,
+        keepalive_misses: 3,
+        charset: UpstreamCharset::Gb2312,
+        group_name: "雪亮工程".into(),
+        max_upstream_streams: 16,
+        villages: vec![],
+        cameras: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xueliang_core::config::gb28181::{UpstreamCharset, UpstreamTransport};
-    use xueliang_core::Secret;
 
     fn config() -> Gb28181Upstream {
-        Gb28181Upstream {
-            id: "11010000002000000001".into(),
-            domain: "1101000000".into(),
-            address: "127.0.0.1".into(),
-            port: 5060,
-            transport: UpstreamTransport::Udp,
-            password: Secret::new("pw"),
-            local_id: "34020000002000000001".into(),
-            register_expires_s: 3600,
-            keepalive_s: 60,
-            keepalive_misses: 3,
-            charset: UpstreamCharset::Gb2312,
-            group_name: "雪亮工程".into(),
-            max_upstream_streams: 16,
-            villages: vec![],
-            cameras: vec![],
-        }
+        test_upstream()
     }
 
     fn camera(id: &str, village: Option<&str>, grid: Option<&str>) -> CascadeCamera {

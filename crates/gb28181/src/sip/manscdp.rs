@@ -217,13 +217,7 @@ pub fn response(
     charset_label: &str,
     fields: &str,
 ) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Response>\r\n<CmdType>{}</CmdType>\r\n\
-         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n{fields}</Response>\r\n",
-        escape(charset_label),
-        escape(cmd_type),
-        escape(device_id)
-    )
+    message("Response", cmd_type, sn, device_id, charset_label, fields)
 }
 
 /// A `<Notify>` of ours: the common head, then `fields` (already XML).
@@ -234,9 +228,21 @@ pub fn notify(
     charset_label: &str,
     fields: &str,
 ) -> String {
+    message("Notify", cmd_type, sn, device_id, charset_label, fields)
+}
+
+/// A MANSCDP body of ours with the root element `root`.
+fn message(
+    root: &str,
+    cmd_type: &str,
+    sn: u32,
+    device_id: &str,
+    charset_label: &str,
+    fields: &str,
+) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<Notify>\r\n<CmdType>{}</CmdType>\r\n\
-         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n{fields}</Notify>\r\n",
+        "<?xml version=\"1.0\" encoding=\"{}\"?>\r\n<{root}>\r\n<CmdType>{}</CmdType>\r\n\
+         <SN>{sn}</SN>\r\n<DeviceID>{}</DeviceID>\r\n{fields}</{root}>\r\n",
         escape(charset_label),
         escape(cmd_type),
         escape(device_id)
