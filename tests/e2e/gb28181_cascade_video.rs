@@ -6,47 +6,26 @@
 //! it. Prints the figures docs/performance.md records (INVITE to first
 //! RTP, bitrate against the camera's, CPU of the service per stream).
 
+use crate::gb_superior::scenario;
 use anyhow::{ensure, Context, Result};
 use std::io::Write;
 use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use xueliang_e2e::{
-    config_header, fixture, free_port, repo, wait_for, ChildGuard, RtspServer, Xueliang,
-};
+use xueliang_e2e::{config_header, fixture, free_port, wait_for, ChildGuard, RtspServer, Xueliang};
 
 const SERVER_ID: &str = "34020000002000000001";
 const SUPERIOR: &str = "11010000002000000001";
-const REALM: &str = "1101000000";
 const SUPERIOR_PASSWORD: &str = "county-pw";
 
 /// What the superior's media end got: each packet's arrival, the PS
 /// payloads, and the bytes on the wire.
 type Received = (Vec<Instant>, Vec<u8>, u64);
 
-fn scenario(name: &str) -> PathBuf {
-    repo().join("crates/gb28181/tests/sipp").join(name)
-}
-
-/// sipp with `scenario`, its message log in `log`.
+/// sipp as the superior with `scenario`, its message log in `log`.
 fn sipp(args: &[String], log: &std::path::Path) -> Result<ChildGuard> {
-    let child = Command::new("sipp")
-        .args(args)
-        .args(["-i", "127.0.0.1", "-nostdin", "-nd", "-t", "u1"])
-        .args(["-key", "realm", REALM, "-key", "local_id", SERVER_ID])
-        .args(["-key", "superior", SUPERIOR])
-        .args(["-key", "refuse_alarms", "0"])
-        .arg("-trace_msg")
-        .arg("-message_file")
-        .arg(log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting sipp (scripts/setup.sh installs Debian's sip-tester)")?;
-    Ok(ChildGuard(child))
+    crate::gb_superior::sipp(args, SUPERIOR, SERVER_ID, log)
 }
 
 fn read(log: &std::path::Path) -> String {

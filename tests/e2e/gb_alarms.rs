@@ -7,59 +7,38 @@
 //! is down while the intrusion happens, `kill -9` of serve and a restart
 //! with the superior up deliver that alarm exactly once.
 
+use crate::gb_superior::{scenario, sipp};
 use anyhow::{Context, Result};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use xueliang_e2e::{
-    browser, config_header, fixture, free_port, repo, wait_for, ChildGuard, RtspServer, Xueliang,
-    ADMIN, ADMIN_PASSWORD,
+    browser, config_header, fixture, free_port, wait_for, ChildGuard, RtspServer, Xueliang, ADMIN,
+    ADMIN_PASSWORD,
 };
 
 const SERVER_ID: &str = "34020000002000000001";
 const SUPERIOR: &str = "11010000002000000001";
 const SUPERIOR_PASSWORD: &str = "county-pw";
 
-/// sipp as the superior platform on `port` (crates/gb28181/tests/sipp/
-/// superior.xml), logging every message to `log`.
+/// sipp as the superior platform on `port` (superior.xml), logging every
+/// message to `log`.
 fn superior(port: u16, log: &std::path::Path) -> Result<ChildGuard> {
-    let child = Command::new("sipp")
-        .arg("-sf")
-        .arg(repo().join("crates/gb28181/tests/sipp/superior.xml"))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-nostdin",
-            "-nd",
-        ])
-        .args(["-t", "u1", "-timeout", "300s"])
-        .args([
-            "-key",
-            "realm",
-            &SUPERIOR[..10],
-            "-key",
-            "local_id",
-            SERVER_ID,
-        ])
-        .args([
-            "-key",
-            "password",
-            SUPERIOR_PASSWORD,
-            "-key",
-            "grant",
-            "3600",
-        ])
-        .args(["-key", "refuse_alarms", "0"])
-        .arg("-trace_msg")
-        .arg("-message_file")
-        .arg(log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting sipp (scripts/setup.sh installs Debian's sip-tester)")?;
-    Ok(ChildGuard(child))
+    let args: Vec<String> = [
+        "-sf",
+        &scenario("superior.xml").display().to_string(),
+        "-p",
+        &port.to_string(),
+        "-timeout",
+        "300s",
+        "-key",
+        "password",
+        SUPERIOR_PASSWORD,
+        "-key",
+        "grant",
+        "3600",
+    ]
+    .map(String::from)
+    .to_vec();
+    sipp(&args, SUPERIOR, SERVER_ID, log)
 }
 
 /// The Notify Alarm bodies in sipp's message log, decoded from GB2312.

@@ -14,6 +14,7 @@ mod gb28181;
 mod gb28181_cascade_video;
 mod gb28181_two_nodes;
 mod gb_alarms;
+mod gb_superior;
 mod health;
 mod live_view;
 mod logs;
