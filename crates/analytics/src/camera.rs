@@ -2,13 +2,15 @@
 //! tracker, then rules (or plain object events), and the events' pictures.
 
 use crate::geometry::inside;
+use crate::need::{NeedJudge, NeedReason};
 use crate::rules::{foot, Happening, RuleEngine};
 use crate::tracker::{Track, Tracker};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use xueliang_core::config::CameraConfig;
 use xueliang_core::{
-    BBox, BoxRecord, DecodedFrame, Detection, EventKind, EventUpdate, NewEvent, Picture, TrackPoint,
+    BBox, BoxRecord, DecodedFrame, Detection, DetectionNeed, EventKind, EventUpdate, NeedBoard,
+    NewEvent, Picture, TrackPoint,
 };
 
 /// Points kept of an object's track in a stored event.
@@ -36,6 +38,9 @@ pub struct CameraAnalytics {
     object_events: HashMap<u64, u64>,
     open: HashMap<u64, OpenEvent>,
     next_key: u64,
+    need: NeedJudge,
+    /// The latest detected frame's time and size.
+    latest: Option<(DateTime<Utc>, u32, u32)>,
 }
 
 fn record(label: &str, score: f32, b: &BBox) -> BoxRecord {
@@ -57,6 +62,8 @@ impl CameraAnalytics {
             .has_rules()
             .then(|| RuleEngine::new(&camera, camera.detection.tz()));
         CameraAnalytics {
+            need: NeedJudge::new(&camera),
+            latest: None,
             camera,
             tracker: Tracker::new(lost),
             rules,
@@ -108,6 +115,7 @@ impl CameraAnalytics {
     ) -> Vec<EventUpdate<Picture>> {
         let now = frame.received_at;
         let (w, h) = (frame.width, frame.height);
+        self.latest = Some((now, w, h));
         let kept: Vec<Detection> = detections
             .iter()
             .filter(|d| self.wanted(d, w, h))
@@ -352,18 +360,42 @@ impl CameraAnalytics {
         })
     }
 
-    /// Whether an object is tracked that needs detection at the full rate:
+    /// Whether the object keeps the camera busy (every frame decoded):
     /// any confirmed track that moves, and on a camera with rules any
     /// confirmed track at all (a person standing still in a loitering zone, a
     /// car on the fire lane: the rules time how long they stay). A stationary
     /// object on a camera without rules has had its event and does not count,
     /// so a parked car does not keep the camera busy all night.
-    pub fn has_live_tracks(&self) -> bool {
-        let with_rules = self.rules.is_some();
-        self.tracker
-            .tracks()
-            .iter()
-            .any(|t| t.confirmed() && (with_rules || t.stationary_since.is_none()))
+    fn keeps_busy(&self, t: &Track) -> bool {
+        t.confirmed() && (self.rules.is_some() || t.stationary_since.is_none())
+    }
+
+    /// What the next frames need from the model, after the latest detection.
+    pub fn need(&self) -> DetectionNeed {
+        self.need_reason().need()
+    }
+
+    /// Why [`Self::need`] is what it is.
+    pub fn need_reason(&self) -> NeedReason {
+        let Some((now, w, h)) = self.latest else {
+            return NeedReason::NothingTracked;
+        };
+        self.need
+            .need(self.tracker.tracks(), |t| self.keeps_busy(t), now, w, h)
+    }
+
+    /// Publishes [`Self::need`] for the camera's decoder, with the tracked
+    /// objects' regions when the need is reduced.
+    pub fn publish_need(&self, board: &NeedBoard) {
+        let now = self.latest.map_or_else(Utc::now, |(at, _, _)| at);
+        board.set(self.need(), || {
+            self.need.regions(self.tracker.tracks(), now)
+        });
+    }
+
+    /// The live tracks (confirmed or not).
+    pub fn tracks(&self) -> &[Track] {
+        self.tracker.tracks()
     }
 
     /// The camera is idle (its stream shows no motion) at `now` and the frame

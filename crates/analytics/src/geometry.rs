@@ -36,6 +36,19 @@ pub fn crosses(a: Point, b: Point, p: Point, q: Point) -> bool {
     (d1 >= 0.0) != (d2 >= 0.0) && d3 * d4 <= 0.0
 }
 
+/// The distance from `p` to the segment `a`-`b`.
+pub fn distance_to_segment(p: Point, a: Point, b: Point) -> f64 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let length2 = dx * dx + dy * dy;
+    let t = if length2 > 0.0 {
+        (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (x, y) = (a[0] + t * dx, a[1] + t * dy);
+    ((p[0] - x).powi(2) + (p[1] - y).powi(2)).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +69,17 @@ mod tests {
         ];
         assert!(inside([0.25, 0.75], &l_shape));
         assert!(!inside([0.75, 0.75], &l_shape));
+    }
+
+    #[test]
+    fn distances_to_a_segment() {
+        let (a, b) = ([0.2, 0.5], [0.8, 0.5]);
+        assert!((distance_to_segment([0.5, 0.6], a, b) - 0.1).abs() < 1e-9);
+        // Beyond an end: the distance to that end.
+        assert!((distance_to_segment([0.0, 0.5], a, b) - 0.2).abs() < 1e-9);
+        assert!((distance_to_segment([0.8, 0.8], a, b) - 0.3).abs() < 1e-9);
+        // A segment of no length is a point.
+        assert!((distance_to_segment([0.5, 0.9], a, a) - 0.5).abs() < 1e-9);
     }
 
     #[test]

@@ -12,12 +12,14 @@
 
 mod camera;
 mod geometry;
+mod need;
 mod rules;
 mod schedule;
 mod snapshot;
 mod tracker;
 
 pub use camera::CameraAnalytics;
+pub use need::NeedReason;
 pub use schedule::Schedule;
 pub use snapshot::{encode_jpeg, encode_jpeg_with_boxes, SnapshotError};
 pub use tracker::{Track, Tracker};

@@ -47,8 +47,9 @@ impl Track {
         self.hits >= CONFIRM_HITS
     }
 
-    /// The box where the object should be at `t`.
-    fn predicted(&self, t: DateTime<Utc>) -> BBox {
+    /// The box where the object should be at `t` (moving on at its speed
+    /// for at most 2 s after it was last seen).
+    pub fn predicted(&self, t: DateTime<Utc>) -> BBox {
         let dt = ((t - self.last_seen).num_milliseconds() as f32 / 1000.0).min(2.0);
         let v = self.velocity;
         BBox::new(

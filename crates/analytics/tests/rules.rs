@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::Arc;
 use xueliang_analytics::{encode_jpeg_with_boxes, CameraAnalytics};
 use xueliang_core::{
-    BBox, CameraRef, Config, DecodedFrame, Detection, EventKind, EventUpdate, NewEvent, Picture,
+    BBox, CameraRef, Config, DecodedFrame, Detection, DetectionNeed, EventKind, EventUpdate,
+    NeedBoard, NewEvent, Picture,
 };
 
 const W: u32 = 640;
@@ -400,30 +401,116 @@ filters = { person = { min_area = 0.002 } }
     assert_eq!(r.started(EventKind::Object).len(), 1);
 }
 
-/// The decoder stays busy while the analytics say an object needs full-rate
-/// detection: a moving one anywhere, a still one only where rules time it.
+/// The decoder stays busy while the analytics need anything: a moving
+/// object anywhere, a still one only where rules time it.
 #[test]
-fn live_tracks_are_moving_objects_or_any_object_under_rules() {
+fn moving_objects_or_any_object_under_rules_keep_the_camera_busy() {
     // No rules: a walker counts; a parked car stops counting once it is
     // known to be stationary (5 s); nothing counts once the walker is gone.
     let mut r = Run::new("");
-    assert!(!r.cam.has_live_tracks());
+    assert_eq!(r.cam.need(), DetectionNeed::Nothing);
     r.frames(0, 2, |i| vec![person(100.0 + 4.0 * i as f32, 300.0, 0.9)]);
-    assert!(r.cam.has_live_tracks(), "a confirmed walker");
+    assert_ne!(r.cam.need(), DetectionNeed::Nothing, "a confirmed walker");
     r.frames(2, 20, |i| vec![person(100.0 + 4.0 * i as f32, 300.0, 0.9)]);
-    assert!(r.cam.has_live_tracks());
+    assert_ne!(r.cam.need(), DetectionNeed::Nothing);
     r.frames(20, 60, |_| vec![car(500.0, 400.0)]);
-    assert!(
-        !r.cam.has_live_tracks(),
+    assert_eq!(
+        r.cam.need(),
+        DetectionNeed::Nothing,
         "a parked car without rules does not keep the camera busy"
     );
     // Under a rule, the same still car (or a person standing still) counts.
     let mut r = Run::new(YARD);
     r.frames(0, 60, |_| vec![person(320.0, 400.0, 0.9)]);
-    assert!(
-        r.cam.has_live_tracks(),
+    assert_ne!(
+        r.cam.need(),
+        DetectionNeed::Nothing,
         "a person standing still where rules apply"
     );
     r.frames(60, 80, |_| vec![]);
-    assert!(!r.cam.has_live_tracks(), "gone after lost_after_s");
+    assert_eq!(
+        r.cam.need(),
+        DetectionNeed::Nothing,
+        "gone after lost_after_s"
+    );
+}
+
+/// The full rate while an object appears, is unseen, moves fast or is near
+/// a zone edge or line; the reduced rate once every object is settled.
+#[test]
+fn the_need_is_full_near_geometry_and_reduced_far_from_it() {
+    // The yard spans x 0.25-0.75, y 0.5-1.0 (160-480, 240-480 px).
+    let mut r = Run::new(YARD);
+    r.frames(0, 1, |_| vec![person(320.0, 400.0, 0.9)]);
+    assert_eq!(r.cam.need(), DetectionNeed::Full, "appeared, not confirmed");
+    r.frames(1, 3, |_| vec![person(320.0, 400.0, 0.9)]);
+    assert_eq!(
+        r.cam.need(),
+        DetectionNeed::Reduced,
+        "confirmed, in the middle"
+    );
+    r.frames(3, 4, |_| vec![]);
+    assert_eq!(
+        r.cam.need(),
+        DetectionNeed::Reduced,
+        "missed once by the model: no reason for the full rate"
+    );
+    // Unseen so long (1.2 s) that it would end (lost_after_s = 2) before the
+    // next reduced-rate detection (1 s): looked for at the full rate.
+    r.frames(4, 9, |_| vec![]);
+    assert_eq!(r.cam.need(), DetectionNeed::Full, "about to be lost");
+    r.frames(9, 10, |_| vec![person(320.0, 400.0, 0.9)]);
+    assert_eq!(r.cam.need(), DetectionNeed::Reduced);
+    // A walker who left the picture is not looked for.
+    let mut r = Run::new("");
+    r.frames(0, 10, |i| vec![person(560.0 + 8.0 * i as f32, 300.0, 0.9)]);
+    r.frames(10, 17, |_| vec![]);
+    assert_eq!(r.cam.need(), DetectionNeed::Reduced, "gone to the right");
+    // Standing just inside the fence (5 px from the edge at x = 160).
+    let mut r = Run::new(YARD);
+    r.frames(0, 10, |_| vec![person(165.0, 400.0, 0.9)]);
+    assert_eq!(r.cam.need(), DetectionNeed::Full, "at the zone's edge");
+    // Walking towards the fence at 20 px/s (a box width a second: not too
+    // fast to follow), 44 px from it: near enough at that speed.
+    let mut r = Run::new(YARD);
+    r.frames(0, 10, |i| vec![person(80.0 + 4.0 * i as f32, 400.0, 0.9)]);
+    assert_eq!(r.cam.need(), DetectionNeed::Full, "heading for the fence");
+    // Walking slowly far from it: reduced.
+    let mut r = Run::new(YARD);
+    r.frames(0, 10, |i| vec![person(20.0, 150.0 + 2.0 * i as f32, 0.9)]);
+    assert_eq!(r.cam.need(), DetectionNeed::Reduced, "far from the yard");
+    // Fast (a box width a frame: 100 px/s for a 20 px person): full.
+    let mut r = Run::new(YARD);
+    r.frames(0, 10, |i| vec![person(20.0, 100.0 + 4.0 * i as f32, 0.9)]);
+    r.frames(10, 12, |i| {
+        vec![person(20.0 + 20.0 * (i - 9) as f32, 136.0, 0.9)]
+    });
+    assert_eq!(
+        r.cam.need(),
+        DetectionNeed::Full,
+        "too fast to follow at 1/s"
+    );
+    // Not adaptive: the full rate whenever anything keeps the camera busy.
+    let mut r = Run::new(&format!("detection = {{ adaptive = false }}\n{YARD}"));
+    r.frames(0, 10, |_| vec![person(320.0, 400.0, 0.9)]);
+    assert_eq!(r.cam.need(), DetectionNeed::Full);
+}
+
+/// What the decoder is told: the need, and with a reduced one the regions
+/// where the objects may move until the next detection.
+#[test]
+fn a_reduced_need_publishes_the_objects_regions() {
+    let mut r = Run::new(YARD);
+    r.frames(0, 10, |i| vec![person(20.0, 150.0 + 2.0 * i as f32, 0.9)]);
+    let board = NeedBoard::default();
+    r.cam.publish_need(&board);
+    assert_eq!(board.need(), DetectionNeed::Reduced);
+    let mut regions = Vec::new();
+    board.regions_into(&mut regions);
+    assert_eq!(regions.len(), 1);
+    let b = regions[0];
+    // The box (10-30, 108-168) widened by a quarter each side, and stretched
+    // down to where the walker will be in a second (10 px/s).
+    assert!(b.x1 < 10.0 && b.x2 > 30.0, "{b:?}");
+    assert!(b.y1 < 108.0 && b.y2 > 168.0 + 9.0, "{b:?}");
 }

@@ -50,6 +50,15 @@ struct Health {
     idle: bool,
     /// Frames never decoded because the camera was idle.
     frames_skipped_idle: u64,
+    /// What the analytics need now: `full` (objects appear, are uncertain,
+    /// or near a zone edge or line), `reduced` (every object settled and far
+    /// from them: `detection.min_fps`), `none` (nothing tracked that needs it).
+    detection_need: &'static str,
+    /// Frames the full rate would have shown the model and the reduced rate did not.
+    frames_reduced: u64,
+    /// Frames shown to the model under a reduced need because something
+    /// moved outside the tracked objects.
+    frames_woken_by_motion: u64,
     /// CPU time spent inside the video decoder for this camera.
     decode_cpu_seconds: f64,
     /// CPU time spent converting this camera's pictures.
@@ -90,6 +99,9 @@ fn health_of(cam: &CameraView) -> Health {
         frames_dropped_detect: get(&s.frames_dropped_detect),
         idle: s.idle(),
         frames_skipped_idle: get(&s.frames_skipped_idle),
+        detection_need: s.need.need().as_str(),
+        frames_reduced: get(&s.frames_reduced),
+        frames_woken_by_motion: get(&s.frames_woken_by_motion),
         decode_cpu_seconds: get(&s.decode_cpu_ns) as f64 / 1e9,
         convert_cpu_seconds: get(&s.convert_cpu_ns) as f64 / 1e9,
     }

@@ -353,6 +353,30 @@ pub fn render(cams: &[CameraView]) -> String {
     );
     family(
         &mut out,
+        "xueliang_camera_detection_reduced",
+        "gauge",
+        "1 while the camera's objects are settled and far from its zones and lines: detection at min_fps.",
+        cams,
+        |c| (c.stats.need.need() == xueliang_core::DetectionNeed::Reduced) as u8 as f64,
+    );
+    family(
+        &mut out,
+        "xueliang_camera_frames_reduced_total",
+        "counter",
+        "Frames the full detection rate would have shown the model and the reduced rate did not.",
+        cams,
+        get(|s| &s.frames_reduced),
+    );
+    family(
+        &mut out,
+        "xueliang_camera_frames_woken_by_motion_total",
+        "counter",
+        "Frames shown to the model at a reduced need because something moved outside the tracked objects.",
+        cams,
+        get(|s| &s.frames_woken_by_motion),
+    );
+    family(
+        &mut out,
         "xueliang_camera_key_frame_wakes_total",
         "counter",
         "Times the idle camera woke because its key frames changed (motion its frame sizes did not show).",

@@ -87,6 +87,10 @@ struct Cli {
     /// Detections per second per camera (`[detection] fps`).
     #[arg(long, default_value_t = 5.0)]
     detect_fps: f64,
+    /// adaptive: the detection rate follows need (`[detection] adaptive`,
+    /// min_fps 1: the default); full: every camera at --detect-fps always.
+    #[arg(long, value_enum, default_value_t = DetectionMode::Adaptive)]
+    detection: DetectionMode,
     /// busy: the D1 clip (pedestrians, cars); idle: a still picture of the same
     /// scene with light sensor noise, encoded like it at constant quality (made
     /// on first use under .local/cache/bench/).
@@ -162,6 +166,13 @@ struct Cli {
     /// Keep each run's config and logs (a temporary directory is printed).
     #[arg(long)]
     keep_logs: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum DetectionMode {
+    Adaptive,
+    Full,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -406,6 +417,7 @@ fn real_main(cli: Cli) -> Result<()> {
         onnxruntime: onnxruntime.clone(),
         cameras: n,
         detect_fps: cli.detect_fps,
+        adaptive: cli.detection == DetectionMode::Adaptive,
         warmup: Duration::from_secs_f64(cli.warmup),
         seconds: Duration::from_secs_f64(cli.seconds),
         inference_threads: cli.inference_threads,

@@ -3,6 +3,7 @@
 //! lock or counter shared by all cameras).
 
 use crate::config::HwAccel;
+use crate::detection_need::NeedBoard;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -194,10 +195,17 @@ pub struct CameraStats {
     /// The camera is idle: no motion and nothing tracked, only key frames are
     /// decoded. Set by the decoder.
     pub idle: AtomicBool,
-    /// The analytics track an object that needs full-rate detection (a moving
-    /// one, or any on a camera with rules). Set by the analytics thread after
-    /// each frame; read by the decoder, which stays busy while it is set.
-    pub tracked: AtomicBool,
+    /// What the analytics need from the next frames (see [`NeedBoard`]): set
+    /// by the analytics thread after each detected frame; read by the
+    /// decoder, which stays busy while anything is needed and paces the
+    /// detections by it.
+    pub need: NeedBoard,
+    /// Frames that would have gone to the model at the full rate but did not,
+    /// because the analytics needed only the reduced rate. Set by the decoder.
+    pub frames_reduced: AtomicU64,
+    /// Frames shown to the model under a reduced need because something
+    /// moved outside the tracked objects. Set by the decoder.
+    pub frames_woken_by_motion: AtomicU64,
     /// The hardware device the camera's decoder runs on: 0 none (software),
     /// 1 cuda, 2 vaapi. Set by the decoder when it opens one and when it
     /// falls back to software.
@@ -260,14 +268,6 @@ impl CameraStats {
 
     pub fn set_idle(&self, idle: bool) {
         self.idle.store(idle, Ordering::Relaxed);
-    }
-
-    pub fn tracked_objects(&self) -> bool {
-        self.tracked.load(Ordering::Relaxed)
-    }
-
-    pub fn set_tracked_objects(&self, tracked: bool) {
-        self.tracked.store(tracked, Ordering::Relaxed);
     }
 
     /// The hardware device the camera's decoder runs on (`None`: software).

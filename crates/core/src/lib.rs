@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod crossing;
 pub mod detection;
+pub mod detection_need;
 pub mod event;
 pub mod frame;
 pub mod gb28181;
@@ -43,6 +44,7 @@ pub use config::{
 };
 pub use crossing::{Bucket, Crossing, CrossingCount, Direction};
 pub use detection::{BBox, Detection, FrameDetections};
+pub use detection_need::{DetectionNeed, NeedBoard};
 pub use event::{
     BoxRecord, ChangeKind, ClipInfo, Event, EventChange, EventKind, EventQuery, EventStatus,
     EventUpdate, NewEvent, Picture, TrackPoint, HEALTH_LABEL, STORE_LABEL,

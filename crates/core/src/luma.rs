@@ -23,10 +23,28 @@ impl LumaGrid {
         grid_w: usize,
         grid_h: usize,
     ) -> LumaGrid {
+        LumaGrid::from_plane(y, width, width, height, grid_w, grid_h)
+    }
+
+    /// The grid of a luma plane whose rows start `stride` bytes apart (a
+    /// decoder's picture, rows padded).
+    pub fn from_plane(
+        y: &[u8],
+        stride: usize,
+        width: usize,
+        height: usize,
+        grid_w: usize,
+        grid_h: usize,
+    ) -> LumaGrid {
         let (grid_w, grid_h) = (grid_w.max(1), grid_h.max(1));
         let mut sums = vec![0u32; grid_w * grid_h];
         let mut counts = vec![0u32; grid_w * grid_h];
-        let rows = height.min(y.len() / width.max(1));
+        let stride = stride.max(width);
+        let rows = if y.len() >= width {
+            height.min((y.len() - width) / stride.max(1) + 1)
+        } else {
+            0
+        };
         // The cell of each sampled column, worked out once per picture.
         let columns: Vec<(usize, usize)> = (0..width)
             .step_by(2)
@@ -34,7 +52,7 @@ impl LumaGrid {
             .collect();
         for row in (0..rows).step_by(2) {
             let first = row * grid_h / height * grid_w;
-            let line = &y[row * width..row * width + width];
+            let line = &y[row * stride..row * stride + width];
             for &(col, cell) in &columns {
                 sums[first + cell] += line[col] as u32;
                 counts[first + cell] += 1;
@@ -104,25 +122,49 @@ impl LumaGrid {
         ab / (aa.sqrt() * bb.sqrt())
     }
 
-    /// How many cells changed against `other` by more than `floor` and by
-    /// more than `spread` times the typical cell's change (the median
-    /// absolute deviation: sensor noise, compression), after taking out the
-    /// change of the whole picture (the median cell's: auto exposure, a
-    /// cloud, dusk), so that only local change counts.
+    /// How many cells changed against `other` (see [`LumaGrid::changed`]).
     pub fn changed_cells(&self, other: &LumaGrid, floor: f32, spread: f32) -> usize {
         if !self.same_shape(other) {
             return self.cells.len();
         }
-        let mut diffs: Vec<f32> = self
-            .cells
-            .iter()
-            .zip(&other.cells)
-            .map(|(a, b)| a - b)
-            .collect();
-        let shift = median(&mut diffs);
-        let mut deviations: Vec<f32> = diffs.iter().map(|d| (d - shift).abs()).collect();
-        let threshold = floor.max(spread * median(&mut deviations));
-        deviations.iter().filter(|d| **d > threshold).count()
+        self.changed(other, floor, spread).count()
+    }
+
+    /// The cells (column, row) that changed against `other` by more than
+    /// `floor` and by more than `spread` times the typical cell's change (the
+    /// median absolute deviation: sensor noise, compression), after taking
+    /// out the change of the whole picture (the median cell's: auto exposure,
+    /// a cloud, dusk), so that only local change counts. Grids of different
+    /// shapes have no cells in common: none is listed.
+    pub fn changed<'a>(
+        &'a self,
+        other: &LumaGrid,
+        floor: f32,
+        spread: f32,
+    ) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let diffs: Vec<f32> = if self.same_shape(other) {
+            self.cells
+                .iter()
+                .zip(&other.cells)
+                .map(|(a, b)| a - b)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let shift = median(&mut diffs.clone());
+        let deviations: Vec<f32> = diffs.iter().map(|d| (d - shift).abs()).collect();
+        let threshold = floor.max(spread * median(&mut deviations.clone()));
+        let width = self.width;
+        deviations
+            .into_iter()
+            .enumerate()
+            .filter(move |(_, d)| *d > threshold)
+            .map(move |(i, _)| (i % width, i / width))
+    }
+
+    /// The grid's size in cells (across, down).
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
     }
 
     /// Moves each cell `weight` (0-1) of the way towards `other`'s.

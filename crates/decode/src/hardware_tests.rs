@@ -103,6 +103,7 @@ fn a_pool_asked_for_devices_it_lacks_decodes_every_frame_in_software() {
         camera,
         stats: stats.clone(),
         detect_fps: 5.0,
+        reduced_fps: 5.0,
         activity: ActivitySettings {
             idle_key_frames_only: false,
             ..Default::default()

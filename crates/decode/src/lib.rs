@@ -29,7 +29,10 @@ mod hardware_tests;
 #[cfg(test)]
 mod idle_tests;
 mod key_motion;
+mod motion_mask;
+mod pacing;
 mod pool;
+mod replay;
 #[cfg(test)]
 mod test_clips;
 
@@ -37,6 +40,7 @@ pub use activity::ActivitySettings;
 pub use convert::FrameConverter;
 pub use hardware::HardwarePlan;
 pub use pool::{CameraDecodeSpec, DecodePool};
+pub use replay::{annexb_packets, ReplayDecoder};
 
 /// Initialises FFmpeg once per process and keeps its logging quiet (decode
 /// errors are counted per camera instead of printed per frame).

@@ -5,6 +5,7 @@ use crate::convert::FrameConverter;
 use crate::cpu_split::CpuSplit;
 use crate::hardware::{self, HardwarePlan, HwDevice};
 use crate::key_motion::KeyFrameMotion;
+use crate::pacing::Pacing;
 use ffmpeg_next::codec::Id;
 use ffmpeg_next::decoder;
 use ffmpeg_next::util::frame::Video as VideoFrame;
@@ -16,8 +17,8 @@ use std::thread::JoinHandle;
 use tracing::{debug, info, warn};
 use xueliang_core::slots::{FrameSlot, PutOutcome};
 use xueliang_core::{
-    CameraRef, CameraStats, DecodedFrame, EncodedFrame, FrameSink, HwAccel, InputGeometry,
-    LatestFrameSlots, PushOutcome, VideoCodec,
+    CameraRef, CameraStats, DecodedFrame, DetectionNeed, EncodedFrame, FrameSink, HwAccel,
+    InputGeometry, LatestFrameSlots, PushOutcome, VideoCodec,
 };
 
 /// Encoded frames queued per decode thread before ingest starts dropping.
@@ -27,8 +28,11 @@ const QUEUE_PER_THREAD: usize = 256;
 pub struct CameraDecodeSpec {
     pub camera: CameraRef,
     pub stats: Arc<CameraStats>,
-    /// Detections per second wanted for this camera.
+    /// Detections per second wanted for this camera...
     pub detect_fps: f64,
+    /// ...and while its analytics need only the reduced rate (the same:
+    /// not adaptive).
+    pub reduced_fps: f64,
     /// Key frames only while the camera is idle, and when it counts as idle.
     pub activity: ActivitySettings,
 }
@@ -240,8 +244,8 @@ pub(crate) struct CameraDecoder<C> {
     key_motion: KeyFrameMotion,
     /// ...seen in the key frame just decoded.
     key_moved: bool,
-    /// Stream time at or after which the next frame goes to the detector.
-    next_due: Option<f64>,
+    /// When the next frame goes to the detector.
+    pacing: Pacing,
     converter: FrameConverter,
     picture: VideoFrame,
     /// The decode thread's hardware device while this camera may use it;
@@ -264,6 +268,7 @@ impl<C> CameraDecoder<C> {
     ) -> Self {
         CameraDecoder {
             activity: Activity::new(parts.spec.activity),
+            pacing: Pacing::new(parts.spec.detect_fps, parts.spec.reduced_fps),
             key_motion: KeyFrameMotion::default(),
             key_moved: false,
             spec: parts.spec,
@@ -271,7 +276,6 @@ impl<C> CameraDecoder<C> {
             resync_flag: parts.resync,
             decoder: None,
             waiting_for_key: true,
-            next_due: None,
             converter: FrameConverter::new(geometry),
             picture: VideoFrame::empty(),
             device,
@@ -287,7 +291,7 @@ impl<C> CameraDecoder<C> {
     fn resync(&mut self) {
         self.decoder = None;
         self.waiting_for_key = true;
-        self.next_due = None;
+        self.pacing.restart();
         let dropped = self.activity.lose_references();
         self.key_motion.forget();
         CameraStats::add(&self.spec.stats.frames_skipped_idle, dropped as u64);
@@ -342,9 +346,8 @@ impl<C> CameraDecoder<C> {
         }
         let stats = &self.spec.stats;
         let (size, is_key, t) = (frame.data.len(), frame.is_key, frame.stream_time);
-        let step = self
-            .activity
-            .packet(frame, size, is_key, t, stats.tracked_objects());
+        let needed = stats.need.need() != DetectionNeed::Nothing;
+        let step = self.activity.packet(frame, size, is_key, t, needed);
         if self.activity.is_idle() != stats.idle() {
             stats.set_idle(self.activity.is_idle());
         }
@@ -376,7 +379,7 @@ impl<C> CameraDecoder<C> {
                     self.decode_packet(p, Use::Reference);
                 }
                 // The onset frame goes to the detector now, whatever the slot.
-                self.next_due = None;
+                self.pacing.restart();
                 self.decode_packet(onset, Use::Detect);
             }
         }
@@ -424,7 +427,7 @@ impl<C> CameraDecoder<C> {
         let CameraDecoder {
             spec,
             decoder,
-            next_due,
+            pacing,
             key_motion,
             key_moved,
             converter,
@@ -478,8 +481,12 @@ impl<C> CameraDecoder<C> {
                 Use::Picture => false,
                 Use::Detect => true,
             };
-            if detect && !due(next_due, picture, frame, spec.detect_fps) {
+            let t = picture.pts().map_or(frame.stream_time, |p| p as f64 / 1e6);
+            if detect && !pacing.due(picture, t, stats) {
                 continue;
+            }
+            if detect {
+                pacing.detected(picture);
             }
             let software = if open.hardware.is_some() {
                 if !in_memory {
@@ -548,29 +555,6 @@ enum Use {
     Picture,
     /// Nothing: decoded only to keep the decoder's references whole.
     Reference,
-}
-
-/// Whether the picture is due for detection at `detect_fps`; moves the due
-/// time on when it is.
-fn due(
-    next_due: &mut Option<f64>,
-    picture: &VideoFrame,
-    frame: &EncodedFrame,
-    detect_fps: f64,
-) -> bool {
-    let t = picture
-        .pts()
-        .map(|p| p as f64 / 1e6)
-        .unwrap_or(frame.stream_time);
-    let interval = 1.0 / detect_fps;
-    let due = *next_due.get_or_insert(t);
-    // A millisecond of slack absorbs rounding of 90 kHz timestamps.
-    if t + 1e-3 < due {
-        return false;
-    }
-    let next = due + interval;
-    *next_due = Some(if next < t { t + interval } else { next });
-    true
 }
 
 /// Copies a decoded picture out for the picture checks and snapshots and,

@@ -4,14 +4,13 @@
 
 use crate::activity::ActivitySettings;
 use crate::hardware::HwDevice;
-use crate::pool::{CameraDecodeSpec, CameraDecoder, CameraDecoderParts};
+use crate::pool::CameraDecodeSpec;
+use crate::replay::{annexb_packets, ReplayDecoder};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 use xueliang_core::{
-    CameraRef, CameraStats, DecodedFrame, EncodedFrame, InputGeometry, LatestFrameSlots,
-    ResizeMode, VideoCodec,
+    CameraRef, CameraStats, DecodedFrame, EncodedFrame, InputGeometry, ResizeMode, VideoCodec,
 };
 
 pub const FPS: f64 = 10.0;
@@ -52,36 +51,21 @@ pub fn busy_clip(name: &str) -> PathBuf {
 
 /// The clip's packets as the ingest worker would push them.
 pub fn packets(clip: &Path) -> Vec<EncodedFrame> {
-    crate::init().unwrap();
-    let mut input = ffmpeg_next::format::input(clip).unwrap();
     let camera = CameraRef {
         index: 0,
         id: Arc::from("walkway"),
     };
-    let mut out = Vec::new();
-    for (_, p) in input.packets() {
-        let n = out.len();
-        out.push(EncodedFrame {
-            camera: camera.clone(),
-            codec: VideoCodec::H264,
-            data: p.data().unwrap().to_vec(),
-            is_key: p.is_key(),
-            new_parameters: false,
-            stream_time: n as f64 / FPS,
-            received_at: chrono::Utc::now(),
-        });
-    }
+    let out = annexb_packets(clip, VideoCodec::H264, &camera, FPS, chrono::Utc::now()).unwrap();
     assert!(out.len() > 300, "{} packets", out.len());
     assert!(out[0].is_key && out[GOP].is_key && !out[1].is_key);
     std::fs::remove_dir_all(clip.parent().unwrap()).ok();
     out
 }
 
-/// One camera's decoder (5 detections a second, a 300x300 model input) and
-/// the receiving end of its latest-frame slot.
+/// One camera's decoder (5 detections a second, a 300x300 model input),
+/// driven packet by packet.
 pub struct Decoder {
-    pub dec: CameraDecoder<()>,
-    rx: xueliang_core::slots::SlotReceiver<DecodedFrame>,
+    replay: ReplayDecoder,
     pub stats: Arc<CameraStats>,
 }
 
@@ -96,6 +80,7 @@ impl Decoder {
             },
             stats: stats.clone(),
             detect_fps: 5.0,
+            reduced_fps: 5.0,
             activity: ActivitySettings::default(),
         };
         let geometry = InputGeometry {
@@ -103,27 +88,15 @@ impl Decoder {
             height: 300,
             resize: ResizeMode::Stretch,
         };
-        let (slots, rx) = LatestFrameSlots::new(16);
-        let parts = CameraDecoderParts {
-            slot: slots.slot(0, ()),
-            spec,
-            resync: Default::default(),
-        };
         Decoder {
-            dec: CameraDecoder::new(parts, geometry, device),
-            rx,
+            replay: ReplayDecoder::on_device(spec, geometry, device),
             stats,
         }
     }
 
     /// Pushes one packet; returns the frames it handed on.
     pub fn push_frames(&mut self, p: EncodedFrame) -> Vec<DecodedFrame> {
-        self.dec.decode(p);
-        let mut offered = Vec::new();
-        while let Ok((_, (), f)) = self.rx.next(Duration::ZERO) {
-            offered.push(f);
-        }
-        offered
+        self.replay.push(p)
     }
 
     /// Pushes one packet; returns the frames it handed on: stream time, and

@@ -121,6 +121,7 @@ impl Pipeline {
                 camera: cam.camera.clone(),
                 stats: cam.stats.clone(),
                 detect_fps: cam.config.detection.fps,
+                reduced_fps: cam.config.detection.reduced_fps(),
                 activity: self.activity,
             },
             InferenceCamera {

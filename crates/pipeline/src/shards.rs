@@ -108,8 +108,9 @@ fn run_shard(rx: Receiver<ShardInput>, writes: StoreQueue) {
         match detections {
             Some(detections) => {
                 writes.send(2 * index, cam.objects.observe(&frame, &detections));
-                // The decoder stays busy (every frame decoded) while this is set.
-                cam.stats.set_tracked_objects(cam.objects.has_live_tracks());
+                // The decoder stays busy (every frame decoded) while anything
+                // is needed, and paces the model by the need.
+                cam.objects.publish_need(&cam.stats.need);
             }
             // An idle camera's key frame, not shown to the model: nothing
             // moved, so the objects held are where they were.

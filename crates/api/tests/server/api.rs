@@ -412,6 +412,8 @@ async fn cameras_show_live_state_and_never_the_password() {
     assert_eq!(cam["health"]["reconnects"], 3);
     assert_eq!(cam["health"]["idle"], false);
     assert_eq!(cam["health"]["frames_skipped_idle"], 0);
+    assert_eq!(cam["health"]["detection_need"], "none");
+    assert_eq!(cam["health"]["frames_reduced"], 0);
     assert!(!body.to_string().contains("never-shown-9f3"));
 
     let mut h = CameraHealth::new(CameraState::Offline, Utc::now());
@@ -679,6 +681,10 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     CameraStats::add(&stats.frames_received, 42);
     CameraStats::add(&stats.frames_dropped_detect, 2);
     CameraStats::add(&stats.frames_skipped_idle, 49);
+    CameraStats::add(&stats.frames_reduced, 31);
+    stats
+        .need
+        .set(xueliang_core::DetectionNeed::Reduced, Vec::new);
     CameraStats::add(&stats.decode_cpu_ns, 2_500_000_000);
     CameraStats::add(&stats.convert_cpu_ns, 250_000_000);
     stats.set_idle(true);
@@ -715,6 +721,8 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
         "xueliang_camera_frames_dropped_total{camera=\"bridge\",stage=\"detect\"} 2",
         "xueliang_camera_idle{camera=\"bridge\"} 1",
         "xueliang_camera_frames_skipped_idle_total{camera=\"bridge\"} 49",
+        "xueliang_camera_frames_reduced_total{camera=\"bridge\"} 31",
+        "xueliang_camera_detection_reduced{camera=\"bridge\"} 1",
         "xueliang_camera_decode_cpu_seconds_total{camera=\"bridge\"} 2.5",
         "xueliang_camera_convert_cpu_seconds_total{camera=\"bridge\"} 0.25",
         "xueliang_camera_decoder{camera=\"bridge\",hwaccel=\"vaapi\"} 1",

@@ -12,6 +12,13 @@ use std::collections::BTreeMap;
 pub struct DetectionSettings {
     /// Detections per second to run on this camera (independent of its frame rate).
     pub fps: f64,
+    /// Follow need: `fps` while objects appear, are uncertain or move near a
+    /// zone edge or counting line; `min_fps` while every tracked object is
+    /// stable and far from them and nothing else moves. False: `fps` always.
+    pub adaptive: bool,
+    /// Detections per second while the analytics need only the reduced rate
+    /// (at most `fps`).
+    pub min_fps: f64,
     /// Labels that make events.
     pub labels: Vec<String>,
     /// Minimum score for labels without their own threshold.
@@ -31,6 +38,8 @@ impl Default for DetectionSettings {
     fn default() -> Self {
         DetectionSettings {
             fps: 5.0,
+            adaptive: true,
+            min_fps: 1.0,
             labels: vec![
                 "person".into(),
                 "car".into(),
@@ -49,11 +58,25 @@ impl Default for DetectionSettings {
 }
 
 impl DetectionSettings {
-    /// The minimum score for a label, or `None` when the label makes no events.
+    /// Detections per second while only the reduced rate is needed: `fps`
+    /// when not adaptive, never more than `fps`, and at least two per
+    /// `lost_after_s` (an object missed once by the model at the reduced rate
+    /// must not be lost before it is looked for again at the full rate).
+    pub fn reduced_fps(&self) -> f64 {
+        if self.adaptive {
+            self.min_fps.max(2.0 / self.lost_after_s).min(self.fps)
+        } else {
+            self.fps
+        }
+    }
+
+    /// The time zone of schedules (Asia/Shanghai when the name is unknown,
+    /// which validation refuses).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
     }
 
+    /// The minimum score for a label, or `None` when the label makes no events.
     pub fn threshold(&self, label: &str) -> Option<f32> {
         if !self.labels.iter().any(|l| l == label) {
             return None;
@@ -80,6 +103,12 @@ impl DetectionSettings {
             return Err(CameraError::new(
                 "fps",
                 format!("field `fps`: must be in (0, 60], got {}", self.fps),
+            ));
+        }
+        if !(self.min_fps > 0.0 && self.min_fps <= 60.0) {
+            return Err(CameraError::new(
+                "min_fps",
+                format!("field `min_fps`: must be in (0, 60], got {}", self.min_fps),
             ));
         }
         if self.labels.is_empty() {

@@ -1,0 +1,203 @@
+//! How often a camera's frames need the model, judged from the tracker's
+//! state and the rules' geometry (see [`DetectionNeed`]).
+//!
+//! - **Full** while an object appears (a track not yet confirmed), a track is
+//!   uncertain (not matched in the latest detection), or an object is near a
+//!   zone edge or a counting line (near enough to reach it before the next
+//!   reduced-rate detection, at its speed), or moves so fast that the tracker
+//!   could lose it between reduced-rate detections.
+//! - **Reduced** while every object that keeps the camera busy is confirmed,
+//!   seen, and far from the geometry. The decoder then shows the model a
+//!   frame at the reduced rate, or at once when something moves outside the
+//!   regions published here (each object's box widened to where it may go
+//!   before the next detection).
+//! - **Nothing** when no object keeps the camera busy: motion decides, as
+//!   without tracks.
+//!
+//! Between detections the tracker predicts each object at its speed, so the
+//! rules see the same ids at the next detection.
+
+use crate::geometry::distance_to_segment;
+use crate::rules::foot;
+use crate::tracker::Track;
+use chrono::{DateTime, Duration, Utc};
+use xueliang_core::config::CameraConfig;
+use xueliang_core::zones::Point;
+use xueliang_core::{BBox, DetectionNeed};
+
+/// An object whose feet are within this share of the frame of a zone edge or
+/// a line needs the full rate whatever its speed (a person standing at the
+/// fence may step over it)...
+const NEAR: f64 = 0.04;
+/// ...and a moving one within this many times the distance it covers before
+/// the next reduced-rate detection, on top.
+const REACH: f64 = 1.5;
+/// An object that moves more than this share of its box's size between
+/// reduced-rate detections needs the full rate: the tracker matches a
+/// prediction to the next detection by overlap, and a long stride on a
+/// wrong speed would lose it.
+const MAX_STRIDE: f32 = 2.5;
+/// Each object's region is its box and its predicted box, widened by this
+/// share of the box's size on each side (arms, a turn, a speed change).
+const REGION_MARGIN: f32 = 0.25;
+
+/// Why the need is what it is (the first reason found; for the recall bench
+/// and the logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NeedReason {
+    /// No object keeps the camera busy.
+    NothingTracked,
+    /// A track is not confirmed yet.
+    Appearing,
+    /// Not adaptive: any busy track needs the full rate.
+    NotAdaptive,
+    /// A confirmed track still in the picture was not matched for so long
+    /// that it would end before the next reduced-rate detection.
+    Unseen,
+    /// A track moves too fast to follow at the reduced rate.
+    Fast,
+    /// A track is near a zone edge or a counting line.
+    NearGeometry,
+    /// Every track settled: the reduced rate.
+    Settled,
+}
+
+impl NeedReason {
+    pub fn need(self) -> DetectionNeed {
+        match self {
+            NeedReason::NothingTracked => DetectionNeed::Nothing,
+            NeedReason::Settled => DetectionNeed::Reduced,
+            _ => DetectionNeed::Full,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NeedReason::NothingTracked => "nothing tracked",
+            NeedReason::Appearing => "appearing",
+            NeedReason::NotAdaptive => "not adaptive",
+            NeedReason::Unseen => "unseen",
+            NeedReason::Fast => "fast",
+            NeedReason::NearGeometry => "near geometry",
+            NeedReason::Settled => "settled",
+        }
+    }
+}
+
+/// The judge of one camera's need: its rule geometry and rates.
+pub(crate) struct NeedJudge {
+    /// Zone edges (of zones with rules) and counting lines, normalised.
+    segments: Vec<(Point, Point)>,
+    adaptive: bool,
+    /// Seconds between reduced-rate detections.
+    horizon: Duration,
+    /// A track not matched for this long ends.
+    lost_after: Duration,
+}
+
+impl NeedJudge {
+    pub(crate) fn new(camera: &CameraConfig) -> Self {
+        let mut segments = Vec::new();
+        for zone in camera.rules.zones.iter().filter(|z| !z.rules.is_empty()) {
+            let p = &zone.polygon;
+            for (i, a) in p.iter().enumerate() {
+                segments.push((*a, p[(i + 1) % p.len()]));
+            }
+        }
+        segments.extend(camera.rules.lines.iter().map(|l| (l.from, l.to)));
+        let d = &camera.detection;
+        NeedJudge {
+            segments,
+            adaptive: d.adaptive,
+            horizon: Duration::milliseconds((1000.0 / d.reduced_fps()) as i64),
+            lost_after: Duration::milliseconds((1000.0 * d.lost_after_s) as i64),
+        }
+    }
+
+    /// The need after a detection, and why. `busy(t)`: whether the track
+    /// keeps the camera busy at all (see `CameraAnalytics::keeps_busy`).
+    pub(crate) fn need(
+        &self,
+        tracks: &[Track],
+        busy: impl Fn(&Track) -> bool,
+        now: DateTime<Utc>,
+        w: u32,
+        h: u32,
+    ) -> NeedReason {
+        let mut reason = NeedReason::NothingTracked;
+        for t in tracks {
+            let this = if !t.confirmed() {
+                // Something appeared: confirm it (or see it go) at full rate.
+                NeedReason::Appearing
+            } else if !busy(t) {
+                continue;
+            } else if !self.adaptive {
+                NeedReason::NotAdaptive
+            } else if self.about_to_be_lost(t, now, w, h) {
+                NeedReason::Unseen
+            } else {
+                self.judge(t, w, h)
+            };
+            if this != NeedReason::Settled {
+                return this;
+            }
+            reason = NeedReason::Settled;
+        }
+        reason
+    }
+
+    /// Whether a confirmed track that is unseen would end before the next
+    /// reduced-rate detection while it should still be in the picture: the
+    /// model must look for it at the full rate now, or its object comes back
+    /// as a new one. (The model misses a walker in one detection in a few,
+    /// and a track lasts `lost_after_s` after its object left the picture:
+    /// neither alone is a reason for the full rate.)
+    fn about_to_be_lost(&self, t: &Track, now: DateTime<Utc>, w: u32, h: u32) -> bool {
+        if t.seen_now || now - t.last_seen + self.horizon <= self.lost_after {
+            return false;
+        }
+        let at = t.predicted(now);
+        let (cx, cy) = ((at.x1 + at.x2) / 2.0, (at.y1 + at.y2) / 2.0);
+        (0.0..w as f32).contains(&cx) && (0.0..h as f32).contains(&cy)
+    }
+
+    /// A confirmed, seen track: fast, near geometry, or settled.
+    fn judge(&self, t: &Track, w: u32, h: u32) -> NeedReason {
+        let ahead = t.predicted(t.last_seen + self.horizon);
+        let stride_x = ((ahead.x1 + ahead.x2) - (t.bbox.x1 + t.bbox.x2)).abs() / 2.0;
+        let stride_y = ((ahead.y1 + ahead.y2) - (t.bbox.y1 + t.bbox.y2)).abs() / 2.0;
+        if stride_x > MAX_STRIDE * t.bbox.width() || stride_y > MAX_STRIDE * t.bbox.height() {
+            return NeedReason::Fast;
+        }
+        let (now, then) = (foot(&t.bbox, w, h), foot(&ahead, w, h));
+        let travel = ((then[0] - now[0]).powi(2) + (then[1] - now[1]).powi(2)).sqrt();
+        let reach = NEAR + REACH * travel;
+        if self
+            .segments
+            .iter()
+            .any(|(a, b)| distance_to_segment(now, *a, *b) < reach)
+        {
+            return NeedReason::NearGeometry;
+        }
+        NeedReason::Settled
+    }
+
+    /// Where each tracked object may be until the next reduced-rate
+    /// detection after `now`, in frame pixels: motion there is explained.
+    pub(crate) fn regions(&self, tracks: &[Track], now: DateTime<Utc>) -> Vec<BBox> {
+        tracks
+            .iter()
+            .map(|t| {
+                let ahead = t.predicted(now + self.horizon);
+                let b = &t.bbox;
+                let (mx, my) = (REGION_MARGIN * b.width(), REGION_MARGIN * b.height());
+                BBox::new(
+                    b.x1.min(ahead.x1) - mx,
+                    b.y1.min(ahead.y1) - my,
+                    b.x2.max(ahead.x2) + mx,
+                    b.y2.max(ahead.y2) + my,
+                )
+            })
+            .collect()
+    }
+}
