@@ -3,7 +3,8 @@
 //! dark, one is added, one removed) and the NOTIFYs reach it in the
 //! subscription's dialog with the standard's events and the catalog ids;
 //! a refresh in the dialog extends it, `Expires: 0` ends it, and it ends
-//! by itself when its time runs out. A stranger's SUBSCRIBE is refused.
+//! by itself when its time runs out; a refused NOTIFY is sent again and
+//! leaves the registration alone. A stranger's SUBSCRIBE is refused.
 
 use crate::cascade::{cameras, link, upstream};
 use crate::common::{
@@ -106,7 +107,7 @@ async fn catalog_changes_are_notified_until_the_superior_unsubscribes() -> Resul
     )?;
     stranger.finish(Duration::from_secs(20)).await?;
 
-    let sub = superior_catalog_subscription(server.addr(), 600, true)?;
+    let sub = superior_catalog_subscription(server.addr(), 600, true, false)?;
     sub.explain(
         until(Duration::from_secs(10), "subscribed", || {
             sub.saw("SIP/2.0 200 OK")
@@ -225,7 +226,7 @@ async fn a_catalog_subscription_ends_when_its_time_runs_out() -> Result<()> {
     let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
     let port = common::free_udp_port()?;
     let (server, _sup) = registered(port, cams.clone()).await?;
-    let sub = superior_catalog_subscription(server.addr(), 2, false)?;
+    let sub = superior_catalog_subscription(server.addr(), 2, false, false)?;
     sub.explain(
         until(Duration::from_secs(10), "subscribed", || {
             sub.saw("SIP/2.0 200 OK")
@@ -252,5 +253,41 @@ async fn a_catalog_subscription_ends_when_its_time_runs_out() -> Result<()> {
     sub.finish(Duration::from_secs(20)).await?;
     let l = link(&server.sip);
     assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_notify_is_sent_again_and_the_link_stays_up() -> Result<()> {
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    let port = common::free_udp_port()?;
+    let (server, _sup) = registered(port, cams.clone()).await?;
+    let sub = superior_catalog_subscription(server.addr(), 600, false, true)?;
+    sub.explain(
+        until(Duration::from_secs(10), "subscribed", || {
+            sub.saw("SIP/2.0 200 OK")
+        })
+        .await,
+    )?;
+    let east = channel_of(&cameras(), "east-gate")?;
+    cams.change(|c| c[0].online = false);
+    // sipp answers the first NOTIFY 500 and the second (the same change,
+    // at the next check) 200; then no more may come.
+    sub.explain(
+        until(Duration::from_secs(10), "told again", || {
+            count(&sub, "SIP/2.0 500 Server Internal Error") == 1
+                && count(&sub, "CSeq: 2 NOTIFY") >= 2
+        })
+        .await,
+    )?;
+    let offs = notifications(&sub)
+        .iter()
+        .filter(|n| n.contains(&format!("<DeviceID>{east}</DeviceID>\n<Event>OFF</Event>")))
+        .count();
+    assert_eq!(offs, 2, "the OFF, refused, then taken");
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 1));
+    assert_eq!(l.state, UpstreamState::Registered, "{:?}", l.last_error);
+    assert_eq!(l.failures, 0);
     Ok(())
 }

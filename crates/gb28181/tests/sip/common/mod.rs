@@ -375,12 +375,14 @@ pub fn superior_subscribe_from(
 
 /// sipp as the superior holding a catalog subscription
 /// (superior_subscribe_catalog.xml) of `expires` seconds: one NOTIFY
-/// taken; with `unsubscribe`, then a refresh, a second NOTIFY and
+/// taken (with `refuse_first`, answered 500 and taken when it comes
+/// again); with `unsubscribe`, then a refresh, a second NOTIFY and
 /// `Expires: 0`; at the end no NOTIFY may come for 4 s.
 pub fn superior_catalog_subscription(
     server: SocketAddr,
     expires: u32,
     unsubscribe: bool,
+    refuse_first: bool,
 ) -> Result<DeviceRun> {
     let expires = expires.to_string();
     superior_request(
@@ -392,6 +394,7 @@ pub fn superior_catalog_subscription(
         &[
             ("expires", &expires),
             ("unsubscribe", if unsubscribe { "1" } else { "0" }),
+            ("refuse_first", if refuse_first { "1" } else { "0" }),
         ],
     )
 }
