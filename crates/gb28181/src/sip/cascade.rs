@@ -209,8 +209,9 @@ pub fn catalog_items(config: &Gb28181Upstream, cameras: &[CascadeCamera]) -> Vec
     items
 }
 
-/// What a catalog notification (目录通知) says of an item, GB/T 28181-2016
-/// A.2.5: its `<Event>`.
+/// What a catalog notification (目录通知, GB/T 28181-2016) says of an
+/// item: its `<Event>`. The standard's VLOST and DEFECT are not used: we
+/// tell a camera without video as OFF.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CatalogEvent {
     /// A camera started delivering video (上线).

@@ -27,11 +27,11 @@ use super::cascade::{catalog_changes, catalog_items, notify_bodies, CatalogEvent
 use super::headers::{self, NameAddr, SipUri};
 use super::manscdp::{self, element};
 use super::message::{Message, Method};
-use super::server::Shared;
+use super::server::{lock, Shared};
 use super::transport::Peer;
 use super::upstream::{tx_error, Link, LinkError};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use tokio_util::sync::CancellationToken;
@@ -74,10 +74,6 @@ struct NotifyDialog {
     theirs: NameAddr,
     /// Its `Event` header, echoed (with an `id` parameter if it had one).
     event: String,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CatalogSubscriptions {
