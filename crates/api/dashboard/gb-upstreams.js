@@ -19,6 +19,10 @@ function counts(link) {
   if (link.alarms_sent !== undefined) {
     parts.push(t("upstreams.alarms", { sent: link.alarms_sent, failed: link.alarms_failed ?? 0 }));
   }
+  if (link.catalog_notifies_sent !== undefined) {
+    parts.push(t("upstreams.catalog_notifies", {
+      sent: link.catalog_notifies_sent, failed: link.catalog_notifies_failed ?? 0 }));
+  }
   if (link.streams !== undefined) {
     parts.push(t("upstreams.streams", { n: link.streams }));
   }

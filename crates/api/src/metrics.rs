@@ -129,7 +129,7 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
         );
     }
     type Pick = fn(&GbUpstream) -> u64;
-    let totals: [(&str, &str, Pick); 7] = [
+    let totals: [(&str, &str, Pick); 9] = [
         (
             "registrations",
             "Successful registrations to the superior platform (first ones and refreshes).",
@@ -154,6 +154,16 @@ fn render_upstreams(out: &mut String, upstreams: &[GbUpstream]) {
             "alarms_failed",
             "Alarm attempts to the superior platform that failed (retried from the alert outbox).",
             |u| u.alarms_failed,
+        ),
+        (
+            "catalog_notifies_sent",
+            "Catalog NOTIFYs (catalog subscription) the superior platform accepted.",
+            |u| u.catalog_notifies_sent,
+        ),
+        (
+            "catalog_notifies_failed",
+            "Catalog NOTIFYs to the superior platform that failed (their changes are sent again).",
+            |u| u.catalog_notifies_failed,
         ),
         (
             "streams_refused",
@@ -518,6 +528,8 @@ mod tests {
                 catalog_queries: 1,
                 alarms_sent: 7,
                 alarms_failed: 3,
+                catalog_notifies_sent: 5,
+                catalog_notifies_failed: 1,
                 streams: 2,
                 streams_refused: 3,
                 stream_bytes: 4096,
@@ -574,6 +586,8 @@ mod tests {
             "# TYPE xueliang_gb28181_upstream_catalog_queries_total counter",
             "xueliang_gb28181_upstream_alarms_sent_total{upstream=\"11010000002000000001\"} 7",
             "xueliang_gb28181_upstream_alarms_failed_total{upstream=\"11010000002000000001\"} 3",
+            "xueliang_gb28181_upstream_catalog_notifies_sent_total{upstream=\"11010000002000000001\"} 5",
+            "xueliang_gb28181_upstream_catalog_notifies_failed_total{upstream=\"11010000002000000001\"} 1",
             "xueliang_gb28181_upstream_streams{upstream=\"11010000002000000001\"} 2",
             "xueliang_gb28181_upstream_streams_refused_total{upstream=\"11010000002000000001\"} 3",
             "xueliang_gb28181_upstream_stream_bytes_total{upstream=\"11010000002000000001\"} 4096",

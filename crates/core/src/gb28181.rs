@@ -163,6 +163,12 @@ pub struct GbUpstream {
     /// Alarm attempts that failed since start (not registered, no answer,
     /// an error response); the alert outbox retries them.
     pub alarms_failed: u64,
+    /// Catalog NOTIFYs (目录通知, in its catalog subscription) it answered
+    /// with 2xx since start.
+    pub catalog_notifies_sent: u64,
+    /// Catalog NOTIFYs that failed since start (no answer, an error
+    /// response); their changes are sent again at the next check.
+    pub catalog_notifies_failed: u64,
     /// Live video streams to it now (its INVITEs, cascade).
     pub streams: u32,
     /// Its INVITEs refused since start (unknown channel, camera not

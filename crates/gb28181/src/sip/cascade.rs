@@ -209,11 +209,58 @@ pub fn catalog_items(config: &Gb28181Upstream, cameras: &[CascadeCamera]) -> Vec
     items
 }
 
-/// One `<Item>` as GB/T 28181-2016 Annex A writes it.
-fn item_xml(item: &CatalogItem, civil_code: &str) -> String {
+/// What a catalog notification (目录通知, GB/T 28181-2016) says of an
+/// item: its `<Event>`. The standard's VLOST and DEFECT are not used: we
+/// tell a camera without video as OFF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatalogEvent {
+    /// A camera started delivering video (上线).
+    On,
+    /// A camera stopped delivering video (离线).
+    Off,
+    /// A node is new in the catalog (增加).
+    Add,
+    /// A node left the catalog (删除).
+    Del,
+    /// A node's name, parent or address changed (更新).
+    Update,
+}
+
+impl CatalogEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatalogEvent::On => "ON",
+            CatalogEvent::Off => "OFF",
+            CatalogEvent::Add => "ADD",
+            CatalogEvent::Del => "DEL",
+            CatalogEvent::Update => "UPDATE",
+        }
+    }
+
+    /// Whether the item goes with all its fields (a node the superior must
+    /// learn) or only its id (one it already has).
+    fn full(self) -> bool {
+        matches!(self, CatalogEvent::Add | CatalogEvent::Update)
+    }
+}
+
+/// One `<Item>` as GB/T 28181-2016 Annex A writes it; in a notification,
+/// with its `<Event>` (and only the id for ON, OFF and DEL).
+fn item_xml(item: &CatalogItem, civil_code: &str, event: Option<CatalogEvent>) -> String {
     let mut x = String::from("<Item>\r\n");
     x += &element("DeviceID", &item.id);
-    x += &element("Name", &item.name);
+    if event.is_none_or(CatalogEvent::full) {
+        x += &item_fields(item, civil_code);
+    }
+    if let Some(event) = event {
+        x += &element("Event", event.as_str());
+    }
+    x + "</Item>\r\n"
+}
+
+/// An item's fields after its `DeviceID`.
+fn item_fields(item: &CatalogItem, civil_code: &str) -> String {
+    let mut x = element("Name", &item.name);
     match &item.node {
         Node::Group => {}
         Node::Organisation { parent, group } => {
@@ -241,7 +288,7 @@ fn item_xml(item: &CatalogItem, civil_code: &str) -> String {
             x += &element("Status", if *online { "ON" } else { "OFF" });
         }
     }
-    x + "</Item>\r\n"
+    x
 }
 
 /// The Response Catalog MESSAGE bodies: `SumNum` items in chunks of `chunk`.
@@ -253,7 +300,40 @@ pub fn catalog_bodies(
     charset_label: &str,
 ) -> Vec<String> {
     let civil_code = &config.local_id[..8];
-    let chunks: Vec<&[CatalogItem]> = if items.is_empty() {
+    let xml: Vec<String> = items
+        .iter()
+        .map(|item| item_xml(item, civil_code, None))
+        .collect();
+    device_lists(&xml, chunk)
+        .into_iter()
+        .map(|fields| manscdp::response("Catalog", sn, &config.local_id, charset_label, &fields))
+        .collect()
+}
+
+/// The Notify Catalog bodies (目录通知) of `changes`, in chunks of `chunk`
+/// items, all with the same `sn` and `SumNum`.
+pub fn notify_bodies(
+    config: &Gb28181Upstream,
+    changes: &[(CatalogEvent, CatalogItem)],
+    sn: u32,
+    chunk: usize,
+    charset_label: &str,
+) -> Vec<String> {
+    let civil_code = &config.local_id[..8];
+    let xml: Vec<String> = changes
+        .iter()
+        .map(|(event, item)| item_xml(item, civil_code, Some(*event)))
+        .collect();
+    device_lists(&xml, chunk)
+        .into_iter()
+        .map(|fields| manscdp::notify("Catalog", sn, &config.local_id, charset_label, &fields))
+        .collect()
+}
+
+/// `SumNum` and a `DeviceList` per chunk of `items` (one empty list when
+/// there are none).
+fn device_lists(items: &[String], chunk: usize) -> Vec<String> {
+    let chunks: Vec<&[String]> = if items.is_empty() {
         vec![&[]]
     } else {
         items.chunks(chunk.max(1)).collect()
@@ -263,13 +343,62 @@ pub fn catalog_bodies(
         .map(|part| {
             let mut fields = element("SumNum", &items.len().to_string());
             fields += &format!("<DeviceList Num=\"{}\">\r\n", part.len());
-            for item in part {
-                fields += &item_xml(item, civil_code);
-            }
-            fields += "</DeviceList>\r\n";
-            manscdp::response("Catalog", sn, &config.local_id, charset_label, &fields)
+            fields += &part.concat();
+            fields + "</DeviceList>\r\n"
         })
         .collect()
+}
+
+/// What changed from the catalog `before` to `after`, in `after`'s order
+/// (removals last): new nodes ADD, gone ones DEL, a camera whose video came
+/// or went ON or OFF, any other change of a node's fields UPDATE (with its
+/// status, so one event says it all).
+pub fn catalog_changes(
+    before: &[CatalogItem],
+    after: &[CatalogItem],
+) -> Vec<(CatalogEvent, CatalogItem)> {
+    let old: HashMap<&str, &CatalogItem> = before.iter().map(|i| (i.id.as_str(), i)).collect();
+    let new: HashSet<&str> = after.iter().map(|i| i.id.as_str()).collect();
+    let mut changes = Vec::new();
+    for item in after {
+        let event = match old.get(item.id.as_str()) {
+            None => Some(CatalogEvent::Add),
+            Some(was) if *was == item => None,
+            Some(was) => match (online_of(was), online_of(item)) {
+                (Some(a), Some(b)) if a != b && *was == &with_online(item, a) => Some(if b {
+                    CatalogEvent::On
+                } else {
+                    CatalogEvent::Off
+                }),
+                _ => Some(CatalogEvent::Update),
+            },
+        };
+        if let Some(event) = event {
+            changes.push((event, item.clone()));
+        }
+    }
+    for item in before {
+        if !new.contains(item.id.as_str()) {
+            changes.push((CatalogEvent::Del, item.clone()));
+        }
+    }
+    changes
+}
+
+fn online_of(item: &CatalogItem) -> Option<bool> {
+    match item.node {
+        Node::Camera { online, .. } => Some(online),
+        _ => None,
+    }
+}
+
+/// `item` with its camera's `online` set to `online`.
+fn with_online(item: &CatalogItem, online: bool) -> CatalogItem {
+    let mut item = item.clone();
+    if let Node::Camera { online: o, .. } = &mut item.node {
+        *o = online;
+    }
+    item
 }
 
 impl Shared {
@@ -510,6 +639,81 @@ mod tests {
         let ids = n.assign(&keys, &mut used);
         let distinct: HashSet<_> = ids.values().collect();
         assert_eq!(distinct.len(), 3);
+    }
+
+    #[test]
+    fn changes_are_told_with_the_standards_events() {
+        let c = config();
+        let before = catalog_items(&c, &cameras());
+        assert!(catalog_changes(&before, &before).is_empty());
+
+        // east goes dark, west is renamed, off comes back, north is new
+        // (with its village), gb leaves (its grid stays: east is in it).
+        let mut now = cameras();
+        now[0].online = false;
+        now[1].name = "西村 新名".into();
+        now[2].online = true;
+        now.retain(|cam| cam.id != "gb");
+        now.push(camera("north", Some("北村"), None));
+        let after = catalog_items(&c, &now);
+        let changes = catalog_changes(&before, &after);
+        let event_of = |name: &str| {
+            changes
+                .iter()
+                .find(|(_, i)| i.name == name)
+                .map(|(e, _)| *e)
+        };
+        assert_eq!(event_of("east 名"), Some(CatalogEvent::Off));
+        assert_eq!(event_of("off 名"), Some(CatalogEvent::On));
+        assert_eq!(event_of("西村 新名"), Some(CatalogEvent::Update));
+        assert_eq!(event_of("north 名"), Some(CatalogEvent::Add));
+        assert_eq!(event_of("北村"), Some(CatalogEvent::Add));
+        assert_eq!(event_of("gb 名"), Some(CatalogEvent::Del));
+        assert_eq!(changes.len(), 6, "{changes:?}");
+        // A camera renamed while it went dark: one UPDATE with its status.
+        let mut renamed = cameras();
+        renamed[0].online = false;
+        renamed[0].name = "east 新".into();
+        let changes = catalog_changes(&before, &catalog_items(&c, &renamed));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].0, CatalogEvent::Update);
+    }
+
+    #[test]
+    fn notify_bodies_carry_the_event_and_parse_back() {
+        let c = config();
+        let items = catalog_items(&c, &cameras());
+        let camera = items
+            .iter()
+            .find(|i| i.name == "east 名")
+            .expect("east")
+            .clone();
+        let changes = vec![
+            (CatalogEvent::Off, camera.clone()),
+            (CatalogEvent::Add, camera.clone()),
+            (CatalogEvent::Del, items[1].clone()),
+        ];
+        let bodies = notify_bodies(&c, &changes, 12, 2, "GB2312");
+        assert_eq!(bodies.len(), 2);
+        let command = manscdp::parse(&bodies[0]).expect("parses");
+        assert!(command.is(Root::Notify, "Catalog"));
+        assert_eq!(command.sn, Some(12));
+        assert_eq!(command.device_id.as_deref(), Some("34020000002000000001"));
+        let off = format!(
+            "<Item>\r\n<DeviceID>{}</DeviceID>\r\n<Event>OFF</Event>\r\n</Item>",
+            camera.id
+        );
+        assert!(bodies[0].contains(&off), "{}", bodies[0]);
+        assert!(bodies[0].contains("<SumNum>3</SumNum>"));
+        assert!(bodies[0].contains("<DeviceList Num=\"2\">"));
+        // ADD carries the whole item, with its status.
+        assert!(
+            bodies[0].contains("<Status>ON</Status>\r\n<Event>ADD</Event>\r\n</Item>"),
+            "{}",
+            bodies[0]
+        );
+        assert!(bodies[1].contains("<Event>DEL</Event>"));
+        assert!(!bodies[1].contains("<Name>"), "DEL: the id only");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! [`SipServer`] (digest auth, keepalives, catalog); the platform asks them
 //! for live video with [`SipServer::invite`], which gives a [`Dialog`].
 //! Upward, [`SipServer::start_upstream`] registers us to a superior
-//! platform as a lower platform (cascade: [`upstream`], [`cascade`]) and
-//! sends it alarms ([`alarm`]).
+//! platform as a lower platform (cascade: [`upstream`], [`cascade`]),
+//! sends it alarms ([`alarm`]) and notifies its catalog subscription of
+//! changes.
 //!
 //! Our own small SIP layer (see design/gb28181.md): [`message`] and
 //! [`parse`] for the wire form, [`headers`] for the header values GB uses,
@@ -16,6 +17,7 @@ mod build;
 pub mod cascade;
 mod cascade_video;
 mod catalog;
+mod catalog_notify;
 pub mod charset;
 mod counters;
 mod device;

@@ -8,6 +8,7 @@ use super::build::{self, Local};
 use super::cascade::UpstreamQuery;
 use super::cascade_video::CascadeVideo;
 use super::catalog::CatalogAssembler;
+use super::catalog_notify::CatalogSubscriptions;
 use super::counters::{LogGate, SipCounters};
 use super::device::{DeviceEvent, DeviceInfo, Registry};
 use super::dialog::{Dialog, Dialogs};
@@ -75,13 +76,16 @@ pub(super) struct Shared {
     upstreams: Mutex<Vec<Arc<Link>>>,
     /// Live video to superior platforms (cascade).
     pub video: CascadeVideo,
+    /// Superior platforms' catalog subscriptions (cascade).
+    pub catalog_subs: CatalogSubscriptions,
     events: broadcast::Sender<DeviceEvent>,
     sn: AtomicU32,
     ssrc_seq: AtomicU32,
     pub shutdown: CancellationToken,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// A lock that survives a panic elsewhere (the data is still usable).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -313,6 +317,7 @@ impl SipServer {
             tcp: tcp_context.clone(),
             upstreams: Mutex::new(Vec::new()),
             video: CascadeVideo::default(),
+            catalog_subs: CatalogSubscriptions::default(),
             auth: Mutex::new(AuthLimiter::new(
                 settings.auth_failures_before_block,
                 settings.auth_block,

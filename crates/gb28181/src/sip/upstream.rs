@@ -10,7 +10,8 @@
 //!
 //! The superior's own requests (MESSAGE Query Catalog, DeviceInfo,
 //! DeviceStatus) come through the server's dispatcher, recognised by the
-//! From id; [`super::cascade`] answers them.
+//! From id; [`super::cascade`] answers them, and
+//! [`super::catalog_notify`] keeps its catalog subscription.
 
 use super::build::{self, Local, Outgoing};
 use super::charset::Charset;
@@ -44,8 +45,11 @@ pub struct UpstreamSettings {
     pub backoff_min: Duration,
     /// The longest wait between attempts.
     pub backoff_max: Duration,
-    /// Catalog items per Response MESSAGE.
+    /// Catalog items per Response MESSAGE (and per catalog NOTIFY).
     pub catalog_chunk: usize,
+    /// How often a catalog subscription compares the catalog with the one
+    /// last notified.
+    pub catalog_check: Duration,
 }
 
 impl UpstreamSettings {
@@ -55,6 +59,7 @@ impl UpstreamSettings {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             catalog_chunk: 10,
+            catalog_check: Duration::from_secs(2),
         }
     }
 
@@ -143,6 +148,8 @@ impl Link {
             catalog_queries: 0,
             alarms_sent: 0,
             alarms_failed: 0,
+            catalog_notifies_sent: 0,
+            catalog_notifies_failed: 0,
             streams: 0,
             streams_refused: 0,
             stream_bytes: 0,
@@ -210,6 +217,15 @@ impl Link {
         }
     }
 
+    pub(super) fn catalog_notify_done(&self, sent: bool) {
+        let mut s = lock(&self.status);
+        if sent {
+            s.catalog_notifies_sent += 1;
+        } else {
+            s.catalog_notifies_failed += 1;
+        }
+    }
+
     pub(super) fn state(&self) -> UpstreamState {
         lock(&self.status).state
     }
@@ -245,7 +261,7 @@ impl Registration {
     }
 }
 
-fn tx_error(e: super::error::TxError) -> LinkError {
+pub(super) fn tx_error(e: super::error::TxError) -> LinkError {
     match e {
         super::error::TxError::Timeout => LinkError::NoAnswer,
         super::error::TxError::Send(detail) => LinkError::Send(detail),

@@ -2,7 +2,8 @@
 //! receives (method, type, event type, the camera's catalog id, priority,
 //! local time, the Chinese description in GB2312), a superior that refuses
 //! alarms (500) and then takes them, no alarm while not registered, and
-//! SUBSCRIBE: Alarm accepted, Catalog refused with 489.
+//! SUBSCRIBE: Alarm accepted; Catalog refused while not registered (403,
+//! see catalog_subscription.rs for the accepted ones), others 489.
 
 use crate::cascade::{cameras, link, upstream, Cameras};
 use crate::common::{self, superior_subscribe, superior_taking_alarms, until, Server, SERVER_ID};
@@ -192,7 +193,7 @@ async fn a_superior_refusing_alarms_gets_them_once_it_takes_them() -> Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alarm_subscriptions_are_accepted_and_catalog_ones_refused() -> Result<()> {
+async fn alarm_subscriptions_are_accepted_others_refused_while_not_registered() -> Result<()> {
     let server = Server::start(common::settings()).await?;
     // The superior need not be up for its SUBSCRIBE to be answered.
     server.sip.start_upstream(
@@ -215,13 +216,26 @@ async fn alarm_subscriptions_are_accepted_and_catalog_ones_refused() -> Result<(
     );
     alarm_sub.finish(Duration::from_secs(20)).await?;
 
+    // A catalog subscription needs a registered link (NOTIFYs go in it):
+    // the superior is not up, so we are not registered to it.
     let catalog_sub = superior_subscribe(server.addr(), "Catalog", "Catalog")?;
     catalog_sub.explain(
         until(Duration::from_secs(10), "SUBSCRIBE Catalog refused", || {
-            catalog_sub.saw("SIP/2.0 489 Bad Event")
+            catalog_sub.saw("SIP/2.0 403 Forbidden")
         })
         .await,
     )?;
     catalog_sub.finish(Duration::from_secs(20)).await?;
+
+    let position_sub = superior_subscribe(server.addr(), "presence", "MobilePosition")?;
+    position_sub.explain(
+        until(
+            Duration::from_secs(10),
+            "SUBSCRIBE MobilePosition refused",
+            || position_sub.saw("SIP/2.0 489 Bad Event"),
+        )
+        .await,
+    )?;
+    position_sub.finish(Duration::from_secs(20)).await?;
     Ok(())
 }

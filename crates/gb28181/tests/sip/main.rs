@@ -5,6 +5,7 @@ mod bad_input;
 mod cascade;
 mod cascade_video;
 mod catalog;
+mod catalog_subscription;
 mod common;
 mod invite;
 mod register;

@@ -347,26 +347,64 @@ fn superior_with(
 
 /// sipp as the superior asking us `cmd` (superior_query.xml) with `sn`.
 pub fn superior_query(server: SocketAddr, cmd: &str, sn: u32) -> Result<DeviceRun> {
-    superior_request(server, "superior_query.xml", cmd, sn, &[])
+    superior_request(server, "superior_query.xml", SUPERIOR, cmd, sn, &[])
 }
 
 /// sipp as the superior subscribing with `Event: event` and a `Query cmd`
-/// body (superior_subscribe.xml); 200 and 489 both end it well.
+/// body (superior_subscribe.xml); 200, 403 and 489 all end it well.
 pub fn superior_subscribe(server: SocketAddr, event: &str, cmd: &str) -> Result<DeviceRun> {
+    superior_subscribe_from(server, SUPERIOR, event, cmd)
+}
+
+/// [`superior_subscribe`] from the SIP id `from` (another platform).
+pub fn superior_subscribe_from(
+    server: SocketAddr,
+    from: &str,
+    event: &str,
+    cmd: &str,
+) -> Result<DeviceRun> {
     superior_request(
         server,
         "superior_subscribe.xml",
+        from,
         cmd,
         5,
         &[("event", event)],
     )
 }
 
-/// sipp as the superior sending one request of `file` to us, with `cmd`,
-/// `sn` and more `-key` name, value pairs.
+/// sipp as the superior holding a catalog subscription
+/// (superior_subscribe_catalog.xml) of `expires` seconds: one NOTIFY
+/// taken (with `refuse_first`, answered 500 and taken when it comes
+/// again); with `unsubscribe`, then a refresh, a second NOTIFY and
+/// `Expires: 0`; at the end no NOTIFY may come for 4 s.
+pub fn superior_catalog_subscription(
+    server: SocketAddr,
+    expires: u32,
+    unsubscribe: bool,
+    refuse_first: bool,
+) -> Result<DeviceRun> {
+    let expires = expires.to_string();
+    superior_request(
+        server,
+        "superior_subscribe_catalog.xml",
+        SUPERIOR,
+        "Catalog",
+        6,
+        &[
+            ("expires", &expires),
+            ("unsubscribe", if unsubscribe { "1" } else { "0" }),
+            ("refuse_first", if refuse_first { "1" } else { "0" }),
+        ],
+    )
+}
+
+/// sipp as the superior (SIP id `from`) sending one request of `file` to
+/// us, with `cmd`, `sn` and more `-key` name, value pairs.
 fn superior_request(
     server: SocketAddr,
     file: &str,
+    from: &str,
     cmd: &str,
     sn: u32,
     keys: &[(&str, &str)],
@@ -388,7 +426,7 @@ fn superior_request(
             "local_id",
             SERVER_ID,
         ])
-        .args(["-key", "superior", SUPERIOR, "-key", "cmd", cmd])
+        .args(["-key", "superior", from, "-key", "cmd", cmd])
         .args(["-key", "sn", &sn.to_string()])
         .args(["-timeout", "20s", "-timeout_error"])
         .arg("-trace_err")

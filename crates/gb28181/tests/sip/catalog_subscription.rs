@@ -1,0 +1,293 @@
+//! Catalog subscriptions (目录订阅 / 目录通知) with sipp as the superior
+//! platform: it subscribes, the shared catalog changes (a camera goes
+//! dark, one is added, one removed) and the NOTIFYs reach it in the
+//! subscription's dialog with the standard's events and the catalog ids;
+//! a refresh in the dialog extends it, `Expires: 0` ends it, and it ends
+//! by itself when its time runs out; a refused NOTIFY is sent again and
+//! leaves the registration alone. A stranger's SUBSCRIBE is refused.
+
+use crate::cascade::{cameras, link, upstream};
+use crate::common::{
+    self, superior, superior_catalog_subscription, superior_subscribe_from, until, DeviceRun,
+    Server, SERVER_ID, SUPERIOR, SUPERIOR_PASSWORD,
+};
+use anyhow::{Context, Result};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use xueliang_core::gb28181::{CascadeCamera, CascadeCameras, UpstreamState};
+use xueliang_gb28181::sip::cascade::{catalog_items, Node};
+use xueliang_gb28181::sip::charset;
+use xueliang_gb28181::sip::manscdp::{self, Root};
+
+/// Cameras the test changes while the server reads them.
+struct LiveCameras(Mutex<Vec<CascadeCamera>>);
+
+impl LiveCameras {
+    fn change(&self, f: impl FnOnce(&mut Vec<CascadeCamera>)) {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+impl CascadeCameras for LiveCameras {
+    fn cameras(&self) -> Vec<CascadeCamera> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The channel id the superior knows `camera` by, in the catalog of `cams`.
+fn channel_of(cams: &[CascadeCamera], camera: &str) -> Result<String> {
+    catalog_items(&upstream(5060).config, cams)
+        .into_iter()
+        .find(|i| matches!(&i.node, Node::Camera { camera: c, .. } if c == camera))
+        .map(|i| i.id)
+        .with_context(|| format!("{camera} not in the catalog"))
+}
+
+/// The Notify Catalog bodies the subscriber received, decoded, CRs gone.
+fn notifications(sub: &DeviceRun) -> Vec<String> {
+    sub.bodies()
+        .iter()
+        .map(|b| charset::decode(b))
+        .filter(|(text, cs)| {
+            cs.label() == "GB2312"
+                && manscdp::parse(text).is_ok_and(|c| c.is(Root::Notify, "Catalog"))
+        })
+        .map(|(text, _)| text.replace('\r', ""))
+        .collect()
+}
+
+/// Whether a notification says `event` of `channel`.
+fn told(sub: &DeviceRun, channel: &str, event: &str) -> bool {
+    notifications(sub).iter().any(|n| {
+        n.split("<Item>").any(|item| {
+            item.contains(&format!("<DeviceID>{channel}</DeviceID>"))
+                && item.contains(&format!("<Event>{event}</Event>"))
+        })
+    })
+}
+
+/// How often `text` is in the subscriber's message log.
+fn count(sub: &DeviceRun, text: &str) -> usize {
+    String::from_utf8_lossy(&sub.message_log())
+        .matches(text)
+        .count()
+}
+
+/// A server registered to a sipp superior on `port`, sharing `cams`,
+/// checking the catalog every 200 ms.
+async fn registered(port: u16, cams: Arc<LiveCameras>) -> Result<(Server, DeviceRun)> {
+    let server = Server::start(common::settings()).await?;
+    let sup = superior(port, SUPERIOR_PASSWORD, 60, false)?;
+    let mut settings = upstream(port);
+    settings.catalog_check = Duration::from_millis(200);
+    server.sip.start_upstream(settings, cams);
+    sup.explain(
+        until(Duration::from_secs(10), "registered", || {
+            link(&server.sip).state == UpstreamState::Registered
+        })
+        .await,
+    )?;
+    Ok((server, sup))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_changes_are_notified_until_the_superior_unsubscribes() -> Result<()> {
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    let port = common::free_udp_port()?;
+    let (server, _sup) = registered(port, cams.clone()).await?;
+
+    // Another platform's SUBSCRIBE is refused, ours registered or not.
+    let stranger =
+        superior_subscribe_from(server.addr(), "11010000002000000009", "Catalog", "Catalog")?;
+    stranger.explain(
+        until(Duration::from_secs(10), "stranger refused", || {
+            stranger.saw("SIP/2.0 403 Forbidden")
+        })
+        .await,
+    )?;
+    stranger.finish(Duration::from_secs(20)).await?;
+
+    let sub = superior_catalog_subscription(server.addr(), 600, true, false)?;
+    sub.explain(
+        until(Duration::from_secs(10), "subscribed", || {
+            sub.saw("SIP/2.0 200 OK")
+        })
+        .await,
+    )?;
+    let ok = String::from_utf8_lossy(&sub.message_log()).into_owned();
+    assert!(ok.contains("Expires: 600"), "{ok}");
+    assert!(ok.contains("<Result>OK</Result>"), "{ok}");
+
+    // A camera goes dark.
+    let east = channel_of(&cameras(), "east-gate")?;
+    cams.change(|c| c[0].online = false);
+    let dark = Instant::now();
+    sub.explain(
+        until(Duration::from_secs(10), "OFF notified", || {
+            told(&sub, &east, "OFF")
+        })
+        .await,
+    )?;
+    let took = dark.elapsed();
+    eprintln!("camera OFF -> NOTIFY at the superior: {took:?} (catalog checked every 200 ms)");
+    let log = String::from_utf8_lossy(&sub.message_log()).into_owned();
+    // In the dialog: to the superior's Contact, its From (tag and all) as
+    // our To, our To-tagged identity as From.
+    assert!(
+        log.contains(&format!("NOTIFY sip:{SUPERIOR}@127.0.0.1:")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "To: <sip:{SUPERIOR}@{}>;tag=",
+            common::SUPERIOR_REALM
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "From: <sip:{SERVER_ID}@127.0.0.1:{}>;tag=",
+            server.addr().port()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("Content-Type: Application/MANSCDP+xml"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Subscription-State: active;expires=600")
+            || log.contains("Subscription-State: active;expires=599"),
+        "{log}"
+    );
+
+    // The superior refreshes (sipp sends it after its 200 to the NOTIFY);
+    // then a camera is added and one removed, in one change.
+    sub.explain(
+        until(Duration::from_secs(10), "refreshed", || {
+            count(&sub, "CSeq: 2 SUBSCRIBE") >= 2
+        })
+        .await,
+    )?;
+    let market = channel_of(&cameras(), "market")?;
+    let north = CascadeCamera {
+        id: "north-road".into(),
+        name: "北路口".into(),
+        village: Some("北村".into()),
+        grid: None,
+        online: true,
+        gb_channel: None,
+    };
+    cams.change(|c| {
+        c.retain(|cam| cam.id != "market");
+        c.push(north.clone());
+    });
+    let north_id = channel_of(&cams.cameras(), "north-road")?;
+    sub.explain(
+        until(Duration::from_secs(10), "ADD and DEL notified", || {
+            told(&sub, &north_id, "ADD") && told(&sub, &market, "DEL")
+        })
+        .await,
+    )?;
+    let added = notifications(&sub)
+        .into_iter()
+        .find(|n| n.contains("<Event>ADD</Event>"))
+        .context("the ADD")?;
+    assert!(added.contains("<Name>北路口</Name>"), "{added}");
+    assert!(
+        added.contains("<Name>北村</Name>"),
+        "the new village too: {added}"
+    );
+    let log = String::from_utf8_lossy(&sub.message_log()).into_owned();
+    assert!(
+        log.contains("Subscription-State: active;expires=300")
+            || log.contains("Subscription-State: active;expires=299"),
+        "the refresh's time: {log}"
+    );
+
+    // sipp ends the subscription (Expires: 0); a change after that is not
+    // notified (sipp fails on a NOTIFY within 4 s).
+    sub.explain(
+        until(Duration::from_secs(10), "unsubscribed", || {
+            count(&sub, "CSeq: 3 SUBSCRIBE") >= 2
+        })
+        .await,
+    )?;
+    cams.change(|c| c[0].online = true);
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (2, 0));
+    assert_eq!(l.state, UpstreamState::Registered);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_subscription_ends_when_its_time_runs_out() -> Result<()> {
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    let port = common::free_udp_port()?;
+    let (server, _sup) = registered(port, cams.clone()).await?;
+    let sub = superior_catalog_subscription(server.addr(), 2, false, false)?;
+    sub.explain(
+        until(Duration::from_secs(10), "subscribed", || {
+            sub.saw("SIP/2.0 200 OK")
+        })
+        .await,
+    )?;
+    let subscribed = Instant::now();
+    let river = channel_of(&cameras(), "river")?;
+    cams.change(|c| c[2].online = true);
+    sub.explain(
+        until(Duration::from_secs(5), "ON notified", || {
+            told(&sub, &river, "ON")
+        })
+        .await,
+    )?;
+    assert!(
+        count(&sub, "Subscription-State: active;expires=2") >= 1
+            || count(&sub, "Subscription-State: active;expires=1") >= 1,
+        "the time left"
+    );
+    // Past its 2 s: another change goes nowhere (sipp fails on a NOTIFY).
+    tokio::time::sleep(Duration::from_millis(2600).saturating_sub(subscribed.elapsed())).await;
+    cams.change(|c| c[2].online = false);
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_notify_is_sent_again_and_the_link_stays_up() -> Result<()> {
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    let port = common::free_udp_port()?;
+    let (server, _sup) = registered(port, cams.clone()).await?;
+    let sub = superior_catalog_subscription(server.addr(), 600, false, true)?;
+    sub.explain(
+        until(Duration::from_secs(10), "subscribed", || {
+            sub.saw("SIP/2.0 200 OK")
+        })
+        .await,
+    )?;
+    let east = channel_of(&cameras(), "east-gate")?;
+    cams.change(|c| c[0].online = false);
+    // sipp answers the first NOTIFY 500 and the second (the same change,
+    // at the next check) 200; then no more may come.
+    sub.explain(
+        until(Duration::from_secs(10), "told again", || {
+            count(&sub, "SIP/2.0 500 Server Internal Error") == 1
+                && count(&sub, "CSeq: 2 NOTIFY") >= 2
+        })
+        .await,
+    )?;
+    let offs = notifications(&sub)
+        .iter()
+        .filter(|n| n.contains(&format!("<DeviceID>{east}</DeviceID>\n<Event>OFF</Event>")))
+        .count();
+    assert_eq!(offs, 2, "the OFF, refused, then taken");
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 1));
+    assert_eq!(l.state, UpstreamState::Registered, "{:?}", l.last_error);
+    assert_eq!(l.failures, 0);
+    Ok(())
+}
