@@ -2,7 +2,7 @@
 //! tracker, then rules (or plain object events), and the events' pictures.
 
 use crate::geometry::inside;
-use crate::need::{NeedJudge, NeedReason};
+use crate::need::{Judged, NeedJudge};
 use crate::rules::{foot, Happening, RuleEngine};
 use crate::tracker::{Track, Tracker};
 use chrono::{DateTime, Duration, Utc};
@@ -372,24 +372,23 @@ impl CameraAnalytics {
 
     /// What the next frames need from the model, after the latest detection.
     pub fn need(&self) -> DetectionNeed {
-        self.need_reason().need()
+        self.judged().reason.need()
     }
 
-    /// Why [`Self::need`] is what it is.
-    pub fn need_reason(&self) -> NeedReason {
-        let Some((now, w, h)) = self.latest else {
-            return NeedReason::NothingTracked;
-        };
+    /// Why [`Self::need`] is what it is, and a reduced need's rate.
+    pub fn judged(&self) -> Judged {
+        let (now, w, h) = self.latest.unwrap_or((Utc::now(), 1, 1));
         self.need
             .need(self.tracker.tracks(), |t| self.keeps_busy(t), now, w, h)
     }
 
-    /// Publishes [`Self::need`] for the camera's decoder, with the tracked
-    /// objects' regions when the need is reduced.
+    /// Publishes the need for the camera's decoder, with a reduced need's
+    /// rate and the tracked objects' regions.
     pub fn publish_need(&self, board: &NeedBoard) {
         let now = self.latest.map_or_else(Utc::now, |(at, _, _)| at);
-        board.set(self.need(), || {
-            self.need.regions(self.tracker.tracks(), now)
+        let judged = self.judged();
+        board.set(judged.reason.need(), judged.fps, || {
+            self.need.regions(self.tracker.tracks(), now, judged.fps)
         });
     }
 

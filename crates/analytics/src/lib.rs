@@ -19,7 +19,7 @@ mod snapshot;
 mod tracker;
 
 pub use camera::CameraAnalytics;
-pub use need::NeedReason;
+pub use need::{Judged, NeedReason};
 pub use schedule::Schedule;
 pub use snapshot::{encode_jpeg, encode_jpeg_with_boxes, SnapshotError};
 pub use tracker::{Track, Tracker};

@@ -32,11 +32,14 @@ const NEAR: f64 = 0.04;
 /// ...and a moving one within this many times the distance it covers before
 /// the next reduced-rate detection, on top.
 const REACH: f64 = 1.5;
-/// An object that moves more than this share of its box's size between
-/// reduced-rate detections needs the full rate: the tracker matches a
-/// prediction to the next detection by overlap, and a long stride on a
-/// wrong speed would lose it.
-const MAX_STRIDE: f32 = 2.5;
+/// An object may move this share of its box's size between two detections
+/// (its reduced rate rises with its speed; at the full rate, it is fast):
+/// the tracker matches a prediction to the next detection by overlap, and a
+/// long stride on a wrong speed would lose it.
+const MAX_STRIDE: f32 = 1.5;
+/// A track matched this many times is established: looked for at the full
+/// rate before it would end unseen.
+const ESTABLISHED_HITS: u32 = 5;
 /// Each object's region is its box and its predicted box, widened by this
 /// share of the box's size on each side (arms, a turn, a speed change).
 const REGION_MARGIN: f32 = 0.25;
@@ -47,7 +50,7 @@ const REGION_MARGIN: f32 = 0.25;
 pub enum NeedReason {
     /// No object keeps the camera busy.
     NothingTracked,
-    /// A track is not confirmed yet.
+    /// A track not confirmed yet was matched in the latest detection.
     Appearing,
     /// Not adaptive: any busy track needs the full rate.
     NotAdaptive,
@@ -89,10 +92,20 @@ pub(crate) struct NeedJudge {
     /// Zone edges (of zones with rules) and counting lines, normalised.
     segments: Vec<(Point, Point)>,
     adaptive: bool,
-    /// Seconds between reduced-rate detections.
-    horizon: Duration,
+    /// Detections per second: the full rate, and the lowest reduced one.
+    full_fps: f64,
+    min_fps: f64,
     /// A track not matched for this long ends.
     lost_after: Duration,
+}
+
+/// The need after a detection: why, and with a reduced need its rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Judged {
+    pub reason: NeedReason,
+    /// Detections per second the settled objects need (`min_fps` or more:
+    /// a walker needs one before it has moved [`MAX_STRIDE`] box sizes).
+    pub fps: f64,
 }
 
 impl NeedJudge {
@@ -109,12 +122,13 @@ impl NeedJudge {
         NeedJudge {
             segments,
             adaptive: d.adaptive,
-            horizon: Duration::milliseconds((1000.0 / d.reduced_fps()) as i64),
+            full_fps: d.fps,
+            min_fps: d.reduced_fps(),
             lost_after: Duration::milliseconds((1000.0 * d.lost_after_s) as i64),
         }
     }
 
-    /// The need after a detection, and why. `busy(t)`: whether the track
+    /// The need after a detection at `now`. `busy(t)`: whether the track
     /// keeps the camera busy at all (see `CameraAnalytics::keeps_busy`).
     pub(crate) fn need(
         &self,
@@ -123,37 +137,82 @@ impl NeedJudge {
         now: DateTime<Utc>,
         w: u32,
         h: u32,
-    ) -> NeedReason {
-        let mut reason = NeedReason::NothingTracked;
+    ) -> Judged {
+        let full = |reason| Judged {
+            reason,
+            fps: self.full_fps,
+        };
+        let mut settled = Vec::new();
         for t in tracks {
-            let this = if !t.confirmed() {
-                // Something appeared: confirm it (or see it go) at full rate.
-                NeedReason::Appearing
-            } else if !busy(t) {
+            if !t.confirmed() {
+                if t.seen_now {
+                    // Something appeared: confirm it (or see it go) at the
+                    // full rate.
+                    return full(NeedReason::Appearing);
+                }
+                // Seen once and not since: most likely a false detection
+                // (it ends within a second); a real object is found again
+                // at the next detection.
                 continue;
-            } else if !self.adaptive {
-                NeedReason::NotAdaptive
-            } else if self.about_to_be_lost(t, now, w, h) {
-                NeedReason::Unseen
-            } else {
-                self.judge(t, w, h)
-            };
-            if this != NeedReason::Settled {
-                return this;
             }
-            reason = NeedReason::Settled;
+            if !busy(t) {
+                continue;
+            }
+            if !self.adaptive {
+                return full(NeedReason::NotAdaptive);
+            }
+            settled.push(t);
         }
-        reason
+        if settled.is_empty() {
+            return Judged {
+                reason: NeedReason::NothingTracked,
+                fps: self.full_fps,
+            };
+        }
+        // The rate the fastest object needs, then whether any object comes
+        // near the geometry before the next detection at that rate.
+        let fps = settled
+            .iter()
+            .map(|t| needed_fps(t))
+            .fold(self.min_fps, f64::max);
+        if fps >= self.full_fps {
+            return full(NeedReason::Fast);
+        }
+        let horizon = 1.0 / fps;
+        if settled
+            .iter()
+            .any(|t| self.about_to_be_lost(t, now, horizon, w, h))
+        {
+            return full(NeedReason::Unseen);
+        }
+        if settled.iter().any(|t| self.near(t, horizon, w, h)) {
+            return full(NeedReason::NearGeometry);
+        }
+        Judged {
+            reason: NeedReason::Settled,
+            fps,
+        }
     }
 
-    /// Whether a confirmed track that is unseen would end before the next
-    /// reduced-rate detection while it should still be in the picture: the
-    /// model must look for it at the full rate now, or its object comes back
-    /// as a new one. (The model misses a walker in one detection in a few,
-    /// and a track lasts `lost_after_s` after its object left the picture:
-    /// neither alone is a reason for the full rate.)
-    fn about_to_be_lost(&self, t: &Track, now: DateTime<Utc>, w: u32, h: u32) -> bool {
-        if t.seen_now || now - t.last_seen + self.horizon <= self.lost_after {
+    /// Whether an established track that is unseen would end before the
+    /// next detection in `horizon` seconds while it should still be in the
+    /// picture: the model must look for it at the full rate now, or its
+    /// object comes back as a new one. (The model misses a walker in one
+    /// detection in a few, a track lasts `lost_after_s` after its object
+    /// left the picture, and a false detection seen twice is confirmed:
+    /// none of these alone is a reason for the full rate.)
+    fn about_to_be_lost(
+        &self,
+        t: &Track,
+        now: DateTime<Utc>,
+        horizon: f64,
+        w: u32,
+        h: u32,
+    ) -> bool {
+        if t.seen_now
+            || t.hits < ESTABLISHED_HITS
+            || now - t.last_seen + seconds(horizon) <= self.lost_after
+        {
             return false;
         }
         let at = t.predicted(now);
@@ -161,34 +220,25 @@ impl NeedJudge {
         (0.0..w as f32).contains(&cx) && (0.0..h as f32).contains(&cy)
     }
 
-    /// A confirmed, seen track: fast, near geometry, or settled.
-    fn judge(&self, t: &Track, w: u32, h: u32) -> NeedReason {
-        let ahead = t.predicted(t.last_seen + self.horizon);
-        let stride_x = ((ahead.x1 + ahead.x2) - (t.bbox.x1 + t.bbox.x2)).abs() / 2.0;
-        let stride_y = ((ahead.y1 + ahead.y2) - (t.bbox.y1 + t.bbox.y2)).abs() / 2.0;
-        if stride_x > MAX_STRIDE * t.bbox.width() || stride_y > MAX_STRIDE * t.bbox.height() {
-            return NeedReason::Fast;
-        }
+    /// Whether the track's feet are within reach of a zone edge or a line:
+    /// [`NEAR`], plus [`REACH`] times how far it goes in `horizon` seconds.
+    fn near(&self, t: &Track, horizon: f64, w: u32, h: u32) -> bool {
+        let ahead = t.predicted(t.last_seen + seconds(horizon));
         let (now, then) = (foot(&t.bbox, w, h), foot(&ahead, w, h));
         let travel = ((then[0] - now[0]).powi(2) + (then[1] - now[1]).powi(2)).sqrt();
         let reach = NEAR + REACH * travel;
-        if self
-            .segments
+        self.segments
             .iter()
             .any(|(a, b)| distance_to_segment(now, *a, *b) < reach)
-        {
-            return NeedReason::NearGeometry;
-        }
-        NeedReason::Settled
     }
 
-    /// Where each tracked object may be until the next reduced-rate
-    /// detection after `now`, in frame pixels: motion there is explained.
-    pub(crate) fn regions(&self, tracks: &[Track], now: DateTime<Utc>) -> Vec<BBox> {
+    /// Where each tracked object may be until the next detection at `fps`
+    /// after `now`, in frame pixels: motion there is explained.
+    pub(crate) fn regions(&self, tracks: &[Track], now: DateTime<Utc>, fps: f64) -> Vec<BBox> {
         tracks
             .iter()
             .map(|t| {
-                let ahead = t.predicted(now + self.horizon);
+                let ahead = t.predicted(now + seconds(1.0 / fps));
                 let b = &t.bbox;
                 let (mx, my) = (REGION_MARGIN * b.width(), REGION_MARGIN * b.height());
                 BBox::new(
@@ -200,4 +250,19 @@ impl NeedJudge {
             })
             .collect()
     }
+}
+
+/// Detections per second a track needs so that it moves at most
+/// [`MAX_STRIDE`] of its box's size between two (its speed from the tracker).
+fn needed_fps(t: &Track) -> f64 {
+    let ahead = t.predicted(t.last_seen + Duration::seconds(1));
+    let centre = |b: &BBox| ((b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0);
+    let ((x0, y0), (x1, y1)) = (centre(&t.bbox), centre(&ahead));
+    let across = (x1 - x0).abs() / (MAX_STRIDE * t.bbox.width().max(1.0));
+    let down = (y1 - y0).abs() / (MAX_STRIDE * t.bbox.height().max(1.0));
+    across.max(down) as f64
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::microseconds((s * 1e6) as i64)
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::sync::Arc;
-use xueliang_analytics::{encode_jpeg_with_boxes, CameraAnalytics};
+use xueliang_analytics::{encode_jpeg_with_boxes, CameraAnalytics, NeedReason};
 use xueliang_core::{
     BBox, CameraRef, Config, DecodedFrame, Detection, DetectionNeed, EventKind, EventUpdate,
     NeedBoard, NewEvent, Picture,
@@ -455,11 +455,13 @@ fn the_need_is_full_near_geometry_and_reduced_far_from_it() {
         DetectionNeed::Reduced,
         "missed once by the model: no reason for the full rate"
     );
-    // Unseen so long (1.2 s) that it would end (lost_after_s = 2) before the
-    // next reduced-rate detection (1 s): looked for at the full rate.
-    r.frames(4, 9, |_| vec![]);
+    r.frames(4, 6, |_| vec![person(320.0, 400.0, 0.9)]);
+    // Established (5 matches), then unseen so long (1.2 s) that it would end
+    // (lost_after_s = 2) before the next reduced-rate detection (1 s):
+    // looked for at the full rate.
+    r.frames(6, 12, |_| vec![]);
     assert_eq!(r.cam.need(), DetectionNeed::Full, "about to be lost");
-    r.frames(9, 10, |_| vec![person(320.0, 400.0, 0.9)]);
+    r.frames(12, 13, |_| vec![person(320.0, 400.0, 0.9)]);
     assert_eq!(r.cam.need(), DetectionNeed::Reduced);
     // A walker who left the picture is not looked for.
     let mut r = Run::new("");
@@ -479,17 +481,17 @@ fn the_need_is_full_near_geometry_and_reduced_far_from_it() {
     let mut r = Run::new(YARD);
     r.frames(0, 10, |i| vec![person(20.0, 150.0 + 2.0 * i as f32, 0.9)]);
     assert_eq!(r.cam.need(), DetectionNeed::Reduced, "far from the yard");
-    // Fast (a box width a frame: 100 px/s for a 20 px person): full.
+    // A walker at 50 px/s (2.5 widths a second of a 20 px person) needs a
+    // detection every 1.5 widths: about 1.7 a second, not min_fps.
     let mut r = Run::new(YARD);
-    r.frames(0, 10, |i| vec![person(20.0, 100.0 + 4.0 * i as f32, 0.9)]);
-    r.frames(10, 12, |i| {
-        vec![person(20.0 + 20.0 * (i - 9) as f32, 136.0, 0.9)]
-    });
-    assert_eq!(
-        r.cam.need(),
-        DetectionNeed::Full,
-        "too fast to follow at 1/s"
-    );
+    r.frames(0, 15, |i| vec![person(20.0 + 10.0 * i as f32, 100.0, 0.9)]);
+    let judged = r.cam.judged();
+    assert_eq!(judged.reason.need(), DetectionNeed::Reduced);
+    assert!((1.5..1.8).contains(&judged.fps), "{judged:?}");
+    // One running up to 180 px/s would need more than the full rate: full.
+    let mut r = Run::new(YARD);
+    r.frames(0, 19, |i| vec![person(20.0 + (i * i) as f32, 100.0, 0.9)]);
+    assert_eq!(r.cam.judged().reason, NeedReason::Fast);
     // Not adaptive: the full rate whenever anything keeps the camera busy.
     let mut r = Run::new(&format!("detection = {{ adaptive = false }}\n{YARD}"));
     r.frames(0, 10, |_| vec![person(320.0, 400.0, 0.9)]);

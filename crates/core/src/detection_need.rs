@@ -5,7 +5,7 @@
 //! threads touch.
 
 use crate::detection::BBox;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// What the analytics need from the next frames.
@@ -58,6 +58,8 @@ impl DetectionNeed {
 #[derive(Debug, Default)]
 pub struct NeedBoard {
     need: AtomicU8,
+    /// A reduced need's detections per second (f32 bits).
+    reduced_fps: AtomicU32,
     regions: Mutex<Vec<BBox>>,
 }
 
@@ -66,14 +68,22 @@ impl NeedBoard {
         DetectionNeed::from_code(self.need.load(Ordering::Relaxed))
     }
 
-    /// Publishes the need and, with [`DetectionNeed::Reduced`], the tracked
-    /// objects' regions (kept as they were otherwise: only read then).
-    pub fn set(&self, need: DetectionNeed, regions: impl FnOnce() -> Vec<BBox>) {
+    /// A reduced need's detections per second (0 before any was set).
+    pub fn reduced_fps(&self) -> f64 {
+        f32::from_bits(self.reduced_fps.load(Ordering::Relaxed)) as f64
+    }
+
+    /// Publishes the need and, with [`DetectionNeed::Reduced`], its rate and
+    /// the tracked objects' regions (kept as they were otherwise: only read
+    /// then).
+    pub fn set(&self, need: DetectionNeed, fps: f64, regions: impl FnOnce() -> Vec<BBox>) {
         if need == DetectionNeed::Reduced {
             let regions = regions();
             // A poisoned lock only means a panic elsewhere mid-copy: the
             // regions are replaced whole here either way.
             *self.regions.lock().unwrap_or_else(|e| e.into_inner()) = regions;
+            self.reduced_fps
+                .store((fps as f32).to_bits(), Ordering::Relaxed);
         }
         self.need.store(need.code(), Ordering::Relaxed);
     }
@@ -94,15 +104,17 @@ mod tests {
         let board = NeedBoard::default();
         assert_eq!(board.need(), DetectionNeed::Nothing);
         let car = BBox::new(10.0, 20.0, 110.0, 80.0);
-        board.set(DetectionNeed::Reduced, || vec![car]);
+        board.set(DetectionNeed::Reduced, 1.5, || vec![car]);
         assert_eq!(board.need(), DetectionNeed::Reduced);
+        assert_eq!(board.reduced_fps(), 1.5);
         let mut out = vec![BBox::new(0.0, 0.0, 1.0, 1.0); 3];
         board.regions_into(&mut out);
         assert_eq!(out, vec![car]);
         // Full: the regions are not even computed.
-        board.set(DetectionNeed::Full, || panic!("not asked for"));
+        board.set(DetectionNeed::Full, 5.0, || panic!("not asked for"));
         assert_eq!(board.need(), DetectionNeed::Full);
-        board.set(DetectionNeed::Nothing, Vec::new);
+        board.set(DetectionNeed::Nothing, 5.0, Vec::new);
+        assert_eq!(board.reduced_fps(), 1.5, "kept from the last reduced need");
         assert_eq!(board.need(), DetectionNeed::Nothing);
     }
 }

@@ -80,7 +80,9 @@ impl Pacing {
         if !self.adaptive() || stats.need.need() != DetectionNeed::Reduced {
             return self.pacer.due(t, full_interval);
         }
-        if self.pacer.due(t, 1.0 / self.reduced) {
+        // The objects' own rate, never under min_fps nor over the full rate.
+        let reduced = stats.need.reduced_fps().clamp(self.reduced, self.full);
+        if self.pacer.due(t, 1.0 / reduced) {
             return true;
         }
         stats.need.regions_into(&mut self.regions);

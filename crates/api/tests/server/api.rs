@@ -684,7 +684,7 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     CameraStats::add(&stats.frames_reduced, 31);
     stats
         .need
-        .set(xueliang_core::DetectionNeed::Reduced, Vec::new);
+        .set(xueliang_core::DetectionNeed::Reduced, 1.0, Vec::new);
     CameraStats::add(&stats.decode_cpu_ns, 2_500_000_000);
     CameraStats::add(&stats.convert_cpu_ns, 250_000_000);
     stats.set_idle(true);

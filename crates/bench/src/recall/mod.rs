@@ -65,6 +65,9 @@ struct Cli {
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Print each detection's need and tracks, and each event, on stderr.
+    #[arg(long)]
+    trace: bool,
 }
 
 #[derive(Serialize)]
@@ -118,18 +121,15 @@ pub fn main() -> Result<()> {
         )
         .with_context(|| format!("reading {}", clip.annexb.display()))?;
         for camera in &cameras {
-            let full = pass::run(
-                &packets,
-                &with_adaptive(camera, false),
-                &mut detector,
-                geometry,
-            )?;
-            let adaptive = pass::run(
-                &packets,
-                &with_adaptive(camera, true),
-                &mut detector,
-                geometry,
-            )?;
+            let mut run = |adaptive: bool| {
+                if cli.trace {
+                    eprintln!("== {} on {}, adaptive {adaptive}", camera.id, clip.name);
+                }
+                let camera = with_adaptive(camera, adaptive);
+                pass::run(&packets, &camera, &mut detector, geometry, cli.trace)
+            };
+            let full = run(false)?;
+            let adaptive = run(true)?;
             let comparison = Comparison::of(&full, &adaptive);
             let report = ClipReport {
                 clip: clip.name.clone(),

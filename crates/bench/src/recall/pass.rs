@@ -62,12 +62,14 @@ pub struct Outcome {
 }
 
 /// Runs `packets` through `camera`'s analytics, adaptive or at the full
-/// rate as its `detection.adaptive` says.
+/// rate as its `detection.adaptive` says; `trace`: each detection's need and
+/// tracks, and each event, on stderr.
 pub fn run(
     packets: &[EncodedFrame],
     camera: &CameraConfig,
     detector: &mut dyn Detector,
     geometry: InputGeometry,
+    trace: bool,
 ) -> Result<Outcome> {
     let stats = Arc::new(CameraStats::default());
     let spec = CameraDecodeSpec {
@@ -110,17 +112,43 @@ pub fn run(
                         .entry((c.line, c.direction.as_str().to_owned()))
                         .or_default()
                         .push(seconds(c.at)),
-                    EventUpdate::Started { event, .. } => out.events.push(RuleEvent {
-                        key: format!(
+                    EventUpdate::Started { event, .. } => {
+                        let key = format!(
                             "{}/{}/{}",
                             event.kind.as_str(),
                             event.zone.as_deref().unwrap_or("-"),
                             event.rule.as_deref().unwrap_or("-")
-                        ),
-                        start: seconds(event.started_at),
-                    }),
+                        );
+                        if trace {
+                            eprintln!("{t:.2} event {key} object {:?}", event.object_id);
+                        }
+                        out.events.push(RuleEvent {
+                            key,
+                            start: seconds(event.started_at),
+                        })
+                    }
                     _ => {}
                 }
+            }
+            if trace {
+                let j = analytics.judged();
+                let boxes: Vec<String> = analytics
+                    .tracks()
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{}{}{}@({:.2},{:.2})",
+                            t.id,
+                            if t.confirmed() { "" } else { "?" },
+                            if t.seen_now { "" } else { "-" },
+                            (t.bbox.x1 + t.bbox.x2) / 2.0 / frame.width as f32,
+                            t.bbox.y2 / frame.height as f32
+                        )
+                    })
+                    .collect();
+                // Time, need and rate, then each track: id (? not
+                // confirmed, - not seen now) at its feet (shares of the picture).
+                eprintln!("{t:.2} {:?} {:.1} {}", j.reason, j.fps, boxes.join(" "));
             }
             for track in analytics.tracks().iter().filter(|t| t.seen_now) {
                 let seen = out.tracks.entry(track.id).or_default();
@@ -129,7 +157,7 @@ pub fn run(
                 seen.points.push((t, track.bbox));
             }
             *out.reasons
-                .entry(analytics.need_reason().as_str())
+                .entry(analytics.judged().reason.as_str())
                 .or_default() += 1;
             analytics.publish_need(&stats.need);
         }
