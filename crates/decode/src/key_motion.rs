@@ -12,9 +12,10 @@ use xueliang_core::luma::LumaGrid;
 use xueliang_core::DecodedFrame;
 
 /// Cells across and down: 12x12 pixels on a D1 picture, so a person far
-/// down a village road (~15x40 pixels) still covers a few of them.
-const GRID_W: usize = 64;
-const GRID_H: usize = 48;
+/// down a village road (~15x40 pixels) still covers a few of them. (The
+/// motion mask of a reduced detection rate uses the same grid.)
+pub(crate) const GRID_W: usize = 64;
+pub(crate) const GRID_H: usize = 48;
 /// A cell changed when its mean moved more than this (0-255)...
 const CELL_FLOOR: f32 = 12.0;
 /// ...and more than this many times the typical cell's change (noise).

@@ -7,15 +7,12 @@
 //! so this reads the picture, at about a twentieth of a millisecond a D1
 //! picture (every second pixel of every second row).
 
+use crate::key_motion::{GRID_H, GRID_W};
 use ffmpeg_next::format::Pixel;
 use ffmpeg_next::util::frame::Video as VideoFrame;
 use xueliang_core::luma::LumaGrid;
 use xueliang_core::BBox;
 
-/// Cells across and down: 12x12 pixels on a D1 picture, so a person far
-/// down a village road (~15x40 pixels) covers a few of them.
-const GRID_W: usize = 64;
-const GRID_H: usize = 48;
 /// A cell changed when its mean moved more than this (0-255)...
 const CELL_FLOOR: f32 = 10.0;
 /// ...and more than this many times the typical cell's change (noise).

@@ -45,9 +45,11 @@ pub(crate) struct Pacing {
     full: f64,
     reduced: f64,
     pacer: Pacer,
-    /// What the full rate alone would have shown the model (to count what
-    /// the reduced rate saved).
-    full_only: Pacer,
+    /// The next full-rate beat after the last detection: a picture at or
+    /// after it that the reduced rate does not show the model is one saved
+    /// (counted once per beat, so that detections plus saved pictures are
+    /// what the full rate would have shown).
+    next_beat: Option<f64>,
     mask: MotionMask,
     regions: Vec<BBox>,
 }
@@ -59,7 +61,7 @@ impl Pacing {
             full,
             reduced: reduced.min(full),
             pacer: Pacer::default(),
-            full_only: Pacer::default(),
+            next_beat: None,
             mask: MotionMask::default(),
             regions: Vec::new(),
         }
@@ -75,8 +77,15 @@ impl Pacing {
     /// objects' regions since the last detection; a picture the mask cannot
     /// read (in device memory, not 8-bit) counts as such.
     pub(crate) fn due(&mut self, picture: &VideoFrame, t: f64, stats: &CameraStats) -> bool {
+        let due = self.decide(picture, t, stats);
+        if due {
+            self.next_beat = Some(t + 1.0 / self.full);
+        }
+        due
+    }
+
+    fn decide(&mut self, picture: &VideoFrame, t: f64, stats: &CameraStats) -> bool {
         let full_interval = 1.0 / self.full;
-        let would = self.full_only.due(t, full_interval);
         if !self.adaptive() || stats.need.need() != DetectionNeed::Reduced {
             return self.pacer.due(t, full_interval);
         }
@@ -91,8 +100,10 @@ impl Pacing {
             CameraStats::add(&stats.frames_woken_by_motion, 1);
             return true;
         }
-        if would {
+        if let Some(beat) = self.next_beat.filter(|beat| t + 1e-3 >= *beat) {
             CameraStats::add(&stats.frames_reduced, 1);
+            let next = beat + full_interval;
+            self.next_beat = Some(if next <= t { t + full_interval } else { next });
         }
         false
     }
@@ -108,7 +119,7 @@ impl Pacing {
     /// compared with nothing older.
     pub(crate) fn restart(&mut self) {
         self.pacer.restart();
-        self.full_only.restart();
+        self.next_beat = None;
         self.mask.forget();
     }
 }
@@ -120,6 +131,42 @@ mod tests {
     /// The frames of `times` that are due at `interval`.
     fn due_times(p: &mut Pacer, times: impl Iterator<Item = f64>, interval: f64) -> Vec<f64> {
         times.filter(|t| p.due(*t, interval)).collect()
+    }
+
+    /// A still grey picture (nothing moves).
+    fn grey() -> VideoFrame {
+        let mut f = VideoFrame::new(ffmpeg_next::format::Pixel::YUV420P, 64, 48);
+        f.data_mut(0).fill(100);
+        f
+    }
+
+    #[test]
+    fn a_reduced_need_detects_at_its_rate_and_counts_what_it_saved() {
+        let stats = CameraStats::default();
+        let mut p = Pacing::new(5.0, 1.0);
+        let picture = grey();
+        let mut detected = 0;
+        // 10 s at 10 fps: full rate first (2 s), then reduced at 1 a second.
+        for i in 0..100 {
+            if i == 20 {
+                stats.need.set(DetectionNeed::Reduced, 1.0, Vec::new);
+            }
+            let t = i as f64 / 10.0;
+            if p.due(&picture, t, &stats) {
+                p.detected(&picture);
+                detected += 1;
+            }
+        }
+        let saved = CameraStats::get(&stats.frames_reduced);
+        assert_eq!(detected, 10 + 8, "2 s at 5/s, then 8 s at 1/s");
+        assert_eq!(detected + saved, 50, "what the full rate would have shown");
+        assert_eq!(CameraStats::get(&stats.frames_woken_by_motion), 0);
+        // The objects' own rate (2.5 a second) over min_fps.
+        stats.need.set(DetectionNeed::Reduced, 2.5, Vec::new);
+        let n = (100..200)
+            .filter(|i| p.due(&picture, *i as f64 / 10.0, &stats))
+            .count();
+        assert_eq!(n, 25);
     }
 
     #[test]
