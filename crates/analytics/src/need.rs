@@ -40,6 +40,10 @@ const MAX_STRIDE: f32 = 1.5;
 /// A track matched this many times is established: looked for at the full
 /// rate before it would end unseen.
 const ESTABLISHED_HITS: u32 = 5;
+/// An established track about to end unseen is looked for with this many
+/// full-rate detections; after that it is taken to be gone (it still ends
+/// only after `lost_after_s`, and any detection of it brings it back).
+const LOOKS: f64 = 2.0;
 /// Each object's region is its box and its predicted box, widened by this
 /// share of the box's size on each side (arms, a turn, a speed change).
 const REGION_MARGIN: f32 = 0.25;
@@ -209,9 +213,12 @@ impl NeedJudge {
         w: u32,
         h: u32,
     ) -> bool {
+        let unseen = now - t.last_seen;
+        let looks_from = self.lost_after - seconds(horizon);
         if t.seen_now
             || t.hits < ESTABLISHED_HITS
-            || now - t.last_seen + seconds(horizon) <= self.lost_after
+            || unseen <= looks_from
+            || unseen > looks_from + seconds(LOOKS / self.full_fps)
         {
             return false;
         }

@@ -463,6 +463,15 @@ fn the_need_is_full_near_geometry_and_reduced_far_from_it() {
     assert_eq!(r.cam.need(), DetectionNeed::Full, "about to be lost");
     r.frames(12, 13, |_| vec![person(320.0, 400.0, 0.9)]);
     assert_eq!(r.cam.need(), DetectionNeed::Reduced);
+    // Looked for with two full-rate detections and not found: taken to be
+    // gone (the track still lasts until lost_after_s).
+    r.frames(13, 21, |_| vec![]);
+    assert_eq!(
+        r.cam.need(),
+        DetectionNeed::Reduced,
+        "given up after 2 looks"
+    );
+    assert_eq!(r.cam.tracks().len(), 1, "not ended yet");
     // A walker who left the picture is not looked for.
     let mut r = Run::new("");
     r.frames(0, 10, |i| vec![person(560.0 + 8.0 * i as f32, 300.0, 0.9)]);
