@@ -50,7 +50,7 @@ const REGION_MARGIN: f32 = 0.25;
 
 /// Why the need is what it is (the first reason found; for the recall bench
 /// and the logs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NeedReason {
     /// No object keeps the camera busy.
     NothingTracked,

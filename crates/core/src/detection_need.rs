@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// What the analytics need from the next frames.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DetectionNeed {
     /// Nothing tracked that needs watching: the camera follows its motion
     /// (busy at the full rate while the stream shows motion, idle after the

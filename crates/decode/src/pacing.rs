@@ -75,11 +75,15 @@ impl Pacing {
     /// reduced need, a picture that is not due at the reduced rate is still
     /// due (at the full rate) when something moved outside the tracked
     /// objects' regions since the last detection; a picture the mask cannot
-    /// read (in device memory, not 8-bit) counts as such.
+    /// read (in device memory, not 8-bit) counts as such. A picture that is
+    /// due becomes the one later pictures are compared with.
     pub(crate) fn due(&mut self, picture: &VideoFrame, t: f64, stats: &CameraStats) -> bool {
         let due = self.decide(picture, t, stats);
         if due {
             self.next_beat = Some(t + 1.0 / self.full);
+            if self.adaptive() {
+                self.mask.reference(picture);
+            }
         }
         due
     }
@@ -106,13 +110,6 @@ impl Pacing {
             self.next_beat = Some(if next <= t { t + full_interval } else { next });
         }
         false
-    }
-
-    /// `picture` went to the model: later pictures are compared with it.
-    pub(crate) fn detected(&mut self, picture: &VideoFrame) {
-        if self.adaptive() {
-            self.mask.reference(picture);
-        }
     }
 
     /// Motion onset or a new session: the next picture is due at once, and
@@ -153,7 +150,6 @@ mod tests {
             }
             let t = i as f64 / 10.0;
             if p.due(&picture, t, &stats) {
-                p.detected(&picture);
                 detected += 1;
             }
         }

@@ -485,9 +485,6 @@ impl<C> CameraDecoder<C> {
             if detect && !pacing.due(picture, t, stats) {
                 continue;
             }
-            if detect {
-                pacing.detected(picture);
-            }
             let software = if open.hardware.is_some() {
                 if !in_memory {
                     if let Err(e) = hardware::download(picture, downloaded) {
