@@ -16,7 +16,8 @@
 # while computing exactly the same outputs. When a committed model exists, this script
 # therefore compares the two (same tensor names, bit-identical outputs on fixed inputs)
 # and keeps the committed file if they agree; otherwise (or with FORCE=1) it installs the
-# new file and rewrites the sha256 line of ssd_mobilenet_v2_coco.toml.
+# new file and rewrites the sha256 line of ssd_mobilenet_v2_coco_whole.toml. Then run
+# cut-postprocess.py, which derives the default model (ssd_mobilenet_v2_coco_raw.onnx) from it.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +34,7 @@ PIP_PINS=(tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2 numpy==2.4.6 onnxr
 
 MODEL="$here/ssd_mobilenet_v2_coco.onnx"
 LABELS="$here/coco_labels.txt"
-MANIFEST="$here/ssd_mobilenet_v2_coco.toml"
+MANIFEST="$here/ssd_mobilenet_v2_coco_whole.toml"
 
 log() { printf '[convert] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

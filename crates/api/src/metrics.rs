@@ -439,8 +439,13 @@ pub fn render_process(out: &mut String, t: &Telemetry, depth: Option<OutboxDepth
     histogram(
         out,
         "xueliang_inference_seconds",
-        "Time of one model run on one frame.",
+        "Time of the model on one frame (a frame's share of a batched run).",
         &t.inference_seconds.snapshot(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP xueliang_inference_runs_total Model runs; frames per run = xueliang_inference_seconds_count / this.\n# TYPE xueliang_inference_runs_total counter\nxueliang_inference_runs_total {}",
+        t.inference_runs.load(std::sync::atomic::Ordering::Relaxed)
     );
     histogram(
         out,

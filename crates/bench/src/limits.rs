@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use xueliang_core::ModelInput;
-use xueliang_detect::{Detector, Manifest, OrtDetector};
+use xueliang_detect::{Detector, Manifest, OrtDetector, Picture};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct FfmpegDecode {
@@ -153,6 +153,8 @@ pub fn ffmpeg_decode(clip: &Path, job: FfmpegJob, tries: u32) -> Result<FfmpegDe
 #[derive(Clone, Debug, Serialize)]
 pub struct BareInference {
     pub threads: usize,
+    /// Pictures per model run; the figures below are per picture.
+    pub batch: usize,
     pub runs: u32,
     pub wall_ms_mean: f64,
     pub wall_ms_p50: f64,
@@ -213,10 +215,11 @@ pub fn model_input_from_clip(
 }
 
 /// Times back-to-back inferences (after `warmup` untimed ones) for each thread
-/// count, in this process, with the pipeline's own session code. The counts
-/// take turns over `rounds` rounds of `runs / rounds` inferences, and each
-/// count keeps its fastest round: on a shared machine other processes only
-/// ever make a round slower.
+/// count, in this process, with the pipeline's own session code, `batch`
+/// pictures a run where the model takes a batch (the result says what it
+/// took; figures are per picture). The counts take turns over `rounds`
+/// rounds of `runs / rounds` runs, and each count keeps its fastest round:
+/// on a shared machine other processes only ever make a round slower.
 #[allow(clippy::too_many_arguments)]
 pub fn bare_inference(
     env: &Environment,
@@ -224,6 +227,7 @@ pub fn bare_inference(
     clip: &Path,
     frame: (u32, u32),
     thread_counts: &[usize],
+    batch: usize,
     warmup: u32,
     runs: u32,
     rounds: u32,
@@ -238,25 +242,34 @@ pub fn bare_inference(
         for (slot, &threads) in thread_counts.iter().enumerate() {
             let mut det = OrtDetector::new(env, manifest.clone(), threads)
                 .context("creating the onnxruntime session")?;
+            let took = det.with_batch(batch);
+            let picture = Picture {
+                input: &input,
+                frame_w: frame.0,
+                frame_h: frame.1,
+                min_score: 0.5,
+            };
+            let pictures = vec![picture; took];
             let mut detections = 0;
             for _ in 0..warmup {
-                detections = det.detect(&input, frame.0, frame.1, 0.5)?.len();
+                detections = det.detect_batch(&pictures)?[0].len();
             }
             let cpu0 = procfs::read_self_stat().map(|s| s.ticks()).unwrap_or(0);
             let start = Instant::now();
             let mut walls = Vec::with_capacity(per_round as usize);
             for _ in 0..per_round {
                 let t = Instant::now();
-                det.detect(&input, frame.0, frame.1, 0.5)?;
-                walls.push(t.elapsed().as_secs_f64() * 1e3);
+                det.detect_batch(&pictures)?;
+                walls.push(t.elapsed().as_secs_f64() * 1e3 / took as f64);
             }
             let total_s = start.elapsed().as_secs_f64();
             let cpu1 = procfs::read_self_stat().map(|s| s.ticks()).unwrap_or(0);
             drop(det); // joins onnxruntime's threads before the next measurement
-            let n = walls.len() as f64;
+            let n = (walls.len() * took) as f64;
             let wall_mean = total_s * 1e3 / n;
             let this = BareInference {
                 threads,
+                batch: took,
                 runs: walls.len() as u32,
                 wall_ms_mean: wall_mean,
                 wall_ms_p50: stats::percentile(&walls, 50.0).unwrap_or(0.0),
@@ -333,8 +346,8 @@ pub fn session_variants(
     let manifest = Manifest::load(manifest_path).context("loading the model manifest")?;
     let bytes = manifest.read_model()?;
     let input = model_input_from_clip(clip, &manifest, frame)?;
-    let mut tensor = InputTensor::new(&manifest.input);
-    tensor.fill(&manifest.input, &input);
+    let mut tensor = InputTensor::new(&manifest.input, 1);
+    tensor.fill(&manifest.input, &[&input]);
     let name = manifest.input.name.clone();
     let ticks = procfs::clock_ticks();
     let e = |e: ort::Error<ort::session::builder::SessionBuilder>| anyhow::anyhow!("{e}");

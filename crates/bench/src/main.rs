@@ -117,6 +117,14 @@ struct Cli {
     /// `[detector] threads` (per inference session); 0 = xueliang's default.
     #[arg(long, default_value_t = 0)]
     inference_threads: usize,
+    /// `[detector] model`: the model manifest (default: the repository's
+    /// default model, models/ssd_mobilenet_v2_coco.toml).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// `[detector] batch`: the most waiting pictures one model run takes;
+    /// 0 = xueliang's default (the field is left out).
+    #[arg(long, default_value_t = 0)]
+    batch: usize,
     /// `[detector] workers` (inference sessions); 0 = xueliang's default (the
     /// field is left out, for binaries that predate it).
     #[arg(long, default_value_t = 0)]
@@ -226,6 +234,8 @@ struct Limits {
     /// The same for one single-threaded session per core, if they did not
     /// slow each other down.
     inference_cameras_session_per_core: f64,
+    /// The same with the pipeline's batches (absent when the model takes none).
+    inference_cameras_session_per_core_batched: Option<f64>,
     /// Cameras the machine could run if decode and inference were all it did:
     /// all cores / (decode CPU + the cheapest inference CPU, per camera-second).
     combined_cameras: f64,
@@ -346,7 +356,10 @@ fn real_main(cli: Cli) -> Result<()> {
             xueliang.display()
         );
     }
-    let model = repo.join("models/ssd_mobilenet_v2_coco.toml");
+    let model = match &cli.model {
+        Some(p) => std::path::absolute(p)?,
+        None => repo.join("models/ssd_mobilenet_v2_coco.toml"),
+    };
     let onnxruntime = match &cli.onnxruntime {
         Some(p) => std::path::absolute(p)?,
         None => repo.join(".local/onnxruntime/libonnxruntime.so.1.32.0"),
@@ -390,14 +403,16 @@ fn real_main(cli: Cli) -> Result<()> {
         println!("  RTSP server: {:?}", cli.rtsp_peer);
     }
     println!(
-        "  clip: {} ({:?} scene), detection {} fps; [detector] workers {}, threads {}; [decode] threads {}",
+        "  clip: {} ({:?} scene), detection {} fps; [detector] workers {}, threads {}, batch {}; [decode] threads {}",
         clip.display(),
         cli.scene,
         cli.detect_fps,
         show_setting(cli.inference_workers),
         show_setting(cli.inference_threads),
+        show_setting(cli.batch),
         show_setting(cli.decode_threads),
     );
+    println!("  model: {}", model.display());
     println!("  note: a shared machine; other processes' CPU is reported as `other`.");
 
     let limits = if cli.skip_limits {
@@ -422,6 +437,7 @@ fn real_main(cli: Cli) -> Result<()> {
         seconds: Duration::from_secs_f64(cli.seconds),
         inference_threads: cli.inference_threads,
         inference_workers: cli.inference_workers,
+        batch: cli.batch,
         decode_threads: cli.decode_threads,
         hwaccel: cli.hwaccel.clone(),
         execution_providers: cli.execution_providers.clone(),
@@ -698,8 +714,21 @@ fn measure_limits(
     );
     // One onnxruntime environment per process.
     let env = xueliang_detect::load_onnxruntime(onnxruntime).context("loading onnxruntime")?;
-    let inference =
-        limits::bare_inference(&env, model, clip, CLIP_SIZE, &counts, 20, cli.infer_runs, 3)?;
+    let mut inference =
+        limits::bare_inference(&env, model, clip, CLIP_SIZE, &counts, 1, 20, cli.infer_runs, 3)?;
+    // Batched, as the pipeline runs it: one thread, the batch asked for.
+    let batch = if cli.batch == 0 {
+        xueliang_core::config::DEFAULT_BATCH
+    } else {
+        cli.batch
+    };
+    if batch > 1 {
+        eprintln!("[bench] limits: bare inference, 1 thread, batches of {batch}");
+        let batched =
+            limits::bare_inference(&env, model, clip, CLIP_SIZE, &[1], batch, 5, cli.infer_runs, 3)?;
+        // A model without a batch dimension ran one at a time: nothing new.
+        inference.extend(batched.into_iter().filter(|b| b.batch > 1));
+    }
     let variant_threads: Vec<usize> = counts
         .iter()
         .copied()
@@ -711,16 +740,20 @@ fn measure_limits(
     );
     let session_options =
         limits::session_variants(&env, model, clip, CLIP_SIZE, &variant_threads, variant_runs)?;
-    let with_threads = |t: usize| inference.iter().find(|b| b.threads == t);
+    let with_threads = |t: usize| inference.iter().find(|b| b.threads == t && b.batch == 1);
     let decode_cameras_per_core = ffmpeg.frames_per_cpu_s / CLIP_FPS;
     let inference_cameras_one_session = with_threads(cores)
         .map(|b| b.max_per_s / cli.detect_fps)
         .unwrap_or(0.0);
+    let inference_cameras_session_per_core_batched = inference
+        .iter()
+        .find(|b| b.threads == 1 && b.batch > 1)
+        .map(|b| cores as f64 * b.max_per_s / cli.detect_fps);
     let inference_cameras_session_per_core = with_threads(1)
         .map(|b| cores as f64 * b.max_per_s / cli.detect_fps)
         .unwrap_or(0.0);
     // CPU seconds one camera needs per second: decode every frame + inference
-    // at the rate, at the cheapest CPU per inference measured.
+    // at the rate, at the cheapest CPU per inference measured (batched too).
     let cheapest = inference
         .iter()
         .map(|b| b.cpu_ms_per_inference)
@@ -736,6 +769,7 @@ fn measure_limits(
         decode_cameras_per_core,
         inference_cameras_one_session,
         inference_cameras_session_per_core,
+        inference_cameras_session_per_core_batched,
         combined_cameras,
     })
 }
@@ -744,7 +778,7 @@ fn ratios(r: &run::RunResult, l: &Limits) -> Ratios {
     // Compare with the bare session of the thread count the run used.
     let bare = r
         .inference_threads
-        .and_then(|t| l.inference.iter().find(|b| b.threads == t))
+        .and_then(|t| l.inference.iter().find(|b| b.threads == t && b.batch == 1))
         .unwrap_or(&l.inference[0]);
     let workers = r.inference_workers.unwrap_or(1) as f64;
     let det_per_s = r.frames_detected as f64 / r.window_s;
@@ -790,9 +824,9 @@ fn print_limits(l: &Limits, detect_fps: f64) {
     );
     for b in &l.inference {
         println!(
-            "bare inference, {} thread(s): {:.2} ms mean, p50 {:.2}, p99 {:.2} ms wall, {:.2} ms CPU each; \
-             {:.0} inferences/s back to back ({} detections on the test frame)",
-            b.threads, b.wall_ms_mean, b.wall_ms_p50, b.wall_ms_p99, b.cpu_ms_per_inference, b.max_per_s,
+            "bare inference, {} thread(s), batch {}: {:.2} ms mean, p50 {:.2}, p99 {:.2} ms wall, {:.2} ms CPU a picture; \
+             {:.0} pictures/s back to back ({} detections on the test frame)",
+            b.threads, b.batch, b.wall_ms_mean, b.wall_ms_p50, b.wall_ms_p99, b.cpu_ms_per_inference, b.max_per_s,
             b.detections
         );
     }
@@ -806,8 +840,12 @@ fn print_limits(l: &Limits, detect_fps: f64) {
             v.cpu_ms_per_inference
         );
     }
+    let batched = l
+        .inference_cameras_session_per_core_batched
+        .map(|n| format!(" ({n:.1} batched)"))
+        .unwrap_or_default();
     println!(
-        "=> at {detect_fps} det/s a session on all cores serves {:.1} cameras, one 1-thread session per core {:.1}; \
+        "=> at {detect_fps} det/s a session on all cores serves {:.1} cameras, one 1-thread session per core {:.1}{batched}; \
          decode + inference CPU alone would allow {:.1} cameras",
         l.inference_cameras_one_session, l.inference_cameras_session_per_core, l.combined_cameras
     );

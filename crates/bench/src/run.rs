@@ -34,6 +34,8 @@ pub struct RunSpec {
     /// `[detector] workers`, written only when not 0 (older binaries do not
     /// know the field).
     pub inference_workers: usize,
+    /// `[detector] batch`, written only when not 0.
+    pub batch: usize,
     pub decode_threads: usize,
     /// `[decode] hwaccel` and `[detector] execution_providers`, written only
     /// when not empty (the binary's defaults: software, the CPU).
@@ -135,7 +137,7 @@ data_dir = "{data}"
 model = "{model}"
 onnxruntime = "{ort}"
 threads = {inference_threads}
-{workers}{providers}
+{workers}{batch}{providers}
 [decode]
 threads = {decode_threads}
 {hwaccel}
@@ -152,6 +154,11 @@ cooldown_s = 1
         inference_threads = spec.inference_threads,
         workers = if spec.inference_workers > 0 {
             format!("workers = {}\n", spec.inference_workers)
+        } else {
+            String::new()
+        },
+        batch = if spec.batch > 0 {
+            format!("batch = {}\n", spec.batch)
         } else {
             String::new()
         },
@@ -802,6 +809,7 @@ mod tests {
             seconds: Duration::ZERO,
             inference_threads: 0,
             inference_workers: 0,
+            batch: 0,
             decode_threads: 0,
             hwaccel: vec![],
             execution_providers: vec![],
@@ -816,6 +824,7 @@ mod tests {
         let spec = RunSpec {
             hwaccel: vec!["cuda".into(), "vaapi".into()],
             execution_providers: vec!["cuda".into(), "cpu".into()],
+            batch: 2,
             ..spec(3, Source::Rtsp)
         };
         let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, &peers::rtsp_cameras(3, 3));
@@ -830,14 +839,17 @@ mod tests {
             [xueliang_core::HwAccel::Cuda, xueliang_core::HwAccel::Vaapi]
         );
         assert_eq!(parsed.detector.execution_providers.len(), 2);
+        assert_eq!(parsed.detector.batch, 2);
         // Without them the binary's defaults stay.
         let plain = RunSpec {
             hwaccel: vec![],
             execution_providers: vec![],
+            batch: 0,
             ..spec
         };
         let c = config_text(&plain, Path::new("/tmp/d"), 1, 2, "");
         assert!(!c.contains("hwaccel") && !c.contains("execution_providers"));
+        assert!(!c.contains("batch"));
     }
 
     #[test]

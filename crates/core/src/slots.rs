@@ -130,6 +130,17 @@ impl<T, C: Clone> SlotReceiver<T, C> {
             }
         }
     }
+
+    /// A full slot's camera index, camera and frame if one is waiting now.
+    pub fn try_next(&self) -> Option<(usize, C, T)> {
+        while let Ok(slot) = self.ready_rx.try_recv() {
+            let value = lock(&slot.value).take();
+            if let Some(v) = value {
+                return Some((slot.index, slot.camera.clone(), v));
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +162,11 @@ mod tests {
         // After a take the camera can be queued again.
         assert_eq!(a.put("a4"), PutOutcome::Stored);
         assert_eq!(rx.next(t).unwrap(), (0, 'a', "a4"));
+        // What is waiting now, without waiting.
+        assert_eq!(rx.try_next(), None);
+        assert_eq!(b.put("b2"), PutOutcome::Stored);
+        assert_eq!(rx.try_next(), Some((1, 'b', "b2")));
+        assert_eq!(rx.try_next(), None);
         // Dropping every producer disconnects the consumer.
         drop((slots, a, b));
         assert_eq!(rx.next(t), Err(RecvTimeoutError::Disconnected));

@@ -88,8 +88,11 @@ pub enum DeliveryOutcome {
 }
 
 pub struct Telemetry {
-    /// One model run on one frame.
+    /// One frame's share of a model run (a run of a batch of n frames
+    /// counts n times, each with a nth of its time).
     pub inference_seconds: Histogram,
+    /// Model runs (several frames make one run where the model takes a batch).
+    pub inference_runs: AtomicU64,
     /// One write of the event writer (event, update, end, crossing), from
     /// the first try to success.
     pub store_write_seconds: Histogram,
@@ -107,6 +110,7 @@ const STORE_WRITE_BOUNDS: &[f64] = &[
 
 static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(|| Telemetry {
     inference_seconds: Histogram::new(INFERENCE_BOUNDS),
+    inference_runs: AtomicU64::new(0),
     store_write_seconds: Histogram::new(STORE_WRITE_BOUNDS),
     login_failures: AtomicU64::new(0),
     deliveries: Mutex::new(BTreeMap::new()),

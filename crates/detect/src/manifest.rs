@@ -2,6 +2,7 @@
 //! and how to read its outputs.
 
 use crate::error::DetectError;
+use crate::ssd_raw::SsdRawParams;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -67,6 +68,30 @@ enum RawOutput {
     Yolo {
         output: String,
     },
+    #[serde(rename = "ssd_raw")]
+    SsdRaw {
+        box_encodings: String,
+        class_logits: String,
+        anchors: String,
+        #[serde(default = "ssd_iou")]
+        iou: f32,
+        #[serde(default = "ssd_max")]
+        max_per_class: usize,
+        #[serde(default = "ssd_max")]
+        max_detections: usize,
+        #[serde(default = "yes")]
+        background: bool,
+    },
+}
+
+fn ssd_iou() -> f32 {
+    0.6
+}
+fn ssd_max() -> usize {
+    20
+}
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +131,15 @@ pub enum OutputFormat {
     /// One `[1, 4 + classes, N]` tensor: (cx, cy, w, h) in input pixels, then
     /// one score per class; NMS done by us.
     Yolo { output: String },
+    /// An SSD cut before its post-processing: box encodings `[B, A, 4]`,
+    /// class logits `[B, A, classes]` and the anchors `[A, 4]`; box
+    /// decoding, sigmoid and NMS done by us (crate::ssd_raw).
+    SsdRaw {
+        box_encodings: String,
+        class_logits: String,
+        anchors: String,
+        params: SsdRawParams,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +201,35 @@ impl Manifest {
                 count,
             },
             RawOutput::Yolo { output } => OutputFormat::Yolo { output },
+            RawOutput::SsdRaw {
+                box_encodings,
+                class_logits,
+                anchors,
+                iou,
+                max_per_class,
+                max_detections,
+                background,
+            } => {
+                if !(iou > 0.0 && iou <= 1.0) {
+                    return Err(err(format!("output.iou {iou} must be in (0, 1]")));
+                }
+                if max_per_class == 0 || max_detections == 0 {
+                    return Err(err(
+                        "output.max_per_class and output.max_detections must be at least 1".into(),
+                    ));
+                }
+                OutputFormat::SsdRaw {
+                    box_encodings,
+                    class_logits,
+                    anchors,
+                    params: SsdRawParams {
+                        iou,
+                        max_per_class,
+                        max_detections,
+                        background,
+                    },
+                }
+            }
         };
         Ok(Manifest {
             name: raw.name,
@@ -263,6 +326,27 @@ output = "output0"
             }
         );
         assert_eq!(m.model_path, d.path().join("m.onnx"));
+    }
+
+    #[test]
+    fn reads_a_raw_ssd_manifest_and_checks_its_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "l.txt", "person\n");
+        let raw = YOLO.replace(
+            "format = \"yolo\"\noutput = \"output0\"",
+            "format = \"ssd_raw\"\nbox_encodings = \"b\"\nclass_logits = \"c\"\nanchors = \"a\"",
+        );
+        let m = Manifest::load(&write(d.path(), "m.toml", &raw)).unwrap();
+        let OutputFormat::SsdRaw { params, .. } = m.output else {
+            panic!("{:?}", m.output)
+        };
+        assert_eq!((params.iou, params.max_per_class), (0.6, 20));
+        assert!(params.background);
+        let bad = raw.replace("anchors = \"a\"", "anchors = \"a\"\niou = 1.5");
+        let e = Manifest::load(&write(d.path(), "m.toml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("iou"), "{e}");
     }
 
     #[test]

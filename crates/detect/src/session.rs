@@ -4,6 +4,7 @@ use crate::error::DetectError;
 use crate::manifest::{Manifest, OutputFormat};
 use crate::postprocess::{decode_ssd, decode_yolo, to_frame, Candidate};
 use crate::preprocess::InputTensor;
+use crate::ssd_raw::{decode_ssd_raw, RawOutputs};
 use ort::environment::Environment;
 use ort::ep::{TensorRT, CUDA};
 use ort::session::builder::SessionBuilder;
@@ -16,7 +17,17 @@ use xueliang_core::{Detection, ExecutionProvider, ModelInput};
 /// IoU above which YOLO candidates of one class are merged.
 const NMS_IOU: f32 = 0.45;
 
-/// Finds objects in a model-input picture. The seam tests substitute.
+/// One picture for [`Detector::detect_batch`]: its model input, the frame
+/// it came from, and the camera's lowest threshold.
+#[derive(Clone, Copy)]
+pub struct Picture<'a> {
+    pub input: &'a ModelInput,
+    pub frame_w: u32,
+    pub frame_h: u32,
+    pub min_score: f32,
+}
+
+/// Finds objects in model-input pictures. The seam tests substitute.
 pub trait Detector: Send {
     /// Detections with score >= `min_score`, in pixels of a `frame_w x frame_h`
     /// frame (mapped back through the input's placement).
@@ -27,6 +38,20 @@ pub trait Detector: Send {
         frame_h: u32,
         min_score: f32,
     ) -> Result<Vec<Detection>, DetectError>;
+
+    /// The most pictures [`Detector::detect_batch`] runs in one go.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Each picture's detections, in order, from one model run where the
+    /// model takes a batch (at most [`Detector::max_batch`] pictures).
+    fn detect_batch(&mut self, pictures: &[Picture]) -> Result<Vec<Vec<Detection>>, DetectError> {
+        pictures
+            .iter()
+            .map(|p| self.detect(p.input, p.frame_w, p.frame_h, p.min_score))
+            .collect()
+    }
 }
 
 /// Loads the onnxruntime shared library (once per process) and creates the
@@ -60,6 +85,8 @@ pub struct OrtDetector {
     session: Session,
     tensor: InputTensor,
     provider: ExecutionProvider,
+    /// Whether the model's input has a free batch dimension.
+    batchable: bool,
 }
 
 /// Registers the first of `wanted` that this onnxruntime library has and
@@ -163,14 +190,44 @@ impl OrtDetector {
                 }
             }
             OutputFormat::Yolo { output } => check(output, session.outputs(), "output")?,
+            OutputFormat::SsdRaw {
+                box_encodings,
+                class_logits,
+                anchors,
+                ..
+            } => {
+                for n in [box_encodings, class_logits, anchors] {
+                    check(n, session.outputs(), "output")?;
+                }
+            }
         }
-        let tensor = InputTensor::new(&manifest.input);
+        // A batch needs a free first dimension, and outputs read per row:
+        // the in-graph SSD post-processing was converted for one picture.
+        let batchable = !matches!(manifest.output, OutputFormat::Ssd { .. })
+            && session
+                .inputs()
+                .iter()
+                .find(|o| o.name() == manifest.input.name)
+                .and_then(|o| o.dtype().tensor_shape())
+                .is_some_and(|shape| shape.first() == Some(&-1));
+        let tensor = InputTensor::new(&manifest.input, 1);
         Ok(OrtDetector {
             manifest,
             session,
             tensor,
             provider,
+            batchable,
         })
+    }
+
+    /// Lets one run take up to `pictures` pictures where the model has a
+    /// batch dimension (otherwise it stays at one); returns the batch size.
+    pub fn with_batch(&mut self, pictures: usize) -> usize {
+        let n = if self.batchable { pictures.max(1) } else { 1 };
+        if n != self.tensor.capacity() {
+            self.tensor = InputTensor::new(&self.manifest.input, n);
+        }
+        n
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -182,17 +239,27 @@ impl OrtDetector {
         self.provider
     }
 
-    fn run(&mut self, min_score: f32) -> Result<Vec<Candidate>, ort::Error> {
+    /// Runs the model on the filled rows; each row's candidates (the
+    /// picture's `min_score` applies to its row).
+    fn run(&mut self, min_scores: &[f32]) -> Result<Vec<Vec<Candidate>>, ort::Error> {
         let name = self.manifest.input.name.as_str();
         let outputs = match &self.tensor {
-            InputTensor::U8 { shape, data } => self.session.run(
-                ort::inputs![name => TensorRef::from_array_view((*shape, data.as_slice()))?],
-            )?,
-            InputTensor::F32 { shape, data } => self.session.run(
-                ort::inputs![name => TensorRef::from_array_view((*shape, data.as_slice()))?],
-            )?,
+            InputTensor::U8 { shape, data } => {
+                let len = shape.iter().product();
+                self.session.run(
+                    ort::inputs![name => TensorRef::from_array_view((*shape, &data[..len]))?],
+                )?
+            }
+            InputTensor::F32 { shape, data } => {
+                let len = shape.iter().product();
+                self.session.run(
+                    ort::inputs![name => TensorRef::from_array_view((*shape, &data[..len]))?],
+                )?
+            }
         };
         let g = self.manifest.input.geometry;
+        let rows = min_scores.len();
+        let row = |data, i| batch_row(data, rows, i);
         Ok(match &self.manifest.output {
             OutputFormat::Ssd {
                 boxes,
@@ -205,23 +272,52 @@ impl OrtDetector {
                 let (_, s) = outputs[scores.as_str()].try_extract_tensor::<f32>()?;
                 let (_, n) = outputs[count.as_str()].try_extract_tensor::<f32>()?;
                 let n = n.first().copied().unwrap_or(0.0).max(0.0) as usize;
-                decode_ssd(b, c, s, n, g.width, g.height, min_score)
+                vec![decode_ssd(b, c, s, n, g.width, g.height, min_scores[0])]
+            }
+            OutputFormat::SsdRaw {
+                box_encodings,
+                class_logits,
+                anchors,
+                params,
+            } => {
+                let (_, e) = outputs[box_encodings.as_str()].try_extract_tensor::<f32>()?;
+                let (_, l) = outputs[class_logits.as_str()].try_extract_tensor::<f32>()?;
+                let (_, a) = outputs[anchors.as_str()].try_extract_tensor::<f32>()?;
+                (0..rows)
+                    .map(|i| {
+                        let raw = RawOutputs {
+                            encodings: row(e, i),
+                            logits: row(l, i),
+                            anchors: a,
+                        };
+                        decode_ssd_raw(&raw, params, g.width, g.height, min_scores[i])
+                    })
+                    .collect()
             }
             OutputFormat::Yolo { output } => {
                 let (shape, data) = outputs[output.as_str()].try_extract_tensor::<f32>()?;
                 let dims: Vec<i64> = shape.iter().copied().collect();
-                let (rows, cols) = match dims.as_slice() {
-                    [1, r, c] | [r, c] => (*r as usize, *c as usize),
+                let (r, c) = match dims.as_slice() {
+                    [b, r, c] if *b as usize == rows => (*r as usize, *c as usize),
+                    [r, c] if rows == 1 => (*r as usize, *c as usize),
                     _ => {
                         return Err(ort::Error::new(format!(
-                            "unexpected YOLO output shape {dims:?}"
+                            "unexpected YOLO output shape {dims:?} for {rows} pictures"
                         )))
                     }
                 };
-                decode_yolo(data, rows, cols, min_score, NMS_IOU)
+                (0..rows)
+                    .map(|i| decode_yolo(row(data, i), r, c, min_scores[i], NMS_IOU))
+                    .collect()
             }
         })
     }
+}
+
+/// Row `i` of a `[rows, ...]` output (empty if the output is too short).
+fn batch_row(data: &[f32], rows: usize, i: usize) -> &[f32] {
+    let n = data.len() / rows.max(1);
+    data.get(i * n..(i + 1) * n).unwrap_or(&[])
 }
 
 impl Detector for OrtDetector {
@@ -232,15 +328,44 @@ impl Detector for OrtDetector {
         frame_h: u32,
         min_score: f32,
     ) -> Result<Vec<Detection>, DetectError> {
-        self.tensor.fill(&self.manifest.input, input);
-        let candidates = self
-            .run(min_score)
-            .map_err(|e| DetectError::Inference(e.to_string()))?;
-        Ok(candidates
+        let picture = Picture {
+            input,
+            frame_w,
+            frame_h,
+            min_score,
+        };
+        Ok(self.detect_batch(&[picture])?.pop().unwrap_or_default())
+    }
+
+    fn max_batch(&self) -> usize {
+        self.tensor.capacity()
+    }
+
+    fn detect_batch(&mut self, pictures: &[Picture]) -> Result<Vec<Vec<Detection>>, DetectError> {
+        let mut found = Vec::with_capacity(pictures.len());
+        for chunk in pictures.chunks(self.tensor.capacity()) {
+            let inputs: Vec<&ModelInput> = chunk.iter().map(|p| p.input).collect();
+            self.tensor.fill(&self.manifest.input, &inputs);
+            let scores: Vec<f32> = chunk.iter().map(|p| p.min_score).collect();
+            let rows = self
+                .run(&scores)
+                .map_err(|e| DetectError::Inference(e.to_string()))?;
+            for (p, candidates) in chunk.iter().zip(rows) {
+                found.push(self.to_detections(candidates, p));
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl OrtDetector {
+    /// Labels the candidates and maps them to the picture's frame.
+    fn to_detections(&self, candidates: Vec<Candidate>, p: &Picture) -> Vec<Detection> {
+        candidates
             .into_iter()
             .filter_map(|c| {
                 let label = self.manifest.label(c.class_id)?.to_owned();
-                let bbox = to_frame(&c.bbox, &input.placement, frame_w, frame_h);
+                let bbox = to_frame(&c.bbox, &p.input.placement, p.frame_w, p.frame_h);
                 (bbox.area() > 0.0).then_some(Detection {
                     label,
                     class_id: c.class_id,
@@ -248,6 +373,6 @@ impl Detector for OrtDetector {
                     bbox,
                 })
             })
-            .collect())
+            .collect()
     }
 }

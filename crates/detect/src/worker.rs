@@ -1,12 +1,15 @@
 //! The inference workers: one thread and one session each, every camera
 //! belonging to one of them. A worker takes the newest frame of whichever of
-//! its cameras is ready and hands the frame and its
-//! detections on (a frame without a model input, for the picture checks
-//! only, is handed on without detections). The hand-off blocks when analytics is behind (events are never
-//! dropped); frames then pile up in the latest-frame slots, where the older
-//! ones are replaced and counted.
+//! its cameras is ready, together with the frames of its other cameras that
+//! are waiting at that moment (up to the detector's batch; it never waits for
+//! a batch to fill), runs the model once on them, and hands each frame and its
+//! detections on in the order taken (a frame without a model input, for the
+//! picture checks only, is handed on without detections). The hand-off blocks
+//! when analytics is behind (events are never dropped); frames then pile up
+//! in the latest-frame slots, where the older ones are replaced and counted.
 
-use crate::session::Detector;
+use crate::session::{Detector, Picture};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 use xueliang_core::slots::SlotReceiver;
 use xueliang_core::telemetry::telemetry;
-use xueliang_core::{CameraStats, DecodedFrame, FrameDetections};
+use xueliang_core::{CameraStats, DecodedFrame, Detection, FrameDetections};
 
 /// What the worker needs per camera (it travels in the camera's slot).
 #[derive(Clone)]
@@ -39,7 +42,7 @@ impl DetectedSink for SyncSender<FrameDetections> {
 
 /// One inference worker per receiver of sharded slots, each with its own
 /// detector (session): throughput scales with cores when a session's own
-/// threads do not (small models, batch size 1).
+/// threads do not (small models), and each worker batches its own cameras.
 pub fn spawn_inference_workers<S: DetectedSink>(
     detectors: Vec<Box<dyn Detector>>,
     ready: Vec<SlotReceiver<DecodedFrame, InferenceCamera>>,
@@ -61,37 +64,82 @@ fn spawn_named<S: DetectedSink>(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(name).spawn(move || {
         let mut failures = 0u64;
+        let batch = detector.max_batch().max(1);
+        let mut taken: Vec<(InferenceCamera, DecodedFrame)> = Vec::with_capacity(batch);
         loop {
-            let (_, cam, frame) = match ready.next(Duration::from_millis(500)) {
-                Ok(next) => next,
+            match ready.next(Duration::from_millis(500)) {
+                Ok((_, cam, frame)) => taken.push((cam, frame)),
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
-            };
-            // A picture for the picture checks only passes the model by.
-            let detections = match &frame.model_input {
-                None => None,
-                Some(input) => {
-                    let started = Instant::now();
-                    let result = detector.detect(input, frame.width, frame.height, cam.min_score);
-                    telemetry().inference_seconds.observe(started.elapsed());
-                    CameraStats::add(&cam.stats.frames_detected, 1);
-                    match result {
-                        Ok(d) => Some(d),
-                        Err(e) => {
-                            failures += 1;
-                            if failures.is_power_of_two() {
-                                warn!(camera = %frame.camera.id, error = %e, failures, "inference failed");
-                            }
-                            continue;
-                        }
-                    }
+            }
+            // Whatever else is waiting now joins the run (frames for the
+            // picture checks only ride along without counting).
+            while taken.iter().filter(|(_, f)| f.model_input.is_some()).count() < batch {
+                match ready.try_next() {
+                    Some((_, cam, frame)) => taken.push((cam, frame)),
+                    None => break,
                 }
-            };
-            if !out.send(FrameDetections { frame, detections }) {
-                return;
+            }
+            let mut found = detect_taken(detector.as_mut(), &taken, &mut failures).into_iter();
+            for (_, frame) in taken.drain(..) {
+                let detections = match frame.model_input {
+                    None => None,
+                    Some(_) => match found.next() {
+                        Some(Some(d)) => Some(d),
+                        // The run failed: this frame goes no further.
+                        _ => continue,
+                    },
+                };
+                if !out.send(FrameDetections { frame, detections }) {
+                    return;
+                }
             }
         }
     })
+}
+
+/// One model run on the taken frames that have a model input: per such
+/// frame, its detections, or `None` each when the run failed (logged at
+/// powers of two of the failures).
+fn detect_taken(
+    detector: &mut dyn Detector,
+    taken: &[(InferenceCamera, DecodedFrame)],
+    failures: &mut u64,
+) -> Vec<Option<Vec<Detection>>> {
+    let pictures: Vec<Picture> = taken
+        .iter()
+        .filter_map(|(cam, frame)| {
+            Some(Picture {
+                input: frame.model_input.as_ref()?,
+                frame_w: frame.width,
+                frame_h: frame.height,
+                min_score: cam.min_score,
+            })
+        })
+        .collect();
+    if pictures.is_empty() {
+        return Vec::new();
+    }
+    let started = Instant::now();
+    let result = detector.detect_batch(&pictures);
+    let share = started.elapsed() / pictures.len() as u32;
+    let t = telemetry();
+    t.inference_runs.fetch_add(1, Ordering::Relaxed);
+    for (cam, _) in taken.iter().filter(|(_, f)| f.model_input.is_some()) {
+        t.inference_seconds.observe(share);
+        CameraStats::add(&cam.stats.frames_detected, 1);
+    }
+    match result {
+        Ok(found) => found.into_iter().map(Some).collect(),
+        Err(e) => {
+            *failures += 1;
+            if failures.is_power_of_two() {
+                let cameras: Vec<&str> = taken.iter().map(|(_, f)| &*f.camera.id).collect();
+                warn!(cameras = ?cameras, error = %e, failures = *failures, "inference failed");
+            }
+            vec![None; pictures.len()]
+        }
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +213,96 @@ mod tests {
         assert_eq!(CameraStats::get(&stats.frames_detected), 1);
         assert_eq!(inferences(), before + 1, "one model run timed");
         drop((slot, slots, rx));
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    /// Takes batches of up to 4 and answers each picture with one
+    /// detection scored by the picture's threshold; records the batch sizes.
+    struct Batches(Arc<std::sync::Mutex<Vec<usize>>>);
+
+    impl Detector for Batches {
+        fn detect(
+            &mut self,
+            _input: &ModelInput,
+            _w: u32,
+            _h: u32,
+            _min_score: f32,
+        ) -> Result<Vec<Detection>, DetectError> {
+            unreachable!("the worker asks for batches")
+        }
+
+        fn max_batch(&self) -> usize {
+            4
+        }
+
+        fn detect_batch(
+            &mut self,
+            pictures: &[Picture],
+        ) -> Result<Vec<Vec<Detection>>, DetectError> {
+            self.0.lock().unwrap().push(pictures.len());
+            Ok(pictures
+                .iter()
+                .map(|p| {
+                    vec![Detection {
+                        label: "person".into(),
+                        class_id: 0,
+                        score: p.min_score,
+                        bbox: BBox::new(0.0, 0.0, 1.0, 1.0),
+                    }]
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn pictures_waiting_together_run_as_one_batch_and_each_gets_its_own_answer() {
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (slots, ready) = LatestFrameSlots::sharded(8, 1);
+        let (out, rx) = sync_channel(8);
+        let stats = Arc::new(CameraStats::default());
+        // Six cameras' pictures wait before the worker starts; camera 3's
+        // is for the picture checks only and rides along.
+        let mut kept = Vec::new();
+        for i in 0..6 {
+            let slot = slots.slot(
+                i,
+                InferenceCamera {
+                    stats: stats.clone(),
+                    min_score: i as f32 / 10.0,
+                },
+            );
+            let camera = CameraRef {
+                index: i,
+                id: Arc::from(format!("cam{i}").as_str()),
+            };
+            let mut frame = DecodedFrame::uniform(camera, 8, 8, 100, chrono::Utc::now());
+            if i == 3 {
+                frame.model_input = None;
+            }
+            slot.put(frame);
+            kept.push(slot);
+        }
+        let runs = || telemetry().inference_runs.load(Ordering::Relaxed);
+        let before = runs();
+        let threads =
+            spawn_inference_workers(vec![Box::new(Batches(sizes.clone()))], ready, out).unwrap();
+        let seen: Vec<FrameDetections> = (0..6)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        // In the order taken, each with the answer to its own picture.
+        for (i, f) in seen.iter().enumerate() {
+            assert_eq!(f.frame.camera.index, i);
+            match &f.detections {
+                None => assert_eq!(i, 3, "only the picture-check frame has none"),
+                Some(d) => assert_eq!(d[0].score, i as f32 / 10.0, "camera {i}"),
+            }
+        }
+        assert_eq!(*sizes.lock().unwrap(), vec![4, 1], "4 then the one left");
+        assert_eq!(CameraStats::get(&stats.frames_detected), 5);
+        assert!(runs() >= before + 2, "two model runs counted");
+        drop((kept, slots, rx));
         for t in threads {
             t.join().unwrap();
         }

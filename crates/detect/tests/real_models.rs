@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use xueliang_core::{BBox, InputGeometry, ModelInput};
-use xueliang_detect::{load_onnxruntime, DetectError, Detector, Manifest, OrtDetector};
+use xueliang_detect::{load_onnxruntime, DetectError, Detector, Manifest, OrtDetector, Picture};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -118,15 +118,22 @@ fn yolo_model_letterboxed_wide_frame_maps_boxes_back_and_drops_boxes_in_the_padd
 
 /// Frame 100 of the footage, scaled to 300x300 RGB by the ffmpeg CLI.
 fn footage_frame_300() -> Vec<u8> {
+    footage_frames_300("eq(n\\,100)", 1).remove(0)
+}
+
+/// `count` frames of the footage that `select` picks, 300x300 RGB each.
+fn footage_frames_300(select: &str, count: usize) -> Vec<Vec<u8>> {
     let clip = repo().join("tests/fixtures/vtest-h264.mp4");
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&clip)
         .args([
             "-vf",
-            "select=eq(n\\,100),scale=300:300",
+            &format!("select={select},scale=300:300"),
+            "-vsync",
+            "0",
             "-frames:v",
-            "1",
+            &count.to_string(),
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -140,8 +147,70 @@ fn footage_frame_300() -> Vec<u8> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.stdout.len(), 300 * 300 * 3);
-    out.stdout
+    assert_eq!(out.stdout.len(), 300 * 300 * 3 * count);
+    out.stdout.chunks(300 * 300 * 3).map(<[u8]>::to_vec).collect()
+}
+
+/// The model cut before its post-processing (models/cut-postprocess.py),
+/// with the post-processing done in Rust, finds what the whole model finds
+/// on frames of the footage: the same boxes and labels, scores within the
+/// graph's uint8 quantisation of them (1/256). A batch gives each picture
+/// exactly what a run of its own gives.
+#[test]
+fn the_raw_model_finds_what_the_whole_model_finds_and_batches_change_nothing() {
+    let mut whole = detector("models/ssd_mobilenet_v2_coco_whole.toml");
+    let mut raw = detector("models/ssd_mobilenet_v2_coco.toml");
+    assert_eq!(whole.with_batch(4), 1, "the whole model runs one at a time");
+    assert_eq!(raw.with_batch(4), 4);
+    let g = raw.manifest().input.geometry;
+    let inputs: Vec<ModelInput> = footage_frames_300("not(mod(n\\,40))", 16)
+        .into_iter()
+        .map(|rgb| ModelInput {
+            width: 300,
+            height: 300,
+            rgb,
+            placement: g.placement(768, 576),
+        })
+        .collect();
+    let (floor, margin) = (0.3, 0.01);
+    let mut compared = 0;
+    for input in &inputs {
+        let a = whole.detect(input, 768, 576, floor).unwrap();
+        let b = raw.detect(input, 768, 576, floor).unwrap();
+        // Each side's detection clearly above the floor is on the other side.
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            for d in from.iter().filter(|d| d.score >= floor + margin) {
+                assert!(
+                    to.iter().any(|e| e.label == d.label
+                        && (e.score - d.score).abs() <= 1.0 / 256.0
+                        && (e.bbox.x1 - d.bbox.x1).abs() < 1.0
+                        && (e.bbox.y1 - d.bbox.y1).abs() < 1.0
+                        && (e.bbox.x2 - d.bbox.x2).abs() < 1.0
+                        && (e.bbox.y2 - d.bbox.y2).abs() < 1.0),
+                    "{d:?} has no match in {to:?}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared >= 100, "only {compared} detections compared");
+    let pictures: Vec<Picture> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| Picture {
+            input,
+            frame_w: 768,
+            frame_h: 576,
+            // Each picture's own threshold applies to its row.
+            min_score: if i % 2 == 0 { 0.5 } else { 0.3 },
+        })
+        .collect();
+    let batched = raw.detect_batch(&pictures).unwrap();
+    assert_eq!(batched.len(), pictures.len(), "16 pictures in batches of 4");
+    for (p, found) in pictures.iter().zip(&batched) {
+        let alone = raw.detect(p.input, 768, 576, p.min_score).unwrap();
+        assert_eq!(found, &alone);
+    }
 }
 
 /// Asking for GPUs on a machine (and an onnxruntime library) without them

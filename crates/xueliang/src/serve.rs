@@ -88,8 +88,9 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     let model = manifest.read_model().context("[detector] model")?;
     let mut detectors: Vec<Box<dyn xueliang_detect::Detector>> = Vec::with_capacity(workers);
     let mut provider = xueliang_core::ExecutionProvider::Cpu;
+    let mut batch = 1;
     for _ in 0..workers {
-        let d = OrtDetector::from_model(
+        let mut d = OrtDetector::from_model(
             &env,
             manifest.clone(),
             &model,
@@ -98,12 +99,14 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
         )
         .context("[detector] model")?;
         provider = d.provider();
+        batch = d.with_batch(config.detector.batch);
         detectors.push(Box::new(d));
     }
     info!(
         model = %config.detector.model.display(),
         workers,
         threads,
+        batch,
         provider = provider.as_str(),
         "detector ready"
     );

@@ -53,6 +53,7 @@ async fn process_metrics_move_with_their_stages() {
         "# TYPE xueliang_inference_seconds histogram",
         "xueliang_inference_seconds_bucket{le=\"+Inf\"}",
         "# TYPE xueliang_store_write_seconds histogram",
+        "# TYPE xueliang_inference_runs_total counter",
         "# TYPE xueliang_login_failures_total counter",
         "# TYPE xueliang_alert_delivery_attempts_total counter",
         "# TYPE xueliang_alert_outbox_depth gauge",

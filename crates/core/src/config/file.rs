@@ -181,6 +181,9 @@ impl Config {
             .validate()
             .map_err(|e| format!("[ingest]: {e}"))?;
         raw.live.validate().map_err(|e| format!("[live]: {e}"))?;
+        raw.detector
+            .validate()
+            .map_err(|e| format!("[detector]: {e}"))?;
         raw.clips.validate().map_err(|e| format!("[clips]: {e}"))?;
         if let Some(cluster) = &raw.cluster {
             cluster.validate().map_err(|e| format!("[cluster]: {e}"))?;

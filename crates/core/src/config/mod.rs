@@ -40,7 +40,9 @@ pub use clips::ClipsConfig;
 pub use cluster::ClusterConfig;
 pub use decode::{DecodeConfig, HwAccel};
 pub use detection::DetectionSettings;
-pub use detector::{DetectorConfig, ExecutionProvider, DEFAULT_MODEL, DEFAULT_ONNXRUNTIME};
+pub use detector::{
+    DetectorConfig, ExecutionProvider, DEFAULT_BATCH, DEFAULT_MODEL, DEFAULT_ONNXRUNTIME, MAX_BATCH,
+};
 pub use file::{Config, ConfigError};
 pub use gb28181::{gb_channel_of, Gb28181Config};
 pub use health::{HealthDefaults, HealthSettings};

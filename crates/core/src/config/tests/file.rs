@@ -38,6 +38,17 @@ fn minimal_config_gets_defaults() {
     assert_eq!(cam.detection.fps, 5.0);
     assert_eq!(cam.detection.threshold("person"), Some(0.5));
     assert_eq!(cam.detection.threshold("toothbrush"), None);
+    assert_eq!(c.detector.batch, 4, "pictures already waiting run together");
+}
+
+#[test]
+fn a_detector_batch_out_of_range_is_an_error() {
+    for bad in ["0", "65"] {
+        let e = err(&format!("[detector]\nbatch = {bad}\n{MINIMAL}"));
+        assert!(e.starts_with("[detector]: field `batch`"), "{e}");
+    }
+    let c = Config::parse(&format!("[detector]\nbatch = 1\n{MINIMAL}")).unwrap();
+    assert_eq!(c.detector.batch, 1);
 }
 
 #[test]
