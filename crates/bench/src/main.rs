@@ -714,8 +714,17 @@ fn measure_limits(
     );
     // One onnxruntime environment per process.
     let env = xueliang_detect::load_onnxruntime(onnxruntime).context("loading onnxruntime")?;
-    let mut inference =
-        limits::bare_inference(&env, model, clip, CLIP_SIZE, &counts, 1, 20, cli.infer_runs, 3)?;
+    let mut inference = limits::bare_inference(
+        &env,
+        model,
+        clip,
+        CLIP_SIZE,
+        &counts,
+        1,
+        20,
+        cli.infer_runs,
+        3,
+    )?;
     // Batched, as the pipeline runs it: one thread, the batch asked for.
     let batch = if cli.batch == 0 {
         xueliang_core::config::DEFAULT_BATCH
@@ -724,8 +733,17 @@ fn measure_limits(
     };
     if batch > 1 {
         eprintln!("[bench] limits: bare inference, 1 thread, batches of {batch}");
-        let batched =
-            limits::bare_inference(&env, model, clip, CLIP_SIZE, &[1], batch, 5, cli.infer_runs, 3)?;
+        let batched = limits::bare_inference(
+            &env,
+            model,
+            clip,
+            CLIP_SIZE,
+            &[1],
+            batch,
+            5,
+            cli.infer_runs,
+            3,
+        )?;
         // A model without a batch dimension ran one at a time: nothing new.
         inference.extend(batched.into_iter().filter(|b| b.batch > 1));
     }

@@ -96,20 +96,40 @@ impl Comparison {
     /// cooldown, so a walker confirmed a frame later can hand the event to
     /// another walker seconds later without anything being missed.
     pub fn shortfalls(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let off = |full: usize, adaptive: usize| {
-            (adaptive as f64 - full as f64).abs() > COUNT_TOLERANCE * full as f64
+        self.shortfalls_beyond(None)
+    }
+
+    /// The shortfalls larger than the full rate's own differences from
+    /// itself at another phase (`noise`: full rate against full rate half a
+    /// detection interval later): a count off by no more than the noise's,
+    /// a start no further off, or no more objects missed, is the tracker's
+    /// chance, not the reduced rate's doing.
+    pub fn shortfalls_beyond(&self, noise: Option<&Comparison>) -> Vec<String> {
+        let gap = |full: usize, adaptive: usize| (adaptive as f64 - full as f64).abs();
+        let off =
+            |full: usize, adaptive: usize| gap(full, adaptive) > COUNT_TOLERANCE * full as f64;
+        let noise_crossings = |key: &str| {
+            noise
+                .and_then(|n| n.crossings.iter().find(|r| r.key == key))
+                .map_or(0.0, |r| gap(r.full, r.adaptive))
         };
+        let noise_events = |key: &str| noise.and_then(|n| n.events.iter().find(|r| r.key == key));
+        let mut out = Vec::new();
         for c in &self.crossings {
-            if off(c.full, c.adaptive) {
+            if off(c.full, c.adaptive) && gap(c.full, c.adaptive) > noise_crossings(&c.key) {
                 out.push(format!("crossings {}: {} vs {}", c.key, c.adaptive, c.full));
             }
         }
         for e in self.events.iter().filter(|e| !e.key.starts_with("object/")) {
-            if off(e.full, e.adaptive) {
+            let n = noise_events(&e.key);
+            if off(e.full, e.adaptive)
+                && gap(e.full, e.adaptive) > n.map_or(0.0, |n| gap(n.full, n.adaptive))
+            {
                 out.push(format!("events {}: {} vs {}", e.key, e.adaptive, e.full));
             }
-            if e.max_start_diff_s > START_TOLERANCE_S {
+            if e.max_start_diff_s > START_TOLERANCE_S
+                && e.max_start_diff_s > n.map_or(0.0, |n| n.max_start_diff_s)
+            {
                 out.push(format!(
                     "events {}: a start {:.0} ms off",
                     e.key,
@@ -117,11 +137,13 @@ impl Comparison {
                 ));
             }
         }
-        for m in &self.missed {
-            out.push(format!(
-                "missed a {} tracked {:.1}-{:.1} s",
-                m.label, m.from_s, m.to_s
-            ));
+        if self.missed.len() > noise.map_or(0, |n| n.missed.len()) {
+            for m in &self.missed {
+                out.push(format!(
+                    "missed a {} tracked {:.1}-{:.1} s",
+                    m.label, m.from_s, m.to_s
+                ));
+            }
         }
         out
     }
@@ -318,5 +340,25 @@ mod tests {
         let d = pair(&[1.0, 10.0], &[10.2, 1.1]);
         assert!(d.iter().all(|x| x.abs() <= 0.2 + 1e-9), "{d:?}");
         assert!(pair(&[1.0], &[9.0]).is_empty(), "too far apart");
+    }
+
+    #[test]
+    fn a_shortfall_the_full_rate_shows_against_itself_is_noise() {
+        let walker = track("person", &[(0.0, 10.0), (1.0, 20.0), (3.0, 40.0)]);
+        let full = outcome(vec![walker.clone()], &[("intrusion/yard/-", 2.0)], 20);
+        // Adaptive: 17 crossings, the intrusion 0.5 s late.
+        let adaptive = outcome(vec![walker.clone()], &[("intrusion/yard/-", 2.5)], 17);
+        let c = Comparison::of(&full, &adaptive);
+        assert_eq!(c.shortfalls().len(), 2, "{:?}", c.shortfalls());
+        // The full rate half an interval later: 18 crossings, the intrusion
+        // 0.6 s late. The start is within that noise; 3 crossings off are not.
+        let shifted = outcome(vec![walker], &[("intrusion/yard/-", 2.6)], 18);
+        let noise = Comparison::of(&full, &shifted);
+        let beyond = c.shortfalls_beyond(Some(&noise));
+        assert_eq!(beyond, vec!["crossings path forward: 17 vs 20".to_owned()]);
+        // As noisy in crossings as adaptive: nothing beyond the noise.
+        let noisier = outcome(vec![], &[("intrusion/yard/-", 2.6)], 17);
+        let noise = Comparison::of(&full, &noisier);
+        assert!(c.shortfalls_beyond(Some(&noise)).is_empty());
     }
 }

@@ -61,14 +61,39 @@ pub struct Outcome {
     pub reasons: BTreeMap<&'static str, u64>,
 }
 
+/// The full rate at another phase: every picture of the clip is decoded to
+/// a model input, and the model sees every `every`th, starting with number
+/// `at` (the full-rate pass sees numbers 0, `every`, ...).
+#[derive(Clone, Copy, Debug)]
+pub struct Phase {
+    pub clip_fps: f64,
+    pub every: u64,
+    pub at: u64,
+}
+
+impl Phase {
+    /// Half a detection interval after the full rate's pictures, or `None`
+    /// when the clip has no picture between two detections.
+    pub fn half_interval(clip_fps: f64, detect_fps: f64) -> Option<Phase> {
+        let every = (clip_fps / detect_fps).round() as u64;
+        (every >= 2).then_some(Phase {
+            clip_fps,
+            every,
+            at: every / 2,
+        })
+    }
+}
+
 /// Runs `packets` through `camera`'s analytics, adaptive or at the full
-/// rate as its `detection.adaptive` says; `trace`: each detection's need and
-/// tracks, and each event, on stderr.
+/// rate as its `detection.adaptive` says, or at the full rate shifted by
+/// `phase`; `trace`: each detection's need and tracks, and each event, on
+/// stderr.
 pub fn run(
     packets: &[EncodedFrame],
     camera: &CameraConfig,
     detector: &mut dyn Detector,
     geometry: InputGeometry,
+    phase: Option<Phase>,
     trace: bool,
 ) -> Result<Outcome> {
     let stats = Arc::new(CameraStats::default());
@@ -78,8 +103,8 @@ pub fn run(
             id: Arc::from(camera.id.as_str()),
         },
         stats: stats.clone(),
-        detect_fps: camera.detection.fps,
-        reduced_fps: camera.detection.reduced_fps(),
+        detect_fps: phase.map_or(camera.detection.fps, |p| p.clip_fps),
+        reduced_fps: phase.map_or(camera.detection.reduced_fps(), |p| p.clip_fps),
         activity: ActivitySettings::default(),
     };
     let mut decoder = ReplayDecoder::new(spec, geometry);
@@ -91,6 +116,7 @@ pub fn run(
     // Half the lowest threshold, as the pipeline asks of the model.
     let min_score = camera.detection.floor() * 0.5;
     let mut out = Outcome::default();
+    let mut offered = 0u64;
     for packet in packets {
         out.frames += 1;
         for frame in decoder.push(packet.clone()) {
@@ -98,6 +124,10 @@ pub fn run(
                 analytics.hold(frame.received_at);
                 continue;
             };
+            offered += 1;
+            if phase.is_some_and(|p| (offered - 1) % p.every != p.at) {
+                continue;
+            }
             let started = Instant::now();
             let detections = detector
                 .detect(input, frame.width, frame.height, min_score)
