@@ -178,14 +178,14 @@ fn a_missing_or_corrupt_model_is_refused() {
     let (out, err) = run(&["serve"], &text);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("ssd_mobilenet_v2_coco.onnx") && err.contains("missing"),
+        err.contains("ssd_mobilenet_v2_coco_raw.onnx") && err.contains("missing"),
         "{err}"
     );
 
     // A truncated copy: the manifest's sha256 catches it.
-    let bytes = std::fs::read(models.join("ssd_mobilenet_v2_coco.onnx")).unwrap();
+    let bytes = std::fs::read(models.join("ssd_mobilenet_v2_coco_raw.onnx")).unwrap();
     std::fs::write(
-        dir.path().join("ssd_mobilenet_v2_coco.onnx"),
+        dir.path().join("ssd_mobilenet_v2_coco_raw.onnx"),
         &bytes[..bytes.len() / 2],
     )
     .unwrap();

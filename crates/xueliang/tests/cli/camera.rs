@@ -34,10 +34,10 @@ fn setup(dir: &Path) -> PathBuf {
     let manifest = std::fs::read_to_string(models.join("ssd_mobilenet_v2_coco.toml"))
         .unwrap()
         .replace(
-            "file = \"ssd_mobilenet_v2_coco.onnx\"",
+            "file = \"ssd_mobilenet_v2_coco_raw.onnx\"",
             &format!(
                 "file = \"{}\"",
-                models.join("ssd_mobilenet_v2_coco.onnx").display()
+                models.join("ssd_mobilenet_v2_coco_raw.onnx").display()
             ),
         )
         .replace("labels = \"coco_labels.txt\"", "labels = \"labels.txt\"");
