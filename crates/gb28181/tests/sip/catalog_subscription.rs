@@ -4,12 +4,14 @@
 //! subscription's dialog with the standard's events and the catalog ids;
 //! a refresh in the dialog extends it, `Expires: 0` ends it, and it ends
 //! by itself when its time runs out; a refused NOTIFY is sent again and
-//! leaves the registration alone. A stranger's SUBSCRIBE is refused.
+//! leaves the registration alone. A stranger's SUBSCRIBE is refused; a
+//! superior's SUBSCRIBE sent right behind its 200 to our REGISTER is not.
 
 use crate::cascade::{cameras, link, upstream};
+use crate::common::relay::BunchingRelay;
 use crate::common::{
-    self, superior, superior_catalog_subscription, superior_subscribe_from, until, DeviceRun,
-    Server, SERVER_ID, SUPERIOR, SUPERIOR_PASSWORD,
+    self, superior, superior_catalog_subscription, superior_subscribe_from,
+    superior_subscribing_at_once, until, DeviceRun, Server, SERVER_ID, SUPERIOR, SUPERIOR_PASSWORD,
 };
 use anyhow::{Context, Result};
 use std::sync::{Arc, Mutex};
@@ -289,5 +291,36 @@ async fn a_refused_notify_is_sent_again_and_the_link_stays_up() -> Result<()> {
     assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 1));
     assert_eq!(l.state, UpstreamState::Registered, "{:?}", l.last_error);
     assert_eq!(l.failures, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_subscribe_right_behind_the_register_200_is_accepted() -> Result<()> {
+    // One thread, and the 200 and the SUBSCRIBE handed to our server
+    // together (the relay): the SUBSCRIBE is handled before the
+    // registration task has seen its 200.
+    let server = Server::start(common::settings()).await?;
+    let port = common::free_udp_port()?;
+    let sup = superior_subscribing_at_once(port)?;
+    let relay = BunchingRelay::start(([127, 0, 0, 1], port).into()).await?;
+    let mut settings = upstream(relay.addr.port());
+    settings.catalog_check = Duration::from_millis(200);
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    server.sip.start_upstream(settings, cams.clone());
+    sup.explain(
+        until(Duration::from_secs(10), "SUBSCRIBE answered", || {
+            sup.saw("SIP/2.0 403") || sup.saw("<Result>OK</Result>")
+        })
+        .await,
+    )?;
+    let log = String::from_utf8_lossy(&sup.message_log()).into_owned();
+    assert!(
+        !log.contains("SIP/2.0 403"),
+        "the SUBSCRIBE sent right behind the 200 was refused:\n{log}"
+    );
+    assert!(log.contains("<Result>OK</Result>"), "{log}");
+    let l = link(&server.sip);
+    assert_eq!(l.state, UpstreamState::Registered);
+    assert_eq!(l.registrations, 1, "counted once");
     Ok(())
 }
