@@ -47,6 +47,7 @@ impl CascadeCameras for Cameras {
             village: Some("东村".into()),
             grid: None,
             online: id != DARK,
+            trouble: None,
             gb_channel: Some(channel.into()),
         };
         vec![

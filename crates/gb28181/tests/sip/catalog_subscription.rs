@@ -4,7 +4,8 @@
 //! subscription's dialog with the standard's events and the catalog ids;
 //! a refresh in the dialog extends it, `Expires: 0` ends it, and it ends
 //! by itself when its time runs out; a refused NOTIFY is sent again and
-//! leaves the registration alone. A stranger's SUBSCRIBE is refused; a
+//! leaves the registration alone; a covered camera is told as VLOST and a
+//! faulty one as DEFECT. A stranger's SUBSCRIBE is refused; a
 //! superior's SUBSCRIBE sent right behind its 200 to our REGISTER is not.
 
 use crate::cascade::{cameras, link, upstream};
@@ -16,7 +17,7 @@ use crate::common::{
 use anyhow::{Context, Result};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use xueliang_core::gb28181::{CascadeCamera, CascadeCameras, UpstreamState};
+use xueliang_core::gb28181::{CameraTrouble, CascadeCamera, CascadeCameras, UpstreamState};
 use xueliang_gb28181::sip::cascade::{catalog_items, Node};
 use xueliang_gb28181::sip::charset;
 use xueliang_gb28181::sip::manscdp::{self, Root};
@@ -178,6 +179,7 @@ async fn catalog_changes_are_notified_until_the_superior_unsubscribes() -> Resul
         village: Some("北村".into()),
         grid: None,
         online: true,
+        trouble: None,
         gb_channel: None,
     };
     cams.change(|c| {
@@ -291,6 +293,40 @@ async fn a_refused_notify_is_sent_again_and_the_link_stays_up() -> Result<()> {
     assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 1));
     assert_eq!(l.state, UpstreamState::Registered, "{:?}", l.last_error);
     assert_eq!(l.failures, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_covered_camera_is_told_as_vlost_and_a_faulty_one_as_defect() -> Result<()> {
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    let port = common::free_udp_port()?;
+    let (server, _sup) = registered(port, cams.clone()).await?;
+    let sub = superior_catalog_subscription(server.addr(), 600, false, false)?;
+    sub.explain(
+        until(Duration::from_secs(10), "subscribed", || {
+            sub.saw("SIP/2.0 200 OK")
+        })
+        .await,
+    )?;
+    // east-gate's lens is covered (it still delivers); school refuses our
+    // password (offline, a fault of the camera).
+    let east = channel_of(&cameras(), "east-gate")?;
+    let school = channel_of(&cameras(), "school")?;
+    cams.change(|c| {
+        c[0].trouble = Some(CameraTrouble::VideoLost);
+        c[1].online = false;
+        c[1].trouble = Some(CameraTrouble::Defect);
+    });
+    sub.explain(
+        until(Duration::from_secs(10), "VLOST and DEFECT notified", || {
+            told(&sub, &east, "VLOST") && told(&sub, &school, "DEFECT")
+        })
+        .await,
+    )?;
+    // One NOTIFY for both, then nothing more (sipp fails on another).
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 0));
     Ok(())
 }
 
