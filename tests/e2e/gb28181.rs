@@ -16,14 +16,14 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use xueliang_e2e::{
-    browser, config_header, fixture, free_port, repo, wait_for, ChildGuard, Xueliang, ADMIN,
-    ADMIN_PASSWORD,
+    browser, config_header, fixture, free_port, repo, wait_for, xueliang_bin, ChildGuard, Xueliang,
+    ADMIN, ADMIN_PASSWORD,
 };
 
-const SERVER_ID: &str = "34020000002000000001";
-const DEVICE: &str = "34020000001320000001";
-const CHANNEL: &str = "34020000001310000001";
-const PASSWORD: &str = "12345678";
+pub(crate) const SERVER_ID: &str = "34020000002000000001";
+pub(crate) const DEVICE: &str = "34020000001320000001";
+pub(crate) const CHANNEL: &str = "34020000001310000001";
+pub(crate) const PASSWORD: &str = "12345678";
 /// The names device_ooc.xml gives its three channels, sent in GBK.
 const NAMES: [&str; 3] = ["东门口 枪机", "西门（北）球机", "镇政府大院"];
 
@@ -31,12 +31,13 @@ fn sipp_scenario(name: &str) -> PathBuf {
     repo().join("crates/gb28181/tests/sipp").join(name)
 }
 
+/// The `gb28181-ps-send` tool, built beside the `xueliang` binary.
 fn ps_send() -> PathBuf {
-    repo().join("target/release/gb28181-ps-send")
+    xueliang_bin().with_file_name("gb28181-ps-send")
 }
 
 /// An even port with the next few free, for `rtp_ports`.
-fn rtp_base() -> u16 {
+pub(crate) fn rtp_base() -> u16 {
     let p = free_port();
     p - p % 2
 }
@@ -44,7 +45,20 @@ fn rtp_base() -> u16 {
 /// sipp as the device: `keepalives` 1 s apart, then `lapse` s of silence,
 /// then a second registration and as many keepalives again.
 fn device(sip_port: u16, keepalives: u32, lapse: u32) -> Result<ChildGuard> {
+    device_logged(sip_port, keepalives, lapse, None)
+}
+
+/// [`device`], with every message it sends and receives in `log`.
+pub(crate) fn device_logged(
+    sip_port: u16,
+    keepalives: u32,
+    lapse: u32,
+    log: Option<&std::path::Path>,
+) -> Result<ChildGuard> {
     let mut cmd = Command::new("sipp");
+    if let Some(log) = log {
+        cmd.arg("-trace_msg").arg("-message_file").arg(log);
+    }
     cmd.arg(format!("127.0.0.1:{sip_port}"))
         .arg("-sf")
         .arg(sipp_scenario("device.xml"))
@@ -82,7 +96,7 @@ fn device(sip_port: u16, keepalives: u32, lapse: u32) -> Result<ChildGuard> {
 /// The footage as PS over RTP to `port`, looped; over TCP (`transport` =
 /// "tcp") it connects, and connects again whenever the centre closes the
 /// connection, as a device does.
-fn media(port: u16, transport: &str) -> Result<ChildGuard> {
+pub(crate) fn media(port: u16, transport: &str) -> Result<ChildGuard> {
     let mut cmd = Command::new(ps_send());
     cmd.arg("--input")
         .arg(fixture("vtest-h264.mp4"))

@@ -6,22 +6,14 @@
 //! it. Prints the figures docs/performance.md records (INVITE to first
 //! RTP, bitrate against the camera's, CPU of the service per stream).
 
-use crate::gb_superior::scenario;
+use crate::gb_superior::{decoded_frames, scenario, PsReceiver};
 use anyhow::{ensure, Context, Result};
-use std::io::Write;
-use std::net::UdpSocket;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xueliang_e2e::{config_header, fixture, free_port, wait_for, ChildGuard, RtspServer, Xueliang};
 
 const SERVER_ID: &str = "34020000002000000001";
 const SUPERIOR: &str = "11010000002000000001";
 const SUPERIOR_PASSWORD: &str = "county-pw";
-
-/// What the superior's media end got: each packet's arrival, the PS
-/// payloads, and the bytes on the wire.
-type Received = (Vec<Instant>, Vec<u8>, u64);
 
 /// sipp as the superior with `scenario`, its message log in `log`.
 fn sipp(args: &[String], log: &std::path::Path) -> Result<ChildGuard> {
@@ -150,26 +142,8 @@ detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }
     .context("no camera channel in the catalog the superior got")?;
 
     // Its media end: UDP, strip RTP, keep the PS.
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
-    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let rtp_port = socket.local_addr()?.port();
-    let got: Arc<Mutex<Received>> = Arc::default();
-    let into = got.clone();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stopped = stop.clone();
-    let receiver = std::thread::spawn(move || {
-        let mut buf = vec![0; 65536];
-        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Ok(n) = socket.recv(&mut buf) {
-                if n > 12 && buf[0] >> 6 == 2 {
-                    let mut g = into.lock().unwrap_or_else(|p| p.into_inner());
-                    g.0.push(Instant::now());
-                    g.1.extend_from_slice(&buf[12..n]);
-                    g.2 += n as u64;
-                }
-            }
-        }
-    });
+    let receiver = PsReceiver::start()?;
+    let rtp_port = receiver.port;
     let hold_ms = 8000;
     // The service's CPU without an upward stream, over as long as one runs.
     let idle_from = cpu_seconds(x.dir.path());
@@ -222,9 +196,7 @@ detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }
     let cpu_after = cpu_seconds(x.dir.path());
     let bye = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    receiver.join().ok();
-    let (arrivals, ps, wire) = std::mem::take(&mut *got.lock().unwrap_or_else(|p| p.into_inner()));
+    let (arrivals, ps, wire) = receiver.stop();
     let first = *arrivals.first().context("no RTP arrived")?;
     let last = *arrivals.last().context("no RTP arrived")?;
     ensure!(
@@ -233,33 +205,10 @@ detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }
         last - bye
     );
 
-    let mut ffmpeg = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "mpeg",
-            "-i",
-            "-",
-        ])
-        .args(["-f", "null", "-", "-progress", "pipe:1", "-nostats"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    ffmpeg.stdin.take().context("stdin")?.write_all(&ps)?;
-    let out = ffmpeg.wait_with_output()?;
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .filter_map(|n| n.trim().parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
+    let (frames, ffmpeg_said) = decoded_frames(&ps)?;
     ensure!(
         frames >= 25,
-        "ffmpeg decoded {frames} frames: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "ffmpeg decoded {frames} frames: {ffmpeg_said}"
     );
     let up = x.get("/api/v1/gb28181/upstreams")?;
     ensure!(

@@ -11,6 +11,7 @@ mod dashboard;
 mod deploy;
 mod full_disk;
 mod gb28181;
+mod gb28181_cascade_gb_camera;
 mod gb28181_cascade_video;
 mod gb28181_two_nodes;
 mod gb_alarms;

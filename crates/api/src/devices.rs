@@ -17,7 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use xueliang_core::access::Role;
 use xueliang_core::config::gb_channel_of;
-use xueliang_core::gb28181::{CascadeCamera, CascadeCameras, CatalogError, GbDevice, GbUpstream};
+use xueliang_core::gb28181::{
+    CameraTrouble, CascadeCamera, CascadeCameras, CatalogError, GbDevice, GbUpstream,
+};
 use xueliang_core::CameraState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -58,14 +60,15 @@ impl CascadeCameras for CameraCatalog {
             .into_iter()
             .filter(|v| v.config.enabled)
             .map(|v| {
-                let state = v.health.borrow().state;
+                let health = v.health.borrow().clone();
                 CascadeCamera {
                     gb_channel: gb_channel_of(&v.config.url).map(|(_, channel)| channel),
                     id: v.config.id,
                     name: v.config.name,
                     village: v.config.village,
                     grid: v.config.grid,
-                    online: matches!(state, CameraState::Online | CameraState::Degraded),
+                    online: matches!(health.state, CameraState::Online | CameraState::Degraded),
+                    trouble: CameraTrouble::of(&health),
                 }
             })
             .collect()
@@ -168,10 +171,19 @@ enabled = false
             .cameras
             .iter()
             .zip(states)
-            .map(|(c, state)| CameraView {
-                config: c.clone(),
-                health: tokio::sync::watch::channel(CameraHealth::new(state, chrono::Utc::now())).1,
-                stats: Arc::new(CameraStats::default()),
+            .map(|(c, state)| {
+                let mut health = CameraHealth::new(state, chrono::Utc::now());
+                // The online camera's lens is covered; the offline one
+                // refuses our password.
+                health.picture.blocked = state == CameraState::Online;
+                if state == CameraState::Offline {
+                    health.reason = Some(xueliang_core::HealthReason::AuthFailed);
+                }
+                CameraView {
+                    config: c.clone(),
+                    health: tokio::sync::watch::channel(health).1,
+                    stats: Arc::new(CameraStats::default()),
+                }
             })
             .collect();
         let cameras = CameraCatalog(Arc::new(FixedCameras(views))).cameras();
@@ -189,5 +201,8 @@ enabled = false
             Some("34020000001310000001")
         );
         assert!(!cameras[2].online, "offline is OFF");
+        assert_eq!(school.trouble, None);
+        assert_eq!(cameras[1].trouble, Some(CameraTrouble::VideoLost));
+        assert_eq!(cameras[2].trouble, Some(CameraTrouble::Defect));
     }
 }

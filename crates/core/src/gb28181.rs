@@ -1,6 +1,7 @@
 //! GB/T 28181 devices as the API shows them: what registered, from where,
 //! when it was last heard of, and its channels.
 
+use crate::camera::{CameraHealth, CameraState, HealthReason};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -88,9 +89,58 @@ pub struct CascadeCamera {
     pub grid: Option<String>,
     /// Delivering video (online or degraded): `ON` in the catalog.
     pub online: bool,
+    /// What is wrong beyond ON/OFF, told to catalog subscribers as the
+    /// standard's VLOST or DEFECT.
+    pub trouble: Option<CameraTrouble>,
     /// The GB/T 28181 channel id of a `gb28181://` camera: kept as its id
     /// upward.
     pub gb_channel: Option<String>,
+}
+
+/// A camera's trouble as GB/T 28181-2016 catalog notifications (A.2.5)
+/// name it, where camera health has the same idea.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CameraTrouble {
+    /// 视频丢失 (VLOST): the camera delivers, but the picture checks see
+    /// no picture: black or uniform (lens covered, no light) or frozen.
+    VideoLost,
+    /// 故障 (DEFECT): the camera answers but cannot give usable video: it
+    /// refuses our credentials, has no such stream, sends what we cannot
+    /// decode or take, or (GB/T 28181) its device refuses our INVITE.
+    Defect,
+}
+
+impl CameraTrouble {
+    /// The trouble `health` shows, if any. A camera that does not answer
+    /// at all (unreachable, silent, device offline) is only OFF: that is
+    /// no fault of the camera we can see from here.
+    pub fn of(health: &CameraHealth) -> Option<CameraTrouble> {
+        match health.state {
+            CameraState::Online | CameraState::Degraded
+                if health.picture.blocked || health.picture.frozen =>
+            {
+                Some(CameraTrouble::VideoLost)
+            }
+            CameraState::Offline if health.reason.is_some_and(is_fault) => {
+                Some(CameraTrouble::Defect)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether an offline camera's reason is a fault of the camera (it
+/// answered, and what it answered cannot be used).
+fn is_fault(reason: HealthReason) -> bool {
+    matches!(
+        reason,
+        HealthReason::AuthFailed
+            | HealthReason::NotFound
+            | HealthReason::Protocol
+            | HealthReason::UnsupportedCodec
+            | HealthReason::DecodeFailed
+            | HealthReason::InviteRefused
+    )
 }
 
 /// The cameras there are to share with superior platforms, read at each
@@ -176,4 +226,83 @@ pub struct GbUpstream {
     pub streams_refused: u64,
     /// Bytes of live video sent to it since start (RTP, with TCP framing).
     pub stream_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::PictureFlags;
+
+    fn health(
+        state: CameraState,
+        reason: Option<HealthReason>,
+        picture: PictureFlags,
+    ) -> CameraHealth {
+        CameraHealth {
+            reason,
+            picture,
+            ..CameraHealth::new(state, Utc::now())
+        }
+    }
+
+    #[test]
+    fn covered_or_frozen_is_video_lost_and_a_camera_that_refuses_is_a_defect() {
+        let covered = PictureFlags {
+            blocked: true,
+            ..PictureFlags::default()
+        };
+        let frozen = PictureFlags {
+            frozen: true,
+            ..PictureFlags::default()
+        };
+        let fine = PictureFlags::default();
+        let of = |state, reason, picture| CameraTrouble::of(&health(state, reason, picture));
+        assert_eq!(
+            of(CameraState::Online, None, covered),
+            Some(CameraTrouble::VideoLost)
+        );
+        assert_eq!(
+            of(CameraState::Degraded, Some(HealthReason::LowFps), frozen),
+            Some(CameraTrouble::VideoLost)
+        );
+        assert_eq!(of(CameraState::Online, None, fine), None);
+        let turned = PictureFlags {
+            scene_changed: true,
+            ..PictureFlags::default()
+        };
+        assert_eq!(
+            of(CameraState::Online, None, turned),
+            None,
+            "turned: still video"
+        );
+        for reason in [
+            HealthReason::AuthFailed,
+            HealthReason::InviteRefused,
+            HealthReason::UnsupportedCodec,
+        ] {
+            assert_eq!(
+                of(CameraState::Offline, Some(reason), fine),
+                Some(CameraTrouble::Defect),
+                "{reason:?}"
+            );
+        }
+        for reason in [
+            HealthReason::Unreachable,
+            HealthReason::KeepaliveLost,
+            HealthReason::DeviceOffline,
+            HealthReason::NoMedia,
+        ] {
+            assert_eq!(
+                of(CameraState::Offline, Some(reason), fine),
+                None,
+                "{reason:?}: only OFF"
+            );
+        }
+        assert_eq!(
+            of(CameraState::Offline, None, covered),
+            None,
+            "an old picture verdict"
+        );
+        assert_eq!(of(CameraState::Connecting, None, fine), None);
+    }
 }

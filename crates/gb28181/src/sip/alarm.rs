@@ -119,6 +119,7 @@ mod tests {
             village: Some(village.into()),
             grid: None,
             online: true,
+            trouble: None,
             gb_channel: None,
         }
     }

@@ -24,7 +24,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 use xueliang_core::config::gb28181::Gb28181Upstream;
-use xueliang_core::gb28181::CascadeCamera;
+use xueliang_core::gb28181::{CameraTrouble, CascadeCamera};
 
 /// A superior's query, answered after its 200.
 pub struct UpstreamQuery {
@@ -60,6 +60,8 @@ pub enum Node {
         parent: String,
         group: String,
         online: bool,
+        /// Told as VLOST or DEFECT to subscribers.
+        trouble: Option<CameraTrouble>,
         village: Option<String>,
     },
 }
@@ -202,6 +204,7 @@ pub fn catalog_items(config: &Gb28181Upstream, cameras: &[CascadeCamera]) -> Vec
                 parent,
                 group: group.clone(),
                 online: camera.online,
+                trouble: camera.trouble,
                 village: camera.village.clone(),
             },
         });
@@ -209,15 +212,20 @@ pub fn catalog_items(config: &Gb28181Upstream, cameras: &[CascadeCamera]) -> Vec
     items
 }
 
-/// What a catalog notification (目录通知, GB/T 28181-2016) says of an
-/// item: its `<Event>`. The standard's VLOST and DEFECT are not used: we
-/// tell a camera without video as OFF.
+/// What a catalog notification (目录通知, GB/T 28181-2016 A.2.5) says of
+/// an item: its `<Event>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CatalogEvent {
-    /// A camera started delivering video (上线).
+    /// A camera started delivering video (上线), or its trouble is over.
     On,
     /// A camera stopped delivering video (离线).
     Off,
+    /// A camera delivers, but without a picture (视频丢失): covered, black,
+    /// frozen ([`CameraTrouble::VideoLost`]).
+    VideoLost,
+    /// A camera answers but cannot give usable video (故障)
+    /// ([`CameraTrouble::Defect`]).
+    Defect,
     /// A node is new in the catalog (增加).
     Add,
     /// A node left the catalog (删除).
@@ -231,6 +239,8 @@ impl CatalogEvent {
         match self {
             CatalogEvent::On => "ON",
             CatalogEvent::Off => "OFF",
+            CatalogEvent::VideoLost => "VLOST",
+            CatalogEvent::Defect => "DEFECT",
             CatalogEvent::Add => "ADD",
             CatalogEvent::Del => "DEL",
             CatalogEvent::Update => "UPDATE",
@@ -350,9 +360,10 @@ fn device_lists(items: &[String], chunk: usize) -> Vec<String> {
 }
 
 /// What changed from the catalog `before` to `after`, in `after`'s order
-/// (removals last): new nodes ADD, gone ones DEL, a camera whose video came
-/// or went ON or OFF, any other change of a node's fields UPDATE (with its
-/// status, so one event says it all).
+/// (removals last): new nodes ADD, gone ones DEL; a camera whose condition
+/// alone changed VLOST or DEFECT when it has that trouble now, else ON or
+/// OFF as its video came or went (or its trouble ended); any other change
+/// of a node's fields UPDATE (with its status, so one event says it all).
 pub fn catalog_changes(
     before: &[CatalogItem],
     after: &[CatalogItem],
@@ -364,12 +375,10 @@ pub fn catalog_changes(
         let event = match old.get(item.id.as_str()) {
             None => Some(CatalogEvent::Add),
             Some(was) if *was == item => None,
-            Some(was) => match (online_of(was), online_of(item)) {
-                (Some(a), Some(b)) if a != b && *was == &with_online(item, a) => Some(if b {
-                    CatalogEvent::On
-                } else {
-                    CatalogEvent::Off
-                }),
+            Some(was) => match (condition_of(was), condition_of(item)) {
+                (Some(then), Some(now)) if *was == &with_condition(item, then) => {
+                    Some(condition_event(now))
+                }
                 _ => Some(CatalogEvent::Update),
             },
         };
@@ -385,18 +394,39 @@ pub fn catalog_changes(
     changes
 }
 
-fn online_of(item: &CatalogItem) -> Option<bool> {
+/// A camera's condition: delivering video, and its trouble.
+type Condition = (bool, Option<CameraTrouble>);
+
+fn condition_of(item: &CatalogItem) -> Option<Condition> {
     match item.node {
-        Node::Camera { online, .. } => Some(online),
+        Node::Camera {
+            online, trouble, ..
+        } => Some((online, trouble)),
         _ => None,
     }
 }
 
-/// `item` with its camera's `online` set to `online`.
-fn with_online(item: &CatalogItem, online: bool) -> CatalogItem {
+/// The event that tells a camera's new condition.
+fn condition_event((online, trouble): Condition) -> CatalogEvent {
+    match (trouble, online) {
+        (Some(CameraTrouble::VideoLost), _) => CatalogEvent::VideoLost,
+        (Some(CameraTrouble::Defect), _) => CatalogEvent::Defect,
+        (None, true) => CatalogEvent::On,
+        (None, false) => CatalogEvent::Off,
+    }
+}
+
+/// `item` with its camera's condition set to `condition`.
+fn with_condition(item: &CatalogItem, (online, trouble): Condition) -> CatalogItem {
     let mut item = item.clone();
-    if let Node::Camera { online: o, .. } = &mut item.node {
+    if let Node::Camera {
+        online: o,
+        trouble: t,
+        ..
+    } = &mut item.node
+    {
         *o = online;
+        *t = trouble;
     }
     item
 }
@@ -544,6 +574,7 @@ mod tests {
             village: village.map(Into::into),
             grid: grid.map(Into::into),
             online: id != "off",
+            trouble: None,
             gb_channel: None,
         }
     }
@@ -677,6 +708,42 @@ mod tests {
         let changes = catalog_changes(&before, &catalog_items(&c, &renamed));
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].0, CatalogEvent::Update);
+    }
+
+    #[test]
+    fn troubles_are_told_as_vlost_and_defect_and_their_end_as_on_or_off() {
+        let c = config();
+        let before = catalog_items(&c, &cameras());
+        // east's lens is covered; "off" (offline) refuses our password.
+        let mut now = cameras();
+        now[0].trouble = Some(CameraTrouble::VideoLost);
+        now[2].trouble = Some(CameraTrouble::Defect);
+        let after = catalog_items(&c, &now);
+        let changes = catalog_changes(&before, &after);
+        let event_of = |changes: &[(CatalogEvent, CatalogItem)], name: &str| {
+            changes
+                .iter()
+                .find(|(_, i)| i.name == name)
+                .map(|(e, _)| *e)
+        };
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(event_of(&changes, "east 名"), Some(CatalogEvent::VideoLost));
+        assert_eq!(event_of(&changes, "off 名"), Some(CatalogEvent::Defect));
+        let bodies = notify_bodies(&c, &changes, 3, 10, "GB2312");
+        assert!(bodies[0].contains("<Event>VLOST</Event>"), "{}", bodies[0]);
+        assert!(bodies[0].contains("<Event>DEFECT</Event>"), "{}", bodies[0]);
+        assert!(!bodies[0].contains("<Name>"), "the ids only: {}", bodies[0]);
+        // Uncovered: ON; the faulty one no longer answering at all: OFF.
+        let back = catalog_changes(&after, &before);
+        assert_eq!(event_of(&back, "east 名"), Some(CatalogEvent::On));
+        assert_eq!(event_of(&back, "off 名"), Some(CatalogEvent::Off));
+        // A covered camera that goes offline: OFF.
+        let mut dark = now.clone();
+        dark[0].online = false;
+        dark[0].trouble = None;
+        let gone = catalog_changes(&after, &catalog_items(&c, &dark));
+        assert_eq!(gone.len(), 1, "{gone:?}");
+        assert_eq!(event_of(&gone, "east 名"), Some(CatalogEvent::Off));
     }
 
     #[test]

@@ -4,8 +4,15 @@
 //! from the units ingest already has ([`LiveUnits`]): no transcoding, no
 //! second connection to the camera.
 //!
+//! The camera may be of any source: an RTSP camera, or a GB/T 28181
+//! channel of a device registered to us (device access), whose units come
+//! from the stream ingest already has open with that device: no second
+//! INVITE goes to the device.
+//!
 //! Answers: 403 to a peer that is not a registered superior, 404 for a
-//! channel not in its catalog, 480 when the camera does not run here, 486
+//! channel not in its catalog, 480 when the camera does not run here or
+//! has no video now (`OFF` in the catalog: its worker is reconnecting, or
+//! its device refuses our INVITE), 486
 //! over `max_upstream_streams` of that superior, 400 without a usable SDP
 //! offer, 488 for an offer we cannot serve (not `s=Play`, no PS payload,
 //! TCP without `a=setup`); else 200 with our SDP answer (SSRC from the
@@ -197,13 +204,21 @@ impl Shared {
             .and_then(SipUri::parse)
             .and_then(|u| u.user)
             .ok_or(Refusal::BadOffer("Request-URI without a channel id"))?;
-        let camera = catalog_items(&link.settings.config, &link.cameras.cameras())
+        let (camera, online) = catalog_items(&link.settings.config, &link.cameras.cameras())
             .into_iter()
             .find_map(|item| match item.node {
-                Node::Camera { camera, .. } if item.id == channel => Some(camera),
+                Node::Camera { camera, online, .. } if item.id == channel => Some((camera, online)),
                 _ => None,
             })
             .ok_or(Refusal::UnknownChannel)?;
+        // Its worker may run (reconnecting, or its GB device refusing our
+        // INVITE) with no video to forward: a 200 would leave the superior
+        // waiting for media that does not come.
+        if !online {
+            return Err(Refusal::NotRunning(format!(
+                "camera {camera} has no video now (OFF in the catalog)"
+            )));
+        }
         if request.body.is_empty() {
             return Err(Refusal::BadOffer("no SDP offer"));
         }

@@ -34,10 +34,23 @@ fn client_key(message: &Message) -> Option<String> {
     Some(format!("{branch} {}", cseq.method))
 }
 
+/// What the dispatcher does with a transaction's final response before
+/// anything else sees it: before the request's future wakes, and before
+/// the next message that came in is handled. Our REGISTER's 200 marks the
+/// link registered here, so a superior's SUBSCRIBE sent right after that
+/// 200 finds it registered.
+pub type OnFinal = Box<dyn FnOnce(&Message) + Send>;
+
+/// One of our requests waiting for its responses.
+struct Pending {
+    responses: mpsc::Sender<Message>,
+    on_final: Option<OnFinal>,
+}
+
 /// Our requests waiting for responses, by Via branch and CSeq method.
 #[derive(Default)]
 pub struct ClientTransactions {
-    pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    pending: Mutex<HashMap<String, Pending>>,
 }
 
 /// Removes a transaction from the table when its request future ends.
@@ -62,24 +75,31 @@ pub struct TxContext<'a> {
 }
 
 impl ClientTransactions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Hands a response to its transaction; gives it back when none matches.
+    /// Hands a response to its transaction (running its [`OnFinal`] first,
+    /// once, on the first final response); gives it back when none matches.
     pub fn deliver(&self, response: Message) -> Result<(), Message> {
         let Some(key) = client_key(&response) else {
             return Err(response);
         };
-        let sender = self.lock().get(&key).cloned();
-        match sender {
-            // Full: a retransmission of a response already queued; dropping it is harmless.
-            Some(sender) => {
-                let _ = sender.try_send(response);
-                Ok(())
-            }
-            None => Err(response),
+        let is_final = response.status().is_some_and(|code| code >= 200);
+        let (sender, on_final) = {
+            let mut pending = self.lock();
+            let Some(p) = pending.get_mut(&key) else {
+                return Err(response);
+            };
+            let on_final = if is_final { p.on_final.take() } else { None };
+            (p.responses.clone(), on_final)
+        };
+        if let Some(on_final) = on_final {
+            on_final(&response);
         }
+        // Full: a retransmission of a response already queued; dropping it is harmless.
+        let _ = sender.try_send(response);
+        Ok(())
     }
 
     /// Sends a request and waits for its final response.
@@ -89,9 +109,27 @@ impl ClientTransactions {
         request: &Message,
         peer: &Peer,
     ) -> Result<Message, TxError> {
+        self.request_observed(context, request, peer, None).await
+    }
+
+    /// [`ClientTransactions::request`], with `on_final` run on the final
+    /// response where it arrives (see [`OnFinal`]).
+    pub async fn request_observed(
+        &self,
+        context: &TxContext<'_>,
+        request: &Message,
+        peer: &Peer,
+        on_final: Option<OnFinal>,
+    ) -> Result<Message, TxError> {
         let key = client_key(request).ok_or(TxError::Send("request without branch".into()))?;
         let (tx, mut rx) = mpsc::channel(RESPONSE_QUEUE);
-        self.lock().insert(key.clone(), tx);
+        self.lock().insert(
+            key.clone(),
+            Pending {
+                responses: tx,
+                on_final,
+            },
+        );
         let _registration = Registration { table: self, key };
 
         let is_invite = request.method() == Some(&Method::Invite);
@@ -260,6 +298,51 @@ mod tests {
         assert_eq!(ack.header("To"), Some("<sip:c@d>;tag=t"));
         assert_eq!(ack.header("CSeq"), Some("20 ACK"));
         assert_eq!(client_key(&busy), client_key(&invite));
+    }
+
+    #[test]
+    fn the_final_response_is_observed_once_before_it_is_queued() {
+        let table = ClientTransactions::default();
+        let register = msg(
+            "REGISTER sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKr\r\n\
+            Call-ID: r\r\nCSeq: 2 REGISTER\r\n\r\n",
+        );
+        let (tx, mut rx) = mpsc::channel(RESPONSE_QUEUE);
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let into = seen.clone();
+        table.lock().insert(
+            client_key(&register).unwrap(),
+            Pending {
+                responses: tx,
+                on_final: Some(Box::new(move |r: &Message| {
+                    into.lock().unwrap().push(r.status());
+                })),
+            },
+        );
+        let response = |code: &str| {
+            msg(&format!(
+                "SIP/2.0 {code}\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKr\r\nCall-ID: r\r\n\
+                 CSeq: 2 REGISTER\r\n\r\n"
+            ))
+        };
+        assert!(table.deliver(response("100 Trying")).is_ok());
+        assert!(seen.lock().unwrap().is_empty(), "not on a provisional");
+        assert!(table.deliver(response("200 OK")).is_ok());
+        // Observed as it is handed over: before the waiting request reads it.
+        assert_eq!(*seen.lock().unwrap(), vec![Some(200)]);
+        assert!(table.deliver(response("200 OK")).is_ok());
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "a retransmission is not observed again"
+        );
+        let queued: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|m| m.status())
+            .collect();
+        assert_eq!(queued, vec![Some(100), Some(200), Some(200)]);
+        let other =
+            msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP x;branch=z9hG4bKo\r\nCSeq: 2 REGISTER\r\n\r\n");
+        assert!(table.deliver(other).is_err(), "no such transaction");
     }
 
     #[test]

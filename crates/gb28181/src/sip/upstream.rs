@@ -20,6 +20,7 @@ use super::headers::{self, NameAddr, SipUri};
 use super::manscdp;
 use super::message::{Message, Method};
 use super::server::Shared;
+use super::transaction::OnFinal;
 use super::transport::{self, Peer, SipTransport};
 use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 use tracing::{info, warn};
 use xueliang_core::config::gb28181::{Gb28181Upstream, UpstreamCharset, UpstreamTransport};
 use xueliang_core::gb28181::{CascadeCameras, GbUpstream, UpstreamState};
+use xueliang_core::Clock;
 
 /// The registration is refreshed when this share of the granted time is gone.
 const REFRESH_AT: f64 = 0.8;
@@ -277,6 +279,18 @@ fn granted_expires(response: &Message, asked: u32) -> u32 {
         .unwrap_or(asked)
 }
 
+/// Marks `link` registered on a 2xx to its REGISTER, where the dispatcher
+/// takes the response in: a superior that SUBSCRIBEs or INVITEs right after
+/// its 200 (a request that may be handled before the registration task
+/// wakes up) finds the link registered.
+fn mark_registered(link: Arc<Link>, clock: Arc<dyn Clock>, asked: u32) -> OnFinal {
+    Box::new(move |response: &Message| {
+        if response.status().is_some_and(|c| (200..300).contains(&c)) {
+            link.registered(clock.now(), granted_expires(response, asked));
+        }
+    })
+}
+
 impl Shared {
     /// Who we are towards this superior: our local id at its first 10 digits.
     pub(super) fn upstream_local(&self, link: &Link) -> Local {
@@ -350,8 +364,9 @@ impl Shared {
     }
 
     /// One registration (or refresh): REGISTER, the challenge answered;
-    /// returns the seconds granted.
-    async fn register(&self, link: &Link, reg: &mut Registration) -> Result<u32, LinkError> {
+    /// returns the seconds granted. The link is registered from the moment
+    /// the 200 arrives ([`mark_registered`]), before this returns.
+    async fn register(&self, link: &Arc<Link>, reg: &mut Registration) -> Result<u32, LinkError> {
         let asked = link.settings.config.register_expires_s;
         let peer = self.upstream_peer(link).await?;
         // A first answer, then at most one fresh challenge (stale nonce or
@@ -359,9 +374,10 @@ impl Shared {
         for _ in 0..3 {
             let request = self.register_request(link, reg, asked);
             let answered_with = reg.challenge.as_ref().map(|c| c.nonce.clone());
+            let on_final = mark_registered(link.clone(), self.clock.clone(), asked);
             let response = self
                 .client
-                .request(&self.tx_context(), &request, &peer)
+                .request_observed(&self.tx_context(), &request, &peer, Some(on_final))
                 .await
                 .map_err(tx_error)?;
             let code = response.status().unwrap_or(0);
@@ -452,7 +468,7 @@ impl Shared {
     /// (`Ok`) or a failure.
     async fn stay_registered(
         &self,
-        link: &Link,
+        link: &Arc<Link>,
         reg: &mut Registration,
         mut granted: u32,
     ) -> Result<(), LinkError> {
@@ -468,7 +484,6 @@ impl Shared {
                 _ = self.shutdown.cancelled() => return Ok(()),
                 _ = sleep_until(refresh_at) => {
                     granted = self.register(link, reg).await?;
-                    link.registered(self.clock.now(), granted);
                     refresh_at = Instant::now() + Duration::from_secs(u64::from(granted)).mul_f64(REFRESH_AT);
                 }
                 _ = sleep_until(keepalive_at) => {
@@ -510,7 +525,6 @@ impl Shared {
                     let outcome = match self.register(&link, &mut reg).await {
                         Ok(granted) => {
                             failures = 0;
-                            link.registered(self.clock.now(), granted);
                             info!(address = %format!("{}:{}", c.address, c.port), expires = granted,
                                 "registered to the superior platform");
                             self.stay_registered(&link, &mut reg, granted).await

@@ -31,6 +31,7 @@ fn camera(id: &str, name: &str, village: Option<&str>, grid: Option<&str>) -> Ca
         village: village.map(Into::into),
         grid: grid.map(Into::into),
         online: true,
+        trouble: None,
         gb_channel: None,
     }
 }

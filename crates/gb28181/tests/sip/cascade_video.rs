@@ -2,8 +2,9 @@
 //! shared channel, the test receives the RTP (UDP, TCP where we connect,
 //! TCP where it connects), strips it and pipes the PS to
 //! `ffmpeg -f mpeg -i - -f null -`, which must decode frames; its BYE ends
-//! the stream. Refusals: unknown channel (404), camera not running (480),
-//! over the limit (486), INVITE from a peer that is not the superior (403).
+//! the stream. Refusals: unknown channel (404), camera not running or
+//! running without video (480), over the limit (486), INVITE from a peer
+//! that is not the superior (403).
 //! The camera is the footage fixture played at its frame rate through the
 //! same [`LiveUnits`] seam the pipeline implements.
 
@@ -31,6 +32,10 @@ const CHANNEL: &str = "34020000001310000001";
 /// The camera of [`CHANNEL`] and one that does not run here.
 const RUNNING: &str = "east-gate";
 const STOPPED: &str = "river";
+/// A camera whose worker runs without video (OFF in the catalog): its
+/// units would never come.
+const DARK: &str = "school";
+const DARK_CHANNEL: &str = "34020000001310000003";
 
 struct Cameras;
 
@@ -41,12 +46,14 @@ impl CascadeCameras for Cameras {
             name: id.into(),
             village: Some("东村".into()),
             grid: None,
-            online: true,
+            online: id != DARK,
+            trouble: None,
             gb_channel: Some(channel.into()),
         };
         vec![
             camera(RUNNING, CHANNEL),
             camera(STOPPED, "34020000001310000002"),
+            camera(DARK, DARK_CHANNEL),
         ]
     }
 }
@@ -73,6 +80,9 @@ struct Footage(VideoCodec, Option<usize>);
 
 impl LiveUnits for Footage {
     fn subscribe(&self, camera_id: &str) -> Result<BoxStream<'static, LiveUnit>, LiveUnitsError> {
+        if camera_id == DARK {
+            return Ok(futures::stream::pending().boxed());
+        }
         if camera_id != RUNNING {
             return Err(LiveUnitsError::NotRunning(camera_id.into()));
         }
@@ -464,6 +474,12 @@ async fn refusals_name_the_reason() -> Result<()> {
             "34020000001310000002",
             "SIP/2.0 480 Temporarily Unavailable",
         ),
+        // Running without video: 480 at once, not a 200 without media.
+        (
+            SUPERIOR,
+            DARK_CHANNEL,
+            "SIP/2.0 480 Temporarily Unavailable",
+        ),
         ("11010000002000000002", CHANNEL, "SIP/2.0 403 Forbidden"),
     ] {
         let call = refused(from, channel).spawn(server.addr())?;
@@ -487,8 +503,8 @@ async fn refusals_name_the_reason() -> Result<()> {
     first.finish(Duration::from_secs(20)).await?;
     let view = link(&server);
     assert_eq!(
-        view.streams_refused, 3,
-        "404, 480 and 486 (the 403 came from another peer)"
+        view.streams_refused, 4,
+        "404, 480 twice and 486 (the 403 came from another peer)"
     );
     assert_eq!(view.streams, 0);
     Ok(())

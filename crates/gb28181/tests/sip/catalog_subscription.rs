@@ -4,17 +4,20 @@
 //! subscription's dialog with the standard's events and the catalog ids;
 //! a refresh in the dialog extends it, `Expires: 0` ends it, and it ends
 //! by itself when its time runs out; a refused NOTIFY is sent again and
-//! leaves the registration alone. A stranger's SUBSCRIBE is refused.
+//! leaves the registration alone; a covered camera is told as VLOST and a
+//! faulty one as DEFECT. A stranger's SUBSCRIBE is refused; a
+//! superior's SUBSCRIBE sent right behind its 200 to our REGISTER is not.
 
 use crate::cascade::{cameras, link, upstream};
+use crate::common::relay::BunchingRelay;
 use crate::common::{
-    self, superior, superior_catalog_subscription, superior_subscribe_from, until, DeviceRun,
-    Server, SERVER_ID, SUPERIOR, SUPERIOR_PASSWORD,
+    self, superior, superior_catalog_subscription, superior_subscribe_from,
+    superior_subscribing_at_once, until, DeviceRun, Server, SERVER_ID, SUPERIOR, SUPERIOR_PASSWORD,
 };
 use anyhow::{Context, Result};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use xueliang_core::gb28181::{CascadeCamera, CascadeCameras, UpstreamState};
+use xueliang_core::gb28181::{CameraTrouble, CascadeCamera, CascadeCameras, UpstreamState};
 use xueliang_gb28181::sip::cascade::{catalog_items, Node};
 use xueliang_gb28181::sip::charset;
 use xueliang_gb28181::sip::manscdp::{self, Root};
@@ -176,6 +179,7 @@ async fn catalog_changes_are_notified_until_the_superior_unsubscribes() -> Resul
         village: Some("北村".into()),
         grid: None,
         online: true,
+        trouble: None,
         gb_channel: None,
     };
     cams.change(|c| {
@@ -289,5 +293,70 @@ async fn a_refused_notify_is_sent_again_and_the_link_stays_up() -> Result<()> {
     assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 1));
     assert_eq!(l.state, UpstreamState::Registered, "{:?}", l.last_error);
     assert_eq!(l.failures, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_covered_camera_is_told_as_vlost_and_a_faulty_one_as_defect() -> Result<()> {
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    let port = common::free_udp_port()?;
+    let (server, _sup) = registered(port, cams.clone()).await?;
+    let sub = superior_catalog_subscription(server.addr(), 600, false, false)?;
+    sub.explain(
+        until(Duration::from_secs(10), "subscribed", || {
+            sub.saw("SIP/2.0 200 OK")
+        })
+        .await,
+    )?;
+    // east-gate's lens is covered (it still delivers); school refuses our
+    // password (offline, a fault of the camera).
+    let east = channel_of(&cameras(), "east-gate")?;
+    let school = channel_of(&cameras(), "school")?;
+    cams.change(|c| {
+        c[0].trouble = Some(CameraTrouble::VideoLost);
+        c[1].online = false;
+        c[1].trouble = Some(CameraTrouble::Defect);
+    });
+    sub.explain(
+        until(Duration::from_secs(10), "VLOST and DEFECT notified", || {
+            told(&sub, &east, "VLOST") && told(&sub, &school, "DEFECT")
+        })
+        .await,
+    )?;
+    // One NOTIFY for both, then nothing more (sipp fails on another).
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.catalog_notifies_sent, l.catalog_notifies_failed), (1, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_subscribe_right_behind_the_register_200_is_accepted() -> Result<()> {
+    // One thread, and the 200 and the SUBSCRIBE handed to our server
+    // together (the relay): the SUBSCRIBE is handled before the
+    // registration task has seen its 200.
+    let server = Server::start(common::settings()).await?;
+    let port = common::free_udp_port()?;
+    let sup = superior_subscribing_at_once(port)?;
+    let relay = BunchingRelay::start(([127, 0, 0, 1], port).into()).await?;
+    let mut settings = upstream(relay.addr.port());
+    settings.catalog_check = Duration::from_millis(200);
+    let cams = Arc::new(LiveCameras(Mutex::new(cameras())));
+    server.sip.start_upstream(settings, cams.clone());
+    sup.explain(
+        until(Duration::from_secs(10), "SUBSCRIBE answered", || {
+            sup.saw("SIP/2.0 403") || sup.saw("<Result>OK</Result>")
+        })
+        .await,
+    )?;
+    let log = String::from_utf8_lossy(&sup.message_log()).into_owned();
+    assert!(
+        !log.contains("SIP/2.0 403"),
+        "the SUBSCRIBE sent right behind the 200 was refused:\n{log}"
+    );
+    assert!(log.contains("<Result>OK</Result>"), "{log}");
+    let l = link(&server.sip);
+    assert_eq!(l.state, UpstreamState::Registered);
+    assert_eq!(l.registrations, 1, "counted once");
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses its part
 
+pub mod relay;
+
 use anyhow::{bail, Context, Result};
 use std::ffi::OsStr;
 use std::net::SocketAddr;
@@ -279,16 +281,31 @@ pub const SUPERIOR_PASSWORD: &str = "county-pw";
 /// sipp as a superior platform (superior.xml) on `port`, checking our
 /// digest answer against `password` and granting `grant` seconds.
 pub fn superior(port: u16, password: &str, grant: u32, tcp: bool) -> Result<DeviceRun> {
-    superior_with(port, password, grant, tcp, false)
+    superior_with("superior.xml", port, password, grant, tcp, false)
 }
 
 /// sipp as a superior (UDP, our password, 60 s) that takes alarms, or
 /// refuses them with 500.
 pub fn superior_taking_alarms(port: u16, refuse: bool) -> Result<DeviceRun> {
-    superior_with(port, SUPERIOR_PASSWORD, 60, false, refuse)
+    superior_with("superior.xml", port, SUPERIOR_PASSWORD, 60, false, refuse)
+}
+
+/// sipp as a superior (UDP, our password, 60 s) that sends SUBSCRIBE
+/// Catalog right behind its 200 to our REGISTER
+/// (superior_subscribes_at_once.xml).
+pub fn superior_subscribing_at_once(port: u16) -> Result<DeviceRun> {
+    superior_with(
+        "superior_subscribes_at_once.xml",
+        port,
+        SUPERIOR_PASSWORD,
+        60,
+        false,
+        false,
+    )
 }
 
 fn superior_with(
+    scenario_name: &str,
     port: u16,
     password: &str,
     grant: u32,
@@ -298,7 +315,8 @@ fn superior_with(
     let dir = tempfile::tempdir()?;
     let child = Command::new(sipp())
         .arg("-sf")
-        .arg(scenario("superior.xml"))
+        .arg(scenario(scenario_name))
+        .args(["-key", "superior", SUPERIOR])
         .args([
             "-i",
             "127.0.0.1",
