@@ -40,7 +40,10 @@ pub fn decode_ssd_raw(
     min_score: f32,
 ) -> Vec<Candidate> {
     let anchors = raw.anchors.len() / 4;
-    if anchors == 0 || raw.encodings.len() < anchors * 4 || raw.logits.len() % anchors != 0 {
+    if anchors == 0
+        || raw.encodings.len() < anchors * 4
+        || !raw.logits.len().is_multiple_of(anchors)
+    {
         return Vec::new();
     }
     let classes = raw.logits.len() / anchors;

@@ -74,7 +74,12 @@ fn spawn_named<S: DetectedSink>(
             }
             // Whatever else is waiting now joins the run (frames for the
             // picture checks only ride along without counting).
-            while taken.iter().filter(|(_, f)| f.model_input.is_some()).count() < batch {
+            while taken
+                .iter()
+                .filter(|(_, f)| f.model_input.is_some())
+                .count()
+                < batch
+            {
                 match ready.try_next() {
                     Some((_, cam, frame)) => taken.push((cam, frame)),
                     None => break,

@@ -148,7 +148,10 @@ fn footage_frames_300(select: &str, count: usize) -> Vec<Vec<u8>> {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.stdout.len(), 300 * 300 * 3 * count);
-    out.stdout.chunks(300 * 300 * 3).map(<[u8]>::to_vec).collect()
+    out.stdout
+        .chunks(300 * 300 * 3)
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// The model cut before its post-processing (models/cut-postprocess.py),
