@@ -9,32 +9,17 @@
 //! refused with 480 at once instead of a 200 with no media behind it.
 
 use crate::gb28181::{device_logged, media, rtp_base, CHANNEL, DEVICE, PASSWORD, SERVER_ID};
-use crate::gb_superior::{decoded_frames, scenario, PsReceiver};
+use crate::gb_superior::{
+    decoded_frames, finished, query_catalog, read_log as read, start_county, wait_registered,
+    Invite, PsReceiver, SUPERIOR, SUPERIOR_PASSWORD,
+};
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
 use std::time::Duration;
 use xueliang_e2e::{config_header, free_port, wait_for, ChildGuard, Xueliang};
-
-const SUPERIOR: &str = "11010000002000000001";
-const SUPERIOR_PASSWORD: &str = "county-pw";
 /// The device refuses INVITEs for this channel (486): its camera runs
 /// without video.
 const REFUSED_CHANNEL: &str = "34020000001310000002";
-
-fn sipp(args: &[String], log: &Path) -> Result<ChildGuard> {
-    crate::gb_superior::sipp(args, SUPERIOR, SERVER_ID, log)
-}
-
-fn read(log: &Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned()
-}
-
-/// Waits for a sipp run to end; `Ok` on success.
-fn finished(run: &mut ChildGuard, within: Duration) -> Result<()> {
-    let status = wait_for(within, || Ok(run.0.try_wait()?))?;
-    ensure!(status.success(), "sipp ended with {status}");
-    Ok(())
-}
 
 /// How many INVITEs for `channel` the device got (its message log has
 /// what it sent and received; only a request line starts so).
@@ -45,45 +30,24 @@ fn invites_for(device_log: &Path, channel: &str) -> usize {
         .count()
 }
 
-/// The superior INVITEs `channel` with `scenario_name`, media to
-/// `rtp_port` over UDP, holding the stream `hold_ms` (a scenario that
-/// takes it); the sipp run.
+/// The superior INVITEs `channel` with `scenario`, media to `rtp_port`
+/// over UDP, holding the stream `hold_ms` (a scenario that takes it).
 fn invite(
     sip_port: u16,
-    scenario_name: &str,
+    scenario: &str,
     channel: &str,
     rtp_port: u16,
     hold_ms: Option<u64>,
     log: &Path,
 ) -> Result<ChildGuard> {
-    let mut args: Vec<String> = vec![
-        format!("127.0.0.1:{sip_port}"),
-        "-sf".into(),
-        scenario(scenario_name).display().to_string(),
-        "-m".into(),
-        "1".into(),
-        "-p".into(),
-        free_port().to_string(),
-        "-key".into(),
-        "channel".into(),
-        channel.into(),
-        "-key".into(),
-        "rtp_port".into(),
-        rtp_port.to_string(),
-        "-key".into(),
-        "proto".into(),
-        "RTP/AVP".into(),
-        "-key".into(),
-        "setup".into(),
-        "passive".into(),
-        "-key".into(),
-        "ssrc".into(),
-        "0100000011".into(),
-    ];
-    if let Some(hold_ms) = hold_ms {
-        args.extend(["-set".into(), "hold_ms".into(), hold_ms.to_string()]);
-    }
-    sipp(&args, log)
+    let call = Invite {
+        scenario,
+        channel,
+        rtp_port,
+        ssrc: "0100000011",
+        hold_ms,
+    };
+    crate::gb_superior::invite(sip_port, SERVER_ID, &call, log)
 }
 
 #[test]
@@ -134,21 +98,7 @@ max_upstream_streams = 2
         rtp_end = rtp + 5,
     );
     let superior_log = logs.path().join("superior.log");
-    let _superior = sipp(
-        &[
-            "-sf".into(),
-            scenario("superior.xml").display().to_string(),
-            "-p".into(),
-            sup_port.to_string(),
-            "-key".into(),
-            "password".into(),
-            SUPERIOR_PASSWORD.into(),
-            "-key".into(),
-            "grant".into(),
-            "3600".into(),
-        ],
-        &superior_log,
-    )?;
+    let _superior = start_county(sup_port, SERVER_ID, &superior_log)?;
     let x = Xueliang::start(dir, port, &config, &[])?;
     let device_log = logs.path().join("device.log");
     let _device = device_logged(sip_port, 300, 0, Some(&device_log))?;
@@ -158,32 +108,10 @@ max_upstream_streams = 2
         Ok(health.filter(|h| h["state"] == "online").map(|_| ()))
     })
     .with_context(|| format!("the GB camera did not come online: {}", x.log()))?;
-    wait_for(Duration::from_secs(20), || {
-        let up = x.get("/api/v1/gb28181/upstreams")?;
-        Ok((up["items"][0]["state"] == "registered").then_some(()))
-    })
-    .with_context(|| format!("not registered to the superior: {}", x.log()))?;
+    wait_registered(&x)?;
 
     // The superior's catalog has the camera under its own channel id.
-    let mut query = sipp(
-        &[
-            format!("127.0.0.1:{sip_port}"),
-            "-sf".into(),
-            scenario("superior_query.xml").display().to_string(),
-            "-m".into(),
-            "1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-key".into(),
-            "cmd".into(),
-            "Catalog".into(),
-            "-key".into(),
-            "sn".into(),
-            "5".into(),
-        ],
-        &logs.path().join("query.log"),
-    )?;
-    finished(&mut query, Duration::from_secs(20))?;
+    query_catalog(sip_port, SERVER_ID, &logs.path().join("query.log"))?;
     wait_for(Duration::from_secs(10), || {
         let log = read(&superior_log);
         Ok(log

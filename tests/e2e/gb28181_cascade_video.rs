@@ -6,31 +6,15 @@
 //! it. Prints the figures docs/performance.md records (INVITE to first
 //! RTP, bitrate against the camera's, CPU of the service per stream).
 
-use crate::gb_superior::{decoded_frames, scenario, PsReceiver};
+use crate::gb_superior::{
+    decoded_frames, finished, invite, query_catalog, read_log as read, start_county,
+    wait_registered, Invite, PsReceiver, SUPERIOR, SUPERIOR_PASSWORD,
+};
 use anyhow::{ensure, Context, Result};
 use std::time::{Duration, Instant};
-use xueliang_e2e::{config_header, fixture, free_port, wait_for, ChildGuard, RtspServer, Xueliang};
+use xueliang_e2e::{config_header, fixture, free_port, wait_for, RtspServer, Xueliang};
 
 const SERVER_ID: &str = "34020000002000000001";
-const SUPERIOR: &str = "11010000002000000001";
-const SUPERIOR_PASSWORD: &str = "county-pw";
-
-/// sipp as the superior with `scenario`, its message log in `log`.
-fn sipp(args: &[String], log: &std::path::Path) -> Result<ChildGuard> {
-    crate::gb_superior::sipp(args, SUPERIOR, SERVER_ID, log)
-}
-
-fn read(log: &std::path::Path) -> String {
-    String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned()
-}
-
-/// Waits for a sipp run to end; `Ok` on success.
-fn finished(run: &mut ChildGuard, within: Duration) -> Result<()> {
-    let status = wait_for(within, || Ok(run.0.try_wait()?))?;
-    ensure!(status.success(), "sipp ended with {status}");
-    Ok(())
-}
-
 /// User plus system CPU seconds of the process whose command line names `dir`.
 fn cpu_seconds(dir: &std::path::Path) -> Option<f64> {
     let needle = dir.to_string_lossy().into_owned();
@@ -86,52 +70,16 @@ detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }
         url = rtsp.url("walkway"),
     );
     let superior_log = logs.path().join("superior.log");
-    let _superior = sipp(
-        &[
-            "-sf".into(),
-            scenario("superior.xml").display().to_string(),
-            "-p".into(),
-            sup_port.to_string(),
-            "-key".into(),
-            "password".into(),
-            SUPERIOR_PASSWORD.into(),
-            "-key".into(),
-            "grant".into(),
-            "3600".into(),
-        ],
-        &superior_log,
-    )?;
+    let _superior = start_county(sup_port, SERVER_ID, &superior_log)?;
     let x = Xueliang::start(dir, port, &config, &[])?;
     wait_for(Duration::from_secs(30), || {
         Ok((x.health("walkway")?["state"] == "online").then_some(()))
     })
     .with_context(|| format!("camera did not come online: {}", x.log()))?;
-    wait_for(Duration::from_secs(20), || {
-        let up = x.get("/api/v1/gb28181/upstreams")?;
-        Ok((up["items"][0]["state"] == "registered").then_some(()))
-    })
-    .with_context(|| format!("not registered to the superior: {}", x.log()))?;
+    wait_registered(&x)?;
 
     // The superior asks for the catalog; the camera's channel id is in it.
-    let mut query = sipp(
-        &[
-            format!("127.0.0.1:{sip_port}"),
-            "-sf".into(),
-            scenario("superior_query.xml").display().to_string(),
-            "-m".into(),
-            "1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-key".into(),
-            "cmd".into(),
-            "Catalog".into(),
-            "-key".into(),
-            "sn".into(),
-            "5".into(),
-        ],
-        &logs.path().join("query.log"),
-    )?;
-    finished(&mut query, Duration::from_secs(20))?;
+    query_catalog(sip_port, SERVER_ID, &logs.path().join("query.log"))?;
     let channel = wait_for(Duration::from_secs(10), || {
         Ok(read(&superior_log)
             .split("<DeviceID>")
@@ -151,36 +99,14 @@ detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }
     let idle_to = cpu_seconds(x.dir.path());
     let cpu_before = idle_to;
     let invited = Instant::now();
-    let mut invite = sipp(
-        &[
-            format!("127.0.0.1:{sip_port}"),
-            "-sf".into(),
-            scenario("superior_invite.xml").display().to_string(),
-            "-m".into(),
-            "1".into(),
-            "-p".into(),
-            free_port().to_string(),
-            "-key".into(),
-            "channel".into(),
-            channel.clone(),
-            "-key".into(),
-            "rtp_port".into(),
-            rtp_port.to_string(),
-            "-key".into(),
-            "proto".into(),
-            "RTP/AVP".into(),
-            "-key".into(),
-            "setup".into(),
-            "passive".into(),
-            "-key".into(),
-            "ssrc".into(),
-            "0100000009".into(),
-            "-set".into(),
-            "hold_ms".into(),
-            hold_ms.to_string(),
-        ],
-        &logs.path().join("invite.log"),
-    )?;
+    let call = Invite {
+        scenario: "superior_invite.xml",
+        channel: &channel,
+        rtp_port,
+        ssrc: "0100000009",
+        hold_ms: Some(hold_ms),
+    };
+    let mut invite = invite(sip_port, SERVER_ID, &call, &logs.path().join("invite.log"))?;
     wait_for(Duration::from_secs(10), || {
         let up = x.get("/api/v1/gb28181/upstreams")?;
         Ok((up["items"][0]["streams"] == 1).then_some(()))

@@ -2,7 +2,7 @@
 //! (crates/gb28181/tests/sipp/), as every such test runs it, and the
 //! superior's media end: RTP stripped, the PS decoded by ffmpeg.
 
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::io::Write;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use xueliang_e2e::{repo, ChildGuard};
+use xueliang_e2e::{free_port, repo, wait_for, ChildGuard, Xueliang};
 
 /// A scenario of crates/gb28181/tests/sipp/.
 pub fn scenario(name: &str) -> PathBuf {
@@ -44,6 +44,124 @@ pub fn sipp(args: &[String], superior: &str, local_id: &str, log: &Path) -> Resu
         .spawn()
         .context("starting sipp (scripts/setup.sh installs Debian's sip-tester)")?;
     Ok(ChildGuard(child))
+}
+
+/// The county platform of the cascade-video tests, and the password it
+/// expects of us.
+pub const SUPERIOR: &str = "11010000002000000001";
+pub const SUPERIOR_PASSWORD: &str = "county-pw";
+
+/// [`sipp`] as [`SUPERIOR`] towards our `local_id`.
+pub fn county(args: &[String], local_id: &str, log: &Path) -> Result<ChildGuard> {
+    sipp(args, SUPERIOR, local_id, log)
+}
+
+/// The county platform on `port` (superior.xml: it challenges our REGISTER
+/// and grants an hour), every message logged to `log`.
+pub fn start_county(port: u16, local_id: &str, log: &Path) -> Result<ChildGuard> {
+    let args = [
+        "-sf".to_owned(),
+        scenario("superior.xml").display().to_string(),
+        "-p".into(),
+        port.to_string(),
+        "-key".into(),
+        "password".into(),
+        SUPERIOR_PASSWORD.into(),
+        "-key".into(),
+        "grant".into(),
+        "3600".into(),
+    ];
+    county(&args, local_id, log)
+}
+
+/// Waits until `x`'s first upstream link is registered.
+pub fn wait_registered(x: &Xueliang) -> Result<()> {
+    wait_for(Duration::from_secs(20), || {
+        let up = x.get("/api/v1/gb28181/upstreams")?;
+        Ok((up["items"][0]["state"] == "registered").then_some(()))
+    })
+    .with_context(|| format!("not registered to the superior: {}", x.log()))
+}
+
+/// The county platform asks our SIP server on `sip_port` for the catalog
+/// (the answer reaches the sipp started by [`start_county`]); waits for the
+/// query's sipp run to end.
+pub fn query_catalog(sip_port: u16, local_id: &str, log: &Path) -> Result<()> {
+    let args = [
+        format!("127.0.0.1:{sip_port}"),
+        "-sf".into(),
+        scenario("superior_query.xml").display().to_string(),
+        "-m".into(),
+        "1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-key".into(),
+        "cmd".into(),
+        "Catalog".into(),
+        "-key".into(),
+        "sn".into(),
+        "5".into(),
+    ];
+    let mut query = county(&args, local_id, log)?;
+    finished(&mut query, Duration::from_secs(20))
+}
+
+/// What the county platform asks for in an INVITE.
+pub struct Invite<'a> {
+    /// A scenario of crates/gb28181/tests/sipp/ that sends it.
+    pub scenario: &'a str,
+    pub channel: &'a str,
+    /// Media to this port, RTP over UDP.
+    pub rtp_port: u16,
+    /// The SSRC it gives (`y=`).
+    pub ssrc: &'a str,
+    /// How long it holds the stream (for a scenario that takes it).
+    pub hold_ms: Option<u64>,
+}
+
+/// The county platform sends `call` to our SIP server on `sip_port`; the
+/// sipp run.
+pub fn invite(sip_port: u16, local_id: &str, call: &Invite, log: &Path) -> Result<ChildGuard> {
+    let mut args: Vec<String> = vec![
+        format!("127.0.0.1:{sip_port}"),
+        "-sf".into(),
+        scenario(call.scenario).display().to_string(),
+        "-m".into(),
+        "1".into(),
+        "-p".into(),
+        free_port().to_string(),
+        "-key".into(),
+        "channel".into(),
+        call.channel.into(),
+        "-key".into(),
+        "rtp_port".into(),
+        call.rtp_port.to_string(),
+        "-key".into(),
+        "proto".into(),
+        "RTP/AVP".into(),
+        "-key".into(),
+        "setup".into(),
+        "passive".into(),
+        "-key".into(),
+        "ssrc".into(),
+        call.ssrc.into(),
+    ];
+    if let Some(hold_ms) = call.hold_ms {
+        args.extend(["-set".into(), "hold_ms".into(), hold_ms.to_string()]);
+    }
+    county(&args, local_id, log)
+}
+
+/// A sipp message log as text (empty while it does not exist).
+pub fn read_log(log: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned()
+}
+
+/// Waits for a sipp run to end; `Ok` on success.
+pub fn finished(run: &mut ChildGuard, within: Duration) -> Result<()> {
+    let status = wait_for(within, || Ok(run.0.try_wait()?))?;
+    ensure!(status.success(), "sipp ended with {status}");
+    Ok(())
 }
 
 /// The superior's media end over UDP: each RTP packet's arrival, its PS
