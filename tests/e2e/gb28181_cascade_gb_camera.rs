@@ -160,6 +160,18 @@ max_upstream_streams = 2
         answer.contains("y=0100000011"),
         "the SSRC the superior gave: {answer}"
     );
+    // Our media port (in our 200, after the superior's offer in the log)
+    // is one of rtp_ports (the range a firewall opens).
+    let ours = answer.split("SIP/2.0 200").nth(1).unwrap_or_default();
+    let port: Option<u16> = ours
+        .lines()
+        .find_map(|l| l.strip_prefix("m=video "))
+        .and_then(|rest| rest.split(' ').next()?.parse().ok());
+    ensure!(
+        port.is_some_and(|p| (rtp..=rtp + 5).contains(&p)),
+        "our answer's media port {port:?} is not in rtp_ports {rtp}-{}: {answer}",
+        rtp + 5
+    );
     ensure!(
         invites_for(&device_log, CHANNEL) == invites_before,
         "the device was INVITEd again for the upward stream: {}",

@@ -64,6 +64,8 @@ impl GbAccess {
         let ports = PortPool::new(config.rtp_ports.0..=config.rtp_ports.1)
             .ok_or_else(|| SipError::Settings("rtp_ports: fewer than two ports".into()))?;
         let sip = SipServer::start(sip_settings(config), shutdown).await?;
+        // Upward streams (cascade) bind in the same range as the devices' media.
+        sip.use_media_ports(ports.clone());
         info!(listen = %sip.local_addr(), "GB/T 28181 SIP server listening (UDP and TCP)");
         Ok(Arc::new(GbAccess {
             sip,

@@ -61,14 +61,23 @@ pub enum UpwardSocket {
 const DISCARD_PORT: u16 = 9;
 
 impl UpwardSocket {
-    /// Binds on `ip` (any free port).
-    pub async fn bind(ip: IpAddr, transport: UpwardTransport) -> io::Result<UpwardSocket> {
-        let any = SocketAddr::new(ip, 0);
+    /// Binds on `ip` and `port` (0: any free port).
+    pub async fn bind(
+        ip: IpAddr,
+        port: u16,
+        transport: UpwardTransport,
+    ) -> io::Result<UpwardSocket> {
+        let at = SocketAddr::new(ip, port);
         Ok(match transport {
-            UpwardTransport::Udp => UpwardSocket::Udp(UdpSocket::bind(any).await?),
+            UpwardTransport::Udp => UpwardSocket::Udp(UdpSocket::bind(at).await?),
             UpwardTransport::TcpActive => UpwardSocket::TcpActive,
-            UpwardTransport::TcpPassive => UpwardSocket::TcpPassive(TcpListener::bind(any).await?),
+            UpwardTransport::TcpPassive => UpwardSocket::TcpPassive(TcpListener::bind(at).await?),
         })
+    }
+
+    /// Whether the stream binds a port of ours (TCP active connects out).
+    pub fn binds(transport: UpwardTransport) -> bool {
+        transport != UpwardTransport::TcpActive
     }
 
     /// The port our SDP answer names.
@@ -228,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn udp_packets_carry_the_ssrc_and_timestamps_that_step_with_the_pts() {
         let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let socket = UpwardSocket::bind("127.0.0.1".parse().unwrap(), UpwardTransport::Udp)
+        let socket = UpwardSocket::bind("127.0.0.1".parse().unwrap(), 0, UpwardTransport::Udp)
             .await
             .unwrap();
         assert_ne!(socket.port(), DISCARD_PORT);
@@ -268,9 +277,10 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_passive_takes_the_connection_and_frames_each_packet() {
-        let socket = UpwardSocket::bind("127.0.0.1".parse().unwrap(), UpwardTransport::TcpPassive)
-            .await
-            .unwrap();
+        let socket =
+            UpwardSocket::bind("127.0.0.1".parse().unwrap(), 0, UpwardTransport::TcpPassive)
+                .await
+                .unwrap();
         let port = socket.port();
         let superior = tokio::spawn(async move {
             let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -300,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_stop_ends_the_stream_and_nobody_connecting_times_out() {
         let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let socket = UpwardSocket::bind("127.0.0.1".parse().unwrap(), UpwardTransport::Udp)
+        let socket = UpwardSocket::bind("127.0.0.1".parse().unwrap(), 0, UpwardTransport::Udp)
             .await
             .unwrap();
         let link = socket
@@ -312,9 +322,10 @@ mod tests {
         let never = futures::stream::pending().boxed();
         let end = send_units(link, never, 1, Arc::default(), stop).await;
         assert!(matches!(end, UpwardEnd::Stopped));
-        let passive = UpwardSocket::bind("127.0.0.1".parse().unwrap(), UpwardTransport::TcpPassive)
-            .await
-            .unwrap();
+        let passive =
+            UpwardSocket::bind("127.0.0.1".parse().unwrap(), 0, UpwardTransport::TcpPassive)
+                .await
+                .unwrap();
         let err = passive
             .open("127.0.0.1:1".parse().unwrap(), Duration::from_millis(50))
             .await

@@ -29,6 +29,7 @@ use super::server::Shared;
 use super::transport::Peer;
 use super::upstream::Link;
 use crate::media::upward::{send_units, UpwardEnd, UpwardSocket, UpwardTransport};
+use crate::media::{PortLease, PortPool};
 use futures::stream::BoxStream;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -46,12 +47,19 @@ use xueliang_core::{LiveUnit, LiveUnits};
 const MEDIA_CONNECT: Duration = Duration::from_secs(10);
 /// The longest wait between repeats of our 200 (RFC 3261's T2).
 const T2: Duration = Duration::from_secs(4);
+/// Ports of `rtp_ports` tried for one stream before giving up.
+const BIND_TRIES: usize = 8;
+
+/// A stream's socket and the port of `rtp_ports` it holds.
+type Bound = (UpwardSocket, Option<PortLease>);
 
 /// What upward streams share: the cameras' units, the open streams by
-/// Call-ID, and each superior's totals.
+/// Call-ID, each superior's totals, and the ports they may use.
 #[derive(Default)]
 pub struct CascadeVideo {
     live: Mutex<Option<Arc<dyn LiveUnits>>>,
+    /// `rtp_ports`, shared with the devices' media; `None`: any free port.
+    ports: Mutex<Option<PortPool>>,
     streams: Mutex<HashMap<String, Slot>>,
     totals: Mutex<HashMap<String, Arc<Totals>>>,
 }
@@ -76,6 +84,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl CascadeVideo {
     pub fn share(&self, live: Arc<dyn LiveUnits>) {
         *lock(&self.live) = Some(live);
+    }
+
+    pub fn use_ports(&self, pool: PortPool) {
+        *lock(&self.ports) = Some(pool);
     }
 
     fn totals(&self, upstream: &str) -> Arc<Totals> {
@@ -108,6 +120,8 @@ enum Refusal {
     UnknownChannel,
     NotRunning(String),
     Busy(u32),
+    /// Every port of `rtp_ports` is in use.
+    NoPort,
     Unsupported(&'static str),
     Failed(String),
 }
@@ -119,6 +133,7 @@ impl Refusal {
             Refusal::UnknownChannel => (404, "Not Found"),
             Refusal::NotRunning(_) => (480, "Temporarily Unavailable"),
             Refusal::Busy(_) => (486, "Busy Here"),
+            Refusal::NoPort => (503, "Service Unavailable"),
             Refusal::Unsupported(_) => (488, "Not Acceptable Here"),
             Refusal::Failed(_) => (500, "Server Internal Error"),
         }
@@ -130,6 +145,7 @@ impl Refusal {
             Refusal::UnknownChannel => "no such channel in its catalog".into(),
             Refusal::NotRunning(d) | Refusal::Failed(d) => d.clone(),
             Refusal::Busy(max) => format!("{max} upward streams already (max_upstream_streams)"),
+            Refusal::NoPort => "no free media port in rtp_ports".into(),
         }
     }
 }
@@ -144,6 +160,8 @@ struct Upward {
     /// Our 200, repeated until the ACK.
     ok: Vec<u8>,
     socket: UpwardSocket,
+    /// The port of `rtp_ports` the socket holds, back to the pool at the end.
+    _port: Option<PortLease>,
     remote: SocketAddr,
     units: BoxStream<'static, LiveUnit>,
     ssrc: u32,
@@ -277,7 +295,7 @@ impl Shared {
         let prepared = self
             .prepare_upward(link, request, peer, &channel, &camera, &live, transport)
             .await;
-        let (ok, socket, units) = match prepared {
+        let (ok, (socket, port), units) = match prepared {
             Ok(p) => p,
             Err(refusal) => {
                 self.video.remove(&call_id);
@@ -323,6 +341,7 @@ impl Shared {
             peer: peer.clone(),
             ok: ok.to_bytes(),
             socket,
+            _port: port,
             remote,
             units,
             ssrc,
@@ -347,19 +366,40 @@ impl Shared {
         camera: &str,
         live: &Arc<dyn LiveUnits>,
         transport: UpwardTransport,
-    ) -> Result<(Message, UpwardSocket, BoxStream<'static, LiveUnit>), Refusal> {
+    ) -> Result<(Message, Bound, BoxStream<'static, LiveUnit>), Refusal> {
         let units = live
             .subscribe(camera)
             .map_err(|e| Refusal::NotRunning(e.to_string()))?;
-        let socket = UpwardSocket::bind(self.settings.listen.ip(), transport)
-            .await
-            .map_err(|e| Refusal::Failed(format!("binding a media socket: {e}")))?;
+        let socket = self.bind_upward(transport).await?;
         let mut ok = build::response(request, peer.addr(), 200, "OK", &build::tag());
         let contact = SipUri::at(channel, self.upstream_local(link).addr);
         ok.headers
             .push("Contact", NameAddr::new(contact).to_string());
         ok.headers.push("Content-Type", "APPLICATION/SDP");
         Ok((ok, socket, units))
+    }
+
+    /// The stream's socket, on a port of `rtp_ports` when the server was
+    /// given them (the range a firewall opens for video), else on any free
+    /// port. A port another program holds is passed over (it goes to the
+    /// back of the pool); TCP active binds nothing.
+    async fn bind_upward(&self, transport: UpwardTransport) -> Result<Bound, Refusal> {
+        let ip = self.settings.listen.ip();
+        let failed = |e: std::io::Error| Refusal::Failed(format!("binding a media socket: {e}"));
+        let pool = lock(&self.video.ports).clone();
+        let Some(pool) = pool.filter(|_| UpwardSocket::binds(transport)) else {
+            let socket = UpwardSocket::bind(ip, 0, transport).await.map_err(failed)?;
+            return Ok((socket, None));
+        };
+        let mut last = None;
+        for _ in 0..pool.size().min(BIND_TRIES) {
+            let Some(lease) = pool.lease() else { break };
+            match UpwardSocket::bind(ip, lease.port(), transport).await {
+                Ok(socket) => return Ok((socket, Some(lease))),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or(Refusal::NoPort, failed))
     }
 
     /// Our own SSRC (2022 edition): `0`, the local domain's digits 4-8, a sequence.

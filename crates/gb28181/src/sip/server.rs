@@ -415,6 +415,12 @@ impl SipServer {
         self.shared.video.share(live);
     }
 
+    /// The ports upward streams bind (`rtp_ports`, shared with the devices'
+    /// media); without them they take any free port.
+    pub fn use_media_ports(&self, pool: crate::media::PortPool) {
+        self.shared.video.use_ports(pool);
+    }
+
     /// Sends an alarm to a superior platform (see [`super::alarm`]).
     pub async fn send_alarm(
         &self,
