@@ -10,8 +10,8 @@
 
 use crate::gb28181::{device_logged, media, rtp_base, CHANNEL, DEVICE, PASSWORD, SERVER_ID};
 use crate::gb_superior::{
-    decoded_frames, finished, query_catalog, read_log as read, start_county, wait_registered,
-    Invite, PsReceiver, SUPERIOR, SUPERIOR_PASSWORD,
+    county_upstream, decoded_frames, finished, query_catalog, read_log as read, start_county,
+    wait_registered, Invite, PsReceiver,
 };
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
@@ -86,14 +86,8 @@ prefix = "3402000000131"
 village = "东村"
 grid = "一网格"
 
-[[gb28181.upstream]]
-id = "{SUPERIOR}"
-address = "127.0.0.1"
-port = {sup_port}
-password = "{SUPERIOR_PASSWORD}"
-keepalive_s = 5
-max_upstream_streams = 2
-"#,
+{upstream}"#,
+        upstream = county_upstream(sup_port),
         header = config_header(dir.path(), port, 0.5),
         rtp_end = rtp + 5,
     );

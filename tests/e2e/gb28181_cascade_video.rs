@@ -7,8 +7,8 @@
 //! RTP, bitrate against the camera's, CPU of the service per stream).
 
 use crate::gb_superior::{
-    decoded_frames, finished, invite, query_catalog, read_log as read, start_county,
-    wait_registered, Invite, PsReceiver, SUPERIOR, SUPERIOR_PASSWORD,
+    county_upstream, decoded_frames, finished, invite, query_catalog, read_log as read,
+    start_county, wait_registered, Invite, PsReceiver, SUPERIOR,
 };
 use anyhow::{ensure, Context, Result};
 use std::time::{Duration, Instant};
@@ -51,14 +51,7 @@ server_id = "{SERVER_ID}"
 listen = "127.0.0.1:{sip_port}"
 password = "12345678"
 
-[[gb28181.upstream]]
-id = "{SUPERIOR}"
-address = "127.0.0.1"
-port = {sup_port}
-password = "{SUPERIOR_PASSWORD}"
-keepalive_s = 5
-max_upstream_streams = 2
-
+{upstream}
 [[cameras]]
 id = "walkway"
 name = "村口步道"
@@ -66,6 +59,7 @@ url = "{url}"
 village = "东村"
 detection = {{ fps = 2, labels = ["person"], min_score = 0.5, lost_after_s = 2 }}
 "#,
+        upstream = county_upstream(sup_port),
         header = config_header(dir.path(), port, 1.0),
         url = rtsp.url("walkway"),
     );

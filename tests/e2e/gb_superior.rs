@@ -51,6 +51,22 @@ pub fn sipp(args: &[String], superior: &str, local_id: &str, log: &Path) -> Resu
 pub const SUPERIOR: &str = "11010000002000000001";
 pub const SUPERIOR_PASSWORD: &str = "county-pw";
 
+/// The `[[gb28181.upstream]]` section that registers us to the county
+/// platform started by [`start_county`] on `port` (2 streams at most).
+pub fn county_upstream(port: u16) -> String {
+    format!(
+        r#"
+[[gb28181.upstream]]
+id = "{SUPERIOR}"
+address = "127.0.0.1"
+port = {port}
+password = "{SUPERIOR_PASSWORD}"
+keepalive_s = 5
+max_upstream_streams = 2
+"#
+    )
+}
+
 /// [`sipp`] as [`SUPERIOR`] towards our `local_id`.
 pub fn county(args: &[String], local_id: &str, log: &Path) -> Result<ChildGuard> {
     sipp(args, SUPERIOR, local_id, log)
