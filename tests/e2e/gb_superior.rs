@@ -254,11 +254,6 @@ pub fn decoded_frames(ps: &[u8]) -> Result<(u64, String)> {
         .context("starting ffmpeg")?;
     ffmpeg.stdin.take().context("stdin")?.write_all(ps)?;
     let out = ffmpeg.wait_with_output()?;
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .filter_map(|n| n.trim().parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
+    let frames = xueliang_e2e::progress_frames(&out.stdout);
     Ok((frames, String::from_utf8_lossy(&out.stderr).into_owned()))
 }

@@ -77,12 +77,7 @@ fn probe(data: &[u8]) -> Result<(String, String, u64)> {
         out.status.success() && errors.trim().is_empty(),
         "ffmpeg decoding the stream: {errors}"
     );
-    let frames = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("frame="))
-        .filter_map(|n| n.trim().parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
+    let frames = xueliang_e2e::progress_frames(&out.stdout);
     Ok((codec.to_owned(), size.replace(',', "x"), frames))
 }
 

@@ -418,6 +418,17 @@ impl Xueliang {
 }
 
 /// Polls `f` every 200 ms until it returns `Some` or `limit` passes.
+/// The last frame count in ffmpeg's `-progress pipe:1` output (its
+/// `frame=N` lines); 0 when there is none.
+pub fn progress_frames(stdout: &[u8]) -> u64 {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .filter_map(|n| n.trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let deadline = Instant::now() + limit;
     loop {
