@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::MutexGuard;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 use xueliang_store::postgres_cluster::Beat;
@@ -70,6 +71,9 @@ pub struct Coordinator {
     deadline: Mutex<Option<Instant>>,
     /// Serialises starting and stopping (never held across a database call).
     ops: tokio::sync::Mutex<()>,
+    /// Serialises rounds: the drain's round and the loop's never interleave
+    /// (one could otherwise restart a camera the other just handed over).
+    rounds: tokio::sync::Mutex<()>,
     draining: AtomicBool,
     cpu: Mutex<crate::load::CpuMeter>,
 }
@@ -92,6 +96,7 @@ impl Coordinator {
             settings,
             deadline: Mutex::new(None),
             ops: tokio::sync::Mutex::new(()),
+            rounds: tokio::sync::Mutex::new(()),
             draining: AtomicBool::new(false),
             cpu: Mutex::new(crate::load::CpuMeter::start()),
         }
@@ -119,7 +124,7 @@ impl Coordinator {
         info!(node = %s.node_id, lease_s = s.lease.as_secs_f64(), max_cameras = s.max_cameras, "joined the cluster");
         let watchdog = tokio::spawn(self.clone().watch(shutdown.child_token()));
         let ended = loop {
-            match self.round().await {
+            match self.round(self.rounds.lock().await).await {
                 Ok(true) => break Ended::Drained,
                 Ok(false) => {}
                 Err(e) => warn!(error = %e, "cluster round failed (leases not renewed)"),
@@ -140,7 +145,14 @@ impl Coordinator {
     /// up, so another node can take it at its next round.
     pub async fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
-        if let Err(e) = self.round().await {
+        // A round in flight finishes first (it may be waiting on the
+        // database: not longer than a lease).
+        let Ok(turn) = tokio::time::timeout(self.settings.lease, self.rounds.lock()).await else {
+            warn!("drain: a cluster round is stuck (database unreachable?); the leases expire on their own");
+            self.stop_all("draining without the database").await;
+            return;
+        };
+        if let Err(e) = self.round(turn).await {
             warn!(error = %e, "drain: could not reach the database; the leases expire on their own");
             self.stop_all("draining without the database").await;
         }
@@ -178,7 +190,7 @@ impl Coordinator {
 
     /// One round: beat, renew, reconcile, rebalance. `Ok(true)` once a
     /// drain asked from outside is complete.
-    async fn round(&self) -> Result<bool, StoreError> {
+    async fn round(&self, _turn: MutexGuard<'_, ()>) -> Result<bool, StoreError> {
         let s = &self.settings;
         let lease_ms = s.lease_ms();
         let asked = Instant::now();
@@ -211,16 +223,20 @@ impl Coordinator {
             warn!(camera = %id, "lease lost; stopping the camera");
             self.host.stop(id).await;
         }
-        if draining {
+        if draining || self.draining.load(Ordering::Relaxed) {
             self.draining.store(true, Ordering::Relaxed);
             for id in &held {
                 self.host.stop(id).await;
+            }
+            drop(_g);
+            for id in &held {
                 self.store.release(&s.node_id, id).await?;
                 info!(camera = %id, "handed over (draining)");
             }
             return Ok(true);
         }
         let mut owned: Vec<String> = Vec::new();
+        let mut unwanted: Vec<&String> = Vec::new();
         for id in &held {
             if wanted.contains(id) {
                 if !running.contains(id) {
@@ -232,10 +248,13 @@ impl Coordinator {
                 if running.contains(id) {
                     self.host.stop(id).await;
                 }
-                self.store.release(&s.node_id, id).await?;
+                unwanted.push(id);
             }
         }
         drop(_g);
+        for id in unwanted {
+            self.store.release(&s.node_id, id).await?;
+        }
         self.rebalance(&wanted, owned).await?;
         Ok(false)
     }
@@ -307,8 +326,10 @@ impl Coordinator {
                 let id = owned
                     .choose(&mut rand::thread_rng())
                     .expect("owns more than a share");
-                let _g = self.ops.lock().await;
-                self.host.stop(id).await;
+                {
+                    let _g = self.ops.lock().await;
+                    self.host.stop(id).await;
+                }
                 self.store.release(&s.node_id, id).await?;
                 info!(camera = %id, share, "handed over to a node with less than its share");
             }

@@ -30,10 +30,25 @@ struct Host {
     node: String,
     ledger: Arc<Ledger>,
     running: Mutex<HashSet<String>>,
+    pace: Pace,
+}
+
+/// How slow a host is.
+#[derive(Clone, Copy, Default)]
+struct Pace {
+    /// How long a camera takes to stop once it no longer counts as
+    /// running here (the registry takes the worker first, then waits for
+    /// it); the ledger frees it only then.
+    stop: Duration,
+    /// How long listing the wanted cameras takes (a round in the middle:
+    /// after the renewal, before the hand-overs and claims), as when the
+    /// machine or the database is slow.
+    wanted: Duration,
 }
 
 impl CameraHost for Host {
     fn wanted(&self) -> Vec<String> {
+        std::thread::sleep(self.pace.wanted);
         (0..CAMERAS).map(|i| format!("cam-{i}")).collect()
     }
     fn running_here(&self) -> Vec<String> {
@@ -58,6 +73,7 @@ impl CameraHost for Host {
         let id = id.to_owned();
         async move {
             if self.running.lock().unwrap().remove(&id) {
+                tokio::time::sleep(self.pace.stop).await;
                 let mut owner = self.ledger.owner.lock().unwrap();
                 if owner.get(&id) == Some(&self.node) {
                     owner.remove(&id);
@@ -129,10 +145,21 @@ struct Node {
 }
 
 async fn node(name: &str, url: &str, ledger: &Arc<Ledger>) -> Node {
+    node_with(name, url, ledger, LEASE, Pace::default()).await
+}
+
+async fn node_with(
+    name: &str,
+    url: &str,
+    ledger: &Arc<Ledger>,
+    lease: Duration,
+    pace: Pace,
+) -> Node {
     let host = Arc::new(Host {
         node: name.into(),
         ledger: ledger.clone(),
         running: Default::default(),
+        pace,
     });
     let store = PgStore::open(url).await.unwrap();
     let coordinator = Arc::new(Coordinator::new(
@@ -141,7 +168,7 @@ async fn node(name: &str, url: &str, ledger: &Arc<Ledger>) -> Node {
         ClusterSettings {
             node_id: name.into(),
             max_cameras: 0,
-            lease: LEASE,
+            lease,
             api_url: None,
         },
     ));
@@ -250,6 +277,69 @@ async fn cameras_spread_move_on_failure_and_never_run_twice() {
     .await;
     c.stop.cancel();
 
+    let overlaps = ledger.overlaps.lock().unwrap().clone();
+    assert!(
+        overlaps.is_empty(),
+        "two nodes ran one camera: {overlaps:?}"
+    );
+}
+
+/// SIGTERM arrives while the node's own rounds go on (every 400 ms here,
+/// each spending 250 ms between its renewal and its claims, and cameras
+/// taking 150 ms each to stop, so the drain falls inside a round): the drain hands every camera over
+/// once, no round of the node takes one back, the node's loop ends drained,
+/// and the other node runs them all without overlap. Five drains at
+/// different moments of the rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_during_the_rounds_hands_over_once_and_takes_nothing_back() {
+    let db = TestDatabase::create().await;
+    let lease = Duration::from_secs(2);
+    let pace = Pace {
+        stop: Duration::from_millis(150),
+        wanted: Duration::ZERO,
+    };
+    let slow = Pace {
+        wanted: Duration::from_millis(250),
+        ..pace
+    };
+    let ledger = Arc::new(Ledger::default());
+    let store = PgStore::open(&db.url).await.unwrap();
+    let mut keeper = node_with("keeper", &db.url, &ledger, lease, pace).await;
+    for turn in 0..5 {
+        let name = format!("leaving-{turn}");
+        let leaving = node_with(&name, &db.url, &ledger, lease, slow).await;
+        until("the cameras shared", Duration::from_secs(15), || {
+            all_run(&ledger) && counts(&[&keeper, &leaving]) == [3, 3]
+        })
+        .await;
+        // A different moment of the leaving node's round each time.
+        tokio::time::sleep(Duration::from_millis(83 * turn)).await;
+        leaving.coordinator.drain().await;
+        assert!(leaving.host.running_here().is_empty(), "turn {turn}");
+        let ended = tokio::time::timeout(lease * 2, leaving.task)
+            .await
+            .unwrap_or_else(|_| panic!("turn {turn}: the drained node's loop went on"))
+            .unwrap();
+        assert_eq!(ended, xueliang_cluster::Ended::Drained, "turn {turn}");
+        leaving.stop.cancel();
+        assert!(
+            leaving.host.running_here().is_empty(),
+            "turn {turn}: the drained node took cameras back"
+        );
+        let kept = store.leases().await.unwrap();
+        assert!(
+            kept.iter().all(|l| l.node_id != name),
+            "turn {turn}: the drained node holds {kept:?}"
+        );
+        until(
+            "every camera on the keeper",
+            Duration::from_secs(10),
+            || all_run(&ledger) && counts(&[&keeper]) == [CAMERAS],
+        )
+        .await;
+    }
+    keeper.stop.cancel();
+    (&mut keeper.task).await.unwrap();
     let overlaps = ledger.overlaps.lock().unwrap().clone();
     assert!(
         overlaps.is_empty(),
