@@ -15,6 +15,11 @@ const COOLDOWN_S: f64 = 10.0;
 /// A camera without rules; `adaptive`: the detection rate follows need
 /// (the default) or is 5 a second whenever the camera is busy.
 fn camera(id: &str, url: &str, adaptive: bool) -> String {
+    camera_with(id, url, &format!("adaptive = {adaptive}"))
+}
+
+/// A camera without rules, with more `detection` fields.
+fn camera_with(id: &str, url: &str, detection: &str) -> String {
     format!(
         r#"
 [[cameras]]
@@ -22,7 +27,7 @@ id = "{id}"
 name = "测试 {id}"
 url = "{url}"
 village = "东村"
-detection = {{ fps = 5, adaptive = {adaptive}, labels = ["person"], min_score = 0.5, cooldown_s = {COOLDOWN_S}, lost_after_s = 2 }}
+detection = {{ fps = 5, {detection}, labels = ["person"], min_score = 0.5, cooldown_s = {COOLDOWN_S}, lost_after_s = 2 }}
 "#
     )
 }
@@ -190,5 +195,55 @@ fn h264_and_h265_cameras_and_a_camera_with_rules_turn_the_footage_into_events() 
     // A clean stop ends every open event.
     let stopped = x.stop()?;
     assert!(stopped.success(), "exit status {stopped}");
+    Ok(())
+}
+
+/// Region detection in the running service: a camera with `regions = 2`
+/// watching the walkway (people move everywhere, so there is always motion
+/// to put regions around) has the model look at up to two regions per
+/// detected frame besides the whole frame, counted in its health and its
+/// metrics, and still turns the footage into person events.
+#[test]
+fn a_camera_with_regions_has_them_looked_at_in_its_detected_frames() -> Result<()> {
+    let server = RtspServer::start(&[
+        "--mount".into(),
+        format!("walkway={}", fixture("vtest-h264.mp4").display()),
+    ])?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port();
+    let config = format!(
+        "{}{}",
+        config_header(dir.path(), port, 120.0),
+        camera_with(
+            "regions",
+            &server.url("walkway"),
+            "adaptive = false, regions = 2"
+        ),
+    );
+    let x = Xueliang::start(dir, port, &config, &[])?;
+    let h = wait_for(Duration::from_secs(60), || {
+        let h = x.health("regions")?;
+        Ok((h["frames_detected"].as_u64().unwrap_or(0) >= 50).then_some(h))
+    })?;
+    let detected = h["frames_detected"].as_u64().unwrap();
+    let regions = h["regions_detected"].as_u64().unwrap();
+    // Walkers move in every picture: nearly every frame gets both regions.
+    assert!(
+        regions >= detected && regions <= 2 * detected + 4,
+        "{regions} regions in {detected} frames: {h}"
+    );
+    let metrics = x.metrics()?;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("xueliang_camera_regions_detected_total{") && l.contains("regions"))
+        .unwrap_or_else(|| panic!("no regions metric in {metrics}"));
+    let counted: f64 = line.rsplit(' ').next().unwrap().parse()?;
+    assert!(counted >= regions as f64, "{line} against {regions}");
+    wait_for(Duration::from_secs(20), || {
+        Ok(x.all_events("&camera=regions&label=person")?
+            .into_iter()
+            .next())
+    })?;
+    assert!(x.stop()?.success());
     Ok(())
 }

@@ -59,6 +59,9 @@ struct Health {
     /// Frames shown to the model under a reduced need because something
     /// moved outside the tracked objects.
     frames_woken_by_motion: u64,
+    /// Regions of detected frames the model looked at besides the whole
+    /// frame (`detection.regions`): each one model run more.
+    regions_detected: u64,
     /// CPU time spent inside the video decoder for this camera.
     decode_cpu_seconds: f64,
     /// CPU time spent converting this camera's pictures.
@@ -102,6 +105,7 @@ fn health_of(cam: &CameraView) -> Health {
         detection_need: s.need.need().as_str(),
         frames_reduced: get(&s.frames_reduced),
         frames_woken_by_motion: get(&s.frames_woken_by_motion),
+        regions_detected: get(&s.regions_detected),
         decode_cpu_seconds: get(&s.decode_cpu_ns) as f64 / 1e9,
         convert_cpu_seconds: get(&s.convert_cpu_ns) as f64 / 1e9,
     }

@@ -387,6 +387,14 @@ pub fn render(cams: &[CameraView]) -> String {
     );
     family(
         &mut out,
+        "xueliang_camera_regions_detected_total",
+        "counter",
+        "Regions of detected frames the model looked at besides the whole frame (region detection).",
+        cams,
+        get(|s| &s.regions_detected),
+    );
+    family(
+        &mut out,
         "xueliang_camera_key_frame_wakes_total",
         "counter",
         "Times the idle camera woke because its key frames changed (motion its frame sizes did not show).",

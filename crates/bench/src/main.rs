@@ -125,6 +125,10 @@ struct Cli {
     /// 0 = xueliang's default (the field is left out).
     #[arg(long, default_value_t = 0)]
     batch: usize,
+    /// `[detection] regions`: crops per detected picture besides the whole
+    /// frame (region detection); 0: the whole frame only.
+    #[arg(long, default_value_t = 0)]
+    regions: usize,
     /// `[detector] workers` (inference sessions); 0 = xueliang's default (the
     /// field is left out, for binaries that predate it).
     #[arg(long, default_value_t = 0)]
@@ -438,6 +442,7 @@ fn real_main(cli: Cli) -> Result<()> {
         inference_threads: cli.inference_threads,
         inference_workers: cli.inference_workers,
         batch: cli.batch,
+        regions: cli.regions,
         decode_threads: cli.decode_threads,
         hwaccel: cli.hwaccel.clone(),
         execution_providers: cli.execution_providers.clone(),

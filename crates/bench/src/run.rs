@@ -36,6 +36,8 @@ pub struct RunSpec {
     pub inference_workers: usize,
     /// `[detector] batch`, written only when not 0.
     pub batch: usize,
+    /// `[detection] regions`, written only when not 0.
+    pub regions: usize,
     pub decode_threads: usize,
     /// `[decode] hwaccel` and `[detector] execution_providers`, written only
     /// when not empty (the binary's defaults: software, the CPU).
@@ -147,7 +149,7 @@ adaptive = {adaptive}
 min_fps = 1
 labels = ["person", "car"]
 cooldown_s = 1
-"#,
+{regions}"#,
         data = data_dir.display(),
         model = spec.model.display(),
         ort = spec.onnxruntime.display(),
@@ -167,6 +169,11 @@ cooldown_s = 1
         hwaccel = toml_list("hwaccel", &spec.hwaccel),
         fps = spec.detect_fps,
         adaptive = spec.adaptive,
+        regions = if spec.regions > 0 {
+            format!("regions = {}\n", spec.regions)
+        } else {
+            String::new()
+        },
     );
     c.push_str(cameras);
     c
@@ -810,6 +817,7 @@ mod tests {
             inference_threads: 0,
             inference_workers: 0,
             batch: 0,
+            regions: 0,
             decode_threads: 0,
             hwaccel: vec![],
             execution_providers: vec![],
@@ -825,6 +833,7 @@ mod tests {
             hwaccel: vec!["cuda".into(), "vaapi".into()],
             execution_providers: vec!["cuda".into(), "cpu".into()],
             batch: 2,
+            regions: 3,
             ..spec(3, Source::Rtsp)
         };
         let c = config_text(&spec, Path::new("/tmp/d"), 1, 2, &peers::rtsp_cameras(3, 3));
@@ -840,16 +849,18 @@ mod tests {
         );
         assert_eq!(parsed.detector.execution_providers.len(), 2);
         assert_eq!(parsed.detector.batch, 2);
+        assert_eq!(parsed.cameras[0].detection.regions, 3);
         // Without them the binary's defaults stay.
         let plain = RunSpec {
             hwaccel: vec![],
             execution_providers: vec![],
             batch: 0,
+            regions: 0,
             ..spec
         };
         let c = config_text(&plain, Path::new("/tmp/d"), 1, 2, "");
         assert!(!c.contains("hwaccel") && !c.contains("execution_providers"));
-        assert!(!c.contains("batch"));
+        assert!(!c.contains("batch") && !c.contains("regions"));
     }
 
     #[test]

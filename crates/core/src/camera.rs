@@ -206,6 +206,9 @@ pub struct CameraStats {
     /// Frames shown to the model under a reduced need because something
     /// moved outside the tracked objects. Set by the decoder.
     pub frames_woken_by_motion: AtomicU64,
+    /// Regions of detected frames the model looked at besides the whole
+    /// frame (`detection.regions`). Set by the inference worker.
+    pub regions_detected: AtomicU64,
     /// The hardware device the camera's decoder runs on: 0 none (software),
     /// 1 cuda, 2 vaapi. Set by the decoder when it opens one and when it
     /// falls back to software.

@@ -178,6 +178,7 @@ impl Picture {
                 stream_time: frame.stream_time,
                 received_at: frame.received_at,
                 model_input: None,
+                regions: Vec::new(),
             },
             boxes,
         }

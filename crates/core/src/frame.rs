@@ -154,6 +154,9 @@ pub struct DecodedFrame {
     /// `None`: the picture is for the picture checks only (an idle camera's
     /// key frame with nothing to watch); the detector skips it.
     pub model_input: Option<ModelInput>,
+    /// Crops the detector looks at besides the whole frame (region
+    /// detection); empty for most cameras.
+    pub regions: Vec<crate::regions::Region>,
 }
 
 impl DecodedFrame {
@@ -190,6 +193,7 @@ impl DecodedFrame {
                     scaled_h: 1,
                 },
             }),
+            regions: Vec::new(),
         }
     }
 

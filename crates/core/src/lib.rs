@@ -21,6 +21,7 @@ pub mod live_units;
 pub mod luma;
 pub mod paths;
 pub mod proxies;
+pub mod regions;
 pub mod retry;
 pub mod schedule;
 pub mod secret;

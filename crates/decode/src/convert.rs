@@ -51,6 +51,11 @@ pub struct I420 {
 }
 
 impl FrameConverter {
+    /// The model input's size and fit.
+    pub fn geometry(&self) -> InputGeometry {
+        self.geometry
+    }
+
     pub fn new(geometry: InputGeometry) -> Self {
         FrameConverter {
             geometry,

@@ -108,6 +108,7 @@ fn a_pool_asked_for_devices_it_lacks_decodes_every_frame_in_software() {
             idle_key_frames_only: false,
             ..Default::default()
         },
+        regions: Default::default(),
     };
     let sink = pool.add(spec, ());
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -21,6 +21,9 @@ const NOISE_SPREAD: f32 = 6.0;
 /// changed.
 const MIN_CELLS: usize = 2;
 
+/// Changed cells this many unchanged cells apart or fewer are one mover.
+const JOIN_GAP: usize = 2;
+
 /// The grid of the last picture the model saw.
 #[derive(Debug, Default)]
 pub(crate) struct MotionMask {
@@ -62,6 +65,70 @@ impl MotionMask {
             .take(MIN_CELLS)
             .count();
         unexplained >= MIN_CELLS
+    }
+}
+
+impl MotionMask {
+    /// Where `picture` changed since the reference: one box (frame pixels)
+    /// per group of changed cells at most [`JOIN_GAP`] cells apart (an
+    /// object that moved less than its size leaves unchanged cells between
+    /// where it was and where it is), smallest first (far objects,
+    /// which the whole frame shows smallest, come first). Lone cells are
+    /// noise and left out. Nothing without a reference or a readable
+    /// picture.
+    pub(crate) fn moving_boxes(&self, picture: &VideoFrame) -> Vec<BBox> {
+        let (Some(reference), Some(grid)) = (&self.reference, grid(picture)) else {
+            return Vec::new();
+        };
+        if !grid.same_shape(reference) {
+            return Vec::new();
+        }
+        let (cols, rows) = grid.size();
+        let mut changed = vec![false; cols * rows];
+        for (c, r) in grid.changed(reference, CELL_FLOOR, NOISE_SPREAD) {
+            changed[r * cols + c] = true;
+        }
+        let cell = (
+            picture.width() as f32 / cols as f32,
+            picture.height() as f32 / rows as f32,
+        );
+        let mut boxes: Vec<(usize, BBox)> = Vec::new();
+        let mut stack = Vec::new();
+        for start in 0..changed.len() {
+            if !changed[start] {
+                continue;
+            }
+            changed[start] = false;
+            stack.push(start);
+            let (mut c1, mut r1, mut c2, mut r2, mut cells) = (cols, rows, 0, 0, 0);
+            while let Some(i) = stack.pop() {
+                let (c, r) = (i % cols, i / cols);
+                (c1, r1, c2, r2) = (c1.min(c), r1.min(r), c2.max(c), r2.max(r));
+                cells += 1;
+                let reach = JOIN_GAP + 1;
+                let near_c = c.saturating_sub(reach)..(c + reach + 1).min(cols);
+                for nr in r.saturating_sub(reach)..(r + reach + 1).min(rows) {
+                    for nc in near_c.clone() {
+                        let n = nr * cols + nc;
+                        if changed[n] {
+                            changed[n] = false;
+                            stack.push(n);
+                        }
+                    }
+                }
+            }
+            if cells >= 2 {
+                let b = BBox::new(
+                    c1 as f32 * cell.0,
+                    r1 as f32 * cell.1,
+                    (c2 + 1) as f32 * cell.0,
+                    (r2 + 1) as f32 * cell.1,
+                );
+                boxes.push((cells, b));
+            }
+        }
+        boxes.sort_by(|a, b| a.1.area().total_cmp(&b.1.area()));
+        boxes.into_iter().map(|(_, b)| b).collect()
     }
 }
 
@@ -149,6 +216,21 @@ mod tests {
         assert!(!mask.moved_outside(&brighter, &[car]));
         mask.forget();
         assert!(mask.moved_outside(&picture(&[(60, 60, 30)], 7), &[car]));
+    }
+
+    #[test]
+    fn what_moved_comes_as_one_box_per_group_smallest_first() {
+        let mut mask = MotionMask::default();
+        assert!(mask.moving_boxes(&picture(&[(60, 60, 30)], 1)).is_empty());
+        mask.reference(&picture(&[(60, 60, 30)], 1));
+        assert!(mask.moving_boxes(&picture(&[(60, 60, 30)], 2)).is_empty());
+        // The square moved 20 px right, and a small one appeared far off.
+        let boxes = mask.moving_boxes(&picture(&[(80, 60, 30), (250, 150, 12)], 3));
+        assert_eq!(boxes.len(), 2, "{boxes:?}");
+        let (small, large) = (&boxes[0], &boxes[1]);
+        assert!(small.x1 <= 250.0 && small.x2 >= 262.0 && small.y1 <= 150.0 && small.y2 >= 162.0);
+        assert!(large.x1 <= 60.0 && large.x2 >= 110.0, "{large:?}");
+        assert!(small.area() < large.area());
     }
 
     #[test]

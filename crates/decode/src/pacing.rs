@@ -4,7 +4,8 @@
 
 use crate::motion_mask::MotionMask;
 use ffmpeg_next::util::frame::Video as VideoFrame;
-use xueliang_core::{BBox, CameraStats, DetectionNeed};
+use xueliang_core::regions::{Region, RegionLooks, RegionPlanner};
+use xueliang_core::{BBox, CameraStats, DetectionNeed, InputGeometry};
 
 /// The detection times of one camera, in stream time.
 #[derive(Debug, Default)]
@@ -52,11 +53,15 @@ pub(crate) struct Pacing {
     next_beat: Option<f64>,
     mask: MotionMask,
     regions: Vec<BBox>,
+    /// Region detection's settings, and what moved between the last two
+    /// pictures the model saw (its regions go around it).
+    looks: RegionLooks,
+    moving: Vec<BBox>,
 }
 
 impl Pacing {
     /// `full` and `reduced`: detections per second.
-    pub(crate) fn new(full: f64, reduced: f64) -> Self {
+    pub(crate) fn new(full: f64, reduced: f64, looks: RegionLooks) -> Self {
         Pacing {
             full,
             reduced: reduced.min(full),
@@ -64,6 +69,8 @@ impl Pacing {
             next_beat: None,
             mask: MotionMask::default(),
             regions: Vec::new(),
+            looks,
+            moving: Vec::new(),
         }
     }
 
@@ -81,11 +88,31 @@ impl Pacing {
         let due = self.decide(picture, t, stats);
         if due {
             self.next_beat = Some(t + 1.0 / self.full);
-            if self.adaptive() {
+            if self.looks.max > 0 {
+                self.moving = self.mask.moving_boxes(picture);
+            }
+            if self.adaptive() || self.looks.max > 0 {
                 self.mask.reference(picture);
             }
         }
         due
+    }
+
+    /// The regions for the picture just found due (`width x height`), for
+    /// a model of `geometry`'s size: around what moved since the picture
+    /// before it, then around the zones and lines.
+    pub(crate) fn regions(&self, width: u32, height: u32, geometry: InputGeometry) -> Vec<Region> {
+        if self.looks.max == 0 {
+            return Vec::new();
+        }
+        let planner = RegionPlanner {
+            frame_w: width,
+            frame_h: height,
+            model_w: geometry.width,
+            model_h: geometry.height,
+            max: self.looks.max,
+        };
+        planner.plan(&self.moving, &self.looks.rules_in(width, height))
     }
 
     fn decide(&mut self, picture: &VideoFrame, t: f64, stats: &CameraStats) -> bool {
@@ -140,7 +167,7 @@ mod tests {
     #[test]
     fn a_reduced_need_detects_at_its_rate_and_counts_what_it_saved() {
         let stats = CameraStats::default();
-        let mut p = Pacing::new(5.0, 1.0);
+        let mut p = Pacing::new(5.0, 1.0, RegionLooks::default());
         let picture = grey();
         let mut detected = 0;
         // 10 s at 10 fps: full rate first (2 s), then reduced at 1 a second.

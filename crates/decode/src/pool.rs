@@ -15,6 +15,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tracing::{debug, info, warn};
+use xueliang_core::regions::{Region, RegionLooks};
 use xueliang_core::slots::{FrameSlot, PutOutcome};
 use xueliang_core::{
     CameraRef, CameraStats, DecodedFrame, DetectionNeed, EncodedFrame, FrameSink, HwAccel,
@@ -35,6 +36,8 @@ pub struct CameraDecodeSpec {
     pub reduced_fps: f64,
     /// Key frames only while the camera is idle, and when it counts as idle.
     pub activity: ActivitySettings,
+    /// Region detection (none by default).
+    pub regions: RegionLooks,
 }
 
 /// What a decode thread is asked to do, in order.
@@ -268,7 +271,11 @@ impl<C> CameraDecoder<C> {
     ) -> Self {
         CameraDecoder {
             activity: Activity::new(parts.spec.activity),
-            pacing: Pacing::new(parts.spec.detect_fps, parts.spec.reduced_fps),
+            pacing: Pacing::new(
+                parts.spec.detect_fps,
+                parts.spec.reduced_fps,
+                parts.spec.regions.clone(),
+            ),
             key_motion: KeyFrameMotion::default(),
             key_moved: false,
             spec: parts.spec,
@@ -498,7 +505,13 @@ impl<C> CameraDecoder<C> {
                 &*picture
             };
             cpu.decoded();
-            let emitted = emit(spec, converter, software, frame, detect);
+            let regions = if detect {
+                let geometry = converter.geometry();
+                pacing.regions(software.width(), software.height(), geometry)
+            } else {
+                Vec::new()
+            };
+            let emitted = emit(spec, converter, software, frame, detect, regions);
             cpu.converted();
             match emitted {
                 Ok(decoded) => {
@@ -562,6 +575,7 @@ fn emit(
     picture: &VideoFrame,
     frame: &EncodedFrame,
     detect: bool,
+    regions: Vec<Region>,
 ) -> Result<DecodedFrame, ffmpeg_next::Error> {
     {
         let planes = converter.i420(picture)?;
@@ -581,6 +595,7 @@ fn emit(
             stream_time: frame.stream_time,
             received_at: frame.received_at,
             model_input,
+            regions,
         })
     }
 }

@@ -82,6 +82,7 @@ impl Decoder {
             detect_fps: 5.0,
             reduced_fps: 5.0,
             activity: ActivitySettings::default(),
+            regions: Default::default(),
         };
         let geometry = InputGeometry {
             width: 300,

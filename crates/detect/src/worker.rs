@@ -8,6 +8,7 @@
 //! when analytics is behind (events are never dropped); frames then pile up
 //! in the latest-frame slots, where the older ones are replaced and counted.
 
+use crate::regions::{merge_regions, region_input};
 use crate::session::{Detector, Picture};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, SyncSender};
@@ -15,9 +16,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing::warn;
+use xueliang_core::regions::Region;
 use xueliang_core::slots::SlotReceiver;
 use xueliang_core::telemetry::telemetry;
-use xueliang_core::{CameraStats, DecodedFrame, Detection, FrameDetections};
+use xueliang_core::{CameraStats, DecodedFrame, Detection, FrameDetections, ModelInput};
 
 /// What the worker needs per camera (it travels in the camera's slot).
 #[derive(Clone)]
@@ -103,48 +105,95 @@ fn spawn_named<S: DetectedSink>(
     })
 }
 
-/// One model run on the taken frames that have a model input: per such
-/// frame, its detections, or `None` each when the run failed (logged at
-/// powers of two of the failures).
+/// Model runs on the taken frames that have a model input (one run when
+/// the pictures fit the detector's batch): per such frame, its detections
+/// (its whole picture's merged with its regions'), or `None` each when a
+/// run failed (logged at powers of two of the failures).
 fn detect_taken(
     detector: &mut dyn Detector,
     taken: &[(InferenceCamera, DecodedFrame)],
     failures: &mut u64,
 ) -> Vec<Option<Vec<Detection>>> {
-    let pictures: Vec<Picture> = taken
+    let looked: Vec<(&InferenceCamera, &DecodedFrame, &ModelInput)> = taken
         .iter()
-        .filter_map(|(cam, frame)| {
-            Some(Picture {
-                input: frame.model_input.as_ref()?,
-                frame_w: frame.width,
-                frame_h: frame.height,
-                min_score: cam.min_score,
-            })
-        })
+        .filter_map(|(cam, frame)| Some((cam, frame, frame.model_input.as_ref()?)))
         .collect();
-    if pictures.is_empty() {
+    if looked.is_empty() {
         return Vec::new();
     }
-    let started = Instant::now();
-    let result = detector.detect_batch(&pictures);
-    let share = started.elapsed() / pictures.len() as u32;
-    let t = telemetry();
-    t.inference_runs.fetch_add(1, Ordering::Relaxed);
-    for (cam, _) in taken.iter().filter(|(_, f)| f.model_input.is_some()) {
-        t.inference_seconds.observe(share);
-        CameraStats::add(&cam.stats.frames_detected, 1);
-    }
-    match result {
-        Ok(found) => found.into_iter().map(Some).collect(),
-        Err(e) => {
-            *failures += 1;
-            if failures.is_power_of_two() {
-                let cameras: Vec<&str> = taken.iter().map(|(_, f)| &*f.camera.id).collect();
-                warn!(cameras = ?cameras, error = %e, failures = *failures, "inference failed");
-            }
-            vec![None; pictures.len()]
+    // Each frame's regions as model inputs, made here (off the decode
+    // threads) and only for the frames the model sees.
+    let crops: Vec<Vec<ModelInput>> = looked
+        .iter()
+        .map(|(_, frame, whole)| {
+            frame
+                .regions
+                .iter()
+                .map(|r| region_input(frame, *r, whole.width, whole.height))
+                .collect()
+        })
+        .collect();
+    let mut pictures: Vec<Picture> = Vec::new();
+    for ((cam, frame, whole), crops) in looked.iter().zip(&crops) {
+        pictures.push(Picture {
+            input: whole,
+            frame_w: frame.width,
+            frame_h: frame.height,
+            min_score: cam.min_score,
+        });
+        for (region, input) in frame.regions.iter().zip(crops) {
+            pictures.push(Picture {
+                input,
+                frame_w: region.w,
+                frame_h: region.h,
+                min_score: cam.min_score,
+            });
         }
     }
+    let started = Instant::now();
+    let batch = detector.max_batch().max(1);
+    let mut found: Vec<Vec<Detection>> = Vec::with_capacity(pictures.len());
+    let mut result = Ok(());
+    for chunk in pictures.chunks(batch) {
+        telemetry().inference_runs.fetch_add(1, Ordering::Relaxed);
+        match detector.detect_batch(chunk) {
+            Ok(f) => found.extend(f),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    let share = started.elapsed() / looked.len() as u32;
+    for (cam, frame, _) in &looked {
+        telemetry().inference_seconds.observe(share);
+        CameraStats::add(&cam.stats.frames_detected, 1);
+        CameraStats::add(&cam.stats.regions_detected, frame.regions.len() as u64);
+    }
+    if let Err(e) = result {
+        *failures += 1;
+        if failures.is_power_of_two() {
+            let cameras: Vec<&str> = looked.iter().map(|(_, f, _)| &*f.camera.id).collect();
+            warn!(cameras = ?cameras, error = %e, failures = *failures, "inference failed");
+        }
+        return vec![None; looked.len()];
+    }
+    let mut found = found.into_iter();
+    looked
+        .iter()
+        .map(|(_, frame, _)| {
+            let whole = found.next().unwrap_or_default();
+            if frame.regions.is_empty() {
+                return Some(whole);
+            }
+            let regions: Vec<(Region, Vec<Detection>)> = frame
+                .regions
+                .iter()
+                .map(|r| (*r, found.next().unwrap_or_default()))
+                .collect();
+            Some(merge_regions(&whole, &regions, frame.width, frame.height))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -208,6 +257,7 @@ mod tests {
         let frame = DecodedFrame::uniform(camera, 8, 8, 100, chrono::Utc::now());
         let picture_only = DecodedFrame {
             model_input: None,
+            regions: Vec::new(),
             ..frame.clone()
         };
         let inferences = || telemetry().inference_seconds.snapshot().count;
@@ -229,7 +279,8 @@ mod tests {
     }
 
     /// Takes batches of up to 4 and answers each picture with one
-    /// detection scored by the picture's threshold; records the batch sizes.
+    /// detection at its centre, scored by the picture's threshold; records
+    /// the batch sizes.
     struct Batches(Arc<std::sync::Mutex<Vec<usize>>>);
 
     impl Detector for Batches {
@@ -255,11 +306,12 @@ mod tests {
             Ok(pictures
                 .iter()
                 .map(|p| {
+                    let (cx, cy) = (p.frame_w as f32 / 2.0, p.frame_h as f32 / 2.0);
                     vec![Detection {
                         label: "person".into(),
                         class_id: 0,
                         score: p.min_score,
-                        bbox: BBox::new(0.0, 0.0, 1.0, 1.0),
+                        bbox: BBox::new(cx - 1.0, cy - 1.0, cx + 1.0, cy + 1.0),
                     }]
                 })
                 .collect())
@@ -313,6 +365,80 @@ mod tests {
         assert_eq!(*sizes.lock().unwrap(), vec![4, 1], "4 then the one left");
         assert_eq!(CameraStats::get(&stats.frames_detected), 5);
         assert_eq!(runs(), before + 2, "two model runs counted");
+        drop((kept, slots, rx));
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_frame_s_regions_run_with_it_and_their_finds_come_back_in_frame_pixels() {
+        let _counting = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (slots, ready) = LatestFrameSlots::sharded(8, 1);
+        let (out, rx) = sync_channel(8);
+        let stats = Arc::new(CameraStats::default());
+        let mut kept = Vec::new();
+        for i in 0..2 {
+            let slot = slots.slot(
+                i,
+                InferenceCamera {
+                    stats: stats.clone(),
+                    min_score: 0.5,
+                },
+            );
+            let camera = CameraRef {
+                index: i,
+                id: Arc::from(format!("cam{i}").as_str()),
+            };
+            let mut frame = DecodedFrame::uniform(camera, 768, 576, 100, chrono::Utc::now());
+            if i == 0 {
+                frame.regions = vec![
+                    Region {
+                        x: 100,
+                        y: 50,
+                        w: 300,
+                        h: 300,
+                    },
+                    Region {
+                        x: 400,
+                        y: 200,
+                        w: 300,
+                        h: 300,
+                    },
+                ];
+            }
+            slot.put(frame);
+            kept.push(slot);
+        }
+        let threads =
+            spawn_inference_workers(vec![Box::new(Batches(sizes.clone()))], ready, out).unwrap();
+        let seen: Vec<FrameDetections> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        let centres = |f: &FrameDetections| -> Vec<(f32, f32)> {
+            let mut c: Vec<(f32, f32)> = f
+                .detections
+                .iter()
+                .flatten()
+                .map(|d| ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0))
+                .collect();
+            c.sort_by(|a, b| a.0.total_cmp(&b.0));
+            c
+        };
+        // The whole frame's find and each region's, moved to the frame.
+        assert_eq!(
+            centres(&seen[0]),
+            vec![(250.0, 200.0), (384.0, 288.0), (550.0, 350.0)]
+        );
+        assert_eq!(centres(&seen[1]), vec![(384.0, 288.0)]);
+        assert_eq!(*sizes.lock().unwrap(), vec![4], "three pictures and one");
+        assert_eq!(
+            CameraStats::get(&stats.frames_detected),
+            2,
+            "frames, not pictures"
+        );
+        assert_eq!(CameraStats::get(&stats.regions_detected), 2);
         drop((kept, slots, rx));
         for t in threads {
             t.join().unwrap();

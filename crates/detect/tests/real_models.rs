@@ -7,8 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use xueliang_core::{BBox, InputGeometry, ModelInput};
-use xueliang_detect::{load_onnxruntime, DetectError, Detector, Manifest, OrtDetector, Picture};
+use xueliang_core::regions::Region;
+use xueliang_core::{BBox, CameraRef, DecodedFrame, InputGeometry, ModelInput};
+use xueliang_detect::{
+    load_onnxruntime, merge_regions, region_input, DetectError, Detector, Manifest, OrtDetector,
+    Picture,
+};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -308,4 +312,155 @@ fn a_corrupt_model_is_a_clear_error() {
         .expect("garbage must not load");
     assert!(matches!(e, DetectError::ModelCorrupt { .. }), "{e}");
     assert!(e.to_string().contains("tiny_yolo.onnx"), "{e}");
+}
+
+/// `count` frames of the footage that `select` picks, as the decode stage
+/// hands them on (I420 planes, no model input yet).
+fn footage_frames_i420(select: &str, count: usize) -> Vec<DecodedFrame> {
+    let (w, h) = (768usize, 576usize);
+    let clip = repo().join("tests/fixtures/vtest-h264.mp4");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&clip)
+        .args(["-vf", &format!("select={select}"), "-vsync", "0"])
+        .args(["-frames:v", &count.to_string()])
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .expect("ffmpeg CLI (scripts/setup.sh installs it)");
+    assert!(out.status.success());
+    let size = w * h * 3 / 2;
+    assert_eq!(out.stdout.len(), size * count);
+    out.stdout
+        .chunks(size)
+        .map(|p| {
+            let camera = CameraRef {
+                index: 0,
+                id: "walkway".into(),
+            };
+            let mut f = DecodedFrame::uniform(camera, w as u32, h as u32, 0, chrono::Utc::now());
+            f.y = p[..w * h].to_vec();
+            f.u = p[w * h..w * h * 5 / 4].to_vec();
+            f.v = p[w * h * 5 / 4..].to_vec();
+            f.model_input = None;
+            f
+        })
+        .collect()
+}
+
+/// A region's model input is the frame's picture: the whole frame cut and
+/// scaled by `region_input` matches ffmpeg's own scaling and conversion to
+/// RGB (a mean difference of a few levels: bilinear against bicubic), and
+/// the model finds the same people in both.
+#[test]
+fn a_region_input_is_the_picture_ffmpeg_makes() {
+    let frame = footage_frames_i420("eq(n\\,100)", 1).remove(0);
+    let whole = Region {
+        x: 0,
+        y: 0,
+        w: 768,
+        h: 576,
+    };
+    let ours = region_input(&frame, whole, 300, 300);
+    let theirs = footage_frame_300();
+    let mean_diff = ours
+        .rgb
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (*a as f64 - *b as f64).abs())
+        .sum::<f64>()
+        / theirs.len() as f64;
+    assert!(mean_diff < 4.0, "mean difference {mean_diff}");
+    let mut d = detector("models/ssd_mobilenet_v2_coco.toml");
+    let g = d.manifest().input.geometry;
+    let reference = ModelInput {
+        width: 300,
+        height: 300,
+        rgb: theirs,
+        placement: g.placement(768, 576),
+    };
+    let a = d.detect(&ours, 768, 576, 0.5).unwrap();
+    let b = d.detect(&reference, 768, 576, 0.5).unwrap();
+    assert_eq!(a.len(), b.len(), "{a:?} against {b:?}");
+    for x in &a {
+        assert!(
+            b.iter()
+                .any(|y| y.label == x.label && y.bbox.iou(&x.bbox) > 0.8),
+            "{x:?} in {b:?}"
+        );
+    }
+}
+
+/// On frames of the footage, the whole frame with four tiles (regions of
+/// 432 px) finds far people the whole frame alone does not: the persons
+/// under 60 px tall found grow, none found by the whole frame is lost in
+/// the merge, and boxes stay inside the frame.
+#[test]
+fn regions_find_far_people_the_whole_frame_misses() {
+    let mut d = detector("models/ssd_mobilenet_v2_coco.toml");
+    let g = d.manifest().input.geometry;
+    let tile = 432;
+    let tiles: Vec<Region> = [
+        (0, 0),
+        (768 - tile, 0),
+        (0, 576 - tile),
+        (768 - tile, 576 - tile),
+    ]
+    .iter()
+    .map(|&(x, y)| Region {
+        x,
+        y,
+        w: tile,
+        h: tile,
+    })
+    .collect();
+    let (mut small_whole, mut small_merged) = (0, 0);
+    for frame in footage_frames_i420("not(mod(n\\,50))", 8) {
+        let whole_input = region_input(
+            &frame,
+            Region {
+                x: 0,
+                y: 0,
+                w: 768,
+                h: 576,
+            },
+            g.width,
+            g.height,
+        );
+        let whole = d.detect(&whole_input, 768, 576, 0.5).unwrap();
+        let inputs: Vec<ModelInput> = tiles
+            .iter()
+            .map(|r| region_input(&frame, *r, g.width, g.height))
+            .collect();
+        let found: Vec<(Region, Vec<xueliang_core::Detection>)> = tiles
+            .iter()
+            .zip(&inputs)
+            .map(|(r, input)| (*r, d.detect(input, r.w, r.h, 0.5).unwrap()))
+            .collect();
+        let merged = merge_regions(&whole, &found, 768, 576);
+        for w in whole.iter().filter(|w| w.label == "person") {
+            assert!(
+                merged
+                    .iter()
+                    .any(|m| m.label == "person" && m.bbox.iou(&w.bbox) > 0.3),
+                "{w:?} lost in {merged:?}"
+            );
+        }
+        for m in &merged {
+            assert!(
+                m.bbox.x1 >= 0.0 && m.bbox.y1 >= 0.0 && m.bbox.x2 <= 768.0 && m.bbox.y2 <= 576.0
+            );
+        }
+        let small = |found: &[xueliang_core::Detection]| {
+            found
+                .iter()
+                .filter(|f| f.label == "person" && f.bbox.height() < 60.0)
+                .count()
+        };
+        small_whole += small(&whole);
+        small_merged += small(&merged);
+    }
+    assert!(
+        small_merged >= small_whole + 4,
+        "far persons: whole frame {small_whole}, with regions {small_merged}"
+    );
 }

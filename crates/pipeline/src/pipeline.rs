@@ -14,6 +14,7 @@ use crate::shards::{CameraWork, ShardInput, Shards};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use xueliang_analytics::CameraAnalytics;
+use xueliang_core::regions::RegionLooks;
 use xueliang_core::{
     CameraConfig, CameraRef, CameraStats, DecodedFrame, FrameSink, LatestFrameSlots,
 };
@@ -123,6 +124,7 @@ impl Pipeline {
                 detect_fps: cam.config.detection.fps,
                 reduced_fps: cam.config.detection.reduced_fps(),
                 activity: self.activity,
+                regions: RegionLooks::of(&cam.config),
             },
             InferenceCamera {
                 stats: cam.stats.clone(),

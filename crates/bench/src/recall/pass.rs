@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use xueliang_analytics::CameraAnalytics;
 use xueliang_core::config::CameraConfig;
+use xueliang_core::regions::RegionLooks;
 use xueliang_core::{BBox, CameraRef, CameraStats, EncodedFrame, EventUpdate, InputGeometry};
 use xueliang_decode::{ActivitySettings, CameraDecodeSpec, ReplayDecoder};
 use xueliang_detect::Detector;
@@ -106,6 +107,7 @@ pub fn run(
         detect_fps: phase.map_or(camera.detection.fps, |p| p.clip_fps),
         reduced_fps: phase.map_or(camera.detection.reduced_fps(), |p| p.clip_fps),
         activity: ActivitySettings::default(),
+        regions: RegionLooks::of(camera),
     };
     let mut decoder = ReplayDecoder::new(spec, geometry);
     let mut analytics = CameraAnalytics::new(camera.clone());

@@ -32,7 +32,16 @@ pub struct DetectionSettings {
     pub lost_after_s: f64,
     /// Time zone of zone schedules (IANA name).
     pub timezone: String,
+    /// Region detection: besides the whole frame, the model looks at up to
+    /// this many crops of each detected frame at (nearly) their own
+    /// resolution, around what moved and around the zones and lines, and
+    /// finds people too small in the whole frame. Each costs one more
+    /// inference. 0: the whole frame only.
+    pub regions: usize,
 }
+
+/// The most regions a camera may ask for per frame.
+pub const MAX_REGIONS: usize = 16;
 
 impl Default for DetectionSettings {
     fn default() -> Self {
@@ -53,6 +62,7 @@ impl Default for DetectionSettings {
             cooldown_s: 30.0,
             lost_after_s: 3.0,
             timezone: "Asia/Shanghai".into(),
+            regions: 0,
         }
     }
 }
@@ -145,6 +155,15 @@ impl DetectionSettings {
                 format!(
                     "field `timezone`: unknown time zone \"{}\" (use an IANA name such as Asia/Shanghai)",
                     self.timezone
+                ),
+            ));
+        }
+        if self.regions > MAX_REGIONS {
+            return Err(CameraError::new(
+                "regions",
+                format!(
+                    "field `regions`: at most {MAX_REGIONS} regions per frame, got {}",
+                    self.regions
                 ),
             ));
         }

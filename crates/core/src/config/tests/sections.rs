@@ -218,3 +218,16 @@ fn cluster_needs_postgres_and_checks_its_fields() {
         assert!(e.contains(field), "{bad}: {e}");
     }
 }
+
+#[test]
+fn region_detection_is_off_by_default_and_its_cap_is_checked() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.cameras[0].detection.regions, 0);
+    let c = Config::parse(&MINIMAL.replace("url =", "detection = { regions = 4 }\nurl =")).unwrap();
+    assert_eq!(c.cameras[0].detection.regions, 4);
+    let e = err(&MINIMAL.replace("url =", "detection = { regions = 17 }\nurl ="));
+    assert!(
+        e.contains("east-gate") && e.contains("regions") && e.contains("at most 16"),
+        "{e}"
+    );
+}
