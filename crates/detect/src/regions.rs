@@ -13,7 +13,8 @@ const MERGE_IOU: f32 = 0.5;
 /// The model input for `region` of `frame`: its I420 pixels scaled
 /// (bilinear; a region is at least the model's size, so only reduced) to
 /// the model's size and converted to RGB as the decode stage does (BT.601,
-/// video or full range).
+/// video or full range). Fixed-point, with each column's and row's sampling
+/// worked out once.
 pub fn region_input(
     frame: &DecodedFrame,
     region: Region,
@@ -26,46 +27,32 @@ pub fn region_input(
         frame.chroma_height() as usize,
     );
     let (mw, mh) = (model_w as usize, model_h as usize);
-    let sx = region.w as f32 / mw as f32;
-    let sy = region.h as f32 / mh as f32;
     let mut rgb = vec![0u8; mw * mh * 3];
-    let sample = |plane: &[u8], stride: usize, w: usize, h: usize, x: f32, y: f32| -> f32 {
-        let x = x.clamp(0.0, (w - 1) as f32);
-        let y = y.clamp(0.0, (h - 1) as f32);
-        let (x0, y0) = (x as usize, y as usize);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (ax, ay) = (x - x0 as f32, y - y0 as f32);
-        let p = |xx: usize, yy: usize| plane[yy * stride + xx] as f32;
-        let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * ax;
-        let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * ax;
-        top + (bottom - top) * ay
-    };
     let usable = fw > 0 && fh > 0 && frame.y.len() >= fw * fh && frame.u.len() >= cw * ch;
     if usable {
+        let sx = region.w as f32 / mw as f32;
+        let sy = region.h as f32 / mh as f32;
+        // Luma and chroma sampling positions of each output column and row.
+        let luma_x: Vec<Tap> = (0..mw)
+            .map(|o| Tap::at(region.x as f32 + (o as f32 + 0.5) * sx - 0.5, fw))
+            .collect();
+        let chroma_x: Vec<Tap> = (0..mw)
+            .map(|o| Tap::at((region.x as f32 + (o as f32 + 0.5) * sx - 1.0) / 2.0, cw))
+            .collect();
+        let colour = Colour::of(frame.full_range);
         for oy in 0..mh {
             let y = region.y as f32 + (oy as f32 + 0.5) * sy - 0.5;
-            for ox in 0..mw {
-                let x = region.x as f32 + (ox as f32 + 0.5) * sx - 0.5;
-                let luma = sample(&frame.y, fw, fw, fh, x, y);
-                let (cx, cy) = ((x - 0.5) / 2.0, (y - 0.5) / 2.0);
-                let u = sample(&frame.u, cw, cw, ch, cx, cy) - 128.0;
-                let v = sample(&frame.v, cw, cw, ch, cx, cy) - 128.0;
-                let (l, cu, cv) = if frame.full_range {
-                    (luma, 1.0, 1.0)
-                } else {
-                    (
-                        (luma - 16.0) * (255.0 / 219.0),
-                        255.0 / 224.0,
-                        255.0 / 224.0,
-                    )
-                };
-                let (u, v) = (u * cu, v * cv);
-                let out = &mut rgb[(oy * mw + ox) * 3..][..3];
-                out[0] = (l + 1.402 * v).round().clamp(0.0, 255.0) as u8;
-                out[1] = (l - 0.344_136 * u - 0.714_136 * v)
-                    .round()
-                    .clamp(0.0, 255.0) as u8;
-                out[2] = (l + 1.772 * u).round().clamp(0.0, 255.0) as u8;
+            let ly = Tap::at(y, fh);
+            let cy = Tap::at((y - 0.5) / 2.0, ch);
+            let luma_rows = rows(&frame.y, fw, &ly);
+            let u_rows = rows(&frame.u, cw, &cy);
+            let v_rows = rows(&frame.v, cw, &cy);
+            let out_row = &mut rgb[oy * mw * 3..][..mw * 3];
+            for (ox, out) in out_row.chunks_exact_mut(3).enumerate() {
+                let l = bilinear(luma_rows, &luma_x[ox], &ly);
+                let u = bilinear(u_rows, &chroma_x[ox], &cy);
+                let v = bilinear(v_rows, &chroma_x[ox], &cy);
+                out.copy_from_slice(&colour.rgb(l, u, v));
             }
         }
     }
@@ -79,6 +66,89 @@ pub fn region_input(
         height: model_h,
         rgb,
         placement: geometry.placement(region.w, region.h),
+    }
+}
+
+/// Fixed-point fractions: 1.0 is `ONE`.
+const FRACTION_BITS: u32 = 8;
+const ONE: i32 = 1 << FRACTION_BITS;
+
+/// Where one output pixel samples along one axis: between `a` and `b`,
+/// `w` (of [`ONE`]) of the way to `b`.
+struct Tap {
+    a: usize,
+    b: usize,
+    w: i32,
+}
+
+impl Tap {
+    /// At position `p` of an axis `len` long (clamped to it).
+    fn at(p: f32, len: usize) -> Tap {
+        let p = p.clamp(0.0, (len - 1) as f32);
+        let a = p as usize;
+        Tap {
+            a,
+            b: (a + 1).min(len - 1),
+            w: ((p - a as f32) * ONE as f32).round() as i32,
+        }
+    }
+}
+
+/// The two rows of a plane (`stride` wide) a row tap samples.
+fn rows<'a>(plane: &'a [u8], stride: usize, t: &Tap) -> (&'a [u8], &'a [u8]) {
+    (
+        &plane[t.a * stride..][..stride],
+        &plane[t.b * stride..][..stride],
+    )
+}
+
+/// The plane's value between two rows at a column's tap, in 1/[`ONE`]²
+/// units.
+fn bilinear((top, bottom): (&[u8], &[u8]), x: &Tap, y: &Tap) -> i32 {
+    let mix = |row: &[u8]| row[x.a] as i32 * (ONE - x.w) + row[x.b] as i32 * x.w;
+    mix(top) * (ONE - y.w) + mix(bottom) * y.w
+}
+
+/// BT.601 YCbCr to RGB in fixed point (16 fraction bits), video or full range.
+struct Colour {
+    y_offset: i32,
+    y_scale: i32,
+    r_v: i32,
+    g_u: i32,
+    g_v: i32,
+    b_u: i32,
+}
+
+impl Colour {
+    fn of(full_range: bool) -> Colour {
+        let (y_offset, y_gain, c_gain) = if full_range {
+            (0, 1.0, 1.0)
+        } else {
+            (16, 255.0 / 219.0, 255.0 / 224.0)
+        };
+        let fixed = |f: f64| (f * 65536.0).round() as i32;
+        Colour {
+            y_offset,
+            y_scale: fixed(y_gain),
+            r_v: fixed(1.402 * c_gain),
+            g_u: fixed(0.344_136 * c_gain),
+            g_v: fixed(0.714_136 * c_gain),
+            b_u: fixed(1.772 * c_gain),
+        }
+    }
+
+    /// `l`, `u`, `v` as [`bilinear`] gives them.
+    fn rgb(&self, l: i32, u: i32, v: i32) -> [u8; 3] {
+        const SHIFT: u32 = 2 * FRACTION_BITS;
+        let round = |x: i32| (x + (1 << (SHIFT - 1))) >> SHIFT;
+        let (l, u, v) = (round(l), round(u) - 128, round(v) - 128);
+        let y = (l - self.y_offset) * self.y_scale + (1 << 15);
+        let clamp = |x: i32| (x >> 16).clamp(0, 255) as u8;
+        [
+            clamp(y + self.r_v * v),
+            clamp(y - self.g_u * u - self.g_v * v),
+            clamp(y + self.b_u * u),
+        ]
     }
 }
 

@@ -62,6 +62,12 @@ struct Cli {
     /// Detections per second.
     #[arg(long, default_value_t = 5.0)]
     fps: f64,
+    /// Only the first this many seconds of each clip (0: all of it).
+    #[arg(long, default_value_t = 0.0)]
+    seconds: f64,
+    /// Only these cameras of the config (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    cameras: Vec<String>,
     #[arg(long, default_value = ".")]
     repo: PathBuf,
     #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.toml")]
@@ -119,7 +125,7 @@ fn main() -> Result<()> {
     );
     for name in &cli.clips {
         let clip = clips::prepare(&cli.repo, name)?;
-        let packets = xueliang_decode::annexb_packets(
+        let mut packets = xueliang_decode::annexb_packets(
             &clip.annexb,
             clip.codec,
             &camera_ref,
@@ -127,7 +133,14 @@ fn main() -> Result<()> {
             chrono::Utc::now(),
         )
         .with_context(|| format!("reading {}", clip.annexb.display()))?;
-        for camera in &config.cameras {
+        if cli.seconds > 0.0 {
+            packets.truncate((cli.seconds * clip.fps).ceil() as usize);
+        }
+        let cameras = config
+            .cameras
+            .iter()
+            .filter(|c| cli.cameras.is_empty() || cli.cameras.contains(&c.id));
+        for camera in cameras {
             let threshold = camera.detection.threshold("person").unwrap_or(0.5);
             for &max in &cli.regions {
                 let mut looks = RegionLooks::of(camera);
