@@ -17,10 +17,11 @@
 //! lost, perhaps told twice). A failed NOTIFY never touches the
 //! registration; a 481 (the superior forgot the subscription) ends it.
 //!
-//! A refresh SUBSCRIBE in the dialog extends it, `Expires: 0` ends it, and
-//! it ends by itself when its time runs out. A superior has at most one:
-//! a new SUBSCRIBE (another Call-ID, e.g. after the superior restarted)
-//! replaces the old one.
+//! The dialog is [`super::subscription`]'s: a refresh SUBSCRIBE in it
+//! extends the subscription, `Expires: 0` ends it, and it ends by itself
+//! when its time runs out. A superior has at most one: a new SUBSCRIBE
+//! (another Call-ID, e.g. after the superior restarted) replaces the old
+//! one.
 
 use super::cascade::{catalog_changes, catalog_items, notify_bodies, CatalogEvent, CatalogItem};
 use super::manscdp;
