@@ -4,8 +4,10 @@
 //! priorities 1-2 of video alarms on one day (superior_subscribe_alarm.xml).
 //! An alarm its conditions take reaches it as NOTIFY in the subscription's
 //! dialog with the Notify Alarm body; one they leave out reaches no one;
-//! a refresh with new conditions replaces them; after `Expires: 0`, a 481
-//! to the NOTIFY, or when its time ran out, alarms go as MESSAGE again.
+//! a refresh with new conditions replaces them; a NOTIFY refused for now
+//! is a retriable failure (the alert outbox sends it again) and the retry
+//! goes in the subscription; after `Expires: 0`, a 481 to the NOTIFY, or
+//! when its time ran out, alarms go as MESSAGE again.
 
 use crate::alarm::{alarm, alarms_received, registered};
 use crate::cascade::{cameras, link, upstream};
@@ -223,6 +225,37 @@ async fn a_481_to_the_notify_sends_the_alarm_as_message_and_ends_the_subscriptio
     sub.finish(Duration::from_secs(20)).await?;
     let l = link(&server.sip);
     assert_eq!((l.alarms_sent, l.alarms_failed), (2, 0));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_notify_is_a_retriable_failure_and_the_retry_goes_in_the_subscription(
+) -> Result<()> {
+    let (server, sup, sub) = subscribed(600, AlarmNotify::FailingOnce).await?;
+    // The alert outbox retries what fails retriably: as it would, again.
+    let alarm = intrusion(1)?;
+    match server.sip.send_alarm(&alarm).await {
+        Err(e @ AlarmSendError::Failed { .. }) if e.is_retriable() => {
+            assert!(e.to_string().contains("500 Server Internal Error"), "{e}");
+        }
+        other => bail!("expected a retriable failure, got {other:?}"),
+    }
+    sub.explain(
+        server
+            .sip
+            .send_alarm(&alarm)
+            .await
+            .map_err(anyhow::Error::from),
+    )?;
+    assert_eq!(alarms_received(&sub).len(), 2, "the same alarm twice");
+    assert!(
+        count(&sub, "CSeq: 2 NOTIFY") >= 1,
+        "the second in the dialog"
+    );
+    assert!(alarms_received(&sup).is_empty(), "no MESSAGE");
+    sub.finish(Duration::from_secs(20)).await?;
+    let l = link(&server.sip);
+    assert_eq!((l.alarms_sent, l.alarms_failed), (1, 1));
     Ok(())
 }
 

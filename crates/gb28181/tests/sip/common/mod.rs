@@ -430,6 +430,8 @@ pub enum AlarmNotify {
     TakenThenRefreshedAndEnded,
     /// Answered 481: it forgot the subscription.
     Gone,
+    /// Answered 500, then taken when it comes again.
+    FailingOnce,
 }
 
 /// sipp as the superior holding an alarm subscription
@@ -447,6 +449,7 @@ pub fn superior_alarm_subscription(
         AlarmNotify::Taken => ("200", "0"),
         AlarmNotify::TakenThenRefreshedAndEnded => ("200", "1"),
         AlarmNotify::Gone => ("481", "0"),
+        AlarmNotify::FailingOnce => ("500", "0"),
     };
     superior_request(
         server,
