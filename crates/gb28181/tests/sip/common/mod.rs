@@ -461,6 +461,8 @@ pub fn superior_alarm_subscription(
             ("expires", &expires),
             ("notify", notify),
             ("refresh", refresh),
+            ("from", "2026-12-06T00:00:00"),
+            ("to", "2026-12-06T23:59:59"),
         ],
     )
 }
