@@ -5,10 +5,13 @@
 //! into the clip) arrives at sipp as Notify Alarm, AlarmMethod 5, AlarmType
 //! 6, EventType 1, from the camera's catalog channel. And when the superior
 //! is down while the intrusion happens, `kill -9` of serve and a restart
-//! with the superior up deliver that alarm exactly once.
+//! with the superior up deliver that alarm exactly once. A superior that
+//! subscribed to alarms (priorities 1-2, video alarms, this hour) gets the
+//! intrusion as NOTIFY in its subscription instead.
 
 use crate::gb_superior::{scenario, sipp};
 use anyhow::{Context, Result};
+use chrono::Timelike;
 use std::time::{Duration, Instant};
 use xueliang_e2e::{
     browser, config_header, fixture, free_port, wait_for, ChildGuard, RtspServer, Xueliang, ADMIN,
@@ -251,5 +254,125 @@ fn superior_down_at_the_event_then_kill_9_and_a_restart_deliver_the_alarm_once()
     assert_eq!(same.len(), 1, "exactly once: {same:#?}");
     assert_eq!(field(&same[0], "AlarmType"), Some("6"));
     assert_eq!(field(&same[0], "EventType"), Some("1"));
+    Ok(())
+}
+
+/// sipp as the superior subscribing to alarms at our SIP port
+/// (superior_subscribe_alarm.xml): priorities 1-2, video alarms, between
+/// `from` and `to` (local time); the first NOTIFY taken.
+fn alarm_subscriber(
+    sip_port: u16,
+    from: &str,
+    to: &str,
+    log: &std::path::Path,
+) -> Result<ChildGuard> {
+    let args: Vec<String> = [
+        &format!("127.0.0.1:{sip_port}"),
+        "-sf",
+        &scenario("superior_subscribe_alarm.xml")
+            .display()
+            .to_string(),
+        "-m",
+        "1",
+        "-p",
+        &free_port().to_string(),
+        "-timeout",
+        "300s",
+        "-key",
+        "expires",
+        "600",
+        "-key",
+        "notify",
+        "200",
+        "-key",
+        "refresh",
+        "0",
+        "-key",
+        "sn",
+        "7",
+        "-key",
+        "from",
+        from,
+        "-key",
+        "to",
+        to,
+    ]
+    .map(String::from)
+    .to_vec();
+    sipp(&args, SUPERIOR, SERVER_ID, log)
+}
+
+#[test]
+fn a_superior_subscribed_to_alarms_gets_the_intrusion_as_notify_in_its_subscription() -> Result<()>
+{
+    let logs = tempfile::tempdir()?;
+    let (sip_log, sub_log) = (
+        logs.path().join("superior.log"),
+        logs.path().join("subscriber.log"),
+    );
+    let server = footage()?;
+    let dir = tempfile::tempdir()?;
+    let (port, sip_port, sup_port) = (free_port(), free_port(), free_port());
+    let _superior = superior(sup_port, &sip_log)?;
+    let camera = crate::rules::campus_camera(&server.url("cam"));
+    let text = config(dir.path(), port, sip_port, sup_port, &camera);
+    let x = Xueliang::start(dir, port, &text, &[])?;
+    wait_for(Duration::from_secs(20), || {
+        let v = x.get("/api/v1/gb28181/upstreams")?;
+        Ok((v["items"][0]["state"] == "registered").then_some(()))
+    })
+    .with_context(|| x.log())?;
+    // This hour and the next, Beijing time (the default timezone).
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).context("offset")?;
+    let hour = chrono::Utc::now()
+        .with_timezone(&beijing)
+        .naive_local()
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .context("the hour")?;
+    let format = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let _subscriber = alarm_subscriber(
+        sip_port,
+        &format(hour),
+        &format(hour + chrono::Duration::minutes(119)),
+        &sub_log,
+    )?;
+    wait_for(Duration::from_secs(20), || {
+        let log = std::fs::read_to_string(&sub_log).unwrap_or_default();
+        Ok(log.contains("SIP/2.0 200 OK").then_some(()))
+    })
+    .with_context(|| x.log())?;
+
+    let event = first_intrusion(&x)?;
+    let id = event["id"].as_i64().context("event id")?;
+    let want_time = alarm_time(event["started_at"].as_str().context("started_at")?)?;
+    let alarm = wait_for(Duration::from_secs(20), || {
+        Ok(alarms(&sub_log)
+            .into_iter()
+            .find(|a| field(a, "AlarmTime") == Some(want_time.as_str())))
+    })
+    .with_context(|| x.log())?;
+    assert_eq!(field(&alarm, "AlarmType"), Some("6"), "{alarm}");
+    assert_eq!(field(&alarm, "AlarmPriority"), Some("1"), "{alarm}");
+    let notify = String::from_utf8_lossy(&std::fs::read(&sub_log)?).into_owned();
+    assert!(
+        notify.contains(&format!("NOTIFY sip:{SUPERIOR}@127.0.0.1:")),
+        "{notify}"
+    );
+    assert!(
+        notify.contains("Subscription-State: active;expires="),
+        "{notify}"
+    );
+    wait_for(Duration::from_secs(10), || {
+        let v = x.get(&format!("/api/v1/events/{id}/deliveries"))?;
+        let d = v["alert"]["deliveries"][0].clone();
+        Ok((d["status"] == "delivered").then_some(d))
+    })
+    .with_context(|| x.log())?;
+    assert!(
+        alarms(&sip_log).is_empty(),
+        "no MESSAGE beside the NOTIFY: {:#?}",
+        alarms(&sip_log)
+    );
     Ok(())
 }

@@ -93,12 +93,17 @@ pub enum AlarmSendError {
     NotRegistered { upstream: String, state: String },
     #[error("superior platform {upstream}: {reason}")]
     Failed { upstream: String, reason: String },
+    /// The superior subscribed to alarms (SUBSCRIBE Alarm) and its
+    /// conditions leave this one out: it is not sent to it.
+    #[error("superior platform {upstream} did not subscribe to this alarm: {why}")]
+    NotSubscribed { upstream: String, why: String },
 }
 
 impl AlarmSendError {
     /// The superior down, refusing for now, or not registered yet: a later
     /// attempt may succeed. An unknown superior or a camera it does not
-    /// see will not change without a new configuration.
+    /// see will not change without a new configuration; an alarm its
+    /// subscription leaves out is not for it.
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
@@ -145,5 +150,10 @@ mod tests {
         };
         assert!(failed.is_retriable());
         assert!(!AlarmSendError::UnknownUpstream("u".into()).is_retriable());
+        let unwanted = AlarmSendError::NotSubscribed {
+            upstream: "u".into(),
+            why: "AlarmPriority 4 is not in 1-2".into(),
+        };
+        assert!(!unwanted.is_retriable());
     }
 }

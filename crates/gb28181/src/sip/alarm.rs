@@ -1,15 +1,22 @@
 //! Alarms upward (cascade): an alert channel of type `gb28181` hands a
 //! [`GbAlarm`] to [`Shared::send_alarm`], which sends it to the registered
-//! superior as `MESSAGE` with a `Notify Alarm` body (GB/T 28181-2016 A.2.5)
-//! and waits for its 2xx. Not registered, no answer or an error response
-//! is a retriable failure: the alert outbox tries again later, so nothing
-//! is lost while the superior is down. The camera is named by its channel
-//! id in the catalog we give that superior ([`super::cascade`]).
+//! superior with a `Notify Alarm` body (GB/T 28181-2016 A.2.5) and waits
+//! for its 2xx: as `MESSAGE`, or, while the superior has an alarm
+//! subscription ([`super::alarm_subscription`]), as `NOTIFY` in that
+//! subscription's dialog when its conditions take the alarm (and not at
+//! all when they leave it out: a permanent [`AlarmSendError::NotSubscribed`]).
+//! A 481 to the NOTIFY (the superior no longer has the subscription) ends
+//! the subscription and the alarm goes as MESSAGE at once. Not registered,
+//! no answer or another error response is a retriable failure: the alert
+//! outbox tries again later (in the subscription if it still lives then),
+//! so nothing is lost while the superior is down. The camera is named by
+//! its channel id in the catalog we give that superior ([`super::cascade`]).
 
 use super::cascade::{catalog_items, Node};
 use super::manscdp::{self, element};
 use super::server::Shared;
-use super::upstream::Link;
+use super::upstream::{Link, LinkError};
+use tracing::{debug, info};
 use xueliang_core::config::gb28181::Gb28181Upstream;
 use xueliang_core::gb28181::{CascadeCamera, UpstreamState};
 use xueliang_core::gb_alarm::{AlarmSendError, GbAlarm};
@@ -66,7 +73,10 @@ impl Shared {
             .cloned()
             .ok_or_else(|| AlarmSendError::UnknownUpstream(alarm.upstream.clone()))?;
         let result = self.alarm_to(&link, alarm).await;
-        link.alarm_done(result.is_ok());
+        // One it did not subscribe to is neither sent nor failed.
+        if !matches!(result, Err(AlarmSendError::NotSubscribed { .. })) {
+            link.alarm_done(result.is_ok());
+        }
         result
     }
 
@@ -91,12 +101,32 @@ impl Shared {
             link.next_sn(),
             link.settings.charset().label(),
         );
-        self.message_upstream(link, &body)
-            .await
-            .map_err(|e| AlarmSendError::Failed {
-                upstream,
-                reason: e.to_string(),
-            })
+        let failed = |e: LinkError| AlarmSendError::Failed {
+            upstream: upstream.clone(),
+            reason: e.to_string(),
+        };
+        if let Some(live) = self.alarm_subs.live_for(&upstream) {
+            if let Some(why) = live.what.excludes(alarm) {
+                debug!(upstream, camera = %alarm.camera_id, %why,
+                    "alarm not sent: the superior's alarm subscription leaves it out");
+                return Err(AlarmSendError::NotSubscribed { upstream, why });
+            }
+            match self
+                .notify(link, &live.dialog, live.expires, &live.peer, &body)
+                .await
+            {
+                Err(LinkError::Refused { code: 481, .. }) => {
+                    info!(
+                        upstream,
+                        "superior no longer has the alarm subscription (481): \
+                        ended; alarms go as MESSAGE"
+                    );
+                    self.alarm_subs.remove(&live.dialog.call_id);
+                }
+                sent => return sent.map_err(failed),
+            }
+        }
+        self.message_upstream(link, &body).await.map_err(failed)
     }
 }
 

@@ -82,12 +82,37 @@ pub struct Command {
     pub device_id: Option<String>,
     /// Present when this is a Catalog response.
     pub catalog: Option<CatalogPart>,
+    /// The root's other child elements that hold text (a query's
+    /// conditions: `StartAlarmPriority`, ...), names as written, text
+    /// trimmed.
+    pub fields: Vec<(String, String)>,
 }
 
 impl Command {
     pub fn is(&self, root: Root, cmd_type: &str) -> bool {
         self.root == root && self.cmd_type.eq_ignore_ascii_case(cmd_type)
     }
+
+    /// The text of the root's child element `name` (any case); `None` when
+    /// it is absent or empty.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// What [`Command::fields`] holds of `root`.
+fn text_fields(root: Node<'_, '_>) -> Vec<(String, String)> {
+    const HEAD: [&str; 3] = ["CmdType", "SN", "DeviceID"];
+    root.children()
+        .filter(|c| c.is_element() && c.first_element_child().is_none())
+        .map(|c| c.tag_name().name())
+        .filter(|name| !HEAD.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        .filter_map(|name| Some((name.to_owned(), child_text(root, name)?.to_owned())))
+        .collect()
 }
 
 /// The text of the first child element named `name` (any case), trimmed.
@@ -168,6 +193,7 @@ pub fn parse(text: &str) -> Result<Command, XmlError> {
         device_id: child_text(root_node, "DeviceID").map(str::to_owned),
         cmd_type,
         catalog,
+        fields: text_fields(root_node),
     })
 }
 
@@ -330,5 +356,25 @@ mod tests {
         assert!(c.is(Root::Query, "catalog"));
         assert_eq!(c.sn, Some(17));
         assert_eq!(c.device_id.as_deref(), Some("3402<&>"));
+        assert!(c.fields.is_empty(), "{:?}", c.fields);
+    }
+
+    #[test]
+    fn a_querys_conditions_are_its_fields() {
+        let c = parse(
+            "<Query><CmdType>Alarm</CmdType><SN>5</SN><DeviceID>x</DeviceID>\
+             <StartAlarmPriority> 1 </StartAlarmPriority><alarmmethod>5</alarmmethod>\
+             <AlarmType></AlarmType><Info><AlarmType>6</AlarmType></Info></Query>",
+        )
+        .unwrap();
+        assert_eq!(c.field("StartAlarmPriority"), Some("1"));
+        assert_eq!(c.field("AlarmMethod"), Some("5"), "any case");
+        assert_eq!(
+            c.field("AlarmType"),
+            None,
+            "empty; the nested one is not the root's"
+        );
+        assert_eq!(c.field("EndAlarmPriority"), None);
+        assert_eq!(c.field("SN"), None, "the head is not among them");
     }
 }

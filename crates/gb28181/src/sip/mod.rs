@@ -3,8 +3,9 @@
 //! for live video with [`SipServer::invite`], which gives a [`Dialog`].
 //! Upward, [`SipServer::start_upstream`] registers us to a superior
 //! platform as a lower platform (cascade: [`upstream`], [`cascade`]),
-//! sends it alarms ([`alarm`]) and notifies its catalog subscription of
-//! changes.
+//! sends it alarms ([`alarm`]; as NOTIFY in its alarm subscription when
+//! it has one, [`alarm_subscription`]) and notifies its catalog
+//! subscription of changes.
 //!
 //! Our own small SIP layer (see design/gb28181.md): [`message`] and
 //! [`parse`] for the wire form, [`headers`] for the header values GB uses,
@@ -12,6 +13,7 @@
 //! and TCP on one port.
 
 pub mod alarm;
+pub mod alarm_subscription;
 mod auth_limit;
 mod build;
 pub mod cascade;
@@ -36,6 +38,7 @@ pub mod sdp;
 mod server;
 mod settings;
 mod subscribe;
+mod subscription;
 mod transaction;
 mod transport;
 pub mod upstream;

@@ -3,6 +3,7 @@
 //! our transactions), and the sweep that takes silent devices offline. The
 //! public face is [`SipServer`]; [`Shared`] is what the handlers share.
 
+use super::alarm_subscription::AlarmSubscriptions;
 use super::auth_limit::AuthLimiter;
 use super::build::{self, Local};
 use super::cascade::UpstreamQuery;
@@ -78,6 +79,8 @@ pub(super) struct Shared {
     pub video: CascadeVideo,
     /// Superior platforms' catalog subscriptions (cascade).
     pub catalog_subs: CatalogSubscriptions,
+    /// Superior platforms' alarm subscriptions (cascade).
+    pub alarm_subs: AlarmSubscriptions,
     events: broadcast::Sender<DeviceEvent>,
     sn: AtomicU32,
     ssrc_seq: AtomicU32,
@@ -318,6 +321,7 @@ impl SipServer {
             upstreams: Mutex::new(Vec::new()),
             video: CascadeVideo::default(),
             catalog_subs: CatalogSubscriptions::default(),
+            alarm_subs: AlarmSubscriptions::default(),
             auth: Mutex::new(AuthLimiter::new(
                 settings.auth_failures_before_block,
                 settings.auth_block,

@@ -1,31 +1,39 @@
 //! SUBSCRIBE from a superior platform (GB/T 28181-2016 9.11).
 //!
+//! - In the dialog of one of its subscriptions (same Call-ID and tags): a
+//!   refresh, or its end with `Expires: 0` ([`super::subscription`]); in
+//!   a dialog we do not have (expired, or from before a restart of ours):
+//!   481, and the superior subscribes anew.
 //! - Catalog (`Event: Catalog` or a `Query Catalog` body, 目录订阅): kept as
 //!   a subscription whose changes go to the superior as NOTIFY
 //!   ([`super::catalog_notify`]); only from a superior we are registered
-//!   to (else 403). Refreshes and `Expires: 0` come in its dialog.
-//! - Alarm (a `Query Alarm` body, 报警事件订阅): accepted with 200, its
-//!   `Expires` echoed and a `Response Alarm` body with `Result OK`.
-//!   Alarms keep going as `MESSAGE Notify Alarm` to the registered
-//!   superior whether it subscribed or not (that is how the standard's
-//!   alarm notification goes, and what every superior takes), so no state
-//!   is kept and no NOTIFY is sent.
+//!   to (else 403).
+//! - Alarm (a `Query Alarm` body, whatever the `Event`, 报警事件订阅):
+//!   kept as a subscription with the conditions it asked for; while it
+//!   lives, the alarms they take go to the superior as NOTIFY in it and
+//!   the others not at all ([`super::alarm_subscription`]).
 //! - Anything else (MobilePosition, ...) gets 489 Bad Event.
 //!
 //! A SUBSCRIBE from anyone but a superior of ours gets 403.
 
-use super::catalog_notify::{is_catalog, DEFAULT_EXPIRES};
+use super::catalog_notify::is_catalog;
 use super::charset;
 use super::headers;
-use super::manscdp::{self, Root};
+use super::manscdp::{self, Command, Root};
 use super::message::Message;
 use super::server::{Reply, Shared};
 use super::transport::Peer;
 use std::sync::Arc;
-use tracing::{debug, info};
+use tracing::debug;
 
 /// What `Allow-Events` lists in a 489: the events we take.
 const ALLOW_EVENTS: &str = "Catalog, presence";
+
+/// The MANSCDP body of a SUBSCRIBE, if it has one that reads.
+pub(super) fn subscribe_body(request: &Message) -> Option<Command> {
+    let (text, _) = charset::decode(&request.body);
+    manscdp::parse(&text).ok()
+}
 
 impl Shared {
     pub(super) fn on_subscribe(self: &Arc<Self>, request: &Message, peer: &Peer) -> Reply {
@@ -39,39 +47,31 @@ impl Shared {
             );
             return self.reply(request, peer, 403, "Forbidden").into();
         };
-        if let Some(ok) = self.refresh_catalog(&link, request, peer) {
-            return ok.into();
-        }
-        let (text, _) = charset::decode(&request.body);
-        let command = manscdp::parse(&text).ok();
-        let sn = command.as_ref().and_then(|c| c.sn).unwrap_or(0);
-        let in_dialog = headers::to(request).is_some_and(|t| t.tag().is_some());
-        if is_catalog(request, command.as_ref()) {
-            if in_dialog {
+        if headers::to(request).is_some_and(|t| t.tag().is_some()) {
+            return match self.refresh_subscription(&link, request, peer) {
+                Some(ok) => ok.into(),
                 // A refresh of a subscription we do not have (expired, or
                 // from before a restart): the superior subscribes anew.
-                return self
+                None => self
                     .reply(request, peer, 481, "Subscription Does Not Exist")
-                    .into();
-            }
+                    .into(),
+            };
+        }
+        let command = subscribe_body(request);
+        if is_catalog(request, command.as_ref()) {
+            let sn = command.as_ref().and_then(|c| c.sn).unwrap_or(0);
             return self.subscribe_catalog(&link, request, peer, sn).into();
         }
-        if !command.is_some_and(|c| c.is(Root::Query, "Alarm")) {
-            debug!(
-                upstream = link.id(),
-                event = request.header("Event").unwrap_or(""),
-                "superior's subscription not supported; answered 489"
-            );
-            let mut no = self.reply(request, peer, 489, "Bad Event");
-            no.headers.push("Allow-Events", ALLOW_EVENTS);
-            return no.into();
+        if let Some(query) = command.filter(|c| c.is(Root::Query, "Alarm")) {
+            return self.subscribe_alarm(&link, request, peer, &query).into();
         }
-        let expires = headers::requested_expires(request).unwrap_or(DEFAULT_EXPIRES);
-        info!(
+        debug!(
             upstream = link.id(),
-            expires, "superior platform subscribed to alarms"
+            event = request.header("Event").unwrap_or(""),
+            "superior's subscription not supported; answered 489"
         );
-        self.subscribed(&link, request, peer, "Alarm", sn, expires)
-            .into()
+        let mut no = self.reply(request, peer, 489, "Bad Event");
+        no.headers.push("Allow-Events", ALLOW_EVENTS);
+        no.into()
     }
 }

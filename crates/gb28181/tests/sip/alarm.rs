@@ -16,7 +16,7 @@ use xueliang_gb28181::sip::alarm::alarm_device_id;
 use xueliang_gb28181::sip::manscdp::{self, Root};
 use xueliang_gb28181::sip::{charset, SipServer};
 
-fn alarm(camera: &str, kind: &str, description: &str) -> Result<GbAlarm> {
+pub fn alarm(camera: &str, kind: &str, description: &str) -> Result<GbAlarm> {
     Ok(GbAlarm {
         upstream: common::SUPERIOR.into(),
         camera_id: camera.into(),
@@ -29,7 +29,7 @@ fn alarm(camera: &str, kind: &str, description: &str) -> Result<GbAlarm> {
     })
 }
 
-async fn registered(server: &Server, port: u16) -> Result<()> {
+pub async fn registered(server: &Server, port: u16) -> Result<()> {
     server
         .sip
         .start_upstream(upstream(port), Arc::new(Cameras(cameras())));
@@ -40,7 +40,7 @@ async fn registered(server: &Server, port: u16) -> Result<()> {
 }
 
 /// The Notify Alarm bodies the superior received, decoded.
-fn alarms_received(sup: &common::DeviceRun) -> Vec<String> {
+pub fn alarms_received(sup: &common::DeviceRun) -> Vec<String> {
     sup.bodies()
         .iter()
         .map(|b| charset::decode(b))

@@ -1,6 +1,7 @@
 //! The SIP server against sipp as the device (one test binary).
 
 mod alarm;
+mod alarm_subscription;
 mod bad_input;
 mod cascade;
 mod cascade_video;

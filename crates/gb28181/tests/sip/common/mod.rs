@@ -417,6 +417,56 @@ pub fn superior_catalog_subscription(
     )
 }
 
+/// What the superior of [`superior_alarm_subscription`] does with the
+/// first NOTIFY.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlarmNotify {
+    /// None may come (the subscription runs out first).
+    None,
+    /// Taken (200).
+    Taken,
+    /// Taken, then a refresh asking for device alarms only, a second
+    /// NOTIFY taken and `Expires: 0`.
+    TakenThenRefreshedAndEnded,
+    /// Answered 481: it forgot the subscription.
+    Gone,
+    /// Answered 500, then taken when it comes again.
+    FailingOnce,
+}
+
+/// sipp as the superior holding an alarm subscription
+/// (superior_subscribe_alarm.xml) of `expires` seconds, asking for
+/// priorities 1-2 of video alarms (method 5) on 2026-12-06, doing `then`
+/// with the NOTIFYs; at the end no NOTIFY may come for 4 s.
+pub fn superior_alarm_subscription(
+    server: SocketAddr,
+    expires: u32,
+    then: AlarmNotify,
+) -> Result<DeviceRun> {
+    let expires = expires.to_string();
+    let (notify, refresh) = match then {
+        AlarmNotify::None => ("0", "0"),
+        AlarmNotify::Taken => ("200", "0"),
+        AlarmNotify::TakenThenRefreshedAndEnded => ("200", "1"),
+        AlarmNotify::Gone => ("481", "0"),
+        AlarmNotify::FailingOnce => ("500", "0"),
+    };
+    superior_request(
+        server,
+        "superior_subscribe_alarm.xml",
+        SUPERIOR,
+        "Alarm",
+        7,
+        &[
+            ("expires", &expires),
+            ("notify", notify),
+            ("refresh", refresh),
+            ("from", "2026-12-06T00:00:00"),
+            ("to", "2026-12-06T23:59:59"),
+        ],
+    )
+}
+
 /// sipp as the superior (SIP id `from`) sending one request of `file` to
 /// us, with `cmd`, `sn` and more `-key` name, value pairs.
 fn superior_request(
