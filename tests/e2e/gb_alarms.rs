@@ -121,15 +121,23 @@ fn first_intrusion(x: &Xueliang) -> Result<serde_json::Value> {
     .with_context(|| x.log())
 }
 
-#[test]
-fn an_intrusion_in_the_footage_reaches_the_superior_as_a_gb_alarm() -> Result<()> {
-    let logs = tempfile::tempdir()?;
-    let sip_log = logs.path().join("superior.log");
-    let server = footage()?;
+/// The footage served, a sipp superior (its log at `sip_log`), and
+/// `xueliang serve` with the campus camera, registered to it.
+struct Registered {
+    x: Xueliang,
+    /// Our SIP port, and the superior's.
+    sip_port: u16,
+    sup_port: u16,
+    _footage: RtspServer,
+    _superior: ChildGuard,
+}
+
+fn registered(sip_log: &std::path::Path) -> Result<Registered> {
+    let footage = footage()?;
     let dir = tempfile::tempdir()?;
     let (port, sip_port, sup_port) = (free_port(), free_port(), free_port());
-    let _superior = superior(sup_port, &sip_log)?;
-    let camera = crate::rules::campus_camera(&server.url("cam"));
+    let superior = superior(sup_port, sip_log)?;
+    let camera = crate::rules::campus_camera(&footage.url("cam"));
     let text = config(dir.path(), port, sip_port, sup_port, &camera);
     let x = Xueliang::start(dir, port, &text, &[])?;
     wait_for(Duration::from_secs(20), || {
@@ -137,6 +145,26 @@ fn an_intrusion_in_the_footage_reaches_the_superior_as_a_gb_alarm() -> Result<()
         Ok((v["items"][0]["state"] == "registered").then_some(()))
     })
     .with_context(|| x.log())?;
+    Ok(Registered {
+        x,
+        sip_port,
+        sup_port,
+        _footage: footage,
+        _superior: superior,
+    })
+}
+
+#[test]
+fn an_intrusion_in_the_footage_reaches_the_superior_as_a_gb_alarm() -> Result<()> {
+    let logs = tempfile::tempdir()?;
+    let sip_log = logs.path().join("superior.log");
+    let Registered {
+        x,
+        sup_port,
+        _footage,
+        _superior,
+        ..
+    } = registered(&sip_log)?;
 
     let event = first_intrusion(&x)?;
     let started = event["started_at"].as_str().context("started_at")?;
@@ -310,18 +338,13 @@ fn a_superior_subscribed_to_alarms_gets_the_intrusion_as_notify_in_its_subscript
         logs.path().join("superior.log"),
         logs.path().join("subscriber.log"),
     );
-    let server = footage()?;
-    let dir = tempfile::tempdir()?;
-    let (port, sip_port, sup_port) = (free_port(), free_port(), free_port());
-    let _superior = superior(sup_port, &sip_log)?;
-    let camera = crate::rules::campus_camera(&server.url("cam"));
-    let text = config(dir.path(), port, sip_port, sup_port, &camera);
-    let x = Xueliang::start(dir, port, &text, &[])?;
-    wait_for(Duration::from_secs(20), || {
-        let v = x.get("/api/v1/gb28181/upstreams")?;
-        Ok((v["items"][0]["state"] == "registered").then_some(()))
-    })
-    .with_context(|| x.log())?;
+    let Registered {
+        x,
+        sip_port,
+        _footage,
+        _superior,
+        ..
+    } = registered(&sip_log)?;
     // This hour and the next, Beijing time (the default timezone).
     let beijing = chrono::FixedOffset::east_opt(8 * 3600).context("offset")?;
     let hour = chrono::Utc::now()

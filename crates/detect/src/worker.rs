@@ -278,6 +278,33 @@ mod tests {
         }
     }
 
+    /// Frames of `n` cameras (768x576, min score 0.5, as `adjust` leaves
+    /// them) waiting in their slots; the slots, to keep.
+    fn waiting(
+        slots: &LatestFrameSlots<DecodedFrame, InferenceCamera>,
+        stats: &Arc<CameraStats>,
+        n: usize,
+        adjust: impl Fn(usize, &mut InferenceCamera, &mut DecodedFrame),
+    ) -> Vec<xueliang_core::slots::FrameSlot<DecodedFrame, InferenceCamera>> {
+        (0..n)
+            .map(|i| {
+                let mut cam = InferenceCamera {
+                    stats: stats.clone(),
+                    min_score: 0.5,
+                };
+                let camera = CameraRef {
+                    index: i,
+                    id: Arc::from(format!("cam{i}").as_str()),
+                };
+                let mut frame = DecodedFrame::uniform(camera, 768, 576, 100, chrono::Utc::now());
+                adjust(i, &mut cam, &mut frame);
+                let slot = slots.slot(i, cam);
+                slot.put(frame);
+                slot
+            })
+            .collect()
+    }
+
     /// Takes batches of up to 4 and answers each picture with one
     /// detection at its centre, scored by the picture's threshold; records
     /// the batch sizes.
@@ -327,26 +354,12 @@ mod tests {
         let stats = Arc::new(CameraStats::default());
         // Six cameras' pictures wait before the worker starts; camera 3's
         // is for the picture checks only and rides along.
-        let mut kept = Vec::new();
-        for i in 0..6 {
-            let slot = slots.slot(
-                i,
-                InferenceCamera {
-                    stats: stats.clone(),
-                    min_score: i as f32 / 10.0,
-                },
-            );
-            let camera = CameraRef {
-                index: i,
-                id: Arc::from(format!("cam{i}").as_str()),
-            };
-            let mut frame = DecodedFrame::uniform(camera, 8, 8, 100, chrono::Utc::now());
+        let kept = waiting(&slots, &stats, 6, |i, cam, frame| {
+            cam.min_score = i as f32 / 10.0;
             if i == 3 {
                 frame.model_input = None;
             }
-            slot.put(frame);
-            kept.push(slot);
-        }
+        });
         let runs = || telemetry().inference_runs.load(Ordering::Relaxed);
         let before = runs();
         let threads =
@@ -378,20 +391,7 @@ mod tests {
         let (slots, ready) = LatestFrameSlots::sharded(8, 1);
         let (out, rx) = sync_channel(8);
         let stats = Arc::new(CameraStats::default());
-        let mut kept = Vec::new();
-        for i in 0..2 {
-            let slot = slots.slot(
-                i,
-                InferenceCamera {
-                    stats: stats.clone(),
-                    min_score: 0.5,
-                },
-            );
-            let camera = CameraRef {
-                index: i,
-                id: Arc::from(format!("cam{i}").as_str()),
-            };
-            let mut frame = DecodedFrame::uniform(camera, 768, 576, 100, chrono::Utc::now());
+        let kept = waiting(&slots, &stats, 2, |i, _, frame| {
             if i == 0 {
                 frame.regions = vec![
                     Region {
@@ -408,9 +408,7 @@ mod tests {
                     },
                 ];
             }
-            slot.put(frame);
-            kept.push(slot);
-        }
+        });
         let threads =
             spawn_inference_workers(vec![Box::new(Batches(sizes.clone()))], ready, out).unwrap();
         let seen: Vec<FrameDetections> = (0..2)

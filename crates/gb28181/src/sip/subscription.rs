@@ -17,7 +17,7 @@ use super::manscdp::{self, element};
 use super::message::{Message, Method};
 use super::server::{lock, Shared};
 use super::transport::Peer;
-use super::upstream::{tx_error, Link, LinkError};
+use super::upstream::{Link, LinkError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -285,22 +285,7 @@ impl Shared {
         request
             .headers
             .push("Subscription-State", format!("active;expires={expires}"));
-        request
-            .headers
-            .push("Content-Type", "Application/MANSCDP+xml");
-        request.body = link.settings.charset().encode(body);
-        let response = self
-            .client
-            .request(&self.tx_context(), &request, peer)
-            .await
-            .map_err(tx_error)?;
-        match response.status() {
-            Some(200..=299) => Ok(()),
-            code => Err(LinkError::Refused {
-                code: code.unwrap_or(0),
-                reason: response.reason().unwrap_or_default().to_owned(),
-            }),
-        }
+        self.send_manscdp(link, request, peer, body).await
     }
 
     /// The 200 to a refresh (or end) of a subscription: our Contact and

@@ -425,7 +425,7 @@ impl Shared {
         let uri = SipUri::new(&c.id, &c.domain, None);
         let to = NameAddr::new(uri.clone());
         let call_id = build::call_id();
-        let mut request = build::request(
+        let request = build::request(
             &local,
             &Outgoing {
                 method: Method::Message,
@@ -437,13 +437,25 @@ impl Shared {
                 transport: link.settings.transport(),
             },
         );
+        self.send_manscdp(link, request, &peer, body).await
+    }
+
+    /// Sends `request` to the superior with `body` as its MANSCDP XML (in
+    /// the link's charset); `Ok` on its 2xx.
+    pub(super) async fn send_manscdp(
+        &self,
+        link: &Link,
+        mut request: Message,
+        peer: &Peer,
+        body: &str,
+    ) -> Result<(), LinkError> {
         request
             .headers
             .push("Content-Type", "Application/MANSCDP+xml");
         request.body = link.settings.charset().encode(body);
         let response = self
             .client
-            .request(&self.tx_context(), &request, &peer)
+            .request(&self.tx_context(), &request, peer)
             .await
             .map_err(tx_error)?;
         match response.status() {
