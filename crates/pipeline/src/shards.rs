@@ -26,6 +26,10 @@ const SHARD_QUEUE: usize = 16;
 
 /// What a shard receives, in one queue so that a camera's Add comes before
 /// its first frame.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "frames are the common message; boxing them would allocate per frame"
+)]
 pub(crate) enum ShardInput {
     Add(usize, Box<CameraWork>),
     /// Ends the camera's open events and forgets it.

@@ -15,6 +15,10 @@ use xueliang_store::{EventLifecycle, EventStore, EventWriter};
 
 /// What a shard hands its writer: an update whose picture is still to be
 /// encoded (object events), or one ready to store (picture checks).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "both variants are common and moved once through a channel"
+)]
 pub(crate) enum Write {
     Picture(EventUpdate<Picture>),
     Ready(EventUpdate),
