@@ -130,6 +130,12 @@ impl GbAccess {
         self.sip.share_live_video(live);
     }
 
+    /// The cameras' event clips for the superior platforms' record
+    /// queries and playback.
+    pub fn share_recordings(&self, recordings: Arc<dyn xueliang_core::RecordedClips>) {
+        self.sip.share_recordings(recordings);
+    }
+
     fn camera_of(&self, channel_id: &str) -> Option<String> {
         self.cameras.lock().ok()?.get(channel_id).cloned()
     }

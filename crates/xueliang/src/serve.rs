@@ -246,6 +246,10 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     let cascade = match (&gb28181, &config.gb28181) {
         (Some(access), Some(gb)) => {
             access.share_live_video(registry.clone());
+            access.share_recordings(Arc::new(xueliang_pipeline::StoredClips::new(
+                store.clone(),
+                &config.clips,
+            )));
             access.start_cascade(gb, Arc::new(xueliang_api::CameraCatalog(registry.clone())))
         }
         _ => Vec::new(),
