@@ -250,7 +250,11 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
                 store.clone(),
                 &config.clips,
             )));
-            access.start_cascade(gb, Arc::new(xueliang_api::CameraCatalog(registry.clone())))
+            access.start_cascade(
+                gb,
+                Arc::new(xueliang_api::CameraCatalog(registry.clone())),
+                config.detection.tz(),
+            )
         }
         _ => Vec::new(),
     };

@@ -515,7 +515,7 @@ impl Shared {
                     format!("no channel {channel} in its catalog"),
                 )
             })?;
-        RecordQuery::read(command, channel, &camera, &name)
+        RecordQuery::read(command, (channel, &camera, &name), link.settings.timezone)
             .map_err(|e| (400, "Bad Request", e.to_string()))
     }
 

@@ -81,7 +81,7 @@ impl Wanted {
         } else {
             1.0
         };
-        if !(speed > 0.0) {
+        if speed.is_nan() || speed <= 0.0 {
             return Err("a=downloadspeed is not a positive number");
         }
         Ok(Wanted::Recorded {

@@ -13,7 +13,8 @@
 use super::alarm::ALARM_TIME;
 use super::cascade::item_lists;
 use super::manscdp::{self, element, Command};
-use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use xueliang_core::{RecordedClip, RecordedClips, RecordedClipsError};
 
 /// What a RecordInfo query asks, read from its body.
@@ -26,6 +27,8 @@ pub struct RecordQuery {
     pub name: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// The zone of the query's times, and of the answer's.
+    pub zone: Tz,
     /// `false` for a `Type` of recordings we do not have (`time`, `manual`).
     pub alarm_wanted: bool,
 }
@@ -39,34 +42,33 @@ pub enum RecordQueryError {
     Backwards,
 }
 
-/// A GB time (local, `YYYY-MM-DDTHH:MM:SS`, a space or fraction also
-/// taken) as UTC.
-pub fn parse_local_time(text: &str) -> Option<DateTime<Utc>> {
+/// A GB time (local in `zone`, `YYYY-MM-DDTHH:MM:SS`, a space or
+/// fraction also taken) as UTC.
+pub fn parse_local_time(text: &str, zone: Tz) -> Option<DateTime<Utc>> {
     let text = text.trim().replace(' ', "T");
     let naive = NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-    Local
-        .from_local_datetime(&naive)
+    zone.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// `t` as GB writes times: local, to the second.
-pub fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local).format(ALARM_TIME).to_string()
+/// `t` as GB writes times: local in `zone`, to the second (as `AlarmTime`).
+pub fn local_time(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone).format(ALARM_TIME).to_string()
 }
 
 impl RecordQuery {
-    /// The query of `command` for `channel` (of `camera`, named `name`).
+    /// The query of `command` for `channel` (of `camera`, named `name`),
+    /// its times local in `zone`.
     pub fn read(
         command: &Command,
-        channel: &str,
-        camera: &str,
-        name: &str,
+        (channel, camera, name): (&str, &str, &str),
+        zone: Tz,
     ) -> Result<RecordQuery, RecordQueryError> {
         let time = |field: &'static str| {
             command
                 .field(field)
-                .and_then(parse_local_time)
+                .and_then(|t| parse_local_time(t, zone))
                 .ok_or(RecordQueryError::Time(field))
         };
         let (start, end) = (time("StartTime")?, time("EndTime")?);
@@ -82,6 +84,7 @@ impl RecordQuery {
             name: name.to_owned(),
             start,
             end,
+            zone,
             alarm_wanted,
         })
     }
@@ -129,8 +132,8 @@ fn record_item(query: &RecordQuery, clip: &RecordedClip, recorder: &str, address
     x += &element("Name", &clip.name);
     x += &element("FilePath", &format!("events/{}/clip.mp4", clip.event_id));
     x += &element("Address", address);
-    x += &element("StartTime", &local_time(clip.start));
-    x += &element("EndTime", &local_time(clip.end));
+    x += &element("StartTime", &local_time(clip.start, query.zone));
+    x += &element("EndTime", &local_time(clip.end, query.zone));
     x += &element("Secrecy", "0");
     x += &element("Type", "alarm");
     x += &element("RecorderID", recorder);
@@ -144,7 +147,11 @@ mod tests {
 
     fn query(body: &str) -> Result<RecordQuery, RecordQueryError> {
         let command = manscdp::parse(body).expect("parses");
-        RecordQuery::read(&command, "34020000001310000001", "east", "东门")
+        RecordQuery::read(
+            &command,
+            ("34020000001310000001", "east", "东门"),
+            chrono_tz::Asia::Shanghai,
+        )
     }
 
     fn body(fields: &str) -> String {
@@ -161,8 +168,9 @@ mod tests {
              <Type>all</Type>\n<Secrecy>0</Secrecy>\n",
         ))
         .unwrap();
-        assert_eq!(local_time(q.start), "2026-12-07T08:00:00");
-        assert_eq!(local_time(q.end), "2026-12-07T09:30:00");
+        // Beijing time: UTC+8.
+        assert_eq!(q.start.to_rfc3339(), "2026-12-07T00:00:00+00:00");
+        assert_eq!(local_time(q.end, q.zone), "2026-12-07T09:30:00");
         assert!(q.alarm_wanted);
         let time = query(&body(
             "<StartTime>2026-12-07T08:00:00</StartTime><EndTime>2026-12-07T09:00:00</EndTime>\

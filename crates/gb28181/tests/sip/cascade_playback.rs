@@ -14,7 +14,7 @@ use crate::cascade_video::{
 };
 use crate::common::{self, superior_record_query, Server, SUPERIOR};
 use anyhow::{ensure, Context, Result};
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,8 +97,9 @@ async fn sharing() -> Result<(Server, common::DeviceRun, DateTime<Utc>)> {
     Ok((server, sup, t0))
 }
 
+/// `t` in Beijing time, the zone of record queries by default.
 fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
+    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string()
 }
