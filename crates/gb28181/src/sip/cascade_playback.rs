@@ -9,8 +9,9 @@
 //!
 //! `t=` times are read as NTP seconds (RFC 4566, what the standard names)
 //! when they are past 1970 in NTP terms, else as Unix seconds (what most
-//! platforms send). Clips follow each other without the gaps between them;
-//! each starts at the key frame at or before the window's start.
+//! platforms send). Clips follow each other without the gaps between them,
+//! from the key frame at or before the window's start to its end; where
+//! clips overlap (events at the same time) their seconds are sent once.
 //!
 //! At the end of the last clip we send MESSAGE `MediaStatus` with
 //! `NotifyType` 121 (文件结束) in the INVITE's dialog and keep the call:
@@ -99,23 +100,41 @@ fn sdp_time(t: u64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(i64::try_from(unix).ok()?, 0)
 }
 
-/// The units of `clips` (oldest first) from the key frame at or before
-/// `from`, one clip after the other, PTS running on; empty when none has
-/// a unit in the window.
+/// The units of `clips` (oldest first) that show `from..to`, one clip
+/// after the other, PTS running on; empty when none has a unit in the
+/// window. The first clip starts at its key frame at or before `from`;
+/// clips overlap when their events did, so a later one starts at its first
+/// key frame at or after the video already taken (a gap under a GOP rather
+/// than the same seconds twice). Units from `to` on are left out.
 pub async fn clip_units(
     recordings: &dyn RecordedClips,
     clips: &[RecordedClip],
-    from: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Vec<LiveUnit>, RecordedClipsError> {
     let mut all: Vec<LiveUnit> = Vec::new();
+    // The wall-clock end of the video taken so far.
+    let mut taken_until: Option<DateTime<Utc>> = None;
     for clip in clips {
         let units = recordings.units(clip.event_id).await?;
-        let skip_ticks = (from - clip.start).num_milliseconds().max(0) * 90;
-        let start = units
-            .iter()
-            .rposition(|u| u.is_key && u.pts <= skip_ticks)
-            .unwrap_or(0);
-        let Some(first) = units.get(start) else {
+        let ticks_at = |t: DateTime<Utc>| (t - clip.start).num_milliseconds() * 90;
+        if units.last().is_none_or(|u| u.pts < ticks_at(from)) {
+            continue; // it ends before the window
+        }
+        let start = match taken_until {
+            None => units
+                .iter()
+                .rposition(|u| u.is_key && u.pts <= ticks_at(from).max(0))
+                .unwrap_or(0),
+            Some(until) => {
+                let after = ticks_at(until);
+                match units.iter().position(|u| u.is_key && u.pts >= after) {
+                    Some(i) => i,
+                    None => continue,
+                }
+            }
+        };
+        let stop = ticks_at(to);
+        let Some(first) = units.get(start).filter(|u| u.pts < stop) else {
             continue;
         };
         let offset = match all.last() {
@@ -123,7 +142,16 @@ pub async fn clip_units(
             Some(last) => last.pts + frame_ticks(&all) - first.pts,
             None => -first.pts,
         };
-        all.extend(units.into_iter().skip(start).map(|mut u| {
+        let taken: Vec<LiveUnit> = units
+            .into_iter()
+            .skip(start)
+            .take_while(|u| u.pts < stop)
+            .collect();
+        if let Some(last) = taken.last() {
+            let end = clip.start + chrono::Duration::milliseconds(last.pts / 90);
+            taken_until = Some(taken_until.map_or(end, |t| t.max(end)));
+        }
+        all.extend(taken.into_iter().map(|mut u| {
             u.pts += offset;
             u
         }));
@@ -252,24 +280,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn clips_follow_each_other_from_the_key_frame_before_the_window() {
+    async fn clips_follow_each_other_once_within_the_window() {
         let t0 = DateTime::from_timestamp(1_765_000_000, 0).unwrap();
+        let ms = chrono::Duration::milliseconds;
         let clip = |id, start| RecordedClip {
             event_id: id,
             camera_id: "c".into(),
             name: "n".into(),
             start,
-            end: start + chrono::Duration::milliseconds(400),
+            end: start + ms(400),
             bytes: 1,
         };
+        // Ten units of 40 ms each, key frames at 0 and 0.2 s.
         let clips = [clip(1, t0), clip(2, t0 + chrono::Duration::hours(1))];
         // From 0.28 s into the first clip: its key frame at 0.2 s (unit 5).
-        let from = t0 + chrono::Duration::milliseconds(280);
-        let units = clip_units(&Two, &clips, from).await.unwrap();
+        let window = (t0 + ms(280), t0 + chrono::Duration::hours(2));
+        let units = clip_units(&Two, &clips, window).await.unwrap();
         assert_eq!(units.len(), 5 + 10);
         assert!(units[0].is_key && units[0].pts == 0);
         let pts: Vec<i64> = units.iter().map(|u| u.pts).collect();
         assert!(pts.windows(2).all(|w| w[1] - w[0] == 3600), "{pts:?}");
+        // The window ends 0.1 s into the second clip: its first 3 units.
+        let short = (t0 + ms(280), t0 + chrono::Duration::hours(1) + ms(100));
+        assert_eq!(clip_units(&Two, &clips, short).await.unwrap().len(), 5 + 3);
+        // A clip 0.2 s after the first overlaps it: it goes on from its
+        // first key frame at or after 0.36 s (its 0.2 s, at 0.4 s; unit 5).
+        let overlapping = [clip(1, t0), clip(2, t0 + ms(200))];
+        let units = clip_units(&Two, &overlapping, (t0, t0 + ms(2000)))
+            .await
+            .unwrap();
+        assert_eq!(units.len(), 10 + 5);
+        // 0.1 s after: its key frames (at 0.1 and 0.3 s) are both in what
+        // was sent: it adds nothing.
+        let within = [clip(1, t0), clip(2, t0 + ms(100))];
+        let units = clip_units(&Two, &within, (t0, t0 + ms(2000)))
+            .await
+            .unwrap();
+        assert_eq!(units.len(), 10);
+        // Nothing in the window: nothing.
+        let none = clip_units(&Two, &clips, (t0 + ms(500), t0 + ms(600)))
+            .await
+            .unwrap();
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

@@ -414,7 +414,7 @@ impl Shared {
         let recordings = self.video.recordings().ok_or_else(none)?;
         let failed = |e: xueliang_core::RecordedClipsError| Refusal::Failed(e.to_string());
         let clips = recordings.find(camera, *from, *to).await.map_err(failed)?;
-        let units = cascade_playback::clip_units(recordings.as_ref(), &clips, *from)
+        let units = cascade_playback::clip_units(recordings.as_ref(), &clips, (*from, *to))
             .await
             .map_err(failed)?;
         if units.is_empty() {
