@@ -45,7 +45,7 @@ fn superior(port: u16, log: &std::path::Path) -> Result<ChildGuard> {
 }
 
 /// The Notify Alarm bodies in sipp's message log, decoded from GB2312.
-fn alarms(log: &std::path::Path) -> Vec<String> {
+pub(crate) fn alarms(log: &std::path::Path) -> Vec<String> {
     let bytes = std::fs::read(log).unwrap_or_default();
     let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
     text.split("<?xml")
@@ -55,7 +55,7 @@ fn alarms(log: &std::path::Path) -> Vec<String> {
 }
 
 /// The text of `<name>` in `body`.
-fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let start = body.find(&open)? + open.len();
     let end = body[start..].find(&format!("</{name}>"))?;
@@ -64,7 +64,7 @@ fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
 
 /// The event's start as `AlarmTime` writes it: Beijing time (the default
 /// `[detection] timezone`, UTC+8 without summer time), to the second.
-fn alarm_time(started_at: &str) -> Result<String> {
+pub(crate) fn alarm_time(started_at: &str) -> Result<String> {
     let t = chrono::DateTime::parse_from_rfc3339(started_at)?;
     let beijing = chrono::FixedOffset::east_opt(8 * 3600).context("offset")?;
     Ok(t.with_timezone(&beijing)
@@ -114,7 +114,7 @@ fn footage() -> Result<RtspServer> {
 }
 
 /// The first lawn intrusion of the campus camera.
-fn first_intrusion(x: &Xueliang) -> Result<serde_json::Value> {
+pub(crate) fn first_intrusion(x: &Xueliang) -> Result<serde_json::Value> {
     wait_for(Duration::from_secs(150), || {
         Ok(x.all_events("&camera=campus&kind=intrusion")?.pop())
     })
@@ -123,16 +123,16 @@ fn first_intrusion(x: &Xueliang) -> Result<serde_json::Value> {
 
 /// The footage served, a sipp superior (its log at `sip_log`), and
 /// `xueliang serve` with the campus camera, registered to it.
-struct Registered {
-    x: Xueliang,
+pub(crate) struct Registered {
+    pub(crate) x: Xueliang,
     /// Our SIP port, and the superior's.
-    sip_port: u16,
-    sup_port: u16,
-    _footage: RtspServer,
-    _superior: ChildGuard,
+    pub(crate) sip_port: u16,
+    pub(crate) sup_port: u16,
+    pub(crate) _footage: RtspServer,
+    pub(crate) _superior: ChildGuard,
 }
 
-fn registered(sip_log: &std::path::Path) -> Result<Registered> {
+pub(crate) fn registered(sip_log: &std::path::Path) -> Result<Registered> {
     let footage = footage()?;
     let dir = tempfile::tempdir()?;
     let (port, sip_port, sup_port) = (free_port(), free_port(), free_port());

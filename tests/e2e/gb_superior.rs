@@ -138,6 +138,66 @@ pub struct Invite<'a> {
 /// The county platform sends `call` to our SIP server on `sip_port`; the
 /// sipp run.
 pub fn invite(sip_port: u16, local_id: &str, call: &Invite, log: &Path) -> Result<ChildGuard> {
+    county(&invite_args(sip_port, call), local_id, log)
+}
+
+/// The county platform plays back (superior_playback.xml, `session`
+/// Playback or Download) `call`'s channel from `from` to `to` (Unix
+/// seconds); the sipp run.
+pub fn play_back(
+    sip_port: u16,
+    local_id: &str,
+    call: &Invite,
+    (session, from, to): (&str, i64, i64),
+    log: &Path,
+) -> Result<ChildGuard> {
+    let mut args = invite_args(sip_port, call);
+    for (key, value) in [
+        ("session", session.to_owned()),
+        ("start", from.to_string()),
+        ("stop", to.to_string()),
+        ("speed", "1".to_owned()),
+    ] {
+        args.extend(["-key".into(), key.into(), value]);
+    }
+    county(&args, local_id, log)
+}
+
+/// The county platform searches `channel`'s recordings from `start` to
+/// `end` (its local time) (superior_record_query.xml, SN 9); the answer
+/// reaches the sipp started by [`start_county`]. Waits for the query's run.
+pub fn query_records(
+    sip_port: u16,
+    local_id: &str,
+    channel: &str,
+    (start, end): (&str, &str),
+    log: &Path,
+) -> Result<()> {
+    let mut args = vec![
+        format!("127.0.0.1:{sip_port}"),
+        "-sf".into(),
+        scenario("superior_record_query.xml").display().to_string(),
+        "-m".into(),
+        "1".into(),
+        "-p".into(),
+        free_port().to_string(),
+    ];
+    for (key, value) in [
+        ("cmd", "RecordInfo"),
+        ("sn", "9"),
+        ("channel", channel),
+        ("start", start),
+        ("end", end),
+        ("type", "all"),
+    ] {
+        args.extend(["-key".into(), key.into(), value.into()]);
+    }
+    let mut query = county(&args, local_id, log)?;
+    finished(&mut query, Duration::from_secs(20))
+}
+
+/// sipp's arguments for `call` to our SIP server on `sip_port`.
+fn invite_args(sip_port: u16, call: &Invite) -> Vec<String> {
     let mut args: Vec<String> = vec![
         format!("127.0.0.1:{sip_port}"),
         "-sf".into(),
@@ -165,7 +225,7 @@ pub fn invite(sip_port: u16, local_id: &str, call: &Invite, log: &Path) -> Resul
     if let Some(hold_ms) = call.hold_ms {
         args.extend(["-set".into(), "hold_ms".into(), hold_ms.to_string()]);
     }
-    county(&args, local_id, log)
+    args
 }
 
 /// A sipp message log as text (empty while it does not exist).

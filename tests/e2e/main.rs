@@ -15,6 +15,7 @@ mod gb28181_cascade_gb_camera;
 mod gb28181_cascade_video;
 mod gb28181_two_nodes;
 mod gb_alarms;
+mod gb_playback;
 mod gb_superior;
 mod health;
 mod live_view;

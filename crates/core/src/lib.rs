@@ -21,6 +21,7 @@ pub mod live_units;
 pub mod luma;
 pub mod paths;
 pub mod proxies;
+pub mod recorded_clips;
 pub mod regions;
 pub mod retry;
 pub mod schedule;
@@ -56,6 +57,7 @@ pub use frame::{
 };
 pub use live_units::{LiveUnit, LiveUnits, LiveUnitsError};
 pub use proxies::TrustedProxies;
+pub use recorded_clips::{RecordedClip, RecordedClips, RecordedClipsError};
 pub use retry::RetryPolicy;
 pub use schedule::{ScheduleWindow, Window};
 pub use secret::Secret;

@@ -110,17 +110,23 @@ impl GbAccess {
     /// Registers to every `[[gb28181.upstream]]` superior platform, sharing
     /// `cameras`. The returned handles end after the unregistration that
     /// follows the shutdown.
+    /// Registers to each `[[gb28181.upstream]]`; times in record queries
+    /// are in `timezone` (the alarms' zone).
     pub fn start_cascade(
         &self,
         config: &Gb28181Config,
         cameras: Arc<dyn CascadeCameras>,
+        timezone: chrono_tz::Tz,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         config
             .upstreams
             .iter()
             .map(|u| {
-                self.sip
-                    .start_upstream(sip::UpstreamSettings::new(u.clone()), cameras.clone())
+                let settings = sip::UpstreamSettings {
+                    timezone,
+                    ..sip::UpstreamSettings::new(u.clone())
+                };
+                self.sip.start_upstream(settings, cameras.clone())
             })
             .collect()
     }
@@ -128,6 +134,12 @@ impl GbAccess {
     /// The cameras' own video for the superior platforms' INVITEs.
     pub fn share_live_video(&self, live: Arc<dyn xueliang_core::LiveUnits>) {
         self.sip.share_live_video(live);
+    }
+
+    /// The cameras' event clips for the superior platforms' record
+    /// queries and playback.
+    pub fn share_recordings(&self, recordings: Arc<dyn xueliang_core::RecordedClips>) {
+        self.sip.share_recordings(recordings);
     }
 
     fn camera_of(&self, channel_id: &str) -> Option<String> {

@@ -49,6 +49,12 @@
 //! [`write_mp4`] writes them as one MP4 with `moov` before `mdat`
 //! (faststart), `ctts` version 0 and an edit list when there are B-frames.
 //!
+//! # Reading clips back: [`read_mp4`]
+//!
+//! The samples of a clip file as Annex B access units again (parameter sets
+//! from the `avcC`/`hvcC` before each key frame), PTS in 90 kHz ticks from
+//! the first presented frame: what GB/T 28181 playback sends upward.
+//!
 //! Memory: for the D1 test clip (704x576, 25 fps, about 1 Mb/s, 2 s GOP) a
 //! ring that can start a clip 10 s before any moment (from the key frame at
 //! or before it) needs 1.60 MB (1 602 172 bytes, 56 bytes of it per sample
@@ -62,6 +68,7 @@ mod annexb;
 mod bits;
 mod boxes;
 mod config;
+mod demux;
 mod error;
 mod fmp4;
 mod h264;
@@ -73,6 +80,7 @@ mod timing;
 
 pub use annexb::{nal_units, Frame, NalUnits, ParameterSets};
 pub use config::TrackConfig;
+pub use demux::{read_mp4, DemuxError};
 pub use error::MuxError;
 pub use fmp4::{init_segment, FragmentWriter, InitSegment, MediaSegment, Segment};
 pub use mp4::{write_mp4, ClipSummary};

@@ -246,7 +246,15 @@ async fn serve(config: Config, config_path: &Path) -> anyhow::Result<()> {
     let cascade = match (&gb28181, &config.gb28181) {
         (Some(access), Some(gb)) => {
             access.share_live_video(registry.clone());
-            access.start_cascade(gb, Arc::new(xueliang_api::CameraCatalog(registry.clone())))
+            access.share_recordings(Arc::new(xueliang_pipeline::StoredClips::new(
+                store.clone(),
+                &config.clips,
+            )));
+            access.start_cascade(
+                gb,
+                Arc::new(xueliang_api::CameraCatalog(registry.clone())),
+                config.detection.tz(),
+            )
         }
         _ => Vec::new(),
     };

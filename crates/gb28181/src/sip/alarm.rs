@@ -22,7 +22,7 @@ use xueliang_core::gb28181::{CascadeCamera, UpstreamState};
 use xueliang_core::gb_alarm::{AlarmSendError, GbAlarm};
 
 /// `AlarmTime`: local time, to the second (GB's `YYYY-MM-DDTHH:MM:SS`).
-const ALARM_TIME: &str = "%Y-%m-%dT%H:%M:%S";
+pub(super) const ALARM_TIME: &str = "%Y-%m-%dT%H:%M:%S";
 
 /// The `Notify Alarm` body for `alarm` about `device_id` (a channel of our
 /// catalog, or our own id), declaring `charset_label`.

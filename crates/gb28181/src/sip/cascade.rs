@@ -1,5 +1,6 @@
 //! What a superior platform asks of us (cascade, see [`super::upstream`]):
-//! MESSAGE Query Catalog, DeviceInfo and DeviceStatus for our platform id.
+//! MESSAGE Query Catalog, DeviceInfo and DeviceStatus for our platform id,
+//! and RecordInfo for a channel ([`super::record_info`]).
 //! The query gets its 200 at once; the answer follows in MESSAGEs of our
 //! own, the catalog in chunks, each sent after the previous one's 200.
 //!
@@ -16,6 +17,7 @@
 use super::charset;
 use super::manscdp::{self, element, Root};
 use super::message::Message;
+use super::record_info::{record_bodies, RecordQuery};
 use super::registrar::gb_date;
 use super::server::{Reply, Shared};
 use super::transport::Peer;
@@ -33,11 +35,13 @@ pub struct UpstreamQuery {
     pub sn: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryKind {
     Catalog,
     DeviceInfo,
     DeviceStatus,
+    /// The event clips of a channel (its query read and checked).
+    RecordInfo(RecordQuery),
 }
 
 /// One item of the catalog we give.
@@ -314,7 +318,7 @@ pub fn catalog_bodies(
         .iter()
         .map(|item| item_xml(item, civil_code, None))
         .collect();
-    device_lists(&xml, chunk)
+    item_lists("DeviceList", &xml, chunk)
         .into_iter()
         .map(|fields| manscdp::response("Catalog", sn, &config.local_id, charset_label, &fields))
         .collect()
@@ -334,15 +338,16 @@ pub fn notify_bodies(
         .iter()
         .map(|(event, item)| item_xml(item, civil_code, Some(*event)))
         .collect();
-    device_lists(&xml, chunk)
+    item_lists("DeviceList", &xml, chunk)
         .into_iter()
         .map(|fields| manscdp::notify("Catalog", sn, &config.local_id, charset_label, &fields))
         .collect()
 }
 
-/// `SumNum` and a `DeviceList` per chunk of `items` (one empty list when
-/// there are none).
-fn device_lists(items: &[String], chunk: usize) -> Vec<String> {
+/// `SumNum` and a list `<{tag} Num=..>` per chunk of `items` (one empty
+/// list when there are none): a catalog's `DeviceList`, a record query's
+/// `RecordList`.
+pub(super) fn item_lists(tag: &str, items: &[String], chunk: usize) -> Vec<String> {
     let chunks: Vec<&[String]> = if items.is_empty() {
         vec![&[]]
     } else {
@@ -352,9 +357,9 @@ fn device_lists(items: &[String], chunk: usize) -> Vec<String> {
         .into_iter()
         .map(|part| {
             let mut fields = element("SumNum", &items.len().to_string());
-            fields += &format!("<DeviceList Num=\"{}\">\r\n", part.len());
+            fields += &format!("<{tag} Num=\"{}\">\r\n", part.len());
             fields += &part.concat();
-            fields + "</DeviceList>\r\n"
+            fields + &format!("</{tag}>\r\n")
         })
         .collect()
 }
@@ -433,8 +438,9 @@ fn with_condition(item: &CatalogItem, (online, trouble): Condition) -> CatalogIt
 
 impl Shared {
     /// A MESSAGE from a superior platform: 200 and the answer later for
-    /// the queries we answer, 404 for another device id, 400 for a body
-    /// that is not MANSCDP.
+    /// the queries we answer, 404 for another device id (for RecordInfo: a
+    /// channel not in its catalog), 400 for a body that is not MANSCDP or
+    /// a record query without a usable time window.
     pub(super) fn on_upstream_message(
         &self,
         link: &Arc<Link>,
@@ -453,16 +459,26 @@ impl Shared {
             "catalog" => Some(QueryKind::Catalog),
             "deviceinfo" => Some(QueryKind::DeviceInfo),
             "devicestatus" => Some(QueryKind::DeviceStatus),
+            "recordinfo" if command.root == Root::Query => {
+                match self.record_query(link, &command) {
+                    Ok(query) => Some(QueryKind::RecordInfo(query)),
+                    Err((code, reason, detail)) => {
+                        info!(upstream = link.id(), code, %detail, "superior's record query refused");
+                        return self.reply(request, peer, code, reason).into();
+                    }
+                }
+            }
             _ => None,
         };
         let (Root::Query, Some(kind)) = (command.root, kind) else {
             debug!(upstream = link.id(), cmd = %command.cmd_type, "superior's MANSCDP command not handled; answered 200");
             return self.reply(request, peer, 200, "OK").into();
         };
-        if command
-            .device_id
-            .as_deref()
-            .is_some_and(|d| d != link.settings.config.local_id)
+        if !matches!(kind, QueryKind::RecordInfo(_))
+            && command
+                .device_id
+                .as_deref()
+                .is_some_and(|d| d != link.settings.config.local_id)
         {
             return self.reply(request, peer, 404, "Not Found").into();
         }
@@ -477,11 +493,65 @@ impl Shared {
         }
     }
 
+    /// The record query of `command`, for a channel of `link`'s catalog;
+    /// else the answer: 404 for a channel not in it, 400 for no usable
+    /// time window.
+    fn record_query(
+        &self,
+        link: &Link,
+        command: &manscdp::Command,
+    ) -> Result<RecordQuery, (u16, &'static str, String)> {
+        let channel = command.device_id.as_deref().unwrap_or_default();
+        let (camera, name) = catalog_items(&link.settings.config, &link.cameras.cameras())
+            .into_iter()
+            .find_map(|item| match item.node {
+                Node::Camera { camera, .. } if item.id == channel => Some((camera, item.name)),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                (
+                    404,
+                    "Not Found",
+                    format!("no channel {channel} in its catalog"),
+                )
+            })?;
+        RecordQuery::read(command, (channel, &camera, &name), link.settings.timezone)
+            .map_err(|e| (400, "Bad Request", e.to_string()))
+    }
+
+    /// Where a camera is, as the catalog says it (its village).
+    fn channel_address(&self, link: &Link, camera: &str) -> String {
+        link.cameras
+            .cameras()
+            .into_iter()
+            .find(|c| c.id == camera)
+            .and_then(|c| c.village)
+            .unwrap_or_default()
+    }
+
     pub(super) async fn answer_upstream(&self, query: UpstreamQuery) {
         let link = &query.link;
         let c = &link.settings.config;
         let label = link.settings.charset().label().to_owned();
-        let bodies = match query.kind {
+        let bodies = match &query.kind {
+            QueryKind::RecordInfo(record) => {
+                let recordings = self.video.recordings();
+                match record.clips(recordings.as_deref()).await {
+                    Ok(clips) => record_bodies(
+                        record,
+                        &clips,
+                        &c.local_id,
+                        &self.channel_address(link, &record.camera),
+                        query.sn,
+                        link.settings.catalog_chunk,
+                        &label,
+                    ),
+                    Err(error) => {
+                        warn!(upstream = link.id(), %error, "event clips not read: record query not answered");
+                        return;
+                    }
+                }
+            }
             QueryKind::Catalog => {
                 let items = catalog_items(c, &link.cameras.cameras());
                 catalog_bodies(c, &items, query.sn, link.settings.catalog_chunk, &label)

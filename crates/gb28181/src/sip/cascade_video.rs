@@ -14,14 +14,19 @@
 //! has no video now (`OFF` in the catalog: its worker is reconnecting, or
 //! its device refuses our INVITE), 486
 //! over `max_upstream_streams` of that superior, 400 without a usable SDP
-//! offer, 488 for an offer we cannot serve (not `s=Play`, no PS payload,
-//! TCP without `a=setup`); else 200 with our SDP answer (SSRC from the
+//! offer, 488 for an offer we cannot serve (not `s=Play`, `Playback` or
+//! `Download`, no PS payload, TCP without `a=setup`); else 200 with our SDP answer (SSRC from the
 //! offer's `y=`, or our own when it has none or `y=0`), repeated until the ACK. The media starts on
 //! the ACK. A BYE from the superior stops the stream; we send BYE when the
 //! camera stops or the media link fails.
+//!
+//! `s=Playback` and `s=Download` take the same path with the camera's
+//! event clips as the units ([`super::cascade_playback`]): 404 when no
+//! clip overlaps the window, and the end-of-file notice when they end.
 
 use super::build::{self, Outgoing};
 use super::cascade::{catalog_items, Node};
+use super::cascade_playback::{self, Wanted, BYE_WAIT};
 use super::headers::{self, NameAddr, SipUri};
 use super::message::{Message, Method};
 use super::sdp;
@@ -40,7 +45,7 @@ use tokio::time::{sleep, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 use xueliang_core::gb28181::{GbUpstream, UpstreamState};
-use xueliang_core::{LiveUnit, LiveUnits};
+use xueliang_core::{LiveUnit, LiveUnits, RecordedClips};
 
 /// How long the superior has to connect (TCP passive) or to accept our
 /// connection (TCP active) once it sent the ACK.
@@ -58,6 +63,8 @@ type Bound = (UpwardSocket, Option<PortLease>);
 #[derive(Default)]
 pub struct CascadeVideo {
     live: Mutex<Option<Arc<dyn LiveUnits>>>,
+    /// The cameras' event clips, for playback and record queries.
+    recordings: Mutex<Option<Arc<dyn RecordedClips>>>,
     /// `rtp_ports`, shared with the devices' media; `None`: any free port.
     ports: Mutex<Option<PortPool>>,
     streams: Mutex<HashMap<String, Slot>>,
@@ -84,6 +91,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl CascadeVideo {
     pub fn share(&self, live: Arc<dyn LiveUnits>) {
         *lock(&self.live) = Some(live);
+    }
+
+    pub fn share_recordings(&self, recordings: Arc<dyn RecordedClips>) {
+        *lock(&self.recordings) = Some(recordings);
+    }
+
+    pub fn recordings(&self) -> Option<Arc<dyn RecordedClips>> {
+        lock(&self.recordings).clone()
     }
 
     pub fn use_ports(&self, pool: PortPool) {
@@ -118,6 +133,8 @@ impl CascadeVideo {
 enum Refusal {
     BadOffer(&'static str),
     UnknownChannel,
+    /// No event clip of the camera overlaps the window asked for.
+    NoRecording(String),
     NotRunning(String),
     Busy(u32),
     /// Every port of `rtp_ports` is in use.
@@ -130,7 +147,7 @@ impl Refusal {
     fn status(&self) -> (u16, &'static str) {
         match self {
             Refusal::BadOffer(_) => (400, "Bad Request"),
-            Refusal::UnknownChannel => (404, "Not Found"),
+            Refusal::UnknownChannel | Refusal::NoRecording(_) => (404, "Not Found"),
             Refusal::NotRunning(_) => (480, "Temporarily Unavailable"),
             Refusal::Busy(_) => (486, "Busy Here"),
             Refusal::NoPort => (503, "Service Unavailable"),
@@ -143,7 +160,7 @@ impl Refusal {
         match self {
             Refusal::BadOffer(d) | Refusal::Unsupported(d) => (*d).to_owned(),
             Refusal::UnknownChannel => "no such channel in its catalog".into(),
-            Refusal::NotRunning(d) | Refusal::Failed(d) => d.clone(),
+            Refusal::NotRunning(d) | Refusal::Failed(d) | Refusal::NoRecording(d) => d.clone(),
             Refusal::Busy(max) => format!("{max} upward streams already (max_upstream_streams)"),
             Refusal::NoPort => "no free media port in rtp_ports".into(),
         }
@@ -166,6 +183,8 @@ struct Upward {
     units: BoxStream<'static, LiveUnit>,
     ssrc: u32,
     transport: UpwardTransport,
+    /// Recorded video: tell the end of the file, and wait for the BYE.
+    recorded: bool,
     bytes: Arc<AtomicU64>,
     acked: CancellationToken,
     stop: CancellationToken,
@@ -181,6 +200,7 @@ struct UpwardBye {
     /// Its To with our tag: our From.
     ours: NameAddr,
     our_tag: String,
+    /// The CSeq of our next request in the dialog.
     cseq: u32,
 }
 
@@ -217,11 +237,18 @@ impl Shared {
         request: &Message,
         peer: &Peer,
     ) -> Result<Message, Refusal> {
+        if request.body.is_empty() {
+            return Err(Refusal::BadOffer("no SDP offer"));
+        }
+        let offer = sdp::parse_answer(&String::from_utf8_lossy(&request.body));
+        // A recording's channel is also in its `u=` line.
         let channel = request
             .request_uri()
             .and_then(SipUri::parse)
             .and_then(|u| u.user)
+            .or_else(|| offer.uri_channel.clone())
             .ok_or(Refusal::BadOffer("Request-URI without a channel id"))?;
+        let wanted = Wanted::of(&offer).map_err(Refusal::Unsupported)?;
         let (camera, online) = catalog_items(&link.settings.config, &link.cameras.cameras())
             .into_iter()
             .find_map(|item| match item.node {
@@ -232,25 +259,14 @@ impl Shared {
         // Its worker may run (reconnecting, or its GB device refusing our
         // INVITE) with no video to forward: a 200 would leave the superior
         // waiting for media that does not come.
-        if !online {
+        if !online && wanted == Wanted::Live {
             return Err(Refusal::NotRunning(format!(
                 "camera {camera} has no video now (OFF in the catalog)"
             )));
         }
-        if request.body.is_empty() {
-            return Err(Refusal::BadOffer("no SDP offer"));
-        }
-        let offer = sdp::parse_answer(&String::from_utf8_lossy(&request.body));
         let remote = offer.addr.ok_or(Refusal::BadOffer(
             "SDP offer without a video address and port",
         ))?;
-        if offer
-            .session
-            .as_deref()
-            .is_some_and(|s| !s.eq_ignore_ascii_case("Play"))
-        {
-            return Err(Refusal::Unsupported("only live video (s=Play)"));
-        }
         let payload = offer
             .ps_payload
             .ok_or(Refusal::Unsupported("no PS/90000 payload offered"))?;
@@ -268,9 +284,6 @@ impl Shared {
             .call_id()
             .ok_or(Refusal::BadOffer("no Call-ID"))?
             .to_owned();
-        let live = lock(&self.video.live)
-            .clone()
-            .ok_or_else(|| Refusal::NotRunning("no cameras' video shared".into()))?;
         let max = link.settings.config.max_upstream_streams;
         let acked = CancellationToken::new();
         let stop = self.shutdown.child_token();
@@ -293,7 +306,7 @@ impl Shared {
             );
         }
         let prepared = self
-            .prepare_upward(link, request, peer, &channel, &camera, &live, transport)
+            .prepare_upward(link, request, peer, &channel, &camera, &wanted, transport)
             .await;
         let (ok, (socket, port), units) = match prepared {
             Ok(p) => p,
@@ -309,6 +322,7 @@ impl Shared {
         let mut ok = ok;
         ok.body = sdp::upward_answer(
             &channel,
+            wanted.session(),
             self.local.addr.ip(),
             socket.port(),
             transport,
@@ -332,7 +346,7 @@ impl Shared {
             cseq: headers::CSeq::of(request).map_or(1, |c| c.seq) + 1,
         };
         info!(upstream = link.id(), %channel, %camera, transport = transport.as_str(), %remote, ssrc,
-            "superior's INVITE accepted");
+            session = wanted.session(), "superior's INVITE accepted");
         let session = Upward {
             link: link.clone(),
             channel,
@@ -346,6 +360,7 @@ impl Shared {
             units,
             ssrc,
             transport,
+            recorded: wanted != Wanted::Live,
             bytes: self.video.totals(link.id()).bytes.clone(),
             acked,
             stop,
@@ -364,12 +379,10 @@ impl Shared {
         peer: &Peer,
         channel: &str,
         camera: &str,
-        live: &Arc<dyn LiveUnits>,
+        wanted: &Wanted,
         transport: UpwardTransport,
     ) -> Result<(Message, Bound, BoxStream<'static, LiveUnit>), Refusal> {
-        let units = live
-            .subscribe(camera)
-            .map_err(|e| Refusal::NotRunning(e.to_string()))?;
+        let units = self.units(camera, wanted).await?;
         let socket = self.bind_upward(transport).await?;
         let mut ok = build::response(request, peer.addr(), 200, "OK", &build::tag());
         let contact = SipUri::at(channel, self.upstream_local(link).addr);
@@ -377,6 +390,38 @@ impl Shared {
             .push("Contact", NameAddr::new(contact).to_string());
         ok.headers.push("Content-Type", "APPLICATION/SDP");
         Ok((ok, socket, units))
+    }
+
+    /// The units to send: the camera's live ones, or its clips' paced.
+    async fn units(
+        &self,
+        camera: &str,
+        wanted: &Wanted,
+    ) -> Result<BoxStream<'static, LiveUnit>, Refusal> {
+        let Wanted::Recorded {
+            from, to, speed, ..
+        } = wanted
+        else {
+            let live = lock(&self.video.live)
+                .clone()
+                .ok_or_else(|| Refusal::NotRunning("no cameras' video shared".into()))?;
+            return live
+                .subscribe(camera)
+                .map_err(|e| Refusal::NotRunning(e.to_string()));
+        };
+        let none =
+            || Refusal::NoRecording(format!("no event clip of {camera} from {from} to {to}"));
+        let recordings = self.video.recordings().ok_or_else(none)?;
+        let failed = |e: xueliang_core::RecordedClipsError| Refusal::Failed(e.to_string());
+        let clips = recordings.find(camera, *from, *to).await.map_err(failed)?;
+        let units = cascade_playback::clip_units(recordings.as_ref(), &clips, (*from, *to))
+            .await
+            .map_err(failed)?;
+        if units.is_empty() {
+            return Err(none());
+        }
+        info!(%camera, clips = clips.len(), units = units.len(), speed, "recorded video found");
+        Ok(cascade_playback::paced(units, *speed))
     }
 
     /// The stream's socket, on a port of `rtp_ports` when the server was
@@ -432,7 +477,6 @@ impl Shared {
         async {
             let started = Instant::now();
             let end = self.stream_upward(&mut s, started).await;
-            self.video.remove(&s.call_id);
             let ours_to_end = match &end {
                 Ended::Stream(UpwardEnd::Stopped) => false,
                 Ended::NoAck => {
@@ -443,6 +487,9 @@ impl Shared {
                     warn!(error = %e, transport = s.transport.as_str(), "media connection to the superior failed");
                     true
                 }
+                Ended::Stream(UpwardEnd::SourceEnded) if s.recorded => {
+                    !self.end_of_recording(&mut s).await
+                }
                 Ended::Stream(UpwardEnd::SourceEnded) => {
                     info!("the camera stopped: ending the upward stream");
                     true
@@ -452,8 +499,9 @@ impl Shared {
                     true
                 }
             };
+            self.video.remove(&s.call_id);
             if ours_to_end && !self.shutdown.is_cancelled() {
-                self.bye_upward(&s.link, &s.bye, &s.call_id, &s.peer).await;
+                self.bye_upward(&s.link, &mut s.bye, &s.call_id, &s.peer).await;
             }
             info!(
                 bytes = s.bytes.load(Ordering::Relaxed),
@@ -498,13 +546,43 @@ impl Shared {
         Ended::Stream(send_units(link, units, s.ssrc, s.bytes.clone(), s.stop.clone()).await)
     }
 
-    /// Our BYE to the superior, answered or not.
-    async fn bye_upward(&self, link: &Link, bye: &UpwardBye, call_id: &str, peer: &Peer) {
+    /// The recording ended: the end-of-file notice in the dialog, then the
+    /// superior's BYE awaited ([`BYE_WAIT`]); `true` when it came.
+    async fn end_of_recording(&self, s: &mut Upward) -> bool {
+        let c = &s.link.settings.config;
+        let body = cascade_playback::end_of_file(
+            &s.channel,
+            s.link.next_sn(),
+            s.link.settings.charset().label(),
+        );
+        let request = self.in_dialog(&s.link, &mut s.bye, Method::Message, &s.call_id, &s.peer);
+        match self.send_manscdp(&s.link, request, &s.peer, &body).await {
+            Ok(()) => info!(upstream = %c.id, "recording sent: end of file told (MediaStatus 121)"),
+            Err(e) => warn!(error = %e, "end-of-file notice (MediaStatus 121) not taken"),
+        }
+        tokio::select! {
+            _ = s.stop.cancelled() => true,
+            _ = sleep(BYE_WAIT) => {
+                warn!(wait_s = BYE_WAIT.as_secs(), "no BYE after the end of the recording: ending it");
+                false
+            }
+        }
+    }
+
+    /// A request of ours in an upward stream's dialog.
+    fn in_dialog(
+        &self,
+        link: &Link,
+        bye: &mut UpwardBye,
+        method: Method,
+        call_id: &str,
+        peer: &Peer,
+    ) -> Message {
         let local = self.upstream_local(link);
         let mut request = build::request(
             &local,
             &Outgoing {
-                method: Method::Bye,
+                method,
                 uri: &bye.target,
                 from_tag: &bye.our_tag,
                 to: &bye.superior,
@@ -513,7 +591,14 @@ impl Shared {
                 transport: peer.transport(),
             },
         );
+        bye.cseq += 1;
         request.headers.set("From", bye.ours.to_string());
+        request
+    }
+
+    /// Our BYE to the superior, answered or not.
+    async fn bye_upward(&self, link: &Link, bye: &mut UpwardBye, call_id: &str, peer: &Peer) {
+        let request = self.in_dialog(link, bye, Method::Bye, call_id, peer);
         match self
             .client
             .request(&self.tx_context(), &request, peer)

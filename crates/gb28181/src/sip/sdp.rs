@@ -56,7 +56,7 @@ pub fn offer(channel_id: &str, offer: &MediaOffer, ssrc: u32) -> String {
 }
 
 /// What the device's answer (or a superior's offer) says.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Answer {
     /// `s=`: `Play` for live video (`Playback`, `Download` for recordings).
     pub session: Option<String>,
@@ -69,6 +69,13 @@ pub struct Answer {
     pub setup: Option<String>,
     /// The SSRC from `y=`, which real devices do not always take from the offer.
     pub ssrc: Option<u32>,
+    /// `t=<start> <stop>`, seconds as written (playback and download ask
+    /// for this window; `0 0` for live video).
+    pub time: Option<(u64, u64)>,
+    /// `u=<channel id>:<parameter>`: the channel of a recording.
+    pub uri_channel: Option<String>,
+    /// `a=downloadspeed:<n>`: a download's speed multiple.
+    pub download_speed: Option<f64>,
 }
 
 fn connection_ip(value: &str) -> Option<IpAddr> {
@@ -105,6 +112,9 @@ pub fn parse_answer(text: &str) -> Answer {
             "c" if in_video => media_ip = connection_ip(value),
             "c" if !any_media => session_ip = connection_ip(value),
             "a" if in_video => {
+                if let Some(speed) = value.strip_prefix("downloadspeed:") {
+                    answer.download_speed = speed.trim().parse().ok();
+                }
                 if let Some(setup) = value.strip_prefix("setup:") {
                     answer.setup = Some(setup.trim().to_owned());
                 }
@@ -117,6 +127,16 @@ pub fn parse_answer(text: &str) -> Answer {
                 }
             }
             "y" => answer.ssrc = value.trim().parse().ok(),
+            "t" => {
+                let mut parts = value.split_whitespace().map(|t| t.parse::<u64>().ok());
+                if let (Some(Some(start)), Some(Some(stop))) = (parts.next(), parts.next()) {
+                    answer.time = Some((start, stop));
+                }
+            }
+            "u" => {
+                let id = value.split(':').next().unwrap_or("").trim();
+                answer.uri_channel = (!id.is_empty()).then(|| id.to_owned());
+            }
             _ => {}
         }
     }
@@ -131,6 +151,7 @@ pub fn parse_answer(text: &str) -> Answer {
 /// `ip:port` with `ssrc`; over TCP our `a=setup` is the opposite of its.
 pub fn upward_answer(
     channel_id: &str,
+    session: &str,
     ip: IpAddr,
     port: u16,
     transport: crate::media::upward::UpwardTransport,
@@ -145,7 +166,7 @@ pub fn upward_answer(
         UpwardTransport::TcpPassive => ("TCP/RTP/AVP", "a=setup:passive\r\na=connection:new\r\n"),
     };
     format!(
-        "v=0\r\no={channel_id} 0 0 {ip}\r\ns=Play\r\nc={ip}\r\nt=0 0\r\n\
+        "v=0\r\no={channel_id} 0 0 {ip}\r\ns={session}\r\nc={ip}\r\nt=0 0\r\n\
          m=video {port} {proto} {payload}\r\na=sendonly\r\na=rtpmap:{payload} PS/90000\r\n\
          {tcp}y={ssrc}\r\nf=\r\n",
         ssrc = ssrc_text(ssrc),
@@ -213,6 +234,7 @@ mod tests {
         assert_eq!(offer.addr, Some("10.0.0.9:6000".parse().unwrap()));
         let answer = upward_answer(
             "34020000001310000001",
+            "Play",
             "10.0.0.2".parse().unwrap(),
             9,
             UpwardTransport::TcpActive,
@@ -225,6 +247,23 @@ mod tests {
         assert!(back.tcp);
         assert_eq!(back.ssrc, Some(100_000_001));
         assert!(answer.contains("a=sendonly\r\n") && answer.contains("y=0100000001\r\n"));
+    }
+
+    #[test]
+    fn a_playback_offer_gives_its_window_channel_and_speed() {
+        let offer = parse_answer(
+            "v=0\r\no=11010000002000000001 0 0 IN IP4 10.0.0.9\r\ns=Download\r\n\
+             u=34020000001310000001:3\r\nc=IN IP4 10.0.0.9\r\nt=1515435056 1515435236\r\n\
+             m=video 9910 RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n\
+             a=downloadspeed:4\r\ny=1100000001\r\n",
+        );
+        assert_eq!(offer.session.as_deref(), Some("Download"));
+        assert_eq!(offer.time, Some((1_515_435_056, 1_515_435_236)));
+        assert_eq!(offer.uri_channel.as_deref(), Some("34020000001310000001"));
+        assert_eq!(offer.download_speed, Some(4.0));
+        let live = parse_answer("s=Play\r\nt=0 0\r\nm=video 9 RTP/AVP 96\r\na=downloadspeed:x\r\n");
+        assert_eq!(live.time, Some((0, 0)));
+        assert_eq!((live.uri_channel, live.download_speed), (None, None));
     }
 
     #[test]

@@ -419,6 +419,12 @@ impl SipServer {
         self.shared.video.share(live);
     }
 
+    /// The cameras' event clips, for the superiors' record queries
+    /// (RecordInfo) and playback; without them both find nothing.
+    pub fn share_recordings(&self, recordings: Arc<dyn xueliang_core::RecordedClips>) {
+        self.shared.video.share_recordings(recordings);
+    }
+
     /// The ports upward streams bind (`rtp_ports`, shared with the devices'
     /// media); without them they take any free port.
     pub fn use_media_ports(&self, pool: crate::media::PortPool) {

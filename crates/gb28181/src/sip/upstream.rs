@@ -52,6 +52,10 @@ pub struct UpstreamSettings {
     /// How often a catalog subscription compares the catalog with the one
     /// last notified.
     pub catalog_check: Duration,
+    /// The zone of the times in record queries and their answers: the
+    /// alarms' (`[detection] timezone`, Beijing time by default), so that a
+    /// search around an alarm's `AlarmTime` finds its clip.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl UpstreamSettings {
@@ -62,6 +66,7 @@ impl UpstreamSettings {
             backoff_max: Duration::from_secs(60),
             catalog_chunk: 10,
             catalog_check: Duration::from_secs(2),
+            timezone: chrono_tz::Asia::Shanghai,
         }
     }
 

@@ -28,10 +28,10 @@ use xueliang_gb28181::media::testing::Clip;
 use xueliang_gb28181::sip::UpstreamSettings;
 
 /// The channel id the superior asks for: the `gb28181://` camera keeps it.
-const CHANNEL: &str = "34020000001310000001";
+pub(crate) const CHANNEL: &str = "34020000001310000001";
 /// The camera of [`CHANNEL`] and one that does not run here.
-const RUNNING: &str = "east-gate";
-const STOPPED: &str = "river";
+pub(crate) const RUNNING: &str = "east-gate";
+pub(crate) const STOPPED: &str = "river";
 /// A camera whose worker runs without video (OFF in the catalog): its
 /// units would never come.
 const DARK: &str = "school";
@@ -58,7 +58,7 @@ impl CascadeCameras for Cameras {
     }
 }
 
-fn clip(codec: VideoCodec) -> &'static Clip {
+pub(crate) fn clip(codec: VideoCodec) -> &'static Clip {
     static H264: OnceLock<Clip> = OnceLock::new();
     static H265: OnceLock<Clip> = OnceLock::new();
     let (cell, name) = match codec {
@@ -126,12 +126,15 @@ fn upstream(port: u16, max_streams: u32) -> UpstreamSettings {
     s
 }
 
-fn link(server: &Server) -> GbUpstream {
+pub(crate) fn link(server: &Server) -> GbUpstream {
     server.sip.upstreams().pop().expect("one upstream")
 }
 
 /// A server registered to a sipp superior, sharing the footage.
-async fn registered(codec: VideoCodec, max_streams: u32) -> Result<(Server, common::DeviceRun)> {
+pub(crate) async fn registered(
+    codec: VideoCodec,
+    max_streams: u32,
+) -> Result<(Server, common::DeviceRun)> {
     registered_with(Footage(codec, None), max_streams).await
 }
 
@@ -157,11 +160,11 @@ async fn registered_with(
 
 /// What the test's media end received.
 #[derive(Default)]
-struct Received {
+pub(crate) struct Received {
     /// Arrival, SSRC, timestamp, marker of each packet.
-    packets: Vec<(Instant, u32, u32, bool)>,
-    ps: Vec<u8>,
-    bytes: u64,
+    pub(crate) packets: Vec<(Instant, u32, u32, bool)>,
+    pub(crate) ps: Vec<u8>,
+    pub(crate) bytes: u64,
 }
 
 impl Received {
@@ -175,20 +178,20 @@ impl Received {
     }
 }
 
-type Shared = Arc<Mutex<Received>>;
+pub(crate) type Shared = Arc<Mutex<Received>>;
 
-fn received(r: &Shared) -> std::sync::MutexGuard<'_, Received> {
+pub(crate) fn received(r: &Shared) -> std::sync::MutexGuard<'_, Received> {
     r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn receive_udp(socket: UdpSocket, into: Shared) {
+pub(crate) async fn receive_udp(socket: UdpSocket, into: Shared) {
     let mut buf = vec![0; 65536];
     while let Ok(n) = socket.recv(&mut buf).await {
         received(&into).take(&buf[..n]);
     }
 }
 
-async fn receive_tcp(mut stream: TcpStream, into: Shared) {
+pub(crate) async fn receive_tcp(mut stream: TcpStream, into: Shared) {
     let mut deframer = Rfc4571Deframer::new(65535);
     let mut buf = vec![0; 65536];
     while let Ok(n) = stream.read(&mut buf).await {
@@ -203,7 +206,7 @@ async fn receive_tcp(mut stream: TcpStream, into: Shared) {
 }
 
 /// Frames ffmpeg decodes from `ps` read as MPEG-PS.
-async fn decoded_frames(ps: &[u8]) -> Result<u64> {
+pub(crate) async fn decoded_frames(ps: &[u8]) -> Result<u64> {
     let mut child = tokio::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-loglevel", "error"])
         .args([

@@ -4,6 +4,7 @@ mod alarm;
 mod alarm_subscription;
 mod bad_input;
 mod cascade;
+mod cascade_playback;
 mod cascade_video;
 mod catalog;
 mod catalog_subscription;

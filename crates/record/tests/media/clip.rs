@@ -8,7 +8,38 @@ use anyhow::{ensure, Result};
 use std::io::BufWriter;
 use std::path::Path;
 use xueliang_core::VideoCodec;
-use xueliang_record::{write_mp4, ClipSummary, MuxError, Sample, TrackConfig};
+use xueliang_record::{read_mp4, write_mp4, ClipSummary, Frame, MuxError, Sample, TrackConfig};
+
+/// [`read_mp4`] gives the samples back: same order, key flags, pictures,
+/// presentation times (from 0), the file's parameter sets before each key
+/// frame.
+fn check_read_back(samples: &[Sample], summary: &ClipSummary, data: &[u8]) -> Result<()> {
+    let back = read_mp4(data)?;
+    ensure!(
+        back.len() == samples.len(),
+        "{} samples read back",
+        back.len()
+    );
+    let min_in = samples.iter().map(|s| s.pts).min().unwrap();
+    for (i, (s, b)) in samples.iter().zip(&back).enumerate() {
+        ensure!(s.is_key == b.is_key, "sample {i}: key flag");
+        ensure!(
+            s.pts - min_in == b.pts,
+            "sample {i}: pts {} read as {}",
+            s.pts - min_in,
+            b.pts
+        );
+        let (fs, fb) = (Frame::from_sample(s)?, Frame::from_sample(b)?);
+        ensure!(fs.data == fb.data, "sample {i}: picture data differs");
+        if b.is_key {
+            ensure!(
+                &fb.parameter_sets == summary.config.parameter_sets(),
+                "sample {i}: parameter sets"
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Writes `samples` as a clip and checks it with the real tools. Returns
 /// the summary and the file's bytes.
@@ -47,6 +78,7 @@ fn check_clip(samples: &[Sample], source: &Path) -> Result<(ClipSummary, Vec<u8>
             p.pts - min_out
         );
     }
+    check_read_back(samples, &summary, &data)?;
     // Decode times monotonic, never after the presentation time.
     let dts: Vec<i64> = out.iter().map(|p| p.dts.unwrap()).collect();
     ensure!(dts.windows(2).all(|w| w[0] < w[1]), "dts not increasing");

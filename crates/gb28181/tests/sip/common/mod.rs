@@ -368,6 +368,31 @@ pub fn superior_query(server: SocketAddr, cmd: &str, sn: u32) -> Result<DeviceRu
     superior_request(server, "superior_query.xml", SUPERIOR, cmd, sn, &[])
 }
 
+/// sipp as the superior searching `channel`'s recordings from `start` to
+/// `end` (local time) of `kind` (superior_record_query.xml) with `sn`.
+pub fn superior_record_query(
+    server: SocketAddr,
+    channel: &str,
+    (start, end): (&str, &str),
+    kind: &str,
+    sn: u32,
+) -> Result<DeviceRun> {
+    let keys = [
+        ("channel", channel),
+        ("start", start),
+        ("end", end),
+        ("type", kind),
+    ];
+    superior_request(
+        server,
+        "superior_record_query.xml",
+        SUPERIOR,
+        "RecordInfo",
+        sn,
+        &keys,
+    )
+}
+
 /// sipp as the superior subscribing with `Event: event` and a `Query cmd`
 /// body (superior_subscribe.xml); 200, 403 and 489 all end it well.
 pub fn superior_subscribe(server: SocketAddr, event: &str, cmd: &str) -> Result<DeviceRun> {
