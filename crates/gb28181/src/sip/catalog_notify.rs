@@ -187,15 +187,7 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::parse::parse_datagram;
-
-    fn subscribe(extra: &str) -> Message {
-        let text = format!(
-            "SUBSCRIBE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\n\
-             From: <sip:s@d>;tag=f\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\n{extra}\r\n"
-        );
-        parse_datagram(text.as_bytes(), 65535).expect("a SUBSCRIBE")
-    }
+    use crate::sip::subscription::tests::subscribe;
 
     #[test]
     fn catalog_is_told_by_the_event_or_the_body() {

@@ -306,11 +306,13 @@ impl Shared {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::sip::parse::parse_datagram;
 
-    fn subscribe(extra: &str) -> Message {
+    /// A SUBSCRIBE from the superior with `extra` headers (shared by the
+    /// subscription kinds' tests).
+    pub(in crate::sip) fn subscribe(extra: &str) -> Message {
         let text = format!(
             "SUBSCRIBE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP x;branch=z9hG4bK1\r\n\
              From: <sip:s@d>;tag=f\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\n{extra}\r\n"
