@@ -19,6 +19,8 @@
 
 #[path = "../recall/clips.rs"]
 mod clips;
+#[path = "../recall/offline.rs"]
+mod offline;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -26,11 +28,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use xueliang_core::regions::{Region, RegionLooks};
-use xueliang_core::{CameraRef, CameraStats, Config, DecodedFrame, Detection, InputGeometry};
+use xueliang_core::{CameraRef, CameraStats, DecodedFrame, Detection, InputGeometry};
 use xueliang_decode::{ActivitySettings, CameraDecodeSpec, ReplayDecoder};
-use xueliang_detect::{
-    load_onnxruntime, merge_regions, region_input, Detector, Manifest, OrtDetector, Picture,
-};
+use xueliang_detect::{merge_regions, region_input, Detector, OrtDetector, Picture};
 
 /// Persons shorter than this (frame pixels) are the far ones.
 const SMALL_PX: f32 = 60.0;
@@ -89,23 +89,14 @@ struct Tally {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let at = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            cli.repo.join(p)
-        }
-    };
-    let config = Config::load(&at(&cli.config))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cli.config.display()))?;
+    let offline::Offline {
+        config,
+        geometry,
+        mut detector,
+    } = offline::load(&cli.repo, &cli.config, &cli.model, &cli.onnxruntime)?;
     if config.cameras.is_empty() {
         bail!("{}: no camera", cli.config.display());
     }
-    let manifest = Manifest::load(&at(&cli.model))?;
-    let geometry = manifest.input.geometry;
-    let env = load_onnxruntime(&at(&cli.onnxruntime))?;
-    let mut detector = OrtDetector::new(&env, manifest, 1)?;
-    xueliang_decode::init().context("initialising FFmpeg")?;
     let camera_ref = CameraRef {
         index: 0,
         id: "regions".into(),

@@ -10,6 +10,7 @@
 
 mod clips;
 mod compare;
+mod offline;
 mod pass;
 
 use anyhow::{bail, Context, Result};
@@ -19,8 +20,6 @@ use pass::Phase;
 use serde::Serialize;
 use std::path::PathBuf;
 use xueliang_core::config::CameraConfig;
-use xueliang_core::Config;
-use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -94,15 +93,11 @@ struct ClipReport {
 
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
-    let at = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            cli.repo.join(p)
-        }
-    };
-    let config = Config::load(&at(&cli.config))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cli.config.display()))?;
+    let offline::Offline {
+        config,
+        geometry,
+        mut detector,
+    } = offline::load(&cli.repo, &cli.config, &cli.model, &cli.onnxruntime)?;
     let cameras: Vec<&CameraConfig> = config
         .cameras
         .iter()
@@ -111,11 +106,6 @@ pub fn main() -> Result<()> {
     if cameras.is_empty() {
         bail!("{}: no camera (of {:?})", cli.config.display(), cli.cameras);
     }
-    let manifest = Manifest::load(&at(&cli.model))?;
-    let geometry = manifest.input.geometry;
-    let env = load_onnxruntime(&at(&cli.onnxruntime))?;
-    let mut detector = OrtDetector::new(&env, manifest, 1)?;
-    xueliang_decode::init().context("initialising FFmpeg")?;
     let mut reports = Vec::new();
     for name in &cli.clips {
         let clip = clips::prepare(&cli.repo, name)?;
