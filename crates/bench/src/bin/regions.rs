@@ -68,12 +68,8 @@ struct Cli {
     /// Only these cameras of the config (comma-separated ids).
     #[arg(long, value_delimiter = ',')]
     cameras: Vec<String>,
-    #[arg(long, default_value = ".")]
-    repo: PathBuf,
-    #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.toml")]
-    model: PathBuf,
-    #[arg(long, default_value = ".local/onnxruntime/libonnxruntime.so.1.32.0")]
-    onnxruntime: PathBuf,
+    #[command(flatten)]
+    paths: offline::Paths,
 }
 
 /// One look's tally over a run.
@@ -93,7 +89,7 @@ fn main() -> Result<()> {
         config,
         geometry,
         mut detector,
-    } = offline::load(&cli.repo, &cli.config, &cli.model, &cli.onnxruntime)?;
+    } = offline::load(&cli.paths, &cli.config)?;
     if config.cameras.is_empty() {
         bail!("{}: no camera", cli.config.display());
     }
@@ -115,7 +111,7 @@ fn main() -> Result<()> {
         "ms/crop"
     );
     for name in &cli.clips {
-        let clip = clips::prepare(&cli.repo, name)?;
+        let clip = clips::prepare(&cli.paths.repo, name)?;
         let mut packets = xueliang_decode::annexb_packets(
             &clip.annexb,
             clip.codec,

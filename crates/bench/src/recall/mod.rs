@@ -53,15 +53,8 @@ struct Cli {
         default_value = "walkway-d1,walkway,waiting"
     )]
     clips: Vec<String>,
-    /// The repository root (fixtures, model, onnxruntime, cache).
-    #[arg(long, default_value = ".")]
-    repo: PathBuf,
-    /// The model's manifest.
-    #[arg(long, default_value = "models/ssd_mobilenet_v2_coco.toml")]
-    model: PathBuf,
-    /// The onnxruntime library.
-    #[arg(long, default_value = ".local/onnxruntime/libonnxruntime.so.1.32.0")]
-    onnxruntime: PathBuf,
+    #[command(flatten)]
+    paths: offline::Paths,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -97,7 +90,7 @@ pub fn main() -> Result<()> {
         config,
         geometry,
         mut detector,
-    } = offline::load(&cli.repo, &cli.config, &cli.model, &cli.onnxruntime)?;
+    } = offline::load(&cli.paths, &cli.config)?;
     let cameras: Vec<&CameraConfig> = config
         .cameras
         .iter()
@@ -108,7 +101,7 @@ pub fn main() -> Result<()> {
     }
     let mut reports = Vec::new();
     for name in &cli.clips {
-        let clip = clips::prepare(&cli.repo, name)?;
+        let clip = clips::prepare(&cli.paths.repo, name)?;
         let packets = xueliang_decode::annexb_packets(
             &clip.annexb,
             clip.codec,
