@@ -20,11 +20,13 @@ use std::time::{Duration, Instant};
 use xueliang_core::gb_alarm::{AlarmSendError, GbAlarm};
 use xueliang_gb28181::sip::alarm::alarm_device_id;
 
-/// How often `text` is in sipp's message log.
-fn count(run: &DeviceRun, text: &str) -> usize {
-    String::from_utf8_lossy(&run.message_log())
-        .matches(text)
-        .count()
+/// Sends `alarm`, an error (for the peer's `explain`) unless it went.
+async fn send(server: &Server, alarm: &GbAlarm) -> Result<()> {
+    server
+        .sip
+        .send_alarm(alarm)
+        .await
+        .map_err(anyhow::Error::from)
 }
 
 /// An intrusion at the east gate (a video alarm, 5/6) of `priority`.
@@ -92,13 +94,7 @@ async fn alarms_the_subscription_asks_for_go_in_it_until_it_ends() -> Result<()>
 
     // Within: a priority 2 intrusion, as NOTIFY in the dialog.
     let sent = Instant::now();
-    sub.explain(
-        server
-            .sip
-            .send_alarm(&intrusion(2)?)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sub.explain(send(&server, &intrusion(2)?).await)?;
     eprintln!(
         "alarm NOTIFY -> 200 over UDP on loopback: {:?}",
         sent.elapsed()
@@ -149,43 +145,31 @@ async fn alarms_the_subscription_asks_for_go_in_it_until_it_ends() -> Result<()>
     // offline camera goes in the subscription, the intrusion nowhere.
     sub.explain(
         until(Duration::from_secs(10), "refreshed", || {
-            count(&sub, "CSeq: 2 SUBSCRIBE") >= 2
+            sub.count("CSeq: 2 SUBSCRIBE") >= 2
         })
         .await,
     )?;
     left_out(&server, &intrusion(1)?, "AlarmMethod 5 was not asked for").await?;
-    sub.explain(
-        server
-            .sip
-            .send_alarm(&offline(4)?)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sub.explain(send(&server, &offline(4)?).await)?;
     let notified = alarms_received(&sub);
     assert_eq!(notified.len(), 2, "{notified:?}");
     assert!(notified[1].contains("<AlarmMethod>2</AlarmMethod>"));
     assert!(
-        count(&sub, "Subscription-State: active;expires=300") >= 1
-            || count(&sub, "Subscription-State: active;expires=299") >= 1,
+        sub.count("Subscription-State: active;expires=300") >= 1
+            || sub.count("Subscription-State: active;expires=299") >= 1,
         "the refresh's time"
     );
-    assert!(count(&sub, "CSeq: 2 NOTIFY") >= 1, "CSeq goes up");
+    assert!(sub.count("CSeq: 2 NOTIFY") >= 1, "CSeq goes up");
 
     // sipp ends it (Expires: 0): alarms go as MESSAGE to the superior
     // again, whatever their priority; sipp fails on a NOTIFY within 4 s.
     sub.explain(
         until(Duration::from_secs(10), "unsubscribed", || {
-            count(&sub, "CSeq: 3 SUBSCRIBE") >= 2
+            sub.count("CSeq: 3 SUBSCRIBE") >= 2
         })
         .await,
     )?;
-    sup.explain(
-        server
-            .sip
-            .send_alarm(&intrusion(4)?)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sup.explain(send(&server, &intrusion(4)?).await)?;
     let messages = alarms_received(&sup);
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(messages[0].contains("<AlarmPriority>4</AlarmPriority>"));
@@ -203,23 +187,11 @@ async fn alarms_the_subscription_asks_for_go_in_it_until_it_ends() -> Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_481_to_the_notify_sends_the_alarm_as_message_and_ends_the_subscription() -> Result<()> {
     let (server, sup, sub) = subscribed(600, AlarmNotify::Gone).await?;
-    sup.explain(
-        server
-            .sip
-            .send_alarm(&intrusion(2)?)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sup.explain(send(&server, &intrusion(2)?).await)?;
     assert!(sub.saw("SIP/2.0 481"), "the NOTIFY went first");
     assert_eq!(alarms_received(&sup).len(), 1, "then the MESSAGE");
     // No subscription any more: one it would have left out goes too.
-    sup.explain(
-        server
-            .sip
-            .send_alarm(&intrusion(4)?)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sup.explain(send(&server, &intrusion(4)?).await)?;
     assert_eq!(alarms_received(&sup).len(), 2);
     assert_eq!(alarms_received(&sub).len(), 1, "only the one answered 481");
     sub.finish(Duration::from_secs(20)).await?;
@@ -240,18 +212,9 @@ async fn a_refused_notify_is_a_retriable_failure_and_the_retry_goes_in_the_subsc
         }
         other => bail!("expected a retriable failure, got {other:?}"),
     }
-    sub.explain(
-        server
-            .sip
-            .send_alarm(&alarm)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sub.explain(send(&server, &alarm).await)?;
     assert_eq!(alarms_received(&sub).len(), 2, "the same alarm twice");
-    assert!(
-        count(&sub, "CSeq: 2 NOTIFY") >= 1,
-        "the second in the dialog"
-    );
+    assert!(sub.count("CSeq: 2 NOTIFY") >= 1, "the second in the dialog");
     assert!(alarms_received(&sup).is_empty(), "no MESSAGE");
     sub.finish(Duration::from_secs(20)).await?;
     let l = link(&server.sip);
@@ -265,13 +228,7 @@ async fn an_alarm_subscription_ends_when_its_time_runs_out() -> Result<()> {
     let subscribed = Instant::now();
     left_out(&server, &intrusion(4)?, "AlarmPriority 4").await?;
     tokio::time::sleep(Duration::from_millis(2300).saturating_sub(subscribed.elapsed())).await;
-    sup.explain(
-        server
-            .sip
-            .send_alarm(&intrusion(4)?)
-            .await
-            .map_err(anyhow::Error::from),
-    )?;
+    sup.explain(send(&server, &intrusion(4)?).await)?;
     assert_eq!(alarms_received(&sup).len(), 1, "as MESSAGE");
     assert!(alarms_received(&sub).is_empty());
     sub.finish(Duration::from_secs(20)).await?;

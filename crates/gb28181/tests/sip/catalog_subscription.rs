@@ -69,13 +69,6 @@ fn told(sub: &DeviceRun, channel: &str, event: &str) -> bool {
     })
 }
 
-/// How often `text` is in the subscriber's message log.
-fn count(sub: &DeviceRun, text: &str) -> usize {
-    String::from_utf8_lossy(&sub.message_log())
-        .matches(text)
-        .count()
-}
-
 /// A server registered to a sipp superior on `port`, sharing `cams`,
 /// checking the catalog every 200 ms.
 async fn registered(port: u16, cams: Arc<LiveCameras>) -> Result<(Server, DeviceRun)> {
@@ -168,7 +161,7 @@ async fn catalog_changes_are_notified_until_the_superior_unsubscribes() -> Resul
     // then a camera is added and one removed, in one change.
     sub.explain(
         until(Duration::from_secs(10), "refreshed", || {
-            count(&sub, "CSeq: 2 SUBSCRIBE") >= 2
+            sub.count("CSeq: 2 SUBSCRIBE") >= 2
         })
         .await,
     )?;
@@ -213,7 +206,7 @@ async fn catalog_changes_are_notified_until_the_superior_unsubscribes() -> Resul
     // notified (sipp fails on a NOTIFY within 4 s).
     sub.explain(
         until(Duration::from_secs(10), "unsubscribed", || {
-            count(&sub, "CSeq: 3 SUBSCRIBE") >= 2
+            sub.count("CSeq: 3 SUBSCRIBE") >= 2
         })
         .await,
     )?;
@@ -247,8 +240,8 @@ async fn a_catalog_subscription_ends_when_its_time_runs_out() -> Result<()> {
         .await,
     )?;
     assert!(
-        count(&sub, "Subscription-State: active;expires=2") >= 1
-            || count(&sub, "Subscription-State: active;expires=1") >= 1,
+        sub.count("Subscription-State: active;expires=2") >= 1
+            || sub.count("Subscription-State: active;expires=1") >= 1,
         "the time left"
     );
     // Past its 2 s: another change goes nowhere (sipp fails on a NOTIFY).
@@ -278,8 +271,7 @@ async fn a_refused_notify_is_sent_again_and_the_link_stays_up() -> Result<()> {
     // at the next check) 200; then no more may come.
     sub.explain(
         until(Duration::from_secs(10), "told again", || {
-            count(&sub, "SIP/2.0 500 Server Internal Error") == 1
-                && count(&sub, "CSeq: 2 NOTIFY") >= 2
+            sub.count("SIP/2.0 500 Server Internal Error") == 1 && sub.count("CSeq: 2 NOTIFY") >= 2
         })
         .await,
     )?;

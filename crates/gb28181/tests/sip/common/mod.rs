@@ -241,6 +241,13 @@ impl DeviceRun {
             .is_ok_and(|log| String::from_utf8_lossy(&log).contains(text))
     }
 
+    /// How often `text` is in sipp's message log.
+    pub fn count(&self, text: &str) -> usize {
+        String::from_utf8_lossy(&self.message_log())
+            .matches(text)
+            .count()
+    }
+
     fn logs(&self) -> String {
         let read = |name: &str| std::fs::read(self.dir.path().join(name)).unwrap_or_default();
         format!(
