@@ -5,6 +5,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
+use xueliang_core::paths::resolve;
 use xueliang_core::{Config, InputGeometry};
 use xueliang_detect::{load_onnxruntime, Manifest, OrtDetector};
 
@@ -29,13 +30,7 @@ pub struct Offline {
 }
 
 pub fn load(paths: &Paths, config: &Path) -> Result<Offline> {
-    let at = |p: &Path| -> PathBuf {
-        if p.is_absolute() {
-            p.to_owned()
-        } else {
-            paths.repo.join(p)
-        }
-    };
+    let at = |p: &Path| resolve(&paths.repo, p);
     let loaded = Config::load(&at(config)).map_err(|e| anyhow!("{}: {e}", config.display()))?;
     let manifest = Manifest::load(&at(&paths.model))?;
     let geometry = manifest.input.geometry;

@@ -237,8 +237,7 @@ impl DeviceRun {
 
     /// Whether sipp's message log has this text (what it sent and received).
     pub fn saw(&self, text: &str) -> bool {
-        std::fs::read(self.dir.path().join("messages.log"))
-            .is_ok_and(|log| String::from_utf8_lossy(&log).contains(text))
+        String::from_utf8_lossy(&self.message_log()).contains(text)
     }
 
     /// How often `text` is in sipp's message log.
